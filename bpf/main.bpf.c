@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tcpconnect's eBPF side: one event per outgoing TCP connection, IPv4 and IPv6.
+ *
+ * Two programs see the same connections from two places in the kernel:
+ *   kprobe/tcp_connect                    the kernel function that sends the SYN; needs
+ *                                         CONFIG_KPROBES. The socket is complete here.
+ *   tracepoint/sock/inet_sock_set_state   the socket's state changes; works without
+ *                                         kprobes. At CLOSE -> SYN_SENT the kernel has not
+ *                                         picked the source port yet, so the process is
+ *                                         remembered (map `pending`) and the event is sent
+ *                                         when the socket leaves SYN_SENT (handshake done,
+ *                                         refused or timed out), with the real port.
+ * The user-space loader picks one, sets the configuration below, and reads `events`.
+ */
+#include "kernel.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+#define TASK_COMM_LEN 16
+#define MAX_PORTS 64
+
+/* The event. Its layout is an ABI shared with user space (src/event.rs). Ports are in host
+ * byte order; addresses in network byte order, as the kernel stores them. */
+struct data_t {
+	char comm[TASK_COMM_LEN]; /* command (task_comm_len) */
+	u32 pid;                  /* process id (tgid) */
+	u32 uid;                  /* user id */
+	u32 gid;                  /* group id */
+	u32 loginuid;             /* real user (login/terminal); (u32)-1 when unset */
+	u8 family;                /* AF_INET or AF_INET6 */
+	u8 proto;                 /* IPPROTO_TCP */
+	u16 sport;                /* source port */
+	u16 dport;                /* destination port */
+	u32 saddr;                /* source address (IPv4) */
+	struct in6_addr saddr6;   /* source address (IPv6) */
+	u32 daddr;                /* destination address (IPv4) */
+	struct in6_addr daddr6;   /* destination address (IPv6) */
+	u8 thesource;             /* 1: this host originates the connection */
+};
+
+/* Configuration: .rodata, written by the loader before the programs are loaded, then
+ * frozen. The verifier sees the values as constants and prunes the unused paths. */
+const volatile u32 filter_pid = 0;              /* tgid to keep; 0: every process */
+const volatile u32 filter_uid = (u32)-1;        /* uid to keep; (u32)-1: every user */
+const volatile u8 filter_family = 0;            /* AF_INET or AF_INET6; 0: both */
+const volatile u32 filter_ports_len = 0;        /* 0: every destination port */
+const volatile u16 filter_ports[MAX_PORTS] = {}; /* destination ports to keep */
+const volatile bool count_mode = false;         /* count in `counts`, send no events */
+
+/* .bss: connections the tracepoint path could not remember (the `pending` map was full). */
+u64 pending_dropped = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(u32));
+	__uint(value_size, sizeof(u32));
+} events SEC(".maps");
+
+/* Who connected, remembered from CLOSE -> SYN_SENT until the socket leaves SYN_SENT. */
+struct pending_connect {
+	char comm[TASK_COMM_LEN];
+	u32 pid;
+	u32 uid;
+	u32 gid;
+	u32 loginuid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, u64); /* the socket's kernel address */
+	__type(value, struct pending_connect);
+} pending SEC(".maps");
+
+/* Count mode: connections per (source, destination, destination port). */
+struct flow_key {
+	u8 saddr[16];
+	u8 daddr[16];
+	u16 dport;
+	u8 family;
+	u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct flow_key);
+	__type(value, u64);
+} counts SEC(".maps");
+
+static __always_inline bool process_filtered_out(void)
+{
+	u32 pid = bpf_get_current_pid_tgid() >> 32;
+	u32 uid = (u32)bpf_get_current_uid_gid();
+
+	if (filter_pid && pid != filter_pid)
+		return true;
+	if (filter_uid != (u32)-1 && uid != filter_uid)
+		return true;
+	return false;
+}
+
+static __always_inline u32 current_loginuid(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	if (!bpf_core_field_exists(task->loginuid))
+		return (u32)-1;
+	return BPF_CORE_READ(task, loginuid.val);
+}
+
+static __always_inline void fill_process(char comm[TASK_COMM_LEN], u32 *pid, u32 *uid,
+					 u32 *gid, u32 *loginuid)
+{
+	u64 uid_gid = bpf_get_current_uid_gid();
+
+	*pid = bpf_get_current_pid_tgid() >> 32;
+	*uid = (u32)uid_gid;
+	*gid = uid_gid >> 32;
+	*loginuid = current_loginuid();
+	bpf_get_current_comm(comm, TASK_COMM_LEN);
+}
+
+/* Shared by both programs (a bpf-to-bpf call): port filter, then count or send. */
+static __noinline int emit(void *ctx, struct data_t *data)
+{
+	if (filter_ports_len) {
+		bool keep = false;
+
+		for (u32 i = 0; i < MAX_PORTS; i++) {
+			if (i >= filter_ports_len)
+				break;
+			if (filter_ports[i] == data->dport) {
+				keep = true;
+				break;
+			}
+		}
+		if (!keep)
+			return 0;
+	}
+
+	if (count_mode) {
+		struct flow_key key;
+		u64 one = 1, *count;
+
+		__builtin_memset(&key, 0, sizeof(key));
+		key.family = data->family;
+		key.dport = data->dport;
+		if (data->family == AF_INET) {
+			__builtin_memcpy(key.saddr, &data->saddr, 4);
+			__builtin_memcpy(key.daddr, &data->daddr, 4);
+		} else {
+			__builtin_memcpy(key.saddr, &data->saddr6, 16);
+			__builtin_memcpy(key.daddr, &data->daddr6, 16);
+		}
+		count = bpf_map_lookup_elem(&counts, &key);
+		if (count)
+			__sync_fetch_and_add(count, 1);
+		else
+			bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST);
+		return 0;
+	}
+
+	return bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, data, sizeof(*data));
+}
+
+SEC("kprobe/tcp_connect")
+int BPF_KPROBE(tcp_connect, struct sock *sk)
+{
+	struct data_t data = {};
+
+	if (process_filtered_out())
+		return 0;
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_SYN_SENT)
+		return 0;
+
+	data.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (data.family != AF_INET && data.family != AF_INET6)
+		return 0;
+	if (filter_family && data.family != filter_family)
+		return 0;
+
+	fill_process(data.comm, &data.pid, &data.uid, &data.gid, &data.loginuid);
+	data.proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	data.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	data.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (data.family == AF_INET) {
+		data.saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		data.daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&data.saddr6, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&data.daddr6, sk, __sk_common.skc_v6_daddr);
+	}
+	data.thesource = 1;
+	return emit(ctx, &data);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args)
+{
+	u64 sk = (u64)args->skaddr;
+	struct pending_connect *who;
+	struct data_t data = {};
+
+	if (args->protocol != IPPROTO_TCP)
+		return 0;
+	if (args->family != AF_INET && args->family != AF_INET6)
+		return 0;
+	if (filter_family && args->family != filter_family)
+		return 0;
+
+	if (args->oldstate == TCP_CLOSE && args->newstate == TCP_SYN_SENT) {
+		/* Process context: this is the connecting process, but the port is not known. */
+		struct pending_connect p = {};
+
+		if (process_filtered_out())
+			return 0;
+		fill_process(p.comm, &p.pid, &p.uid, &p.gid, &p.loginuid);
+		if (bpf_map_update_elem(&pending, &sk, &p, BPF_ANY))
+			__sync_fetch_and_add(&pending_dropped, 1);
+		return 0;
+	}
+	if (args->oldstate != TCP_SYN_SENT)
+		return 0;
+
+	/* Leaving SYN_SENT (maybe in softirq context): the port is set, the process was saved. */
+	who = bpf_map_lookup_elem(&pending, &sk);
+	if (!who)
+		return 0;
+	__builtin_memcpy(data.comm, who->comm, TASK_COMM_LEN);
+	data.pid = who->pid;
+	data.uid = who->uid;
+	data.gid = who->gid;
+	data.loginuid = who->loginuid;
+	bpf_map_delete_elem(&pending, &sk);
+
+	/* A connect that failed before sending its SYN (no free port) never got a port. */
+	if (args->sport == 0)
+		return 0;
+	data.family = args->family;
+	data.proto = IPPROTO_TCP;
+	data.sport = args->sport;
+	data.dport = args->dport;
+	/* The context may not be read at a computed offset: copy the arrays with a helper. */
+	if (data.family == AF_INET) {
+		bpf_probe_read_kernel(&data.saddr, 4, args->saddr);
+		bpf_probe_read_kernel(&data.daddr, 4, args->daddr);
+	} else {
+		bpf_probe_read_kernel(&data.saddr6, 16, args->saddr_v6);
+		bpf_probe_read_kernel(&data.daddr6, 16, args->daddr_v6);
+	}
+	data.thesource = 1;
+	return emit(args, &data);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,19 @@
+//! A pure-Rust eBPF loader, written from scratch: every byte between the clang-built
+//! object file and the kernel is produced here, in modules that follow the pipeline.
+//!
+//! ```text
+//!  bytes ──► elf::ObjectSpec ──► relocated programs ──► kernel objects ──► events
+//!           (elf, btf, insn)     (elf::reloc, btf::core)  (syscall, load,    (perf)
+//!                                                          attach)
+//! ```
+//!
+//! The first half (`insn`, `btf`, `elf`) is pure: it never makes a system call, never
+//! panics on any input, and is fuzzed. The second half (`syscall`, `load`, `attach`,
+//! `perf`) is thin and is where all `unsafe` lives.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod btf;
+pub mod elf;
+pub mod insn;
