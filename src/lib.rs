@@ -16,4 +16,6 @@
 
 pub mod btf;
 pub mod elf;
+pub mod event;
 pub mod insn;
+pub mod output;
