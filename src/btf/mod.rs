@@ -25,6 +25,7 @@
 
 pub mod build;
 pub mod ext;
+pub mod kernel;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
