@@ -18,4 +18,5 @@ pub mod btf;
 pub mod elf;
 pub mod event;
 pub mod insn;
+pub mod inspect;
 pub mod output;

@@ -2,3 +2,1429 @@
 //! `/sys/kernel/btf/vmlinux`.
 //!
 //! ABI: `include/uapi/linux/btf.h`; described in `Documentation/bpf/btf.rst`.
+//!
+//! ```text
+//!   struct btf_header   magic 0xeB9F, version 1, flags, hdr_len,
+//!                       type_off, type_len, str_off, str_len   (offsets after the header)
+//!   type section        struct btf_type { name_off, info, size|type } + kind-specific data,
+//!                       one after the other; the first is type id 1 (id 0 is `void`)
+//!   string section      NUL-terminated strings; offset 0 is the empty string
+//! ```
+//!
+//! [`Btf::parse`] checks the header and walks the type section once, recording where each
+//! type starts (the offsets table) and checking that every record fits. Types are decoded
+//! on demand into an owned [`Type`]: the kernel's BTF has ~127k types and a loader needs a
+//! few dozen of them. Lookups by name go through a hash index of the names (built on the
+//! first lookup, or eagerly by [`kernel`]).
+//!
+//! Submodules: [`ext`] (`.BTF.ext`: func_info, line_info, CO-RE records), [`build`] (writes
+//! BTF bytes, for tests and fuzzing), [`kernel`] (the running kernel's BTF) and [`core`]
+//! (CO-RE relocation).
+//!
+//! Only little-endian BTF is read: the loader runs on the machine the BTF is for.
+
+pub mod build;
+pub mod ext;
+pub mod kernel;
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+/// `BTF_MAGIC`, as read in the host's (little-endian) byte order.
+pub const BTF_MAGIC: u16 = 0xeb9f;
+/// The one BTF version there is.
+pub const BTF_VERSION: u8 = 1;
+/// `sizeof(struct btf_header)`.
+pub const BTF_HEADER_LEN: usize = 24;
+/// `sizeof(struct btf_type)`: name_off, info, size|type.
+const BTF_TYPE_LEN: usize = 12;
+/// `BTF_MAX_VLEN`: vlen is 16 bits in `info`.
+const VLEN_MASK: u32 = 0xffff;
+/// How many typedefs/modifiers/arrays a chain may hold before it is called a loop
+/// (the kernel's `MAX_RESOLVE_DEPTH` is 32).
+pub const MAX_RESOLVE_DEPTH: usize = 32;
+/// The size of a pointer on the BPF target.
+pub const PTR_SIZE: u32 = 8;
+
+/// `BTF_KIND_*`: what a type is. The discriminant is the kernel's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Kind {
+    /// Type id 0, not stored in the type section.
+    Void = 0,
+    Int = 1,
+    Ptr = 2,
+    Array = 3,
+    Struct = 4,
+    Union = 5,
+    Enum = 6,
+    Fwd = 7,
+    Typedef = 8,
+    Volatile = 9,
+    Const = 10,
+    Restrict = 11,
+    Func = 12,
+    FuncProto = 13,
+    Var = 14,
+    Datasec = 15,
+    Float = 16,
+    DeclTag = 17,
+    TypeTag = 18,
+    Enum64 = 19,
+}
+
+impl Kind {
+    /// The kind with the kernel's number `n`, if there is one.
+    pub fn from_u8(n: u8) -> Option<Kind> {
+        use Kind::*;
+        Some(match n {
+            0 => Void,
+            1 => Int,
+            2 => Ptr,
+            3 => Array,
+            4 => Struct,
+            5 => Union,
+            6 => Enum,
+            7 => Fwd,
+            8 => Typedef,
+            9 => Volatile,
+            10 => Const,
+            11 => Restrict,
+            12 => Func,
+            13 => FuncProto,
+            14 => Var,
+            15 => Datasec,
+            16 => Float,
+            17 => DeclTag,
+            18 => TypeTag,
+            19 => Enum64,
+            _ => return None,
+        })
+    }
+
+    /// The name bpftool prints (`STRUCT`, `FUNC_PROTO`, ...).
+    pub fn name(self) -> &'static str {
+        use Kind::*;
+        match self {
+            Void => "VOID",
+            Int => "INT",
+            Ptr => "PTR",
+            Array => "ARRAY",
+            Struct => "STRUCT",
+            Union => "UNION",
+            Enum => "ENUM",
+            Fwd => "FWD",
+            Typedef => "TYPEDEF",
+            Volatile => "VOLATILE",
+            Const => "CONST",
+            Restrict => "RESTRICT",
+            Func => "FUNC",
+            FuncProto => "FUNC_PROTO",
+            Var => "VAR",
+            Datasec => "DATASEC",
+            Float => "FLOAT",
+            DeclTag => "DECL_TAG",
+            TypeTag => "TYPE_TAG",
+            Enum64 => "ENUM64",
+        }
+    }
+
+    /// Bytes that follow `struct btf_type` for this kind with `vlen` entries.
+    fn extra_len(self, vlen: usize) -> usize {
+        use Kind::*;
+        match self {
+            Int | Var | DeclTag => 4,
+            Array => 12,
+            Struct | Union | Datasec => 12 * vlen,
+            Enum | FuncProto => 8 * vlen,
+            Enum64 => 12 * vlen,
+            Void | Ptr | Fwd | Typedef | Volatile | Const | Restrict | Func | Float | TypeTag => 0,
+        }
+    }
+
+    /// Is this a modifier (`volatile`, `const`, `restrict`, a type tag)?
+    pub fn is_modifier(self) -> bool {
+        matches!(
+            self,
+            Kind::Volatile | Kind::Const | Kind::Restrict | Kind::TypeTag
+        )
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `BTF_INT_SIGNED`, `BTF_INT_CHAR`, `BTF_INT_BOOL`: bits of an INT's encoding.
+pub const BTF_INT_SIGNED: u8 = 1 << 0;
+pub const BTF_INT_CHAR: u8 = 1 << 1;
+pub const BTF_INT_BOOL: u8 = 1 << 2;
+
+/// `BTF_VAR_STATIC`, `BTF_VAR_GLOBAL_ALLOCATED`, `BTF_VAR_GLOBAL_EXTERN`.
+pub const BTF_VAR_STATIC: u32 = 0;
+pub const BTF_VAR_GLOBAL_ALLOCATED: u32 = 1;
+pub const BTF_VAR_GLOBAL_EXTERN: u32 = 2;
+
+/// `BTF_FUNC_STATIC`, `BTF_FUNC_GLOBAL`, `BTF_FUNC_EXTERN` (a FUNC's vlen).
+pub const BTF_FUNC_STATIC: u16 = 0;
+pub const BTF_FUNC_GLOBAL: u16 = 1;
+pub const BTF_FUNC_EXTERN: u16 = 2;
+
+/// A member of a STRUCT or UNION (`struct btf_member`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name_off: u32,
+    /// Empty for an anonymous member.
+    pub name: String,
+    pub type_id: u32,
+    /// Offset from the start of the struct, in bits.
+    pub bit_offset: u32,
+    /// Width of a bitfield in bits; 0 when the member is not a bitfield (or when the
+    /// struct does not have `kind_flag` set, in which case the width is the INT's).
+    pub bitfield_size: u8,
+}
+
+/// An enumerator of an ENUM or ENUM64 (`struct btf_enum`, `struct btf_enum64`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enumerator {
+    pub name_off: u32,
+    pub name: String,
+    /// The value's 64 bits: sign-extended for a signed 32-bit ENUM.
+    pub value: u64,
+}
+
+/// A parameter of a FUNC_PROTO (`struct btf_param`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub name_off: u32,
+    pub name: String,
+    /// 0 for the `...` of a variadic function (the last parameter).
+    pub type_id: u32,
+}
+
+/// A variable of a DATASEC (`struct btf_var_secinfo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VarSecinfo {
+    /// The VAR (or FUNC, for `.ksyms`).
+    pub type_id: u32,
+    /// Offset in the section, in bytes.
+    pub offset: u32,
+    pub size: u32,
+}
+
+/// What a type is, with its kind-specific data decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeBody {
+    Void,
+    Int {
+        size: u32,
+        /// `BTF_INT_SIGNED` | `BTF_INT_CHAR` | `BTF_INT_BOOL`.
+        encoding: u8,
+        /// `BTF_INT_OFFSET`: bit offset of the value in the `size` bytes.
+        offset: u8,
+        /// `BTF_INT_BITS`: number of value bits.
+        bits: u8,
+    },
+    Ptr {
+        target: u32,
+    },
+    Array {
+        elem: u32,
+        index: u32,
+        nelems: u32,
+    },
+    /// `kind_flag` set: member offsets carry a bitfield size in their top 8 bits.
+    Struct {
+        size: u32,
+        members: Vec<Member>,
+    },
+    Union {
+        size: u32,
+        members: Vec<Member>,
+    },
+    /// `kind_flag` set: the values are signed.
+    Enum {
+        size: u32,
+        signed: bool,
+        values: Vec<Enumerator>,
+    },
+    /// `kind_flag` set: a forward declaration of a union, else of a struct.
+    Fwd {
+        is_union: bool,
+    },
+    Typedef {
+        target: u32,
+    },
+    Volatile {
+        target: u32,
+    },
+    Const {
+        target: u32,
+    },
+    Restrict {
+        target: u32,
+    },
+    Func {
+        proto: u32,
+        /// `BTF_FUNC_STATIC` / `GLOBAL` / `EXTERN` (the vlen field).
+        linkage: u16,
+    },
+    FuncProto {
+        ret: u32,
+        params: Vec<Param>,
+    },
+    Var {
+        type_id: u32,
+        /// `BTF_VAR_STATIC` / `GLOBAL_ALLOCATED` / `GLOBAL_EXTERN`.
+        linkage: u32,
+    },
+    Datasec {
+        size: u32,
+        vars: Vec<VarSecinfo>,
+    },
+    Float {
+        size: u32,
+    },
+    /// `component_idx` -1: the tag is on `target` itself, else on its member/parameter.
+    DeclTag {
+        target: u32,
+        component_idx: i32,
+    },
+    TypeTag {
+        target: u32,
+    },
+    Enum64 {
+        size: u32,
+        signed: bool,
+        values: Vec<Enumerator>,
+    },
+}
+
+/// One type, decoded and owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Type {
+    pub id: u32,
+    pub name_off: u32,
+    /// Empty for an anonymous type.
+    pub name: String,
+    pub body: TypeBody,
+}
+
+impl Type {
+    /// The kind of this type.
+    pub fn kind(&self) -> Kind {
+        match self.body {
+            TypeBody::Void => Kind::Void,
+            TypeBody::Int { .. } => Kind::Int,
+            TypeBody::Ptr { .. } => Kind::Ptr,
+            TypeBody::Array { .. } => Kind::Array,
+            TypeBody::Struct { .. } => Kind::Struct,
+            TypeBody::Union { .. } => Kind::Union,
+            TypeBody::Enum { .. } => Kind::Enum,
+            TypeBody::Fwd { .. } => Kind::Fwd,
+            TypeBody::Typedef { .. } => Kind::Typedef,
+            TypeBody::Volatile { .. } => Kind::Volatile,
+            TypeBody::Const { .. } => Kind::Const,
+            TypeBody::Restrict { .. } => Kind::Restrict,
+            TypeBody::Func { .. } => Kind::Func,
+            TypeBody::FuncProto { .. } => Kind::FuncProto,
+            TypeBody::Var { .. } => Kind::Var,
+            TypeBody::Datasec { .. } => Kind::Datasec,
+            TypeBody::Float { .. } => Kind::Float,
+            TypeBody::DeclTag { .. } => Kind::DeclTag,
+            TypeBody::TypeTag { .. } => Kind::TypeTag,
+            TypeBody::Enum64 { .. } => Kind::Enum64,
+        }
+    }
+
+    /// Members of a STRUCT or UNION; empty for other kinds.
+    pub fn members(&self) -> &[Member] {
+        match &self.body {
+            TypeBody::Struct { members, .. } | TypeBody::Union { members, .. } => members,
+            _ => &[],
+        }
+    }
+
+    /// The type this one refers to, for kinds that refer to exactly one (PTR, TYPEDEF,
+    /// modifiers, VAR, FUNC, ARRAY's element, DECL_TAG).
+    pub fn target(&self) -> Option<u32> {
+        match self.body {
+            TypeBody::Ptr { target }
+            | TypeBody::Typedef { target }
+            | TypeBody::Volatile { target }
+            | TypeBody::Const { target }
+            | TypeBody::Restrict { target }
+            | TypeBody::TypeTag { target }
+            | TypeBody::DeclTag { target, .. } => Some(target),
+            TypeBody::Var { type_id, .. } => Some(type_id),
+            TypeBody::Func { proto, .. } => Some(proto),
+            TypeBody::Array { elem, .. } => Some(elem),
+            _ => None,
+        }
+    }
+
+    /// `STRUCT 'sock'`, `PTR '(anon)'`: how bpftool names a type.
+    pub fn describe(&self) -> String {
+        let name = if self.name.is_empty() {
+            "(anon)"
+        } else {
+            &self.name
+        };
+        format!("{} '{}'", self.kind(), name)
+    }
+}
+
+/// Why BTF (or `.BTF.ext`) bytes could not be read, or a lookup failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BtfError {
+    /// Fewer bytes than the fixed header.
+    HeaderTruncated {
+        len: usize,
+    },
+    /// The magic is not 0xeB9F in either byte order.
+    BadMagic {
+        magic: u16,
+    },
+    /// The magic is 0xeB9F in the other byte order: BTF for a machine of the other
+    /// endianness.
+    ForeignByteOrder,
+    UnsupportedVersion {
+        version: u8,
+    },
+    /// `hdr_len` smaller than the header, or larger than the data.
+    BadHeaderLen {
+        hdr_len: u32,
+        len: usize,
+    },
+    /// A header field that should be zero (the unknown tail of a longer header).
+    UnknownHeaderField {
+        offset: usize,
+    },
+    /// A section (`type`, `string`, `func_info`...) does not lie inside the data.
+    SectionOutOfBounds {
+        section: &'static str,
+        off: u32,
+        len: u32,
+        data_len: usize,
+    },
+    /// The type section ends inside a type's record.
+    TypeTruncated {
+        id: u32,
+        offset: usize,
+    },
+    /// A type's vlen entries run past the end of the type section.
+    VlenOutOfBounds {
+        id: u32,
+        offset: usize,
+        kind: Kind,
+        vlen: u16,
+    },
+    UnknownKind {
+        id: u32,
+        offset: usize,
+        kind: u8,
+    },
+    /// More types than a type id can number.
+    TooManyTypes,
+    /// The string section does not start with the empty string.
+    StringSectionStart,
+    /// The string section's last byte is not NUL.
+    StringSectionNotTerminated,
+    StringOutOfBounds {
+        offset: u32,
+        str_len: usize,
+    },
+    StringNotTerminated {
+        offset: u32,
+    },
+    StringNotUtf8 {
+        offset: u32,
+    },
+    TypeIdOutOfRange {
+        id: u32,
+        count: u32,
+    },
+    /// A type's `name_off` points outside the string section.
+    TypeNameOutOfBounds {
+        id: u32,
+        name_off: u32,
+    },
+    /// A chain of typedefs, modifiers or arrays longer than [`MAX_RESOLVE_DEPTH`]: a loop.
+    TypeLoop {
+        id: u32,
+    },
+    /// The type has no size (void, FWD, FUNC, FUNC_PROTO, DECL_TAG).
+    NotSized {
+        id: u32,
+        kind: Kind,
+    },
+    SizeOverflow {
+        id: u32,
+    },
+    /// The type is not of the kind an operation needs.
+    WrongKind {
+        id: u32,
+        kind: Kind,
+        want: &'static str,
+    },
+    NotFound {
+        name: String,
+        kind: Kind,
+    },
+    /// [`Btf::fixup_datasecs`] on BTF that is mapped read-only.
+    ReadOnly,
+    /// The section a DATASEC describes has no known size.
+    DatasecSectionUnknown {
+        datasec: String,
+    },
+    /// No symbol gives the offset of a DATASEC's variable.
+    DatasecSymbolUnknown {
+        datasec: String,
+        var: String,
+    },
+    /// Two variables of a DATASEC overlap, or one runs past the section's end.
+    DatasecOverlap {
+        datasec: String,
+        var: String,
+        offset: u32,
+        size: u32,
+    },
+
+    // .BTF.ext
+    /// `.BTF.ext`: fewer bytes than its fixed header.
+    ExtHeaderTruncated {
+        len: usize,
+    },
+    ExtBadMagic {
+        magic: u16,
+    },
+    ExtUnsupportedVersion {
+        version: u8,
+    },
+    ExtBadHeaderLen {
+        hdr_len: u32,
+        len: usize,
+    },
+    /// A subsection's record size is smaller than the record the ABI defines.
+    ExtRecordSizeTooSmall {
+        subsection: &'static str,
+        rec_size: u32,
+        min: u32,
+    },
+    /// A subsection is too short for its record size, or for a block header.
+    ExtTruncated {
+        subsection: &'static str,
+        offset: usize,
+    },
+    /// A per-section block claims more records than the bytes hold.
+    ExtBlockOverrun {
+        subsection: &'static str,
+        section: String,
+        num_info: u32,
+        offset: usize,
+    },
+    ExtUnknownCoreReloKind {
+        offset: usize,
+        kind: u32,
+    },
+    ExtBadAccessString {
+        offset: usize,
+        access: String,
+    },
+}
+
+impl fmt::Display for BtfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use BtfError::*;
+        match self {
+            HeaderTruncated { len } => {
+                write!(f, "BTF: {len} bytes is shorter than the {BTF_HEADER_LEN}-byte header")
+            }
+            BadMagic { magic } => write!(f, "BTF: bad magic {magic:#06x} (want 0xeb9f)"),
+            ForeignByteOrder => f.write_str("BTF: written for the other byte order"),
+            UnsupportedVersion { version } => {
+                write!(f, "BTF: unsupported version {version} (want 1)")
+            }
+            BadHeaderLen { hdr_len, len } => {
+                write!(f, "BTF: header length {hdr_len} does not fit {len} bytes")
+            }
+            UnknownHeaderField { offset } => {
+                write!(f, "BTF: unknown non-zero header field at byte {offset}")
+            }
+            SectionOutOfBounds {
+                section,
+                off,
+                len,
+                data_len,
+            } => write!(
+                f,
+                "BTF: {section} section (offset {off}, length {len}) lies outside the {data_len} bytes"
+            ),
+            TypeTruncated { id, offset } => write!(
+                f,
+                "BTF: type {id} at byte {offset} of the type section is truncated"
+            ),
+            VlenOutOfBounds {
+                id,
+                offset,
+                kind,
+                vlen,
+            } => write!(
+                f,
+                "BTF: type {id} ({kind}) at byte {offset}: {vlen} entries run past the type section"
+            ),
+            UnknownKind { id, offset, kind } => {
+                write!(f, "BTF: type {id} at byte {offset} has unknown kind {kind}")
+            }
+            TooManyTypes => f.write_str("BTF: more types than a 32-bit id can number"),
+            StringSectionStart => f.write_str("BTF: the string section does not start with NUL"),
+            StringSectionNotTerminated => {
+                f.write_str("BTF: the string section does not end with NUL")
+            }
+            StringOutOfBounds { offset, str_len } => write!(
+                f,
+                "BTF: string offset {offset} is past the {str_len}-byte string section"
+            ),
+            StringNotTerminated { offset } => {
+                write!(f, "BTF: string at offset {offset} is not NUL-terminated")
+            }
+            StringNotUtf8 { offset } => write!(f, "BTF: string at offset {offset} is not UTF-8"),
+            TypeIdOutOfRange { id, count } => {
+                write!(f, "BTF: type id {id} out of range ({count} types)")
+            }
+            TypeNameOutOfBounds { id, name_off } => {
+                write!(f, "BTF: type {id}: name offset {name_off} is past the string section")
+            }
+            TypeLoop { id } => write!(
+                f,
+                "BTF: type {id}: more than {MAX_RESOLVE_DEPTH} typedefs/modifiers/arrays (a loop?)"
+            ),
+            NotSized { id, kind } => write!(f, "BTF: type {id} ({kind}) has no size"),
+            SizeOverflow { id } => write!(f, "BTF: type {id}: size overflows 32 bits"),
+            WrongKind { id, kind, want } => {
+                write!(f, "BTF: type {id} is a {kind}, expected {want}")
+            }
+            NotFound { name, kind } => write!(f, "BTF: no {kind} named '{name}'"),
+            ReadOnly => f.write_str("BTF: mapped read-only, cannot be fixed up"),
+            DatasecSectionUnknown { datasec } => {
+                write!(f, "BTF: DATASEC '{datasec}': the ELF has no section of that name")
+            }
+            DatasecSymbolUnknown { datasec, var } => write!(
+                f,
+                "BTF: DATASEC '{datasec}': no symbol gives the offset of variable '{var}'"
+            ),
+            DatasecOverlap {
+                datasec,
+                var,
+                offset,
+                size,
+            } => write!(
+                f,
+                "BTF: DATASEC '{datasec}': variable '{var}' ({size} bytes at {offset}) overlaps another or the section's end"
+            ),
+            ExtHeaderTruncated { len } => {
+                write!(f, "BTF.ext: {len} bytes is shorter than the header")
+            }
+            ExtBadMagic { magic } => write!(f, "BTF.ext: bad magic {magic:#06x} (want 0xeb9f)"),
+            ExtUnsupportedVersion { version } => {
+                write!(f, "BTF.ext: unsupported version {version} (want 1)")
+            }
+            ExtBadHeaderLen { hdr_len, len } => {
+                write!(f, "BTF.ext: header length {hdr_len} does not fit {len} bytes")
+            }
+            ExtRecordSizeTooSmall {
+                subsection,
+                rec_size,
+                min,
+            } => write!(
+                f,
+                "BTF.ext: {subsection} record size {rec_size} is smaller than {min}"
+            ),
+            ExtTruncated { subsection, offset } => {
+                write!(f, "BTF.ext: {subsection} truncated at byte {offset}")
+            }
+            ExtBlockOverrun {
+                subsection,
+                section,
+                num_info,
+                offset,
+            } => write!(
+                f,
+                "BTF.ext: {subsection} block of section '{section}' at byte {offset}: {num_info} records run past the end"
+            ),
+            ExtUnknownCoreReloKind { offset, kind } => {
+                write!(f, "BTF.ext: CO-RE record at byte {offset} has unknown kind {kind}")
+            }
+            ExtBadAccessString { offset, access } => write!(
+                f,
+                "BTF.ext: CO-RE record at byte {offset}: bad access string '{access}'"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BtfError {}
+
+/// The bytes a [`Btf`] reads: its own, or a read-only mapping of a file.
+#[derive(Clone)]
+enum Data {
+    Owned(Vec<u8>),
+    Mapped(Arc<memmap2::Mmap>),
+}
+
+impl Data {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Data::Owned(v) => v,
+            Data::Mapped(m) => m,
+        }
+    }
+}
+
+/// Reads a little-endian `u32` at `off`, if the bytes are there.
+pub(crate) fn read_u32(bytes: &[u8], off: usize) -> Option<u32> {
+    let b = bytes.get(off..off.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Reads a little-endian `u16` at `off`, if the bytes are there.
+pub(crate) fn read_u16(bytes: &[u8], off: usize) -> Option<u16> {
+    let b = bytes.get(off..off.checked_add(2)?)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
+}
+
+/// `struct btf_type`'s three words.
+#[derive(Debug, Clone, Copy)]
+struct RawType {
+    name_off: u32,
+    info: u32,
+    size_or_type: u32,
+}
+
+impl RawType {
+    fn vlen(self) -> u16 {
+        (self.info & VLEN_MASK) as u16
+    }
+    fn kind_u8(self) -> u8 {
+        ((self.info >> 24) & 0x1f) as u8
+    }
+    fn kind_flag(self) -> bool {
+        self.info >> 31 == 1
+    }
+}
+
+/// The essential name of a type: its name without a `___flavor` suffix (CO-RE's
+/// convention: `sock___old` is a flavor of `sock`). The suffix starts at the last `___`
+/// that has a non-`_` character on both sides.
+pub fn essential_name(name: &str) -> &str {
+    let b = name.as_bytes();
+    let mut i = b.len().saturating_sub(4);
+    while i > 0 {
+        // b[i..i+3] == "___", with b[i-1] != '_' and b[i+3] != '_'
+        if b.get(i..i + 3) == Some(b"___")
+            && b.get(i - 1).is_some_and(|&c| c != b'_')
+            && b.get(i + 3).is_some_and(|&c| c != b'_')
+        {
+            return &name[..i];
+        }
+        i -= 1;
+    }
+    name
+}
+
+/// FNV-1a: a small, good-enough hash for type names.
+fn name_hash(name: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for &c in name {
+        h ^= c as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// Type ids by essential name: an open-addressing table of `(hash, id)` slots, built in
+/// one pass over the type headers (reading only the names of named types).
+#[derive(Clone, Debug)]
+struct NameIndex {
+    /// Power-of-two length; `id == 0` marks an empty slot.
+    slots: Vec<(u32, u32)>,
+}
+
+impl NameIndex {
+    fn build(btf: &Btf) -> NameIndex {
+        let named: Vec<(u32, u32)> = (1..btf.len())
+            .filter_map(|id| {
+                let raw = btf.raw(id).ok()?;
+                if raw.name_off == 0 {
+                    return None;
+                }
+                let name = btf.name_bytes(raw.name_off).ok()?;
+                Some((name_hash(essential_name_bytes(name)), id))
+            })
+            .collect();
+        // Load factor at most ~0.7.
+        let cap = (named.len() * 10 / 7 + 1).next_power_of_two().max(16);
+        let mut slots = vec![(0u32, 0u32); cap];
+        let mask = cap - 1;
+        for (hash, id) in named {
+            let mut i = hash as usize & mask;
+            while let Some(slot) = slots.get_mut(i) {
+                if slot.1 == 0 {
+                    *slot = (hash, id);
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+        NameIndex { slots }
+    }
+
+    /// Ids whose essential name hashes like `essential`, in id order (the caller compares
+    /// names).
+    fn candidates(&self, essential: &[u8]) -> Vec<u32> {
+        let hash = name_hash(essential);
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        let mut out = Vec::new();
+        while let Some(&(h, id)) = self.slots.get(i) {
+            if id == 0 {
+                break;
+            }
+            if h == hash {
+                out.push(id);
+            }
+            i = (i + 1) & mask;
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+fn essential_name_bytes(name: &[u8]) -> &[u8] {
+    match std::str::from_utf8(name) {
+        Ok(s) => essential_name(s).as_bytes(),
+        Err(_) => name,
+    }
+}
+
+/// Parsed BTF: the raw bytes, where each type starts, and lookups that decode on demand.
+#[derive(Clone)]
+pub struct Btf {
+    data: Data,
+    /// Absolute byte range of the type section.
+    type_start: usize,
+    type_end: usize,
+    /// Absolute byte range of the string section.
+    str_start: usize,
+    str_end: usize,
+    /// `offsets[id - 1]`: start of type `id`, relative to `type_start`.
+    offsets: Vec<u32>,
+    names: OnceLock<NameIndex>,
+}
+
+impl fmt::Debug for Btf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Btf")
+            .field("types", &self.len())
+            .field("type_len", &(self.type_end - self.type_start))
+            .field("str_len", &(self.str_end - self.str_start))
+            .finish()
+    }
+}
+
+impl Btf {
+    /// Parses BTF it will own (e.g. an object's `.BTF` section, copied).
+    pub fn parse(bytes: Vec<u8>) -> Result<Btf, BtfError> {
+        Btf::from_data(Data::Owned(bytes))
+    }
+
+    /// Parses BTF that lives in a read-only mapping (the kernel's, see [`kernel`]).
+    pub fn parse_mapped(map: memmap2::Mmap) -> Result<Btf, BtfError> {
+        Btf::from_data(Data::Mapped(Arc::new(map)))
+    }
+
+    fn from_data(data: Data) -> Result<Btf, BtfError> {
+        let bytes = data.bytes();
+        let len = bytes.len();
+        if len < BTF_HEADER_LEN {
+            return Err(BtfError::HeaderTruncated { len });
+        }
+        let magic = read_u16(bytes, 0).unwrap_or(0);
+        if magic == BTF_MAGIC.swap_bytes() {
+            return Err(BtfError::ForeignByteOrder);
+        }
+        if magic != BTF_MAGIC {
+            return Err(BtfError::BadMagic { magic });
+        }
+        let version = bytes.get(2).copied().unwrap_or(0);
+        if version != BTF_VERSION {
+            return Err(BtfError::UnsupportedVersion { version });
+        }
+        let hdr_len = read_u32(bytes, 4).unwrap_or(0);
+        if (hdr_len as usize) < BTF_HEADER_LEN || hdr_len as usize > len {
+            return Err(BtfError::BadHeaderLen { hdr_len, len });
+        }
+        // A longer header than we know is fine if its tail is zero (as the kernel checks).
+        if let Some(tail) = bytes.get(BTF_HEADER_LEN..hdr_len as usize) {
+            if let Some(pos) = tail.iter().position(|&b| b != 0) {
+                return Err(BtfError::UnknownHeaderField {
+                    offset: BTF_HEADER_LEN + pos,
+                });
+            }
+        }
+        let field = |off| read_u32(bytes, off).unwrap_or(0);
+        let (type_off, type_len, str_off, str_len) = (field(8), field(12), field(16), field(20));
+        let section = |name, off: u32, sec_len: u32| {
+            let start = (hdr_len as usize).checked_add(off as usize);
+            let end = start.and_then(|s| s.checked_add(sec_len as usize));
+            match (start, end) {
+                (Some(s), Some(e)) if e <= len => Ok((s, e)),
+                _ => Err(BtfError::SectionOutOfBounds {
+                    section: name,
+                    off,
+                    len: sec_len,
+                    data_len: len - hdr_len as usize,
+                }),
+            }
+        };
+        let (type_start, type_end) = section("type", type_off, type_len)?;
+        let (str_start, str_end) = section("string", str_off, str_len)?;
+        let strings = bytes.get(str_start..str_end).unwrap_or(&[]);
+        if strings.first() != Some(&0) {
+            return Err(BtfError::StringSectionStart);
+        }
+        if strings.last() != Some(&0) {
+            return Err(BtfError::StringSectionNotTerminated);
+        }
+        let types = bytes.get(type_start..type_end).unwrap_or(&[]);
+        let offsets = index_types(types, strings.len())?;
+        Ok(Btf {
+            data,
+            type_start,
+            type_end,
+            str_start,
+            str_end,
+            offsets,
+            names: OnceLock::new(),
+        })
+    }
+
+    /// The raw BTF bytes (fixed up by [`Btf::fixup_datasecs`]), for `BPF_BTF_LOAD`.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.data.bytes()
+    }
+
+    /// Number of types, counting `void` (id 0): valid ids are `0..len()`.
+    pub fn len(&self) -> u32 {
+        self.offsets.len() as u32 + 1
+    }
+
+    /// True when the BTF holds no type besides `void`.
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+
+    fn types(&self) -> &[u8] {
+        self.data
+            .bytes()
+            .get(self.type_start..self.type_end)
+            .unwrap_or(&[])
+    }
+
+    fn strings(&self) -> &[u8] {
+        self.data
+            .bytes()
+            .get(self.str_start..self.str_end)
+            .unwrap_or(&[])
+    }
+
+    /// The string at `offset` in the string section, without its NUL, as bytes.
+    pub fn name_bytes(&self, offset: u32) -> Result<&[u8], BtfError> {
+        let strings = self.strings();
+        let rest = strings
+            .get(offset as usize..)
+            .filter(|r| !r.is_empty())
+            .ok_or(BtfError::StringOutOfBounds {
+                offset,
+                str_len: strings.len(),
+            })?;
+        let end = rest
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(BtfError::StringNotTerminated { offset })?;
+        Ok(rest.get(..end).unwrap_or(&[]))
+    }
+
+    /// The string at `offset` in the string section (a type, member, file or line name).
+    pub fn name(&self, offset: u32) -> Result<&str, BtfError> {
+        std::str::from_utf8(self.name_bytes(offset)?)
+            .map_err(|_| BtfError::StringNotUtf8 { offset })
+    }
+
+    fn check_id(&self, id: u32) -> Result<usize, BtfError> {
+        if id == 0 || id >= self.len() {
+            return Err(BtfError::TypeIdOutOfRange {
+                id,
+                count: self.len(),
+            });
+        }
+        let off = self.offsets.get(id as usize - 1).copied().unwrap_or(0);
+        Ok(off as usize)
+    }
+
+    fn raw(&self, id: u32) -> Result<RawType, BtfError> {
+        let off = self.check_id(id)?;
+        let t = self.types();
+        let word =
+            |i: usize| read_u32(t, off + 4 * i).ok_or(BtfError::TypeTruncated { id, offset: off });
+        Ok(RawType {
+            name_off: word(0)?,
+            info: word(1)?,
+            size_or_type: word(2)?,
+        })
+    }
+
+    /// The kind of type `id`, without decoding it.
+    pub fn kind(&self, id: u32) -> Result<Kind, BtfError> {
+        if id == 0 {
+            return Ok(Kind::Void);
+        }
+        let raw = self.raw(id)?;
+        Kind::from_u8(raw.kind_u8()).ok_or(BtfError::UnknownKind {
+            id,
+            offset: self.check_id(id)?,
+            kind: raw.kind_u8(),
+        })
+    }
+
+    /// The name of type `id` ("" when anonymous), without decoding it.
+    pub fn type_name(&self, id: u32) -> Result<&str, BtfError> {
+        if id == 0 {
+            return Ok("");
+        }
+        self.name(self.raw(id)?.name_off)
+    }
+
+    /// Decodes type `id` (0 is `void`).
+    pub fn type_by_id(&self, id: u32) -> Result<Type, BtfError> {
+        if id == 0 {
+            return Ok(Type {
+                id: 0,
+                name_off: 0,
+                name: String::new(),
+                body: TypeBody::Void,
+            });
+        }
+        let off = self.check_id(id)?;
+        let raw = self.raw(id)?;
+        let kind = self.kind(id)?;
+        let t = self.types();
+        let extra = off + BTF_TYPE_LEN;
+        let truncated = BtfError::TypeTruncated { id, offset: off };
+        let word = |i: usize| read_u32(t, extra + 4 * i).ok_or(truncated.clone());
+        let vlen = raw.vlen() as usize;
+        let kflag = raw.kind_flag();
+        let st = raw.size_or_type;
+        let name = self.name(raw.name_off)?.to_string();
+        let body = match kind {
+            Kind::Void => TypeBody::Void,
+            Kind::Int => {
+                let v = word(0)?;
+                TypeBody::Int {
+                    size: st,
+                    encoding: ((v >> 24) & 0x0f) as u8,
+                    offset: ((v >> 16) & 0xff) as u8,
+                    bits: (v & 0xff) as u8,
+                }
+            }
+            Kind::Ptr => TypeBody::Ptr { target: st },
+            Kind::Array => TypeBody::Array {
+                elem: word(0)?,
+                index: word(1)?,
+                nelems: word(2)?,
+            },
+            Kind::Struct | Kind::Union => {
+                let mut members = Vec::with_capacity(vlen);
+                for i in 0..vlen {
+                    let name_off = word(3 * i)?;
+                    let offset = word(3 * i + 2)?;
+                    let (bit_offset, bitfield_size) = if kflag {
+                        (offset & 0x00ff_ffff, (offset >> 24) as u8)
+                    } else {
+                        (offset, 0)
+                    };
+                    members.push(Member {
+                        name_off,
+                        name: self.name(name_off)?.to_string(),
+                        type_id: word(3 * i + 1)?,
+                        bit_offset,
+                        bitfield_size,
+                    });
+                }
+                if kind == Kind::Struct {
+                    TypeBody::Struct { size: st, members }
+                } else {
+                    TypeBody::Union { size: st, members }
+                }
+            }
+            Kind::Enum => {
+                let mut values = Vec::with_capacity(vlen);
+                for i in 0..vlen {
+                    let name_off = word(2 * i)?;
+                    let v = word(2 * i + 1)?;
+                    values.push(Enumerator {
+                        name_off,
+                        name: self.name(name_off)?.to_string(),
+                        value: if kflag {
+                            v as i32 as i64 as u64
+                        } else {
+                            v as u64
+                        },
+                    });
+                }
+                TypeBody::Enum {
+                    size: st,
+                    signed: kflag,
+                    values,
+                }
+            }
+            Kind::Enum64 => {
+                let mut values = Vec::with_capacity(vlen);
+                for i in 0..vlen {
+                    let name_off = word(3 * i)?;
+                    let lo = word(3 * i + 1)? as u64;
+                    let hi = word(3 * i + 2)? as u64;
+                    values.push(Enumerator {
+                        name_off,
+                        name: self.name(name_off)?.to_string(),
+                        value: hi << 32 | lo,
+                    });
+                }
+                TypeBody::Enum64 {
+                    size: st,
+                    signed: kflag,
+                    values,
+                }
+            }
+            Kind::Fwd => TypeBody::Fwd { is_union: kflag },
+            Kind::Typedef => TypeBody::Typedef { target: st },
+            Kind::Volatile => TypeBody::Volatile { target: st },
+            Kind::Const => TypeBody::Const { target: st },
+            Kind::Restrict => TypeBody::Restrict { target: st },
+            Kind::TypeTag => TypeBody::TypeTag { target: st },
+            Kind::Func => TypeBody::Func {
+                proto: st,
+                linkage: raw.vlen(),
+            },
+            Kind::FuncProto => {
+                let mut params = Vec::with_capacity(vlen);
+                for i in 0..vlen {
+                    let name_off = word(2 * i)?;
+                    params.push(Param {
+                        name_off,
+                        name: self.name(name_off)?.to_string(),
+                        type_id: word(2 * i + 1)?,
+                    });
+                }
+                TypeBody::FuncProto { ret: st, params }
+            }
+            Kind::Var => TypeBody::Var {
+                type_id: st,
+                linkage: word(0)?,
+            },
+            Kind::Datasec => {
+                let mut vars = Vec::with_capacity(vlen);
+                for i in 0..vlen {
+                    vars.push(VarSecinfo {
+                        type_id: word(3 * i)?,
+                        offset: word(3 * i + 1)?,
+                        size: word(3 * i + 2)?,
+                    });
+                }
+                TypeBody::Datasec { size: st, vars }
+            }
+            Kind::Float => TypeBody::Float { size: st },
+            Kind::DeclTag => TypeBody::DeclTag {
+                target: st,
+                component_idx: word(0)? as i32,
+            },
+        };
+        Ok(Type {
+            id,
+            name_off: raw.name_off,
+            name,
+            body,
+        })
+    }
+
+    /// Follows typedefs and modifiers (const, volatile, restrict, type tags) from `id` to
+    /// the first other type. Errors on a loop.
+    pub fn skip_mods_and_typedefs(&self, id: u32) -> Result<u32, BtfError> {
+        let mut cur = id;
+        for _ in 0..=MAX_RESOLVE_DEPTH {
+            let kind = self.kind(cur)?;
+            if kind == Kind::Typedef || kind.is_modifier() {
+                cur = self.raw(cur)?.size_or_type;
+            } else {
+                return Ok(cur);
+            }
+        }
+        Err(BtfError::TypeLoop { id })
+    }
+
+    /// Follows modifiers only (not typedefs).
+    pub fn skip_mods(&self, id: u32) -> Result<u32, BtfError> {
+        let mut cur = id;
+        for _ in 0..=MAX_RESOLVE_DEPTH {
+            if self.kind(cur)?.is_modifier() {
+                cur = self.raw(cur)?.size_or_type;
+            } else {
+                return Ok(cur);
+            }
+        }
+        Err(BtfError::TypeLoop { id })
+    }
+
+    /// The size in bytes of type `id`, through typedefs, modifiers, VARs and arrays
+    /// (`nelems` times the element's size). Errors on a loop, on an unsized type and on
+    /// overflow.
+    pub fn resolve_size(&self, id: u32) -> Result<u32, BtfError> {
+        let mut cur = id;
+        let mut mult: u64 = 1;
+        for _ in 0..=MAX_RESOLVE_DEPTH {
+            let kind = self.kind(cur)?;
+            let size = match kind {
+                Kind::Int
+                | Kind::Struct
+                | Kind::Union
+                | Kind::Enum
+                | Kind::Enum64
+                | Kind::Float
+                | Kind::Datasec => self.raw(cur)?.size_or_type,
+                Kind::Ptr => PTR_SIZE,
+                Kind::Typedef
+                | Kind::Volatile
+                | Kind::Const
+                | Kind::Restrict
+                | Kind::TypeTag
+                | Kind::Var => {
+                    cur = self.raw(cur)?.size_or_type;
+                    continue;
+                }
+                Kind::Array => {
+                    let (elem, nelems) = self.array_info(cur)?;
+                    mult = mult
+                        .checked_mul(nelems as u64)
+                        .filter(|&m| m <= u32::MAX as u64)
+                        .ok_or(BtfError::SizeOverflow { id })?;
+                    cur = elem;
+                    continue;
+                }
+                Kind::Void | Kind::Fwd | Kind::Func | Kind::FuncProto | Kind::DeclTag => {
+                    return Err(BtfError::NotSized { id: cur, kind })
+                }
+            };
+            return u32::try_from(mult * size as u64).map_err(|_| BtfError::SizeOverflow { id });
+        }
+        Err(BtfError::TypeLoop { id })
+    }
+
+    /// An ARRAY's element type and element count, without decoding.
+    fn array_info(&self, id: u32) -> Result<(u32, u32), BtfError> {
+        let off = self.check_id(id)?;
+        let t = self.types();
+        let truncated = BtfError::TypeTruncated { id, offset: off };
+        let elem = read_u32(t, off + BTF_TYPE_LEN).ok_or(truncated.clone())?;
+        let nelems = read_u32(t, off + BTF_TYPE_LEN + 8).ok_or(truncated)?;
+        Ok((elem, nelems))
+    }
+
+    fn name_index(&self) -> &NameIndex {
+        self.names.get_or_init(|| NameIndex::build(self))
+    }
+
+    /// Builds the name index now (it is otherwise built by the first lookup by name).
+    pub fn build_name_index(&self) {
+        self.name_index();
+    }
+
+    /// Ids of the types whose essential name (see [`essential_name`]) is `essential`,
+    /// in id order, any kind. `sock` finds `sock` and `sock___old`.
+    pub fn ids_by_essential_name(&self, essential: &str) -> Vec<u32> {
+        let mut ids = self.name_index().candidates(essential.as_bytes());
+        ids.retain(|&id| {
+            self.type_name(id)
+                .map(|n| essential_name(n) == essential)
+                .unwrap_or(false)
+        });
+        ids
+    }
+
+    /// Ids of the types named exactly `name`, in id order, any kind.
+    pub fn ids_by_name(&self, name: &str) -> Vec<u32> {
+        let mut ids = self
+            .name_index()
+            .candidates(essential_name(name).as_bytes());
+        ids.retain(|&id| self.type_name(id) == Ok(name));
+        ids
+    }
+
+    /// The first type (lowest id) named `name` of kind `kind`.
+    pub fn find_by_name_kind(&self, name: &str, kind: Kind) -> Result<u32, BtfError> {
+        self.ids_by_name(name)
+            .into_iter()
+            .find(|&id| self.kind(id) == Ok(kind))
+            .ok_or_else(|| BtfError::NotFound {
+                name: name.to_string(),
+                kind,
+            })
+    }
+
+    /// Fills in what clang leaves as 0 in the DATASECs, so the kernel accepts the BTF:
+    /// each DATASEC's size is `section_size(datasec name)`, each variable's offset is
+    /// `symbol_offset(datasec name, variable name)`; then the variables are sorted by
+    /// offset and checked not to overlap (the kernel requires ascending, non-overlapping
+    /// offsets inside the section).
+    ///
+    /// A DATASEC whose size is already non-zero keeps it; `section_size` returning `None`
+    /// for a DATASEC of size 0, or `symbol_offset` returning `None`, is an error (the
+    /// caller decides which sections to describe; `.ksyms`/`.kconfig` externs have no
+    /// ELF section and should be handled before BTF is loaded).
+    pub fn fixup_datasecs(
+        &mut self,
+        section_size: impl Fn(&str) -> Option<u32>,
+        symbol_offset: impl Fn(&str, &str) -> Option<u32>,
+    ) -> Result<(), BtfError> {
+        // Compute all patches first (reading), then write them (the bytes are borrowed).
+        let mut patches: Vec<(usize, u32)> = Vec::new();
+        for id in 1..self.len() {
+            if self.kind(id)? != Kind::Datasec {
+                continue;
+            }
+            let ty = self.type_by_id(id)?;
+            let TypeBody::Datasec { size, vars } = &ty.body else {
+                continue;
+            };
+            let abs = self.type_start + self.check_id(id)?;
+            let sec_size = if *size != 0 {
+                *size
+            } else {
+                section_size(&ty.name).ok_or_else(|| BtfError::DatasecSectionUnknown {
+                    datasec: ty.name.clone(),
+                })?
+            };
+            patches.push((abs + 8, sec_size));
+            let mut fixed: Vec<(VarSecinfo, String)> = Vec::with_capacity(vars.len());
+            for v in vars {
+                let var_name = self.type_name(v.type_id)?.to_string();
+                let offset = symbol_offset(&ty.name, &var_name).ok_or_else(|| {
+                    BtfError::DatasecSymbolUnknown {
+                        datasec: ty.name.clone(),
+                        var: var_name.clone(),
+                    }
+                })?;
+                fixed.push((VarSecinfo { offset, ..*v }, var_name));
+            }
+            fixed.sort_by_key(|(v, _)| v.offset);
+            let mut end = 0u64;
+            for (i, (v, var_name)) in fixed.iter().enumerate() {
+                let v_end = v.offset as u64 + v.size as u64;
+                if (v.offset as u64) < end || v_end > sec_size as u64 {
+                    return Err(BtfError::DatasecOverlap {
+                        datasec: ty.name.clone(),
+                        var: var_name.clone(),
+                        offset: v.offset,
+                        size: v.size,
+                    });
+                }
+                end = v_end;
+                let at = abs + BTF_TYPE_LEN + 12 * i;
+                patches.push((at, v.type_id));
+                patches.push((at + 4, v.offset));
+                patches.push((at + 8, v.size));
+            }
+        }
+        let Data::Owned(bytes) = &mut self.data else {
+            return if patches.is_empty() {
+                Ok(())
+            } else {
+                Err(BtfError::ReadOnly)
+            };
+        };
+        for (at, value) in patches {
+            if let Some(slot) = bytes.get_mut(at..at + 4) {
+                slot.copy_from_slice(&value.to_le_bytes());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One pass over the type section: the start of each type, every record checked to fit,
+/// every kind known, every name offset inside the string section.
+fn index_types(types: &[u8], str_len: usize) -> Result<Vec<u32>, BtfError> {
+    // Each type takes at least 12 bytes: that bounds the count.
+    let mut offsets = Vec::with_capacity(types.len() / BTF_TYPE_LEN);
+    let mut off = 0usize;
+    while off < types.len() {
+        let id = u32::try_from(offsets.len() + 1).map_err(|_| BtfError::TooManyTypes)?;
+        let truncated = BtfError::TypeTruncated { id, offset: off };
+        let name_off = read_u32(types, off).ok_or(truncated.clone())?;
+        let info = read_u32(types, off + 4).ok_or(truncated.clone())?;
+        read_u32(types, off + 8).ok_or(truncated.clone())?;
+        let raw = RawType {
+            name_off,
+            info,
+            size_or_type: 0,
+        };
+        let kind = Kind::from_u8(raw.kind_u8())
+            .filter(|&k| k != Kind::Void)
+            .ok_or(BtfError::UnknownKind {
+                id,
+                offset: off,
+                kind: raw.kind_u8(),
+            })?;
+        if name_off as usize >= str_len {
+            return Err(BtfError::TypeNameOutOfBounds { id, name_off });
+        }
+        // FUNC's vlen is its linkage, not a count.
+        let vlen = if kind == Kind::Func {
+            0
+        } else {
+            raw.vlen() as usize
+        };
+        let end = off + BTF_TYPE_LEN + kind.extra_len(vlen);
+        if end > types.len() {
+            return Err(
+                if vlen > 0
+                    && matches!(
+                        kind,
+                        Kind::Struct
+                            | Kind::Union
+                            | Kind::Enum
+                            | Kind::Enum64
+                            | Kind::FuncProto
+                            | Kind::Datasec
+                    )
+                {
+                    BtfError::VlenOutOfBounds {
+                        id,
+                        offset: off,
+                        kind,
+                        vlen: raw.vlen(),
+                    }
+                } else {
+                    truncated
+                },
+            );
+        }
+        offsets.push(off as u32);
+        off = end;
+    }
+    Ok(offsets)
+}
+
+#[cfg(test)]
+mod tests;

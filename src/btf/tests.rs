@@ -1,0 +1,902 @@
+//! Tests of the `.BTF` and `.BTF.ext` parsers: on bpf/main.bpf.o (expectations taken from
+//! `bpftool btf dump file bpf/main.bpf.o` and `llvm-readelf -r bpf/main.bpf.o`) and on
+//! hand-made bad input.
+
+use super::build::BtfBuilder;
+use super::ext::{parse_access_string, BtfExt, CoreReloKind, FuncInfo};
+use super::*;
+use object::{Object, ObjectSection};
+
+const OBJECT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bpf/main.bpf.o");
+
+/// The bytes of ELF section `name` of bpf/main.bpf.o.
+pub(crate) fn object_section(name: &str) -> Vec<u8> {
+    let file = std::fs::read(OBJECT).expect("bpf/main.bpf.o is committed");
+    let obj = object::File::parse(&*file).expect("an ELF");
+    let section = obj.section_by_name(name).expect("section present");
+    section.data().expect("section data").to_vec()
+}
+
+/// bpf/main.bpf.o's `.BTF`, parsed.
+pub(crate) fn object_btf() -> Btf {
+    Btf::parse(object_section(".BTF")).expect("valid .BTF")
+}
+
+#[test]
+fn object_btf_has_bpftools_types() {
+    let btf = object_btf();
+    // bpftool lists [1] .. [90].
+    assert_eq!(btf.len(), 91);
+    assert_eq!(
+        btf.type_by_id(2).unwrap(),
+        Type {
+            id: 2,
+            name_off: btf.type_by_id(2).unwrap().name_off,
+            name: "int".into(),
+            body: TypeBody::Int {
+                size: 4,
+                encoding: BTF_INT_SIGNED,
+                offset: 0,
+                bits: 32
+            }
+        }
+    );
+    // [40] STRUCT 'sock' size=52 vlen=2
+    //	'__sk_common' type_id=41 bits_offset=0
+    //	'sk_protocol' type_id=31 bits_offset=384
+    let sock = btf.type_by_id(40).unwrap();
+    assert_eq!(sock.describe(), "STRUCT 'sock'");
+    let TypeBody::Struct { size, members } = &sock.body else {
+        panic!("not a struct: {sock:?}")
+    };
+    assert_eq!(*size, 52);
+    let m: Vec<(&str, u32, u32)> = members
+        .iter()
+        .map(|m| (m.name.as_str(), m.type_id, m.bit_offset))
+        .collect();
+    assert_eq!(m, [("__sk_common", 41, 0), ("sk_protocol", 31, 384)]);
+    // [46] UNION '(anon)' size=16 vlen=3
+    let u = btf.type_by_id(46).unwrap();
+    assert_eq!(u.describe(), "UNION '(anon)'");
+    assert_eq!(u.members().len(), 3);
+    assert_eq!(u.members()[1].name, "u6_addr16");
+    assert_eq!(u.members()[1].type_id, 48);
+    // [6] ARRAY '(anon)' type_id=2 index_type_id=4 nr_elems=8192
+    assert_eq!(
+        btf.type_by_id(6).unwrap().body,
+        TypeBody::Array {
+            elem: 2,
+            index: 4,
+            nelems: 8192
+        }
+    );
+    // [44] VOLATILE '(anon)' type_id=28; [58] CONST '(anon)' type_id=0
+    assert_eq!(
+        btf.type_by_id(44).unwrap().body,
+        TypeBody::Volatile { target: 28 }
+    );
+    assert_eq!(
+        btf.type_by_id(58).unwrap().body,
+        TypeBody::Const { target: 0 }
+    );
+    // [65] FUNC_PROTO '(anon)' ret_type_id=2 vlen=2 'ctx' type_id=62 'data' type_id=63
+    let TypeBody::FuncProto { ret, params } = btf.type_by_id(65).unwrap().body else {
+        panic!("not a proto")
+    };
+    assert_eq!(ret, 2);
+    let p: Vec<(&str, u32)> = params
+        .iter()
+        .map(|p| (p.name.as_str(), p.type_id))
+        .collect();
+    assert_eq!(p, [("ctx", 62), ("data", 63)]);
+    // [66] FUNC 'emit' type_id=65 linkage=static; [39] FUNC 'tcp_connect' ... global
+    assert_eq!(
+        btf.type_by_id(66).unwrap().body,
+        TypeBody::Func {
+            proto: 65,
+            linkage: BTF_FUNC_STATIC
+        }
+    );
+    assert_eq!(
+        btf.type_by_id(39).unwrap().body,
+        TypeBody::Func {
+            proto: 38,
+            linkage: BTF_FUNC_GLOBAL
+        }
+    );
+    // [19] VAR 'pending' type_id=18, linkage=global
+    assert_eq!(
+        btf.type_by_id(19).unwrap().body,
+        TypeBody::Var {
+            type_id: 18,
+            linkage: BTF_VAR_GLOBAL_ALLOCATED
+        }
+    );
+    // [88] DATASEC '.maps' size=0 vlen=3 (offsets 0: clang leaves them to the loader)
+    let maps = btf.type_by_id(88).unwrap();
+    assert_eq!(maps.name, ".maps");
+    assert_eq!(
+        maps.body,
+        TypeBody::Datasec {
+            size: 0,
+            vars: vec![
+                VarSecinfo {
+                    type_id: 19,
+                    offset: 0,
+                    size: 32
+                },
+                VarSecinfo {
+                    type_id: 23,
+                    offset: 0,
+                    size: 24
+                },
+                VarSecinfo {
+                    type_id: 34,
+                    offset: 0,
+                    size: 32
+                },
+            ]
+        }
+    );
+    // [82] INT '_Bool' size=1 bits_offset=0 nr_bits=8 encoding=BOOL
+    assert_eq!(
+        btf.type_by_id(82).unwrap().body,
+        TypeBody::Int {
+            size: 1,
+            encoding: BTF_INT_BOOL,
+            offset: 0,
+            bits: 8
+        }
+    );
+    // Counts per kind, from bpftool's listing.
+    let mut counts = std::collections::BTreeMap::new();
+    for id in 1..btf.len() {
+        *counts.entry(btf.kind(id).unwrap()).or_insert(0) += 1;
+    }
+    let expect = [
+        (Kind::Int, 9),
+        (Kind::Ptr, 11),
+        (Kind::Array, 11),
+        (Kind::Struct, 14),
+        (Kind::Union, 1),
+        (Kind::Typedef, 13),
+        (Kind::Volatile, 5),
+        (Kind::Const, 5),
+        (Kind::Func, 3),
+        (Kind::FuncProto, 3),
+        (Kind::Var, 11),
+        (Kind::Datasec, 4),
+    ];
+    assert_eq!(counts.into_iter().collect::<Vec<_>>(), expect);
+}
+
+#[test]
+fn object_btf_lookups() {
+    let btf = object_btf();
+    assert_eq!(btf.find_by_name_kind("sock", Kind::Struct), Ok(40));
+    assert_eq!(btf.find_by_name_kind("u32", Kind::Typedef), Ok(15));
+    assert_eq!(btf.find_by_name_kind(".maps", Kind::Datasec), Ok(88));
+    assert_eq!(
+        btf.find_by_name_kind("sock", Kind::Union),
+        Err(BtfError::NotFound {
+            name: "sock".into(),
+            kind: Kind::Union
+        })
+    );
+    assert_eq!(btf.type_name(64), Ok("data_t"));
+    // u32 -> __u32 -> unsigned int
+    assert_eq!(btf.skip_mods_and_typedefs(15), Ok(17));
+    // const volatile u32 (67) -> 17; skip_mods stops at the typedef u32 (15)
+    assert_eq!(btf.skip_mods_and_typedefs(67), Ok(17));
+    assert_eq!(btf.skip_mods(67), Ok(15));
+    assert_eq!(btf.resolve_size(64), Ok(84)); // struct data_t
+    assert_eq!(btf.resolve_size(77), Ok(128)); // const volatile u16[64]
+    assert_eq!(btf.resolve_size(78), Ok(128)); // VAR filter_ports
+    assert_eq!(btf.resolve_size(1), Ok(8)); // PTR
+    assert_eq!(
+        btf.resolve_size(39),
+        Err(BtfError::NotSized {
+            id: 39,
+            kind: Kind::Func
+        })
+    );
+    assert_eq!(
+        btf.type_by_id(91),
+        Err(BtfError::TypeIdOutOfRange { id: 91, count: 91 })
+    );
+    assert_eq!(btf.as_bytes().len(), 0x1a83);
+}
+
+#[test]
+fn fixup_datasecs_fills_sizes_and_sorts_offsets() {
+    let mut btf = object_btf();
+    let sizes = |sec: &str| match sec {
+        ".bss" => Some(8),
+        ".maps" => Some(0x58),
+        ".rodata" => Some(0x91),
+        "license" => Some(4),
+        _ => None,
+    };
+    // Offsets as the symbol table gives them (llvm-readelf -s): .maps counts=0x38? The
+    // values here put `pending` last to check the sort.
+    let offsets = |sec: &str, var: &str| match (sec, var) {
+        (".maps", "events") => Some(0),
+        (".maps", "counts") => Some(24),
+        (".maps", "pending") => Some(56),
+        (".rodata", "filter_ports") => Some(0),
+        (".rodata", "filter_pid") => Some(128),
+        (".rodata", "filter_uid") => Some(132),
+        (".rodata", "filter_ports_len") => Some(136),
+        (".rodata", "filter_family") => Some(140),
+        (".rodata", "count_mode") => Some(141),
+        (".bss", "pending_dropped") => Some(0),
+        ("license", "LICENSE") => Some(0),
+        _ => None,
+    };
+    btf.fixup_datasecs(sizes, offsets).unwrap();
+    assert_eq!(
+        btf.type_by_id(88).unwrap().body,
+        TypeBody::Datasec {
+            size: 0x58,
+            vars: vec![
+                VarSecinfo {
+                    type_id: 23,
+                    offset: 0,
+                    size: 24
+                },
+                VarSecinfo {
+                    type_id: 34,
+                    offset: 24,
+                    size: 32
+                },
+                VarSecinfo {
+                    type_id: 19,
+                    offset: 56,
+                    size: 32
+                },
+            ]
+        }
+    );
+    // The fixed-up bytes parse again to the same thing.
+    let again = Btf::parse(btf.as_bytes().to_vec()).unwrap();
+    assert_eq!(again.type_by_id(89).unwrap(), btf.type_by_id(89).unwrap());
+    assert_eq!(again.resolve_size(89), Ok(0x91));
+
+    // A missing symbol and overlapping variables are errors.
+    let mut btf = object_btf();
+    assert_eq!(
+        btf.fixup_datasecs(sizes, |s, v| {
+            if v == "filter_uid" {
+                None
+            } else {
+                offsets(s, v)
+            }
+        }),
+        Err(BtfError::DatasecSymbolUnknown {
+            datasec: ".rodata".into(),
+            var: "filter_uid".into()
+        })
+    );
+    // Every offset 0: .bss (one variable) is fine, .maps' second variable overlaps.
+    let mut btf = object_btf();
+    assert_eq!(
+        btf.fixup_datasecs(sizes, |_, _| Some(0)),
+        Err(BtfError::DatasecOverlap {
+            datasec: ".maps".into(),
+            var: "events".into(),
+            offset: 0,
+            size: 24
+        })
+    );
+}
+
+#[test]
+fn fixup_rejects_overlap_and_unknown_section() {
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, BTF_INT_SIGNED);
+    let a = b.add_var("a", int, BTF_VAR_GLOBAL_ALLOCATED);
+    let c = b.add_var("c", int, BTF_VAR_GLOBAL_ALLOCATED);
+    b.add_datasec(".data", 0, &[(a, 0, 4), (c, 0, 4)]);
+    let mut btf = Btf::parse(b.build()).unwrap();
+    assert_eq!(
+        btf.fixup_datasecs(|_| Some(8), |_, v| Some(if v == "a" { 0 } else { 2 })),
+        Err(BtfError::DatasecOverlap {
+            datasec: ".data".into(),
+            var: "c".into(),
+            offset: 2,
+            size: 4
+        })
+    );
+    assert_eq!(
+        btf.fixup_datasecs(|_| None, |_, _| Some(0)),
+        Err(BtfError::DatasecSectionUnknown {
+            datasec: ".data".into()
+        })
+    );
+    // Past the end of the section.
+    assert!(matches!(
+        btf.fixup_datasecs(|_| Some(6), |_, v| Some(if v == "a" { 0 } else { 4 })),
+        Err(BtfError::DatasecOverlap { offset: 4, .. })
+    ));
+    btf.fixup_datasecs(|_| Some(8), |_, v| Some(if v == "a" { 4 } else { 0 }))
+        .unwrap();
+    assert_eq!(
+        btf.type_by_id(4).unwrap().body,
+        TypeBody::Datasec {
+            size: 8,
+            vars: vec![
+                VarSecinfo {
+                    type_id: c,
+                    offset: 0,
+                    size: 4
+                },
+                VarSecinfo {
+                    type_id: a,
+                    offset: 4,
+                    size: 4
+                },
+            ]
+        }
+    );
+}
+
+#[test]
+fn object_btf_ext_records_match_the_relocations() {
+    let btf = object_btf();
+    let ext = BtfExt::parse(&object_section(".BTF.ext"), &btf).unwrap();
+    // llvm-readelf -r: .rel.BTF.ext has one relocation per func_info, line_info and
+    // core_relo record: kprobe/tcp_connect 89, tracepoint/... 108, .text 32.
+    let count = |sec: &str| {
+        (
+            ext.func_info(sec).len(),
+            ext.line_info(sec).len(),
+            ext.core_relos(sec).len(),
+        )
+    };
+    assert_eq!(count("kprobe/tcp_connect"), (1, 71, 17));
+    assert_eq!(count("tracepoint/sock/inet_sock_set_state"), (1, 89, 18));
+    assert_eq!(count(".text"), (1, 31, 0));
+    assert_eq!(count("nope"), (0, 0, 0));
+    let names: Vec<&str> = ext.func_info.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "kprobe/tcp_connect",
+            "tracepoint/sock/inet_sock_set_state",
+            ".text"
+        ]
+    );
+    assert_eq!(
+        ext.func_info(".text"),
+        [FuncInfo {
+            insn_off: 0,
+            type_id: 66
+        }]
+    );
+    assert_eq!(
+        (
+            ext.func_info_rec_size,
+            ext.line_info_rec_size,
+            ext.core_relo_rec_size
+        ),
+        (8, 16, 16)
+    );
+    // The first CO-RE records of kprobe/tcp_connect: ctx->di (pt_regs, "0:0"), then
+    // sk->__sk_common.skc_state ("0:0:5"), and the loginuid existence check.
+    let relos = ext.core_relos("kprobe/tcp_connect");
+    let r: Vec<(u32, u32, &[u32], CoreReloKind)> = relos
+        .iter()
+        .take(5)
+        .map(|r| (r.insn_off, r.type_id, r.access.as_slice(), r.kind))
+        .collect();
+    assert_eq!(
+        r,
+        [
+            (8, 36, &[0, 0][..], CoreReloKind::FieldByteOffset),
+            (272, 40, &[0, 0, 5][..], CoreReloKind::FieldByteOffset),
+            (344, 40, &[0, 0, 4][..], CoreReloKind::FieldByteOffset),
+            (592, 50, &[0, 0][..], CoreReloKind::FieldExists),
+            (608, 50, &[0, 0, 0][..], CoreReloKind::FieldByteOffset),
+        ]
+    );
+    // The sk_protocol bitfield read: byte size, signed, lshift, rshift of "0:1".
+    let kinds: Vec<CoreReloKind> = relos[5..10].iter().map(|r| r.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            CoreReloKind::FieldByteOffset,
+            CoreReloKind::FieldByteSize,
+            CoreReloKind::FieldLshiftU64,
+            CoreReloKind::FieldSigned,
+            CoreReloKind::FieldRshiftU64
+        ]
+    );
+    // A line: the file and line text come from .BTF strings.
+    let li = ext.line_info("kprobe/tcp_connect")[0];
+    assert!(btf.name(li.file_name_off).unwrap().ends_with("main.bpf.c"));
+    assert!(li.line() > 0);
+}
+
+#[test]
+fn access_strings() {
+    assert_eq!(parse_access_string("0:1:3"), Some(vec![0, 1, 3]));
+    assert_eq!(parse_access_string("0"), Some(vec![0]));
+    assert_eq!(parse_access_string(""), None);
+    assert_eq!(parse_access_string("0::1"), None);
+    assert_eq!(parse_access_string("0:x"), None);
+    assert_eq!(parse_access_string("4294967296"), None);
+}
+
+// ---- every kind through the builder ----
+
+#[test]
+fn builder_round_trips_every_kind() {
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, BTF_INT_SIGNED); // 1
+    let ptr = b.add_ptr(int); // 2
+    let arr = b.add_array(int, int, 3); // 3
+    let st = b.add_struct("s", 8, &[("a", int, 0, 0), ("b", int, 35, 3)]); // 4 (bitfield)
+    let un = b.add_union("u", 4, &[("x", int, 0, 0)]); // 5
+    let en = b.add_enum("e", 4, true, &[("NEG", -1), ("ONE", 1)]); // 6
+    let fwd = b.add_fwd("f", true); // 7
+    let td = b.add_typedef("t", int); // 8
+    let vol = b.add_volatile(td); // 9
+    let cst = b.add_const(vol); // 10
+    let rst = b.add_restrict(ptr); // 11
+    let proto = b.add_func_proto(int, &[("p", ptr), ("", 0)]); // 13 comes after func
+    let func = b.add_func("fn", proto, BTF_FUNC_GLOBAL);
+    let var = b.add_var("v", cst, BTF_VAR_STATIC);
+    let ds = b.add_datasec(".data", 4, &[(var, 0, 4)]);
+    let fl = b.add_float("double", 8);
+    let dt = b.add_decl_tag("tag", st, 1);
+    let tt = b.add_type_tag("user", int);
+    let e64 = b.add_enum64("big", 8, false, &[("MAX", u64::MAX)]);
+    let btf = Btf::parse(b.build()).unwrap();
+    assert_eq!(btf.len(), 20);
+    let body = |id| btf.type_by_id(id).unwrap().body;
+    assert_eq!(body(ptr), TypeBody::Ptr { target: int });
+    assert_eq!(
+        body(arr),
+        TypeBody::Array {
+            elem: int,
+            index: int,
+            nelems: 3
+        }
+    );
+    let s = btf.type_by_id(st).unwrap();
+    assert_eq!(s.members()[1].bit_offset, 35);
+    assert_eq!(s.members()[1].bitfield_size, 3);
+    assert_eq!(s.members()[0].bitfield_size, 0);
+    assert_eq!(btf.type_by_id(un).unwrap().kind(), Kind::Union);
+    let TypeBody::Enum {
+        signed,
+        values,
+        size,
+    } = body(en)
+    else {
+        panic!()
+    };
+    assert!(signed);
+    assert_eq!(size, 4);
+    assert_eq!(values[0].value, u64::MAX); // -1 sign-extended
+    assert_eq!(values[1].name, "ONE");
+    assert_eq!(body(fwd), TypeBody::Fwd { is_union: true });
+    assert_eq!(body(td), TypeBody::Typedef { target: int });
+    assert_eq!(body(rst), TypeBody::Restrict { target: ptr });
+    assert_eq!(
+        body(func),
+        TypeBody::Func {
+            proto,
+            linkage: BTF_FUNC_GLOBAL
+        }
+    );
+    let TypeBody::FuncProto { params, .. } = body(proto) else {
+        panic!()
+    };
+    assert_eq!(params[1].type_id, 0);
+    assert_eq!(
+        body(var),
+        TypeBody::Var {
+            type_id: cst,
+            linkage: BTF_VAR_STATIC
+        }
+    );
+    assert_eq!(btf.resolve_size(ds), Ok(4));
+    assert_eq!(body(fl), TypeBody::Float { size: 8 });
+    assert_eq!(
+        body(dt),
+        TypeBody::DeclTag {
+            target: st,
+            component_idx: 1
+        }
+    );
+    assert_eq!(body(tt), TypeBody::TypeTag { target: int });
+    let TypeBody::Enum64 { values, signed, .. } = body(e64) else {
+        panic!()
+    };
+    assert!(!signed);
+    assert_eq!(values[0].value, u64::MAX);
+    assert_eq!(btf.resolve_size(cst), Ok(4));
+    assert_eq!(btf.resolve_size(arr), Ok(12));
+    assert_eq!(btf.skip_mods_and_typedefs(cst), Ok(int));
+    assert_eq!(
+        btf.resolve_size(fwd),
+        Err(BtfError::NotSized {
+            id: fwd,
+            kind: Kind::Fwd
+        })
+    );
+}
+
+#[test]
+fn flavors_share_an_essential_name() {
+    assert_eq!(essential_name("sock___old"), "sock");
+    assert_eq!(essential_name("sock"), "sock");
+    assert_eq!(essential_name("a___b___c"), "a___b");
+    assert_eq!(essential_name("____x"), "____x");
+    assert_eq!(essential_name("x____"), "x____");
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, 0);
+    b.add_struct("sock", 4, &[("a", int, 0, 0)]);
+    b.add_struct("sock___old", 4, &[("a", int, 0, 0)]);
+    b.add_struct("sockx", 4, &[]);
+    let btf = Btf::parse(b.build()).unwrap();
+    assert_eq!(btf.ids_by_essential_name("sock"), [2, 3]);
+    assert_eq!(btf.ids_by_name("sock___old"), [3]);
+}
+
+// ---- bad input ----
+
+fn simple_btf() -> Vec<u8> {
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, BTF_INT_SIGNED);
+    b.add_struct("s", 4, &[("a", int, 0, 0)]);
+    b.build()
+}
+
+fn set_u32(bytes: &mut [u8], at: usize, v: u32) {
+    bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn rejects_bad_headers() {
+    let good = simple_btf();
+    assert_eq!(
+        Btf::parse(good[..10].to_vec()).unwrap_err(),
+        BtfError::HeaderTruncated { len: 10 }
+    );
+    let mut b = good.clone();
+    b[0] = 0;
+    assert!(matches!(
+        Btf::parse(b).unwrap_err(),
+        BtfError::BadMagic { .. }
+    ));
+    let mut b = good.clone();
+    b.swap(0, 1);
+    assert_eq!(Btf::parse(b).unwrap_err(), BtfError::ForeignByteOrder);
+    let mut b = good.clone();
+    b[2] = 2;
+    assert_eq!(
+        Btf::parse(b).unwrap_err(),
+        BtfError::UnsupportedVersion { version: 2 }
+    );
+    let mut b = good.clone();
+    set_u32(&mut b, 4, 8);
+    assert!(matches!(
+        Btf::parse(b).unwrap_err(),
+        BtfError::BadHeaderLen { hdr_len: 8, .. }
+    ));
+    // type_len past the end
+    let mut b = good.clone();
+    set_u32(&mut b, 12, 10_000);
+    assert!(matches!(
+        Btf::parse(b).unwrap_err(),
+        BtfError::SectionOutOfBounds {
+            section: "type",
+            len: 10_000,
+            ..
+        }
+    ));
+    // str_off + str_len overflowing
+    let mut b = good.clone();
+    set_u32(&mut b, 16, u32::MAX);
+    assert!(matches!(
+        Btf::parse(b).unwrap_err(),
+        BtfError::SectionOutOfBounds {
+            section: "string",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn rejects_bad_types() {
+    let good = simple_btf();
+    // type 1 (INT) starts at 24; type 2 (STRUCT) at 24 + 16 = 40.
+    let mut b = good.clone();
+    // vlen of the struct = 5, running past the type section
+    set_u32(&mut b, 40 + 4, (4 << 24) | 5);
+    assert_eq!(
+        Btf::parse(b).unwrap_err(),
+        BtfError::VlenOutOfBounds {
+            id: 2,
+            offset: 16,
+            kind: Kind::Struct,
+            vlen: 5
+        }
+    );
+    // unknown kind 25
+    let mut b = good.clone();
+    set_u32(&mut b, 40 + 4, 25 << 24);
+    assert_eq!(
+        Btf::parse(b).unwrap_err(),
+        BtfError::UnknownKind {
+            id: 2,
+            offset: 16,
+            kind: 25
+        }
+    );
+    // type name offset past the string section
+    let mut b = good.clone();
+    set_u32(&mut b, 40, 1000);
+    assert_eq!(
+        Btf::parse(b).unwrap_err(),
+        BtfError::TypeNameOutOfBounds {
+            id: 2,
+            name_off: 1000
+        }
+    );
+    // a member name offset past the string section: found when decoded
+    let mut b = good.clone();
+    set_u32(&mut b, 40 + 12, 1000);
+    let btf = Btf::parse(b).unwrap();
+    assert!(matches!(
+        btf.type_by_id(2).unwrap_err(),
+        BtfError::StringOutOfBounds { offset: 1000, .. }
+    ));
+    // the type section ends inside a type header
+    let mut b = good.clone();
+    let strings_at = 24 + 40;
+    let strings = b[strings_at..].to_vec();
+    b.truncate(24 + 40 - 4);
+    b.extend_from_slice(&strings);
+    set_u32(&mut b, 12, 36);
+    set_u32(&mut b, 16, 36);
+    assert_eq!(
+        Btf::parse(b).unwrap_err(),
+        BtfError::VlenOutOfBounds {
+            id: 2,
+            offset: 16,
+            kind: Kind::Struct,
+            vlen: 1
+        }
+    );
+    // ... and inside the 12-byte header of type 2.
+    let mut b = good[..24 + 20].to_vec();
+    b.push(0); // a one-byte string section
+    set_u32(&mut b, 12, 20);
+    set_u32(&mut b, 16, 20);
+    set_u32(&mut b, 20, 1);
+    set_u32(&mut b, 24, 0); // type 1 anonymous
+    set_u32(&mut b, 40, 0);
+    assert_eq!(
+        Btf::parse(b).unwrap_err(),
+        BtfError::TypeTruncated { id: 2, offset: 16 }
+    );
+}
+
+#[test]
+fn rejects_bad_strings() {
+    let good = simple_btf();
+    // Unterminated: drop the final NUL of the string section.
+    let mut b = good.clone();
+    b.pop();
+    let str_len = u32::from_le_bytes(b[20..24].try_into().unwrap()) - 1;
+    set_u32(&mut b, 20, str_len);
+    assert_eq!(
+        Btf::parse(b).unwrap_err(),
+        BtfError::StringSectionNotTerminated
+    );
+    // Not starting with NUL.
+    let mut b = good.clone();
+    let at = 24 + 40;
+    b[at] = b'x';
+    assert_eq!(Btf::parse(b).unwrap_err(), BtfError::StringSectionStart);
+    // name() checks offset and termination itself.
+    let btf = Btf::parse(good).unwrap();
+    assert_eq!(btf.name(0), Ok(""));
+    assert_eq!(btf.name(1), Ok("int"));
+    assert_eq!(btf.name(2), Ok("nt"));
+    assert!(matches!(
+        btf.name(100),
+        Err(BtfError::StringOutOfBounds { offset: 100, .. })
+    ));
+}
+
+#[test]
+fn type_loops_are_errors() {
+    let mut b = BtfBuilder::new();
+    // 1: typedef t1 -> 2, 2: typedef t2 -> 1
+    b.add_typedef("t1", 2);
+    b.add_typedef("t2", 1);
+    // 3: typedef self -> 3
+    b.add_typedef("self", 3);
+    // 4: array of 5, 5: const -> 4
+    b.add_array(5, 0, 2);
+    b.add_const(4);
+    let btf = Btf::parse(b.build()).unwrap();
+    assert_eq!(btf.resolve_size(1), Err(BtfError::TypeLoop { id: 1 }));
+    assert_eq!(btf.resolve_size(3), Err(BtfError::TypeLoop { id: 3 }));
+    assert_eq!(
+        btf.skip_mods_and_typedefs(3),
+        Err(BtfError::TypeLoop { id: 3 })
+    );
+    // An array whose element is (through const) itself.
+    assert_eq!(btf.resolve_size(4), Err(BtfError::TypeLoop { id: 4 }));
+    // A dangling reference.
+    let mut b = BtfBuilder::new();
+    b.add_typedef("t", 9);
+    let btf = Btf::parse(b.build()).unwrap();
+    assert_eq!(
+        btf.resolve_size(1),
+        Err(BtfError::TypeIdOutOfRange { id: 9, count: 2 })
+    );
+}
+
+// ---- .BTF.ext bad input ----
+
+/// A `.BTF.ext` with one func_info block for section "s" holding `n` records of
+/// `rec_size` bytes, followed by `extra` zero bytes; and the BTF with the name.
+fn ext_bytes(rec_size: u32, num_info: u32, records: usize) -> (Vec<u8>, Btf) {
+    let mut b = BtfBuilder::new();
+    let sec = b.add_string("s");
+    b.add_int("int", 4, 0);
+    let btf = Btf::parse(b.build()).unwrap();
+    let mut sub = Vec::new();
+    sub.extend_from_slice(&rec_size.to_le_bytes());
+    sub.extend_from_slice(&sec.to_le_bytes());
+    sub.extend_from_slice(&num_info.to_le_bytes());
+    for i in 0..records {
+        let mut rec = vec![0u8; rec_size as usize];
+        rec[..4].copy_from_slice(&(i as u32 * 8).to_le_bytes());
+        if let Some(r) = rec.get_mut(4..8) {
+            r.copy_from_slice(&1u32.to_le_bytes());
+        }
+        sub.extend_from_slice(&rec);
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+    out.push(1);
+    out.push(0);
+    for w in [
+        32u32,
+        0,
+        sub.len() as u32,
+        sub.len() as u32,
+        0,
+        sub.len() as u32,
+        0,
+    ] {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    out.extend_from_slice(&sub);
+    (out, btf)
+}
+
+#[test]
+fn ext_accepts_larger_records() {
+    let (bytes, btf) = ext_bytes(12, 2, 2);
+    let ext = BtfExt::parse(&bytes, &btf).unwrap();
+    assert_eq!(
+        ext.func_info("s"),
+        [
+            FuncInfo {
+                insn_off: 0,
+                type_id: 1
+            },
+            FuncInfo {
+                insn_off: 8,
+                type_id: 1
+            }
+        ]
+    );
+    assert_eq!(ext.func_info_rec_size, 12);
+}
+
+#[test]
+fn ext_rejects_bad_input() {
+    let (bytes, btf) = ext_bytes(4, 1, 1);
+    assert_eq!(
+        BtfExt::parse(&bytes, &btf).unwrap_err(),
+        BtfError::ExtRecordSizeTooSmall {
+            subsection: "func_info",
+            rec_size: 4,
+            min: 8
+        }
+    );
+    // Three records claimed, two present.
+    let (bytes, btf) = ext_bytes(8, 3, 2);
+    assert_eq!(
+        BtfExt::parse(&bytes, &btf).unwrap_err(),
+        BtfError::ExtBlockOverrun {
+            subsection: "func_info",
+            section: "s".into(),
+            num_info: 3,
+            offset: 4
+        }
+    );
+    // A huge count does not allocate.
+    let (bytes, btf) = ext_bytes(8, u32::MAX, 1);
+    assert!(matches!(
+        BtfExt::parse(&bytes, &btf).unwrap_err(),
+        BtfError::ExtBlockOverrun {
+            num_info: u32::MAX,
+            ..
+        }
+    ));
+    let (bytes, btf) = ext_bytes(8, 1, 1);
+    assert_eq!(
+        BtfExt::parse(&bytes[..20], &btf).unwrap_err(),
+        BtfError::ExtHeaderTruncated { len: 20 }
+    );
+    let mut bad = bytes.clone();
+    bad[0] = 0;
+    assert!(matches!(
+        BtfExt::parse(&bad, &btf).unwrap_err(),
+        BtfError::ExtBadMagic { .. }
+    ));
+    // Subsection past the end.
+    let mut bad = bytes.clone();
+    set_u32(&mut bad, 12, 1000);
+    assert!(matches!(
+        BtfExt::parse(&bad, &btf).unwrap_err(),
+        BtfError::SectionOutOfBounds {
+            section: "func_info",
+            len: 1000,
+            ..
+        }
+    ));
+    // A block header cut in half.
+    let (mut bytes, btf) = ext_bytes(8, 1, 1);
+    bytes.extend_from_slice(&[0, 0, 0, 0]);
+    set_u32(&mut bytes, 12, 4 + 8 + 8 + 4);
+    assert_eq!(
+        BtfExt::parse(&bytes, &btf).unwrap_err(),
+        BtfError::ExtTruncated {
+            subsection: "func_info",
+            offset: 20
+        }
+    );
+}
+
+#[test]
+fn errors_display_one_line() {
+    let errs = [
+        BtfError::TypeLoop { id: 3 },
+        BtfError::VlenOutOfBounds {
+            id: 2,
+            offset: 16,
+            kind: Kind::Struct,
+            vlen: 5,
+        },
+        BtfError::ExtBlockOverrun {
+            subsection: "line_info",
+            section: "s".into(),
+            num_info: 3,
+            offset: 4,
+        },
+    ];
+    for e in errs {
+        let s = e.to_string();
+        assert!(!s.contains('\n') && !s.is_empty());
+    }
+    assert_eq!(
+        BtfError::UnknownKind {
+            id: 2,
+            offset: 16,
+            kind: 25
+        }
+        .to_string(),
+        "BTF: type 2 at byte 16 has unknown kind 25"
+    );
+}
