@@ -17,3 +17,4 @@
 pub mod btf;
 pub mod elf;
 pub mod insn;
+pub mod syscall;
