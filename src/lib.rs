@@ -17,4 +17,5 @@
 pub mod btf;
 pub mod elf;
 pub mod insn;
+pub mod perf;
 pub mod syscall;
