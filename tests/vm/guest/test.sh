@@ -31,7 +31,7 @@ STOP_SECS=20      # bound on tcpconnect exiting after SIGINT
 W=/tmp/vmtest
 mkdir -p $W
 
-say() { echo "vm: $*"; }
+say() { echo "vm: [$(cut -d' ' -f1 /proc/uptime)] $*"; }
 show_file() { # PREFIX FILE: a file's lines on the console, for the log
     sed "s/^/vm: $1 /" "$2" 2>/dev/null
 }
@@ -50,18 +50,32 @@ report() { # CHECK: run check_CHECK and print its result line
 
 # --- tcpconnect's output -------------------------------------------------------------------
 
-# Extra arguments for every tcpconnect run (e.g. "--json" once the tool has it).
-TOOL_FORMAT_ARGS=""
+# Extra arguments for every tcpconnect run ("--json" once the tool has it), from VM_TOOL_ARGS
+# on the host (tests/vm/run writes it to /etc/vmtest.conf).
+TOOL_FORMAT_ARGS=${VMTEST_TOOL_ARGS:-}
 
 # parse_events FILE: tcpconnect's stdout as normalized records, one per line:
 #   PID COMM FAMILY SADDR DADDR DPORT
-# The tool prints BCC-style columns today:
-#   PID     COMM             IP SADDR            DADDR            DPORT
-#   1234    nc               4  127.0.0.1        127.0.0.1        8080
-# To switch to --json: set TOOL_FORMAT_ARGS=--json and replace this function (the only place
-# that reads the output format).
+# This is the only place that reads the output format. It reads both formats the tool has:
+#   BCC-style columns (the default):
+#     PID     COMM             IP SADDR            DADDR            DPORT
+#     1234    nc               4  127.0.0.1        127.0.0.1        8080
+#   one flat JSON object per line (--json):
+#     {"pid":1234,"comm":"nc",...,"family":4,"saddr":"127.0.0.1","daddr":"127.0.0.1",...,"dport":8080}
+# so switching the checks to JSON is VM_TOOL_ARGS=--json on the host.
 parse_events() {
-    awk '$1 ~ /^[0-9]+$/ && NF == 6 { print $1, $2, $3, $4, $5, $6 }' "$1"
+    awk '
+    # One field of a flat JSON object: "key": 123 or "key": "text" (our values have no escapes).
+    function field(key,    v) {
+        if (!match($0, "\"" key "\"[ ]*:[ ]*(\"[^\"]*\"|-?[0-9]+)")) return "?"
+        v = substr($0, RSTART, RLENGTH)
+        sub(/^"[^"]*"[ ]*:[ ]*/, "", v)
+        gsub(/"/, "", v)
+        return v
+    }
+    /^[ ]*[{]/ { print field("pid"), field("comm"), field("family"), field("saddr"), field("daddr"), field("dport"); next }
+    $1 ~ /^[0-9]+$/ && NF == 6 { print $1, $2, $3, $4, $5, $6 }
+    ' "$1"
 }
 
 # lost_events FILE: the count in tcpconnect's last "lost N events" line on stderr (its summary
@@ -162,7 +176,7 @@ connect() {
 # kernel_leftovers: what a tcpconnect run could leave behind, one fact per line.
 kernel_leftovers() {
     echo "bpf objects: $(vmhelper bpf-count)"
-    echo "kprobe_events: $(grep -v '^#' $TRACEFS/kprobe_events 2>/dev/null | tr '\n' ';')"
+    echo "kprobe_events: $(kprobe_entries)"
     # BPF objects and perf events still open in some process (there should be no such process).
     local fd
     for fd in /proc/[0-9]*/fd/*; do
@@ -226,8 +240,9 @@ nc_works() {
 # One attach path: the exact events of an IPv4 and an IPv6 connect, --duration 0, nothing left
 # in the kernel after either run, and the burst.
 check_path() { # ATTACH
-    local attach=$1 before
+    local attach=$1 before entries
     before=$(kernel_leftovers)
+    entries=$(kprobe_entries)
 
     # --duration 0: everything set up, then a clean exit 0.
     timeout $READY_SECS tcpconnect $TOOL_FORMAT_ARGS --attach $attach --duration 0 \
@@ -240,7 +255,7 @@ check_path() { # ATTACH
 
     # The exact events of one IPv4 and one IPv6 connect, from a process we know.
     start_tool $attach --attach $attach || return 1
-    check_attach_method $attach || bail $attach || return 1
+    check_attach_method $attach "$entries" || bail $attach || return 1
     connect 127.0.0.1 $PORT4 || bail $attach || return 1
     local want4="$CLIENT_PID vmhelper 4 127.0.0.1 127.0.0.1 $PORT4"
     connect ::1 $PORT6 || bail $attach || return 1
@@ -259,17 +274,21 @@ $want6" ] || fail "events: want [$want4; $want6], got [$(echo "$events" | tr '\n
     check_clean "$attach burst" "$before"
 }
 
-# The attach path is the one asked for: the kprobe PMU makes no kprobe_events entry, the
-# tracefs fallback makes one for tcp_connect, the tracepoint needs no kprobe.
+# kprobe_entries: the kprobe_events entries (comments dropped), on one line.
+kprobe_entries() { grep -v '^#' $TRACEFS/kprobe_events 2>/dev/null | tr '\n' ';'; }
+
+# check_attach_method ATTACH ENTRIES_BEFORE: the attach path is the one asked for. The kprobe
+# PMU makes no kprobe_events entry, the tracefs fallback makes one for tcp_connect, the
+# tracepoint needs no kprobe.
 check_attach_method() {
     local entries
-    entries=$(grep -v '^#' $TRACEFS/kprobe_events 2>/dev/null)
+    entries=$(kprobe_entries)
     case "$1" in
         kprobe|tracepoint)
-            [ -z "$entries" ] || fail "--attach $1 wrote to kprobe_events: $entries" ;;
+            [ "$entries" = "$2" ] || fail "--attach $1 added to kprobe_events: $entries" ;;
         kprobe-legacy)
-            echo "$entries" | grep -q 'tcp_connect' \
-                || fail "--attach kprobe-legacy: no tcp_connect entry in kprobe_events ($entries)" ;;
+            [ "$entries" != "$2" ] && echo "$entries" | grep -q 'tcp_connect' \
+                || fail "--attach kprobe-legacy: no tcp_connect entry added to kprobe_events ($entries)" ;;
     esac
 }
 
