@@ -20,6 +20,7 @@ pub mod elf;
 pub mod event;
 pub mod insn;
 pub mod inspect;
+pub mod load;
 pub mod output;
 pub mod perf;
 pub mod syscall;

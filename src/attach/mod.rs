@@ -481,6 +481,15 @@ pub fn attach_kprobe(
 
 pub use tracefs::prune_stale_kprobes;
 
+/// Does this kernel have kprobes at all: a kprobe PMU, or `kprobe_events` in tracefs?
+/// (Looks at tracefs only where it is already mounted.)
+pub fn kprobes_available() -> bool {
+    Path::new(KPROBE_PMU).exists()
+        || [tracefs::TRACEFS, tracefs::DEBUGFS_TRACING]
+            .iter()
+            .any(|dir| Path::new(dir).join("kprobe_events").exists())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
