@@ -10,12 +10,25 @@
 //! Numbers are in the host's byte order, ports too; addresses in network byte order, as the
 //! kernel stores them. The kernel pads a raw sample to keep records 8-byte aligned, so a
 //! sample may be longer than 84 bytes: the tail is ignored.
+//!
+//! Count mode (`-c`) sends no events: the program adds one to the `counts` hash map at
+//! `struct flow_key` instead, and the tool reads the map with `BPF_MAP_GET_NEXT_KEY` and
+//! `BPF_MAP_LOOKUP_ELEM`. [`FlowCount::parse`] decodes one key and its `u64` value:
+//!
+//! ```text
+//!  0 saddr[16]  16 daddr[16]  32 dport  34 family  35 pad                  (36 bytes)
+//! ```
+//! An IPv4 address fills the first 4 bytes of its 16; the rest is zero.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `sizeof(struct data_t)`.
 pub const DATA_T_SIZE: usize = 84;
+/// `sizeof(struct flow_key)`.
+pub const FLOW_KEY_SIZE: usize = 36;
+/// The size of a `counts` value (`u64`).
+pub const FLOW_VALUE_SIZE: usize = 8;
 /// `TASK_COMM_LEN`.
 pub const COMM_LEN: usize = 16;
 
@@ -45,7 +58,7 @@ pub struct ConnectEvent {
 }
 
 /// The socket's address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Family {
     Ipv4,
     Ipv6,
@@ -68,6 +81,8 @@ pub enum EventError {
     Short { len: usize },
     /// `family` is neither `AF_INET` nor `AF_INET6`.
     UnknownFamily { family: u8 },
+    /// A `counts` key or value whose size is not `struct flow_key`'s or `u64`'s.
+    FlowSize { key: usize, value: usize },
 }
 
 impl fmt::Display for EventError {
@@ -85,6 +100,11 @@ impl fmt::Display for EventError {
                     "event has address family {family}, neither AF_INET nor AF_INET6"
                 )
             }
+            EventError::FlowSize { key, value } => write!(
+                f,
+                "counts entry has a {key}-byte key and a {value}-byte value, \
+                 not {FLOW_KEY_SIZE} and {FLOW_VALUE_SIZE}"
+            ),
         }
     }
 }
@@ -161,6 +181,68 @@ impl ConnectEvent {
     pub fn comm_lossy(&self) -> String {
         String::from_utf8_lossy(&self.comm).into_owned()
     }
+}
+
+/// One row of count mode: how many connects went from `saddr` to `daddr`:`dport`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FlowCount {
+    pub connects: u64,
+    pub family: Family,
+    /// The source address; an IPv4-mapped IPv6 address is given as IPv4, as in events.
+    pub saddr: IpAddr,
+    pub daddr: IpAddr,
+    pub dport: u16,
+}
+
+impl FlowCount {
+    /// Decodes one entry of the `counts` map: a `struct flow_key` and its `u64` count.
+    pub fn parse(key: &[u8], value: &[u8]) -> Result<FlowCount, EventError> {
+        let size_error = EventError::FlowSize {
+            key: key.len(),
+            value: value.len(),
+        };
+        let key: &[u8; FLOW_KEY_SIZE] = key.try_into().map_err(|_| size_error.clone())?;
+        let value: [u8; FLOW_VALUE_SIZE] = value.try_into().map_err(|_| size_error)?;
+        let mut saddr = [0u8; 16];
+        let mut daddr = [0u8; 16];
+        saddr.copy_from_slice(&key[..16]);
+        daddr.copy_from_slice(&key[16..32]);
+        let (family, saddr, daddr) = match key[34] {
+            AF_INET => (
+                Family::Ipv4,
+                IpAddr::V4(Ipv4Addr::new(saddr[0], saddr[1], saddr[2], saddr[3])),
+                IpAddr::V4(Ipv4Addr::new(daddr[0], daddr[1], daddr[2], daddr[3])),
+            ),
+            AF_INET6 => (
+                Family::Ipv6,
+                unmap(Ipv6Addr::from(saddr)),
+                unmap(Ipv6Addr::from(daddr)),
+            ),
+            family => return Err(EventError::UnknownFamily { family }),
+        };
+        Ok(FlowCount {
+            connects: u64::from_ne_bytes(value),
+            family,
+            saddr,
+            daddr,
+            dport: u16::from_ne_bytes([key[32], key[33]]),
+        })
+    }
+}
+
+/// Sorts count rows as the table shows them: most connects first, then by address and
+/// port so that equal counts always come out in the same order.
+pub fn sort_flows(flows: &mut [FlowCount]) {
+    flows.sort_by(|a, b| {
+        b.connects.cmp(&a.connects).then_with(|| {
+            (a.family.version(), a.saddr, a.daddr, a.dport).cmp(&(
+                b.family.version(),
+                b.saddr,
+                b.daddr,
+                b.dport,
+            ))
+        })
+    });
 }
 
 #[cfg(test)]
@@ -256,6 +338,86 @@ pub(crate) mod tests {
         assert_eq!(
             ConnectEvent::parse(&raw),
             Err(EventError::UnknownFamily { family: 1 })
+        );
+    }
+
+    /// A `struct flow_key` as the program writes it, and its count.
+    pub(crate) fn raw_flow(family: u8, saddr: &[u8], daddr: &[u8], dport: u16) -> Vec<u8> {
+        let mut key = vec![0u8; FLOW_KEY_SIZE];
+        key[..saddr.len()].copy_from_slice(saddr);
+        key[16..16 + daddr.len()].copy_from_slice(daddr);
+        key[32..34].copy_from_slice(&dport.to_ne_bytes());
+        key[34] = family;
+        key
+    }
+
+    #[test]
+    fn decodes_count_entries_of_both_families() {
+        let key = raw_flow(AF_INET, &[127, 0, 0, 1], &[10, 1, 2, 3], 8080);
+        assert_eq!(
+            FlowCount::parse(&key, &5u64.to_ne_bytes()),
+            Ok(FlowCount {
+                connects: 5,
+                family: Family::Ipv4,
+                saddr: "127.0.0.1".parse().unwrap(),
+                daddr: "10.1.2.3".parse().unwrap(),
+                dport: 8080,
+            })
+        );
+        let mapped = Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped().octets();
+        let key = raw_flow(AF_INET6, &Ipv6Addr::LOCALHOST.octets(), &mapped, 443);
+        let flow = FlowCount::parse(&key, &u64::MAX.to_ne_bytes()).unwrap();
+        assert_eq!(flow.family, Family::Ipv6);
+        assert_eq!(flow.saddr, IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(flow.daddr, "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_eq!((flow.dport, flow.connects), (443, u64::MAX));
+    }
+
+    #[test]
+    fn rejects_count_entries_of_the_wrong_size_or_family() {
+        let key = raw_flow(AF_INET, &[1, 2, 3, 4], &[5, 6, 7, 8], 1);
+        assert_eq!(
+            FlowCount::parse(&key[..35], &[0; 8]),
+            Err(EventError::FlowSize { key: 35, value: 8 })
+        );
+        assert_eq!(
+            FlowCount::parse(&key, &[0; 4]),
+            Err(EventError::FlowSize { key: 36, value: 4 })
+        );
+        assert_eq!(
+            FlowCount::parse(&raw_flow(3, &[], &[], 1), &[0; 8]),
+            Err(EventError::UnknownFamily { family: 3 })
+        );
+        assert_eq!(
+            EventError::FlowSize { key: 35, value: 8 }.to_string(),
+            "counts entry has a 35-byte key and a 8-byte value, not 36 and 8"
+        );
+    }
+
+    #[test]
+    fn sorts_flows_by_count_then_address() {
+        let flow = |connects, daddr: &str, dport| FlowCount {
+            connects,
+            family: Family::Ipv4,
+            saddr: "127.0.0.1".parse().unwrap(),
+            daddr: daddr.parse().unwrap(),
+            dport,
+        };
+        let mut flows = vec![
+            flow(3, "10.0.0.2", 80),
+            flow(5, "10.0.0.9", 80),
+            flow(3, "10.0.0.1", 443),
+            flow(3, "10.0.0.1", 80),
+        ];
+        sort_flows(&mut flows);
+        assert_eq!(
+            flows,
+            vec![
+                flow(5, "10.0.0.9", 80),
+                flow(3, "10.0.0.1", 80),
+                flow(3, "10.0.0.1", 443),
+                flow(3, "10.0.0.2", 80),
+            ]
         );
     }
 }

@@ -1,10 +1,11 @@
 //! How tcpconnect prints an event: BCC's columns, or one JSON object per line.
 //!
 //! The columns follow BCC's `tcpconnect.py` (`[TIME(s)] [UID] PID COMM IP SADDR [LPORT]
-//! DADDR DPORT`), so its users read the output they know. JSON is written by hand (no
-//! serde): the field names are listed in the README and never change meaning.
+//! DADDR DPORT`), so its users read the output they know; count mode's table follows its
+//! `-c` (`LADDR RADDR RPORT CONNECTS`). JSON is written by hand (no serde): one object per
+//! line, the field names are listed in the README and never change meaning.
 
-use crate::event::ConnectEvent;
+use crate::event::{ConnectEvent, FlowCount};
 use std::fmt::Write as _;
 
 /// Which optional columns to print.
@@ -130,10 +131,49 @@ pub fn json(event: &ConnectEvent, seconds: f64) -> String {
     out
 }
 
+/// A lost-samples report as a JSON object: the kernel could not write `count` events
+/// into `cpu`'s ring because it was full. `seconds` is the time since start.
+pub fn lost_json(count: u64, cpu: u32, seconds: f64) -> String {
+    format!("{{\"time\":{seconds:.6},\"lost\":{count},\"cpu\":{cpu}}}")
+}
+
+/// Count mode's header, BCC's columns and widths.
+pub fn count_header() -> String {
+    format!(
+        "{:<25} {:<25} {:<20} {}",
+        "LADDR", "RADDR", "RPORT", "CONNECTS"
+    )
+}
+
+/// One row of count mode's table.
+pub fn count_line(flow: &FlowCount) -> String {
+    format!(
+        "{:<25} {:<25} {:<20} {}",
+        flow.saddr.to_string(),
+        flow.daddr.to_string(),
+        flow.dport,
+        flow.connects
+    )
+}
+
+/// One row of count mode as a JSON object. `seconds` is when the table was read.
+pub fn count_json(flow: &FlowCount, seconds: f64) -> String {
+    format!(
+        "{{\"time\":{seconds:.6},\"family\":{},\"saddr\":\"{}\",\"daddr\":\"{}\",\
+         \"dport\":{},\"connects\":{}}}",
+        flow.family.version(),
+        flow.saddr,
+        flow.daddr,
+        flow.dport,
+        flow.connects
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::tests::raw_event;
+    use crate::event::Family;
 
     fn event(comm: &[u8]) -> ConnectEvent {
         let raw = raw_event(comm, 77, 2, 40000, 8080, &[127, 0, 0, 1], &[127, 0, 0, 2]);
@@ -178,6 +218,45 @@ mod tests {
             "{\"time\":2.000000,\"pid\":77,\"comm\":\"a\\\"b\\\\c\u{fffd}\",\"comm_hex\":\"6122625c63ff\",\
              \"uid\":1000,\"gid\":100,\"loginuid\":4294967295,\"family\":4,\"proto\":6,\
              \"saddr\":\"127.0.0.1\",\"sport\":40000,\"daddr\":\"127.0.0.2\",\"dport\":8080}"
+        );
+    }
+
+    fn flow(family: Family, saddr: &str, daddr: &str) -> FlowCount {
+        FlowCount {
+            connects: 12,
+            family,
+            saddr: saddr.parse().unwrap(),
+            daddr: daddr.parse().unwrap(),
+            dport: 443,
+        }
+    }
+
+    #[test]
+    fn prints_the_count_table_in_bcc_columns() {
+        assert_eq!(
+            count_header(),
+            "LADDR                     RADDR                     RPORT                CONNECTS"
+        );
+        assert_eq!(
+            count_line(&flow(Family::Ipv4, "10.0.0.1", "192.0.2.80")),
+            "10.0.0.1                  192.0.2.80                443                  12"
+        );
+        assert_eq!(
+            count_line(&flow(Family::Ipv6, "fe80::1", "2001:db8::1")),
+            "fe80::1                   2001:db8::1               443                  12"
+        );
+    }
+
+    #[test]
+    fn count_rows_and_lost_reports_are_json_objects() {
+        assert_eq!(
+            count_json(&flow(Family::Ipv6, "::1", "::1"), 3.25),
+            "{\"time\":3.250000,\"family\":6,\"saddr\":\"::1\",\"daddr\":\"::1\",\
+             \"dport\":443,\"connects\":12}"
+        );
+        assert_eq!(
+            lost_json(7, 1, 0.5),
+            "{\"time\":0.500000,\"lost\":7,\"cpu\":1}"
         );
     }
 }
