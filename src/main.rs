@@ -229,6 +229,13 @@ impl Tour {
         }
     }
 
+    /// The last line: everything is in place (tests wait for it).
+    fn ready(&self, what: &str) {
+        if self.verbose {
+            eprintln!("tcpconnect: ready: {what}; stop with Ctrl-C");
+        }
+    }
+
     /// A detail under the current step.
     fn detail(&self, text: impl AsRef<str>) {
         if self.verbose {
@@ -460,6 +467,7 @@ fn trace(cli: &Cli) -> Result<()> {
         if cli.duration == Some(0) {
             return Ok(());
         }
+        tour.ready("counting; the table is printed on stdout at exit");
         count_loop(cli, counts, &signals)?;
     } else {
         tour.step(
@@ -486,6 +494,7 @@ fn trace(cli: &Cli) -> Result<()> {
         if cli.duration == Some(0) {
             return Ok(());
         }
+        tour.ready("each connection is printed on stdout as it comes");
         event_loop(cli, reader, &signals)?;
     }
     link.detach()?;
@@ -697,6 +706,62 @@ fn tell_attach(tour: &Tour, link: &attach::Link) {
     });
 }
 
+/// Turns ring records into lines on stdout and keeps the tallies.
+struct Printer<W: Write> {
+    out: W,
+    columns: Columns,
+    json: bool,
+    start: Instant,
+    lost_total: u64,
+    bad_events: u64,
+    /// The first failed write; the loop stops on it.
+    write_error: Option<io::Error>,
+}
+
+impl<W: Write> Printer<W> {
+    fn handle(&mut self, event: Event<'_>) {
+        let seconds = self.start.elapsed().as_secs_f64();
+        let written = match event {
+            Event::Sample { data, .. } => match ConnectEvent::parse(data) {
+                Ok(event) if self.json => {
+                    writeln!(self.out, "{}", output::json(&event, seconds))
+                }
+                Ok(event) => writeln!(self.out, "{}", output::line(&event, self.columns, seconds)),
+                Err(_) => {
+                    self.bad_events += 1;
+                    Ok(())
+                }
+            },
+            Event::Lost { cpu, count } => {
+                self.lost_total += count;
+                eprintln!("tcpconnect: lost {count} events on CPU {cpu}");
+                if self.json {
+                    writeln!(self.out, "{}", output::lost_json(count, cpu, seconds))
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        if let Err(error) = written {
+            self.write_error.get_or_insert(error);
+        }
+    }
+
+    /// Flushes; `Ok(false)` when stdout is closed (`tcpconnect | head`): the tool then
+    /// ends quietly.
+    fn flush(&mut self) -> Result<bool> {
+        let result = match self.write_error.take() {
+            Some(error) => Err(error),
+            None => self.out.flush(),
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+            Err(error) => Err(error).context("writing to stdout"),
+        }
+    }
+}
+
 /// Prints each event until SIGINT, SIGTERM, `--duration` or a closed stdout.
 fn event_loop(cli: &Cli, mut reader: PerfReader, signals: &SignalFd) -> Result<()> {
     let columns = Columns {
@@ -705,17 +770,25 @@ fn event_loop(cli: &Cli, mut reader: PerfReader, signals: &SignalFd) -> Result<(
         lport: cli.lport,
     };
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut printer = Printer {
+        out: io::BufWriter::new(stdout.lock()),
+        columns,
+        json: cli.json,
+        start: Instant::now(),
+        lost_total: 0,
+        bad_events: 0,
+        write_error: None,
+    };
     if !cli.json {
-        writeln!(out, "{}", output::header(columns))?;
+        writeln!(printer.out, "{}", output::header(columns))?;
     }
-    out.flush()?;
+    if !printer.flush()? {
+        return Ok(());
+    }
 
-    let start = Instant::now();
-    let deadline = cli.duration.map(|secs| start + Duration::from_secs(secs));
-    let mut lost_total = 0u64;
-    let mut bad_events = 0u64;
-    let mut write_error = None;
+    let deadline = cli
+        .duration
+        .map(|secs| printer.start + Duration::from_secs(secs));
     loop {
         let mut wait = Duration::from_millis(100);
         if let Some(deadline) = deadline {
@@ -725,51 +798,28 @@ fn event_loop(cli: &Cli, mut reader: PerfReader, signals: &SignalFd) -> Result<(
             }
             wait = wait.min(left);
         }
-        reader.poll(Some(wait), |event| {
-            let seconds = start.elapsed().as_secs_f64();
-            let written = match event {
-                Event::Sample { data, .. } => match ConnectEvent::parse(data) {
-                    Ok(event) if cli.json => writeln!(out, "{}", output::json(&event, seconds)),
-                    Ok(event) => writeln!(out, "{}", output::line(&event, columns, seconds)),
-                    Err(_) => {
-                        bad_events += 1;
-                        Ok(())
-                    }
-                },
-                Event::Lost { cpu, count } => {
-                    lost_total += count;
-                    eprintln!("tcpconnect: lost {count} events on CPU {cpu}");
-                    if cli.json {
-                        writeln!(out, "{}", output::lost_json(count, cpu, seconds))
-                    } else {
-                        Ok(())
-                    }
-                }
-            };
-            if let Err(error) = written {
-                write_error.get_or_insert(error);
-            }
-        })?;
-        if let Err(error) = out.flush() {
-            write_error.get_or_insert(error);
-        }
-        if let Some(error) = write_error.take() {
-            // A closed pipe (`tcpconnect | head`) ends the tool quietly.
-            if error.kind() == io::ErrorKind::BrokenPipe {
-                break;
-            }
-            return Err(error).context("writing to stdout");
+        reader.poll(Some(wait), |event| printer.handle(event))?;
+        if !printer.flush()? {
+            return Ok(());
         }
         if signals.read_signal().context("reading signalfd")?.is_some() {
             break;
         }
     }
-
-    if lost_total > 0 {
-        eprintln!("tcpconnect: lost {lost_total} events in all");
+    // What the kernel wrote before the signal or the deadline is still printed.
+    reader.drain(|event| printer.handle(event))?;
+    if !printer.flush()? {
+        return Ok(());
     }
-    if bad_events > 0 {
-        eprintln!("tcpconnect: {bad_events} events could not be decoded");
+
+    if printer.lost_total > 0 {
+        eprintln!("tcpconnect: lost {} events in all", printer.lost_total);
+    }
+    if printer.bad_events > 0 {
+        eprintln!(
+            "tcpconnect: {} events could not be decoded",
+            printer.bad_events
+        );
     }
     Ok(())
 }
