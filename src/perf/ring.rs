@@ -418,6 +418,7 @@ pub mod fake {
     pub const FAKE_PAGE: usize = 4096;
 
     /// `FAKE_PAGE` bytes of header followed by `data_size` bytes of data, 8-byte aligned.
+    #[derive(Clone)]
     pub struct FakeRing {
         words: Vec<u64>,
         data_size: usize,
