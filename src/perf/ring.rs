@@ -54,7 +54,8 @@ pub const PERF_RECORD_SAMPLE: u32 = 9;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Record<'a> {
     /// The raw data of a sample (`bpf_perf_event_output`'s bytes, padded by the kernel so
-    /// that the record is 8-byte aligned: 72 bytes written arrive as 76).
+    /// that the record is 8-byte aligned: 72 bytes written arrive as 76; the padding is not
+    /// zeroed).
     Sample(&'a [u8]),
     /// The kernel dropped `lost` samples because the ring was full.
     Lost { id: u64, lost: u64 },
