@@ -4,114 +4,19 @@
 //! rings and filters on its own thread id, so tests run in parallel without seeing each
 //! other's events.
 
-use std::net::{TcpListener, TcpStream};
+mod common;
+
 use std::os::fd::AsFd;
-use std::time::Duration;
+
+use common::*;
 
 use ebpf_loader::attach::{
     attach_kprobe, attach_tracepoint, AttachError, AttachMethod, AttachOptions, KprobeKind,
     LinkPreference, Probe, Via,
 };
 use ebpf_loader::insn::*;
-use ebpf_loader::perf::{Event, PerfError, PerfReader, PerfReaderOptions};
+use ebpf_loader::perf::{PerfError, PerfReader, PerfReaderOptions};
 use ebpf_loader::syscall::*;
-
-const BPF_JNE: u8 = 0x50;
-const HELPER_GET_CURRENT_PID_TGID: i32 = 14;
-const HELPER_PERF_EVENT_OUTPUT: i32 = 25;
-
-fn insn(code: u8, dst_reg: u8, src_reg: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        dst_reg,
-        src_reg,
-        off,
-        imm,
-    }
-}
-
-fn ld_imm64(dst: u8, src_reg: u8, value: u64) -> [Insn; 2] {
-    [
-        insn(LD_IMM64, dst, src_reg, 0, value as u32 as i32),
-        insn(0, 0, 0, 0, (value >> 32) as u32 as i32),
-    ]
-}
-
-/// ```text
-///  r6 = r1                              ; ctx
-///  call bpf_get_current_pid_tgid
-///  r8 = PID_TGID ; if r0 != r8 goto out ; only this test's thread
-///  *(u64 *)(r10 - 16) = r0
-///  r1 = MAGIC ; *(u64 *)(r10 - 8) = r1
-///  r1 = r6 ; r2 = map ; r3 = BPF_F_CURRENT_CPU ; r4 = r10 - 16 ; r5 = 16
-///  call bpf_perf_event_output
-/// out: r0 = 0 ; exit
-/// ```
-fn program(map_fd: i32, pid_tgid: u64, magic: u64) -> Vec<Insn> {
-    let mut p = vec![
-        insn(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0),
-        insn(CALL, 0, 0, 0, HELPER_GET_CURRENT_PID_TGID),
-    ];
-    p.extend(ld_imm64(8, 0, pid_tgid));
-    let jne_at = p.len();
-    p.push(insn(BPF_JMP | BPF_JNE | BPF_X, 0, 8, 0, 0)); // offset patched below
-    p.push(insn(BPF_STX | BPF_MEM | BPF_DW, 10, 0, -16, 0));
-    p.extend(ld_imm64(1, 0, magic));
-    p.push(insn(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -8, 0));
-    p.push(insn(BPF_ALU64 | BPF_MOV | BPF_X, 1, 6, 0, 0));
-    p.extend(ld_imm64(2, BPF_PSEUDO_MAP_FD, map_fd as u32 as u64));
-    p.extend(ld_imm64(3, 0, BPF_F_CURRENT_CPU));
-    p.push(insn(BPF_ALU64 | BPF_MOV | BPF_X, 4, 10, 0, 0));
-    p.push(insn(BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, -16));
-    p.push(insn(BPF_ALU64 | BPF_MOV | BPF_K, 5, 0, 0, 16));
-    p.push(insn(CALL, 0, 0, 0, HELPER_PERF_EVENT_OUTPUT));
-    let out = p.len();
-    p[jne_at].off = (out - jne_at - 1) as i16;
-    p.push(insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0));
-    p.push(insn(EXIT, 0, 0, 0, 0));
-    p
-}
-
-fn this_pid_tgid() -> u64 {
-    let tgid = std::process::id() as u64;
-    let tid = nix::unistd::gettid().as_raw() as u64;
-    (tgid << 32) | tid
-}
-
-fn perf_event_array() -> std::os::fd::OwnedFd {
-    let attr = MapCreateAttr {
-        map_type: BPF_MAP_TYPE_PERF_EVENT_ARRAY,
-        key_size: 4,
-        value_size: 4,
-        max_entries: possible_cpus().unwrap().len() as u32,
-        map_name: obj_name("test_events"),
-        ..Default::default()
-    };
-    map_create(&attr).unwrap()
-}
-
-/// Makes TCP connections to a local listener until `reader` has delivered a sample (each
-/// connection fires sock/inet_sock_set_state several times), at most 50 rounds.
-fn connect_until_sample(reader: &mut PerfReader) -> Vec<(u32, Vec<u8>)> {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut samples = Vec::new();
-    let mut lost = 0;
-    for _ in 0..50 {
-        drop(TcpStream::connect(addr).unwrap());
-        reader
-            .poll(Some(Duration::from_millis(200)), |event| match event {
-                Event::Sample { cpu, data } => samples.push((cpu, data.to_vec())),
-                Event::Lost { count, .. } => lost += count,
-            })
-            .unwrap();
-        if !samples.is_empty() {
-            break;
-        }
-    }
-    assert_eq!(lost, 0);
-    samples
-}
 
 fn tracepoint_round_trip(opts: &AttachOptions, expected: AttachMethod, magic: u64) {
     let map = perf_event_array();
@@ -130,13 +35,9 @@ fn tracepoint_round_trip(opts: &AttachOptions, expected: AttachMethod, magic: u6
 
     let samples = connect_until_sample(&mut reader);
     assert!(!samples.is_empty(), "no sample arrived");
-    let mut payload = Vec::new();
-    payload.extend_from_slice(&pid_tgid.to_ne_bytes());
-    payload.extend_from_slice(&magic.to_ne_bytes());
-    payload.extend_from_slice(&[0; 4]); // the kernel's padding: 16 bytes arrive as 20
     let cpus = online_cpus().unwrap();
     for (cpu, data) in &samples {
-        assert_eq!(data, &payload);
+        assert_payload(data, pid_tgid, magic);
         assert!(cpus.contains(cpu));
     }
 
@@ -288,4 +189,66 @@ fn perf_reader_stores_each_ring_at_its_cpu_and_removes_it_on_drop() {
     for cpu in &cpus {
         assert_eq!(map_delete_elem(map.as_fd(), &cpu.to_ne_bytes()), Ok(false));
     }
+}
+
+#[test]
+fn a_full_ring_reports_lost_samples() {
+    let map = perf_event_array();
+    let pid_tgid = this_pid_tgid();
+    let magic = 0x7777;
+    let insns = program(std::os::fd::AsRawFd::as_raw_fd(&map), pid_tgid, magic);
+    let req = ProgLoadRequest::new("test_lost", BPF_PROG_TYPE_TRACEPOINT, &insns, "GPL");
+    let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
+    // One 4 KiB page per CPU: room for 128 of these 32-byte records.
+    let opts = PerfReaderOptions {
+        pages: 1,
+        wakeup: ebpf_loader::perf::Wakeup::Watermark(2048),
+        ..Default::default()
+    };
+    let mut reader = PerfReader::open(map.as_fd(), &opts).unwrap();
+    let link = attach_tracepoint(
+        prog.fd.as_fd(),
+        "sock",
+        "inet_sock_set_state",
+        &AttachOptions::default(),
+    )
+    .unwrap();
+    // Each connection changes socket states at least twice on this thread (CLOSE ->
+    // SYN_SENT -> ESTABLISHED): 1000 of them are more than two rings hold.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut accepted = Vec::new();
+    for _ in 0..1000 {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        drop(stream);
+        // Keep the backlog from filling up.
+        if let Ok((s, _)) = listener.accept() {
+            accepted.push(s);
+        }
+    }
+    let (mut samples, mut lost) = (0u64, 0u64);
+    let mut read_all = |reader: &mut PerfReader| {
+        while reader
+            .drain(|event| match event {
+                ebpf_loader::perf::Event::Sample { data, .. } => {
+                    assert_payload(data, pid_tgid, magic);
+                    samples += 1;
+                }
+                ebpf_loader::perf::Event::Lost { count, .. } => lost += count,
+            })
+            .unwrap()
+            > 0
+        {}
+    };
+    read_all(&mut reader);
+    // The kernel writes PERF_RECORD_LOST with the next sample that finds room, so
+    // make some more now that the rings are empty.
+    for _ in 0..10 {
+        drop(std::net::TcpStream::connect(addr).unwrap());
+    }
+    read_all(&mut reader);
+    drop(link);
+    assert!(lost > 0, "no loss reported ({samples} samples)");
+    // 1000 connections made at least 2000 samples; what was not read was lost.
+    assert!(samples + lost >= 2000, "{samples} read + {lost} lost");
 }

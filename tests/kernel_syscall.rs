@@ -32,6 +32,15 @@ fn exit() -> Insn {
     }
 }
 
+/// 20 harmless instructions, then `r0 = r2; exit`: r2 was never written, and the
+/// verifier's log (one line per instruction) is longer than the smallest log buffer.
+fn long_bad_program() -> Vec<Insn> {
+    let mut insns = vec![mov64_imm(0, 0); 20];
+    insns.push(mov64_reg(0, 2));
+    insns.push(exit());
+    insns
+}
+
 fn is_cloexec(fd: &impl AsRawFd) -> bool {
     let flags = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFD).unwrap();
     flags & libc::FD_CLOEXEC != 0
@@ -159,7 +168,7 @@ fn a_rejected_program_returns_the_verifier_log() {
 
 #[test]
 fn a_tiny_log_buffer_is_grown_until_the_log_fits() {
-    let insns = [mov64_reg(0, 2), exit()];
+    let insns = long_bad_program();
     let req = ProgLoadRequest::new("test_grow", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
     let opts = ProgLoadOptions {
         initial_log_size: 8,
@@ -168,16 +177,17 @@ fn a_tiny_log_buffer_is_grown_until_the_log_fits() {
     let err = load_program(&req, &opts).unwrap_err();
     assert_eq!(err.error.errno, libc::EACCES);
     assert!(!err.log.truncated);
+    assert!(err.log.text.len() > 128, "{}", err.log.text);
     assert!(err.log.text.contains("R2 !read_ok"), "{}", err.log.text);
 }
 
 #[test]
 fn a_log_that_cannot_fit_is_reported_truncated() {
-    let insns = [mov64_reg(0, 2), exit()];
+    let insns = long_bad_program();
     let req = ProgLoadRequest::new("test_trunc", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
     let opts = ProgLoadOptions {
         initial_log_size: 8,
-        max_log_size: 16,
+        max_log_size: 8, // both become MIN_LOG_SIZE (128), less than this log
         ..Default::default()
     };
     let err = load_program(&req, &opts).unwrap_err();

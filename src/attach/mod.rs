@@ -206,6 +206,13 @@ impl Link {
         &self.target
     }
 
+    /// The `GROUP/EVENT` this link created in tracefs `kprobe_events`, if any.
+    pub fn kprobe_event(&self) -> Option<String> {
+        self.kprobe
+            .as_ref()
+            .map(|k| format!("{}/{}", k.group, k.event))
+    }
+
     /// The perf event the program runs on.
     pub fn perf_event(&self) -> Option<BorrowedFd<'_>> {
         self.perf_event.as_ref().map(|fd| fd.as_fd())

@@ -64,8 +64,9 @@ impl Default for PerfReaderOptions {
 /// What [`PerfReader::poll`] hands to its callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event<'a> {
-    /// One `bpf_perf_event_output`'s data (padded by the kernel to a multiple of 8 bytes
-    /// plus 4).
+    /// One `bpf_perf_event_output`'s data, padded by the kernel so that the record is a
+    /// multiple of 8 bytes (72 bytes arrive as 76). The padding bytes are not zeroed: they
+    /// hold whatever was in the ring before.
     Sample { cpu: u32, data: &'a [u8] },
     /// The kernel dropped `count` samples on this CPU because its ring was full.
     Lost { cpu: u32, count: u64 },

@@ -54,7 +54,8 @@ pub const PERF_RECORD_SAMPLE: u32 = 9;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Record<'a> {
     /// The raw data of a sample (`bpf_perf_event_output`'s bytes, padded by the kernel so
-    /// that the record is 8-byte aligned: 72 bytes written arrive as 76).
+    /// that the record is 8-byte aligned: 72 bytes written arrive as 76; the padding is not
+    /// zeroed).
     Sample(&'a [u8]),
     /// The kernel dropped `lost` samples because the ring was full.
     Lost { id: u64, lost: u64 },
@@ -418,6 +419,7 @@ pub mod fake {
     pub const FAKE_PAGE: usize = 4096;
 
     /// `FAKE_PAGE` bytes of header followed by `data_size` bytes of data, 8-byte aligned.
+    #[derive(Clone)]
     pub struct FakeRing {
         words: Vec<u64>,
         data_size: usize,
@@ -802,6 +804,46 @@ mod tests {
         let ring = PerfRing::new(mem).unwrap();
         assert_eq!(ring.data_size(), 8192);
         assert_eq!(ring.data_offset, 4096);
+    }
+
+    /// Plays the kernel through the reader's own pointer: appends a sample of `data`
+    /// (raw size `data.len()`, a multiple of 8 minus 4) at data_head.
+    fn push_through(ring: &PerfRing<'_>, data: &[u8]) {
+        let size = 8 + 4 + data.len();
+        let mut rec = Vec::with_capacity(size);
+        rec.extend_from_slice(&PERF_RECORD_SAMPLE.to_ne_bytes());
+        rec.extend_from_slice(&0u16.to_ne_bytes());
+        rec.extend_from_slice(&(size as u16).to_ne_bytes());
+        rec.extend_from_slice(&(data.len() as u32).to_ne_bytes());
+        rec.extend_from_slice(data);
+        let head = ring.head_atomic().load(Ordering::Relaxed);
+        for (i, b) in rec.iter().enumerate() {
+            let at = ring.data_offset + ((head as usize + i) & (ring.data_size - 1));
+            // SAFETY: `at` is inside the data area, outside [tail, head) (the ring was
+            // drained), as the kernel would write it.
+            unsafe { ring.base.as_ptr().add(at).write(*b) };
+        }
+        ring.head_atomic()
+            .store(head + size as u64, Ordering::Release);
+    }
+
+    #[test]
+    fn wrapping_records_reuse_one_buffer() {
+        let mut fake = FakeRing::new(64);
+        let mut ring = PerfRing::new(fake.memory()).unwrap();
+        let mut seen_wrap = None;
+        for round in 0..50u8 {
+            let data = [round; 36]; // 48-byte records: most of them wrap a 64-byte ring
+            push_through(&ring, &data);
+            let mut got = Vec::new();
+            assert_eq!(ring.drain(|r| got.push(format!("{r:?}"))), Ok(1));
+            assert_eq!(got, vec![format!("{:?}", Record::Sample(&data))]);
+            if ring.wrap_buf.capacity() > 0 {
+                let now = (ring.wrap_buf.as_ptr(), ring.wrap_buf.capacity());
+                assert_eq!(*seen_wrap.get_or_insert(now), now, "round {round}");
+            }
+        }
+        assert!(seen_wrap.is_some());
     }
 
     fn unsafe_free_bytes(words: &mut [u64]) -> &mut [u8] {

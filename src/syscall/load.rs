@@ -103,7 +103,7 @@ pub struct ProgLoadOptions {
     /// at this level (2 is every instruction's state). 4 (`BPF_LOG_STATS`): only the
     /// verifier's statistics (`processed N insns ...`).
     pub log_level: u32,
-    /// The first log buffer's size in bytes.
+    /// The first log buffer's size in bytes (at least [`MIN_LOG_SIZE`]).
     pub initial_log_size: usize,
     /// The largest log buffer tried; a longer log is kept truncated (the kernel keeps its
     /// end since 6.4, its start before).
@@ -223,6 +223,9 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// The smallest log buffer the kernel accepts before 6.4.
+pub const MIN_LOG_SIZE: usize = 128;
+
 /// One attempt: a log level and an optional buffer in, the result and the `log_true_size`
 /// the kernel reported (0 before 6.4) out.
 type Attempt<'f> = dyn FnMut(u32, Option<&mut [u8]>) -> (Result<OwnedFd, SysError>, u32) + 'f;
@@ -247,11 +250,12 @@ fn load_with_log(
     }
     // Steps 2-4: with a log, growing it.
     let level = opts.log_level.max(1);
-    let max = opts.max_log_size.max(1);
-    let mut size = opts.initial_log_size.clamp(1, max);
-    // The kernel takes the size as a u32 and wants it below UINT_MAX >> 2 (log.c).
-    let max = max.min((u32::MAX >> 2) as usize);
-    size = size.min(max);
+    // Kernels before 6.4 refuse a log smaller than 128 bytes (EINVAL), and every kernel
+    // one of UINT_MAX >> 2 or more (`bpf_verifier_log_attr_valid`).
+    let max = opts
+        .max_log_size
+        .clamp(MIN_LOG_SIZE, (u32::MAX >> 2) as usize - 1);
+    let size = opts.initial_log_size.clamp(MIN_LOG_SIZE, max);
     let mut buf = vec![0u8; size];
     loop {
         buf.fill(0);
@@ -453,15 +457,15 @@ mod tests {
             )
         };
         let opts = ProgLoadOptions {
-            initial_log_size: 100,
+            initial_log_size: 150,
             ..Default::default()
         };
         let err = load_with_log("BPF_PROG_LOAD", "p", &opts, &mut attempt).unwrap_err();
         assert_eq!(err.error.errno, libc::EACCES);
         assert_eq!(err.log.text, "rejected\n");
         assert!(!err.log.truncated);
-        // no log; log 100 (EAGAIN); 100 (ENOSPC); 200 (ENOSPC, kernel wants 1000); 1000.
-        assert_eq!(calls, vec![(0, 0), (1, 100), (1, 100), (1, 200), (1, 1000)]);
+        // no log; log 150 (EAGAIN); 150 (ENOSPC); 300 (ENOSPC, kernel wants 1000); 1000.
+        assert_eq!(calls, vec![(0, 0), (1, 150), (1, 150), (1, 300), (1, 1000)]);
     }
 
     #[test]
@@ -473,12 +477,12 @@ mod tests {
         };
         let opts = ProgLoadOptions {
             log_level: 1,
-            initial_log_size: 64,
-            max_log_size: 256,
+            initial_log_size: 8, // raised to MIN_LOG_SIZE
+            max_log_size: 512,
             ..Default::default()
         };
         let err = load_with_log("BPF_BTF_LOAD", "BTF", &opts, &mut attempt).unwrap_err();
-        assert_eq!(sizes, vec![64, 128, 256]);
+        assert_eq!(sizes, vec![128, 256, 512]);
         assert!(err.log.truncated);
         assert_eq!(err.error.errno, libc::ENOSPC);
     }
