@@ -583,6 +583,10 @@ fn tell_load(tour: &mut Tour, spec: &ObjectSpec, object: &Object, program: &Prog
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    tour.detail(
+        "each site: slot, function, what it refers to, the instruction before -> after \
+         (map[fd:N] is BPF_PSEUDO_MAP_FD, map[fd:N][0]+OFF is BPF_PSEUDO_MAP_VALUE)",
+    );
     for site in &relocated.applied {
         let what = match site.kind {
             RelocationKind::Map { .. } => format!("map {}", site.target),
