@@ -33,7 +33,7 @@ use ebpf_loader::event::{self, ConnectEvent, FlowCount};
 use ebpf_loader::insn::disasm;
 use ebpf_loader::load::{self, LoadOptions, Map, Object, Program};
 use ebpf_loader::output::{self, Columns};
-use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};
+use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions, Wakeup};
 use ebpf_loader::syscall::{self, BtfInfoOutcome};
 
 /// The object built from `bpf/main.bpf.c`, aligned so it can be parsed in place.
@@ -478,10 +478,14 @@ fn trace(cli: &Cli) -> Result<()> {
         let events = object
             .map("events")
             .context("the object has no map named events")?;
+        // Woken once this many bytes wait (it must be less than the ring: half of one page
+        // with --pages 1, the default's 4096 otherwise); poll() looks anyway every 50 ms.
+        let wakeup = Wakeup::Watermark((cli.pages * 4096 / 2).min(4096) as u32);
         let reader = PerfReader::open(
             events.fd.as_fd(),
             &PerfReaderOptions {
                 pages: cli.pages,
+                wakeup,
                 ..PerfReaderOptions::default()
             },
         )?;

@@ -590,3 +590,89 @@ fn verbose_tells_each_step_on_stderr_and_nothing_on_stdout() {
         );
     }
 }
+
+/// Accepts (and drops) every connection to `listener` on a thread, so that a burst of
+/// connects never fills its backlog.
+fn accept_forever(listener: TcpListener) {
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+}
+
+fn signal(tool: &Tool, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(tool.child.id() as i32), signal)
+        .expect("signal tcpconnect");
+}
+
+#[test]
+fn lost_events_are_reported_as_json_objects_and_add_up() {
+    let (listener, target) = listen("127.0.0.1");
+    accept_forever(listener);
+    let port = target.port().to_string();
+    // One data page per ring: 4096 bytes, room for 42 samples of 96 bytes.
+    let mut tool = Tool::start(&["--json", "--pages", "1", "-P", &port]);
+    // The tool stopped, the kernel keeps writing: every ring this thread's connects land in
+    // overflows (at most 42 fit in one, and the CPUs this thread may run on share 100 each).
+    signal(&tool, nix::sys::signal::Signal::SIGSTOP);
+    let cpus = thread::available_parallelism().map_or(2, |n| n.get());
+    let mut made = 100 * cpus;
+    connect_times(target, made);
+    signal(&tool, nix::sys::signal::Signal::SIGCONT);
+    // The kernel writes its PERF_RECORD_LOST just before the next sample that fits, so
+    // connect again until the report arrives. A connect made while the tool has not yet
+    // drained its rings is lost too, and counted in the reports like the others.
+    let is_lost = |line: &str| line.contains("\"lost\"");
+    for _ in 0..20 {
+        let local = connect_from_thread(target, b"tc-flush");
+        made += 1;
+        let sport = local.port();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match tool.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    let done = line.contains(&format!("\"sport\":{sport},"));
+                    tool.seen.push(line);
+                    if done {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if tool.seen.iter().any(|l| is_lost(l)) {
+            break;
+        }
+    }
+    let (lines, stderr) = tool.stop();
+    let mut seen = 0u64;
+    let mut lost = 0u64;
+    for line in &lines {
+        let object: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if is_lost(line) {
+            let keys: Vec<&str> = object
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(keys.len(), 3, "line: {line}");
+            assert!(object["time"].as_f64().is_some_and(|t| t >= 0.0), "{line}");
+            assert!(object["cpu"].as_u64().is_some(), "{line}");
+            lost += object["lost"].as_u64().expect("lost is a number");
+        } else {
+            assert_eq!(object["dport"], target.port(), "line: {line}");
+            seen += 1;
+        }
+    }
+    assert!(lost > 0, "no lost report; stderr: {stderr}");
+    // -P keeps every other connection of the machine out of the rings: each of ours was
+    // either printed or counted as lost.
+    assert_eq!(seen + lost, made as u64, "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!("tcpconnect: lost {lost} events in all")),
+        "stderr: {stderr}"
+    );
+}
