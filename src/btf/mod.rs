@@ -24,6 +24,7 @@
 //! Only little-endian BTF is read: the loader runs on the machine the BTF is for.
 
 pub mod build;
+pub mod core;
 pub mod ext;
 pub mod kernel;
 
