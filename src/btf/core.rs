@@ -552,11 +552,7 @@ fn find_candidates(local: &Btf, target: &Btf, relo: &CoreRelo) -> Result<Vec<u32
         });
     }
     let kind = local.kind(relo.type_id).map_err(lerr)?;
-    Ok(target
-        .ids_by_essential_name(essential_name(name))
-        .into_iter()
-        .filter(|&id| target.kind(id).is_ok_and(|k| kinds_compatible(kind, k)))
-        .collect())
+    Ok(target.ids_by_essential_name(essential_name(name), kind))
 }
 
 fn kinds_compatible(a: Kind, b: Kind) -> bool {
