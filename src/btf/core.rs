@@ -31,8 +31,10 @@ use crate::insn::{
     Insn, BPF_ALU, BPF_ALU64, BPF_B, BPF_DW, BPF_H, BPF_LDX, BPF_MEM, BPF_MEMSX, BPF_ST, BPF_STX,
     BPF_W, BPF_X, CALL, CORE_POISON_IMM, INSN_SIZE,
 };
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
 
 /// What relocating one record did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +223,7 @@ pub fn relocate(
     insns: &mut [Insn],
 ) -> Result<Vec<CoreFixup>, CoreError> {
     let mut candidates: HashMap<u32, Vec<u32>> = HashMap::new();
+    let cache = TypeCache::new(target);
     let mut fixups = Vec::with_capacity(relos.len());
     for relo in relos {
         let insn_index = insn_index(relo.insn_off, insns.len())?;
@@ -240,7 +243,7 @@ pub fn relocate(
                     c
                 }
             };
-            resolve(&spec, local, target, relo, &cands, insn_index)?
+            resolve(&spec, local, &cache, relo, &cands, insn_index)?
         };
         fixups.push(apply(
             local, target, relo, insn_index, spec, outcome, insns,
@@ -566,7 +569,7 @@ fn is_enum(k: Kind) -> bool {
 fn resolve(
     spec: &LocalSpec,
     local: &Btf,
-    target: &Btf,
+    target: &TypeCache,
     relo: &CoreRelo,
     cands: &[u32],
     insn_index: usize,
@@ -613,12 +616,13 @@ fn resolve(
 fn match_candidate(
     spec: &LocalSpec,
     local: &Btf,
-    target: &Btf,
+    cache: &TypeCache,
     relo: &CoreRelo,
     cand: u32,
 ) -> Result<Result<Resolved, String>, BtfError> {
+    let target = cache.btf;
     let kind = relo.kind;
-    let cand_ty = target.type_by_id(cand)?;
+    let cand_ty = cache.get(cand)?;
     if kind.is_type() {
         let ok = if kind == CoreReloKind::TypeMatches {
             types_match(local, target, relo.type_id, cand)
@@ -645,7 +649,7 @@ fn match_candidate(
         }));
     }
     if let Some(name) = &spec.enumerator {
-        let t = target.type_by_id(target.skip_mods_and_typedefs(cand)?)?;
+        let t = cache.get(target.skip_mods_and_typedefs(cand)?)?;
         let values = match &t.body {
             TypeBody::Enum { values, .. } | TypeBody::Enum64 { values, .. } => values,
             _ => return Ok(Err(format!("{} is not an enum", t.describe()))),
@@ -683,13 +687,13 @@ fn match_candidate(
     };
     for step in &spec.steps {
         let cur = target.skip_mods_and_typedefs(pos.type_id)?;
-        let ty = target.type_by_id(cur)?;
+        let ty = cache.get(cur)?;
         match step {
             Step::Member { name, type_id } => {
                 if !matches!(ty.kind(), Kind::Struct | Kind::Union) {
                     return Ok(Err(format!("{} has no members", ty.describe())));
                 }
-                let Some((off, m)) = find_member(target, &ty, name, 0)? else {
+                let Some((off, m)) = find_member(cache, &ty, name, 0)? else {
                     return Ok(Err(format!("{} has no field {name}", spell_type(&ty))));
                 };
                 match fields_compatible(local, target, *type_id, m.type_id) {
@@ -707,8 +711,9 @@ fn match_candidate(
                 pos.type_id = m.type_id;
             }
             Step::Element { index, .. } => {
-                let TypeBody::Array { elem, nelems, .. } = ty.body else {
-                    return Ok(Err(format!("{} is not an array", ty.describe())));
+                let (elem, nelems) = match &ty.body {
+                    TypeBody::Array { elem, nelems, .. } => (*elem, *nelems),
+                    _ => return Ok(Err(format!("{} is not an array", ty.describe()))),
                 };
                 // A flexible array (0 elements) may be indexed past its end.
                 if nelems != 0 && *index >= nelems {
@@ -737,7 +742,7 @@ fn match_candidate(
 /// The member named `name` of composite `ty`, searched through anonymous struct/union
 /// members: its bit offset from the start of `ty`, and the member.
 fn find_member(
-    btf: &Btf,
+    cache: &TypeCache,
     ty: &Type,
     name: &str,
     depth: usize,
@@ -750,16 +755,41 @@ fn find_member(
             return Ok(Some((m.bit_offset as u64, m.clone())));
         }
         if m.name.is_empty() {
-            let inner_id = btf.skip_mods_and_typedefs(m.type_id)?;
-            if matches!(btf.kind(inner_id)?, Kind::Struct | Kind::Union) {
-                let inner = btf.type_by_id(inner_id)?;
-                if let Some((off, found)) = find_member(btf, &inner, name, depth + 1)? {
+            let inner_id = cache.btf.skip_mods_and_typedefs(m.type_id)?;
+            if matches!(cache.btf.kind(inner_id)?, Kind::Struct | Kind::Union) {
+                let inner = cache.get(inner_id)?;
+                if let Some((off, found)) = find_member(cache, &inner, name, depth + 1)? {
                     return Ok(Some((m.bit_offset as u64 + off, found)));
                 }
             }
         }
     }
     Ok(None)
+}
+
+/// Decoded target types, kept for the whole [`relocate`] call: records on the same
+/// struct (`sock` has ~100 members in a kernel) decode it once.
+struct TypeCache<'a> {
+    btf: &'a Btf,
+    types: RefCell<HashMap<u32, Rc<Type>>>,
+}
+
+impl<'a> TypeCache<'a> {
+    fn new(btf: &'a Btf) -> Self {
+        TypeCache {
+            btf,
+            types: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, id: u32) -> Result<Rc<Type>, BtfError> {
+        if let Some(t) = self.types.borrow().get(&id) {
+            return Ok(Rc::clone(t));
+        }
+        let t = Rc::new(self.btf.type_by_id(id)?);
+        self.types.borrow_mut().insert(id, Rc::clone(&t));
+        Ok(t)
+    }
 }
 
 /// Why a type comparison stopped.
