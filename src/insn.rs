@@ -12,6 +12,8 @@
 //! `ld_imm64` (`BPF_LD | BPF_IMM | BPF_DW`, opcode 0x18) is the one instruction that takes
 //! two slots: the second slot carries the upper 32 bits of the constant in its `imm`.
 
+pub mod disasm;
+
 use std::fmt;
 
 /// Size of one instruction slot in bytes.

@@ -14,6 +14,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod attach;
 pub mod btf;
 pub mod elf;
+pub mod event;
 pub mod insn;
+pub mod inspect;
+pub mod load;
+pub mod output;
+pub mod perf;
+pub mod syscall;

@@ -1,4 +1,1002 @@
 //! The object file: an ELF (`EM_BPF`) as clang writes it, read into an [`ObjectSpec`].
 //!
-//! ABI: the ELF format (`include/uapi/linux/elf.h`) and libbpf's conventions for section
-//! names (`Documentation/bpf/libbpf/program_types.rst`).
+//! ABI: the ELF format (`include/uapi/linux/elf.h`, the System V gABI) with the eBPF
+//! relocation types of `Documentation/bpf/llvm_reloc.rst`, and libbpf's conventions for
+//! section names (`Documentation/bpf/libbpf/program_types.rst`) and `.maps`.
+//!
+//! What clang puts in an object, and where this module reads it:
+//!
+//! | section | holds | read into |
+//! |---|---|---|
+//! | `kprobe/tcp_connect`, ... | programs: one per global `STT_FUNC` symbol | [`ObjectSpec::programs`] |
+//! | `.text` | subprograms, called with bpf-to-bpf calls | [`ObjectSpec::subprograms`] |
+//! | `.rel<section>` | where code needs a map, a global or a callee | [`ProgramSpec::relocations`] |
+//! | `.maps` | BTF-defined maps (described in `.BTF`) | [`ObjectSpec::maps`] |
+//! | `.rodata`, `.data`, `.bss` | global variables: one array map each | [`ObjectSpec::maps`] |
+//! | `license`, `version` | the license string, the kernel version | [`ObjectSpec::license`] |
+//! | `.BTF`, `.BTF.ext` | types; func/line info and CO-RE records | [`ObjectSpec::btf`] |
+//!
+//! Relocation records (`.rel<section>`, `Elf64_Rel`: offset, symbol, type):
+//! - `R_BPF_64_64` (1) on an `ld_imm64`: against a `.maps` symbol, a map reference;
+//!   against a global data symbol, an address inside the section at byte
+//!   `imm + st_value` (clang 14 names the variable, with `imm` 0; for a `static` variable
+//!   it names the section symbol and puts the offset in `imm`).
+//! - `R_BPF_64_32` (10) on a `call` with `src_reg = BPF_PSEUDO_CALL`: a bpf-to-bpf call.
+//!   The callee's slot in the symbol's section is `st_value / 8 + imm + 1`. clang 14 names
+//!   the `.text` section symbol (`st_value` 0) and writes `imm = -1` when the callee is a
+//!   `static` function at the start of `.text`; in general it writes the callee's slot
+//!   relative to the symbol, minus one, the same rule libbpf uses. A bpf-to-bpf call with
+//!   no record is relative to the call itself: target = call slot + `imm` + 1.
+//! - The relocations of `.BTF` and `.BTF.ext` (`R_BPF_64_ABS32`, `R_BPF_64_NODYLD32`) are
+//!   for linkers; they are ignored, as are relocation sections of non-code sections.
+//!
+//! Every read goes through the `object` crate's checked accessors or `get(..)`; any
+//! byte sequence gives an `ObjectSpec` or a [`ParseError`] that says where.
+
+mod error;
+mod maps;
+mod program;
+pub mod reloc;
+
+use std::collections::HashMap;
+
+use object::elf::{self, FileHeader64, SectionHeader64};
+use object::read::elf::Rel as _;
+use object::read::elf::{FileHeader, SectionHeader, SectionTable, Sym};
+use object::Endianness;
+
+pub use error::{MapProblem, ParseError, RelocProblem};
+pub use maps::{
+    global_data_map_name, map_type_name, object_name_from_path, MapKind, MapSpec, MapTypeName,
+    BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_OBJ_NAME_LEN,
+    MAX_GLOBAL_DATA_SIZE,
+};
+pub use program::{
+    program_type_from_section, AttachTarget, ProgramSpec, ProgramType, Relocation, RelocationKind,
+};
+pub use reloc::{AppliedRelocation, RelocError, RelocatedProgram, SiteError};
+
+use crate::btf::ext::{BtfExt, CoreRelo, FuncInfo, LineInfo};
+use crate::btf::Btf;
+use crate::insn::{self, Insn, INSN_SIZE};
+
+/// `R_BPF_64_64`: a 64-bit immediate (`ld_imm64`).
+pub const R_BPF_64_64: u32 = 1;
+/// `R_BPF_64_32`: a call's 32-bit immediate.
+pub const R_BPF_64_32: u32 = 10;
+
+/// An eBPF object file, read and checked; nothing in it has been given to the kernel.
+#[derive(Debug)]
+pub struct ObjectSpec {
+    /// The object's name, used for global data map names (`main` for `main.bpf.o`).
+    pub name: String,
+    /// Every ELF section, in table order, with what the loader makes of it.
+    pub sections: Vec<SectionInfo>,
+    /// The `license` section's string (empty when there is none); the kernel checks it
+    /// before allowing GPL-only helpers.
+    pub license: String,
+    /// The `version` section's value, if any (`LINUX_VERSION_CODE`, for old kernels).
+    pub kernel_version: Option<u32>,
+    /// `.BTF`, with its `DATASEC` sizes and offsets filled in (ready for `BPF_BTF_LOAD`).
+    pub btf: Option<Btf>,
+    /// `.BTF.ext` as the file gives it (section-relative byte offsets).
+    pub btf_ext: Option<BtfExt>,
+    /// `.maps` maps in declaration order, then one map per global data section.
+    pub maps: Vec<MapSpec>,
+    /// The entry points: each global function of a program section.
+    pub programs: Vec<ProgramSpec>,
+    /// The functions of `.text`, called by programs with bpf-to-bpf calls.
+    pub subprograms: Vec<ProgramSpec>,
+}
+
+/// One ELF section as the loader sees it (for `inspect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionInfo {
+    pub index: usize,
+    pub name: String,
+    pub kind: SectionKind,
+    /// `sh_size` in bytes.
+    pub size: u64,
+}
+
+/// What a section is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionKind {
+    /// Executable code whose functions are programs.
+    Program,
+    /// `.text`: subprograms.
+    Subprograms,
+    /// `.maps`.
+    Maps,
+    /// `.rodata`, `.data`, `.bss`, and their `.name.*` variants.
+    GlobalData(MapKind),
+    License,
+    Version,
+    Btf,
+    BtfExt,
+    /// `SHT_REL` for the section named.
+    Relocations {
+        target: String,
+    },
+    SymbolTable,
+    StringTable,
+    /// The null section, `.llvm_addrsig`, ...: not used by the loader.
+    Other,
+}
+
+impl SectionKind {
+    /// A short description for `inspect`.
+    pub fn describe(&self) -> String {
+        match self {
+            SectionKind::Program => "program code".to_string(),
+            SectionKind::Subprograms => "subprogram code (bpf-to-bpf calls)".to_string(),
+            SectionKind::Maps => "map definitions (BTF-described)".to_string(),
+            SectionKind::GlobalData(kind) => format!("global data ({} map)", kind.name()),
+            SectionKind::License => "license string".to_string(),
+            SectionKind::Version => "kernel version".to_string(),
+            SectionKind::Btf => "BTF: type information".to_string(),
+            SectionKind::BtfExt => "BTF.ext: func/line info, CO-RE relocations".to_string(),
+            SectionKind::Relocations { target } => format!("relocations of {target}"),
+            SectionKind::SymbolTable => "symbol table".to_string(),
+            SectionKind::StringTable => "string table".to_string(),
+            SectionKind::Other => "not used by the loader".to_string(),
+        }
+    }
+}
+
+/// A symbol of `.symtab`, decoded.
+#[derive(Debug, Clone)]
+struct Symbol {
+    /// The name; a section symbol is named after its section.
+    name: String,
+    /// `None` for undefined, absolute and common symbols.
+    section: Option<usize>,
+    value: u64,
+    size: u64,
+    st_type: u8,
+    st_bind: u8,
+}
+
+/// Which function a slot range of a code section belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FunctionRef {
+    Program(usize),
+    Subprogram(usize),
+}
+
+/// A code section: its name, its slots, and its functions sorted by start.
+struct CodeSection {
+    name: String,
+    insns: Vec<Insn>,
+    /// `(start slot, end slot, function)`, sorted, non-overlapping.
+    functions: Vec<(usize, usize, FunctionRef)>,
+}
+
+impl CodeSection {
+    /// The function holding slot `slot`, and the slot's index inside it.
+    fn function_at(&self, slot: usize) -> Option<(FunctionRef, usize)> {
+        let after = self
+            .functions
+            .partition_point(|&(start, _, _)| start <= slot);
+        let &(start, end, function) = self.functions.get(after.checked_sub(1)?)?;
+        (slot < end).then_some((function, slot - start))
+    }
+}
+
+type Header = FileHeader64<Endianness>;
+
+fn elf_error(what: impl Into<String>) -> impl FnOnce(object::read::Error) -> ParseError {
+    let what = what.into();
+    move |error| ParseError::Elf {
+        what,
+        reason: error.to_string(),
+    }
+}
+
+impl ObjectSpec {
+    /// Reads an object with no name: global data maps are named after their section
+    /// alone (`.rodata`). See [`ObjectSpec::parse_named`].
+    pub fn parse(bytes: &[u8]) -> Result<ObjectSpec, ParseError> {
+        ObjectSpec::parse_named(bytes, "")
+    }
+
+    /// Reads an object; `object_name` prefixes global data map names as libbpf does
+    /// (`main` gives `main.rodata`; see [`object_name_from_path`]).
+    pub fn parse_named(bytes: &[u8], object_name: &str) -> Result<ObjectSpec, ParseError> {
+        check_ident(bytes)?;
+        let header = Header::parse(bytes).map_err(elf_error("file header"))?;
+        let endian = header.endian().map_err(elf_error("file header"))?;
+        let machine = header.e_machine(endian);
+        if machine != elf::EM_BPF && machine != elf::EM_NONE {
+            return Err(ParseError::WrongMachine { machine });
+        }
+        let e_type = header.e_type(endian);
+        if e_type != elf::ET_REL {
+            return Err(ParseError::NotRelocatable { e_type });
+        }
+        let table = header
+            .sections(endian, bytes)
+            .map_err(elf_error("section headers"))?;
+        let reader = Reader {
+            bytes,
+            endian,
+            table,
+        };
+        reader.read(object_name)
+    }
+
+    /// The program named `name`.
+    pub fn program(&self, name: &str) -> Option<&ProgramSpec> {
+        self.programs.iter().find(|p| p.name == name)
+    }
+
+    /// The index in [`ObjectSpec::maps`] of the map named `name`.
+    pub fn map_index(&self, name: &str) -> Option<usize> {
+        self.maps.iter().position(|m| m.name == name)
+    }
+}
+
+// Positions in `e_ident` (the ELF specification's names).
+const EI_NIDENT: usize = 16;
+const EI_CLASS: usize = 4;
+const EI_DATA: usize = 5;
+
+/// The first 16 bytes (`e_ident`): checked here so that each problem has its own error.
+fn check_ident(bytes: &[u8]) -> Result<(), ParseError> {
+    let ident = bytes.get(..EI_NIDENT).ok_or(ParseError::NotElf)?;
+    if ident.get(..4) != Some(&elf::ELFMAG[..]) {
+        return Err(ParseError::NotElf);
+    }
+    let class = ident.get(EI_CLASS).copied().unwrap_or(0);
+    if class != elf::ELFCLASS64 {
+        return Err(ParseError::Not64Bit { class });
+    }
+    let data = ident.get(EI_DATA).copied().unwrap_or(0);
+    let host = if cfg!(target_endian = "little") {
+        elf::ELFDATA2LSB
+    } else {
+        elf::ELFDATA2MSB
+    };
+    if data != host {
+        return Err(ParseError::ByteOrder { data });
+    }
+    Ok(())
+}
+
+/// The parse, step by step, over the checked section table.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    endian: Endianness,
+    table: SectionTable<'a, Header, &'a [u8]>,
+}
+
+impl<'a> Reader<'a> {
+    fn header(&self, index: usize) -> Result<&'a SectionHeader64<Endianness>, ParseError> {
+        self.table
+            .section(object::SectionIndex(index))
+            .map_err(elf_error(format!("section {index}")))
+    }
+
+    fn data(&self, index: usize, name: &str) -> Result<&'a [u8], ParseError> {
+        self.header(index)?
+            .data(self.endian, self.bytes)
+            .map_err(elf_error(format!("section {name}")))
+    }
+
+    fn read(self, object_name: &str) -> Result<ObjectSpec, ParseError> {
+        let endian = self.endian;
+        let sections = self.sections()?;
+        let by_name = |name: &str| sections.iter().find(|s| s.name == name);
+        let symbols = self.symbols(&sections)?;
+
+        let license = match by_name("license") {
+            Some(section) => read_license(self.data(section.index, "license")?)?,
+            None => String::new(),
+        };
+        let kernel_version = match by_name("version") {
+            Some(section) => {
+                let data = self.data(section.index, "version")?;
+                let bytes: [u8; 4] = data
+                    .try_into()
+                    .map_err(|_| ParseError::Version { size: section.size })?;
+                Some(u32::from_le_bytes(bytes))
+            }
+            None => None,
+        };
+        if by_name("maps").is_some() {
+            return Err(ParseError::LegacyMaps);
+        }
+
+        // BTF, with the DATASEC sizes and variable offsets clang left as 0.
+        let mut btf = match by_name(".BTF") {
+            Some(section) => Some(Btf::parse(self.data(section.index, ".BTF")?.to_vec())?),
+            None => None,
+        };
+        if let Some(btf) = btf.as_mut() {
+            let mut offsets = HashMap::new();
+            for symbol in &symbols {
+                if let Some(section) = symbol.section.and_then(|i| sections.get(i)) {
+                    offsets
+                        .entry((section.name.as_str(), symbol.name.as_str()))
+                        .or_insert(symbol.value);
+                }
+            }
+            btf.fixup_datasecs(
+                |datasec| by_name(datasec).and_then(|s| u32::try_from(s.size).ok()),
+                |datasec, var| {
+                    offsets
+                        .get(&(datasec, var))
+                        .and_then(|&value| u32::try_from(value).ok())
+                },
+            )?;
+        }
+        let btf_ext = match (by_name(".BTF.ext"), btf.as_ref()) {
+            (Some(section), Some(btf)) => {
+                Some(BtfExt::parse(self.data(section.index, ".BTF.ext")?, btf)?)
+            }
+            (Some(_), None) => {
+                return Err(ParseError::BtfExt {
+                    section: ".BTF.ext".to_string(),
+                    reason: "present without .BTF, whose strings it needs".to_string(),
+                })
+            }
+            (None, _) => None,
+        };
+
+        // Maps: `.maps` first, then the global data sections in section order.
+        let mut maps = Vec::new();
+        if by_name(".maps").is_some() {
+            let Some(btf) = btf.as_ref() else {
+                return Err(ParseError::Map {
+                    map: ".maps".to_string(),
+                    problem: MapProblem::NoBtf,
+                });
+            };
+            maps = maps::btf_maps(btf)?;
+            for map in &maps {
+                let defined = symbols.iter().any(|s| {
+                    s.name == map.name
+                        && s.section.and_then(|i| sections.get(i)).map(|s| &s.kind)
+                            == Some(&SectionKind::Maps)
+                });
+                if !defined {
+                    return Err(ParseError::Map {
+                        map: map.name.clone(),
+                        problem: MapProblem::NoSymbol,
+                    });
+                }
+            }
+        }
+        let mut data_maps = HashMap::new();
+        for section in &sections {
+            let SectionKind::GlobalData(kind) = section.kind else {
+                continue;
+            };
+            if section.size == 0 {
+                continue;
+            }
+            let header = self.header(section.index)?;
+            let data = if header.sh_type(endian) == elf::SHT_NOBITS {
+                None
+            } else {
+                Some(self.data(section.index, &section.name)?)
+            };
+            data_maps.insert(section.index, maps.len());
+            maps.push(maps::global_data_map(
+                object_name,
+                &section.name,
+                kind,
+                section.size,
+                data,
+                btf.as_ref(),
+            )?);
+        }
+
+        // Functions of every code section.
+        let mut programs = Vec::new();
+        let mut subprograms = Vec::new();
+        let mut code = HashMap::new();
+        for section in &sections {
+            let is_text = match section.kind {
+                SectionKind::Program => false,
+                SectionKind::Subprograms => true,
+                _ => continue,
+            };
+            let data = self.data(section.index, &section.name)?;
+            let insns = insn::decode(data).map_err(|_| ParseError::CodeSize {
+                section: section.name.clone(),
+                size: data.len() as u64,
+            })?;
+            let functions = functions_of(
+                section,
+                &insns,
+                &symbols,
+                is_text,
+                &mut programs,
+                &mut subprograms,
+            )?;
+            code.insert(
+                section.index,
+                CodeSection {
+                    name: section.name.clone(),
+                    insns,
+                    functions,
+                },
+            );
+        }
+
+        let mut spec = ObjectSpec {
+            name: object_name.to_string(),
+            sections: sections.clone(),
+            license,
+            kernel_version,
+            btf: None,
+            btf_ext: None,
+            maps,
+            programs,
+            subprograms,
+        };
+        let text = sections
+            .iter()
+            .find(|s| s.kind == SectionKind::Subprograms)
+            .map(|s| s.index);
+        let context = Context {
+            sections: &sections,
+            symbols: &symbols,
+            code: &code,
+            data_maps: &data_maps,
+            text,
+            btf_maps: spec
+                .maps
+                .iter()
+                .filter(|m| m.kind == MapKind::Btf)
+                .map(|m| m.name.clone())
+                .collect(),
+        };
+        for section in &sections {
+            if let SectionKind::Relocations { .. } = section.kind {
+                self.relocations(section, &context, &mut spec)?;
+            }
+        }
+        add_unrelocated_calls(&context, &mut spec)?;
+        for function in spec.programs.iter_mut().chain(spec.subprograms.iter_mut()) {
+            function.relocations.sort_by_key(|r| r.insn);
+        }
+        if let Some(ext) = &btf_ext {
+            split_btf_ext(ext, &code, &mut spec)?;
+        }
+        spec.btf = btf;
+        spec.btf_ext = btf_ext;
+        Ok(spec)
+    }
+
+    /// Names and kinds of all sections.
+    fn sections(&self) -> Result<Vec<SectionInfo>, ParseError> {
+        let endian = self.endian;
+        let mut names = Vec::with_capacity(self.table.len());
+        for (index, header) in self.table.enumerate() {
+            let name = self
+                .table
+                .section_name(endian, header)
+                .map_err(elf_error(format!("name of section {}", index.0)))?;
+            names.push(String::from_utf8_lossy(name).into_owned());
+        }
+        let mut sections = Vec::with_capacity(names.len());
+        for (index, header) in self.table.enumerate() {
+            let name = names.get(index.0).cloned().unwrap_or_default();
+            let sh_type = header.sh_type(endian);
+            let flags = header.sh_flags(endian);
+            let kind = if sh_type == elf::SHT_PROGBITS && flags & u64::from(elf::SHF_EXECINSTR) != 0
+            {
+                if name == ".text" {
+                    SectionKind::Subprograms
+                } else {
+                    SectionKind::Program
+                }
+            } else if sh_type == elf::SHT_REL || sh_type == elf::SHT_RELA {
+                let target = header.sh_info(endian) as usize;
+                let target_name = names.get(target).cloned().unwrap_or_default();
+                SectionKind::Relocations {
+                    target: target_name,
+                }
+            } else if sh_type == elf::SHT_SYMTAB {
+                SectionKind::SymbolTable
+            } else if sh_type == elf::SHT_STRTAB {
+                SectionKind::StringTable
+            } else {
+                match name.as_str() {
+                    ".maps" => SectionKind::Maps,
+                    "license" => SectionKind::License,
+                    "version" => SectionKind::Version,
+                    ".BTF" => SectionKind::Btf,
+                    ".BTF.ext" => SectionKind::BtfExt,
+                    _ => match MapKind::of_data_section(&name) {
+                        Some(kind) if matches!(sh_type, elf::SHT_PROGBITS | elf::SHT_NOBITS) => {
+                            SectionKind::GlobalData(kind)
+                        }
+                        _ => SectionKind::Other,
+                    },
+                }
+            };
+            sections.push(SectionInfo {
+                index: index.0,
+                name,
+                kind,
+                size: header.sh_size(endian),
+            });
+        }
+        Ok(sections)
+    }
+
+    /// Every symbol of `.symtab`, index for index (entry 0 is the null symbol).
+    fn symbols(&self, sections: &[SectionInfo]) -> Result<Vec<Symbol>, ParseError> {
+        let endian = self.endian;
+        if !sections.iter().any(|s| s.kind == SectionKind::SymbolTable) {
+            return Err(ParseError::NoSymbolTable);
+        }
+        let table = self
+            .table
+            .symbols(endian, self.bytes, elf::SHT_SYMTAB)
+            .map_err(elf_error("symbol table"))?;
+        let mut symbols = Vec::with_capacity(table.len());
+        for (index, sym) in table.enumerate() {
+            let section = table
+                .symbol_section(endian, sym, index)
+                .map_err(elf_error(format!("symbol {}", index.0)))?
+                .map(|s| s.0);
+            let st_type = sym.st_type();
+            let name = if st_type == elf::STT_SECTION {
+                section
+                    .and_then(|i| sections.get(i))
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default()
+            } else {
+                let name = table
+                    .symbol_name(endian, sym)
+                    .map_err(elf_error(format!("name of symbol {}", index.0)))?;
+                String::from_utf8_lossy(name).into_owned()
+            };
+            symbols.push(Symbol {
+                name,
+                section,
+                value: sym.st_value(endian),
+                size: sym.st_size(endian),
+                st_type,
+                st_bind: sym.st_bind(),
+            });
+        }
+        Ok(symbols)
+    }
+
+    /// The records of one `SHT_REL` section, if it relocates code.
+    fn relocations(
+        &self,
+        section: &SectionInfo,
+        context: &Context<'_>,
+        spec: &mut ObjectSpec,
+    ) -> Result<(), ParseError> {
+        let endian = self.endian;
+        let header = self.header(section.index)?;
+        let target = header.sh_info(endian) as usize;
+        let Some(code) = context.code.get(&target) else {
+            // Relocations of .BTF, .BTF.ext and other data: for linkers, not loaders.
+            return Ok(());
+        };
+        let what = format!("relocation section {}", section.name);
+        if header.sh_type(endian) == elf::SHT_RELA {
+            return Err(ParseError::Elf {
+                what,
+                reason: "SHT_RELA relocations are not used for eBPF code".to_string(),
+            });
+        }
+        let Some((records, link)) = header
+            .rel(endian, self.bytes)
+            .map_err(elf_error(what.clone()))?
+        else {
+            return Ok(());
+        };
+        let symtab_index = context
+            .sections
+            .iter()
+            .find(|s| s.kind == SectionKind::SymbolTable)
+            .map(|s| s.index);
+        if Some(link.0) != symtab_index {
+            return Err(ParseError::Elf {
+                what,
+                reason: "sh_link does not name the symbol table".to_string(),
+            });
+        }
+        for record in records {
+            let offset = record.r_offset(endian);
+            let sym_index = record.r_sym(endian);
+            let r_type = record.r_type(endian);
+            let (function, relocation) = classify(context, code, offset, sym_index, r_type)
+                .map_err(|(insn, symbol, problem)| ParseError::Relocation {
+                    section: code.name.clone(),
+                    insn,
+                    symbol,
+                    problem,
+                })?;
+            let function = match function {
+                FunctionRef::Program(i) => spec.programs.get_mut(i),
+                FunctionRef::Subprogram(i) => spec.subprograms.get_mut(i),
+            };
+            if let Some(function) = function {
+                function.relocations.push(relocation);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the relocation step needs to look up.
+struct Context<'c> {
+    sections: &'c [SectionInfo],
+    symbols: &'c [Symbol],
+    code: &'c HashMap<usize, CodeSection>,
+    /// Section index -> index in `maps` of its global data map.
+    data_maps: &'c HashMap<usize, usize>,
+    /// The index of `.text`, if the object has one.
+    text: Option<usize>,
+    /// Names of the `.maps` maps, which come first in the object's maps.
+    btf_maps: Vec<String>,
+}
+
+/// One relocation record read against its code: which function it patches and how, or
+/// `(instruction in section, symbol, problem)`.
+fn classify(
+    context: &Context<'_>,
+    code: &CodeSection,
+    offset: u64,
+    sym_index: u32,
+    r_type: u32,
+) -> Result<(FunctionRef, Relocation), (u64, String, RelocProblem)> {
+    let slot = offset / INSN_SIZE as u64;
+    let symbol = context
+        .symbols
+        .get(sym_index as usize)
+        .filter(|_| sym_index != 0);
+    let symbol_name = symbol.map(|s| s.name.clone()).unwrap_or_default();
+    let fail = |problem| Err((slot, symbol_name.clone(), problem));
+    let size = code.insns.len() as u64 * INSN_SIZE as u64;
+    if offset % INSN_SIZE as u64 != 0 {
+        return fail(RelocProblem::Misaligned { offset });
+    }
+    if offset >= size {
+        return fail(RelocProblem::PastEnd { offset, size });
+    }
+    let Some(symbol) = symbol else {
+        return fail(RelocProblem::NoSuchSymbol { index: sym_index });
+    };
+    // In bounds: offset < size.
+    let slot = slot as usize;
+    let Some((function, insn_index)) = code.function_at(slot) else {
+        return fail(RelocProblem::OutsideFunctions);
+    };
+    let Some(&insn) = code.insns.get(slot) else {
+        return fail(RelocProblem::PastEnd { offset, size });
+    };
+    let Some(target_section) = symbol.section.and_then(|i| context.sections.get(i)) else {
+        return fail(RelocProblem::Undefined);
+    };
+    let kind = match r_type {
+        R_BPF_64_64 => {
+            if !insn.is_ld_imm64() {
+                return fail(RelocProblem::NotLdImm64 { code: insn.code });
+            }
+            let second_in_function = code
+                .function_at(slot + 1)
+                .is_some_and(|(f, _)| f == function);
+            if !second_in_function {
+                return fail(RelocProblem::MissingSecondSlot);
+            }
+            match &target_section.kind {
+                SectionKind::Maps => {
+                    let map = (symbol.st_type != elf::STT_SECTION)
+                        .then(|| context.btf_maps.iter().position(|n| *n == symbol.name))
+                        .flatten();
+                    match map {
+                        Some(map) => RelocationKind::Map { map },
+                        None => return fail(RelocProblem::NotAMap),
+                    }
+                }
+                SectionKind::GlobalData(_) => {
+                    let Some(&map) = context.data_maps.get(&target_section.index) else {
+                        // An empty section has no map: nothing can be at any offset in it.
+                        return fail(RelocProblem::DataOffset {
+                            offset: i64::from(insn.imm),
+                            size: 0,
+                        });
+                    };
+                    let offset = i64::from(insn.imm)
+                        .checked_add_unsigned(symbol.value)
+                        .unwrap_or(i64::MAX);
+                    match u32::try_from(offset) {
+                        Ok(offset) if u64::from(offset) < target_section.size => {
+                            RelocationKind::MapValue { map, offset }
+                        }
+                        _ => {
+                            return fail(RelocProblem::DataOffset {
+                                offset,
+                                size: target_section.size,
+                            })
+                        }
+                    }
+                }
+                SectionKind::Program | SectionKind::Subprograms => {
+                    return fail(RelocProblem::FunctionPointer)
+                }
+                _ => {
+                    return fail(RelocProblem::UnsupportedTarget {
+                        section: target_section.name.clone(),
+                    })
+                }
+            }
+        }
+        R_BPF_64_32 => {
+            if !insn.is_pseudo_call() {
+                return fail(RelocProblem::NotCall {
+                    code: insn.code,
+                    src_reg: insn.src_reg,
+                });
+            }
+            if Some(target_section.index) != context.text {
+                return fail(RelocProblem::UnsupportedTarget {
+                    section: target_section.name.clone(),
+                });
+            }
+            let target = if symbol.value % INSN_SIZE as u64 == 0 {
+                i64::try_from(symbol.value / INSN_SIZE as u64)
+                    .ok()
+                    .and_then(|base| base.checked_add(i64::from(insn.imm) + 1))
+            } else {
+                None
+            };
+            let target = target.unwrap_or(-1);
+            match context.subprogram_at(target) {
+                Some(callee) => RelocationKind::Call { callee },
+                None => return fail(RelocProblem::CallTarget { target }),
+            }
+        }
+        other => return fail(RelocProblem::UnknownType(other)),
+    };
+    Ok((
+        function,
+        Relocation {
+            insn: insn_index,
+            symbol: symbol.name.clone(),
+            kind,
+        },
+    ))
+}
+
+impl Context<'_> {
+    /// The subprogram starting at slot `target` of `.text`.
+    fn subprogram_at(&self, target: i64) -> Option<usize> {
+        let text = self.code.get(&self.text?)?;
+        let target = usize::try_from(target).ok()?;
+        text.functions
+            .iter()
+            .find(|&&(start, _, _)| start == target)
+            .and_then(|&(_, _, function)| match function {
+                FunctionRef::Subprogram(i) => Some(i),
+                FunctionRef::Program(_) => None,
+            })
+    }
+}
+
+/// The `license` section: a NUL-terminated string.
+fn read_license(data: &[u8]) -> Result<String, ParseError> {
+    let end = data
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(ParseError::License {
+            reason: "not NUL-terminated",
+        })?;
+    let text = data.get(..end).unwrap_or_default();
+    std::str::from_utf8(text)
+        .map(str::to_string)
+        .map_err(|_| ParseError::License {
+            reason: "not UTF-8",
+        })
+}
+
+/// The functions of one code section, from its `STT_FUNC` symbols: each becomes a
+/// program (program sections) or a subprogram (`.text`). Returns their slot ranges.
+fn functions_of(
+    section: &SectionInfo,
+    insns: &[Insn],
+    symbols: &[Symbol],
+    is_text: bool,
+    programs: &mut Vec<ProgramSpec>,
+    subprograms: &mut Vec<ProgramSpec>,
+) -> Result<Vec<(usize, usize, FunctionRef)>, ParseError> {
+    let mut functions: Vec<&Symbol> = symbols
+        .iter()
+        .filter(|s| s.section == Some(section.index) && s.st_type == elf::STT_FUNC)
+        .collect();
+    functions.sort_by_key(|s| s.value);
+    let (prog_type, attach) = if is_text || functions.is_empty() {
+        (ProgramType::Unspec, AttachTarget::None)
+    } else {
+        program_type_from_section(&section.name)?
+    };
+    let section_size = insns.len() as u64 * INSN_SIZE as u64;
+    let slot = INSN_SIZE as u64;
+    let mut ranges: Vec<(usize, usize, FunctionRef)> = Vec::with_capacity(functions.len());
+    let mut previous: Option<&Symbol> = None;
+    for symbol in functions {
+        let bounds = || ParseError::FunctionBounds {
+            section: section.name.clone(),
+            symbol: symbol.name.clone(),
+            offset: symbol.value,
+            size: symbol.size,
+            section_size,
+        };
+        let end = symbol
+            .value
+            .checked_add(symbol.size)
+            .filter(|&end| end <= section_size)
+            .ok_or_else(bounds)?;
+        if symbol.value % slot != 0 || symbol.size % slot != 0 || symbol.size == 0 {
+            return Err(bounds());
+        }
+        // Both are at most the section's size, which came from a slice: they fit usize.
+        let (start, end) = ((symbol.value / slot) as usize, (end / slot) as usize);
+        if let (Some(previous), Some(&(_, previous_end, _))) = (previous, ranges.last()) {
+            if start < previous_end {
+                return Err(ParseError::FunctionOverlap {
+                    section: section.name.clone(),
+                    first: previous.name.clone(),
+                    second: symbol.name.clone(),
+                });
+            }
+        }
+        if !is_text && symbol.st_bind == elf::STB_LOCAL {
+            return Err(ParseError::StaticProgram {
+                section: section.name.clone(),
+                symbol: symbol.name.clone(),
+            });
+        }
+        let function = ProgramSpec {
+            name: symbol.name.clone(),
+            section: section.name.clone(),
+            section_index: section.index,
+            start,
+            prog_type,
+            attach: attach.clone(),
+            insns: insns.get(start..end).ok_or_else(bounds)?.to_vec(),
+            relocations: Vec::new(),
+            func_info: Vec::new(),
+            line_info: Vec::new(),
+            core_relos: Vec::new(),
+        };
+        let reference = if is_text {
+            subprograms.push(function);
+            FunctionRef::Subprogram(subprograms.len() - 1)
+        } else {
+            programs.push(function);
+            FunctionRef::Program(programs.len() - 1)
+        };
+        ranges.push((start, end, reference));
+        previous = Some(symbol);
+    }
+    Ok(ranges)
+}
+
+/// bpf-to-bpf calls that have no relocation record: clang leaves a call between two
+/// functions of `.text` relative (`imm` = callee - call - 1). They become `Call`
+/// relocations like the others, so that linking treats every call the same way.
+fn add_unrelocated_calls(context: &Context<'_>, spec: &mut ObjectSpec) -> Result<(), ParseError> {
+    for (&section_index, code) in context.code {
+        for &(start, end, reference) in &code.functions {
+            let function = match reference {
+                FunctionRef::Program(i) => spec.programs.get_mut(i),
+                FunctionRef::Subprogram(i) => spec.subprograms.get_mut(i),
+            };
+            let Some(function) = function else { continue };
+            let mut new = Vec::new();
+            let mut index = 0;
+            while let Some(&insn) = function.insns.get(index) {
+                let relocated = function.relocations.iter().any(|r| r.insn == index);
+                if insn.is_pseudo_call() && !relocated {
+                    let call = start + index;
+                    let target = call as i64 + i64::from(insn.imm) + 1;
+                    let callee = (Some(section_index) == context.text)
+                        .then(|| context.subprogram_at(target))
+                        .flatten()
+                        .ok_or(ParseError::CallTarget {
+                            section: code.name.clone(),
+                            insn: call,
+                            target,
+                        })?;
+                    new.push(Relocation {
+                        insn: index,
+                        // Named after the callee below.
+                        symbol: String::new(),
+                        kind: RelocationKind::Call { callee },
+                    });
+                }
+                index += if insn.is_ld_imm64() { 2 } else { 1 };
+            }
+            debug_assert!(start + function.insns.len() == end);
+            function.relocations.extend(new);
+        }
+    }
+    // Name the callees of the calls found above.
+    let names: Vec<String> = spec.subprograms.iter().map(|s| s.name.clone()).collect();
+    for function in spec.programs.iter_mut().chain(spec.subprograms.iter_mut()) {
+        for relocation in &mut function.relocations {
+            if let RelocationKind::Call { callee } = relocation.kind {
+                if relocation.symbol.is_empty() {
+                    relocation.symbol = names.get(callee).cloned().unwrap_or_default();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Hands each function its `.BTF.ext` records, with offsets made relative to the
+/// function's first slot (still in bytes, as the file has them).
+fn split_btf_ext(
+    ext: &BtfExt,
+    code: &HashMap<usize, CodeSection>,
+    spec: &mut ObjectSpec,
+) -> Result<(), ParseError> {
+    for section in code.values() {
+        let locate = |what: &str, insn_off: u32| {
+            let bad = |reason: String| ParseError::BtfExt {
+                section: section.name.clone(),
+                reason,
+            };
+            if insn_off as usize % INSN_SIZE != 0 {
+                return Err(bad(format!(
+                    "{what} record at byte {insn_off} is not at an instruction boundary"
+                )));
+            }
+            section
+                .function_at(insn_off as usize / INSN_SIZE)
+                .map(|(function, index)| (function, (index * INSN_SIZE) as u32))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{what} record at byte {insn_off} is inside no function"
+                    ))
+                })
+        };
+        fn target(spec: &mut ObjectSpec, function: FunctionRef) -> Option<&mut ProgramSpec> {
+            match function {
+                FunctionRef::Program(i) => spec.programs.get_mut(i),
+                FunctionRef::Subprogram(i) => spec.subprograms.get_mut(i),
+            }
+        }
+        for record in ext.func_info(&section.name) {
+            let (function, insn_off) = locate("func_info", record.insn_off)?;
+            if let Some(f) = target(spec, function) {
+                f.func_info.push(FuncInfo {
+                    insn_off,
+                    ..*record
+                });
+            }
+        }
+        for record in ext.line_info(&section.name) {
+            let (function, insn_off) = locate("line_info", record.insn_off)?;
+            if let Some(f) = target(spec, function) {
+                f.line_info.push(LineInfo {
+                    insn_off,
+                    ..*record
+                });
+            }
+        }
+        for record in ext.core_relos(&section.name) {
+            let (function, insn_off) = locate("CO-RE relocation", record.insn_off)?;
+            if let Some(f) = target(spec, function) {
+                f.core_relos.push(CoreRelo {
+                    insn_off,
+                    ..record.clone()
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,538 @@
+//! Attaching loaded programs to kernel events: kprobes (through the kprobe PMU, or the
+//! legacy tracefs `kprobe_events`) and tracepoints.
+//!
+//! ABI: the kprobe PMU (4.17): `/sys/bus/event_source/devices/kprobe/type` and
+//! `.../format/retprobe`, `perf_event_attr.config1` = pointer to the function name,
+//! `config2` = offset (`include/uapi/linux/perf_event.h`, `kernel/trace/trace_event_perf.c`);
+//! `kprobe_events` (`Documentation/trace/kprobetrace.rst`); tracepoint ids in
+//! `events/CATEGORY/NAME/id` (`Documentation/trace/tracepoints.rst`); then
+//! `BPF_LINK_CREATE` with `BPF_PERF_EVENT` (5.15) or `PERF_EVENT_IOC_SET_BPF` +
+//! `PERF_EVENT_IOC_ENABLE` (`include/uapi/linux/bpf.h`, `perf_event.h`).
+//!
+//! Every way of attaching yields a [`Link`], which owns what it created (the perf event,
+//! the BPF link, the `kprobe_events` entry) and undoes it when dropped, or when
+//! [`Link::detach`] is called, which reports errors.
+
+pub mod tracefs;
+
+use std::ffi::CString;
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::syscall::{self, PerfEventAttr, SysError};
+
+/// The kprobe PMU's directory in sysfs.
+pub const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
+
+/// What the program was attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// A kprobe through the kprobe PMU (4.17).
+    KprobePmu,
+    /// A kprobe created in tracefs `kprobe_events`.
+    KprobeTracefs,
+    /// A tracepoint.
+    Tracepoint,
+}
+
+/// How the program was bound to the perf event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `BPF_LINK_CREATE` with attach type `BPF_PERF_EVENT` (5.15).
+    BpfLink,
+    /// `PERF_EVENT_IOC_SET_BPF` then `PERF_EVENT_IOC_ENABLE`.
+    PerfIoctl,
+}
+
+/// How a [`Link`] was made, for the tool's stderr line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachMethod {
+    pub probe: Probe,
+    pub via: Via,
+}
+
+impl fmt::Display for AttachMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let probe = match self.probe {
+            Probe::KprobePmu => "kprobe PMU",
+            Probe::KprobeTracefs => "tracefs kprobe_events",
+            Probe::Tracepoint => "tracepoint",
+        };
+        let via = match self.via {
+            Via::BpfLink => "BPF link",
+            Via::PerfIoctl => "PERF_EVENT_IOC_SET_BPF",
+        };
+        write!(f, "{probe} + {via}")
+    }
+}
+
+/// Which binding to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinkPreference {
+    /// `BPF_LINK_CREATE` where the kernel has it, else the ioctl.
+    #[default]
+    Auto,
+    /// Always `PERF_EVENT_IOC_SET_BPF` (what kernels before 5.15 do).
+    PerfIoctl,
+}
+
+/// Options for attaching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AttachOptions {
+    pub link: LinkPreference,
+    /// For kprobes: don't use the PMU even if there is one (use `kprobe_events`).
+    pub force_tracefs_kprobe: bool,
+}
+
+/// Entry or return probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KprobeKind {
+    Entry,
+    Return,
+}
+
+/// Attaching failed. Every variant says what was missing or refused.
+#[derive(Debug)]
+pub enum AttachError {
+    /// No kprobe PMU and no `kprobe_events` in tracefs.
+    KprobesUnsupported,
+    /// The kernel refused to probe the function (it does not exist, or cannot be probed).
+    KprobeFunctionNotFound { function: String, detail: String },
+    /// No tracefs, and it could not be mounted.
+    TracefsUnavailable { reason: String },
+    /// No `events/CATEGORY/NAME` in tracefs.
+    TracepointNotFound {
+        category: String,
+        name: String,
+        tracefs: PathBuf,
+    },
+    /// A sysfs or tracefs file held something unexpected.
+    BadFile { path: PathBuf, content: String },
+    /// A sysfs or tracefs file could not be read or written.
+    Io { path: PathBuf, error: String },
+    /// A system call failed while attaching to `target`.
+    Sys { target: String, error: SysError },
+}
+
+impl fmt::Display for AttachError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttachError::KprobesUnsupported => write!(
+                f,
+                "this kernel has no kprobe support (CONFIG_KPROBES is off): no kprobe PMU and no kprobe_events in tracefs"
+            ),
+            AttachError::KprobeFunctionNotFound { function, detail } => write!(
+                f,
+                "cannot kprobe {function}: no such function in this kernel, or it cannot be probed ({detail})"
+            ),
+            AttachError::TracefsUnavailable { reason } => write!(f, "tracefs: {reason}"),
+            AttachError::TracepointNotFound {
+                category,
+                name,
+                tracefs,
+            } => write!(
+                f,
+                "no tracepoint {category}/{name} in this kernel ({}/events/{category}/{name} does not exist)",
+                tracefs.display()
+            ),
+            AttachError::BadFile { path, content } => {
+                write!(f, "unexpected content {content:?} in {}", path.display())
+            }
+            AttachError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            AttachError::Sys { target, error } => write!(f, "attaching to {target}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for AttachError {}
+
+/// A `kprobe_events` entry this process created; removed on drop.
+#[derive(Debug)]
+struct TracefsKprobe {
+    tracefs: PathBuf,
+    group: String,
+    event: String,
+}
+
+impl TracefsKprobe {
+    fn remove(mut self) -> Result<(), AttachError> {
+        let result = self.remove_now();
+        self.event.clear(); // nothing left for Drop
+        result
+    }
+
+    fn remove_now(&self) -> Result<(), AttachError> {
+        if self.event.is_empty() {
+            return Ok(());
+        }
+        tracefs::remove_kprobe_event(&self.tracefs, &self.group, &self.event).map_err(|e| {
+            AttachError::Io {
+                path: self.tracefs.join("kprobe_events"),
+                error: format!("removing {}/{}: {e}", self.group, self.event),
+            }
+        })
+    }
+}
+
+impl Drop for TracefsKprobe {
+    fn drop(&mut self) {
+        let _ = self.remove_now();
+    }
+}
+
+/// A program attached to an event. Dropping it detaches the program and removes what was
+/// created for it; [`Link::detach`] does the same and reports errors.
+#[derive(Debug)]
+pub struct Link {
+    method: AttachMethod,
+    target: String,
+    // Drop order matters: the BPF link, then the perf event, then the kprobe_events entry
+    // (which the kernel refuses to remove while a perf event uses it).
+    bpf_link: Option<OwnedFd>,
+    perf_event: Option<OwnedFd>,
+    kprobe: Option<TracefsKprobe>,
+}
+
+impl Link {
+    /// How the program was attached.
+    pub fn method(&self) -> AttachMethod {
+        self.method
+    }
+
+    /// What it was attached to: `kprobe tcp_connect`, `tracepoint sock/inet_sock_set_state`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The `GROUP/EVENT` this link created in tracefs `kprobe_events`, if any.
+    pub fn kprobe_event(&self) -> Option<String> {
+        self.kprobe
+            .as_ref()
+            .map(|k| format!("{}/{}", k.group, k.event))
+    }
+
+    /// The perf event the program runs on.
+    pub fn perf_event(&self) -> Option<BorrowedFd<'_>> {
+        self.perf_event.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// Detaches the program and removes what was created, in order; returns the first error.
+    pub fn detach(mut self) -> Result<(), AttachError> {
+        let mut result = Ok(());
+        drop(self.bpf_link.take());
+        if let Some(perf) = self.perf_event.take() {
+            if self.method.via == Via::PerfIoctl {
+                if let Err(error) = syscall::perf_event_disable(perf.as_fd()) {
+                    result = Err(AttachError::Sys {
+                        target: self.target.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        if let Some(kprobe) = self.kprobe.take() {
+            let removed = kprobe.remove();
+            if result.is_ok() {
+                result = removed;
+            }
+        }
+        result
+    }
+}
+
+impl fmt::Display for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.target, self.method)
+    }
+}
+
+/// Binds `prog` to the perf event and enables it.
+fn bind(
+    prog: BorrowedFd<'_>,
+    perf: BorrowedFd<'_>,
+    opts: &AttachOptions,
+    target: &str,
+) -> Result<(Option<OwnedFd>, Via), AttachError> {
+    let sys = |error| AttachError::Sys {
+        target: target.to_string(),
+        error,
+    };
+    if opts.link == LinkPreference::Auto {
+        match syscall::link_create(prog, perf, syscall::BPF_PERF_EVENT) {
+            Ok(link) => {
+                syscall::perf_event_enable(perf).map_err(sys)?;
+                return Ok((Some(link), Via::BpfLink));
+            }
+            Err(e) if e.is_not_supported() => {}
+            Err(e) => return Err(sys(e)),
+        }
+    }
+    syscall::perf_event_set_bpf(perf, prog).map_err(sys)?;
+    syscall::perf_event_enable(perf).map_err(sys)?;
+    Ok((None, Via::PerfIoctl))
+}
+
+/// Attaches a `BPF_PROG_TYPE_TRACEPOINT` program to `category/name`
+/// (e.g. `sock`/`inet_sock_set_state`).
+pub fn attach_tracepoint(
+    prog: BorrowedFd<'_>,
+    category: &str,
+    name: &str,
+    opts: &AttachOptions,
+) -> Result<Link, AttachError> {
+    let target = format!("tracepoint {category}/{name}");
+    let tracefs = tracefs::tracefs_dir()?;
+    let id = tracefs::event_id(&tracefs, category, name)?.ok_or_else(|| {
+        AttachError::TracepointNotFound {
+            category: category.to_string(),
+            name: name.to_string(),
+            tracefs: tracefs.clone(),
+        }
+    })?;
+    let perf = open_tracepoint_event(id, &target)?;
+    let (bpf_link, via) = bind(prog, perf.as_fd(), opts, &target)?;
+    Ok(Link {
+        method: AttachMethod {
+            probe: Probe::Tracepoint,
+            via,
+        },
+        target,
+        bpf_link,
+        perf_event: Some(perf),
+        kprobe: None,
+    })
+}
+
+fn open_tracepoint_event(id: u64, target: &str) -> Result<OwnedFd, AttachError> {
+    let attr = PerfEventAttr {
+        type_: syscall::PERF_TYPE_TRACEPOINT,
+        config: id,
+        sample_period: 1,
+        wakeup: 1,
+        flags: syscall::ATTR_FLAG_DISABLED,
+        ..Default::default()
+    };
+    // pid -1, cpu 0: the program runs for every task on every CPU (it is attached to the
+    // event's tracepoint, not to this one CPU's counter).
+    syscall::perf_event_open(&attr, -1, 0).map_err(|error| AttachError::Sys {
+        target: target.to_string(),
+        error,
+    })
+}
+
+/// The kprobe PMU's `type` and retprobe bit, or `None` when the kernel has no kprobe PMU.
+fn kprobe_pmu() -> Result<Option<(u32, u32)>, AttachError> {
+    let dir = Path::new(KPROBE_PMU);
+    let type_path = dir.join("type");
+    let text = match std::fs::read_to_string(&type_path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(AttachError::Io {
+                path: type_path,
+                error: e.to_string(),
+            })
+        }
+    };
+    let type_ = text
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| AttachError::BadFile {
+            path: type_path,
+            content: text.trim().to_string(),
+        })?;
+    let format_path = dir.join("format/retprobe");
+    let format = std::fs::read_to_string(&format_path).map_err(|e| AttachError::Io {
+        path: format_path.clone(),
+        error: e.to_string(),
+    })?;
+    let bit = parse_config_bit(&format).ok_or_else(|| AttachError::BadFile {
+        path: format_path,
+        content: format.trim().to_string(),
+    })?;
+    Ok(Some((type_, bit)))
+}
+
+/// Parses a PMU format file naming one bit of `config` (`config:0`).
+pub fn parse_config_bit(text: &str) -> Option<u32> {
+    let bit = text.trim().strip_prefix("config:")?;
+    bit.parse::<u32>().ok().filter(|&b| b < 64)
+}
+
+/// A counter that makes each tracefs kprobe name of this process unique.
+static KPROBE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Attaches a `BPF_PROG_TYPE_KPROBE` program to the entry or return of `function`: through
+/// the kprobe PMU where there is one, else through tracefs `kprobe_events`.
+pub fn attach_kprobe(
+    prog: BorrowedFd<'_>,
+    function: &str,
+    kind: KprobeKind,
+    opts: &AttachOptions,
+) -> Result<Link, AttachError> {
+    let target = match kind {
+        KprobeKind::Entry => format!("kprobe {function}"),
+        KprobeKind::Return => format!("kretprobe {function}"),
+    };
+    let not_found = |detail: String| AttachError::KprobeFunctionNotFound {
+        function: function.to_string(),
+        detail,
+    };
+    let pmu = if opts.force_tracefs_kprobe {
+        None
+    } else {
+        kprobe_pmu()?
+    };
+    if let Some((type_, retprobe_bit)) = pmu {
+        let name = CString::new(function).map_err(|_| not_found("NUL in the name".into()))?;
+        let attr = PerfEventAttr {
+            type_,
+            config: match kind {
+                KprobeKind::Entry => 0,
+                KprobeKind::Return => 1 << retprobe_bit,
+            },
+            // `name` outlives the call below.
+            config1: name.as_ptr() as usize as u64,
+            config2: 0,
+            sample_period: 1,
+            wakeup: 1,
+            flags: syscall::ATTR_FLAG_DISABLED,
+            ..Default::default()
+        };
+        let perf = syscall::perf_event_open(&attr, -1, 0).map_err(|error| {
+            if matches!(
+                error.errno,
+                libc::ENOENT | libc::EINVAL | libc::EADDRNOTAVAIL
+            ) {
+                not_found(error.to_string())
+            } else {
+                AttachError::Sys {
+                    target: target.clone(),
+                    error,
+                }
+            }
+        })?;
+        drop(name);
+        let (bpf_link, via) = bind(prog, perf.as_fd(), opts, &target)?;
+        return Ok(Link {
+            method: AttachMethod {
+                probe: Probe::KprobePmu,
+                via,
+            },
+            target,
+            bpf_link,
+            perf_event: Some(perf),
+            kprobe: None,
+        });
+    }
+
+    // Legacy: tracefs kprobe_events.
+    let tracefs = match tracefs::tracefs_dir() {
+        Ok(dir) => dir,
+        Err(AttachError::TracefsUnavailable { reason }) => {
+            return Err(AttachError::TracefsUnavailable {
+                reason: format!(
+                    "there is no kprobe PMU, and kprobes through kprobe_events need tracefs: {reason}"
+                ),
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    if !tracefs.join("kprobe_events").exists() {
+        return Err(AttachError::KprobesUnsupported);
+    }
+    let event = tracefs::kprobe_event_name(
+        function,
+        std::process::id(),
+        KPROBE_SEQ.fetch_add(1, Ordering::Relaxed),
+    );
+    let group = tracefs::KPROBE_GROUP;
+    let letter = match kind {
+        KprobeKind::Entry => 'p',
+        KprobeKind::Return => 'r',
+    };
+    if function.is_empty() || function.contains(|c: char| c.is_whitespace() || c == '\0') {
+        return Err(not_found("not a function name".into()));
+    }
+    // From here on the guard removes the entry on every error path (and on the write's
+    // own failure, in case the kernel created it half-way).
+    let guard = TracefsKprobe {
+        tracefs: tracefs.clone(),
+        group: group.to_string(),
+        event: event.clone(),
+    };
+    if let Err(e) =
+        tracefs::write_kprobe_events(&tracefs, &format!("{letter}:{group}/{event} {function}\n"))
+    {
+        return Err(not_found(format!("writing kprobe_events: {e}")));
+    }
+    let id = tracefs::event_id(&tracefs, group, &event)?.ok_or_else(|| AttachError::Io {
+        path: tracefs.join("events").join(group).join(&event).join("id"),
+        error: "the kprobe was created but has no id".to_string(),
+    })?;
+    let perf = open_tracepoint_event(id, &target)?;
+    let (bpf_link, via) = bind(prog, perf.as_fd(), opts, &target)?;
+    Ok(Link {
+        method: AttachMethod {
+            probe: Probe::KprobeTracefs,
+            via,
+        },
+        target,
+        bpf_link,
+        perf_event: Some(perf),
+        kprobe: Some(guard),
+    })
+}
+
+pub use tracefs::prune_stale_kprobes;
+
+/// Does this kernel have kprobes at all: a kprobe PMU, or `kprobe_events` in tracefs?
+/// (Looks at tracefs only where it is already mounted.)
+pub fn kprobes_available() -> bool {
+    Path::new(KPROBE_PMU).exists()
+        || [tracefs::TRACEFS, tracefs::DEBUGFS_TRACING]
+            .iter()
+            .any(|dir| Path::new(dir).join("kprobe_events").exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retprobe_bit_is_parsed_from_the_format_file() {
+        assert_eq!(parse_config_bit("config:0\n"), Some(0));
+        assert_eq!(parse_config_bit("config:63"), Some(63));
+        assert_eq!(parse_config_bit("config:64"), None);
+        assert_eq!(parse_config_bit("config1:0"), None);
+        assert_eq!(parse_config_bit("config:0-3"), None);
+        assert_eq!(parse_config_bit(""), None);
+    }
+
+    #[test]
+    fn methods_read_well() {
+        let m = AttachMethod {
+            probe: Probe::KprobePmu,
+            via: Via::BpfLink,
+        };
+        assert_eq!(m.to_string(), "kprobe PMU + BPF link");
+        let m = AttachMethod {
+            probe: Probe::KprobeTracefs,
+            via: Via::PerfIoctl,
+        };
+        assert_eq!(
+            m.to_string(),
+            "tracefs kprobe_events + PERF_EVENT_IOC_SET_BPF"
+        );
+    }
+
+    #[test]
+    fn the_no_kprobes_error_says_why() {
+        assert_eq!(
+            AttachError::KprobesUnsupported.to_string(),
+            "this kernel has no kprobe support (CONFIG_KPROBES is off): no kprobe PMU and no kprobe_events in tracefs"
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! Why an object file could not be read: one error type for the whole `elf` layer, each
+//! variant naming where the problem is (section, symbol, instruction, byte offset).
+
+use std::fmt;
+
+use crate::btf::BtfError;
+
+/// Why [`ObjectSpec::parse`](super::ObjectSpec::parse) rejected the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// Shorter than an ELF header, or without the `\x7fELF` magic.
+    NotElf,
+    /// `EI_CLASS` is not `ELFCLASS64`: eBPF objects are 64-bit.
+    Not64Bit { class: u8 },
+    /// `EI_DATA` is not the host's byte order (or not a byte order at all).
+    ByteOrder { data: u8 },
+    /// `e_machine` is neither `EM_BPF` (247) nor `EM_NONE` (0, very old LLVM).
+    WrongMachine { machine: u16 },
+    /// `e_type` is not `ET_REL`: the loader reads the relocatable objects clang writes.
+    NotRelocatable { e_type: u16 },
+    /// The ELF container itself is damaged: headers, tables or data past the end of the
+    /// file. `what` says which part; `reason` is the ELF reader's message.
+    Elf { what: String, reason: String },
+    /// No `SHT_SYMTAB` section: programs and relocations cannot be found without one.
+    NoSymbolTable,
+    /// A code section whose size is not a whole number of 8-byte instructions.
+    CodeSize { section: String, size: u64 },
+    /// A function symbol that does not describe instructions inside its section.
+    FunctionBounds {
+        section: String,
+        symbol: String,
+        offset: u64,
+        size: u64,
+        section_size: u64,
+    },
+    /// Two function symbols of one section overlap.
+    FunctionOverlap {
+        section: String,
+        first: String,
+        second: String,
+    },
+    /// A `static` (local) function in a program section: only global functions are
+    /// programs, and subprograms belong in `.text`.
+    StaticProgram { section: String, symbol: String },
+    /// The section name says a program type, but the attach target in it is malformed.
+    AttachTarget {
+        section: String,
+        reason: &'static str,
+    },
+    /// The `license` section is not a NUL-terminated UTF-8 string.
+    License { reason: &'static str },
+    /// The `version` section is not one 4-byte kernel version.
+    Version { size: u64 },
+    /// A global data section larger than [`MAX_GLOBAL_DATA_SIZE`](super::MAX_GLOBAL_DATA_SIZE).
+    GlobalDataSize { section: String, size: u64 },
+    /// The old `maps` section (`struct bpf_map_def`) is not supported; BTF maps in `.maps`
+    /// are.
+    LegacyMaps,
+    /// A map could not be read from its BTF description.
+    Map { map: String, problem: MapProblem },
+    /// A relocation record of a code section cannot be applied.
+    Relocation {
+        /// The code section being relocated (`kprobe/tcp_connect`).
+        section: String,
+        /// Instruction index in that section (byte offset / 8).
+        insn: u64,
+        /// The symbol the record names (section symbols by their section's name).
+        symbol: String,
+        problem: RelocProblem,
+    },
+    /// A bpf-to-bpf call with no relocation record whose target is not a function of
+    /// `.text`.
+    CallTarget {
+        section: String,
+        insn: usize,
+        target: i64,
+    },
+    /// `.BTF` is malformed (or its `DATASEC`s could not be fixed up).
+    Btf(BtfError),
+    /// `.BTF.ext` is malformed, or one of its records does not fit the code.
+    BtfExt { section: String, reason: String },
+}
+
+/// What is wrong with one relocation record (see [`ParseError::Relocation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelocProblem {
+    /// Not one of `R_BPF_64_64` (1) or `R_BPF_64_32` (10).
+    UnknownType(u32),
+    /// `r_offset` is not a multiple of 8: it points into the middle of an instruction.
+    Misaligned { offset: u64 },
+    /// `r_offset` is past the end of the section.
+    PastEnd { offset: u64, size: u64 },
+    /// The instruction belongs to no function symbol of the section.
+    OutsideFunctions,
+    /// The symbol index is not in the symbol table.
+    NoSuchSymbol { index: u32 },
+    /// The symbol is not defined in this object (an `extern`: kconfig, ksym).
+    Undefined,
+    /// The symbol is defined in a section this loader cannot refer to from code.
+    UnsupportedTarget { section: String },
+    /// A map reference or global data reference whose instruction is not `ld_imm64`.
+    NotLdImm64 { code: u8 },
+    /// An `ld_imm64` whose second slot is past the end of its function.
+    MissingSecondSlot,
+    /// A call relocation on an instruction that is not a bpf-to-bpf `call`.
+    NotCall { code: u8, src_reg: u8 },
+    /// A call whose target (instruction index in `.text`) is not the start of a function.
+    CallTarget { target: i64 },
+    /// A reference into `.maps` at a symbol that is not one of the maps.
+    NotAMap,
+    /// A global data reference outside its section (`imm` + symbol value).
+    DataOffset { offset: i64, size: u64 },
+    /// `ld_imm64` of a function's address (a callback): not supported by this loader.
+    FunctionPointer,
+}
+
+/// What is wrong with one BTF-defined map (see [`ParseError::Map`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapProblem {
+    /// `.maps` exists but the object has no `.BTF` to describe it.
+    NoBtf,
+    /// `.BTF` has no `DATASEC` named `.maps`.
+    NoDatasec,
+    /// A `DATASEC` entry that is not a `VAR`.
+    NotAVar { type_id: u32 },
+    /// The map's `VAR` is not of a `STRUCT` type.
+    NotAStruct { type_id: u32 },
+    /// A member this loader does not know (`__uint(foo, 1)`): an error, never ignored.
+    UnknownMember { member: String },
+    /// A known member of the wrong shape, e.g. `type` not declared with `__uint`.
+    BadMember { member: String, reason: String },
+    /// An attribute given twice with different values (`key_size` and `__type(key)`).
+    Conflict { member: String },
+    /// No `type` member.
+    NoType,
+    /// No symbol in `.maps` names this map (clang writes one per map).
+    NoSymbol,
+    /// A BTF lookup failed while decoding the map.
+    Btf(BtfError),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::NotElf => write!(f, "not an ELF file (no \\x7fELF header)"),
+            ParseError::Not64Bit { class } => {
+                write!(
+                    f,
+                    "ELF class {class} is not ELFCLASS64: eBPF objects are 64-bit"
+                )
+            }
+            ParseError::ByteOrder { data } => {
+                let object = match data {
+                    1 => "little-endian",
+                    2 => "big-endian",
+                    _ => "of unknown byte order",
+                };
+                let host = if cfg!(target_endian = "little") {
+                    "little-endian"
+                } else {
+                    "big-endian"
+                };
+                write!(
+                    f,
+                    "the object is {object} (EI_DATA {data}) but this host is {host}: \
+                     build it for this host (clang -target bpf picks the host's order)"
+                )
+            }
+            ParseError::WrongMachine { machine } => write!(
+                f,
+                "e_machine {machine} is not EM_BPF (247): not an eBPF object"
+            ),
+            ParseError::NotRelocatable { e_type } => write!(
+                f,
+                "e_type {e_type} is not ET_REL (1): expected the relocatable object clang writes"
+            ),
+            ParseError::Elf { what, reason } => write!(f, "malformed ELF: {what}: {reason}"),
+            ParseError::NoSymbolTable => write!(f, "the object has no symbol table (.symtab)"),
+            ParseError::CodeSize { section, size } => write!(
+                f,
+                "section {section}: {size} bytes is not a whole number of 8-byte instructions"
+            ),
+            ParseError::FunctionBounds {
+                section,
+                symbol,
+                offset,
+                size,
+                section_size,
+            } => write!(
+                f,
+                "section {section}: function {symbol} at byte {offset} of size {size} does not \
+                 fit the section's {section_size} bytes in whole instructions"
+            ),
+            ParseError::FunctionOverlap {
+                section,
+                first,
+                second,
+            } => write!(
+                f,
+                "section {section}: functions {first} and {second} overlap"
+            ),
+            ParseError::StaticProgram { section, symbol } => write!(
+                f,
+                "section {section}: static function {symbol} in a program section; \
+                 programs are global, subprograms belong in .text"
+            ),
+            ParseError::AttachTarget { section, reason } => {
+                write!(f, "section {section}: {reason}")
+            }
+            ParseError::License { reason } => write!(f, "section license: {reason}"),
+            ParseError::Version { size } => write!(
+                f,
+                "section version: {size} bytes, expected one 4-byte kernel version"
+            ),
+            ParseError::GlobalDataSize { section, size } => write!(
+                f,
+                "section {section}: {size} bytes of global data is more than the {} accepted",
+                super::MAX_GLOBAL_DATA_SIZE
+            ),
+            ParseError::LegacyMaps => write!(
+                f,
+                "section maps: legacy struct bpf_map_def maps are not supported; \
+                 declare maps with BTF in SEC(\".maps\")"
+            ),
+            ParseError::Map { map, problem } => write!(f, "map {map}: {problem}"),
+            ParseError::Relocation {
+                section,
+                insn,
+                symbol,
+                problem,
+            } => write!(
+                f,
+                "section {section}: relocation at instruction {insn} against {symbol}: {problem}"
+            ),
+            ParseError::CallTarget {
+                section,
+                insn,
+                target,
+            } => write!(
+                f,
+                "section {section}: call at instruction {insn} targets instruction {target}, \
+                 which starts no function of .text"
+            ),
+            ParseError::Btf(error) => write!(f, ".BTF: {error}"),
+            ParseError::BtfExt { section, reason } => {
+                write!(f, ".BTF.ext: section {section}: {reason}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for RelocProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RelocProblem::UnknownType(t) => write!(
+                f,
+                "relocation type {t} is neither R_BPF_64_64 (1) nor R_BPF_64_32 (10)"
+            ),
+            RelocProblem::Misaligned { offset } => {
+                write!(f, "byte offset {offset} is not at an instruction boundary")
+            }
+            RelocProblem::PastEnd { offset, size } => {
+                write!(f, "byte offset {offset} is past the section's {size} bytes")
+            }
+            RelocProblem::OutsideFunctions => {
+                write!(f, "the instruction belongs to no function symbol")
+            }
+            RelocProblem::NoSuchSymbol { index } => {
+                write!(f, "symbol index {index} is not in the symbol table")
+            }
+            RelocProblem::Undefined => write!(
+                f,
+                "the symbol is not defined in the object (extern symbols are not supported)"
+            ),
+            RelocProblem::UnsupportedTarget { section } => write!(
+                f,
+                "the symbol is in section {section}, which code cannot refer to"
+            ),
+            RelocProblem::NotLdImm64 { code } => {
+                write!(f, "opcode {code:#04x} is not ld_imm64 (0x18)")
+            }
+            RelocProblem::MissingSecondSlot => {
+                write!(f, "ld_imm64 has no second slot before the function ends")
+            }
+            RelocProblem::NotCall { code, src_reg } => write!(
+                f,
+                "opcode {code:#04x} src_reg {src_reg} is not a bpf-to-bpf call (0x85, src_reg 1)"
+            ),
+            RelocProblem::CallTarget { target } => write!(
+                f,
+                "the call targets instruction {target} of .text, which starts no function"
+            ),
+            RelocProblem::NotAMap => write!(f, "the symbol is in .maps but is not a map"),
+            RelocProblem::DataOffset { offset, size } => write!(
+                f,
+                "offset {offset} is outside the data section's {size} bytes"
+            ),
+            RelocProblem::FunctionPointer => write!(
+                f,
+                "ld_imm64 of a function address (callback) is not supported"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for MapProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapProblem::NoBtf => write!(f, "section .maps needs .BTF to describe its maps"),
+            MapProblem::NoDatasec => write!(f, ".BTF has no DATASEC named .maps"),
+            MapProblem::NotAVar { type_id } => {
+                write!(f, "DATASEC .maps entry type {type_id} is not a VAR")
+            }
+            MapProblem::NotAStruct { type_id } => {
+                write!(f, "type {type_id} of the map definition is not a STRUCT")
+            }
+            MapProblem::UnknownMember { member } => write!(
+                f,
+                "unknown attribute {member} (known: type, key_size, value_size, max_entries, \
+                 map_flags, key, value, pinning, numa_node, map_extra)"
+            ),
+            MapProblem::BadMember { member, reason } => write!(f, "attribute {member}: {reason}"),
+            MapProblem::Conflict { member } => {
+                write!(f, "attribute {member} contradicts another attribute")
+            }
+            MapProblem::NoType => write!(f, "no type attribute (__uint(type, BPF_MAP_TYPE_...))"),
+            MapProblem::NoSymbol => write!(f, "no symbol in .maps names this map"),
+            MapProblem::Btf(error) => write!(f, "BTF: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+impl std::error::Error for RelocProblem {}
+impl std::error::Error for MapProblem {}
+
+impl From<BtfError> for ParseError {
+    fn from(error: BtfError) -> Self {
+        ParseError::Btf(error)
+    }
+}

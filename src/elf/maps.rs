@@ -1,0 +1,498 @@
+//! Maps: the ones declared in `.maps` (described by BTF), and the global data sections
+//! (`.rodata`, `.data`, `.bss`), each of which becomes an array map of one element.
+//!
+//! ABI: the map attributes of `BPF_MAP_CREATE` (`union bpf_attr`, `enum bpf_map_type`,
+//! `BPF_F_*` in `include/uapi/linux/bpf.h`); the `.maps` encoding is libbpf's
+//! (`tools/lib/bpf/bpf_helpers.h`: `__uint`, `__type`), read as in libbpf's
+//! `parse_btf_map_def`.
+//!
+//! ```text
+//! struct {                                          STRUCT (anon)
+//!     __uint(type, BPF_MAP_TYPE_HASH);                type: PTR -> ARRAY[1] of int
+//!     __uint(max_entries, 8192);                      max_entries: PTR -> ARRAY[8192] of int
+//!     __type(key, u64);                               key: PTR -> u64
+//! } pending SEC(".maps");                         VAR 'pending', listed in DATASEC '.maps'
+//! ```
+//! `__uint(name, N)` is a pointer to an array of N elements: the attribute is the array's
+//! element count. `__type(name, T)` is a pointer to T: the key or value size is T's size
+//! and its BTF type id goes to the kernel as `btf_key_type_id` / `btf_value_type_id`.
+//!
+//! Naming: the kernel keeps at most 15 bytes of a name (`BPF_OBJ_NAME_LEN` is 16 with the
+//! NUL) from the characters `[A-Za-z0-9_.]`. `.maps` maps keep their variable's name
+//! (see [`MapSpec::kernel_name`]); global data maps are named as libbpf names them
+//! (`internal_map_name`): up to 8 bytes of the object's name, then the section name
+//! (`main.rodata` for `main.bpf.o`); a section name with a second dot (`.rodata.str1.1`)
+//! is used alone, without the object's name.
+
+use std::fmt;
+
+use super::error::{MapProblem, ParseError};
+use crate::btf::{Btf, Kind, TypeBody};
+
+/// `BPF_MAP_TYPE_ARRAY`: what global data sections become.
+pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`: `max_entries` 0 means "one per possible CPU".
+pub const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
+/// `BPF_F_RDONLY_PROG`: programs may read the map but not write it (`.rodata`).
+pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+/// `BPF_OBJ_NAME_LEN`: a kernel object name's bytes, NUL included.
+pub const BPF_OBJ_NAME_LEN: usize = 16;
+/// The largest global data section accepted. The kernel refuses array values larger than
+/// `KMALLOC_MAX_SIZE` (a few MiB); this cap only keeps a damaged `.bss` size from making
+/// the parser allocate without bound.
+pub const MAX_GLOBAL_DATA_SIZE: u64 = 64 << 20;
+
+/// Where a map comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapKind {
+    /// A `.maps` definition, described by BTF.
+    Btf,
+    /// `.rodata*`: constants; `BPF_F_RDONLY_PROG`, frozen by the loader once filled.
+    Rodata,
+    /// `.data*`: initialised globals.
+    Data,
+    /// `.bss*`: zero-initialised globals.
+    Bss,
+}
+
+impl MapKind {
+    /// `.maps`, `.rodata`, `.data`, `.bss`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapKind::Btf => ".maps",
+            MapKind::Rodata => ".rodata",
+            MapKind::Data => ".data",
+            MapKind::Bss => ".bss",
+        }
+    }
+
+    /// The kind of global data a section holds, from its name.
+    pub fn of_data_section(name: &str) -> Option<MapKind> {
+        let is = |base: &str| {
+            name == base
+                || name
+                    .strip_prefix(base)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        };
+        if is(".rodata") {
+            Some(MapKind::Rodata)
+        } else if is(".data") {
+            Some(MapKind::Data)
+        } else if is(".bss") {
+            Some(MapKind::Bss)
+        } else {
+            None
+        }
+    }
+}
+
+/// One map to create with `BPF_MAP_CREATE`. Field names are `union bpf_attr`'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapSpec {
+    /// The variable's name (`events`), or the global data map's name (`main.rodata`).
+    pub name: String,
+    /// The ELF section the map comes from (`.maps`, `.rodata`).
+    pub section: String,
+    /// `enum bpf_map_type`.
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub map_flags: u32,
+    /// 0 when the map has no BTF key type.
+    pub btf_key_type_id: u32,
+    /// 0 when the map has no BTF value type; the section's DATASEC for global data.
+    pub btf_value_type_id: u32,
+    pub numa_node: u32,
+    pub map_extra: u64,
+    /// libbpf's pinning attribute: 0 none, 1 `LIBBPF_PIN_BY_NAME` (not acted upon here).
+    pub pinning: u32,
+    pub kind: MapKind,
+    /// The single value's initial bytes (global data); empty for `.maps` maps.
+    pub initial: Vec<u8>,
+}
+
+impl MapSpec {
+    /// The name as `BPF_MAP_CREATE` takes it: at most `BPF_OBJ_NAME_LEN - 1` bytes.
+    pub fn kernel_name(&self) -> &str {
+        truncate(&self.name, BPF_OBJ_NAME_LEN - 1)
+    }
+}
+
+fn truncate(name: &str, max: usize) -> &str {
+    let mut end = name.len().min(max);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// The name libbpf gives the map of global data section `section` of object
+/// `object_name` (`internal_map_name`): `main` + `.rodata` -> `main.rodata`.
+pub fn global_data_map_name(object_name: &str, section: &str) -> String {
+    let max = BPF_OBJ_NAME_LEN - 1;
+    // The suffix reserves at least 7 bytes (the length of ".rodata").
+    let suffix_len = section.len().max(7).min(max);
+    let prefix_len = if section.get(1..).is_some_and(|rest| rest.contains('.')) {
+        0
+    } else {
+        (max - suffix_len).min(object_name.len())
+    };
+    let name = format!(
+        "{}{}",
+        truncate(object_name, prefix_len),
+        truncate(section, suffix_len)
+    );
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The object's name as libbpf derives it from a path: the file name up to its first dot
+/// (`bpf/main.bpf.o` -> `main`).
+pub fn object_name_from_path(path: &str) -> &str {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    file.split('.').next().unwrap_or(file)
+}
+
+/// Names of `enum bpf_map_type`, by value.
+const MAP_TYPE_NAMES: &[&str] = &[
+    "unspec",
+    "hash",
+    "array",
+    "prog_array",
+    "perf_event_array",
+    "percpu_hash",
+    "percpu_array",
+    "stack_trace",
+    "cgroup_array",
+    "lru_hash",
+    "lru_percpu_hash",
+    "lpm_trie",
+    "array_of_maps",
+    "hash_of_maps",
+    "devmap",
+    "sockmap",
+    "cpumap",
+    "xskmap",
+    "sockhash",
+    "cgroup_storage",
+    "reuseport_sockarray",
+    "percpu_cgroup_storage",
+    "queue",
+    "stack",
+    "sk_storage",
+    "devmap_hash",
+    "struct_ops",
+    "ringbuf",
+    "inode_storage",
+    "task_storage",
+    "bloom_filter",
+    "user_ringbuf",
+    "cgrp_storage",
+    "arena",
+];
+
+/// `perf_event_array` for 4: the kernel's `BPF_MAP_TYPE_*` name, lowercase, as bpftool
+/// prints it.
+pub fn map_type_name(map_type: u32) -> Option<&'static str> {
+    MAP_TYPE_NAMES.get(map_type as usize).copied()
+}
+
+/// `hash` or `type 99` for a value this table does not know.
+pub struct MapTypeName(pub u32);
+
+impl fmt::Display for MapTypeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match map_type_name(self.0) {
+            Some(name) => f.write_str(name),
+            None => write!(f, "type {}", self.0),
+        }
+    }
+}
+
+/// The one-element array map of a global data section. `data` is the section's bytes
+/// (`None` for `SHT_NOBITS`, whose `size` bytes are zeros).
+pub(super) fn global_data_map(
+    object_name: &str,
+    section: &str,
+    kind: MapKind,
+    size: u64,
+    data: Option<&[u8]>,
+    btf: Option<&Btf>,
+) -> Result<MapSpec, ParseError> {
+    if size > MAX_GLOBAL_DATA_SIZE {
+        return Err(ParseError::GlobalDataSize {
+            section: section.to_string(),
+            size,
+        });
+    }
+    // Bounded by MAX_GLOBAL_DATA_SIZE just above.
+    let value_size = size as u32;
+    let initial = match data {
+        Some(bytes) => bytes.to_vec(),
+        None => vec![0; value_size as usize],
+    };
+    let btf_value_type_id = btf
+        .and_then(|btf| btf.find_by_name_kind(section, Kind::Datasec).ok())
+        .unwrap_or(0);
+    Ok(MapSpec {
+        name: global_data_map_name(object_name, section),
+        section: section.to_string(),
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size,
+        max_entries: 1,
+        map_flags: if kind == MapKind::Rodata {
+            BPF_F_RDONLY_PROG
+        } else {
+            0
+        },
+        btf_key_type_id: 0,
+        btf_value_type_id,
+        numa_node: 0,
+        map_extra: 0,
+        pinning: 0,
+        kind,
+        initial,
+    })
+}
+
+/// The maps of `.maps`, in the order of the `.maps` DATASEC (which, after the fix-up,
+/// is the order of their offsets in the section).
+pub(super) fn btf_maps(btf: &Btf) -> Result<Vec<MapSpec>, ParseError> {
+    let no_name = |problem| ParseError::Map {
+        map: ".maps".to_string(),
+        problem,
+    };
+    let datasec_id = btf
+        .find_by_name_kind(".maps", Kind::Datasec)
+        .map_err(|_| no_name(MapProblem::NoDatasec))?;
+    let datasec = btf
+        .type_by_id(datasec_id)
+        .map_err(|e| no_name(MapProblem::Btf(e)))?;
+    let TypeBody::Datasec { vars, .. } = &datasec.body else {
+        return Err(no_name(MapProblem::NoDatasec));
+    };
+    let mut maps = Vec::with_capacity(vars.len());
+    for var in vars {
+        let var_type = btf
+            .type_by_id(var.type_id)
+            .map_err(|e| no_name(MapProblem::Btf(e)))?;
+        let TypeBody::Var { type_id, .. } = var_type.body else {
+            return Err(no_name(MapProblem::NotAVar {
+                type_id: var.type_id,
+            }));
+        };
+        let name = var_type.name;
+        let map = btf_map(btf, &name, type_id).map_err(|problem| ParseError::Map {
+            map: name.clone(),
+            problem,
+        })?;
+        maps.push(map);
+    }
+    Ok(maps)
+}
+
+/// One `.maps` definition: the STRUCT `def_id`, member by member.
+fn btf_map(btf: &Btf, name: &str, def_id: u32) -> Result<MapSpec, MapProblem> {
+    let struct_id = btf
+        .skip_mods_and_typedefs(def_id)
+        .map_err(MapProblem::Btf)?;
+    let def = btf.type_by_id(struct_id).map_err(MapProblem::Btf)?;
+    let TypeBody::Struct { members, .. } = &def.body else {
+        return Err(MapProblem::NotAStruct { type_id: struct_id });
+    };
+    let mut map = MapSpec {
+        name: name.to_string(),
+        section: ".maps".to_string(),
+        map_type: 0,
+        key_size: 0,
+        value_size: 0,
+        max_entries: 0,
+        map_flags: 0,
+        btf_key_type_id: 0,
+        btf_value_type_id: 0,
+        numa_node: 0,
+        map_extra: 0,
+        pinning: 0,
+        kind: MapKind::Btf,
+        initial: Vec::new(),
+    };
+    let mut has_type = false;
+    for member in members {
+        let attr = member.name.as_str();
+        match attr {
+            "type" => {
+                map.map_type = uint_attribute(btf, attr, member.type_id)?;
+                has_type = true;
+            }
+            "max_entries" => map.max_entries = uint_attribute(btf, attr, member.type_id)?,
+            "map_flags" => map.map_flags = uint_attribute(btf, attr, member.type_id)?,
+            "numa_node" => map.numa_node = uint_attribute(btf, attr, member.type_id)?,
+            "map_extra" => map.map_extra = u64::from(uint_attribute(btf, attr, member.type_id)?),
+            "pinning" => {
+                map.pinning = uint_attribute(btf, attr, member.type_id)?;
+                if map.pinning > 1 {
+                    return Err(MapProblem::BadMember {
+                        member: attr.to_string(),
+                        reason: format!(
+                            "{} is neither LIBBPF_PIN_NONE (0) nor LIBBPF_PIN_BY_NAME (1)",
+                            map.pinning
+                        ),
+                    });
+                }
+            }
+            "key_size" => {
+                let size = uint_attribute(btf, attr, member.type_id)?;
+                set_size(&mut map.key_size, size, attr)?;
+            }
+            "value_size" => {
+                let size = uint_attribute(btf, attr, member.type_id)?;
+                set_size(&mut map.value_size, size, attr)?;
+            }
+            "key" | "value" => {
+                let (type_id, size) = type_attribute(btf, attr, member.type_id)?;
+                if attr == "key" {
+                    set_size(&mut map.key_size, size, attr)?;
+                    map.btf_key_type_id = type_id;
+                } else {
+                    set_size(&mut map.value_size, size, attr)?;
+                    map.btf_value_type_id = type_id;
+                }
+            }
+            _ => {
+                return Err(MapProblem::UnknownMember {
+                    member: if attr.is_empty() {
+                        "(anonymous)".to_string()
+                    } else {
+                        attr.to_string()
+                    },
+                })
+            }
+        }
+    }
+    if !has_type {
+        return Err(MapProblem::NoType);
+    }
+    Ok(map)
+}
+
+/// A size given twice (`key_size` and `__type(key)`) must agree.
+fn set_size(slot: &mut u32, size: u32, member: &str) -> Result<(), MapProblem> {
+    if *slot != 0 && *slot != size {
+        return Err(MapProblem::Conflict {
+            member: member.to_string(),
+        });
+    }
+    *slot = size;
+    Ok(())
+}
+
+/// `__uint(name, N)`: a pointer to an array of N elements; the value is N.
+fn uint_attribute(btf: &Btf, member: &str, type_id: u32) -> Result<u32, MapProblem> {
+    let bad = |reason: &str| MapProblem::BadMember {
+        member: member.to_string(),
+        reason: reason.to_string(),
+    };
+    let ptr_id = btf
+        .skip_mods_and_typedefs(type_id)
+        .map_err(MapProblem::Btf)?;
+    let TypeBody::Ptr { target } = btf.type_by_id(ptr_id).map_err(MapProblem::Btf)?.body else {
+        return Err(bad("not a pointer to an array (declare it with __uint)"));
+    };
+    let array_id = btf
+        .skip_mods_and_typedefs(target)
+        .map_err(MapProblem::Btf)?;
+    let TypeBody::Array { nelems, .. } = btf.type_by_id(array_id).map_err(MapProblem::Btf)?.body
+    else {
+        return Err(bad("not a pointer to an array (declare it with __uint)"));
+    };
+    Ok(nelems)
+}
+
+/// `__type(name, T)`: a pointer to T; gives T's id and size.
+fn type_attribute(btf: &Btf, member: &str, type_id: u32) -> Result<(u32, u32), MapProblem> {
+    let ptr_id = btf
+        .skip_mods_and_typedefs(type_id)
+        .map_err(MapProblem::Btf)?;
+    let TypeBody::Ptr { target } = btf.type_by_id(ptr_id).map_err(MapProblem::Btf)?.body else {
+        return Err(MapProblem::BadMember {
+            member: member.to_string(),
+            reason: "not a pointer to the type (declare it with __type)".to_string(),
+        });
+    };
+    let size = btf.resolve_size(target).map_err(MapProblem::Btf)?;
+    Ok((target, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_global_data_maps_like_libbpf() {
+        assert_eq!(global_data_map_name("main", ".rodata"), "main.rodata");
+        assert_eq!(global_data_map_name("main", ".bss"), "main.bss");
+        assert_eq!(
+            global_data_map_name("my_object_name", ".rodata"),
+            "my_objec.rodata"
+        );
+        // Short suffixes still reserve 7 bytes.
+        assert_eq!(
+            global_data_map_name("my_object_name", ".bss"),
+            "my_objec.bss"
+        );
+        assert_eq!(
+            global_data_map_name("main", ".rodata.str1.1"),
+            ".rodata.str1.1"
+        );
+        assert_eq!(global_data_map_name("", ".data"), ".data");
+        assert_eq!(global_data_map_name("a-b", ".data"), "a_b.data");
+        assert_eq!(object_name_from_path("bpf/main.bpf.o"), "main");
+        assert_eq!(object_name_from_path("x"), "x");
+    }
+
+    #[test]
+    fn classifies_data_sections() {
+        assert_eq!(MapKind::of_data_section(".rodata"), Some(MapKind::Rodata));
+        assert_eq!(
+            MapKind::of_data_section(".rodata.cst16"),
+            Some(MapKind::Rodata)
+        );
+        assert_eq!(MapKind::of_data_section(".data"), Some(MapKind::Data));
+        assert_eq!(MapKind::of_data_section(".bss"), Some(MapKind::Bss));
+        assert_eq!(MapKind::of_data_section(".datax"), None);
+        assert_eq!(MapKind::of_data_section(".maps"), None);
+    }
+
+    #[test]
+    fn kernel_names_are_cut_to_15_bytes() {
+        let map = MapSpec {
+            name: "a_very_long_map_name".into(),
+            section: ".maps".into(),
+            map_type: 1,
+            key_size: 4,
+            value_size: 4,
+            max_entries: 1,
+            map_flags: 0,
+            btf_key_type_id: 0,
+            btf_value_type_id: 0,
+            numa_node: 0,
+            map_extra: 0,
+            pinning: 0,
+            kind: MapKind::Btf,
+            initial: vec![],
+        };
+        assert_eq!(map.kernel_name(), "a_very_long_map");
+        assert_eq!(MapTypeName(4).to_string(), "perf_event_array");
+        assert_eq!(MapTypeName(999).to_string(), "type 999");
+    }
+}

@@ -1,0 +1,261 @@
+//! tcpconnect's event: `struct data_t` of `bpf/main.bpf.c`, as it arrives in a perf sample.
+//!
+//! ABI: the C struct is the contract; its BTF in `bpf/main.bpf.o` (`bpftool btf dump file
+//! bpf/main.bpf.o`) gives the offsets below, and a test checks them against that BTF.
+//!
+//! ```text
+//!  0 comm[16]  16 pid  20 uid  24 gid  28 loginuid  32 family  33 proto  34 sport  36 dport
+//! 40 saddr  44 saddr6[16]  60 daddr  64 daddr6[16]  80 thesource           (84 bytes)
+//! ```
+//! Numbers are in the host's byte order, ports too; addresses in network byte order, as the
+//! kernel stores them. The kernel pads a raw sample to keep records 8-byte aligned, so a
+//! sample may be longer than 84 bytes: the tail is ignored.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// `sizeof(struct data_t)`.
+pub const DATA_T_SIZE: usize = 84;
+/// `TASK_COMM_LEN`.
+pub const COMM_LEN: usize = 16;
+
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+
+/// One outgoing TCP connection, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectEvent {
+    /// The process name as the kernel keeps it: up to 16 bytes, not necessarily UTF-8.
+    pub comm: Vec<u8>,
+    pub pid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// The login uid (`/proc/PID/loginuid`); `u32::MAX` when unset.
+    pub loginuid: u32,
+    pub family: Family,
+    /// The IP protocol number (6 for TCP).
+    pub proto: u8,
+    /// The local (source) port.
+    pub sport: u16,
+    /// The remote (destination) port.
+    pub dport: u16,
+    /// The source address; an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is given as IPv4.
+    pub saddr: IpAddr,
+    pub daddr: IpAddr,
+}
+
+/// The socket's address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    /// The IP version, as tcpconnect prints it (`4` or `6`).
+    pub fn version(self) -> u8 {
+        match self {
+            Family::Ipv4 => 4,
+            Family::Ipv6 => 6,
+        }
+    }
+}
+
+/// Why a sample is not a `struct data_t`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventError {
+    /// The sample is shorter than the struct.
+    Short { len: usize },
+    /// `family` is neither `AF_INET` nor `AF_INET6`.
+    UnknownFamily { family: u8 },
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventError::Short { len } => {
+                write!(
+                    f,
+                    "event of {len} bytes is shorter than struct data_t ({DATA_T_SIZE} bytes)"
+                )
+            }
+            EventError::UnknownFamily { family } => {
+                write!(
+                    f,
+                    "event has address family {family}, neither AF_INET nor AF_INET6"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+fn u16_at(bytes: &[u8; DATA_T_SIZE], offset: usize) -> u16 {
+    u16::from_ne_bytes([bytes[offset], bytes[offset + 1]])
+}
+
+fn u32_at(bytes: &[u8; DATA_T_SIZE], offset: usize) -> u32 {
+    u32::from_ne_bytes([
+        bytes[offset],
+        bytes[offset + 1],
+        bytes[offset + 2],
+        bytes[offset + 3],
+    ])
+}
+
+fn array_at<const N: usize>(bytes: &[u8; DATA_T_SIZE], offset: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&bytes[offset..offset + N]);
+    out
+}
+
+/// An IPv4-mapped IPv6 address is shown as the IPv4 address it carries.
+fn unmap(addr: Ipv6Addr) -> IpAddr {
+    match addr.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(addr),
+    }
+}
+
+impl ConnectEvent {
+    /// Decodes a raw perf sample.
+    pub fn parse(sample: &[u8]) -> Result<ConnectEvent, EventError> {
+        // The offsets below are constants inside a fixed-size array: they cannot go out of
+        // bounds once the sample is known to be long enough.
+        let bytes: &[u8; DATA_T_SIZE] = sample
+            .get(..DATA_T_SIZE)
+            .and_then(|head| head.try_into().ok())
+            .ok_or(EventError::Short { len: sample.len() })?;
+        let comm = &bytes[..COMM_LEN];
+        let comm_len = comm.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+        let (family, saddr, daddr) = match bytes[32] {
+            AF_INET => (
+                Family::Ipv4,
+                IpAddr::V4(Ipv4Addr::from(array_at::<4>(bytes, 40))),
+                IpAddr::V4(Ipv4Addr::from(array_at::<4>(bytes, 60))),
+            ),
+            AF_INET6 => (
+                Family::Ipv6,
+                unmap(Ipv6Addr::from(array_at::<16>(bytes, 44))),
+                unmap(Ipv6Addr::from(array_at::<16>(bytes, 64))),
+            ),
+            family => return Err(EventError::UnknownFamily { family }),
+        };
+        Ok(ConnectEvent {
+            comm: comm[..comm_len].to_vec(),
+            pid: u32_at(bytes, 16),
+            uid: u32_at(bytes, 20),
+            gid: u32_at(bytes, 24),
+            loginuid: u32_at(bytes, 28),
+            family,
+            proto: bytes[33],
+            sport: u16_at(bytes, 34),
+            dport: u16_at(bytes, 36),
+            saddr,
+            daddr,
+        })
+    }
+
+    /// The process name for display: bytes that are not UTF-8 are shown as U+FFFD.
+    pub fn comm_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.comm).into_owned()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Builds the bytes the kernel would send for one event, field by field.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn raw_event(
+        comm: &[u8],
+        pid: u32,
+        family: u8,
+        sport: u16,
+        dport: u16,
+        saddr: &[u8],
+        daddr: &[u8],
+    ) -> Vec<u8> {
+        let mut raw = vec![0u8; DATA_T_SIZE + 4]; // + the padding the kernel adds
+        raw[..comm.len()].copy_from_slice(comm);
+        raw[16..20].copy_from_slice(&pid.to_ne_bytes());
+        raw[20..24].copy_from_slice(&1000u32.to_ne_bytes());
+        raw[24..28].copy_from_slice(&100u32.to_ne_bytes());
+        raw[28..32].copy_from_slice(&u32::MAX.to_ne_bytes());
+        raw[32] = family;
+        raw[33] = 6;
+        raw[34..36].copy_from_slice(&sport.to_ne_bytes());
+        raw[36..38].copy_from_slice(&dport.to_ne_bytes());
+        let (s, d) = if family == AF_INET {
+            (40, 60)
+        } else {
+            (44, 64)
+        };
+        raw[s..s + saddr.len()].copy_from_slice(saddr);
+        raw[d..d + daddr.len()].copy_from_slice(daddr);
+        raw[80] = 1;
+        raw
+    }
+
+    #[test]
+    fn decodes_an_ipv4_event() {
+        let raw = raw_event(
+            b"curl",
+            4242,
+            AF_INET,
+            51000,
+            443,
+            &[10, 0, 0, 1],
+            &[1, 1, 1, 1],
+        );
+        let event = ConnectEvent::parse(&raw).unwrap();
+        assert_eq!(
+            event,
+            ConnectEvent {
+                comm: b"curl".to_vec(),
+                pid: 4242,
+                uid: 1000,
+                gid: 100,
+                loginuid: u32::MAX,
+                family: Family::Ipv4,
+                proto: 6,
+                sport: 51000,
+                dport: 443,
+                saddr: "10.0.0.1".parse().unwrap(),
+                daddr: "1.1.1.1".parse().unwrap(),
+            }
+        );
+    }
+
+    #[test]
+    fn decodes_ipv6_and_unmaps_ipv4_mapped_addresses() {
+        let loopback6 = Ipv6Addr::LOCALHOST.octets();
+        let mapped = Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped().octets();
+        let raw = raw_event(b"nc", 1, AF_INET6, 40000, 8080, &loopback6, &mapped);
+        let event = ConnectEvent::parse(&raw).unwrap();
+        assert_eq!(event.family, Family::Ipv6);
+        assert_eq!(event.saddr, IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(event.daddr, "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn a_full_comm_has_no_nul_and_keeps_16_bytes() {
+        let raw = raw_event(b"0123456789abcdef", 1, AF_INET, 1, 2, &[0; 4], &[0; 4]);
+        assert_eq!(ConnectEvent::parse(&raw).unwrap().comm, b"0123456789abcdef");
+    }
+
+    #[test]
+    fn rejects_short_samples_and_unknown_families() {
+        assert_eq!(
+            ConnectEvent::parse(&[0u8; 83]),
+            Err(EventError::Short { len: 83 })
+        );
+        let raw = raw_event(b"x", 1, 1, 1, 2, &[0; 4], &[0; 4]);
+        assert_eq!(
+            ConnectEvent::parse(&raw),
+            Err(EventError::UnknownFamily { family: 1 })
+        );
+    }
+}

@@ -1,0 +1,342 @@
+//! Perf rings: how `bpf_perf_event_output` data reaches user space.
+//!
+//! ABI: `perf_event_open(2)` with `PERF_TYPE_SOFTWARE`/`PERF_COUNT_SW_BPF_OUTPUT`, the
+//! mmapped `struct perf_event_mmap_page` (`include/uapi/linux/perf_event.h`), and
+//! `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (`kernel/bpf/arraymap.c`): a program writes with
+//! `bpf_perf_event_output(ctx, &map, BPF_F_CURRENT_CPU, data, size)` into the perf event
+//! stored in the map at the key of the CPU it runs on.
+//!
+//! [`ring`] is the pure record reader; [`PerfReader`] sets up one ring per online CPU and
+//! waits on all of them with one epoll.
+//!
+//! ## Wake-ups
+//! Each event is opened with a watermark (`watermark = 1`, `wakeup_watermark` bytes, by
+//! default 4096): the kernel wakes the reader only once that many bytes are waiting, so a
+//! busy system costs one wake-up per ~50 tcpconnect events instead of one per event. A lone
+//! event below the watermark would then wait forever, so [`PerfReader::poll`] never sleeps
+//! longer than [`PerfReaderOptions::poll_interval`] (default 50 ms) at a time and, on every
+//! wake-up or timeout, drains every ring that holds data (a read of `data_head` per CPU).
+//! A lone event is delivered within one poll interval. `Wakeup::Events(1)` gives the
+//! other trade-off: a wake-up per event, no added latency.
+
+pub mod ring;
+
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+
+use crate::syscall::{self, PerfEventAttr, SysError};
+pub use ring::{LayoutError, PerfRing, Record, RingError};
+
+/// When the kernel wakes the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// After this many bytes are waiting (`watermark = 1`, `wakeup_watermark`); must be
+    /// less than the ring's size.
+    Watermark(u32),
+    /// After this many samples (`wakeup_events`).
+    Events(u32),
+}
+
+/// How the rings are set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerfReaderOptions {
+    /// Data pages per CPU: a power of two (the mapping is `page_size * (1 + pages)`).
+    pub pages: usize,
+    pub wakeup: Wakeup,
+    /// The longest [`PerfReader::poll`] sleeps before looking at the rings anyway.
+    pub poll_interval: Duration,
+}
+
+impl Default for PerfReaderOptions {
+    fn default() -> Self {
+        PerfReaderOptions {
+            pages: 8,
+            wakeup: Wakeup::Watermark(4096),
+            poll_interval: Duration::from_millis(50),
+        }
+    }
+}
+
+/// What [`PerfReader::poll`] hands to its callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// One `bpf_perf_event_output`'s data, padded by the kernel so that the record is a
+    /// multiple of 8 bytes (72 bytes arrive as 76). The padding bytes are not zeroed: they
+    /// hold whatever was in the ring before.
+    Sample { cpu: u32, data: &'a [u8] },
+    /// The kernel dropped `count` samples on this CPU because its ring was full.
+    Lost { cpu: u32, count: u64 },
+}
+
+/// Setting up or reading the rings failed.
+#[derive(Debug)]
+pub enum PerfError {
+    /// `pages` is not a power of two (or is 0).
+    PagesNotPowerOfTwo { pages: usize },
+    /// The watermark does not fit in the ring.
+    WatermarkTooLarge { watermark: u32, ring_size: usize },
+    /// The online or possible CPU list could not be read.
+    Cpus(syscall::CpuListError),
+    /// A system call failed (on `cpu`, when it was about one).
+    Sys { cpu: Option<u32>, error: SysError },
+    /// `mmap` of the ring failed.
+    Mmap { cpu: u32, error: std::io::Error },
+    /// The kernel's mapping did not look like a perf ring.
+    Layout { cpu: u32, error: LayoutError },
+    /// A CPU's ring held a corrupt record; it was skipped to its head.
+    Corrupt { cpu: u32, error: RingError },
+}
+
+impl fmt::Display for PerfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PerfError::PagesNotPowerOfTwo { pages } => write!(
+                f,
+                "perf ring pages must be a power of two (1, 2, 4, 8, ...), not {pages}"
+            ),
+            PerfError::WatermarkTooLarge {
+                watermark,
+                ring_size,
+            } => write!(
+                f,
+                "wakeup watermark of {watermark} bytes does not fit in a {ring_size}-byte perf ring"
+            ),
+            PerfError::Cpus(e) => write!(f, "perf rings: {e}"),
+            PerfError::Sys {
+                cpu: Some(cpu),
+                error,
+            } => write!(f, "perf ring of cpu {cpu}: {error}"),
+            PerfError::Sys { cpu: None, error } => write!(f, "perf rings: {error}"),
+            PerfError::Mmap { cpu, error } => write!(f, "perf ring of cpu {cpu}: mmap: {error}"),
+            PerfError::Layout { cpu, error } => write!(f, "perf ring of cpu {cpu}: {error}"),
+            PerfError::Corrupt { cpu, error } => write!(f, "cpu {cpu}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for PerfError {}
+
+/// One CPU's event, its mapping and the reader over it. Field order is drop order: the
+/// reader goes before the mapping it points into.
+struct CpuRing {
+    cpu: u32,
+    ring: PerfRing<'static>,
+    _mmap: memmap2::MmapRaw,
+    fd: OwnedFd,
+}
+
+/// One `PERF_COUNT_SW_BPF_OUTPUT` ring per online CPU, each stored in a perf event array at
+/// its CPU's number, all behind one epoll.
+///
+/// Dropping it disables the events and removes them from the map (the map keeps a
+/// reference to each event until its entry is deleted).
+pub struct PerfReader {
+    rings: Vec<CpuRing>,
+    epoll: Epoll,
+    map: OwnedFd,
+    poll_interval: Duration,
+    events: Vec<EpollEvent>,
+}
+
+impl PerfReader {
+    /// Opens, maps and enables a ring for every online CPU and stores each in `map` (a
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` whose `max_entries` covers the possible CPUs).
+    pub fn open(map: BorrowedFd<'_>, opts: &PerfReaderOptions) -> Result<PerfReader, PerfError> {
+        if !opts.pages.is_power_of_two() {
+            return Err(PerfError::PagesNotPowerOfTwo { pages: opts.pages });
+        }
+        let page_size = page_size();
+        let ring_size = page_size.saturating_mul(opts.pages);
+        let mut attr = PerfEventAttr {
+            type_: syscall::PERF_TYPE_SOFTWARE,
+            config: syscall::PERF_COUNT_SW_BPF_OUTPUT,
+            sample_type: syscall::PERF_SAMPLE_RAW,
+            sample_period: 1,
+            flags: syscall::ATTR_FLAG_DISABLED,
+            ..Default::default()
+        };
+        match opts.wakeup {
+            Wakeup::Watermark(bytes) => {
+                if bytes as usize >= ring_size {
+                    return Err(PerfError::WatermarkTooLarge {
+                        watermark: bytes,
+                        ring_size,
+                    });
+                }
+                attr.flags |= syscall::ATTR_FLAG_WATERMARK;
+                attr.wakeup = bytes.max(1);
+            }
+            Wakeup::Events(n) => attr.wakeup = n.max(1),
+        }
+        let map = map.try_clone_to_owned().map_err(|e| PerfError::Sys {
+            cpu: None,
+            error: SysError::new("dup", e.raw_os_error().unwrap_or(0)),
+        })?;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| PerfError::Sys {
+            cpu: None,
+            error: SysError::new("epoll_create1", e as i32),
+        })?;
+        let mut reader = PerfReader {
+            rings: Vec::new(),
+            epoll,
+            map,
+            poll_interval: opts.poll_interval.max(Duration::from_millis(1)),
+            events: Vec::new(),
+        };
+        let cpus = syscall::online_cpus().map_err(PerfError::Cpus)?;
+        for cpu in cpus {
+            // On error, `reader` is dropped: the rings opened so far are removed again.
+            let ring = open_ring(cpu, &attr, page_size * (1 + opts.pages))?;
+            reader
+                .epoll
+                .add(
+                    ring.fd.as_fd(),
+                    EpollEvent::new(EpollFlags::EPOLLIN, cpu as u64),
+                )
+                .map_err(|e| PerfError::Sys {
+                    cpu: Some(cpu),
+                    error: SysError::new("epoll_ctl", e as i32),
+                })?;
+            let fd_value = std::os::fd::AsRawFd::as_raw_fd(&ring.fd) as u32;
+            reader.rings.push(ring);
+            syscall::map_update_elem(
+                reader.map.as_fd(),
+                &cpu.to_ne_bytes(),
+                &fd_value.to_ne_bytes(),
+                syscall::BPF_ANY,
+            )
+            .map_err(|error| PerfError::Sys {
+                cpu: Some(cpu),
+                error,
+            })?;
+            if let Some(ring) = reader.rings.last() {
+                syscall::perf_event_enable(ring.fd.as_fd()).map_err(|error| PerfError::Sys {
+                    cpu: Some(cpu),
+                    error,
+                })?;
+            }
+        }
+        reader.events = vec![EpollEvent::empty(); reader.rings.len().max(1)];
+        Ok(reader)
+    }
+
+    /// The CPUs that have a ring.
+    pub fn cpus(&self) -> Vec<u32> {
+        self.rings.iter().map(|r| r.cpu).collect()
+    }
+
+    /// Drains every ring that holds data, handing each record to `f`. Returns how many
+    /// records were read. A corrupt ring is skipped to its head, the other rings are still
+    /// drained, and the first corruption is returned as the error.
+    pub fn drain(&mut self, mut f: impl FnMut(Event<'_>)) -> Result<usize, PerfError> {
+        let mut total = 0;
+        let mut first_error = None;
+        for ring in &mut self.rings {
+            if ring.ring.pending() == 0 {
+                continue;
+            }
+            let cpu = ring.cpu;
+            let result = ring.ring.drain(|record| match record {
+                Record::Sample(data) => f(Event::Sample { cpu, data }),
+                Record::Lost { lost, .. } => f(Event::Lost { cpu, count: lost }),
+                Record::Other { .. } => {}
+            });
+            match result {
+                Ok(n) => total += n,
+                Err(error) => {
+                    first_error.get_or_insert(PerfError::Corrupt { cpu, error });
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
+    }
+
+    /// Waits up to `timeout` (`None`: forever) for records and hands them to `f`; returns
+    /// as soon as at least one record was read, with how many. Sleeps at most one poll
+    /// interval at a time (see the module header), so events below the watermark arrive
+    /// within that interval. `EINTR` returns `Ok(0)`, so a signal handler's flag can be
+    /// checked by the caller.
+    pub fn poll(
+        &mut self,
+        timeout: Option<Duration>,
+        mut f: impl FnMut(Event<'_>),
+    ) -> Result<usize, PerfError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let n = self.drain(&mut f)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            let mut wait = self.poll_interval;
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(0);
+                }
+                wait = wait.min(left);
+            }
+            let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
+            match self.epoll.wait(&mut self.events, ms) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => return Ok(0),
+                Err(e) => {
+                    return Err(PerfError::Sys {
+                        cpu: None,
+                        error: SysError::new("epoll_wait", e as i32),
+                    })
+                }
+            }
+        }
+    }
+}
+
+impl Drop for PerfReader {
+    fn drop(&mut self) {
+        for ring in &self.rings {
+            // Best effort: the event is going away whatever these return.
+            let _ = syscall::perf_event_disable(ring.fd.as_fd());
+            let _ = syscall::map_delete_elem(self.map.as_fd(), &ring.cpu.to_ne_bytes());
+        }
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+fn open_ring(cpu: u32, attr: &PerfEventAttr, len: usize) -> Result<CpuRing, PerfError> {
+    let fd = syscall::perf_event_open(attr, -1, cpu as i32).map_err(|error| PerfError::Sys {
+        cpu: Some(cpu),
+        error,
+    })?;
+    // PROT_READ|PROT_WRITE, MAP_SHARED (a read-only mapping would put the ring in overwrite
+    // mode); the length is exactly page_size * (1 + 2^n), anything else is EINVAL.
+    let mmap = memmap2::MmapOptions::new()
+        .len(len)
+        .map_raw(&fd)
+        .map_err(|error| PerfError::Mmap { cpu, error })?;
+    let base = NonNull::new(mmap.as_mut_ptr()).ok_or(PerfError::Mmap {
+        cpu,
+        error: std::io::Error::other("null mapping"),
+    })?;
+    // SAFETY: `mmap` is a shared read-write mapping of `len` bytes that lives in the same
+    // `CpuRing` as the reader and is dropped after it (field order); only the kernel, per
+    // the perf protocol, and this reader access it.
+    let ring = unsafe { PerfRing::from_raw(base, mmap.len()) }
+        .map_err(|error| PerfError::Layout { cpu, error })?;
+    Ok(CpuRing {
+        cpu,
+        ring,
+        _mmap: mmap,
+        fd,
+    })
+}

@@ -1,0 +1,445 @@
+//! `bpf(2)`: one `#[repr(C)]` attribute struct per command, each the kernel's anonymous
+//! struct in `union bpf_attr` (`include/uapi/linux/bpf.h`) up to the last field used, with
+//! every padding gap spelled out as a field so that zero-filling really zeroes it.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use super::SysError;
+
+// `enum bpf_cmd`.
+pub const BPF_MAP_CREATE: u32 = 0;
+pub const BPF_MAP_LOOKUP_ELEM: u32 = 1;
+pub const BPF_MAP_UPDATE_ELEM: u32 = 2;
+pub const BPF_MAP_DELETE_ELEM: u32 = 3;
+pub const BPF_MAP_GET_NEXT_KEY: u32 = 4;
+pub const BPF_PROG_LOAD: u32 = 5;
+pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
+pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
+pub const BPF_BTF_LOAD: u32 = 18;
+pub const BPF_MAP_FREEZE: u32 = 22;
+pub const BPF_LINK_CREATE: u32 = 28;
+
+// `enum bpf_map_type` (the ones the loader creates).
+pub const BPF_MAP_TYPE_HASH: u32 = 1;
+pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+pub const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
+pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+
+// `enum bpf_prog_type` (the ones the loader loads).
+pub const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+pub const BPF_PROG_TYPE_KPROBE: u32 = 2;
+pub const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
+
+/// `enum bpf_attach_type`: a program attached to a perf event through `BPF_LINK_CREATE` (5.15).
+pub const BPF_PERF_EVENT: u32 = 41;
+
+// Map flags.
+/// The program may only read the map (`.rodata`).
+pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+// Update flags.
+pub const BPF_ANY: u64 = 0;
+pub const BPF_NOEXIST: u64 = 1;
+pub const BPF_EXIST: u64 = 2;
+/// `bpf_perf_event_output`'s flags: the ring of the CPU the program runs on.
+pub const BPF_F_CURRENT_CPU: u64 = 0xffff_ffff;
+
+/// `BPF_OBJ_NAME_LEN`: object names are at most 15 bytes plus the NUL.
+pub const BPF_OBJ_NAME_LEN: usize = 16;
+
+/// Calls `bpf(cmd, attr, size_of::<A>())`. Returns the non-negative result.
+fn sys_bpf<A>(op: &'static str, cmd: u32, attr: &mut A) -> Result<i64, SysError> {
+    let size = std::mem::size_of::<A>() as libc::c_uint;
+    // SAFETY: `attr` is a live, exclusively borrowed `#[repr(C)]` struct of exactly `size`
+    // bytes, with every byte initialised (padding is explicit); the kernel reads and may
+    // write back at most `size` bytes of it. Pointers inside it (to instructions, keys,
+    // logs) are to buffers the caller keeps alive across this call.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr as *mut A, size) };
+    if rc < 0 {
+        Err(SysError::last(op))
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Like [`sys_bpf`], for the commands that return a new fd.
+fn sys_bpf_fd<A>(op: &'static str, cmd: u32, attr: &mut A) -> Result<OwnedFd, SysError> {
+    let fd = sys_bpf(op, cmd, attr)?;
+    let fd = RawFd::try_from(fd).map_err(|_| SysError::new(op, libc::EBADF))?;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A pointer as the kernel's `__aligned_u64`.
+fn ptr_u64<T: ?Sized>(p: *const T) -> u64 {
+    p as *const u8 as usize as u64
+}
+
+/// An object name as the kernel wants it: at most 15 bytes, NUL-padded. Longer names are
+/// cut (the kernel would reject them); only `[A-Za-z0-9_.]` is accepted by the kernel, so
+/// other bytes become `_`.
+pub fn obj_name(name: &str) -> [u8; BPF_OBJ_NAME_LEN] {
+    let mut out = [0u8; BPF_OBJ_NAME_LEN];
+    for (slot, byte) in out.iter_mut().zip(name.bytes().take(BPF_OBJ_NAME_LEN - 1)) {
+        *slot = if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'.' {
+            byte
+        } else {
+            b'_'
+        };
+    }
+    out
+}
+
+/// `BPF_MAP_CREATE`'s part of `union bpf_attr`, up to `btf_vmlinux_value_type_id`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MapCreateAttr {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    pub inner_map_fd: u32,
+    pub numa_node: u32,
+    pub map_name: [u8; BPF_OBJ_NAME_LEN],
+    pub map_ifindex: u32,
+    /// A BTF object fd, or 0 for none.
+    pub btf_fd: u32,
+    pub btf_key_type_id: u32,
+    pub btf_value_type_id: u32,
+    pub btf_vmlinux_value_type_id: u32,
+}
+
+/// Creates a map. `attr.map_name` is usually filled with [`obj_name`].
+pub fn map_create(attr: &MapCreateAttr) -> Result<OwnedFd, SysError> {
+    let mut attr = *attr;
+    sys_bpf_fd("BPF_MAP_CREATE", BPF_MAP_CREATE, &mut attr)
+}
+
+/// `BPF_MAP_*_ELEM`'s part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    /// `value`, or `next_key` for `BPF_MAP_GET_NEXT_KEY`.
+    value: u64,
+    flags: u64,
+}
+
+/// Stores `value` at `key` (`BPF_ANY`, `BPF_NOEXIST` or `BPF_EXIST` in `flags`). The slices
+/// must be the map's key and value sizes (the kernel reads that many bytes).
+pub fn map_update_elem(
+    map: BorrowedFd<'_>,
+    key: &[u8],
+    value: &[u8],
+    flags: u64,
+) -> Result<(), SysError> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: ptr_u64(key.as_ptr()),
+        value: ptr_u64(value.as_ptr()),
+        flags,
+        ..Default::default()
+    };
+    sys_bpf("BPF_MAP_UPDATE_ELEM", BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+/// Reads the value at `key` into `value` (which must be the map's value size). `Ok(false)`
+/// when there is no such key (`ENOENT`).
+pub fn map_lookup_elem(
+    map: BorrowedFd<'_>,
+    key: &[u8],
+    value: &mut [u8],
+) -> Result<bool, SysError> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: ptr_u64(key.as_ptr()),
+        value: ptr_u64(value.as_mut_ptr()),
+        ..Default::default()
+    };
+    match sys_bpf("BPF_MAP_LOOKUP_ELEM", BPF_MAP_LOOKUP_ELEM, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.errno == libc::ENOENT => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes `key`. `Ok(false)` when there was no such key.
+pub fn map_delete_elem(map: BorrowedFd<'_>, key: &[u8]) -> Result<bool, SysError> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: ptr_u64(key.as_ptr()),
+        ..Default::default()
+    };
+    match sys_bpf("BPF_MAP_DELETE_ELEM", BPF_MAP_DELETE_ELEM, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.errno == libc::ENOENT => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the key after `key` (the first key when `key` is `None`) into `next_key`.
+/// `Ok(false)` at the end of the map.
+pub fn map_get_next_key(
+    map: BorrowedFd<'_>,
+    key: Option<&[u8]>,
+    next_key: &mut [u8],
+) -> Result<bool, SysError> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: key.map_or(0, |k| ptr_u64(k.as_ptr())),
+        value: ptr_u64(next_key.as_mut_ptr()),
+        ..Default::default()
+    };
+    match sys_bpf("BPF_MAP_GET_NEXT_KEY", BPF_MAP_GET_NEXT_KEY, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.errno == libc::ENOENT => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_MAP_FREEZE`'s part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct MapFreezeAttr {
+    map_fd: u32,
+}
+
+/// Makes the map read-only for user space from now on (5.2); `.rodata` is frozen once filled.
+pub fn map_freeze(map: BorrowedFd<'_>) -> Result<(), SysError> {
+    let mut attr = MapFreezeAttr {
+        map_fd: map.as_raw_fd() as u32,
+    };
+    sys_bpf("BPF_MAP_FREEZE", BPF_MAP_FREEZE, &mut attr).map(drop)
+}
+
+/// `BPF_PROG_LOAD`'s part of `union bpf_attr`, up to `log_true_size` (6.4; older kernels
+/// accept the struct because the fields they do not know are zero).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct ProgLoadAttr {
+    pub prog_type: u32,
+    pub insn_cnt: u32,
+    pub insns: u64,
+    pub license: u64,
+    pub log_level: u32,
+    pub log_size: u32,
+    pub log_buf: u64,
+    pub kern_version: u32,
+    pub prog_flags: u32,
+    pub prog_name: [u8; BPF_OBJ_NAME_LEN],
+    pub prog_ifindex: u32,
+    pub expected_attach_type: u32,
+    pub prog_btf_fd: u32,
+    pub func_info_rec_size: u32,
+    pub func_info: u64,
+    pub func_info_cnt: u32,
+    pub line_info_rec_size: u32,
+    pub line_info: u64,
+    pub line_info_cnt: u32,
+    pub attach_btf_id: u32,
+    pub attach_prog_fd: u32,
+    pub core_relo_cnt: u32,
+    pub fd_array: u64,
+    pub core_relos: u64,
+    pub core_relo_rec_size: u32,
+    /// Output (6.4): the log size the verifier needed.
+    pub log_true_size: u32,
+}
+
+/// One raw `BPF_PROG_LOAD` attempt. The caller ([`super::load::load_program`]) owns the
+/// buffers the attribute points to.
+pub(crate) fn prog_load_raw(attr: &mut ProgLoadAttr) -> Result<OwnedFd, SysError> {
+    sys_bpf_fd("BPF_PROG_LOAD", BPF_PROG_LOAD, attr)
+}
+
+/// `BPF_BTF_LOAD`'s part of `union bpf_attr`, up to `btf_log_true_size` (6.4).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct BtfLoadAttr {
+    pub btf: u64,
+    pub btf_log_buf: u64,
+    pub btf_size: u32,
+    pub btf_log_size: u32,
+    pub btf_log_level: u32,
+    /// Output (6.4): the log size the kernel needed.
+    pub btf_log_true_size: u32,
+}
+
+/// One raw `BPF_BTF_LOAD` attempt.
+pub(crate) fn btf_load_raw(attr: &mut BtfLoadAttr) -> Result<OwnedFd, SysError> {
+    sys_bpf_fd("BPF_BTF_LOAD", BPF_BTF_LOAD, attr)
+}
+
+/// `BPF_LINK_CREATE`'s part of `union bpf_attr`, with the `perf_event.bpf_cookie` member.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    bpf_cookie: u64,
+}
+
+/// Links `prog` to `target` with `attach_type` (`BPF_PERF_EVENT` for a perf event, 5.15).
+/// Closing the returned fd detaches the program.
+pub fn link_create(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: u32,
+) -> Result<OwnedFd, SysError> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: target.as_raw_fd() as u32,
+        attach_type,
+        ..Default::default()
+    };
+    sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)
+}
+
+/// `BPF_*_GET_FD_BY_ID`'s part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct GetFdByIdAttr {
+    id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+
+/// Opens the program with this id. `ENOENT` once it has been freed, which is how tests check
+/// that a program did not outlive its owners.
+pub fn prog_get_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
+    let mut attr = GetFdByIdAttr {
+        id,
+        ..Default::default()
+    };
+    sys_bpf_fd("BPF_PROG_GET_FD_BY_ID", BPF_PROG_GET_FD_BY_ID, &mut attr)
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD`'s part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// `struct bpf_prog_info`, whole (to `attach_btf_id`, 5.16), as the kernel fills it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct BpfProgInfoRaw {
+    prog_type: u32,
+    id: u32,
+    tag: [u8; 8],
+    jited_prog_len: u32,
+    xlated_prog_len: u32,
+    jited_prog_insns: u64,
+    xlated_prog_insns: u64,
+    load_time: u64,
+    created_by_uid: u32,
+    nr_map_ids: u32,
+    map_ids: u64,
+    name: [u8; BPF_OBJ_NAME_LEN],
+    ifindex: u32,
+    gpl_compatible: u32,
+    netns_dev: u64,
+    netns_ino: u64,
+    nr_jited_ksyms: u32,
+    nr_jited_func_lens: u32,
+    jited_ksyms: u64,
+    jited_func_lens: u64,
+    btf_id: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    nr_func_info: u32,
+    nr_line_info: u32,
+    line_info: u64,
+    jited_line_info: u64,
+    nr_jited_line_info: u32,
+    line_info_rec_size: u32,
+    jited_line_info_rec_size: u32,
+    nr_prog_tags: u32,
+    prog_tags: u64,
+    run_time_ns: u64,
+    run_cnt: u64,
+    recursion_misses: u64,
+    verified_insns: u32,
+    attach_btf_obj_id: u32,
+    attach_btf_id: u32,
+    _pad: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<BpfProgInfoRaw>() == 232);
+const _: () = assert!(std::mem::size_of::<ProgLoadAttr>() == 144);
+const _: () = assert!(std::mem::size_of::<MapCreateAttr>() == 64);
+const _: () = assert!(std::mem::size_of::<MapElemAttr>() == 32);
+const _: () = assert!(std::mem::size_of::<BtfLoadAttr>() == 32);
+const _: () = assert!(std::mem::size_of::<LinkCreateAttr>() == 24);
+
+/// What the kernel says about a loaded program (`struct bpf_prog_info`, the fields the
+/// tool shows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgInfo {
+    /// The kernel-wide id (for `BPF_PROG_GET_FD_BY_ID`, `bpftool prog show id N`).
+    pub id: u32,
+    pub prog_type: u32,
+    /// The name as the kernel kept it (at most 15 bytes).
+    pub name: String,
+    /// The program's SHA-1 tag (first 8 bytes), as `bpftool` shows it.
+    pub tag: [u8; 8],
+    /// Bytes of the program after the verifier's rewrites (`xlated`), 0 without CAP_SYS_ADMIN.
+    pub xlated_prog_len: u32,
+    /// Bytes of JIT-compiled code.
+    pub jited_prog_len: u32,
+    /// Instructions the verifier processed (5.16; 0 before).
+    pub verified_insns: u32,
+    pub nr_map_ids: u32,
+    /// The BTF object the program was loaded with, 0 for none.
+    pub btf_id: u32,
+    pub nr_func_info: u32,
+    pub nr_line_info: u32,
+}
+
+/// Asks the kernel about a program (`BPF_OBJ_GET_INFO_BY_FD`).
+pub fn prog_info(prog: BorrowedFd<'_>) -> Result<ProgInfo, SysError> {
+    let mut raw_info = BpfProgInfoRaw::default();
+    let mut attr = InfoAttr {
+        bpf_fd: prog.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<BpfProgInfoRaw>() as u32,
+        info: ptr_u64(std::ptr::addr_of_mut!(raw_info)),
+    };
+    sys_bpf("BPF_OBJ_GET_INFO_BY_FD", BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    let raw = raw_info;
+    let name = CStr::from_bytes_until_nul(&raw.name)
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| String::from_utf8_lossy(&raw.name).into_owned());
+    Ok(ProgInfo {
+        id: raw.id,
+        prog_type: raw.prog_type,
+        name,
+        tag: raw.tag,
+        xlated_prog_len: raw.xlated_prog_len,
+        jited_prog_len: raw.jited_prog_len,
+        verified_insns: raw.verified_insns,
+        nr_map_ids: raw.nr_map_ids,
+        btf_id: raw.btf_id,
+        nr_func_info: raw.nr_func_info,
+        nr_line_info: raw.nr_line_info,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn obj_name_cuts_and_cleans() {
+        assert_eq!(&obj_name("events"), b"events\0\0\0\0\0\0\0\0\0\0");
+        assert_eq!(&obj_name("a_very_long_map_name"), b"a_very_long_map\0");
+        assert_eq!(&obj_name("x-y.z"), b"x_y.z\0\0\0\0\0\0\0\0\0\0\0");
+    }
+}

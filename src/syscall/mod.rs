@@ -1,0 +1,59 @@
+//! The system calls the loader makes: `bpf(2)`, `perf_event_open(2)` and the perf ioctls,
+//! each through `libc::syscall` with one typed attribute struct per command.
+//!
+//! ABI: `union bpf_attr`, `enum bpf_cmd` and `struct bpf_prog_info` in
+//! `include/uapi/linux/bpf.h` (described in `Documentation/userspace-api/ebpf/syscall.rst`
+//! and the `bpf(2)` man page); `struct perf_event_attr` and the `PERF_EVENT_IOC_*` ioctls in
+//! `include/uapi/linux/perf_event.h` (the `perf_event_open(2)` man page).
+//!
+//! Two rules hold for every attribute struct here:
+//! - It is zero-filled (`Default`), including its padding: every gap the C layout has is an
+//!   explicit field, because Rust leaves implicit padding bytes undefined and the kernel
+//!   rejects a non-zero byte it does not know (`E2BIG`, `bpf_check_uarg_tail_zero`).
+//! - The size passed is exactly `size_of` the struct: the kernel copies that many bytes and
+//!   treats the rest of its own, larger union as zero.
+//!
+//! Every fd comes back as an [`OwnedFd`](std::os::fd::OwnedFd) and is close-on-exec: the
+//! kernel opens every BPF object fd with `O_CLOEXEC` (`bpf_map_new_fd`, `bpf_prog_new_fd`,
+//! `bpf_link_new_fd` and the BTF fd all pass it to `anon_inode_getfd`; tested in
+//! `tests/kernel_syscall.rs`), and `perf_event_open` is called with `PERF_FLAG_FD_CLOEXEC`.
+//!
+//! This module, with `perf`'s mmap, is where the crate's `unsafe` lives.
+
+pub mod bpf;
+pub mod cpus;
+mod error;
+pub mod load;
+pub mod perf_event;
+
+pub use bpf::*;
+pub use cpus::{online_cpus, parse_cpu_list, possible_cpus, CpuListError};
+pub use error::{errno_name, SysError};
+pub use load::{
+    load_btf, load_program, BtfInfoOutcome, BtfLoadOptions, FuncInfo, LineInfo, LoadError,
+    LoadedProgram, ProgLoadOptions, ProgLoadRequest, VerifierLog,
+};
+pub use perf_event::*;
+
+/// Mounts tracefs at `target` (`mount -t tracefs tracefs TARGET`). Needs root.
+pub fn mount_tracefs(target: &std::path::Path) -> Result<(), SysError> {
+    use std::os::unix::ffi::OsStrExt;
+    let target = std::ffi::CString::new(target.as_os_str().as_bytes())
+        .map_err(|_| SysError::new("mount(tracefs)", libc::EINVAL))?;
+    // SAFETY: every pointer is to a NUL-terminated string that lives across the call;
+    // `data` may be null for tracefs.
+    let rc = unsafe {
+        libc::mount(
+            c"tracefs".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(SysError::last("mount(tracefs)"))
+    }
+}

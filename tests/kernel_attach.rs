@@ -1,0 +1,254 @@
+//! Attaching and reading events on the running kernel (needs root): a hand-assembled
+//! tracepoint program sends a known payload through `bpf_perf_event_output`, and the test
+//! reads it back through `PerfReader`. Each test makes its own map, program, link and
+//! rings and filters on its own thread id, so tests run in parallel without seeing each
+//! other's events.
+
+mod common;
+
+use std::os::fd::AsFd;
+
+use common::*;
+
+use ebpf_loader::attach::{
+    attach_kprobe, attach_tracepoint, AttachError, AttachMethod, AttachOptions, KprobeKind,
+    LinkPreference, Probe, Via,
+};
+use ebpf_loader::insn::*;
+use ebpf_loader::perf::{PerfError, PerfReader, PerfReaderOptions};
+use ebpf_loader::syscall::*;
+
+fn tracepoint_round_trip(opts: &AttachOptions, expected: AttachMethod, magic: u64) {
+    let map = perf_event_array();
+    let pid_tgid = this_pid_tgid();
+    let insns = program(std::os::fd::AsRawFd::as_raw_fd(&map), pid_tgid, magic);
+    let req = ProgLoadRequest::new("test_tp", BPF_PROG_TYPE_TRACEPOINT, &insns, "GPL");
+    let prog = load_program(&req, &ProgLoadOptions::default())
+        .unwrap_or_else(|e| panic!("{e}\n{}", e.log.text));
+    let prog_id = prog_info(prog.fd.as_fd()).unwrap().id;
+
+    let mut reader = PerfReader::open(map.as_fd(), &PerfReaderOptions::default()).unwrap();
+    assert_eq!(reader.cpus(), online_cpus().unwrap());
+    let link = attach_tracepoint(prog.fd.as_fd(), "sock", "inet_sock_set_state", opts).unwrap();
+    assert_eq!(link.method(), expected);
+    assert_eq!(link.target(), "tracepoint sock/inet_sock_set_state");
+
+    let samples = connect_until_sample(&mut reader);
+    assert!(!samples.is_empty(), "no sample arrived");
+    let cpus = online_cpus().unwrap();
+    for (cpu, data) in &samples {
+        assert_payload(data, pid_tgid, magic);
+        assert!(cpus.contains(cpu));
+    }
+
+    // Detach, and the program is gone once the last fd is closed.
+    link.detach().unwrap();
+    drop(reader);
+    drop(prog);
+    assert_eq!(
+        prog_get_fd_by_id(prog_id).unwrap_err(),
+        SysError::new("BPF_PROG_GET_FD_BY_ID", libc::ENOENT)
+    );
+}
+
+#[test]
+fn tracepoint_sample_arrives_through_a_bpf_link() {
+    tracepoint_round_trip(
+        &AttachOptions::default(),
+        AttachMethod {
+            probe: Probe::Tracepoint,
+            via: Via::BpfLink,
+        },
+        0x1122_3344_5566_7788,
+    );
+}
+
+#[test]
+fn tracepoint_sample_arrives_through_the_perf_ioctl() {
+    tracepoint_round_trip(
+        &AttachOptions {
+            link: LinkPreference::PerfIoctl,
+            ..Default::default()
+        },
+        AttachMethod {
+            probe: Probe::Tracepoint,
+            via: Via::PerfIoctl,
+        },
+        0x0102_0304_0506_0708,
+    );
+}
+
+#[test]
+fn dropping_the_link_and_the_program_frees_the_program() {
+    let map = perf_event_array();
+    let insns = program(std::os::fd::AsRawFd::as_raw_fd(&map), this_pid_tgid(), 1);
+    let req = ProgLoadRequest::new("test_drop", BPF_PROG_TYPE_TRACEPOINT, &insns, "GPL");
+    let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
+    let id = prog_info(prog.fd.as_fd()).unwrap().id;
+    let link = attach_tracepoint(
+        prog.fd.as_fd(),
+        "sock",
+        "inet_sock_set_state",
+        &AttachOptions::default(),
+    )
+    .unwrap();
+    // The link keeps the program alive without the program's fd.
+    drop(prog);
+    assert!(prog_get_fd_by_id(id).is_ok());
+    drop(link);
+    assert_eq!(
+        prog_get_fd_by_id(id).unwrap_err().errno,
+        libc::ENOENT,
+        "the program outlived its link"
+    );
+}
+
+#[test]
+fn a_missing_tracepoint_is_named() {
+    let insns = [
+        insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
+        insn(EXIT, 0, 0, 0, 0),
+    ];
+    let req = ProgLoadRequest::new("test_notp", BPF_PROG_TYPE_TRACEPOINT, &insns, "GPL");
+    let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
+    let err =
+        attach_tracepoint(prog.fd.as_fd(), "sock", "no_such_tp", &Default::default()).unwrap_err();
+    assert!(
+        matches!(err, AttachError::TracepointNotFound { .. }),
+        "{err:?}"
+    );
+    assert!(err
+        .to_string()
+        .starts_with("no tracepoint sock/no_such_tp in this kernel"));
+}
+
+#[test]
+fn kprobes_fail_with_a_clear_error() {
+    let insns = [
+        insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
+        insn(EXIT, 0, 0, 0, 0),
+    ];
+    let req = ProgLoadRequest::new("test_kprobe", BPF_PROG_TYPE_KPROBE, &insns, "GPL");
+    let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
+    let has_pmu = std::path::Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
+    let has_legacy = std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists()
+        || std::path::Path::new("/sys/kernel/debug/tracing/kprobe_events").exists();
+    let err = attach_kprobe(
+        prog.fd.as_fd(),
+        "no_such_function_xyz",
+        KprobeKind::Entry,
+        &Default::default(),
+    )
+    .unwrap_err();
+    if has_pmu || has_legacy {
+        // A kernel with kprobes: the function is named.
+        assert!(
+            matches!(&err, AttachError::KprobeFunctionNotFound { function, .. } if function == "no_such_function_xyz"),
+            "{err:?}"
+        );
+    } else {
+        // This project's machines: no kprobes at all.
+        assert!(matches!(err, AttachError::KprobesUnsupported), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "this kernel has no kprobe support (CONFIG_KPROBES is off): no kprobe PMU and no kprobe_events in tracefs"
+        );
+    }
+}
+
+#[test]
+fn perf_reader_rejects_a_page_count_that_is_not_a_power_of_two() {
+    let map = perf_event_array();
+    let opts = PerfReaderOptions {
+        pages: 3,
+        ..Default::default()
+    };
+    let err = PerfReader::open(map.as_fd(), &opts).err().unwrap();
+    assert!(matches!(err, PerfError::PagesNotPowerOfTwo { pages: 3 }));
+    assert_eq!(
+        err.to_string(),
+        "perf ring pages must be a power of two (1, 2, 4, 8, ...), not 3"
+    );
+}
+
+#[test]
+fn perf_reader_stores_each_ring_at_its_cpu_and_removes_it_on_drop() {
+    let map = perf_event_array();
+    let reader = PerfReader::open(map.as_fd(), &PerfReaderOptions::default()).unwrap();
+    let cpus = online_cpus().unwrap();
+    // Lookups of a perf event array from user space are not allowed (EOPNOTSUPP), but
+    // deleting an entry that exists says so, and one that does not says ENOENT.
+    let mut v = [0u8; 4];
+    let err = map_lookup_elem(map.as_fd(), &0u32.to_ne_bytes(), &mut v).unwrap_err();
+    assert!(err.is_not_supported(), "{err}");
+    assert_eq!(
+        map_delete_elem(map.as_fd(), &cpus[0].to_ne_bytes()),
+        Ok(true)
+    );
+    drop(reader);
+    for cpu in &cpus {
+        assert_eq!(map_delete_elem(map.as_fd(), &cpu.to_ne_bytes()), Ok(false));
+    }
+}
+
+#[test]
+fn a_full_ring_reports_lost_samples() {
+    let map = perf_event_array();
+    let pid_tgid = this_pid_tgid();
+    let magic = 0x7777;
+    let insns = program(std::os::fd::AsRawFd::as_raw_fd(&map), pid_tgid, magic);
+    let req = ProgLoadRequest::new("test_lost", BPF_PROG_TYPE_TRACEPOINT, &insns, "GPL");
+    let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
+    // One 4 KiB page per CPU: room for 128 of these 32-byte records.
+    let opts = PerfReaderOptions {
+        pages: 1,
+        wakeup: ebpf_loader::perf::Wakeup::Watermark(2048),
+        ..Default::default()
+    };
+    let mut reader = PerfReader::open(map.as_fd(), &opts).unwrap();
+    let link = attach_tracepoint(
+        prog.fd.as_fd(),
+        "sock",
+        "inet_sock_set_state",
+        &AttachOptions::default(),
+    )
+    .unwrap();
+    // Each connection changes socket states at least twice on this thread (CLOSE ->
+    // SYN_SENT -> ESTABLISHED): 1000 of them are more than two rings hold.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut accepted = Vec::new();
+    for _ in 0..1000 {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        drop(stream);
+        // Keep the backlog from filling up.
+        if let Ok((s, _)) = listener.accept() {
+            accepted.push(s);
+        }
+    }
+    let (mut samples, mut lost) = (0u64, 0u64);
+    let mut read_all = |reader: &mut PerfReader| {
+        while reader
+            .drain(|event| match event {
+                ebpf_loader::perf::Event::Sample { data, .. } => {
+                    assert_payload(data, pid_tgid, magic);
+                    samples += 1;
+                }
+                ebpf_loader::perf::Event::Lost { count, .. } => lost += count,
+            })
+            .unwrap()
+            > 0
+        {}
+    };
+    read_all(&mut reader);
+    // The kernel writes PERF_RECORD_LOST with the next sample that finds room, so
+    // make some more now that the rings are empty.
+    for _ in 0..10 {
+        drop(std::net::TcpStream::connect(addr).unwrap());
+    }
+    read_all(&mut reader);
+    drop(link);
+    assert!(lost > 0, "no loss reported ({samples} samples)");
+    // 1000 connections made at least 2000 samples; what was not read was lost.
+    assert!(samples + lost >= 2000, "{samples} read + {lost} lost");
+}

@@ -1,0 +1,348 @@
+#!/bin/sh
+# vmtest: the checks run inside each guest (busybox sh, as root, nothing else running).
+#
+# For each check it prints one line on the serial console, which tests/vm/run reads:
+#   VMRESULT <check> ok
+#   VMRESULT <check> fail <reason>
+# Checks: "environment" (what the kernel offers), then, unless VMTEST_MODE=env, one per attach
+# path: "kprobe" (kprobe PMU), "kprobe-legacy" (tracefs kprobe_events, forced) and "tracepoint"
+# (sock/inet_sock_set_state). Details go to the console as "vm: ..." lines.
+
+. /etc/vmtest.conf
+
+TRACEFS=/sys/kernel/tracing
+KPROBE_PMU=/sys/bus/event_source/devices/kprobe/type
+TRACEPOINT=$TRACEFS/events/sock/inet_sock_set_state
+
+# Destination ports of the test connects. Nothing listens on them: the kernel refuses each
+# connect with an RST, after tcp_connect() ran and the socket went through TCP_SYN_SENT, which
+# is all tcpconnect sees.
+PORT4=4001        # the IPv4 connect
+PORT6=4006        # the IPv6 connect
+BURST_PORT=4100   # the burst
+FLUSH_PORT=4101   # one connect after the burst (see check_burst)
+BURST=500         # connects in the burst
+BURST_PAGES=1     # a small ring, so that the burst overflows it
+
+READY_SECS=90     # bound on load + verify + attach (TCG is slow)
+EVENT_SECS=20     # bound on an event reaching tcpconnect's stdout
+STOP_SECS=20      # bound on tcpconnect exiting after SIGINT
+
+W=/tmp/vmtest
+mkdir -p $W
+
+say() { echo "vm: [$(cut -d' ' -f1 /proc/uptime)] $*"; }
+show_file() { # PREFIX FILE: a file's lines on the console, for the log
+    sed "s/^/vm: $1 /" "$2" 2>/dev/null
+}
+
+# Every check sets REASON and returns 1 at its first failure.
+REASON=""
+fail() { REASON="$*"; return 1; }
+report() { # CHECK: run check_CHECK and print its result line
+    REASON=""
+    if "check_$(echo "$1" | tr - _)"; then
+        echo "VMRESULT $1 ok"
+    else
+        echo "VMRESULT $1 fail ${REASON:-unknown failure}"
+    fi
+}
+
+# --- tcpconnect's output -------------------------------------------------------------------
+
+# Extra arguments for every tcpconnect run ("--json" once the tool has it), from VM_TOOL_ARGS
+# on the host (tests/vm/run writes it to /etc/vmtest.conf).
+TOOL_FORMAT_ARGS=${VMTEST_TOOL_ARGS:-}
+
+# parse_events FILE: tcpconnect's stdout as normalized records, one per line:
+#   PID COMM FAMILY SADDR DADDR DPORT
+# This is the only place that reads the output format. It reads both formats the tool has:
+#   BCC-style columns (the default):
+#     PID     COMM             IP SADDR            DADDR            DPORT
+#     1234    nc               4  127.0.0.1        127.0.0.1        8080
+#   one flat JSON object per line (--json):
+#     {"pid":1234,"comm":"nc",...,"family":4,"saddr":"127.0.0.1","daddr":"127.0.0.1",...,"dport":8080}
+# so switching the checks to JSON is VM_TOOL_ARGS=--json on the host.
+parse_events() {
+    awk '
+    # One field of a flat JSON object: "key": 123 or "key": "text" (our values have no escapes).
+    function field(key,    v) {
+        if (!match($0, "\"" key "\"[ ]*:[ ]*(\"[^\"]*\"|-?[0-9]+)")) return "?"
+        v = substr($0, RSTART, RLENGTH)
+        sub(/^"[^"]*"[ ]*:[ ]*/, "", v)
+        gsub(/"/, "", v)
+        return v
+    }
+    /^[ ]*[{]/ { print field("pid"), field("comm"), field("family"), field("saddr"), field("daddr"), field("dport"); next }
+    $1 ~ /^[0-9]+$/ && NF == 6 { print $1, $2, $3, $4, $5, $6 }
+    ' "$1"
+}
+
+# lost_events FILE: the count in tcpconnect's last "lost N events" line on stderr (its summary
+# at exit), 0 when there is none.
+lost_events() {
+    local n
+    n=$(sed -n 's/.*lost \([0-9][0-9]*\) event.*/\1/p' "$1" | tail -n1)
+    echo "${n:-0}"
+}
+
+# --- Running tcpconnect --------------------------------------------------------------------
+
+TOOL_PID=""
+# start_tool NAME ARGS...: tcpconnect ARGS in the background, stdout to $W/NAME.out, stderr to
+# $W/NAME.err; returns once its stderr names the attach method (the tool is ready).
+# Started through "vmhelper spawn", which gives SIGINT back its default action: a shell ignores
+# SIGINT in the commands it puts in the background, a terminal's foreground job does not.
+start_tool() {
+    local name=$1
+    shift
+    : >$W/$name.out
+    : >$W/$name.err
+    vmhelper spawn tcpconnect $TOOL_FORMAT_ARGS "$@" >$W/$name.out 2>$W/$name.err &
+    TOOL_PID=$!
+    if ! wait_for $READY_SECS tool_ready $name; then
+        if kill -0 $TOOL_PID 2>/dev/null; then
+            kill -KILL $TOOL_PID 2>/dev/null
+            wait $TOOL_PID 2>/dev/null
+            show_file "$name stderr:" $W/$name.err
+            fail "tcpconnect $*: no attach line on stderr within ${READY_SECS}s"
+        else
+            wait $TOOL_PID
+            local status=$?
+            show_file "$name stderr:" $W/$name.err
+            fail "tcpconnect $* exited with status $status before attaching: $(tail -n1 $W/$name.err)"
+        fi
+        return 1
+    fi
+    say "$name: $(grep attached $W/$name.err | head -n1)"
+}
+tool_ready() {
+    grep -q attached $W/$1.err && return 0
+    kill -0 $TOOL_PID 2>/dev/null || return 2 # exited: stop waiting
+    return 1
+}
+# wait_for SECS COMMAND...: run COMMAND every 0.2 s while it returns 1 (not yet), for at most
+# SECS; returns COMMAND's last status (any other status ends the wait at once: "never will").
+wait_for() {
+    local secs=$1 n=0 status
+    shift
+    while :; do
+        "$@"
+        status=$?
+        [ $status -eq 1 ] || return $status
+        n=$((n + 1))
+        [ $n -ge $((secs * 5)) ] && return 1
+        usleep 200000
+    done
+}
+
+# stop_tool NAME: SIGINT, then wait (bounded) for the exit; fails unless the status is 0.
+stop_tool() {
+    local name=$1 status watchdog
+    kill -INT $TOOL_PID 2>/dev/null
+    (sleep $STOP_SECS; kill -KILL $TOOL_PID 2>/dev/null) &
+    watchdog=$!
+    wait $TOOL_PID
+    status=$?
+    kill $watchdog 2>/dev/null
+    wait $watchdog 2>/dev/null
+    show_file "$name stderr:" $W/$name.err
+    [ $status -eq 0 ] && return 0
+    [ $status -eq 137 ] && fail "tcpconnect did not exit within ${STOP_SECS}s of SIGINT"
+    [ $status -eq 137 ] || fail "tcpconnect exited with status $status after SIGINT: $(tail -n1 $W/$name.err)"
+}
+
+# bail NAME: stop the tool after a failed step, keeping that step's reason; returns 1.
+bail() {
+    local reason=$REASON
+    stop_tool $1
+    REASON=$reason
+    return 1
+}
+
+# has_event NAME RECORD: RECORD is among tcpconnect's events.
+has_event() { parse_events $W/$1.out | grep -qxF "$2"; }
+
+# connect ADDR PORT [COUNT]: COUNT connects from one vmhelper process; sets CLIENT_PID.
+CLIENT_PID=""
+connect() {
+    vmhelper connect "$@" >$W/connect.out 2>&1 &
+    CLIENT_PID=$!
+    wait $CLIENT_PID || fail "vmhelper connect $*: $(cat $W/connect.out)"
+}
+
+# --- What the kernel holds -----------------------------------------------------------------
+
+# kernel_leftovers: what a tcpconnect run could leave behind, one fact per line.
+kernel_leftovers() {
+    echo "bpf objects: $(vmhelper bpf-count)"
+    echo "kprobe_events: $(kprobe_entries)"
+    # BPF objects and perf events still open in some process (there should be no such process).
+    local fd
+    for fd in /proc/[0-9]*/fd/*; do
+        case "$(readlink $fd 2>/dev/null)" in
+            anon_inode:bpf*|anon_inode:*perf_event*) echo "open: $fd -> $(readlink $fd)" ;;
+        esac
+    done
+}
+
+# check_clean NAME BEFORE: nothing more in the kernel than BEFORE (output of kernel_leftovers
+# taken before the run).
+check_clean() {
+    local after
+    after=$(kernel_leftovers)
+    [ "$after" = "$2" ] && return 0
+    say "$1: before: $2"
+    say "$1: after:  $after"
+    fail "$1: left in the kernel after exit: $(echo "$after" | tr '\n' ' ')"
+}
+
+# --- Checks --------------------------------------------------------------------------------
+
+check_environment() {
+    local pmu=no legacy=no tp=no btf=no v6=no bpf nc4=no nc6=no ok=yes
+    [ -r $KPROBE_PMU ] && pmu="type=$(cat $KPROBE_PMU)"
+    [ -w $TRACEFS/kprobe_events ] && legacy=yes
+    [ -d $TRACEPOINT ] && tp=yes
+    [ -r /sys/kernel/btf/vmlinux ] && btf=yes
+    ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/128' && v6=yes
+    bpf=$(vmhelper bpf-count 2>&1) || bpf="error: $bpf"
+    nc_works 127.0.0.1 5001 && nc4=yes
+    nc_works ::1 5002 && nc6=yes
+    say "environment: release=$(uname -r) cpus=$(nproc) kprobe_pmu=$pmu kprobe_events=$legacy" \
+        "tracepoint=$tp btf=$btf lo_ipv6=$v6 nc_ipv4=$nc4 nc_ipv6=$nc6 bpf: $bpf"
+    local missing=""
+    [ "$pmu" = no ] && missing="$missing kprobe-PMU"
+    [ "$legacy" = no ] && missing="$missing kprobe_events"
+    [ "$tp" = no ] && missing="$missing tracepoint-sock/inet_sock_set_state"
+    [ "$btf" = no ] && missing="$missing BTF"
+    [ "$v6" = no ] && missing="$missing ::1-on-lo"
+    [ "$nc4" = no ] && missing="$missing IPv4-connect"
+    [ "$nc6" = no ] && missing="$missing IPv6-connect"
+    case "$bpf" in progs=*) ;; *) missing="$missing bpf-syscall" ;; esac
+    [ -z "$missing" ] || fail "missing:$missing"
+}
+
+# nc_works ADDR PORT: a line sent with busybox nc to a busybox nc listener arrives.
+nc_works() {
+    rm -f $W/nc.got
+    nc -l -p $2 >$W/nc.got &
+    local listener=$!
+    usleep 300000
+    echo "hello $1" | timeout 10 nc $1 $2
+    wait_for 10 grep -qx "hello $1" $W/nc.got
+    local status=$?
+    kill $listener 2>/dev/null
+    wait $listener 2>/dev/null
+    return $status
+}
+
+# One attach path: the exact events of an IPv4 and an IPv6 connect, --duration 0, nothing left
+# in the kernel after either run, and the burst.
+check_path() { # ATTACH
+    local attach=$1 before entries
+    before=$(kernel_leftovers)
+    entries=$(kprobe_entries)
+
+    # --duration 0: everything set up, then a clean exit 0.
+    timeout $READY_SECS tcpconnect $TOOL_FORMAT_ARGS --attach $attach --duration 0 \
+        >$W/$attach-d0.out 2>$W/$attach-d0.err
+    local status=$?
+    show_file "$attach --duration 0 stderr:" $W/$attach-d0.err
+    [ $status -eq 0 ] || fail "--duration 0 exited with status $status: $(tail -n1 $W/$attach-d0.err)" || return 1
+    grep -q attached $W/$attach-d0.err || fail "--duration 0: no attach line on stderr" || return 1
+    check_clean "$attach --duration 0" "$before" || return 1
+
+    # The exact events of one IPv4 and one IPv6 connect, from a process we know.
+    start_tool $attach --attach $attach || return 1
+    check_attach_method $attach "$entries" || bail $attach || return 1
+    connect 127.0.0.1 $PORT4 || bail $attach || return 1
+    local want4="$CLIENT_PID vmhelper 4 127.0.0.1 127.0.0.1 $PORT4"
+    connect ::1 $PORT6 || bail $attach || return 1
+    local want6="$CLIENT_PID vmhelper 6 ::1 ::1 $PORT6"
+    wait_for $EVENT_SECS has_event $attach "$want6"
+    wait_for $EVENT_SECS has_event $attach "$want4"
+    stop_tool $attach || return 1
+    show_file "$attach stdout:" $W/$attach.out
+    local events
+    events=$(parse_events $W/$attach.out | grep -E " ($PORT4|$PORT6)\$")
+    [ "$events" = "$want4
+$want6" ] || fail "events: want [$want4; $want6], got [$(echo "$events" | tr '\n' ';')]" || return 1
+    check_clean "$attach" "$before" || return 1
+
+    check_burst $attach || return 1
+    check_clean "$attach burst" "$before"
+}
+
+# kprobe_entries: the kprobe_events entries (comments dropped), on one line.
+kprobe_entries() { grep -v '^#' $TRACEFS/kprobe_events 2>/dev/null | tr '\n' ';'; }
+
+# check_attach_method ATTACH ENTRIES_BEFORE: the attach path is the one asked for. The kprobe
+# PMU makes no kprobe_events entry, the tracefs fallback makes one for tcp_connect, the
+# tracepoint needs no kprobe.
+check_attach_method() {
+    local entries
+    entries=$(kprobe_entries)
+    case "$1" in
+        kprobe|tracepoint)
+            [ "$entries" = "$2" ] || fail "--attach $1 added to kprobe_events: $entries" ;;
+        kprobe-legacy)
+            [ "$entries" != "$2" ] && echo "$entries" | grep -q 'tcp_connect' \
+                || fail "--attach kprobe-legacy: no tcp_connect entry added to kprobe_events ($entries)" ;;
+    esac
+}
+
+# The burst: $BURST connects while tcpconnect is stopped (SIGSTOP), with a small ring, so that
+# events are lost. Every connect is counted once: received + reported lost = connects made.
+# The kernel writes the PERF_RECORD_LOST record only with the next event that fits in the ring,
+# so after the tool has drained the ring, one more connect (to $FLUSH_PORT) carries it. All
+# connects run on CPU 0 (taskset), so that the lost record and the flush share one ring.
+check_burst() { # ATTACH
+    local attach=$1 name=$1-burst
+    start_tool $name --attach $attach --pages $BURST_PAGES || return 1
+    kill -STOP $TOOL_PID
+    taskset 1 vmhelper connect 127.0.0.1 $BURST_PORT $BURST >$W/connect.out 2>&1
+    local status=$?
+    kill -CONT $TOOL_PID
+    say "$name: $(cat $W/connect.out)"
+    [ $status -eq 0 ] || fail "burst: vmhelper failed: $(cat $W/connect.out)" || bail $name || return 1
+    # Let the tool drain the ring (its output stops growing), then the flush connect.
+    local size=-1 n=0
+    while [ "$size" != "$(wc -c <$W/$name.out)" ] && [ $n -lt $EVENT_SECS ]; do
+        size=$(wc -c <$W/$name.out)
+        n=$((n + 1))
+        sleep 1
+    done
+    taskset 1 vmhelper connect 127.0.0.1 $FLUSH_PORT >/dev/null 2>&1
+    wait_for $EVENT_SECS eval "parse_events $W/$name.out | grep -q ' $FLUSH_PORT\$'"
+    local flushed=$?
+    stop_tool $name || return 1
+    [ $flushed -eq 0 ] || fail "burst: the event of the connect after the burst never came" || return 1
+    local received lost
+    received=$(parse_events $W/$name.out | grep -c " $BURST_PORT\$")
+    lost=$(lost_events $W/$name.err)
+    say "$name: connects=$BURST received=$received lost=$lost"
+    [ $((received + lost)) -eq $BURST ] \
+        || fail "burst: $BURST connects, $received events received + $lost reported lost" || return 1
+    [ "$lost" -gt 0 ] || say "$name: note: nothing lost, the lost-event path was not exercised"
+}
+
+check_kprobe() {
+    [ -r $KPROBE_PMU ] || fail "this kernel has no kprobe PMU" || return 1
+    check_path kprobe
+}
+check_kprobe_legacy() {
+    [ -w $TRACEFS/kprobe_events ] || fail "this kernel has no tracefs kprobe_events" || return 1
+    check_path kprobe-legacy
+}
+check_tracepoint() {
+    [ -d $TRACEPOINT ] || fail "this kernel has no tracepoint sock/inet_sock_set_state" || return 1
+    check_path tracepoint
+}
+
+report environment
+if [ "$VMTEST_MODE" != env ]; then
+    report kprobe
+    report kprobe-legacy
+    report tracepoint
+fi

@@ -1,0 +1,141 @@
+//! vmhelper: the small static helper the VM test script runs inside the guest.
+//!
+//! Built by `tests/vm/run` with plain `rustc` (std only, no crates) for
+//! `x86_64-unknown-linux-musl`, so the guest needs no libc. Two jobs:
+//!
+//! - `vmhelper connect ADDR PORT [COUNT]`: make COUNT (default 1) TCP connects
+//!   from this one process, so the test knows the pid and comm (`vmhelper`)
+//!   that `tcpconnect` must report. Connects to a closed port are refused with
+//!   an RST, which is enough: the kernel has already run `tcp_connect()` and
+//!   moved the socket to `TCP_SYN_SENT` when the refusal comes back. Prints
+//!   `connects=N accepted=A refused=R other=O`.
+//! - `vmhelper spawn PROGRAM ARGS...`: give SIGINT and SIGQUIT back their default action, then
+//!   exec PROGRAM (same pid). A shell starts its background commands with both ignored
+//!   (POSIX, "Asynchronous Lists"); a program run from a terminal has them at their default,
+//!   and that is how the test wants to run `tcpconnect` before it sends SIGINT.
+//! - `vmhelper bpf-count`: count the BPF programs, maps and links the kernel
+//!   holds, by walking `BPF_PROG_GET_NEXT_ID` (11), `BPF_MAP_GET_NEXT_ID` (12)
+//!   and `BPF_LINK_GET_NEXT_ID` (31) (`include/uapi/linux/bpf.h`; the walk ends
+//!   with `ENOENT`). Prints `progs=P maps=M links=L`. bpftool is not in the
+//!   guest; this is the part of it the test needs.
+
+use std::io::ErrorKind;
+use std::os::unix::process::CommandExt;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::process::ExitCode;
+
+const SYS_BPF: i64 = 321; // x86_64
+const BPF_PROG_GET_NEXT_ID: i64 = 11;
+const BPF_MAP_GET_NEXT_ID: i64 = 12;
+const BPF_LINK_GET_NEXT_ID: i64 = 31;
+const SIGINT: i32 = 2;
+const SIGQUIT: i32 = 3;
+const SIG_DFL: usize = 0;
+const ENOENT: i32 = 2;
+const EINVAL: i32 = 22;
+
+extern "C" {
+    fn syscall(number: i64, ...) -> i64;
+    fn signal(signum: i32, handler: usize) -> usize;
+}
+
+fn spawn(program: &str, args: &[&str]) -> Result<(), String> {
+    for signum in [SIGINT, SIGQUIT] {
+        // SAFETY: setting a signal's action to SIG_DFL installs no handler and touches no memory.
+        unsafe { signal(signum, SIG_DFL) };
+    }
+    // `exec` returns only on failure.
+    let err = std::process::Command::new(program).args(args).exec();
+    Err(format!("exec {program}: {err}"))
+}
+
+/// The `GET_NEXT_ID` part of `union bpf_attr`: `start_id`, `next_id`, `open_flags`.
+#[repr(C)]
+#[derive(Default)]
+struct GetNextIdAttr {
+    start_id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+
+/// How many objects of one kind exist: follow the id chain until `ENOENT`.
+/// `None` when the kernel does not know the command (`EINVAL`, e.g. links before 5.8).
+fn count_ids(cmd: i64) -> Result<Option<u32>, String> {
+    let mut attr = GetNextIdAttr::default();
+    let mut count = 0u32;
+    loop {
+        // SAFETY: `attr` is a live, writable, correctly sized bpf_attr prefix;
+        // the kernel reads and writes only `size_of::<GetNextIdAttr>()` bytes.
+        let ret = unsafe {
+            syscall(
+                SYS_BPF,
+                cmd,
+                &mut attr as *mut GetNextIdAttr,
+                std::mem::size_of::<GetNextIdAttr>() as u32,
+            )
+        };
+        if ret < 0 {
+            let err = std::io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(ENOENT) => Ok(Some(count)),
+                Some(EINVAL) if count == 0 => Ok(None),
+                _ => Err(format!("bpf cmd {cmd}: {err}")),
+            };
+        }
+        count += 1;
+        attr.start_id = attr.next_id;
+    }
+}
+
+fn bpf_count() -> Result<(), String> {
+    let show = |n: Option<u32>| n.map_or("unsupported".to_string(), |n| n.to_string());
+    let progs = count_ids(BPF_PROG_GET_NEXT_ID)?;
+    let maps = count_ids(BPF_MAP_GET_NEXT_ID)?;
+    let links = count_ids(BPF_LINK_GET_NEXT_ID)?;
+    println!(
+        "progs={} maps={} links={}",
+        show(progs),
+        show(maps),
+        show(links)
+    );
+    Ok(())
+}
+
+fn connect(addr: &str, port: &str, count: &str) -> Result<(), String> {
+    let ip: IpAddr = addr.parse().map_err(|e| format!("address {addr}: {e}"))?;
+    let port: u16 = port.parse().map_err(|e| format!("port {port}: {e}"))?;
+    let count: u32 = count.parse().map_err(|e| format!("count {count}: {e}"))?;
+    let target = SocketAddr::new(ip, port);
+    let (mut accepted, mut refused, mut other) = (0u32, 0u32, 0u32);
+    for _ in 0..count {
+        match TcpStream::connect(target) {
+            Ok(_) => accepted += 1,
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => refused += 1,
+            Err(e) => {
+                eprintln!("vmhelper: connect {target}: {e}");
+                other += 1;
+            }
+        }
+    }
+    println!("connects={count} accepted={accepted} refused={refused} other={other}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["bpf-count"] => bpf_count(),
+        ["spawn", program, args @ ..] => spawn(program, args),
+        ["connect", addr, port] => connect(addr, port, "1"),
+        ["connect", addr, port, count] => connect(addr, port, count),
+        _ => Err("usage: vmhelper bpf-count | connect ADDR PORT [COUNT] | spawn PROGRAM ARGS...".to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmhelper: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
