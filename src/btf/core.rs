@@ -289,6 +289,16 @@ enum Step {
     Element { index: u32 },
 }
 
+const OVERFLOW: &str = "the field's offset overflows 64 bits";
+
+/// `base + index * size * 8`: the bit offset of element `index` of `size`-byte elements.
+fn bits_at(index: u32, size: u64, base: u64) -> Option<u64> {
+    (index as u64)
+        .checked_mul(size)?
+        .checked_mul(8)?
+        .checked_add(base)
+}
+
 /// A field's place: bit offset from the root, bitfield width (0 if none), type.
 #[derive(Debug, Clone, Copy)]
 struct FieldPos {
@@ -394,7 +404,7 @@ impl LocalSpec {
             0
         };
         let mut pos = FieldPos {
-            bit_offset: first as u64 * root_size * 8,
+            bit_offset: bits_at(first, root_size, 0).ok_or_else(|| bad(OVERFLOW.into()))?,
             bitfield_size: 0,
             type_id: root_id,
         };
@@ -407,7 +417,10 @@ impl LocalSpec {
                     let m = members
                         .get(index as usize)
                         .ok_or_else(|| bad(format!("{} has no member {index}", ty.describe())))?;
-                    pos.bit_offset += m.bit_offset as u64;
+                    pos.bit_offset = pos
+                        .bit_offset
+                        .checked_add(m.bit_offset as u64)
+                        .ok_or_else(|| bad(OVERFLOW.into()))?;
                     pos.bitfield_size = m.bitfield_size;
                     pos.type_id = m.type_id;
                     if !m.name.is_empty() {
@@ -421,7 +434,8 @@ impl LocalSpec {
                 }
                 TypeBody::Array { elem, .. } => {
                     let size = btf.resolve_size(*elem).map_err(lerr)? as u64;
-                    pos.bit_offset += index as u64 * size * 8;
+                    pos.bit_offset =
+                        bits_at(index, size, pos.bit_offset).ok_or_else(|| bad(OVERFLOW.into()))?;
                     pos.bitfield_size = 0;
                     pos.type_id = *elem;
                     spelled.push_str(&format!("[{index}]"));
@@ -681,7 +695,10 @@ fn match_candidate(
         0
     };
     let mut pos = FieldPos {
-        bit_offset: spec.root_index as u64 * root_size * 8,
+        bit_offset: match bits_at(spec.root_index, root_size, 0) {
+            Some(b) => b,
+            None => return Ok(Err(OVERFLOW.into())),
+        },
         bitfield_size: 0,
         type_id: root,
     };
@@ -706,7 +723,10 @@ fn match_candidate(
                     }
                     Err(Mismatch::Target(e)) => return Err(e),
                 }
-                pos.bit_offset += off;
+                pos.bit_offset = match pos.bit_offset.checked_add(off) {
+                    Some(b) => b,
+                    None => return Ok(Err(OVERFLOW.into())),
+                };
                 pos.bitfield_size = m.bitfield_size;
                 pos.type_id = m.type_id;
             }
@@ -722,7 +742,10 @@ fn match_candidate(
                     )));
                 }
                 let size = target.resolve_size(elem)? as u64;
-                pos.bit_offset += *index as u64 * size * 8;
+                pos.bit_offset = match bits_at(*index, size, pos.bit_offset) {
+                    Some(b) => b,
+                    None => return Ok(Err(OVERFLOW.into())),
+                };
                 pos.bitfield_size = 0;
                 pos.type_id = elem;
             }

@@ -124,8 +124,17 @@ pub fn load_file(path: &Path) -> Result<(Btf, Source), KernelBtfError> {
             }
         }
     } else if got == 4 && magic == *b"\x7fELF" {
-        let bytes = std::fs::read(path).map_err(io_err)?;
-        let obj = object::File::parse(&*bytes).map_err(|e| KernelBtfError::NotBtf {
+        // A vmlinux is hundreds of MB: map it when possible and copy out only `.BTF`.
+        let mapped = map(&file);
+        let read;
+        let bytes: &[u8] = match &mapped {
+            Some(m) => m,
+            None => {
+                read = std::fs::read(path).map_err(io_err)?;
+                &read
+            }
+        };
+        let obj = object::File::parse(bytes).map_err(|e| KernelBtfError::NotBtf {
             path: path.to_path_buf(),
             reason: format!("not a valid ELF: {e}"),
         })?;
@@ -229,6 +238,16 @@ mod tests {
             ),
             "{err}"
         );
+        // An ELF without .BTF (any system binary).
+        let true_bin = Path::new("/bin/true");
+        if true_bin.exists() {
+            let err = load_file(true_bin).unwrap_err();
+            assert!(matches!(err, KernelBtfError::NoBtfSection { .. }), "{err}");
+            assert_eq!(
+                err.to_string(),
+                "kernel BTF: /bin/true is an ELF without a .BTF section"
+            );
+        }
         // Missing file.
         let err = load_file(&dir.join("missing")).unwrap_err();
         assert!(matches!(err, KernelBtfError::Io { .. }), "{err}");

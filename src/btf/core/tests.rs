@@ -689,6 +689,27 @@ fn instruction_checks() {
             type_id: 2
         })
     );
+    // An array index whose offset overflows 64 bits.
+    let mut b = BtfBuilder::new();
+    let huge = b.add_struct("huge", u32::MAX, &[]);
+    let u32_ = b.add_int("unsigned int", 4, 0);
+    let arr = b.add_array(huge, u32_, 4);
+    b.add_struct("big", 16, &[("h", arr, 0, 0)]);
+    let big = Btf::parse(b.build()).unwrap();
+    assert_eq!(
+        relocate(
+            &big,
+            &target,
+            &[relo(0, 4, &[0, 0, u32::MAX], CoreReloKind::FieldByteOffset)],
+            &mut [mov(1, 0)]
+        ),
+        Err(CoreError::BadAccess {
+            insn_off: 0,
+            type_id: 4,
+            access: "0:0:4294967295".into(),
+            reason: "the field's offset overflows 64 bits".into()
+        })
+    );
     // Display is one line.
     let e = CoreError::Ambiguous {
         insn_index: 3,
