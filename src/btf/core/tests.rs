@@ -911,6 +911,22 @@ fn object_against_this_kernel_matches_bpftool() {
     let dump = parse_dump(&String::from_utf8_lossy(&out.stdout));
     let target = crate::btf::kernel::load().unwrap();
     assert_eq!(target.len() as usize, dump.len() + 1);
+    // Every type decodes, with bpftool's kind, name and member count.
+    for id in 1..target.len() {
+        let t = target.type_by_id(id).unwrap();
+        let d = &dump[&id];
+        assert_eq!(t.kind().name(), d.kind, "[{id}]");
+        let name = if t.name.is_empty() { "(anon)" } else { &t.name };
+        assert_eq!(name, d.name, "[{id}]");
+        assert_eq!(t.members().len(), d.members.len(), "[{id}]");
+        if let Some(m) = t.members().last() {
+            assert_eq!(
+                Some(&(m.type_id, m.bit_offset as u64)),
+                d.members.last().map(|(_, t, o)| (*t, *o)).as_ref(),
+                "[{id}]"
+            );
+        }
+    }
 
     let local = object_btf();
     let ext = BtfExt::parse(&object_section(".BTF.ext"), &local).unwrap();
