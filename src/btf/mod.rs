@@ -14,8 +14,9 @@
 //! [`Btf::parse`] checks the header and walks the type section once, recording where each
 //! type starts (the offsets table) and checking that every record fits. Types are decoded
 //! on demand into an owned [`Type`]: the kernel's BTF has ~127k types and a loader needs a
-//! few dozen of them. Lookups by name go through a hash index of the names (built on the
-//! first lookup, or eagerly by [`kernel`]).
+//! few dozen of them. Lookups by name go through a hash index of essential names (see
+//! [`essential_name`]) built in the same pass; FUNCs (~56k in a kernel, never a CO-RE
+//! candidate) get their own index on the first FUNC lookup.
 //!
 //! Submodules: [`ext`] (`.BTF.ext`: func_info, line_info, CO-RE records), [`build`] (writes
 //! BTF bytes, for tests and fuzzing), [`kernel`] (the running kernel's BTF) and [`core`]

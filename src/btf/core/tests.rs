@@ -935,6 +935,8 @@ fn object_against_this_kernel_matches_bpftool() {
         let mut insns = insn::decode(&object_section(sec)).unwrap();
         let fixups = relocate(&local, &target, ext.core_relos(sec), &mut insns).unwrap();
         for f in &fixups {
+            eprintln!("{sec}: {f}");
+            assert!(!f.poisoned, "{f}");
             // "struct sock.__sk_common.skc_family" -> root "sock", path of names.
             let (root, path) = f.local_access.split_once('.').unwrap();
             let root = root.strip_prefix("struct ").unwrap();
