@@ -289,6 +289,10 @@ enum Step {
     Element { index: u32 },
 }
 
+/// The longest access string walked (libbpf's `BPF_CORE_SPEC_MAX_LEN`): deeper nesting
+/// does not occur in real types.
+pub const MAX_ACCESS_LEN: usize = 64;
+
 const OVERFLOW: &str = "the field's offset overflows 64 bits";
 
 /// `base + index * size * 8`: the bit offset of element `index` of `size`-byte elements.
@@ -342,6 +346,9 @@ impl LocalSpec {
         let root = btf.type_by_id(relo.type_id).map_err(lerr)?;
         let mut spelled = spell_type(&root);
         let first = *relo.access.first().ok_or_else(|| bad("empty".into()))?;
+        if relo.access.len() > MAX_ACCESS_LEN {
+            return Err(bad(format!("more than {MAX_ACCESS_LEN} steps")));
+        }
         let kind = relo.kind;
 
         if kind.is_type() {

@@ -689,6 +689,21 @@ fn instruction_checks() {
             type_id: 2
         })
     );
+    // An access string deeper than any real type.
+    assert_eq!(
+        relocate(
+            &local,
+            &target,
+            &[relo(0, 3, &[0; 65], CoreReloKind::FieldByteOffset)],
+            &mut [mov(1, 0)]
+        ),
+        Err(CoreError::BadAccess {
+            insn_off: 0,
+            type_id: 3,
+            access: ["0"; 65].join(":"),
+            reason: "more than 64 steps".into()
+        })
+    );
     // An array index whose offset overflows 64 bits.
     let mut b = BtfBuilder::new();
     let huge = b.add_struct("huge", u32::MAX, &[]);
