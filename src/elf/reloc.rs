@@ -32,10 +32,7 @@ use crate::insn::{Insn, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, INSN_SIZE};
 
 /// A CO-RE fix-up applied to one instruction.
 ///
-/// INTEGRATOR: placeholder until `btf::core` (stage 3 of the btf branch) exists; then
-/// this becomes `pub use crate::btf::core::CoreFixup;` (see [`apply_core`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CoreFixup;
+pub use crate::btf::core::CoreFixup;
 
 /// A program ready for `BPF_PROG_LOAD`.
 #[derive(Debug, Clone)]
@@ -388,20 +385,9 @@ impl ObjectSpec {
     }
 }
 
-/// CO-RE for one function's copy of its instructions (`core_relos` offsets are bytes
-/// from its first slot, as `btf::core::relocate` expects).
-///
-/// INTEGRATOR: the single place where `btf::core::relocate` is called. Until the btf
-/// branch's stage 3 provides it, no fix-up is made: the instructions keep the offsets
-/// computed against the object's own BTF. Wire it as:
-/// ```text
-/// match (target_btf, spec.btf.as_ref()) {
-///     (Some(target), Some(local)) if !function.core_relos.is_empty() =>
-///         crate::btf::core::relocate(local, target, &function.core_relos, insns)
-///             .map_err(|e| RelocError::Core { program, function, message: e.to_string() }),
-///     _ => Ok(Vec::new()),
-/// }
-/// ```
+/// CO-RE for one function, before it is linked: each record's `insn_off` is relative to
+/// the function's first slot, which is what `btf::core::relocate` expects. Without a target
+/// BTF (or without local BTF) nothing is changed: the offsets stay as compiled.
 fn apply_core(
     spec: &ObjectSpec,
     program: &str,
@@ -409,6 +395,16 @@ fn apply_core(
     insns: &mut [Insn],
     target_btf: Option<&Btf>,
 ) -> Result<Vec<CoreFixup>, RelocError> {
-    let _ = (spec, program, function, insns, target_btf);
-    Ok(Vec::new())
+    match (target_btf, spec.btf.as_ref()) {
+        (Some(target), Some(local)) if !function.core_relos.is_empty() => {
+            crate::btf::core::relocate(local, target, &function.core_relos, insns).map_err(|e| {
+                RelocError::Core {
+                    program: program.to_string(),
+                    function: function.name.clone(),
+                    message: e.to_string(),
+                }
+            })
+        }
+        _ => Ok(Vec::new()),
+    }
 }
