@@ -27,6 +27,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use ebpf_loader::attach::{self, AttachOptions};
+use ebpf_loader::btf::core::CoreFixup;
 use ebpf_loader::btf::{self, Btf};
 use ebpf_loader::elf::{MapKind, MapTypeName, ObjectSpec, RelocationKind, SectionKind};
 use ebpf_loader::event::{self, ConnectEvent, FlowCount};
@@ -622,9 +623,14 @@ fn tell_load(tour: &mut Tour, spec: &ObjectSpec, object: &Object, program: &Prog
         "CO-RE: {records} records in .BTF.ext for these functions, {} fix-ups made",
         relocated.core.len()
     ));
+    if !relocated.core.is_empty() {
+        tour.detail(
+            "each fix-up: the access, what clang computed from the object's BTF -> what it \
+             is on this kernel, the instruction before -> after",
+        );
+    }
     for fixup in &relocated.core {
-        // INTEGRATOR: CoreFixup is a placeholder until btf::core lands; use its Display then.
-        tour.detail(format!("CO-RE {fixup:?}"));
+        tour.detail(describe_core_fixup(fixup));
     }
 
     tour.step(
@@ -654,6 +660,35 @@ fn tell_load(tour: &mut Tour, spec: &ObjectSpec, object: &Object, program: &Prog
             format!("func_info/line_info refused, loaded without them: {error}")
         }
     });
+}
+
+/// One CO-RE fix-up on one line: `byte_off struct sock.__sk_common.skc_family 12 -> 16
+/// r1 = 12 -> r1 = 16`.
+fn describe_core_fixup(fixup: &CoreFixup) -> String {
+    let target = match fixup.target_value {
+        Some(value) => value.to_string(),
+        None => "missing".to_string(),
+    };
+    let mut text = format!(
+        "{:<12} {:<54} {:>4} -> {:<6} {}",
+        fixup.relo.kind.name(),
+        fixup.local_access,
+        fixup.local_value,
+        target,
+        disasm_text(&fixup.before)
+    );
+    if fixup.before == fixup.after {
+        text.push_str("  (unchanged)");
+    } else {
+        text.push_str(&format!("  ->  {}", disasm_text(&fixup.after)));
+    }
+    if fixup.poisoned {
+        text.push_str("  [poisoned: the verifier will refuse the program if this path can run]");
+    }
+    if let Some(why) = &fixup.missing {
+        text.push_str(&format!(" ({why})"));
+    }
+    text
 }
 
 fn describe_map(map: &Map) -> String {

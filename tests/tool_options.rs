@@ -31,8 +31,6 @@ struct Tool {
     stderr: mpsc::Receiver<String>,
     /// Every stdout line received so far.
     seen: Vec<String>,
-    /// What the tool said on stderr before it was ready (the `-v` tour).
-    tour: String,
 }
 
 fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
@@ -64,17 +62,16 @@ impl Tool {
             stdout,
             stderr,
             seen: Vec::new(),
-            tour: String::new(),
         };
+        let mut said = String::new();
         let deadline = Instant::now() + PATIENCE;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match tool.stderr.recv_timeout(left) {
                 Ok(line) if line.starts_with("tcpconnect: ready") => return tool,
-                Ok(line) => tool.tour.push_str(&format!("{line}\n")),
+                Ok(line) => said.push_str(&format!("{line}\n")),
                 Err(_) => break,
             }
         }
-        let said = std::mem::take(&mut tool.tour);
         let (_, stderr) = tool.stop();
         panic!("tcpconnect {args:?} did not get ready: {said}{stderr}");
     }
@@ -364,15 +361,6 @@ fn json_lines_carry_every_field_and_escape_the_process_name() {
     let object: Value = serde_json::from_str(&line).unwrap();
     let time = object["time"].as_f64().expect("time is a number");
     assert!(time >= 0.0, "line: {line}");
-    // The login uid is read from `struct task_struct` at an offset only CO-RE gets right
-    // on this kernel; until the loader makes CO-RE fix-ups the value is not checked.
-    let core_active = !tool.tour.contains(" 0 fix-ups made");
-    let loginuid = if core_active {
-        Value::from(loginuid())
-    } else {
-        eprintln!("loginuid not checked: this build makes no CO-RE fix-ups yet");
-        object["loginuid"].clone()
-    };
     let expected = serde_json::json!({
         "time": time,
         "pid": std::process::id(),
@@ -380,7 +368,8 @@ fn json_lines_carry_every_field_and_escape_the_process_name() {
         "comm_hex": "6122625c63ff",
         "uid": 0,
         "gid": 0,
-        "loginuid": loginuid,
+        // Read from `struct task_struct` at the offset CO-RE found on this kernel.
+        "loginuid": loginuid(),
         "family": 4,
         "proto": 6,
         "saddr": local.ip().to_string(),
@@ -557,6 +546,18 @@ fn verbose_tells_each_step_on_stderr_and_nothing_on_stdout() {
         "[10/10] open the perf rings (src/perf)",
     ];
     assert_eq!(steps.len(), titles.len(), "stderr: {stderr}");
+    // Every CO-RE record of the program was resolved on this kernel.
+    let core = stderr
+        .lines()
+        .find(|l| l.contains("records in .BTF.ext"))
+        .unwrap_or_else(|| panic!("no CO-RE summary: {stderr}"));
+    let numbers: Vec<&str> = core
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .collect();
+    assert_eq!(numbers.len(), 2, "{core}");
+    assert_eq!(numbers[0], numbers[1], "{core}");
+    assert_ne!(numbers[0], "0", "{core}");
     for (step, title) in steps.iter().zip(titles) {
         assert!(step.starts_with(title), "{step:?} is not {title:?}");
     }
@@ -578,6 +579,11 @@ fn verbose_tells_each_step_on_stderr_and_nothing_on_stdout() {
             "call pc-1  ->  call pc+",
         ],
         &["CO-RE: ", " records in .BTF.ext for these functions"],
+        &[
+            "byte_off",
+            "struct task_struct.loginuid.val",
+            "r1 = 0  ->  r1 = ",
+        ],
         &["verifier: processed ", " insns"],
         &["func_info (2) and line_info (", ") accepted"],
         &["tracepoint sock/inet_sock_set_state: tracepoint + "],
