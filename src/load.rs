@@ -30,7 +30,7 @@ pub enum LoadError {
     /// The program could not be relocated.
     Relocate(RelocError),
     /// The kernel refused the program; the verifier's log is inside.
-    Program(syscall::LoadError),
+    Program(Box<syscall::LoadError>),
     /// No program of that name in the object.
     NoSuchProgram { name: String },
     /// The verifier rejected an instruction that CO-RE had to poison: the kernel lacks a
@@ -39,7 +39,7 @@ pub enum LoadError {
         program: String,
         /// The poisoned relocation the verifier stopped at.
         fixup: Box<CoreFixup>,
-        error: syscall::LoadError,
+        error: Box<syscall::LoadError>,
     },
 }
 
@@ -388,9 +388,9 @@ fn explain_rejection(relocated: &RelocatedProgram, error: syscall::LoadError) ->
         Some(fixup) => LoadError::CoreUnresolved {
             program: relocated.name.clone(),
             fixup: Box::new(fixup.clone()),
-            error,
+            error: Box::new(error),
         },
-        None => LoadError::Program(error),
+        None => LoadError::Program(Box::new(error)),
     }
 }
 

@@ -9,7 +9,7 @@ use ebpf_loader::load::{LoadError, LoadOptions, Object};
 const OBJECT: &[u8] = include_bytes!("../bpf/main.bpf.o");
 
 fn spec() -> ObjectSpec {
-    ObjectSpec::parse(&OBJECT.to_vec()).expect("parse main.bpf.o")
+    ObjectSpec::parse(OBJECT).expect("parse main.bpf.o")
 }
 
 /// The object's own BTF as a "kernel" BTF, with the field name `from` renamed to `to`
