@@ -147,9 +147,11 @@ stop_tool() {
     kill $watchdog 2>/dev/null
     wait $watchdog 2>/dev/null
     show_file "$name stderr:" $W/$name.err
-    [ $status -eq 0 ] && return 0
-    [ $status -eq 137 ] && fail "tcpconnect did not exit within ${STOP_SECS}s of SIGINT"
-    [ $status -eq 137 ] || fail "tcpconnect exited with status $status after SIGINT: $(tail -n1 $W/$name.err)"
+    case $status in
+        0) return 0 ;;
+        137) fail "tcpconnect did not exit within ${STOP_SECS}s of SIGINT (killed)" ;;
+        *) fail "tcpconnect exited with status $status after SIGINT: $(tail -n1 $W/$name.err)" ;;
+    esac
 }
 
 # bail NAME: stop the tool after a failed step, keeping that step's reason; returns 1.
