@@ -202,7 +202,7 @@ check_clean() {
 # --- Checks --------------------------------------------------------------------------------
 
 check_environment() {
-    local pmu=no legacy=no tp=no btf=no v6=no bpf nc4=no nc6=no ok=yes
+    local pmu=no legacy=no tp=no btf=no v6=no bpf nc4=no nc6=no
     [ -r $KPROBE_PMU ] && pmu="type=$(cat $KPROBE_PMU)"
     [ -w $TRACEFS/kprobe_events ] && legacy=yes
     [ -d $TRACEPOINT ] && tp=yes
