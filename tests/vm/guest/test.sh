@@ -139,7 +139,13 @@ wait_for() {
 # stop_tool NAME: SIGINT, then wait (bounded) for the exit; fails unless the status is 0.
 stop_tool() {
     local name=$1 status watchdog
-    kill -INT $TOOL_PID 2>/dev/null
+    if ! kill -INT $TOOL_PID 2>/dev/null; then
+        wait $TOOL_PID
+        status=$?
+        show_file "$name stderr:" $W/$name.err
+        fail "tcpconnect exited with status $status before SIGINT: $(tail -n1 $W/$name.err)"
+        return 1
+    fi
     (sleep $STOP_SECS; kill -KILL $TOOL_PID 2>/dev/null) &
     watchdog=$!
     wait $TOOL_PID
@@ -162,8 +168,14 @@ bail() {
     return 1
 }
 
-# has_event NAME RECORD: RECORD is among tcpconnect's events.
-has_event() { parse_events $W/$1.out | grep -qxF "$2"; }
+# has_events NAME RECORD...: every RECORD is among tcpconnect's events.
+has_events() {
+    local name=$1 record
+    shift
+    for record in "$@"; do
+        parse_events $W/$name.out | grep -qxF "$record" || return 1
+    done
+}
 
 # connect ADDR PORT [COUNT]: COUNT connects from one vmhelper process; sets CLIENT_PID.
 CLIENT_PID=""
@@ -262,8 +274,9 @@ check_path() { # ATTACH
     local want4="$CLIENT_PID vmhelper 4 127.0.0.1 127.0.0.1 $PORT4"
     connect ::1 $PORT6 || bail $attach || return 1
     local want6="$CLIENT_PID vmhelper 6 ::1 ::1 $PORT6"
-    wait_for $EVENT_SECS has_event $attach "$want6"
-    wait_for $EVENT_SECS has_event $attach "$want4"
+    wait_for $EVENT_SECS has_events $attach "$want4" "$want6"
+    # How often the kprobe fired (tracefs kprobes only; for the log, when events are missing).
+    show_file "$attach kprobe_profile:" $TRACEFS/kprobe_profile
     stop_tool $attach || return 1
     show_file "$attach stdout:" $W/$attach.out
     local events
