@@ -14,6 +14,7 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use crate::attach::{self, AttachError, AttachOptions, KprobeKind, Link};
+use crate::btf::core::CoreFixup;
 use crate::btf::{Btf, TypeBody};
 use crate::elf::AttachTarget;
 use crate::elf::{MapKind, MapSpec, ObjectSpec, RelocError, RelocatedProgram};
@@ -29,9 +30,17 @@ pub enum LoadError {
     /// The program could not be relocated.
     Relocate(RelocError),
     /// The kernel refused the program; the verifier's log is inside.
-    Program(syscall::LoadError),
+    Program(Box<syscall::LoadError>),
     /// No program of that name in the object.
     NoSuchProgram { name: String },
+    /// The verifier rejected an instruction that CO-RE had to poison: the kernel lacks a
+    /// type or field the program reads.
+    CoreUnresolved {
+        program: String,
+        /// The poisoned relocation the verifier stopped at.
+        fixup: Box<CoreFixup>,
+        error: Box<syscall::LoadError>,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -42,6 +51,21 @@ impl fmt::Display for LoadError {
             LoadError::Relocate(error) => write!(f, "{error}"),
             LoadError::Program(error) => write!(f, "{error}"),
             LoadError::NoSuchProgram { name } => write!(f, "no program named {name} in the object"),
+            LoadError::CoreUnresolved {
+                program,
+                fixup,
+                error,
+            } => {
+                write!(
+                    f,
+                    "program {program}: this kernel has no {} ({}), which instruction {} reads; \
+                     CO-RE could not relocate it and the verifier refused the program ({})",
+                    fixup.local_access,
+                    fixup.missing.as_deref().unwrap_or("no matching type"),
+                    fixup.insn_index,
+                    error.error
+                )
+            }
         }
     }
 }
@@ -302,7 +326,8 @@ impl Object {
                 log_level: if opts.verifier_stats { 4 } else { 0 },
                 ..ProgLoadOptions::default()
             };
-            let loaded = syscall::load_program(&request, &load_opts).map_err(LoadError::Program)?;
+            let loaded = syscall::load_program(&request, &load_opts)
+                .map_err(|error| explain_rejection(&relocated, error))?;
             let verifier_stats = loaded.log.as_ref().and_then(|log| {
                 log.text
                     .lines()
@@ -339,6 +364,33 @@ impl Object {
     /// The program named `name` (its function name in the object).
     pub fn program(&self, name: &str) -> Option<&Program> {
         self.programs.iter().find(|p| p.name == name)
+    }
+}
+
+/// A rejected program whose log stops at a poisoned CO-RE instruction
+/// (`call unknown#195896080`, i.e. `CORE_POISON_IMM`) is explained by the field that was
+/// missing; any other rejection is passed on with its log.
+fn explain_rejection(relocated: &RelocatedProgram, error: syscall::LoadError) -> LoadError {
+    let poison = format!("call unknown#{}", crate::insn::CORE_POISON_IMM);
+    let site = error
+        .log
+        .text
+        .lines()
+        .filter(|line| line.contains(&poison))
+        .find_map(|line| line.split(':').next()?.trim().parse::<usize>().ok());
+    let fixup = site.and_then(|index| {
+        relocated
+            .core
+            .iter()
+            .find(|fixup| fixup.poisoned && fixup.insn_index == index)
+    });
+    match fixup {
+        Some(fixup) => LoadError::CoreUnresolved {
+            program: relocated.name.clone(),
+            fixup: Box::new(fixup.clone()),
+            error: Box::new(error),
+        },
+        None => LoadError::Program(Box::new(error)),
     }
 }
 

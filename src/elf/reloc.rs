@@ -49,7 +49,8 @@ pub struct RelocatedProgram {
     pub line_info: Vec<LineInfo>,
     /// Every map, global data and call relocation, in slot order.
     pub applied: Vec<AppliedRelocation>,
-    /// The CO-RE fix-ups, in function order (empty without a target BTF).
+    /// The CO-RE fix-ups, in function order (empty without a target BTF); each
+    /// `insn_index` is a slot of the linked program (`insns`).
     pub core: Vec<CoreFixup>,
 }
 
@@ -248,7 +249,15 @@ impl ObjectSpec {
         let mut core = Vec::new();
         for part in &parts {
             let mut code = part.insns.clone();
-            core.extend(apply_core(self, program, part, &mut code, target_btf)?);
+            let start = insns.len();
+            core.extend(
+                apply_core(self, program, part, &mut code, target_btf)?
+                    .into_iter()
+                    .map(|fixup| CoreFixup {
+                        insn_index: start + fixup.insn_index,
+                        ..fixup
+                    }),
+            );
             insns.extend(code);
         }
 
