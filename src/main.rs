@@ -187,6 +187,14 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            // A program the kernel refused: the end of its log says why, with the source
+            // lines the kernel prints from line_info.
+            if let Some(log) = rejected_program_log(&error) {
+                eprintln!("tcpconnect: the verifier's log ends with:");
+                for line in log.lines() {
+                    eprintln!("    {line}");
+                }
+            }
             // One line: the chain of contexts, outermost first.
             let mut line = format!("tcpconnect: {error}");
             for cause in error.chain().skip(1) {
@@ -196,6 +204,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// How many lines of a verifier log to show when a program is refused.
+const VERIFIER_LOG_LINES: usize = 20;
+
+/// The end of the verifier's log, when `error` is a program the kernel refused.
+fn rejected_program_log(error: &anyhow::Error) -> Option<String> {
+    let refused = match error.downcast_ref::<load::LoadError>()? {
+        load::LoadError::Program(refused) => refused,
+        load::LoadError::CoreUnresolved { error, .. } => error,
+        _ => return None,
+    };
+    let tail = refused.last_lines(VERIFIER_LOG_LINES);
+    (!tail.is_empty()).then_some(tail)
 }
 
 fn read_object(path: Option<&Path>) -> Result<Vec<u8>> {

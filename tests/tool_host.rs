@@ -219,3 +219,34 @@ fn without_privileges_it_names_what_is_missing() {
     assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
     assert!(stderr.contains("CAP_BPF"), "stderr: {stderr}");
 }
+
+#[test]
+fn a_rejected_program_shows_the_end_of_the_verifier_log_with_source_lines() {
+    let object = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rejected.bpf.o");
+    let (code, stdout, stderr) = run(&[
+        "--object",
+        object,
+        "--attach",
+        "tracepoint",
+        "--duration",
+        "0",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"tcpconnect: the verifier's log ends with:")
+    );
+    // The source line the kernel found through line_info, then the verifier's reason.
+    assert!(
+        stderr.contains("*count += 1; /* the verifier: R0 invalid mem access 'map_value_or_null' */ @ rejected.bpf.c:27"),
+        "stderr: {stderr}"
+    );
+    assert!(
+        lines.last().unwrap().ends_with(
+            "the verifier rejected the program (its log says why): R0 invalid mem access 'map_value_or_null' (log: 17 lines)"
+        ),
+        "stderr: {stderr}"
+    );
+}

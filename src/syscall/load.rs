@@ -152,6 +152,17 @@ impl VerifierLog {
         let start = lines.len().saturating_sub(n);
         lines.get(start..).unwrap_or_default().join("\n")
     }
+
+    /// The verifier's reason: the last line that is not one of the statistics it prints
+    /// at the end (`processed N insns ...`, `verification time ...`, `stack depth ...`).
+    pub fn reason(&self) -> Option<&str> {
+        const STATISTICS: [&str; 3] = ["processed ", "verification time ", "stack depth "];
+        self.text
+            .lines()
+            .map(str::trim)
+            .rev()
+            .find(|line| !line.is_empty() && !STATISTICS.iter().any(|s| line.starts_with(s)))
+    }
 }
 
 /// Whether the kernel took the program's func_info/line_info.
@@ -208,14 +219,13 @@ impl fmt::Display for LoadError {
             "loading program"
         };
         write!(f, "{what} {}: {}", self.name, self.error)?;
-        let last = self.log.last_lines(1);
-        if !last.is_empty() {
+        if let Some(reason) = self.log.reason() {
             let lines = self.log.text.lines().count();
-            write!(f, " (log: {lines} lines, ")?;
+            write!(f, ": {reason} (log: {lines} lines")?;
             if self.log.truncated {
-                write!(f, "truncated, ")?;
+                write!(f, ", truncated")?;
             }
-            write!(f, "last: {last:?})")?;
+            write!(f, ")")?;
         }
         Ok(())
     }
@@ -413,20 +423,21 @@ mod tests {
     }
 
     #[test]
-    fn load_error_display_is_one_line_ending_with_the_last_log_line() {
+    fn load_error_display_is_one_line_ending_with_the_verifiers_reason() {
         let err = LoadError {
             op: "BPF_PROG_LOAD",
             name: "tcp_connect".to_string(),
             error: SysError::new("BPF_PROG_LOAD", libc::EACCES),
             log: VerifierLog {
-                text: "0: (bf) r0 = r2\nR2 !read_ok\n".to_string(),
+                text: "0: (bf) r0 = r2\nR2 !read_ok\nprocessed 1 insns (limit 1000000)\n"
+                    .to_string(),
                 truncated: false,
             },
         };
         assert_eq!(
             err.to_string(),
             "loading program tcp_connect: BPF_PROG_LOAD: Permission denied (EACCES): the verifier \
-             rejected the program (its log says why) (log: 2 lines, last: \"R2 !read_ok\")"
+             rejected the program (its log says why): R2 !read_ok (log: 3 lines)"
         );
         assert!(err.is_verifier_rejection());
     }
