@@ -33,6 +33,8 @@ pub enum LoadError {
     Program(Box<syscall::LoadError>),
     /// No program of that name in the object.
     NoSuchProgram { name: String },
+    /// A global variable could not be found.
+    Global(GlobalError),
     /// The verifier rejected an instruction that CO-RE had to poison: the kernel lacks a
     /// type or field the program reads.
     CoreUnresolved {
@@ -51,6 +53,7 @@ impl fmt::Display for LoadError {
             LoadError::Relocate(error) => write!(f, "{error}"),
             LoadError::Program(error) => write!(f, "{error}"),
             LoadError::NoSuchProgram { name } => write!(f, "no program named {name} in the object"),
+            LoadError::Global(error) => write!(f, "{error}"),
             LoadError::CoreUnresolved {
                 program,
                 fixup,
@@ -108,46 +111,69 @@ impl fmt::Display for GlobalError {
 
 impl std::error::Error for GlobalError {}
 
-/// Writes the initial value of global variable `name` (in `.rodata`, `.data` or `.bss`)
-/// before the object is loaded. The variable is found through the BTF `DATASEC` of its
-/// section, which gives its offset and size.
-pub fn set_global(spec: &mut ObjectSpec, name: &str, value: &[u8]) -> Result<(), GlobalError> {
+/// Where a global variable lives: its data section's map, and its place in the map's one
+/// value, found through the BTF `DATASEC` of the section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalVar {
+    /// Index of the section's map in `spec.maps`.
+    pub map: usize,
+    pub offset: usize,
+    pub size: usize,
+}
+
+/// Finds global variable `name` in `.rodata`, `.data` or `.bss`.
+pub fn find_global(spec: &ObjectSpec, name: &str) -> Result<GlobalVar, GlobalError> {
     let btf = spec.btf.as_ref().ok_or(GlobalError::NoBtf)?;
-    let not_found = || GlobalError::NotFound {
-        name: name.to_string(),
-    };
-    for map in spec.maps.iter_mut().filter(|m| m.kind != MapKind::Btf) {
+    for (index, map) in spec.maps.iter().enumerate() {
+        if map.kind == MapKind::Btf {
+            continue;
+        }
         let Ok(datasec) = btf.find_by_name_kind(&map.section, crate::btf::Kind::Datasec) else {
             continue;
         };
         let Ok(TypeBody::Datasec { vars, .. }) = btf.type_by_id(datasec).map(|t| t.body) else {
             continue;
         };
-        for var in vars {
-            if btf.type_name(var.type_id).ok() != Some(name) {
-                continue;
-            }
-            if var.size as usize != value.len() {
-                return Err(GlobalError::Size {
-                    name: name.to_string(),
-                    expected: var.size,
-                    got: value.len(),
-                });
-            }
-            let start = var.offset as usize;
-            // .bss has no bytes in the file: its initial image is zeroes of its size.
-            if map.initial.len() < map.value_size as usize {
-                map.initial.resize(map.value_size as usize, 0);
-            }
-            let slot = map
-                .initial
-                .get_mut(start..start + value.len())
-                .ok_or_else(not_found)?;
-            slot.copy_from_slice(value);
-            return Ok(());
+        let found = vars
+            .iter()
+            .find(|var| btf.type_name(var.type_id).ok() == Some(name));
+        if let Some(var) = found {
+            return Ok(GlobalVar {
+                map: index,
+                offset: var.offset as usize,
+                size: var.size as usize,
+            });
         }
     }
-    Err(not_found())
+    Err(GlobalError::NotFound {
+        name: name.to_string(),
+    })
+}
+
+/// Writes the initial value of global variable `name` before the object is loaded (for
+/// `.rodata`, the only time it can be written).
+pub fn set_global(spec: &mut ObjectSpec, name: &str, value: &[u8]) -> Result<(), GlobalError> {
+    let var = find_global(spec, name)?;
+    if var.size != value.len() {
+        return Err(GlobalError::Size {
+            name: name.to_string(),
+            expected: var.size as u32,
+            got: value.len(),
+        });
+    }
+    let not_found = || GlobalError::NotFound {
+        name: name.to_string(),
+    };
+    let map = spec.maps.get_mut(var.map).ok_or_else(not_found)?;
+    // .bss has no bytes in the file: its initial image is zeroes of its size.
+    if map.initial.len() < map.value_size as usize {
+        map.initial.resize(map.value_size as usize, 0);
+    }
+    map.initial
+        .get_mut(var.offset..var.offset + var.size)
+        .ok_or_else(not_found)?
+        .copy_from_slice(value);
+    Ok(())
 }
 
 /// Why a program could not be attached by its section name.
@@ -359,6 +385,29 @@ impl Object {
         self.maps
             .iter()
             .find(|m| m.spec.name == name || m.spec.section == name)
+    }
+
+    /// The current value of global variable `name` (`.data` or `.bss`, as the programs
+    /// left it), read from the kernel with `BPF_MAP_LOOKUP_ELEM`.
+    pub fn global(&self, spec: &ObjectSpec, name: &str) -> Result<Vec<u8>, LoadError> {
+        let var = find_global(spec, name).map_err(LoadError::Global)?;
+        let not_loaded = || {
+            LoadError::Global(GlobalError::NotFound {
+                name: name.to_string(),
+            })
+        };
+        let map = self.maps.get(var.map).ok_or_else(not_loaded)?;
+        let mut value = vec![0u8; map.spec.value_size as usize];
+        syscall::map_lookup_elem(map.fd.as_fd(), &0u32.to_ne_bytes(), &mut value).map_err(
+            |error| LoadError::Map {
+                map: map.spec.name.clone(),
+                error,
+            },
+        )?;
+        value
+            .get(var.offset..var.offset + var.size)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(not_loaded)
     }
 
     /// The program named `name` (its function name in the object).

@@ -525,7 +525,23 @@ fn trace(cli: &Cli) -> Result<()> {
         event_loop(cli, reader, &signals)?;
     }
     link.detach()?;
+    report_missed(&object, &spec);
     Ok(())
+}
+
+/// The tracepoint path remembers each connecting process in the `pending` map until the
+/// socket leaves SYN_SENT; when that map was full, the program counted the connection in
+/// `pending_dropped` (`.bss`) instead of reporting it. Say so rather than miss it silently.
+fn report_missed(object: &Object, spec: &ObjectSpec) {
+    let Ok(bytes) = object.global(spec, "pending_dropped") else {
+        return;
+    };
+    let missed = bytes.try_into().map(u64::from_ne_bytes).unwrap_or(0);
+    if missed > 0 {
+        eprintln!(
+            "tcpconnect: {missed} connections were not reported: the pending map (tracepoint path) was full"
+        );
+    }
 }
 
 /// Step 1's details: the sections and what the loader makes of each.

@@ -1,10 +1,11 @@
-//! CO-RE through the whole loader, against this host's kernel: a field the kernel lacks
-//! reads as a sentence, and a field guarded by `bpf_core_field_exists` is simply skipped.
-//! Needs root (programs are loaded, not attached).
+//! The loader against this host's kernel (root; programs are loaded, not attached): global
+//! data written before load and read back from the kernel, and CO-RE through the whole
+//! loader: a field the kernel lacks reads as a sentence, and a field guarded by
+//! `bpf_core_field_exists` is simply skipped.
 
 use ebpf_loader::btf::Btf;
 use ebpf_loader::elf::ObjectSpec;
-use ebpf_loader::load::{LoadError, LoadOptions, Object};
+use ebpf_loader::load::{self, GlobalError, LoadError, LoadOptions, Object};
 
 const OBJECT: &[u8] = include_bytes!("../bpf/main.bpf.o");
 
@@ -83,4 +84,56 @@ fn a_field_guarded_by_exists_is_skipped_and_the_program_loads() {
             .any(|(kind, value, _)| kind.contains("exists") && *value == Some(0)),
         "{exists:?}"
     );
+}
+
+#[test]
+fn globals_written_before_load_are_in_the_kernels_maps() {
+    let mut spec = spec();
+    load::set_global(&mut spec, "filter_uid", &4242u32.to_ne_bytes()).unwrap();
+    assert_eq!(
+        load::set_global(&mut spec, "filter_uid", &[1u8]),
+        Err(GlobalError::Size {
+            name: "filter_uid".into(),
+            expected: 4,
+            got: 1
+        })
+    );
+    assert_eq!(
+        load::set_global(&mut spec, "no_such_variable", &[1u8]),
+        Err(GlobalError::NotFound {
+            name: "no_such_variable".into()
+        })
+    );
+    let kernel = ebpf_loader::btf::kernel::load().expect("kernel BTF");
+    let object = Object::load(
+        &spec,
+        &LoadOptions {
+            programs: vec!["inet_sock_set_state".into()],
+            target_btf: Some(&kernel),
+            ..LoadOptions::default()
+        },
+    )
+    .expect("load");
+    // .rodata: filled, frozen, readable from user space.
+    assert_eq!(
+        object.global(&spec, "filter_uid").unwrap(),
+        4242u32.to_ne_bytes()
+    );
+    assert_eq!(
+        object.global(&spec, "filter_pid").unwrap(),
+        0u32.to_ne_bytes()
+    );
+    // Frozen: not even root can change the configuration once the programs are loaded.
+    let rodata = object.map(".rodata").expect(".rodata map");
+    let zeroes = vec![0u8; rodata.spec.value_size as usize];
+    let refused = ebpf_loader::syscall::map_update_elem(
+        std::os::fd::AsFd::as_fd(&rodata.fd),
+        &0u32.to_ne_bytes(),
+        &zeroes,
+        0,
+    )
+    .expect_err("a frozen map refuses writes");
+    assert_eq!(refused.errno, libc::EPERM);
+    // .bss: zeroes until a program writes.
+    assert_eq!(object.global(&spec, "pending_dropped").unwrap(), [0u8; 8]);
 }
