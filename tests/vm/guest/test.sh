@@ -14,9 +14,10 @@ TRACEFS=/sys/kernel/tracing
 KPROBE_PMU=/sys/bus/event_source/devices/kprobe/type
 TRACEPOINT=$TRACEFS/events/sock/inet_sock_set_state
 
-# Destination ports of the test connects. Nothing listens on them: the kernel refuses each
-# connect with an RST, after tcp_connect() ran and the socket went through TCP_SYN_SENT, which
-# is all tcpconnect sees.
+# Destination ports of the test connects. The two exact-event connects go to a listener in
+# the connecting process (vmhelper connect-listening), which reports its source port; the
+# burst goes to a closed port: the kernel refuses each connect with an RST, after
+# tcp_connect() ran and the socket went through TCP_SYN_SENT, which is all tcpconnect sees.
 PORT4=4001        # the IPv4 connect
 PORT6=4006        # the IPv6 connect
 BURST_PORT=4100   # the burst
@@ -50,19 +51,23 @@ report() { # CHECK: run check_CHECK and print its result line
 
 # --- tcpconnect's output -------------------------------------------------------------------
 
-# Extra arguments for every tcpconnect run ("--json" once the tool has it), from VM_TOOL_ARGS
+# Extra arguments for every tcpconnect run (e.g. --json, or -v for the log), from VM_TOOL_ARGS
 # on the host (tests/vm/run writes it to /etc/vmtest.conf).
 TOOL_FORMAT_ARGS=${VMTEST_TOOL_ARGS:-}
 
 # parse_events FILE: tcpconnect's stdout as normalized records, one per line:
-#   PID COMM FAMILY SADDR DADDR DPORT
-# This is the only place that reads the output format. It reads both formats the tool has:
+#   PID COMM FAMILY SADDR SPORT DADDR DPORT
+# SPORT is "-" when the output has no source port. This is the only place that reads the
+# output format. It reads every format the checks use:
 #   BCC-style columns (the default):
 #     PID     COMM             IP SADDR            DADDR            DPORT
 #     1234    nc               4  127.0.0.1        127.0.0.1        8080
+#   the same with the local port (-L, --lport):
+#     PID     COMM             IP SADDR            LPORT  DADDR            DPORT
+#     1234    nc               4  127.0.0.1        40000  127.0.0.1        8080
 #   one flat JSON object per line (--json):
-#     {"pid":1234,"comm":"nc",...,"family":4,"saddr":"127.0.0.1","daddr":"127.0.0.1",...,"dport":8080}
-# so switching the checks to JSON is VM_TOOL_ARGS=--json on the host.
+#     {"pid":1234,"comm":"nc",...,"family":4,"saddr":"127.0.0.1","sport":40000,...,"dport":8080}
+# so switching every check to JSON is VM_TOOL_ARGS=--json on the host.
 parse_events() {
     awk '
     # One field of a flat JSON object: "key": 123 or "key": "text" (our values have no escapes).
@@ -73,8 +78,14 @@ parse_events() {
         gsub(/"/, "", v)
         return v
     }
-    /^[ ]*[{]/ { print field("pid"), field("comm"), field("family"), field("saddr"), field("daddr"), field("dport"); next }
-    $1 ~ /^[0-9]+$/ && NF == 6 { print $1, $2, $3, $4, $5, $6 }
+    /^[ ]*[{]/ {
+        if (field("pid") == "?") next    # not an event: {"lost":N,...}
+        print field("pid"), field("comm"), field("family"), field("saddr"), field("sport"),
+            field("daddr"), field("dport")
+        next
+    }
+    $1 ~ /^[0-9]+$/ && NF == 6 { print $1, $2, $3, $4, "-", $5, $6 }
+    $1 ~ /^[0-9]+$/ && NF == 7 { print $1, $2, $3, $4, $5, $6, $7 }
     ' "$1"
 }
 
@@ -177,12 +188,16 @@ has_events() {
     done
 }
 
-# connect ADDR PORT [COUNT]: COUNT connects from one vmhelper process; sets CLIENT_PID.
+# connect_listening ADDR PORT: one connect to a listener of the connecting process itself;
+# sets CLIENT_PID and CLIENT_SPORT (its source port).
 CLIENT_PID=""
-connect() {
-    vmhelper connect "$@" >$W/connect.out 2>&1 &
+CLIENT_SPORT=""
+connect_listening() {
+    vmhelper connect-listening "$1" "$2" >$W/connect.out 2>&1 &
     CLIENT_PID=$!
-    wait $CLIENT_PID || fail "vmhelper connect $*: $(cat $W/connect.out)"
+    wait $CLIENT_PID || fail "vmhelper connect-listening $*: $(cat $W/connect.out)" || return 1
+    CLIENT_SPORT=$(sed -n 's/^sport=\([0-9][0-9]*\)$/\1/p' $W/connect.out)
+    [ -n "$CLIENT_SPORT" ] || fail "vmhelper connect-listening $*: no source port: $(cat $W/connect.out)"
 }
 
 # --- What the kernel holds -----------------------------------------------------------------
@@ -267,13 +282,14 @@ check_path() { # ATTACH
     grep -q attached $W/$attach-d0.err || fail "--duration 0: no attach line on stderr" || return 1
     check_clean "$attach --duration 0" "$before" || return 1
 
-    # The exact events of one IPv4 and one IPv6 connect, from a process we know.
-    start_tool $attach --attach $attach || return 1
+    # The exact events of one IPv4 and one IPv6 connect, from a process we know, with the
+    # source port column (--lport) so that every field is checked.
+    start_tool $attach --attach $attach --lport || return 1
     check_attach_method $attach "$entries" || bail $attach || return 1
-    connect 127.0.0.1 $PORT4 || bail $attach || return 1
-    local want4="$CLIENT_PID vmhelper 4 127.0.0.1 127.0.0.1 $PORT4"
-    connect ::1 $PORT6 || bail $attach || return 1
-    local want6="$CLIENT_PID vmhelper 6 ::1 ::1 $PORT6"
+    connect_listening 127.0.0.1 $PORT4 || bail $attach || return 1
+    local want4="$CLIENT_PID vmhelper 4 127.0.0.1 $CLIENT_SPORT 127.0.0.1 $PORT4"
+    connect_listening ::1 $PORT6 || bail $attach || return 1
+    local want6="$CLIENT_PID vmhelper 6 ::1 $CLIENT_SPORT ::1 $PORT6"
     wait_for $EVENT_SECS has_events $attach "$want4" "$want6"
     # How often the kprobe fired (tracefs kprobes only; for the log, when events are missing).
     show_file "$attach kprobe_profile:" $TRACEFS/kprobe_profile

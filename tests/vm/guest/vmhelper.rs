@@ -9,6 +9,9 @@
 //!   an RST, which is enough: the kernel has already run `tcp_connect()` and
 //!   moved the socket to `TCP_SYN_SENT` when the refusal comes back. Prints
 //!   `connects=N accepted=A refused=R other=O`.
+//! - `vmhelper connect-listening ADDR PORT`: listen on ADDR:PORT, connect to it from this same
+//!   process, accept, and print `sport=N`, the connecting socket's local port, so that the
+//!   test knows every field of the event, source port included.
 //! - `vmhelper spawn PROGRAM ARGS...`: give SIGINT and SIGQUIT back their default action, then
 //!   exec PROGRAM (same pid). A shell starts its background commands with both ignored
 //!   (POSIX, "Asynchronous Lists"); a program run from a terminal has them at their default,
@@ -20,8 +23,8 @@
 //!   guest; this is the part of it the test needs.
 
 use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::process::ExitCode;
 
 const SYS_BPF: i64 = 321; // x86_64
@@ -121,6 +124,22 @@ fn connect(addr: &str, port: &str, count: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn connect_listening(addr: &str, port: &str) -> Result<(), String> {
+    let ip: IpAddr = addr.parse().map_err(|e| format!("address {addr}: {e}"))?;
+    let port: u16 = port.parse().map_err(|e| format!("port {port}: {e}"))?;
+    let target = SocketAddr::new(ip, port);
+    let listener = TcpListener::bind(target).map_err(|e| format!("listen on {target}: {e}"))?;
+    let stream = TcpStream::connect(target).map_err(|e| format!("connect {target}: {e}"))?;
+    let local = stream
+        .local_addr()
+        .map_err(|e| format!("getsockname: {e}"))?;
+    listener
+        .accept()
+        .map_err(|e| format!("accept on {target}: {e}"))?;
+    println!("sport={}", local.port());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -129,7 +148,12 @@ fn main() -> ExitCode {
         ["spawn", program, args @ ..] => spawn(program, args),
         ["connect", addr, port] => connect(addr, port, "1"),
         ["connect", addr, port, count] => connect(addr, port, count),
-        _ => Err("usage: vmhelper bpf-count | connect ADDR PORT [COUNT] | spawn PROGRAM ARGS...".to_string()),
+        ["connect-listening", addr, port] => connect_listening(addr, port),
+        _ => Err(
+            "usage: vmhelper bpf-count | connect ADDR PORT [COUNT] | connect-listening ADDR PORT \
+             | spawn PROGRAM ARGS..."
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
