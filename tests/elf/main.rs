@@ -1,0 +1,4 @@
+//! Tests of the `elf` layer: the real object, hand-made bad objects, and the fuzz corpus.
+
+mod real_object;
+mod writer;
