@@ -1,4 +1,5 @@
 //! Tests of the `elf` layer: the real object, hand-made bad objects, and the fuzz corpus.
 
+mod bad_input;
 mod real_object;
 mod writer;

@@ -157,7 +157,7 @@ impl ElfWriter {
 
         // (name, type, flags, offset, size, link, info, entsize)
         let mut headers: Vec<[u64; 8]> = vec![[0; 8]];
-        let mut place = |out: &mut Vec<u8>, data: &[u8]| {
+        let place = |out: &mut Vec<u8>, data: &[u8]| {
             while out.len() % 8 != 0 {
                 out.push(0);
             }
