@@ -24,6 +24,7 @@
 //! Only little-endian BTF is read: the loader runs on the machine the BTF is for.
 
 pub mod build;
+pub mod core;
 pub mod ext;
 pub mod kernel;
 
@@ -126,19 +127,6 @@ impl Kind {
             DeclTag => "DECL_TAG",
             TypeTag => "TYPE_TAG",
             Enum64 => "ENUM64",
-        }
-    }
-
-    /// Bytes that follow `struct btf_type` for this kind with `vlen` entries.
-    fn extra_len(self, vlen: usize) -> usize {
-        use Kind::*;
-        match self {
-            Int | Var | DeclTag => 4,
-            Array => 12,
-            Struct | Union | Datasec => 12 * vlen,
-            Enum | FuncProto => 8 * vlen,
-            Enum64 => 12 * vlen,
-            Void | Ptr | Fwd | Typedef | Volatile | Const | Restrict | Func | Float | TypeTag => 0,
         }
     }
 
@@ -734,18 +722,41 @@ pub fn essential_name(name: &str) -> &str {
     name
 }
 
+const FNV_OFFSET: u32 = 0x811c_9dc5;
+const FNV_PRIME: u32 = 0x0100_0193;
+
 /// FNV-1a: a small, good-enough hash for type names.
 fn name_hash(name: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for &c in name {
-        h ^= c as u32;
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
+    name.iter()
+        .fold(FNV_OFFSET, |h, &c| (h ^ c as u32).wrapping_mul(FNV_PRIME))
 }
 
-/// Type ids by essential name: an open-addressing table of `(hash, id)` slots, built in
-/// one pass over the type headers (reading only the names of named types).
+/// [`name_hash`] of the essential name of the NUL-terminated string starting `s`, in one
+/// pass: the hash state is remembered at each `X___Y` separator and the last one wins.
+fn essential_hash(s: &[u8]) -> u32 {
+    let mut h = FNV_OFFSET;
+    let mut at_separator = None;
+    let mut prev = 0u8;
+    for (i, &c) in s.iter().enumerate() {
+        if c == 0 {
+            break;
+        }
+        if c == b'_'
+            && i > 0
+            && prev != b'_'
+            && s.get(i + 1..i + 3) == Some(b"__")
+            && s.get(i + 3).is_some_and(|&d| d != b'_' && d != 0)
+        {
+            at_separator = Some(h);
+        }
+        h = (h ^ c as u32).wrapping_mul(FNV_PRIME);
+        prev = c;
+    }
+    at_separator.unwrap_or(h)
+}
+
+/// Type ids by essential name: an open-addressing table (linear probing) of
+/// `(hash, id)` slots. Lookups compare the names of the ids whose hash matches.
 #[derive(Clone, Debug)]
 struct NameIndex {
     /// Power-of-two length; `id == 0` marks an empty slot.
@@ -753,22 +764,12 @@ struct NameIndex {
 }
 
 impl NameIndex {
-    fn build(btf: &Btf) -> NameIndex {
-        let named: Vec<(u32, u32)> = (1..btf.len())
-            .filter_map(|id| {
-                let raw = btf.raw(id).ok()?;
-                if raw.name_off == 0 {
-                    return None;
-                }
-                let name = btf.name_bytes(raw.name_off).ok()?;
-                Some((name_hash(essential_name_bytes(name)), id))
-            })
-            .collect();
+    fn new(entries: &[(u32, u32)]) -> NameIndex {
         // Load factor at most ~0.7.
-        let cap = (named.len() * 10 / 7 + 1).next_power_of_two().max(16);
+        let cap = (entries.len() * 10 / 7 + 1).next_power_of_two().max(16);
         let mut slots = vec![(0u32, 0u32); cap];
         let mask = cap - 1;
-        for (hash, id) in named {
+        for &(hash, id) in entries {
             let mut i = hash as usize & mask;
             while let Some(slot) = slots.get_mut(i) {
                 if slot.1 == 0 {
@@ -802,13 +803,6 @@ impl NameIndex {
     }
 }
 
-fn essential_name_bytes(name: &[u8]) -> &[u8] {
-    match std::str::from_utf8(name) {
-        Ok(s) => essential_name(s).as_bytes(),
-        Err(_) => name,
-    }
-}
-
 /// Parsed BTF: the raw bytes, where each type starts, and lookups that decode on demand.
 #[derive(Clone)]
 pub struct Btf {
@@ -821,7 +815,11 @@ pub struct Btf {
     str_end: usize,
     /// `offsets[id - 1]`: start of type `id`, relative to `type_start`.
     offsets: Vec<u32>,
-    names: OnceLock<NameIndex>,
+    /// Named types other than FUNC, by essential name: built with the offsets.
+    names: NameIndex,
+    /// FUNCs by name (a kernel has ~56k of them and CO-RE never looks for one): built
+    /// on the first lookup of a FUNC.
+    func_names: OnceLock<NameIndex>,
 }
 
 impl fmt::Debug for Btf {
@@ -899,7 +897,7 @@ impl Btf {
             return Err(BtfError::StringSectionNotTerminated);
         }
         let types = bytes.get(type_start..type_end).unwrap_or(&[]);
-        let offsets = index_types(types, strings.len())?;
+        let (offsets, named) = index_types(types, strings)?;
         Ok(Btf {
             data,
             type_start,
@@ -907,7 +905,8 @@ impl Btf {
             str_start,
             str_end,
             offsets,
-            names: OnceLock::new(),
+            names: NameIndex::new(&named),
+            func_names: OnceLock::new(),
         })
     }
 
@@ -1241,41 +1240,58 @@ impl Btf {
         Ok((elem, nelems))
     }
 
-    fn name_index(&self) -> &NameIndex {
-        self.names.get_or_init(|| NameIndex::build(self))
+    fn func_index(&self) -> &NameIndex {
+        self.func_names.get_or_init(|| {
+            let strings = self.strings();
+            let funcs: Vec<(u32, u32)> = (1..self.len())
+                .filter_map(|id| {
+                    let raw = self.raw(id).ok()?;
+                    (raw.kind_u8() == Kind::Func as u8 && raw.name_off != 0).then(|| {
+                        let name = strings.get(raw.name_off as usize..).unwrap_or(&[]);
+                        (essential_hash(name), id)
+                    })
+                })
+                .collect();
+            NameIndex::new(&funcs)
+        })
     }
 
-    /// Builds the name index now (it is otherwise built by the first lookup by name).
-    pub fn build_name_index(&self) {
-        self.name_index();
-    }
-
-    /// Ids of the types whose essential name (see [`essential_name`]) is `essential`,
-    /// in id order, any kind. `sock` finds `sock` and `sock___old`.
-    pub fn ids_by_essential_name(&self, essential: &str) -> Vec<u32> {
-        let mut ids = self.name_index().candidates(essential.as_bytes());
+    /// Ids of the types of a kind compatible with `kind` (the kind itself; ENUM and
+    /// ENUM64 together) whose essential name (see [`essential_name`]) is `essential`, in
+    /// id order: `sock` finds `sock` and `sock___old`. CO-RE's candidates.
+    pub fn ids_by_essential_name(&self, essential: &str, kind: Kind) -> Vec<u32> {
+        let index = if kind == Kind::Func {
+            self.func_index()
+        } else {
+            &self.names
+        };
+        let enums = |k| matches!(k, Kind::Enum | Kind::Enum64);
+        let mut ids = index.candidates(essential.as_bytes());
         ids.retain(|&id| {
-            self.type_name(id)
-                .map(|n| essential_name(n) == essential)
-                .unwrap_or(false)
+            self.kind(id)
+                .is_ok_and(|k| k == kind || (enums(k) && enums(kind)))
+                && self
+                    .type_name(id)
+                    .is_ok_and(|n| essential_name(n) == essential)
         });
         ids
     }
 
-    /// Ids of the types named exactly `name`, in id order, any kind.
+    /// Ids of the types named exactly `name`, in id order, of any kind (FUNCs included).
     pub fn ids_by_name(&self, name: &str) -> Vec<u32> {
-        let mut ids = self
-            .name_index()
-            .candidates(essential_name(name).as_bytes());
+        let essential = essential_name(name).as_bytes();
+        let mut ids = self.names.candidates(essential);
+        ids.extend(self.func_index().candidates(essential));
+        ids.sort_unstable();
         ids.retain(|&id| self.type_name(id) == Ok(name));
         ids
     }
 
     /// The first type (lowest id) named `name` of kind `kind`.
     pub fn find_by_name_kind(&self, name: &str, kind: Kind) -> Result<u32, BtfError> {
-        self.ids_by_name(name)
+        self.ids_by_essential_name(essential_name(name), kind)
             .into_iter()
-            .find(|&id| self.kind(id) == Ok(kind))
+            .find(|&id| self.kind(id) == Ok(kind) && self.type_name(id) == Ok(name))
             .ok_or_else(|| BtfError::NotFound {
                 name: name.to_string(),
                 kind,
@@ -1363,67 +1379,67 @@ impl Btf {
 }
 
 /// One pass over the type section: the start of each type, every record checked to fit,
-/// every kind known, every name offset inside the string section.
-fn index_types(types: &[u8], str_len: usize) -> Result<Vec<u32>, BtfError> {
+/// every kind known, every name offset inside the string section; and the
+/// `(essential name hash, id)` of every named type but FUNCs, for the name index.
+/// Reads each header once, as a fixed 12-byte array: this runs over all ~127k types of
+/// the kernel's BTF.
+#[allow(clippy::type_complexity)]
+fn index_types(types: &[u8], strings: &[u8]) -> Result<(Vec<u32>, Vec<(u32, u32)>), BtfError> {
     // Each type takes at least 12 bytes: that bounds the count.
     let mut offsets = Vec::with_capacity(types.len() / BTF_TYPE_LEN);
+    let mut named = Vec::new();
     let mut off = 0usize;
     while off < types.len() {
         let id = u32::try_from(offsets.len() + 1).map_err(|_| BtfError::TooManyTypes)?;
-        let truncated = BtfError::TypeTruncated { id, offset: off };
-        let name_off = read_u32(types, off).ok_or(truncated.clone())?;
-        let info = read_u32(types, off + 4).ok_or(truncated.clone())?;
-        read_u32(types, off + 8).ok_or(truncated.clone())?;
-        let raw = RawType {
-            name_off,
-            info,
-            size_or_type: 0,
+        let header: &[u8; BTF_TYPE_LEN] = types
+            .get(off..off + BTF_TYPE_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(BtfError::TypeTruncated { id, offset: off })?;
+        let name_off = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let info = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let kind_u8 = ((info >> 24) & 0x1f) as u8;
+        let vlen = (info & VLEN_MASK) as usize;
+        // Bytes after the header, per kind (FUNC's vlen is its linkage, not a count).
+        let extra = match kind_u8 {
+            1 | 14 | 17 => 4,                            // INT, VAR, DECL_TAG
+            3 => 12,                                     // ARRAY
+            4 | 5 | 15 | 19 => 12 * vlen,                // STRUCT, UNION, DATASEC, ENUM64
+            6 | 13 => 8 * vlen,                          // ENUM, FUNC_PROTO
+            2 | 7 | 8 | 9 | 10 | 11 | 12 | 16 | 18 => 0, // the rest
+            _ => {
+                return Err(BtfError::UnknownKind {
+                    id,
+                    offset: off,
+                    kind: kind_u8,
+                })
+            }
         };
-        let kind = Kind::from_u8(raw.kind_u8())
-            .filter(|&k| k != Kind::Void)
-            .ok_or(BtfError::UnknownKind {
-                id,
-                offset: off,
-                kind: raw.kind_u8(),
-            })?;
-        if name_off as usize >= str_len {
+        if name_off as usize >= strings.len() {
             return Err(BtfError::TypeNameOutOfBounds { id, name_off });
         }
-        // FUNC's vlen is its linkage, not a count.
-        let vlen = if kind == Kind::Func {
-            0
-        } else {
-            raw.vlen() as usize
-        };
-        let end = off + BTF_TYPE_LEN + kind.extra_len(vlen);
+        let end = off + BTF_TYPE_LEN + extra;
         if end > types.len() {
-            return Err(
-                if vlen > 0
-                    && matches!(
-                        kind,
-                        Kind::Struct
-                            | Kind::Union
-                            | Kind::Enum
-                            | Kind::Enum64
-                            | Kind::FuncProto
-                            | Kind::Datasec
-                    )
-                {
-                    BtfError::VlenOutOfBounds {
-                        id,
-                        offset: off,
-                        kind,
-                        vlen: raw.vlen(),
-                    }
-                } else {
-                    truncated
-                },
-            );
+            let kind = Kind::from_u8(kind_u8).unwrap_or(Kind::Void);
+            let has_entries = matches!(kind_u8, 4 | 5 | 6 | 13 | 15 | 19);
+            return Err(if has_entries && vlen > 0 {
+                BtfError::VlenOutOfBounds {
+                    id,
+                    offset: off,
+                    kind,
+                    vlen: vlen as u16,
+                }
+            } else {
+                BtfError::TypeTruncated { id, offset: off }
+            });
+        }
+        if name_off != 0 && kind_u8 != Kind::Func as u8 {
+            let name = strings.get(name_off as usize..).unwrap_or(&[]);
+            named.push((essential_hash(name), id));
         }
         offsets.push(off as u32);
         off = end;
     }
-    Ok(offsets)
+    Ok((offsets, named))
 }
 
 #[cfg(test)]

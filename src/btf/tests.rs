@@ -541,7 +541,9 @@ fn flavors_share_an_essential_name() {
     b.add_struct("sock___old", 4, &[("a", int, 0, 0)]);
     b.add_struct("sockx", 4, &[]);
     let btf = Btf::parse(b.build()).unwrap();
-    assert_eq!(btf.ids_by_essential_name("sock"), [2, 3]);
+    assert_eq!(btf.ids_by_essential_name("sock", Kind::Struct), [2, 3]);
+    assert_eq!(btf.ids_by_essential_name("sock", Kind::Union), []);
+    assert_eq!(btf.ids_by_essential_name("sock___old", Kind::Struct), []);
     assert_eq!(btf.ids_by_name("sock___old"), [3]);
 }
 
