@@ -54,7 +54,7 @@ pub use maps::{
 pub use program::{
     program_type_from_section, AttachTarget, ProgramSpec, ProgramType, Relocation, RelocationKind,
 };
-pub use reloc::{AppliedRelocation, RelocError, RelocatedProgram, SiteError};
+pub use reloc::{AppliedRelocation, CoreError, CoreFixup, RelocError, RelocatedProgram, SiteError};
 
 use crate::btf::ext::{BtfExt, CoreRelo, FuncInfo, LineInfo};
 use crate::btf::Btf;

@@ -531,3 +531,56 @@ fn object_without_a_name_names_global_data_by_section() {
     let names: Vec<&str> = spec.maps.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["pending", "events", "counts", ".rodata", ".bss"]);
 }
+
+#[test]
+fn co_re_against_the_objects_own_btf_changes_nothing() {
+    // The object's own types as the "kernel": every record resolves to the value clang
+    // already wrote, so the program is the same as without CO-RE.
+    let spec = spec();
+    let own = spec.btf.clone().unwrap();
+    let with = spec.relocate("tcp_connect", &FDS, Some(&own)).unwrap();
+    let without = spec.relocate("tcp_connect", &FDS, None).unwrap();
+    assert_eq!(with.insns, without.insns);
+    assert_eq!(with.core.len(), 17);
+    assert!(with
+        .core
+        .iter()
+        .all(|f| !f.poisoned && f.target_value == Some(f.local_value) && f.before == f.after));
+    let family = with
+        .core
+        .iter()
+        .find(|f| f.local_access == "struct sock.__sk_common.skc_family")
+        .expect("the skc_family read is a CO-RE record");
+    assert_eq!((family.insn_index, family.local_value), (43, 12));
+}
+
+#[test]
+fn co_re_against_the_running_kernel() {
+    // Needs /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF); the kernel's offsets are
+    // whatever this kernel has, so the test checks what must hold on any kernel.
+    let Ok(kernel) = ebpf_loader::btf::kernel::load() else {
+        eprintln!("no kernel BTF here: skipped");
+        return;
+    };
+    let spec = spec();
+    for name in ["tcp_connect", "inet_sock_set_state"] {
+        let program = spec.relocate(name, &FDS, Some(&kernel)).unwrap();
+        let records: usize = std::iter::once(spec.program(name).unwrap())
+            .chain(&spec.subprograms)
+            .map(|p| p.core_relos.len())
+            .sum();
+        assert_eq!(program.core.len(), records, "{name}");
+        for fixup in &program.core {
+            // A field of struct sock or of the tracepoint exists in every kernel with BTF.
+            if fixup.local_access.starts_with("struct sock.")
+                || fixup
+                    .local_access
+                    .starts_with("struct trace_event_raw_inet_sock_set_state")
+            {
+                assert!(!fixup.poisoned, "{name}: {}", fixup.local_access);
+            }
+            let slot = fixup.insn_index;
+            assert_eq!(program.insns[slot], fixup.after[0], "{name} slot {slot}");
+        }
+    }
+}
