@@ -1,5 +1,6 @@
-//! Any bytes through the whole pure pipeline: parse, relocate every program, render the
-//! inspect view. A panic, an abort or a hang is a bug; an error is the expected answer.
+//! Any bytes through the whole pure pipeline: parse, relocate every program (without and
+//! with CO-RE), render the inspect view. A panic, an abort or a hang is a bug; an error
+//! is the expected answer.
 //! tests/elf/corpus.rs runs the same steps over fuzz/seeds and fuzz/regressions.
 #![no_main]
 
@@ -13,6 +14,8 @@ fuzz_target!(|data: &[u8]| {
     let fds: Vec<i32> = (0..spec.maps.len() as i32).collect();
     for program in &spec.programs {
         let _ = spec.relocate(&program.name, &fds, None);
+        // CO-RE too, with the object's own BTF standing in for the kernel's.
+        let _ = spec.relocate(&program.name, &fds, spec.btf.as_ref());
     }
     let _ = ebpf_loader::inspect::render(&spec, "fuzz");
 });

@@ -36,6 +36,8 @@ fn parse_relocate(data: &[u8]) {
     let fds: Vec<i32> = (0..spec.maps.len() as i32).collect();
     for program in &spec.programs {
         let _ = spec.relocate(&program.name, &fds, None);
+        // CO-RE too, with the object's own BTF standing in for the kernel's.
+        let _ = spec.relocate(&program.name, &fds, spec.btf.as_ref());
     }
     let _ = ebpf_loader::inspect::render(&spec, "fuzz");
 }
