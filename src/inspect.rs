@@ -367,7 +367,8 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
         if let Some(line) = lines.get(&slot) {
             // Consecutive records of one source line are shown once.
             if last_line != Some((line.line_off, line.line())) {
-                if let Some(source) = btf.and_then(|b| b.name(line.line_off).ok()) {
+                let source = btf.and_then(|b| b.name(line.line_off).ok()).unwrap_or("");
+                if !source.trim().is_empty() {
                     let _ = writeln!(out, "      ; {}   [line {}]", source.trim(), line.line());
                 }
                 last_line = Some((line.line_off, line.line()));

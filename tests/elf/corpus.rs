@@ -93,6 +93,25 @@ fn the_seeds_parse() {
         .1;
     let spec = ObjectSpec::parse(object).unwrap();
     assert_eq!(spec.programs.len(), 2);
+    let tiny = &inputs("parse_relocate")
+        .into_iter()
+        .find(|(name, _)| name.ends_with("tiny.bpf.o"))
+        .unwrap()
+        .1;
+    let spec = ObjectSpec::parse_named(tiny, "tiny").unwrap();
+    let maps: Vec<&str> = spec.maps.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(maps, ["m", "tiny.rodata", "tiny.bss"]);
+    let programs: Vec<(&str, &str)> = spec
+        .programs
+        .iter()
+        .map(|p| (p.name.as_str(), p.prog_type.name()))
+        .collect();
+    assert_eq!(programs, [("prog", "xdp"), ("tp", "tracepoint")]);
+    let linked = spec.relocate("tp", &[3, 4, 5], None).unwrap();
+    assert_eq!(
+        linked.layout,
+        [("tp".to_string(), 0), ("helper".to_string(), 3)]
+    );
     let btf = &inputs("btf_parse")[0].1;
     let len = usize::from(u16::from_le_bytes([btf[0], btf[1]]));
     let parsed = Btf::parse(btf[2..2 + len].to_vec()).unwrap();
