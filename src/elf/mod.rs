@@ -30,6 +30,16 @@
 //! - The relocations of `.BTF` and `.BTF.ext` (`R_BPF_64_ABS32`, `R_BPF_64_NODYLD32`) are
 //!   for linkers; they are ignored, as are relocation sections of non-code sections.
 //!
+//! Policies (what this loader decides where the ELF file leaves a choice):
+//! - `e_machine` `EM_NONE` (very old LLVM) is accepted like `EM_BPF`; the byte order
+//!   must be the host's.
+//! - A program section whose name this loader does not know still parses: its programs
+//!   get [`ProgramType::Unspec`] and the load step refuses them (see `program.rs`).
+//! - Global data maps are named as libbpf names them (`main.rodata`; see `maps.rs`);
+//!   `.rodata` maps get `BPF_F_RDONLY_PROG`. Empty data sections get no map.
+//! - Only `.text` functions can be called; static functions in program sections,
+//!   externs, callbacks (`ld_imm64` of a function) and legacy `maps` are errors.
+//!
 //! Every read goes through the `object` crate's checked accessors or `get(..)`; any
 //! byte sequence gives an `ObjectSpec` or a [`ParseError`] that says where.
 

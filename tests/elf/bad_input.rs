@@ -656,3 +656,37 @@ fn btf_problems_are_passed_through() {
         }
     );
 }
+
+/// Byte offset of field `at` of section header `index` in the real object.
+fn section_header_field(index: usize, at: usize) -> usize {
+    let shoff = u64::from_le_bytes(OBJECT[40..48].try_into().unwrap()) as usize;
+    shoff + index * 64 + at
+}
+
+#[test]
+fn symbol_table_past_the_end_and_names_past_the_strings() {
+    // Section 17 is .symtab; sh_size is at byte 32 of its header.
+    let at = section_header_field(17, 32);
+    let huge = patched(at, &(1u64 << 40).to_le_bytes());
+    assert_eq!(
+        ObjectSpec::parse(&huge).unwrap_err(),
+        ParseError::Elf {
+            what: "symbol table".into(),
+            reason: "Invalid ELF symbol table data".into()
+        }
+    );
+    // Symbol 33 (tcp_connect): its st_name points far past .strtab.
+    let symtab = u64::from_le_bytes(
+        OBJECT[section_header_field(17, 24)..section_header_field(17, 32)]
+            .try_into()
+            .unwrap(),
+    ) as usize;
+    let bad_name = patched(symtab + 33 * 24, &0x00ff_ffffu32.to_le_bytes());
+    assert_eq!(
+        ObjectSpec::parse(&bad_name).unwrap_err(),
+        ParseError::Elf {
+            what: "name of symbol 33".into(),
+            reason: "Invalid ELF symbol name offset".into()
+        }
+    );
+}
