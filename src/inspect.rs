@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::btf::core::CoreFixup;
 use crate::btf::ext::{CoreRelo, LineInfo};
 use crate::btf::{Btf, Kind, TypeBody};
 use crate::elf::{
@@ -266,7 +267,12 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
     let fds: Vec<i32> = (0..spec.maps.len())
         .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
         .collect();
-    let relocated = match spec.relocate(&program.name, &fds, None) {
+    // CO-RE against the object's own BTF: the instructions stay as compiled, and
+    // `btf::core` spells out each record (`local_access`) with the value clang computed.
+    let relocated = spec
+        .relocate(&program.name, &fds, spec.btf.as_ref())
+        .or_else(|_| spec.relocate(&program.name, &fds, None));
+    let relocated = match relocated {
         Ok(relocated) => relocated,
         Err(error) => {
             let _ = writeln!(out, "  cannot be relocated: {error}");
@@ -334,7 +340,7 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
         let _ = writeln!(out, "               {before:<34} => {after}");
     }
 
-    core_records(out, spec, &parts);
+    core_records(out, spec, &parts, &relocated.core);
 
     let _ = writeln!(
         out,
@@ -391,7 +397,7 @@ fn text_of(insns: &[Insn]) -> String {
         .join("; ")
 }
 
-fn core_records(out: &mut String, spec: &ObjectSpec, parts: &[&ProgramSpec]) {
+fn core_records(out: &mut String, spec: &ObjectSpec, parts: &[&ProgramSpec], core: &[CoreFixup]) {
     let count: usize = parts.iter().map(|p| p.core_relos.len()).sum();
     let _ = writeln!(out, "\n  CO-RE relocations ({count}):");
     explain(
@@ -400,8 +406,10 @@ fn core_records(out: &mut String, spec: &ObjectSpec, parts: &[&ProgramSpec]) {
         "Compile Once, Run Everywhere: clang compiled field offsets against its own \
          headers and recorded each access here; the loader looks the same fields up in \
          the running kernel's BTF and rewrites the instruction. `slot` is in the \
-         function's own numbering.",
+         function's own numbering; the value is the one clang computed.",
     );
+    // `btf::core` gives one fix-up per record, in the same order, when it could run.
+    let mut fixups = (core.len() == count).then(|| core.iter());
     let btf = spec.btf.as_ref();
     for part in parts {
         for relo in &part.core_relos {
@@ -412,9 +420,12 @@ fn core_records(out: &mut String, spec: &ObjectSpec, parts: &[&ProgramSpec]) {
                 .map(text_of_first)
                 .unwrap_or_default();
             let raw: Vec<String> = relo.access.iter().map(u32::to_string).collect();
-            let spelled = btf
-                .and_then(|btf| spell_access(btf, relo))
-                .unwrap_or_else(|| format!("type {}", relo.type_id));
+            let spelled = match fixups.as_mut().and_then(Iterator::next) {
+                Some(fixup) => format!("{} = {}", fixup.local_access, fixup.local_value),
+                None => btf
+                    .and_then(|btf| spell_access(btf, relo))
+                    .unwrap_or_else(|| format!("type {}", relo.type_id)),
+            };
             let _ = writeln!(
                 out,
                 "    {}:{slot:<4} {:<14} {spelled} ({})   {insn}",
@@ -537,6 +548,20 @@ mod tests {
     const OBJECT: &[u8] = include_bytes!("../bpf/main.bpf.o");
 
     #[test]
+    fn spells_accesses_without_btf_core() {
+        let spec = ObjectSpec::parse(OBJECT).unwrap();
+        let btf = spec.btf.as_ref().unwrap();
+        let spelled: Vec<String> = spec.programs[0]
+            .core_relos
+            .iter()
+            .map(|relo| spell_access(btf, relo).unwrap())
+            .collect();
+        assert_eq!(spelled[0], "struct pt_regs.di");
+        assert_eq!(spelled[2], "struct sock.__sk_common.skc_family");
+        assert_eq!(spelled[4], "struct task_struct.loginuid.val");
+    }
+
+    #[test]
     fn renders_the_tour_of_the_real_object() {
         let spec = ObjectSpec::parse_named(OBJECT, "main").unwrap();
         let text = render(&spec, "bpf/main.bpf.o");
@@ -561,7 +586,8 @@ mod tests {
             "               r2 = 0 ll                          => r2 = map[fd:1] ll",
             "    *  17: r1 = 0 ll                          => r1 = map[fd:3][0]+0 ll",
             "    <emit> (from .text)",
-            "struct sock.__sk_common.skc_family (0:0:4)",
+            "tcp_connect:43   byte_off       struct sock.__sk_common.skc_family = 12 (0:0:4)   r1 = 12",
+            "tcp_connect:74   field_exists   struct task_struct.loginuid = 1 (0:0)   r2 = 1",
             "Program inet_sock_set_state",
             "  .BTF.ext: 3 func_info, 191 line_info, 35 CO-RE records",
         ] {
