@@ -1,1 +1,658 @@
-//! placeholder
+//! `tcpconnect inspect`: a guided tour of an eBPF object, rendered as text.
+//!
+//! A pure function of an [`ObjectSpec`]: nothing here touches the kernel. It shows what
+//! the loader reads from the object and what it will do with it: the ELF sections, the
+//! license, the maps with every attribute, each program with its relocations, its
+//! disassembly before and after relocation (with placeholder fds, since no map exists
+//! yet), its CO-RE records spelled out, and a summary of the BTF.
+//!
+//! ABI: none of its own; it names what the other modules speak (`include/uapi/linux/bpf.h`,
+//! `include/uapi/linux/btf.h`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::btf::core::CoreFixup;
+use crate::btf::ext::{CoreRelo, LineInfo};
+use crate::btf::{Btf, Kind, TypeBody};
+use crate::elf::{
+    AttachTarget, MapKind, MapSpec, MapTypeName, ObjectSpec, ProgramSpec, RelocationKind,
+    BPF_F_RDONLY_PROG, BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+};
+use crate::insn::disasm::disassemble;
+use crate::insn::Insn;
+
+/// Renders the whole tour. `title` names the object (its path, usually).
+pub fn render(spec: &ObjectSpec, title: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "eBPF object {title}");
+    let _ = writeln!(out, "{}", "=".repeat(11 + title.len()));
+    sections(&mut out, spec);
+    license(&mut out, spec);
+    maps(&mut out, spec);
+    for program in &spec.programs {
+        self::program(&mut out, spec, program);
+    }
+    btf_summary(&mut out, spec);
+    out
+}
+
+/// Renders what CO-RE does to each program against `target` (the running kernel's BTF,
+/// or one given with `--btf`): for every record, the local access, the value clang
+/// computed, the value on the target, and the instruction before and after. Programs
+/// are relocated with placeholder map fds (map #i gets fd i), as in [`render`].
+pub fn render_core(spec: &ObjectSpec, target: &Btf, target_name: &str) -> String {
+    let mut out = String::new();
+    heading(&mut out, &format!("CO-RE against {target_name}"));
+    explain(
+        &mut out,
+        "  ",
+        "Each record of .BTF.ext, resolved in the target BTF: the field's offset (or size, \
+         existence, ...) as clang computed it from the object's own BTF, then as it is on the \
+         target, and the instruction the loader rewrites. `slot` counts in the linked \
+         program. A field the target lacks poisons its instruction (call 0xbad2310): the \
+         verifier then refuses the program, unless the code guards the read with \
+         bpf_core_field_exists.",
+    );
+    let fds: Vec<i32> = (0..spec.maps.len())
+        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect();
+    for program in &spec.programs {
+        let _ = writeln!(out, "\n  program {}:", program.name);
+        let relocated = match spec.relocate(&program.name, &fds, Some(target)) {
+            Ok(relocated) => relocated,
+            Err(error) => {
+                let _ = writeln!(out, "    cannot be relocated: {error}");
+                continue;
+            }
+        };
+        for fixup in &relocated.core {
+            let target_value = match fixup.target_value {
+                Some(value) => value.to_string(),
+                None => "missing".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "    slot {:<4} {:<14} {:<52} {:>5} -> {:<7}  {}  ->  {}",
+                fixup.insn_index,
+                fixup.relo.kind.name(),
+                fixup.local_access,
+                fixup.local_value,
+                target_value,
+                text_of_first(&fixup.before),
+                text_of_first(&fixup.after),
+            );
+            if let Some(missing) = &fixup.missing {
+                let _ = writeln!(out, "              {missing}");
+            }
+        }
+        let poisoned = relocated.core.iter().filter(|f| f.poisoned).count();
+        let _ = writeln!(
+            out,
+            "    {} records, {} resolved, {} poisoned",
+            relocated.core.len(),
+            relocated.core.len() - poisoned,
+            poisoned
+        );
+    }
+    out
+}
+
+fn heading(out: &mut String, text: &str) {
+    let _ = writeln!(out, "\n{text}\n{}", "-".repeat(text.len()));
+}
+
+/// Wraps `text` at 88 columns, each line indented by `indent`.
+fn explain(out: &mut String, indent: &str, text: &str) {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > 88 {
+            let _ = writeln!(out, "{indent}{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+}
+
+fn sections(out: &mut String, spec: &ObjectSpec) {
+    heading(out, "ELF sections");
+    explain(
+        out,
+        "",
+        "An eBPF object is a relocatable ELF file (ET_REL, machine EM_BPF) as clang writes \
+         it. Each program sits in a section named after where it attaches; `.text` holds \
+         functions the programs call; `.rel*` sections list the places where the code \
+         needs something only the loader knows (a map, a variable's address, a callee).",
+    );
+    let width = spec
+        .sections
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "  {:>3}  {:<width$}  {:>7}  role",
+        "#", "name", "bytes"
+    );
+    for section in spec.sections.iter().filter(|s| s.index != 0) {
+        let _ = writeln!(
+            out,
+            "  {:>3}  {:<width$}  {:>7}  {}",
+            section.index,
+            section.name,
+            section.size,
+            section.kind.describe()
+        );
+    }
+}
+
+fn license(out: &mut String, spec: &ObjectSpec) {
+    heading(out, "License");
+    if spec.license.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    } else {
+        let _ = writeln!(out, "  {:?}", spec.license);
+    }
+    explain(
+        out,
+        "  ",
+        "Passed to BPF_PROG_LOAD. The kernel lets only programs with a GPL-compatible \
+         license call GPL-only helpers (bpf_probe_read_kernel, bpf_perf_event_output...).",
+    );
+    if let Some(version) = spec.kernel_version {
+        let _ = writeln!(
+            out,
+            "  kernel version {}.{}.{} (from the `version` section; only very old kernels check it)",
+            version >> 16,
+            (version >> 8) & 0xff,
+            version & 0xff
+        );
+    }
+}
+
+/// `u64 (BTF type 8)`, `struct pending_connect (BTF type 12)`.
+fn type_label(btf: Option<&Btf>, id: u32) -> String {
+    if id == 0 {
+        return "no BTF type".to_string();
+    }
+    match btf.and_then(|btf| btf.type_by_id(id).ok()) {
+        Some(t) => format!("{}, BTF type {id}", type_name(&t.name, t.kind())),
+        None => format!("BTF type {id}"),
+    }
+}
+
+/// `struct sock`, `u64`, `DATASEC .rodata`.
+fn type_name(name: &str, kind: Kind) -> String {
+    let name = if name.is_empty() { "(anon)" } else { name };
+    match kind {
+        Kind::Struct => format!("struct {name}"),
+        Kind::Union => format!("union {name}"),
+        Kind::Enum | Kind::Enum64 => format!("enum {name}"),
+        Kind::Fwd => format!("forward {name}"),
+        Kind::Int | Kind::Typedef | Kind::Float => name.to_string(),
+        other => format!("{other} {name}"),
+    }
+}
+
+fn maps(out: &mut String, spec: &ObjectSpec) {
+    heading(out, "Maps");
+    explain(
+        out,
+        "",
+        "Maps are memory the programs share with each other and with user space, created \
+         with BPF_MAP_CREATE before the programs are loaded. Those in `.maps` are declared \
+         in C and described by BTF; each global data section (.rodata, .data, .bss) becomes \
+         an array of one element whose value is the whole section.",
+    );
+    if spec.maps.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    let btf = spec.btf.as_ref();
+    for (index, map) in spec.maps.iter().enumerate() {
+        map_entry(out, btf, index, map);
+    }
+}
+
+fn map_entry(out: &mut String, btf: Option<&Btf>, index: usize, map: &MapSpec) {
+    let _ = writeln!(out, "\n  map #{index} {} (from {})", map.name, map.section);
+    let field = |out: &mut String, name: &str, value: String| {
+        let _ = writeln!(out, "      {name:<12} {value}");
+    };
+    field(
+        out,
+        "type",
+        format!(
+            "{} (BPF_MAP_TYPE_*, {})",
+            MapTypeName(map.map_type),
+            map.map_type
+        ),
+    );
+    field(
+        out,
+        "key",
+        format!(
+            "{} bytes ({})",
+            map.key_size,
+            type_label(btf, map.btf_key_type_id)
+        ),
+    );
+    field(
+        out,
+        "value",
+        format!(
+            "{} bytes ({})",
+            map.value_size,
+            type_label(btf, map.btf_value_type_id)
+        ),
+    );
+    let entries = if map.map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY && map.max_entries == 0 {
+        "0: one per possible CPU, filled in by the loader".to_string()
+    } else {
+        map.max_entries.to_string()
+    };
+    field(out, "max_entries", entries);
+    let flags = if map.map_flags == 0 {
+        "0".to_string()
+    } else if map.map_flags == BPF_F_RDONLY_PROG {
+        format!(
+            "{:#x} BPF_F_RDONLY_PROG: programs may only read it",
+            map.map_flags
+        )
+    } else {
+        format!("{:#x}", map.map_flags)
+    };
+    field(out, "map_flags", flags);
+    if map.numa_node != 0 || map.map_extra != 0 || map.pinning != 0 {
+        field(
+            out,
+            "other",
+            format!(
+                "numa_node {}, map_extra {}, pinning {}",
+                map.numa_node, map.map_extra, map.pinning
+            ),
+        );
+    }
+    let note = match map.kind {
+        MapKind::Btf => return,
+        MapKind::Rodata => {
+            "constants: the loader writes the configuration here, then freezes the map"
+        }
+        MapKind::Data => "initialised globals",
+        MapKind::Bss => "zero-initialised globals",
+    };
+    let nonzero = map.initial.iter().filter(|&&b| b != 0).count();
+    field(
+        out,
+        "initial",
+        format!("{} bytes, {nonzero} not zero ({note})", map.initial.len()),
+    );
+}
+
+fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
+    heading(out, &format!("Program {}", program.name));
+    let field = |out: &mut String, name: &str, value: String| {
+        let _ = writeln!(out, "  {name:<13} {value}");
+    };
+    field(out, "section", program.section.clone());
+    field(
+        out,
+        "type",
+        format!(
+            "{} (BPF_PROG_TYPE_*, {})",
+            program.prog_type,
+            program.prog_type.as_u32()
+        ),
+    );
+    let attach = match &program.attach {
+        AttachTarget::None if program.prog_type.as_u32() == 0 => {
+            "unknown section name: this loader cannot load it".to_string()
+        }
+        other => other.to_string(),
+    };
+    field(out, "attaches to", attach);
+    field(
+        out,
+        "instructions",
+        format!("{} (8-byte slots)", program.insns.len()),
+    );
+
+    // Placeholder fds: map #i gets fd i.
+    let fds: Vec<i32> = (0..spec.maps.len())
+        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect();
+    // CO-RE against the object's own BTF: the instructions stay as compiled, and
+    // `btf::core` spells out each record (`local_access`) with the value clang computed.
+    let relocated = spec
+        .relocate(&program.name, &fds, spec.btf.as_ref())
+        .or_else(|_| spec.relocate(&program.name, &fds, None));
+    let relocated = match relocated {
+        Ok(relocated) => relocated,
+        Err(error) => {
+            let _ = writeln!(out, "  cannot be relocated: {error}");
+            return;
+        }
+    };
+    let parts: Vec<&ProgramSpec> = relocated
+        .layout
+        .iter()
+        .filter_map(|(name, _)| {
+            std::iter::once(program)
+                .chain(&spec.subprograms)
+                .find(|p| &p.name == name)
+        })
+        .collect();
+    if relocated.layout.len() > 1 {
+        let callees: Vec<String> = relocated
+            .layout
+            .iter()
+            .skip(1)
+            .map(|(name, start)| format!("{name} at slot {start}"))
+            .collect();
+        field(
+            out,
+            "linked",
+            format!(
+                "{} slots with {}",
+                relocated.insns.len(),
+                callees.join(", ")
+            ),
+        );
+    }
+
+    let _ = writeln!(out, "\n  Relocations ({}):", relocated.applied.len());
+    explain(
+        out,
+        "    ",
+        "Each site as the ELF file gives it (function, slot in its section) and where it \
+         lands in the linked program. The fds are placeholders: map #i gets fd i here; \
+         the loader patches in the real ones.",
+    );
+    let sites: Vec<String> = relocated
+        .applied
+        .iter()
+        .map(|a| format!("{} ({}:{})", a.function, a.section, a.section_insn))
+        .collect();
+    let width = sites.iter().map(String::len).max().unwrap_or(0);
+    for (applied, site) in relocated.applied.iter().zip(&sites) {
+        let what = match applied.kind {
+            RelocationKind::Map { map } => format!("map #{map} {}", applied.target),
+            RelocationKind::MapValue { map, offset } => {
+                format!("map #{map} {} at byte {offset}", applied.target)
+            }
+            RelocationKind::Call { .. } => format!("subprogram {}", applied.target),
+        };
+        let _ = writeln!(
+            out,
+            "    slot {:>4}  {site:<width$}  {:<9}  {:<16} -> {what}",
+            applied.insn,
+            applied.kind.name(),
+            applied.symbol,
+        );
+        let before = text_of(&applied.before);
+        let after = text_of(&applied.after);
+        let _ = writeln!(out, "               {before:<34} => {after}");
+    }
+
+    core_records(out, spec, &parts, &relocated.core);
+
+    let _ = writeln!(
+        out,
+        "\n  Disassembly, before and after relocation (placeholder fds):"
+    );
+    explain(
+        out,
+        "    ",
+        "Slot numbers are the linked program's; lines starting with ';' are the source \
+         lines clang recorded (line_info). A '*' marks a slot the loader changed.",
+    );
+    let mut before = Vec::with_capacity(relocated.insns.len());
+    let mut lines: BTreeMap<usize, &LineInfo> = BTreeMap::new();
+    let mut starts: BTreeMap<usize, &ProgramSpec> = BTreeMap::new();
+    for (part, (_, start)) in parts.iter().zip(&relocated.layout) {
+        before.extend_from_slice(&part.insns);
+        starts.insert(*start, part);
+        for line in &part.line_info {
+            lines.insert(start + line.insn_off as usize / 8, line);
+        }
+    }
+    let before_text: BTreeMap<usize, String> = disassemble(&before).into_iter().collect();
+    let btf = spec.btf.as_ref();
+    let mut last_line = None;
+    for (slot, text) in disassemble(&relocated.insns) {
+        if let Some(part) = starts.get(&slot) {
+            let _ = writeln!(out, "    <{}> (from {})", part.name, part.section);
+            last_line = None;
+        }
+        if let Some(line) = lines.get(&slot) {
+            // Consecutive records of one source line are shown once.
+            if last_line != Some((line.line_off, line.line())) {
+                let source = btf.and_then(|b| b.name(line.line_off).ok()).unwrap_or("");
+                if !source.trim().is_empty() {
+                    let _ = writeln!(out, "      ; {}   [line {}]", source.trim(), line.line());
+                }
+                last_line = Some((line.line_off, line.line()));
+            }
+        }
+        let old = before_text.get(&slot).cloned().unwrap_or_default();
+        if old == text {
+            let _ = writeln!(out, "     {slot:>4}: {text}");
+        } else {
+            let _ = writeln!(out, "    *{slot:>4}: {old:<34} => {text}");
+        }
+    }
+}
+
+fn text_of(insns: &[Insn]) -> String {
+    disassemble(insns)
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn core_records(out: &mut String, spec: &ObjectSpec, parts: &[&ProgramSpec], core: &[CoreFixup]) {
+    let count: usize = parts.iter().map(|p| p.core_relos.len()).sum();
+    let _ = writeln!(out, "\n  CO-RE relocations ({count}):");
+    explain(
+        out,
+        "    ",
+        "Compile Once, Run Everywhere: clang compiled field offsets against its own \
+         headers and recorded each access here; the loader looks the same fields up in \
+         the running kernel's BTF and rewrites the instruction. `slot` is in the \
+         function's own numbering; the value is the one clang computed.",
+    );
+    // `btf::core` gives one fix-up per record, in the same order, when it could run.
+    let mut fixups = (core.len() == count).then(|| core.iter());
+    let btf = spec.btf.as_ref();
+    for part in parts {
+        for relo in &part.core_relos {
+            let slot = relo.insn_off as usize / 8;
+            let insn = part
+                .insns
+                .get(slot..)
+                .map(text_of_first)
+                .unwrap_or_default();
+            let raw: Vec<String> = relo.access.iter().map(u32::to_string).collect();
+            let spelled = match fixups.as_mut().and_then(Iterator::next) {
+                Some(fixup) => format!("{} = {}", fixup.local_access, fixup.local_value),
+                None => btf
+                    .and_then(|btf| spell_access(btf, relo))
+                    .unwrap_or_else(|| format!("type {}", relo.type_id)),
+            };
+            let _ = writeln!(
+                out,
+                "    {}:{slot:<4} {:<14} {spelled} ({})   {insn}",
+                part.name,
+                relo.kind.name(),
+                raw.join(":"),
+            );
+        }
+    }
+}
+
+fn text_of_first(insns: &[Insn]) -> String {
+    disassemble(insns.get(..2.min(insns.len())).unwrap_or_default())
+        .into_iter()
+        .next()
+        .map(|(_, text)| text)
+        .unwrap_or_default()
+}
+
+/// `struct sock.__sk_common.skc_family` for a field access `0:0:2` from `struct sock`;
+/// `struct task_struct` for a type relocation; `enum e::VALUE` for an enumerator.
+pub fn spell_access(btf: &Btf, relo: &CoreRelo) -> Option<String> {
+    let root_id = btf.skip_mods_and_typedefs(relo.type_id).ok()?;
+    let root = btf.type_by_id(root_id).ok()?;
+    let mut text = type_name(&root.name, root.kind());
+    if relo.kind.is_type() {
+        return Some(text);
+    }
+    if relo.kind.is_enumval() {
+        let index = *relo.access.first()? as usize;
+        let (TypeBody::Enum { values, .. } | TypeBody::Enum64 { values, .. }) = &root.body else {
+            return None;
+        };
+        let _ = write!(text, "::{}", values.get(index)?.name);
+        return Some(text);
+    }
+    let (&first, rest) = relo.access.split_first()?;
+    if first != 0 {
+        let _ = write!(text, "[{first}]");
+    }
+    let mut id = root_id;
+    // Each step goes one level down: bounded by the access string's length.
+    for &index in rest {
+        id = btf.skip_mods_and_typedefs(id).ok()?;
+        match btf.type_by_id(id).ok()?.body {
+            TypeBody::Struct { members, .. } | TypeBody::Union { members, .. } => {
+                let member = members.get(index as usize)?;
+                let name = if member.name.is_empty() {
+                    "(anon)"
+                } else {
+                    &member.name
+                };
+                let _ = write!(text, ".{name}");
+                id = member.type_id;
+            }
+            TypeBody::Array { elem, .. } => {
+                let _ = write!(text, "[{index}]");
+                id = elem;
+            }
+            _ => return None,
+        }
+    }
+    Some(text)
+}
+
+fn btf_summary(out: &mut String, spec: &ObjectSpec) {
+    heading(out, "BTF");
+    explain(
+        out,
+        "",
+        "BTF describes the object's types (map keys and values, function signatures, the \
+         kernel structures it reads) for the verifier and for CO-RE. `.BTF.ext` adds, per \
+         code section, where each function starts (func_info), which source line each \
+         slot comes from (line_info) and the CO-RE records.",
+    );
+    let Some(btf) = spec.btf.as_ref() else {
+        let _ = writeln!(out, "  (no .BTF section)");
+        return;
+    };
+    let mut kinds: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for id in 1..btf.len() {
+        if let Ok(kind) = btf.kind(id) {
+            *kinds.entry(kind.name()).or_default() += 1;
+        }
+    }
+    let bytes = btf.as_bytes();
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .unwrap_or(0)
+    };
+    let _ = writeln!(
+        out,
+        "  {} types (ids 1..{}), type section {} bytes, strings {} bytes",
+        btf.len().saturating_sub(1),
+        btf.len().saturating_sub(1),
+        word(12),
+        word(20)
+    );
+    let per_kind: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    explain(out, "  ", &format!("by kind: {}", per_kind.join(", ")));
+    if let Some(ext) = &spec.btf_ext {
+        let func: usize = ext.func_info.iter().map(|s| s.records.len()).sum();
+        let line: usize = ext.line_info.iter().map(|s| s.records.len()).sum();
+        let core: usize = ext.core_relos.iter().map(|s| s.records.len()).sum();
+        let _ = writeln!(
+            out,
+            "  .BTF.ext: {} func_info, {} line_info, {} CO-RE records",
+            func, line, core
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OBJECT: &[u8] = include_bytes!("../bpf/main.bpf.o");
+
+    #[test]
+    fn spells_accesses_without_btf_core() {
+        let spec = ObjectSpec::parse(OBJECT).unwrap();
+        let btf = spec.btf.as_ref().unwrap();
+        let spelled: Vec<String> = spec.programs[0]
+            .core_relos
+            .iter()
+            .map(|relo| spell_access(btf, relo).unwrap())
+            .collect();
+        assert_eq!(spelled[0], "struct pt_regs.di");
+        assert_eq!(spelled[2], "struct sock.__sk_common.skc_family");
+        assert_eq!(spelled[4], "struct task_struct.loginuid.val");
+    }
+
+    #[test]
+    fn renders_the_tour_of_the_real_object() {
+        let spec = ObjectSpec::parse_named(OBJECT, "main").unwrap();
+        let text = render(&spec, "bpf/main.bpf.o");
+        for needle in [
+            "eBPF object bpf/main.bpf.o",
+            "    4  kprobe/tcp_connect                          1352  program code",
+            "  \"GPL\"",
+            "  map #1 events (from .maps)",
+            "      type         perf_event_array (BPF_MAP_TYPE_*, 4)",
+            "      max_entries  0: one per possible CPU, filled in by the loader",
+            "      value        32 bytes (struct pending_connect, BTF type 12)",
+            "      key          36 bytes (struct flow_key, BTF type 25)",
+            "      map_flags    0x80 BPF_F_RDONLY_PROG: programs may only read it",
+            "      initial      145 bytes, 4 not zero",
+            "Program tcp_connect",
+            "  attaches to   entry of kernel function tcp_connect",
+            "  instructions  169 (8-byte slots)",
+            "  linked        255 slots with emit at slot 169",
+            "    slot  165  tcp_connect (kprobe/tcp_connect:165)  call       .text            -> subprogram emit",
+            "               call pc-1                          => call pc+3",
+            "    slot  209  emit (.text:40)                       map        events           -> map #1 events",
+            "               r2 = 0 ll                          => r2 = map[fd:1] ll",
+            "    *  17: r1 = 0 ll                          => r1 = map[fd:3][0]+0 ll",
+            "    <emit> (from .text)",
+            "tcp_connect:43   byte_off       struct sock.__sk_common.skc_family = 12 (0:0:4)   r1 = 12",
+            "tcp_connect:74   field_exists   struct task_struct.loginuid = 1 (0:0)   r2 = 1",
+            "Program inet_sock_set_state",
+            "  .BTF.ext: 3 func_info, 191 line_info, 35 CO-RE records",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+}

@@ -155,6 +155,14 @@ enum Command {
     Inspect {
         /// The object file (default: the embedded one)
         object: Option<PathBuf>,
+
+        /// Also resolve each CO-RE record against the running kernel's BTF (or --btf)
+        #[arg(long)]
+        core: bool,
+
+        /// The target BTF for --core (raw BTF or an ELF with .BTF)
+        #[arg(long, value_name = "PATH", requires = "core")]
+        btf: Option<PathBuf>,
     },
 }
 
@@ -181,7 +189,9 @@ fn parse_pages(text: &str) -> Result<usize, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Some(Command::Inspect { object }) => inspect(object.as_deref()),
+        Some(Command::Inspect { object, core, btf }) => {
+            inspect(object.as_deref(), *core, btf.as_deref())
+        }
         None => trace(&cli),
     };
     match result {
@@ -227,10 +237,35 @@ fn read_object(path: Option<&Path>) -> Result<Vec<u8>> {
     }
 }
 
-fn inspect(path: Option<&Path>) -> Result<()> {
+fn inspect(path: Option<&Path>, core: bool, btf: Option<&Path>) -> Result<()> {
     let bytes = read_object(path)?;
-    let _spec = ObjectSpec::parse(&bytes)?;
-    bail!("inspect: not built yet")
+    let spec = ObjectSpec::parse(&bytes)?;
+    let title = match path {
+        Some(path) => path.display().to_string(),
+        None => "bpf/main.bpf.o (embedded in tcpconnect)".to_string(),
+    };
+    let mut text = ebpf_loader::inspect::render(&spec, &title);
+    if core {
+        let target = kernel_btf(btf)?;
+        let target_name = match btf {
+            Some(path) => path.display().to_string(),
+            None => format!("this kernel ({})", btf::kernel::VMLINUX_BTF),
+        };
+        text.push_str(&ebpf_loader::inspect::render_core(
+            &spec,
+            &target,
+            &target_name,
+        ));
+    }
+    io::stdout().write_all(text.as_bytes()).or_else(|error| {
+        // `tcpconnect inspect | head` closes the pipe early: not an error.
+        if error.kind() == io::ErrorKind::BrokenPipe {
+            Ok(())
+        } else {
+            Err(error)
+        }
+    })?;
+    Ok(())
 }
 
 /// The guided tour: with `--verbose`, what each step of the pipeline is for and what the

@@ -250,3 +250,29 @@ fn a_rejected_program_shows_the_end_of_the_verifier_log_with_source_lines() {
         "stderr: {stderr}"
     );
 }
+
+#[test]
+fn inspect_walks_the_embedded_object_and_resolves_its_core_records_on_this_kernel() {
+    let (code, stdout, stderr) = run(&["inspect", "--core"]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(stdout.starts_with("eBPF object bpf/main.bpf.o (embedded in tcpconnect)\n"));
+    assert!(stdout.contains("Program tcp_connect"), "{stdout}");
+    assert!(stdout.contains("Program inet_sock_set_state"), "{stdout}");
+    assert!(
+        stdout.contains("17 records, 17 resolved, 0 poisoned"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("18 records, 18 resolved, 0 poisoned"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn inspect_of_a_file_that_is_not_an_object_fails_in_one_line() {
+    let not_elf = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let (code, stdout, stderr) = run(&["inspect", not_elf]);
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+}

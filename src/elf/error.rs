@@ -23,6 +23,12 @@ pub enum ParseError {
     Elf { what: String, reason: String },
     /// No `SHT_SYMTAB` section: programs and relocations cannot be found without one.
     NoSymbolTable,
+    /// A symbol whose section index is not in the section table.
+    SymbolSection {
+        symbol: usize,
+        name: String,
+        section: usize,
+    },
     /// A code section whose size is not a whole number of 8-byte instructions.
     CodeSize { section: String, size: u64 },
     /// A function symbol that does not describe instructions inside its section.
@@ -176,6 +182,14 @@ impl fmt::Display for ParseError {
             ),
             ParseError::Elf { what, reason } => write!(f, "malformed ELF: {what}: {reason}"),
             ParseError::NoSymbolTable => write!(f, "the object has no symbol table (.symtab)"),
+            ParseError::SymbolSection {
+                symbol,
+                name,
+                section,
+            } => write!(
+                f,
+                "symbol {symbol} ({name}) is in section {section}, which does not exist"
+            ),
             ParseError::CodeSize { section, size } => write!(
                 f,
                 "section {section}: {size} bytes is not a whole number of 8-byte instructions"

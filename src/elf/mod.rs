@@ -30,6 +30,16 @@
 //! - The relocations of `.BTF` and `.BTF.ext` (`R_BPF_64_ABS32`, `R_BPF_64_NODYLD32`) are
 //!   for linkers; they are ignored, as are relocation sections of non-code sections.
 //!
+//! Policies (what this loader decides where the ELF file leaves a choice):
+//! - `e_machine` `EM_NONE` (very old LLVM) is accepted like `EM_BPF`; the byte order
+//!   must be the host's.
+//! - A program section whose name this loader does not know still parses: its programs
+//!   get [`ProgramType::Unspec`] and the load step refuses them (see `program.rs`).
+//! - Global data maps are named as libbpf names them (`main.rodata`; see `maps.rs`);
+//!   `.rodata` maps get `BPF_F_RDONLY_PROG`. Empty data sections get no map.
+//! - Only `.text` functions can be called; static functions in program sections,
+//!   externs, callbacks (`ld_imm64` of a function) and legacy `maps` are errors.
+//!
 //! Every read goes through the `object` crate's checked accessors or `get(..)`; any
 //! byte sequence gives an `ObjectSpec` or a [`ParseError`] that says where.
 
@@ -38,7 +48,7 @@ mod maps;
 mod program;
 pub mod reloc;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use object::elf::{self, FileHeader64, SectionHeader64};
 use object::read::elf::Rel as _;
@@ -54,7 +64,7 @@ pub use maps::{
 pub use program::{
     program_type_from_section, AttachTarget, ProgramSpec, ProgramType, Relocation, RelocationKind,
 };
-pub use reloc::{AppliedRelocation, RelocError, RelocatedProgram, SiteError};
+pub use reloc::{AppliedRelocation, CoreError, CoreFixup, RelocError, RelocatedProgram, SiteError};
 
 use crate::btf::ext::{BtfExt, CoreRelo, FuncInfo, LineInfo};
 use crate::btf::Btf;
@@ -353,13 +363,16 @@ impl<'a> Reader<'a> {
                 });
             };
             maps = maps::btf_maps(btf)?;
+            let in_maps: HashSet<&str> = symbols
+                .iter()
+                .filter(|s| {
+                    s.section.and_then(|i| sections.get(i)).map(|s| &s.kind)
+                        == Some(&SectionKind::Maps)
+                })
+                .map(|s| s.name.as_str())
+                .collect();
             for map in &maps {
-                let defined = symbols.iter().any(|s| {
-                    s.name == map.name
-                        && s.section.and_then(|i| sections.get(i)).map(|s| &s.kind)
-                            == Some(&SectionKind::Maps)
-                });
-                if !defined {
+                if !in_maps.contains(map.name.as_str()) {
                     return Err(ParseError::Map {
                         map: map.name.clone(),
                         problem: MapProblem::NoSymbol,
@@ -395,7 +408,7 @@ impl<'a> Reader<'a> {
         // Functions of every code section.
         let mut programs = Vec::new();
         let mut subprograms = Vec::new();
-        let mut code = HashMap::new();
+        let mut code = BTreeMap::new();
         for section in &sections {
             let is_text = match section.kind {
                 SectionKind::Program => false,
@@ -556,6 +569,13 @@ impl<'a> Reader<'a> {
                     .map_err(elf_error(format!("name of symbol {}", index.0)))?;
                 String::from_utf8_lossy(name).into_owned()
             };
+            if let Some(section) = section.filter(|&i| i >= sections.len()) {
+                return Err(ParseError::SymbolSection {
+                    symbol: index.0,
+                    name,
+                    section,
+                });
+            }
             symbols.push(Symbol {
                 name,
                 section,
@@ -633,7 +653,7 @@ impl<'a> Reader<'a> {
 struct Context<'c> {
     sections: &'c [SectionInfo],
     symbols: &'c [Symbol],
-    code: &'c HashMap<usize, CodeSection>,
+    code: &'c BTreeMap<usize, CodeSection>,
     /// Section index -> index in `maps` of its global data map.
     data_maps: &'c HashMap<usize, usize>,
     /// The index of `.text`, if the object has one.
@@ -775,13 +795,10 @@ impl Context<'_> {
     fn subprogram_at(&self, target: i64) -> Option<usize> {
         let text = self.code.get(&self.text?)?;
         let target = usize::try_from(target).ok()?;
-        text.functions
-            .iter()
-            .find(|&&(start, _, _)| start == target)
-            .and_then(|&(_, _, function)| match function {
-                FunctionRef::Subprogram(i) => Some(i),
-                FunctionRef::Program(_) => None,
-            })
+        match text.function_at(target)? {
+            (FunctionRef::Subprogram(i), 0) => Some(i),
+            _ => None,
+        }
     }
 }
 
@@ -896,10 +913,10 @@ fn add_unrelocated_calls(context: &Context<'_>, spec: &mut ObjectSpec) -> Result
             };
             let Some(function) = function else { continue };
             let mut new = Vec::new();
+            let relocated: HashSet<usize> = function.relocations.iter().map(|r| r.insn).collect();
             let mut index = 0;
             while let Some(&insn) = function.insns.get(index) {
-                let relocated = function.relocations.iter().any(|r| r.insn == index);
-                if insn.is_pseudo_call() && !relocated {
+                if insn.is_pseudo_call() && !relocated.contains(&index) {
                     let call = start + index;
                     let target = call as i64 + i64::from(insn.imm) + 1;
                     let callee = (Some(section_index) == context.text)
@@ -941,7 +958,7 @@ fn add_unrelocated_calls(context: &Context<'_>, spec: &mut ObjectSpec) -> Result
 /// function's first slot (still in bytes, as the file has them).
 fn split_btf_ext(
     ext: &BtfExt,
-    code: &HashMap<usize, CodeSection>,
+    code: &BTreeMap<usize, CodeSection>,
     spec: &mut ObjectSpec,
 ) -> Result<(), ParseError> {
     for section in code.values() {

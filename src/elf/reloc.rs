@@ -30,9 +30,7 @@ use crate::btf::ext::{FuncInfo, LineInfo};
 use crate::btf::Btf;
 use crate::insn::{Insn, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, INSN_SIZE};
 
-/// A CO-RE fix-up applied to one instruction.
-///
-pub use crate::btf::core::CoreFixup;
+pub use crate::btf::core::{CoreError, CoreFixup};
 
 /// A program ready for `BPF_PROG_LOAD`.
 #[derive(Debug, Clone)]
@@ -50,7 +48,7 @@ pub struct RelocatedProgram {
     /// Every map, global data and call relocation, in slot order.
     pub applied: Vec<AppliedRelocation>,
     /// The CO-RE fix-ups, in function order (empty without a target BTF); each
-    /// `insn_index` is a slot of the linked program (`insns`).
+    /// `insn_index` is a slot of `insns`.
     pub core: Vec<CoreFixup>,
 }
 
@@ -99,11 +97,13 @@ pub enum RelocError {
     },
     /// The linked program has more slots than a call's `imm` can span.
     TooLarge { program: String, insns: usize },
-    /// A CO-RE relocation could not be applied (its message, from `btf::core`).
+    /// A CO-RE relocation could not be applied (ambiguous, or the instruction does not
+    /// hold what the record says). An unresolvable field is not an error: its
+    /// instruction is poisoned and reported in [`RelocatedProgram::core`].
     Core {
         program: String,
         function: String,
-        message: String,
+        error: Box<CoreError>,
     },
 }
 
@@ -145,11 +145,8 @@ impl fmt::Display for RelocError {
             RelocError::Core {
                 program,
                 function,
-                message,
-            } => write!(
-                f,
-                "program {program}: function {function}: CO-RE: {message}"
-            ),
+                error,
+            } => write!(f, "program {program}: function {function}: {error}"),
         }
     }
 }
@@ -247,17 +244,14 @@ impl ObjectSpec {
         // 2. CO-RE, function by function, then the functions joined.
         let mut insns = Vec::with_capacity(total);
         let mut core = Vec::new();
-        for part in &parts {
+        for (part, &base) in parts.iter().zip(&starts) {
             let mut code = part.insns.clone();
-            let start = insns.len();
-            core.extend(
-                apply_core(self, program, part, &mut code, target_btf)?
-                    .into_iter()
-                    .map(|fixup| CoreFixup {
-                        insn_index: start + fixup.insn_index,
-                        ..fixup
-                    }),
-            );
+            let fixups = apply_core(self, program, part, &mut code, target_btf)?;
+            // `btf::core` numbers slots from the function's start: make them the program's.
+            core.extend(fixups.into_iter().map(|mut fixup| {
+                fixup.insn_index += base;
+                fixup
+            }));
             insns.extend(code);
         }
 
@@ -394,9 +388,10 @@ impl ObjectSpec {
     }
 }
 
-/// CO-RE for one function, before it is linked: each record's `insn_off` is relative to
-/// the function's first slot, which is what `btf::core::relocate` expects. Without a target
-/// BTF (or without local BTF) nothing is changed: the offsets stay as compiled.
+/// CO-RE for one function's copy of its instructions (`core_relos` offsets are bytes
+/// from its first slot, as `btf::core::relocate` expects). Without a target BTF, or
+/// without local BTF, nothing is changed: the instructions keep the offsets clang
+/// computed from the object's own headers.
 fn apply_core(
     spec: &ObjectSpec,
     program: &str,
@@ -406,13 +401,13 @@ fn apply_core(
 ) -> Result<Vec<CoreFixup>, RelocError> {
     match (target_btf, spec.btf.as_ref()) {
         (Some(target), Some(local)) if !function.core_relos.is_empty() => {
-            crate::btf::core::relocate(local, target, &function.core_relos, insns).map_err(|e| {
-                RelocError::Core {
+            crate::btf::core::relocate(local, target, &function.core_relos, insns).map_err(
+                |error| RelocError::Core {
                     program: program.to_string(),
                     function: function.name.clone(),
-                    message: e.to_string(),
-                }
-            })
+                    error: Box::new(error),
+                },
+            )
         }
         _ => Ok(Vec::new()),
     }
