@@ -5,185 +5,62 @@
 //! Needs root and a kernel with BPF; each test starts its own `tcpconnect`, listens on its
 //! own port, and only looks at lines for that port, so the tests can run in parallel.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+mod support;
 
-const TOOL: &str = env!("CARGO_BIN_EXE_tcpconnect");
+use std::net::SocketAddr;
+use std::process::Command;
 
-/// A running `tcpconnect` whose stdout lines arrive on a channel.
-struct Tool {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Option<ChildStderr>,
-}
+use support::*;
 
-impl Tool {
-    /// Starts the tool and waits for its header: the header is printed once the program
-    /// is attached and the rings are open, so a connect made after it is seen.
-    fn start(args: &[&str]) -> Tool {
-        let mut child = Command::new(TOOL)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tcpconnect");
-        let stdout: ChildStdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = child.stderr.take();
-        let mut tool = Tool {
-            child,
-            lines,
-            stderr,
-        };
-        match tool.lines.recv_timeout(Duration::from_secs(30)) {
-            Ok(header) => assert!(header.starts_with("PID"), "header: {header:?}"),
-            Err(_) => panic!("tcpconnect did not start: {}", tool.stop_and_stderr()),
-        }
-        tool
-    }
-
-    /// The first line whose DPORT column is `port`, within a bound.
-    fn line_for_port(&mut self, port: u16) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let fields: Vec<String> = line.split_whitespace().map(String::from).collect();
-                    if fields.last().map(String::as_str) == Some(&port.to_string()) {
-                        return fields;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!(
-            "no event for port {port}; tcpconnect said: {}",
-            self.stop_and_stderr()
-        );
-    }
-
-    fn stop_and_stderr(&mut self) -> String {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGINT,
-        );
-        let _ = self.child.wait();
-        let mut text = String::new();
-        if let Some(mut stderr) = self.stderr.take() {
-            let _ = stderr.read_to_string(&mut text);
-        }
-        text
-    }
-}
-
-impl Drop for Tool {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Connects to `listener` from a thread named `thread_name` and returns the local address
-/// the kernel gave the connection.
-fn connect_from_thread(listener: &TcpListener, thread_name: &str) -> SocketAddr {
-    let target = listener.local_addr().unwrap();
-    let local = thread::Builder::new()
-        .name(thread_name.to_string())
-        .spawn(move || {
-            let stream = TcpStream::connect(target).expect("connect");
-            stream.local_addr().unwrap()
-        })
-        .unwrap()
-        .join()
-        .unwrap();
-    let _ = listener.accept();
-    local
-}
-
-fn assert_event(
-    fields: &[String],
-    comm: &str,
-    version: &str,
-    local: SocketAddr,
-    remote: SocketAddr,
-) {
+fn assert_event(line: &str, comm: &str, version: &str, local: SocketAddr, remote: SocketAddr) {
     // PID COMM IP SADDR DADDR DPORT
     assert_eq!(
-        fields,
+        fields(line),
         [
-            std::process::id().to_string(),
-            comm.to_string(),
-            version.to_string(),
-            local.ip().to_string(),
-            remote.ip().to_string(),
-            remote.port().to_string(),
+            our_pid().as_str(),
+            comm,
+            version,
+            &local.ip().to_string(),
+            &remote.ip().to_string(),
+            &remote.port().to_string(),
         ]
     );
 }
 
-fn check_connect(attach: &str, listen: IpAddr, comm: &str) {
-    let listener = TcpListener::bind(SocketAddr::new(listen, 0)).unwrap();
-    let remote = listener.local_addr().unwrap();
-    let mut tool = Tool::start(&["--attach", attach]);
-    let local = connect_from_thread(&listener, comm);
-    let fields = tool.line_for_port(remote.port());
-    let version = if listen.is_ipv4() { "4" } else { "6" };
-    assert_event(&fields, comm, version, local, remote);
-    let stderr = tool.stop_and_stderr();
-    assert!(
-        tool.child.try_wait().unwrap().unwrap().success(),
-        "exit status; stderr: {stderr}"
-    );
+/// Starts the tool with `args`, connects to a fresh listener on `listen_on` from a thread
+/// named `comm`, and checks the event; returns the tool's stderr.
+fn check_connect(args: &[&str], listen_on: &str, comm: &'static str) -> String {
+    let (_listener, remote) = listen(listen_on);
+    let mut tool = Tool::start_raw(args);
+    let local = connect_from_thread(remote, comm.as_bytes());
+    let line = tool.wait_for(&format!("port {}", remote.port()), |l| {
+        for_port(l, remote.port())
+    });
+    let version = if remote.is_ipv4() { "4" } else { "6" };
+    assert_event(&line, comm, version, local, remote);
+    tool.stop().1
 }
 
 #[test]
 fn tracepoint_sees_an_ipv4_connect() {
-    check_connect("tracepoint", "127.0.0.1".parse().unwrap(), "tc-tp-v4");
+    check_connect(&["--attach", "tracepoint"], "127.0.0.1", "tc-tp-v4");
 }
 
 #[test]
 fn tracepoint_sees_an_ipv6_connect() {
-    check_connect("tracepoint", "::1".parse().unwrap(), "tc-tp-v6");
+    check_connect(&["--attach", "tracepoint"], "::1", "tc-tp-v6");
 }
 
 #[test]
 fn auto_falls_back_to_the_tracepoint_and_says_so() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let remote = listener.local_addr().unwrap();
-    let mut tool = Tool::start(&[]);
-    let local = connect_from_thread(&listener, "tc-auto");
-    let fields = tool.line_for_port(remote.port());
-    assert_event(&fields, "tc-auto", "4", local, remote);
-    let stderr = tool.stop_and_stderr();
+    let stderr = check_connect(&[], "127.0.0.1", "tc-auto");
     if !std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
         assert!(
-            stderr.contains("tracepoint sock/inet_sock_set_state"),
+            stderr.contains("tracepoint sock/inet_sock_set_state")
+                && stderr.contains("this kernel has no kprobes"),
             "stderr: {stderr}"
         );
     }
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(TOOL)
-        .args(args)
-        .output()
-        .expect("run tcpconnect");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]

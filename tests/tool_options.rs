@@ -10,167 +10,14 @@
 //! ring when it stops, and the dropped connection happened before the kept one, so had it
 //! passed the filter it would be among the lines read.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-const TOOL: &str = env!("CARGO_BIN_EXE_tcpconnect");
-/// How long to wait for the tool to start or for a line; only a bound, never an assertion.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// A running `tcpconnect`, its stdout and stderr lines arriving on channels.
-struct Tool {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-    /// Every stdout line received so far.
-    seen: Vec<String>,
-}
-
-fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Tool {
-    /// Starts `tcpconnect -v --attach tracepoint ARGS` and waits until it says it is ready.
-    fn start(args: &[&str]) -> Tool {
-        let mut child = Command::new(TOOL)
-            .args(["-v", "--attach", "tracepoint"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tcpconnect");
-        let stdout = lines_of(child.stdout.take().unwrap());
-        let stderr = lines_of(child.stderr.take().unwrap());
-        let mut tool = Tool {
-            child,
-            stdout,
-            stderr,
-            seen: Vec::new(),
-        };
-        let mut said = String::new();
-        let deadline = Instant::now() + PATIENCE;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match tool.stderr.recv_timeout(left) {
-                Ok(line) if line.starts_with("tcpconnect: ready") => return tool,
-                Ok(line) => said.push_str(&format!("{line}\n")),
-                Err(_) => break,
-            }
-        }
-        let (_, stderr) = tool.stop();
-        panic!("tcpconnect {args:?} did not get ready: {said}{stderr}");
-    }
-
-    /// The first stdout line (already received, or arriving within a bound) that
-    /// satisfies `wanted`. Events from different CPUs can come in any order.
-    fn wait_for(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
-        if let Some(line) = self.seen.iter().find(|l| wanted(l)) {
-            return line.clone();
-        }
-        let deadline = Instant::now() + PATIENCE;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if wanted(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        let (lines, stderr) = self.stop();
-        panic!("no line for {what}; stdout: {lines:#?}; stderr: {stderr}");
-    }
-
-    /// Stops the tool with SIGINT; returns every stdout line it printed and its stderr.
-    /// The tool must exit with status 0.
-    fn stop(&mut self) -> (Vec<String>, String) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGINT,
-        );
-        let status = self.child.wait().expect("wait for tcpconnect");
-        // The pipes close when the tool exits: the channels then end.
-        let mut lines = std::mem::take(&mut self.seen);
-        lines.extend(self.stdout.iter());
-        let stderr: Vec<String> = self.stderr.iter().collect();
-        let stderr = stderr.join("\n");
-        assert_eq!(status.code(), Some(0), "exit status; stderr: {stderr}");
-        (lines, stderr)
-    }
-}
-
-impl Drop for Tool {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The columns of a text line.
-fn fields(line: &str) -> Vec<&str> {
-    line.split_whitespace().collect()
-}
-
-/// Is this text line an event for destination port `port` (the last column)?
-fn for_port(line: &str, port: u16) -> bool {
-    fields(line).last() == Some(&port.to_string().as_str())
-}
-
-fn listen(ip: &str) -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind(SocketAddr::new(ip.parse().unwrap(), 0)).unwrap();
-    let addr = listener.local_addr().unwrap();
-    (listener, addr)
-}
-
-/// Connects from a new thread of this process named `name` (tid != pid: the filters are
-/// per process, so the thread counts as this process). Returns the local address.
-fn connect_from_thread(target: SocketAddr, name: &'static [u8]) -> SocketAddr {
-    thread::spawn(move || {
-        // The thread's comm, bytes as given (what prctl(PR_SET_NAME) sets).
-        std::fs::write("/proc/thread-self/comm", name).expect("set the thread's name");
-        let stream = TcpStream::connect(target).expect("connect");
-        stream.local_addr().unwrap()
-    })
-    .join()
-    .unwrap()
-}
-
-/// Connects from a child process (`bash`, its `/dev/tcp`), as `uid` when given, and waits
-/// for it to finish.
-fn connect_from_child(target: SocketAddr, uid: Option<u32>) {
-    let mut command = Command::new("bash");
-    command.arg("-c").arg(format!(
-        "exec 3<>/dev/tcp/{}/{}",
-        target.ip(),
-        target.port()
-    ));
-    if let Some(uid) = uid {
-        command.uid(uid).gid(uid);
-    }
-    let status = command.status().expect("run bash");
-    assert!(status.success(), "the child's connect to {target} failed");
-}
-
-fn our_pid() -> String {
-    std::process::id().to_string()
-}
+use support::*;
 
 #[test]
 fn pid_filter_keeps_this_process_and_drops_a_child_process() {
@@ -472,18 +319,6 @@ fn count_mode_interval_prints_running_totals() {
     let tail = &lines[lines.len() - 2..];
     assert_eq!(tail[1], row(3), "lines: {lines:#?}");
     assert!(tail[0].starts_with("LADDR"), "lines: {lines:#?}");
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(TOOL)
-        .args(args)
-        .output()
-        .expect("run tcpconnect");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]
