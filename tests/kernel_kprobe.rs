@@ -1,7 +1,7 @@
 //! The kprobe paths, which need a kernel with kprobes (`CONFIG_KPROBES`): this project's
-//! machines have none, so these tests are `#[ignore]`d here and run in QEMU on a stock
-//! Debian kernel by `scripts/vm-kprobe-tests.sh` (see `../shared/notes/vm.md`), with
-//! `--ignored`. Each test uses its own map, program and probe, and filters on its own
+//! machines have none, so these tests are `#[ignore]`d here and run in QEMU on stock
+//! Debian 6.1 and 6.12 kernels by `tests/vm/run` (see `tests/vm/README.md`), with
+//! `--include-ignored`. Each test uses its own map, program and probe, and filters on its own
 //! thread id.
 
 mod common;
@@ -70,7 +70,7 @@ fn kprobe_round_trip(kind: KprobeKind, opts: &AttachOptions, expected: AttachMet
 }
 
 #[test]
-#[ignore = "needs a kernel with kprobes: scripts/vm-kprobe-tests.sh"]
+#[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn kprobe_through_the_pmu_and_a_bpf_link() {
     kprobe_round_trip(
         KprobeKind::Entry,
@@ -84,7 +84,7 @@ fn kprobe_through_the_pmu_and_a_bpf_link() {
 }
 
 #[test]
-#[ignore = "needs a kernel with kprobes: scripts/vm-kprobe-tests.sh"]
+#[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn kretprobe_through_the_pmu_and_the_ioctl() {
     kprobe_round_trip(
         KprobeKind::Return,
@@ -101,7 +101,7 @@ fn kretprobe_through_the_pmu_and_the_ioctl() {
 }
 
 #[test]
-#[ignore = "needs a kernel with kprobes: scripts/vm-kprobe-tests.sh"]
+#[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn kprobe_through_tracefs_kprobe_events() {
     kprobe_round_trip(
         KprobeKind::Entry,
@@ -118,7 +118,7 @@ fn kprobe_through_tracefs_kprobe_events() {
 }
 
 #[test]
-#[ignore = "needs a kernel with kprobes: scripts/vm-kprobe-tests.sh"]
+#[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn kretprobe_through_tracefs_and_the_ioctl() {
     kprobe_round_trip(
         KprobeKind::Return,
@@ -135,7 +135,7 @@ fn kretprobe_through_tracefs_and_the_ioctl() {
 }
 
 #[test]
-#[ignore = "needs a kernel with kprobes: scripts/vm-kprobe-tests.sh"]
+#[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn a_missing_function_is_named_on_both_paths() {
     let insns = [
         insn(
@@ -176,7 +176,7 @@ fn a_missing_function_is_named_on_both_paths() {
 }
 
 #[test]
-#[ignore = "needs a kernel with kprobes: scripts/vm-kprobe-tests.sh"]
+#[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn leftovers_of_dead_processes_are_pruned() {
     let dir = tracefs::tracefs_dir().unwrap();
     // pid 4000001 does not exist in the VM (its pid_max is 4194304, a handful of processes).

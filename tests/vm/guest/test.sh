@@ -6,7 +6,10 @@
 #   VMRESULT <check> fail <reason>
 # Checks: "environment" (what the kernel offers), then, unless VMTEST_MODE=env, one per attach
 # path: "kprobe" (kprobe PMU), "kprobe-legacy" (tracefs kprobe_events, forced) and "tracepoint"
-# (sock/inet_sock_set_state). Details go to the console as "vm: ..." lines.
+# (sock/inet_sock_set_state); "kill-prune" (a SIGKILLed tool's kprobe_events entry is removed
+# by the next start); and, when the host put test binaries in /tests, "library-kernel-tests"
+# (the library's tests/kernel_*.rs, the kprobe ones included). Details go to the console as
+# "vm: ..." lines.
 
 . /etc/vmtest.conf
 
@@ -26,6 +29,7 @@ BURST=500         # connects in the burst
 BURST_PAGES=2     # a small ring (8 KiB per CPU), so that the burst overflows it
 
 READY_SECS=90     # bound on load + verify + attach (TCG is slow)
+LIB_TEST_SECS=120 # bound on one kernel test binary
 EVENT_SECS=20     # bound on an event reaching tcpconnect's stdout
 STOP_SECS=20      # bound on tcpconnect exiting after SIGINT
 
@@ -37,13 +41,16 @@ show_file() { # PREFIX FILE: a file's lines on the console, for the log
     sed "s/^/vm: $1 /" "$2" 2>/dev/null
 }
 
-# Every check sets REASON and returns 1 at its first failure.
+# Every check sets REASON and returns 1 at its first failure; a check that passes may say more
+# in NOTE ("(24 passed)").
 REASON=""
+NOTE=""
 fail() { REASON="$*"; return 1; }
 report() { # CHECK: run check_CHECK and print its result line
     REASON=""
+    NOTE=""
     if "check_$(echo "$1" | tr - _)"; then
-        echo "VMRESULT $1 ok"
+        echo "VMRESULT $1 ok${NOTE:+ $NOTE}"
     else
         echo "VMRESULT $1 fail ${REASON:-unknown failure}"
     fi
@@ -372,9 +379,73 @@ check_tracepoint() {
     check_path tracepoint
 }
 
+# Issue 7: a tool killed with SIGKILL cannot remove its tracefs kprobe, so the entry stays in
+# kprobe_events; the next start of the tool removes the entries of dead processes (its
+# attach::prune_stale_kprobes(), which reads the pid in the event name).
+check_kill_prune() {
+    [ -w $TRACEFS/kprobe_events ] || fail "this kernel has no tracefs kprobe_events" || return 1
+    local before ours status
+    before=$(kernel_leftovers)
+    start_tool kill-prune --attach kprobe-legacy || return 1
+    # The tool's entry: "p:GROUP/tcp_connect_PID_N tcp_connect", PID being the tool's.
+    ours=$(grep -E "^[pr][0-9]*:[^ ]*/tcp_connect_${TOOL_PID}_[0-9]+ " $TRACEFS/kprobe_events)
+    [ -n "$ours" ] || fail "--attach kprobe-legacy (pid $TOOL_PID): no tcp_connect_${TOOL_PID}_N entry in kprobe_events: $(kprobe_entries)" || bail kill-prune || return 1
+    say "kill-prune: the tool's entry: $ours"
+    kill -KILL $TOOL_PID
+    wait $TOOL_PID 2>/dev/null
+    grep -qxF "$ours" $TRACEFS/kprobe_events || fail "the entry was gone right after SIGKILL: nothing left to prune" || return 1
+    say "kill-prune: after SIGKILL, still in kprobe_events: $ours"
+    timeout $READY_SECS tcpconnect $TOOL_FORMAT_ARGS --attach kprobe-legacy --duration 0 \
+        >$W/kill-prune-d0.out 2>$W/kill-prune-d0.err
+    status=$?
+    show_file "kill-prune --duration 0 stderr:" $W/kill-prune-d0.err
+    [ $status -eq 0 ] || fail "the next --duration 0 exited with status $status: $(tail -n1 $W/kill-prune-d0.err)" || return 1
+    ! grep -qxF "$ours" $TRACEFS/kprobe_events || fail "the next start left the dead process's entry: $ours" || return 1
+    check_clean kill-prune "$before"
+}
+
+# The library's kernel tests, one binary after the other, each with --include-ignored (the
+# kprobe tests are #[ignore]d on hosts without kprobes) and bounded by LIB_TEST_SECS. The
+# verdict comes from libtest's summary line of each binary:
+#   test result: ok. 6 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 3.1s
+# and the names of the failed tests from its "test NAME ... FAILED" lines. A binary that prints
+# no summary (crashed, hung) fails the check.
+check_library_kernel_tests() {
+    local bin name status summary passed=0 failed="" n names
+    for bin in /tests/*; do
+        [ -x "$bin" ] || fail "no test binaries in /tests" || return 1
+        name=${bin##*/}
+        say "library-kernel-tests: $name"
+        # The binaries mount tracefs themselves when it is not mounted; here it is (init).
+        timeout $LIB_TEST_SECS "$bin" --include-ignored --test-threads=2 $VMTEST_LIB_TEST_ARGS \
+            >$W/$name.out 2>&1
+        status=$?
+        show_file "$name:" $W/$name.out
+        summary=$(grep '^test result: ' $W/$name.out | tail -n1)
+        n=$(echo "$summary" | sed -n 's/.* \([0-9][0-9]*\) passed;.*/\1/p')
+        passed=$((passed + ${n:-0}))
+        case "$summary" in
+            "test result: ok. "*)
+                [ $status -eq 0 ] || failed="$failed $name(status $status after its summary)" ;;
+            "test result: FAILED. "*)
+                names=$(sed -n "s/^test \(.*\) \.\.\. FAILED\$/ $name::\1/p" $W/$name.out | tr -d '\n')
+                failed="$failed${names:- $name(FAILED, no test named)}" ;;
+            *)
+                case $status in
+                    124) failed="$failed $name(no summary: killed after ${LIB_TEST_SECS}s)" ;;
+                    *) failed="$failed $name(no summary: status $status)" ;;
+                esac ;;
+        esac
+    done
+    [ -z "$failed" ] || fail "${failed# } ($passed passed)" || return 1
+    NOTE="($passed passed)"
+}
+
 report environment
 if [ "$VMTEST_MODE" != env ]; then
     report kprobe
     report kprobe-legacy
     report tracepoint
+    report kill-prune
 fi
+[ "$VMTEST_LIB_TESTS" != yes ] || report library-kernel-tests
