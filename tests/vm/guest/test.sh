@@ -379,6 +379,22 @@ check_tracepoint() {
     check_path tracepoint
 }
 
+# Issue 6: every filter and mode is written into .rodata before load, so each combination is
+# a different program for the verifier: each must load and attach on both paths.
+check_filters() {
+    local attach options status before
+    before=$(kernel_leftovers)
+    for attach in kprobe tracepoint; do
+        for options in "-p 1 -u 0 -P 80,443,8080 -4" "-6 -t -U -L" "-c" "-c -P 22 -6 -u 1000"; do
+            timeout $READY_SECS tcpconnect --attach $attach --duration 0 $options \
+                >$W/filters.out 2>$W/filters.err
+            status=$?
+            [ $status -eq 0 ] || fail "--attach $attach $options: status $status: $(tail -n1 $W/filters.err)" || return 1
+        done
+    done
+    check_clean "filters" "$before"
+}
+
 # Issue 7: a tool killed with SIGKILL cannot remove its tracefs kprobe, so the entry stays in
 # kprobe_events; the next start of the tool removes the entries of dead processes (its
 # attach::prune_stale_kprobes(), which reads the pid in the event name).
@@ -446,6 +462,7 @@ if [ "$VMTEST_MODE" != env ]; then
     report kprobe
     report kprobe-legacy
     report tracepoint
+    report filters
     report kill-prune
 fi
 [ "$VMTEST_LIB_TESTS" != yes ] || report library-kernel-tests
