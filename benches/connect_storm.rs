@@ -19,7 +19,8 @@
 //! 4. the tracer's CPU time for the storm is the growth of `/proc/PID/schedstat`'s
 //!    on-CPU nanoseconds (user + system) from ready to the last marker;
 //! 5. lone connections: `K` single connects (default 10) to a third listener, 300 ms
-//!    apart, each timed from `connect()` returning to its line on the tracer's stdout;
+//!    apart plus 13 ms a step (so they fall at every phase of a 50 ms poll interval), each
+//!    timed from `connect()` returning to its line on the tracer's stdout;
 //! 6. SIGINT, then the exit status, `getrusage` of the whole run (`wait4`), and the
 //!    "lost N events in all" line of its stderr.
 //!
@@ -290,8 +291,10 @@ fn main() {
 
     // 5. lone connections.
     let mut latencies = Vec::new();
-    for _ in 0..options.lone {
-        thread::sleep(Duration::from_millis(300));
+    for i in 0..options.lone {
+        // 300 ms plus 13 ms a step: the connects fall at every phase of the tracer's
+        // 50 ms poll interval instead of always at the same one.
+        thread::sleep(Duration::from_millis(300 + 13 * u64::from(i)));
         connect_once(lone.addr()).expect("lone connect");
         let made_at = Instant::now();
         let deadline = made_at + Duration::from_secs(2);

@@ -11,7 +11,11 @@
  * Built only by scripts/bench/build-reference.sh (static: libbpf.a, libelf.a, libz.a) and
  * never linked into the tool. Not part of the crate.
  *
- * usage: libbpf_tcpconnect [-o OBJECT] [-d SECS] [-p PAGES] [-v]
+ * -t prints on stderr the time since main() of each phase (open, load, attach, rings)
+ * and, once ready (so that it does not count), how long btf__load_vmlinux_btf() takes:
+ * the kernel BTF's share of bpf_object__load().
+ *
+ * usage: libbpf_tcpconnect [-o OBJECT] [-d SECS] [-p PAGES] [-v] [-t]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,7 +46,8 @@ struct data_t {
 
 static volatile sig_atomic_t stop;
 static unsigned long long lost_total;
-static int verbose;
+static int verbose, timing;
+static double t0;
 
 static void on_signal(int sig)
 {
@@ -91,6 +96,12 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static void mark(const char *what)
+{
+	if (timing)
+		fprintf(stderr, "phase %8.3f ms %s\n", (now() - t0) * 1e3, what);
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = "bpf/main.bpf.o";
@@ -101,14 +112,16 @@ int main(int argc, char **argv)
 	struct perf_buffer *pb;
 	int opt, err;
 
-	while ((opt = getopt(argc, argv, "o:d:p:v")) != -1) {
+	t0 = now();
+	while ((opt = getopt(argc, argv, "o:d:p:vt")) != -1) {
 		switch (opt) {
 		case 'o': path = optarg; break;
 		case 'd': duration = strtol(optarg, NULL, 10); break;
 		case 'p': pages = strtol(optarg, NULL, 10); break;
 		case 'v': verbose = 1; break;
+		case 't': timing = 1; break;
 		default:
-			fprintf(stderr, "usage: %s [-o OBJECT] [-d SECS] [-p PAGES] [-v]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-o OBJECT] [-d SECS] [-p PAGES] [-v] [-t]\n", argv[0]);
 			return 1;
 		}
 	}
@@ -121,6 +134,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "libbpf_tcpconnect: opening %s: %s\n", path, strerror(errno));
 		return 1;
 	}
+	mark("bpf_object__open_file");
 	bpf_object__for_each_program(prog, obj)
 		bpf_program__set_autoload(prog, strcmp(bpf_program__name(prog), "inet_sock_set_state") == 0);
 	err = bpf_object__load(obj);
@@ -128,17 +142,27 @@ int main(int argc, char **argv)
 		fprintf(stderr, "libbpf_tcpconnect: loading: %s\n", strerror(-err));
 		return 1;
 	}
+	mark("bpf_object__load (kernel BTF, probes, maps, CO-RE, verifier)");
 	prog = bpf_object__find_program_by_name(obj, "inet_sock_set_state");
 	link = bpf_program__attach(prog);
 	if (!link) {
 		fprintf(stderr, "libbpf_tcpconnect: attaching: %s\n", strerror(errno));
 		return 1;
 	}
+	mark("attached");
 	pb = perf_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "events")), pages,
 			      on_sample, on_lost, NULL, NULL);
 	if (!pb) {
 		fprintf(stderr, "libbpf_tcpconnect: perf buffer: %s\n", strerror(errno));
 		return 1;
+	}
+	mark("rings open (ready)");
+	if (timing) {
+		double t = now();
+		struct btf *vmlinux = btf__load_vmlinux_btf();
+
+		fprintf(stderr, "btf__load_vmlinux_btf alone: %.3f ms\n", (now() - t) * 1e3);
+		btf__free(vmlinux);
 	}
 	if (duration == 0)
 		return 0;
