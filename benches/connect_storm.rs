@@ -31,7 +31,7 @@
 //!
 //! Needs root. It sends nothing anywhere but 127.0.0.1.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
@@ -225,20 +225,41 @@ fn main() {
             }
         }
     });
-    let mut stderr = child.stderr.take().expect("stderr");
+    // stderr: kept whole, and its "attached to" line signalled (ready, for --json).
+    let stderr = child.stderr.take().expect("stderr");
+    let (attached_tx, attached) = mpsc::channel::<Instant>();
     let stderr_thread = thread::spawn(move || {
         let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("attached to") {
+                let _ = attached_tx.send(Instant::now());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
         text
     });
 
-    // 1. ready: the header line (plain output), or the first line at all with --json,
-    // which prints no header: then `--json` users must wait for "attached" on stderr.
-    let (ready_at, header) = lines
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the tracer printed no header within 30 s");
-    assert!(header.starts_with("PID"), "not a header: {header:?}");
+    // 1. ready: the header line; with --json, which prints no header, the "attached to"
+    // line on stderr (printed just before the rings are opened: a little early).
+    let json = options.tool_args.iter().any(|a| a == "--json");
+    let ready_at = if json {
+        attached
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the tracer printed no \"attached to\" line within 30 s")
+    } else {
+        let (at, header) = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the tracer printed no header within 30 s");
+        assert!(header.starts_with("PID"), "not a header: {header:?}");
+        at
+    };
     let ready = ready_at - started;
+    if json {
+        // The rings open just after "attached to": a sample before that has no ring
+        // and is dropped without a lost record.
+        thread::sleep(Duration::from_millis(200));
+    }
     let cpu_at_ready = on_cpu_ns(pid);
 
     let mut received = 0u64;
@@ -367,8 +388,13 @@ fn main() {
         options.tool_args.join(" ")
     );
     println!(
-        "ready after       {:.1} ms (exec to header line)",
-        ready.as_secs_f64() * 1e3
+        "ready after       {:.1} ms (exec to {})",
+        ready.as_secs_f64() * 1e3,
+        if json {
+            "\"attached to\" on stderr"
+        } else {
+            "the header line"
+        }
     );
     println!(
         "storm             {made} connects made ({failed} failed) in {:.3} s: {:.0} connects/s",
