@@ -6,7 +6,7 @@
 //!                                      [--lone K] [-- TOOL ARGS...]
 //! ```
 //!
-//! 1. starts the tracer (default: this crate's release `tcpconnect`) with its stdout and
+//! 1. starts the tracer (default: the `tcpconnect` that `cargo bench` built) with its stdout and
 //!    stderr piped, and waits for its header line: printed once it is attached and its
 //!    rings are open;
 //! 2. storm: `N` connects (default 20,000), one after the other as fast as they go, to a
@@ -51,7 +51,8 @@ struct Options {
 
 fn options() -> Options {
     let mut options = Options {
-        tool: concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/tcpconnect").to_string(),
+        // The release build `cargo bench` made of this crate's binary.
+        tool: env!("CARGO_BIN_EXE_tcpconnect").to_string(),
         connects: 20_000,
         limit: Duration::from_secs(30),
         lone: 10,

@@ -5,8 +5,9 @@
 //! cargo bench --bench startup -- [--runs N] [--tool LABEL "COMMAND ARGS"]...
 //! ```
 //!
-//! Default tools: `tcpconnect` (this crate's static musl release build) and `libbpf` (the
-//! reference, `scripts/bench/build-reference.sh`). Each run spawns the tracer with its
+//! Default tools: `tcpconnect` (this crate's static musl release build, else the build
+//! `cargo bench` made) and `libbpf` (the reference, `scripts/bench/build-reference.sh`,
+//! when it was built). Each run spawns the tracer with its
 //! stdout piped and times exec to its first stdout line, the header, which both print
 //! once the program is attached and the perf rings are open ("ready"). Then it sends
 //! SIGINT and reaps the tracer with `wait4(2)`, whose `rusage` gives the peak RSS
@@ -54,13 +55,22 @@ fn main() {
     }
     if tools.is_empty() {
         let root = env!("CARGO_MANIFEST_DIR");
-        for (label, command) in [
-            (
-                "tcpconnect",
-                format!("{root}/target/x86_64-unknown-linux-musl/release/tcpconnect"),
-            ),
-            ("libbpf", format!("{root}/target/bench/libbpf_tcpconnect")),
-        ] {
+        // The static musl build when there is one (scripts/bench/startup.sh makes it),
+        // else the build `cargo bench` made; the reference when it was built.
+        let musl = format!("{root}/target/x86_64-unknown-linux-musl/release/tcpconnect");
+        let ours = if std::path::Path::new(&musl).exists() {
+            musl
+        } else {
+            env!("CARGO_BIN_EXE_tcpconnect").to_string()
+        };
+        let reference = format!("{root}/target/bench/libbpf_tcpconnect");
+        let mut defaults = vec![("tcpconnect", ours)];
+        if std::path::Path::new(&reference).exists() {
+            defaults.push(("libbpf", reference));
+        } else {
+            eprintln!("no {reference}: run scripts/bench/build-reference.sh to compare");
+        }
+        for (label, command) in defaults {
             tools.push(Tool {
                 label: label.into(),
                 command: vec![command],
