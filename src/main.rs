@@ -711,8 +711,12 @@ fn tell_load(tour: &mut Tour, spec: &ObjectSpec, object: &Object, program: &Prog
         "BPF_PROG_LOAD",
         "the verifier checks every path of the program, then the kernel keeps it",
     );
+    // The id names the program kernel-wide (`bpftool prog show id N`); the fd only here.
+    let id = ebpf_loader::syscall::prog_info(program.fd.as_fd())
+        .map(|info| format!(", id {}", info.id))
+        .unwrap_or_default();
     tour.detail(format!(
-        "{} ({}, section {}): program fd {}",
+        "{} ({}, section {}): program fd {}{id}",
         program.name,
         program.attach,
         program.section,

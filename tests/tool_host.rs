@@ -153,3 +153,34 @@ fn inspect_of_a_file_that_is_not_an_object_fails_in_one_line() {
     assert_eq!(stdout, "");
     assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
 }
+
+#[test]
+fn after_exit_the_kernel_holds_nothing_of_the_program() {
+    let (code, _stdout, stderr) = run(&["-v", "--duration", "0"]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    // "... program fd 11, id 5563"
+    let id: u32 = stderr
+        .lines()
+        .find_map(|line| {
+            line.split_once("program fd ")?
+                .1
+                .split_once(", id ")?
+                .1
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no program id in: {stderr}"));
+    // The kernel may free a link's program from a work queue a moment after the close:
+    // poll, within a bound.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match ebpf_loader::syscall::prog_get_fd_by_id(id) {
+            Err(gone) if gone.errno == libc::ENOENT => break,
+            Err(other) => panic!("BPF_PROG_GET_FD_BY_ID({id}): {other}"),
+            Ok(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Ok(_) => panic!("program {id} is still in the kernel after the tool exited"),
+        }
+    }
+}

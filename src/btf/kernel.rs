@@ -80,15 +80,9 @@ impl fmt::Display for KernelBtfError {
     }
 }
 
-impl std::error::Error for KernelBtfError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            KernelBtfError::Io { error, .. } => Some(error),
-            KernelBtfError::Btf { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the `Display` above already ends with the cause, and callers that print
+/// an error's chain would say it twice.
+impl std::error::Error for KernelBtfError {}
 
 /// The running kernel's BTF, from [`VMLINUX_BTF`].
 pub fn load() -> Result<Btf, KernelBtfError> {
