@@ -18,6 +18,8 @@ pub mod attach;
 pub mod btf;
 pub mod elf;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod insn;
 pub mod inspect;
 pub mod load;

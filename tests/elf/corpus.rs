@@ -7,6 +7,7 @@ use std::path::Path;
 use ebpf_loader::btf::ext::BtfExt;
 use ebpf_loader::btf::Btf;
 use ebpf_loader::elf::ObjectSpec;
+use ebpf_loader::fuzz::{btf_parse, parse_relocate};
 
 /// The files of `fuzz/<kind>/<target>/`, sorted.
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -26,38 +27,6 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     }
     files.sort();
     files
-}
-
-/// fuzz_targets/parse_relocate.rs, step for step.
-fn parse_relocate(data: &[u8]) {
-    let Ok(spec) = ObjectSpec::parse_named(data, "fuzz") else {
-        return;
-    };
-    let fds: Vec<i32> = (0..spec.maps.len() as i32).collect();
-    for program in &spec.programs {
-        let _ = spec.relocate(&program.name, &fds, None);
-        // CO-RE too, with the object's own BTF standing in for the kernel's.
-        let _ = spec.relocate(&program.name, &fds, spec.btf.as_ref());
-    }
-    let _ = ebpf_loader::inspect::render(&spec, "fuzz");
-}
-
-/// fuzz_targets/btf_parse.rs, step for step.
-fn btf_parse(data: &[u8]) {
-    let Some((len, rest)) = data.split_first_chunk::<2>() else {
-        return;
-    };
-    let len = usize::from(u16::from_le_bytes(*len)).min(rest.len());
-    let (btf, ext) = rest.split_at(len);
-    let Ok(btf) = Btf::parse(btf.to_vec()) else {
-        return;
-    };
-    for id in 0..btf.len() {
-        let _ = btf.type_by_id(id);
-        let _ = btf.resolve_size(id);
-        let _ = btf.skip_mods_and_typedefs(id);
-    }
-    let _ = BtfExt::parse(ext, &btf);
 }
 
 #[test]
