@@ -223,10 +223,17 @@ kernel_leftovers() {
 }
 
 # check_clean NAME BEFORE: nothing more in the kernel than BEFORE (output of kernel_leftovers
-# taken before the run).
+# taken before the run). The kernel frees a closed program after an RCU grace period and
+# its maps after that, from a work queue: a map can outlive the process by a moment, so
+# the counts get up to 5 s to come back.
 check_clean() {
-    local after
+    local after tries=0
     after=$(kernel_leftovers)
+    while [ "$after" != "$2" ] && [ $tries -lt 50 ]; do
+        sleep 0.1
+        tries=$((tries + 1))
+        after=$(kernel_leftovers)
+    done
     [ "$after" = "$2" ] && return 0
     say "$1: before: $2"
     say "$1: after:  $after"
