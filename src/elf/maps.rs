@@ -43,9 +43,10 @@ pub const BPF_OBJ_NAME_LEN: usize = 16;
 pub const MAX_GLOBAL_DATA_SIZE: u64 = 64 << 20;
 
 /// Where a map comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MapKind {
     /// A `.maps` definition, described by BTF.
+    #[default]
     Btf,
     /// `.rodata*`: constants; `BPF_F_RDONLY_PROG`, frozen by the loader once filled.
     Rodata,
@@ -87,7 +88,7 @@ impl MapKind {
 }
 
 /// One map to create with `BPF_MAP_CREATE`. Field names are `union bpf_attr`'s.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MapSpec {
     /// The variable's name (`events`), or the global data map's name (`main.rodata`).
     pub name: String,
@@ -313,18 +314,8 @@ fn btf_map(btf: &Btf, name: &str, def_id: u32) -> Result<MapSpec, MapProblem> {
     let mut map = MapSpec {
         name: name.to_string(),
         section: ".maps".to_string(),
-        map_type: 0,
-        key_size: 0,
-        value_size: 0,
-        max_entries: 0,
-        map_flags: 0,
-        btf_key_type_id: 0,
-        btf_value_type_id: 0,
-        numa_node: 0,
-        map_extra: 0,
-        pinning: 0,
         kind: MapKind::Btf,
-        initial: Vec::new(),
+        ..MapSpec::default()
     };
     let mut has_type = false;
     for member in members {
@@ -482,14 +473,7 @@ mod tests {
             key_size: 4,
             value_size: 4,
             max_entries: 1,
-            map_flags: 0,
-            btf_key_type_id: 0,
-            btf_value_type_id: 0,
-            numa_node: 0,
-            map_extra: 0,
-            pinning: 0,
-            kind: MapKind::Btf,
-            initial: vec![],
+            ..MapSpec::default()
         };
         assert_eq!(map.kernel_name(), "a_very_long_map");
         assert_eq!(MapTypeName(4).to_string(), "perf_event_array");
