@@ -92,6 +92,17 @@ pub struct Insn {
 }
 
 impl Insn {
+    /// An instruction from its five fields, in `struct bpf_insn`'s order.
+    pub const fn new(code: u8, dst_reg: u8, src_reg: u8, off: i16, imm: i32) -> Insn {
+        Insn {
+            code,
+            dst_reg,
+            src_reg,
+            off,
+            imm,
+        }
+    }
+
     /// Decodes one slot from its 8 little-endian bytes.
     pub fn from_bytes(bytes: [u8; INSN_SIZE]) -> Insn {
         Insn {

@@ -530,13 +530,7 @@ mod tests {
     }
 
     fn insn(code: u8, dst_reg: u8, src_reg: u8, off: i16, imm: i32) -> Insn {
-        Insn {
-            code,
-            dst_reg,
-            src_reg,
-            off,
-            imm,
-        }
+        Insn::new(code, dst_reg, src_reg, off, imm)
     }
 
     #[test]

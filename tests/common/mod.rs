@@ -14,13 +14,7 @@ const HELPER_GET_CURRENT_PID_TGID: i32 = 14;
 const HELPER_PERF_EVENT_OUTPUT: i32 = 25;
 
 pub fn insn(code: u8, dst_reg: u8, src_reg: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        dst_reg,
-        src_reg,
-        off,
-        imm,
-    }
+    Insn::new(code, dst_reg, src_reg, off, imm)
 }
 
 pub fn ld_imm64(dst: u8, src_reg: u8, value: u64) -> [Insn; 2] {
