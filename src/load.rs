@@ -318,24 +318,6 @@ impl Object {
             let relocated = spec
                 .relocate(&program.name, &map_fds, opts.target_btf)
                 .map_err(LoadError::Relocate)?;
-            let func_info: Vec<syscall::FuncInfo> = relocated
-                .func_info
-                .iter()
-                .map(|f| syscall::FuncInfo {
-                    insn_off: f.insn_off,
-                    type_id: f.type_id,
-                })
-                .collect();
-            let line_info: Vec<syscall::LineInfo> = relocated
-                .line_info
-                .iter()
-                .map(|l| syscall::LineInfo {
-                    insn_off: l.insn_off,
-                    file_name_off: l.file_name_off,
-                    line_off: l.line_off,
-                    line_col: l.line_col,
-                })
-                .collect();
             let mut request = ProgLoadRequest::new(
                 &program.name,
                 program.prog_type.as_u32(),
@@ -345,8 +327,8 @@ impl Object {
             request.kern_version = spec.kernel_version.unwrap_or(0);
             if let Some(btf) = &btf_fd {
                 request.prog_btf_fd = Some(btf.as_fd());
-                request.func_info = &func_info;
-                request.line_info = &line_info;
+                request.func_info = &relocated.func_info;
+                request.line_info = &relocated.line_info;
             }
             let load_opts = ProgLoadOptions {
                 log_level: if opts.verifier_stats { 4 } else { 0 },

@@ -19,16 +19,21 @@
 use super::{read_u16, read_u32, Btf, BtfError, BTF_MAGIC};
 use std::fmt;
 
-/// `struct bpf_func_info`: a function starts at `insn_off` (bytes) and has BTF FUNC
-/// `type_id`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `struct bpf_func_info`: a function starts at `insn_off` and has BTF FUNC `type_id`.
+/// In `.BTF.ext` the offset is in bytes from the section's start; `BPF_PROG_LOAD` takes the
+/// same struct with the offset in instructions from the program's start (the relocation
+/// step converts), which is why it has the kernel's layout.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FuncInfo {
     pub insn_off: u32,
     pub type_id: u32,
 }
 
-/// `struct bpf_line_info`: the instruction at `insn_off` (bytes) comes from this line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `struct bpf_line_info`: the instruction at `insn_off` comes from this line (bytes in
+/// `.BTF.ext`, instructions for `BPF_PROG_LOAD`, as for [`FuncInfo`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LineInfo {
     pub insn_off: u32,
     /// String offset (in `.BTF`) of the source file's name.

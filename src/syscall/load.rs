@@ -23,26 +23,9 @@ use super::bpf::{btf_load_raw, obj_name, prog_load_raw, BtfLoadAttr, ProgLoadAtt
 use super::SysError;
 use crate::insn::Insn;
 
-/// `struct bpf_func_info`: the BTF `FUNC` type of the function starting at `insn_off`
-/// (in instructions, relative to the program's first slot).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FuncInfo {
-    pub insn_off: u32,
-    pub type_id: u32,
-}
-
-/// `struct bpf_line_info`: the source line of the instruction at `insn_off` (in
-/// instructions); the offsets are into the program BTF's string section;
-/// `line_col` is `line << 10 | column`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LineInfo {
-    pub insn_off: u32,
-    pub file_name_off: u32,
-    pub line_off: u32,
-    pub line_col: u32,
-}
+/// `struct bpf_func_info` and `struct bpf_line_info`: one definition, in `btf::ext`, where
+/// `.BTF.ext` gives them; `BPF_PROG_LOAD` takes arrays of them (offsets in instructions).
+pub use crate::btf::ext::{FuncInfo, LineInfo};
 
 /// What to load: the fields of `BPF_PROG_LOAD` the loader sets.
 #[derive(Debug, Clone, Copy)]
