@@ -15,6 +15,7 @@
 //! `--verbose` narrates each step on stderr (the [`Tour`]); docs/pipeline.md walks through
 //! the same steps with that output.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
@@ -37,11 +38,9 @@ use ebpf_loader::output::{self, Columns};
 use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions, Wakeup};
 use ebpf_loader::syscall::{self, BtfInfoOutcome};
 
-/// The object built from `bpf/main.bpf.c`, aligned so it can be parsed in place.
-static EMBEDDED_OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!("../bpf/main.bpf.o"));
-
-#[repr(C, align(8))]
-struct Aligned<T: ?Sized>(T);
+/// The object `bpf/Makefile` builds from `bpf/main.bpf.c`, parsed where it lies: the
+/// parser reads unaligned input.
+static EMBEDDED_OBJECT: &[u8] = include_bytes!("../bpf/main.bpf.o");
 
 /// The kprobe program and the function it probes.
 const KPROBE_PROGRAM: &str = "tcp_connect";
@@ -230,10 +229,12 @@ fn rejected_program_log(error: &anyhow::Error) -> Option<String> {
     (!tail.is_empty()).then_some(tail)
 }
 
-fn read_object(path: Option<&Path>) -> Result<Vec<u8>> {
+fn read_object(path: Option<&Path>) -> Result<Cow<'static, [u8]>> {
     match path {
-        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display())),
-        None => Ok(EMBEDDED_OBJECT.0.to_vec()),
+        Some(path) => std::fs::read(path)
+            .map(Cow::Owned)
+            .with_context(|| format!("reading {}", path.display())),
+        None => Ok(Cow::Borrowed(EMBEDDED_OBJECT)),
     }
 }
 
