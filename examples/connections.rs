@@ -2,13 +2,11 @@
 //! open an object, adjust a map before load, load, attach a program by name, read its
 //! perf events. Run as root: `cargo run --example connections -- bpf/main.bpf.o`.
 
-use std::os::fd::AsFd;
 use std::time::Duration;
 
 use ebpf_loader::attach::AttachOptions;
 use ebpf_loader::btf;
 use ebpf_loader::elf::ObjectSpec;
-use ebpf_loader::event::ConnectEvent;
 use ebpf_loader::load::{LoadOptions, Object};
 use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};
 
@@ -34,13 +32,18 @@ fn main() -> anyhow::Result<()> {
     let _link = program.attach(&AttachOptions::default())?;
     // Read: one ring per CPU; samples and lost counts arrive through one callback.
     let map = object.map("events").expect("created");
-    let mut reader = PerfReader::open(map.fd.as_fd(), &PerfReaderOptions::default())?;
+    let mut reader = PerfReader::open(map, &PerfReaderOptions::default())?;
     for _ in 0..100 {
         reader.poll(Some(Duration::from_millis(100)), |event| match event {
+            // The sample is the program's `struct data_t`: `char comm[16]` then `u32 pid`
+            // (bpf/main.bpf.c); decode what you need of your own struct the same way.
             Event::Sample { data, .. } => {
-                if let Ok(e) = ConnectEvent::parse(data) {
-                    println!("{} {} -> {}:{}", e.comm_lossy(), e.saddr, e.daddr, e.dport);
-                }
+                let (Some(comm), Some(pid)) = (data.get(..16), data.get(16..20)) else {
+                    return;
+                };
+                let comm = comm.split(|&b| b == 0).next().unwrap_or_default();
+                let pid = u32::from_ne_bytes(pid.try_into().unwrap_or_default());
+                println!("{} {pid} connected", String::from_utf8_lossy(comm));
             }
             Event::Lost { cpu, count } => eprintln!("lost {count} on CPU {cpu}"),
         })?;

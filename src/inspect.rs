@@ -1,4 +1,5 @@
-//! `tcpconnect inspect`: a guided tour of an eBPF object, rendered as text.
+//! A guided tour of any eBPF object, rendered as text: what the loader reads from it and
+//! what it will do with it, for a reader learning how loading works.
 //!
 //! A pure function of an [`ObjectSpec`]: nothing here touches the kernel. It shows what
 //! the loader reads from the object and what it will do with it: the ELF sections, the
@@ -15,12 +16,10 @@ use std::fmt::Write as _;
 use crate::btf::core::CoreFixup;
 use crate::btf::ext::{CoreRelo, LineInfo};
 use crate::btf::{Btf, Kind, TypeBody};
-use crate::elf::{
-    AttachTarget, MapKind, MapSpec, MapTypeName, ObjectSpec, ProgramSpec, RelocationKind,
-    BPF_F_RDONLY_PROG, BPF_MAP_TYPE_PERF_EVENT_ARRAY,
-};
+use crate::elf::{AttachTarget, MapKind, MapSpec, ObjectSpec, ProgramSpec};
 use crate::insn::disasm::disassemble;
 use crate::insn::Insn;
+use crate::uapi::{MapType, BPF_F_RDONLY_PROG};
 
 /// Renders the whole tour. `title` names the object (its path, usually).
 pub fn render(spec: &ObjectSpec, title: &str) -> String {
@@ -67,24 +66,7 @@ pub fn render_core(spec: &ObjectSpec, target: &Btf, target_name: &str) -> String
             }
         };
         for fixup in &relocated.core {
-            let target_value = match fixup.target_value {
-                Some(value) => value.to_string(),
-                None => "missing".to_string(),
-            };
-            let _ = writeln!(
-                out,
-                "    slot {:<4} {:<14} {:<52} {:>5} -> {:<7}  {}  ->  {}",
-                fixup.insn_index,
-                fixup.relo.kind.name(),
-                fixup.local_access,
-                fixup.local_value,
-                target_value,
-                text_of_first(&fixup.before),
-                text_of_first(&fixup.after),
-            );
-            if let Some(missing) = &fixup.missing {
-                let _ = writeln!(out, "              {missing}");
-            }
+            let _ = writeln!(out, "    slot {:<4} {fixup}", fixup.insn_index);
         }
         let poisoned = relocated.core.iter().filter(|f| f.poisoned).count();
         let _ = writeln!(
@@ -229,11 +211,7 @@ fn map_entry(out: &mut String, btf: Option<&Btf>, index: usize, map: &MapSpec) {
     field(
         out,
         "type",
-        format!(
-            "{} (BPF_MAP_TYPE_*, {})",
-            MapTypeName(map.map_type),
-            map.map_type
-        ),
+        format!("{} (BPF_MAP_TYPE_*, {})", map.map_type, map.map_type.0),
     );
     field(
         out,
@@ -253,7 +231,7 @@ fn map_entry(out: &mut String, btf: Option<&Btf>, index: usize, map: &MapSpec) {
             type_label(btf, map.btf_value_type_id)
         ),
     );
-    let entries = if map.map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY && map.max_entries == 0 {
+    let entries = if map.map_type == MapType::PERF_EVENT_ARRAY && map.max_entries == 0 {
         "0: one per possible CPU, filled in by the loader".to_string()
     } else {
         map.max_entries.to_string()
@@ -371,34 +349,20 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
     explain(
         out,
         "    ",
-        "Each site as the ELF file gives it (function, slot in its section) and where it \
-         lands in the linked program. The fds are placeholders: map #i gets fd i here; \
-         the loader patches in the real ones.",
+        "Each site where it lands in the linked program (its slot, its function), what it \
+         now refers to and the instruction before -> after; then the ELF record it came \
+         from. The fds are placeholders: map #i gets fd i here; the loader patches in the \
+         real ones.",
     );
-    let sites: Vec<String> = relocated
-        .applied
-        .iter()
-        .map(|a| format!("{} ({}:{})", a.function, a.section, a.section_insn))
-        .collect();
-    let width = sites.iter().map(String::len).max().unwrap_or(0);
-    for (applied, site) in relocated.applied.iter().zip(&sites) {
-        let what = match applied.kind {
-            RelocationKind::Map { map } => format!("map #{map} {}", applied.target),
-            RelocationKind::MapValue { map, offset } => {
-                format!("map #{map} {} at byte {offset}", applied.target)
-            }
-            RelocationKind::Call { .. } => format!("subprogram {}", applied.target),
-        };
+    for applied in &relocated.applied {
         let _ = writeln!(
             out,
-            "    slot {:>4}  {site:<width$}  {:<9}  {:<16} -> {what}",
-            applied.insn,
+            "    {applied}\n               ({} record in {} at slot {}, symbol {})",
             applied.kind.name(),
+            applied.section,
+            applied.section_insn,
             applied.symbol,
         );
-        let before = text_of(&applied.before);
-        let after = text_of(&applied.after);
-        let _ = writeln!(out, "               {before:<34} => {after}");
     }
 
     core_records(out, spec, &parts, &relocated.core);
@@ -448,14 +412,6 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
             let _ = writeln!(out, "    *{slot:>4}: {old:<34} => {text}");
         }
     }
-}
-
-fn text_of(insns: &[Insn]) -> String {
-    disassemble(insns)
-        .into_iter()
-        .map(|(_, text)| text)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn core_records(out: &mut String, spec: &ObjectSpec, parts: &[&ProgramSpec], core: &[CoreFixup]) {
@@ -641,10 +597,10 @@ mod tests {
             "  attaches to   entry of kernel function tcp_connect",
             "  instructions  169 (8-byte slots)",
             "  linked        255 slots with emit at slot 169",
-            "    slot  165  tcp_connect (kprobe/tcp_connect:165)  call       .text            -> subprogram emit",
-            "               call pc-1                          => call pc+3",
-            "    slot  209  emit (.text:40)                       map        events           -> map #1 events",
-            "               r2 = 0 ll                          => r2 = map[fd:1] ll",
+            "    insn 165 in tcp_connect          call emit                      call pc-1  ->  call pc+3",
+            "               (call record in kprobe/tcp_connect at slot 165, symbol .text)",
+            "    insn 209 in emit                 map events                     r2 = 0 ll  ->  r2 = map[fd:1] ll",
+            "               (map record in .text at slot 40, symbol events)",
             "    *  17: r1 = 0 ll                          => r1 = map[fd:3][0]+0 ll",
             "    <emit> (from .text)",
             "tcp_connect:43   byte_off       struct sock.__sk_common.skc_family = 12 (0:0:4)   r1 = 12",

@@ -3,28 +3,47 @@
 //!
 //! ```text
 //!  bytes ──► elf::ObjectSpec ──► relocated programs ──► kernel objects ──► events
-//!           (elf, btf, insn)     (elf::reloc, btf::core)  (syscall, load,    (perf)
-//!                                                          attach)
+//!           (elf, btf, insn)     (elf::reloc, btf::core)  (load, attach)     (perf)
 //! ```
 //!
-//! The first half (`insn`, `btf`, `elf`) is pure: it never makes a system call, never
-//! panics on any input, and is fuzzed. The second half (`syscall`, `load`, `attach`,
-//! `perf`) is thin and is where all `unsafe` lives.
+//! The first half (`uapi`, `insn`, `btf`, `elf`) is pure: it never panics on any input
+//! and is fuzzed; its one I/O is reading the kernel's BTF file (`btf::kernel`, which maps
+//! it with `mmap`). The second half (`load`, `attach`, `perf`) is thin: it makes the
+//! system calls through a private `syscall` module, and hands out handles that own
+//! their fds. `unsafe` lives where the kernel is touched: the system calls, and the
+//! `mmap`s of the perf rings and of the kernel's BTF.
 //!
 //! Reading order, the pipeline's:
-//! 1. [`insn`]: the 8-byte instruction, and [`insn::disasm`] to read it;
-//! 2. [`btf`]: types (`.BTF`), their annotations (`.BTF.ext`), the kernel's own BTF, and
+//! 1. [`uapi`]: the kernel's numbers (map, program and attach types, flags);
+//! 2. [`insn`]: the 8-byte instruction, and [`insn::disasm`] to read it;
+//! 3. [`btf`]: types (`.BTF`), their annotations (`.BTF.ext`), the kernel's own BTF, and
 //!    CO-RE ([`btf::core`]);
-//! 3. [`elf`]: the object file as an [`elf::ObjectSpec`]; [`elf::reloc`] links and
+//! 4. [`elf`]: the object file as an [`elf::ObjectSpec`]; [`elf::reloc`] links and
 //!    relocates a program;
-//! 4. [`syscall`]: `bpf(2)` and `perf_event_open(2)`, typed;
-//! 5. [`load`]: maps, BTF and programs made into kernel objects;
-//! 6. [`attach`]: kprobes and tracepoints;
+//! 5. [`load`]: maps, BTF and programs made into kernel objects, as [`load::Map`] and
+//!    [`load::Program`] handles;
+//! 6. [`attach`]: kprobes and tracepoints, as [`attach::Link`]s;
 //! 7. [`perf`]: the rings the programs write events into;
-//! 8. [`event`], [`output`], [`inspect`]: what tcpconnect makes of it all.
+//! 8. [`inspect`]: the whole of it told for any object, as text.
+//!
+//! ```no_run
+//! use ebpf_loader::{btf, elf::ObjectSpec, load::{LoadOptions, Object}};
+//! use ebpf_loader::{attach::AttachOptions, perf::{PerfReader, PerfReaderOptions}};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let bytes = std::fs::read("bpf/main.bpf.o")?;
+//! let spec = ObjectSpec::parse(&bytes)?;
+//! let kernel = btf::kernel::load()?;
+//! let object = Object::load(&spec, &LoadOptions { target_btf: Some(&kernel), ..Default::default() })?;
+//! let _link = object.program("inet_sock_set_state").unwrap().attach(&AttachOptions::default())?;
+//! let mut reader = PerfReader::open(object.map("events").unwrap(), &PerfReaderOptions::default())?;
+//! reader.poll(None, |event| println!("{event:?}"))?;
+//! # Ok(()) }
+//! ```
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod uapi;
 
 pub mod insn;
 
@@ -32,7 +51,7 @@ pub mod btf;
 
 pub mod elf;
 
-pub mod syscall;
+mod syscall;
 
 pub mod load;
 
@@ -40,9 +59,9 @@ pub mod attach;
 
 pub mod perf;
 
-pub mod event;
 pub mod inspect;
-pub mod output;
+
+pub use syscall::SysError;
 
 #[doc(hidden)]
 pub mod fuzz;

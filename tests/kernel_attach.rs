@@ -11,25 +11,30 @@ use std::os::fd::AsFd;
 use common::*;
 
 use ebpf_loader::attach::{
-    attach_kprobe, attach_tracepoint, AttachError, AttachMethod, AttachOptions, KprobeKind,
-    LinkPreference, Probe, Via,
+    AttachError, AttachMethod, AttachOptions, KprobeKind, LinkPreference, Probe, Via,
 };
 use ebpf_loader::insn::*;
+use ebpf_loader::load::{program_info_by_id, MapError};
+use ebpf_loader::perf::online_cpus;
 use ebpf_loader::perf::{PerfError, PerfReader, PerfReaderOptions};
-use ebpf_loader::syscall::*;
+use ebpf_loader::uapi::ProgramType;
 
 fn tracepoint_round_trip(opts: &AttachOptions, expected: AttachMethod, magic: u64) {
     let map = perf_event_array();
     let pid_tgid = this_pid_tgid();
-    let insns = program(std::os::fd::AsRawFd::as_raw_fd(&map), pid_tgid, magic);
-    let req = ProgLoadRequest::new("test_tp", BPF_PROG_TYPE_TRACEPOINT, &insns, "GPL");
-    let prog = load_program(&req, &ProgLoadOptions::default())
-        .unwrap_or_else(|e| panic!("{e}\n{}", e.log.text));
-    let prog_id = prog_info(prog.fd.as_fd()).unwrap().id;
+    let insns = program(
+        std::os::fd::AsRawFd::as_raw_fd(&map.as_fd()),
+        pid_tgid,
+        magic,
+    );
+    let prog = load("test_tp", ProgramType::Tracepoint, &insns);
+    let prog_id = prog.info().unwrap().id;
 
-    let mut reader = PerfReader::open(map.as_fd(), &PerfReaderOptions::default()).unwrap();
+    let mut reader = PerfReader::open(&map, &PerfReaderOptions::default()).unwrap();
     assert_eq!(reader.cpus(), online_cpus().unwrap());
-    let link = attach_tracepoint(prog.fd.as_fd(), "sock", "inet_sock_set_state", opts).unwrap();
+    let link = prog
+        .attach_tracepoint("sock", "inet_sock_set_state", opts)
+        .unwrap();
     assert_eq!(link.method(), expected);
     assert_eq!(link.target(), "tracepoint sock/inet_sock_set_state");
 
@@ -45,10 +50,7 @@ fn tracepoint_round_trip(opts: &AttachOptions, expected: AttachMethod, magic: u6
     link.detach().unwrap();
     drop(reader);
     drop(prog);
-    assert_eq!(
-        prog_get_fd_by_id(prog_id).unwrap_err(),
-        SysError::new("BPF_PROG_GET_FD_BY_ID", libc::ENOENT)
-    );
+    assert_eq!(program_info_by_id(prog_id).unwrap(), None);
 }
 
 #[test]
@@ -81,24 +83,26 @@ fn tracepoint_sample_arrives_through_the_perf_ioctl() {
 #[test]
 fn dropping_the_link_and_the_program_frees_the_program() {
     let map = perf_event_array();
-    let insns = program(std::os::fd::AsRawFd::as_raw_fd(&map), this_pid_tgid(), 1);
-    let req = ProgLoadRequest::new("test_drop", BPF_PROG_TYPE_TRACEPOINT, &insns, "GPL");
-    let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
-    let id = prog_info(prog.fd.as_fd()).unwrap().id;
-    let link = attach_tracepoint(
-        prog.fd.as_fd(),
-        "sock",
-        "inet_sock_set_state",
-        &AttachOptions::default(),
-    )
-    .unwrap();
+    let insns = program(
+        std::os::fd::AsRawFd::as_raw_fd(&map.as_fd()),
+        this_pid_tgid(),
+        1,
+    );
+    let prog = load("test_drop", ProgramType::Tracepoint, &insns);
+    let id = prog.info().unwrap().id;
+    let link = prog
+        .attach_tracepoint("sock", "inet_sock_set_state", &AttachOptions::default())
+        .unwrap();
     // The link keeps the program alive without the program's fd.
     drop(prog);
-    assert!(prog_get_fd_by_id(id).is_ok());
+    assert_eq!(
+        program_info_by_id(id).unwrap().map(|info| info.id),
+        Some(id)
+    );
     drop(link);
     assert_eq!(
-        prog_get_fd_by_id(id).unwrap_err().errno,
-        libc::ENOENT,
+        program_info_by_id(id).unwrap(),
+        None,
         "the program outlived its link"
     );
 }
@@ -109,10 +113,10 @@ fn a_missing_tracepoint_is_named() {
         insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
         insn(EXIT, 0, 0, 0, 0),
     ];
-    let req = ProgLoadRequest::new("test_notp", BPF_PROG_TYPE_TRACEPOINT, &insns, "GPL");
-    let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
-    let err =
-        attach_tracepoint(prog.fd.as_fd(), "sock", "no_such_tp", &Default::default()).unwrap_err();
+    let prog = load("test_notp", ProgramType::Tracepoint, &insns);
+    let err = prog
+        .attach_tracepoint("sock", "no_such_tp", &Default::default())
+        .unwrap_err();
     assert!(
         matches!(err, AttachError::TracepointNotFound { .. }),
         "{err:?}"
@@ -128,18 +132,17 @@ fn kprobes_fail_with_a_clear_error() {
         insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
         insn(EXIT, 0, 0, 0, 0),
     ];
-    let req = ProgLoadRequest::new("test_kprobe", BPF_PROG_TYPE_KPROBE, &insns, "GPL");
-    let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
+    let prog = load("test_kprobe", ProgramType::Kprobe, &insns);
     let has_pmu = std::path::Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
     let has_legacy = std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists()
         || std::path::Path::new("/sys/kernel/debug/tracing/kprobe_events").exists();
-    let err = attach_kprobe(
-        prog.fd.as_fd(),
-        "no_such_function_xyz",
-        KprobeKind::Entry,
-        &Default::default(),
-    )
-    .unwrap_err();
+    let err = prog
+        .attach_kprobe(
+            "no_such_function_xyz",
+            KprobeKind::Entry,
+            &Default::default(),
+        )
+        .unwrap_err();
     if has_pmu || has_legacy {
         // A kernel with kprobes: the function is named.
         assert!(
@@ -163,7 +166,7 @@ fn perf_reader_rejects_a_page_count_that_is_not_a_power_of_two() {
         pages: 3,
         ..Default::default()
     };
-    let err = PerfReader::open(map.as_fd(), &opts).err().unwrap();
+    let err = PerfReader::open(&map, &opts).err().unwrap();
     assert!(matches!(err, PerfError::PagesNotPowerOfTwo { pages: 3 }));
     assert_eq!(
         err.to_string(),
@@ -174,20 +177,18 @@ fn perf_reader_rejects_a_page_count_that_is_not_a_power_of_two() {
 #[test]
 fn perf_reader_stores_each_ring_at_its_cpu_and_removes_it_on_drop() {
     let map = perf_event_array();
-    let reader = PerfReader::open(map.as_fd(), &PerfReaderOptions::default()).unwrap();
+    let reader = PerfReader::open(&map, &PerfReaderOptions::default()).unwrap();
     let cpus = online_cpus().unwrap();
     // Lookups of a perf event array from user space are not allowed (EOPNOTSUPP), but
     // deleting an entry that exists says so, and one that does not says ENOENT.
-    let mut v = [0u8; 4];
-    let err = map_lookup_elem(map.as_fd(), &0u32.to_ne_bytes(), &mut v).unwrap_err();
-    assert!(err.is_not_supported(), "{err}");
-    assert_eq!(
-        map_delete_elem(map.as_fd(), &cpus[0].to_ne_bytes()),
-        Ok(true)
-    );
+    match map.lookup(&0u32.to_ne_bytes()).unwrap_err() {
+        MapError::Sys { error, .. } => assert!(error.is_not_supported(), "{error}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(map.delete(&cpus[0].to_ne_bytes()), Ok(true));
     drop(reader);
     for cpu in &cpus {
-        assert_eq!(map_delete_elem(map.as_fd(), &cpu.to_ne_bytes()), Ok(false));
+        assert_eq!(map.delete(&cpu.to_ne_bytes()), Ok(false));
     }
 }
 
@@ -251,23 +252,22 @@ fn a_full_ring_reports_lost_samples() {
     let map = perf_event_array();
     let pid_tgid = this_pid_tgid();
     let magic = 0x7777;
-    let insns = program(std::os::fd::AsRawFd::as_raw_fd(&map), pid_tgid, magic);
-    let req = ProgLoadRequest::new("test_lost", BPF_PROG_TYPE_TRACEPOINT, &insns, "GPL");
-    let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
+    let insns = program(
+        std::os::fd::AsRawFd::as_raw_fd(&map.as_fd()),
+        pid_tgid,
+        magic,
+    );
+    let prog = load("test_lost", ProgramType::Tracepoint, &insns);
     // One 4 KiB page per CPU: room for 128 of these 32-byte records.
     let opts = PerfReaderOptions {
         pages: 1,
         wakeup: ebpf_loader::perf::Wakeup::Watermark(2048),
         ..Default::default()
     };
-    let mut reader = PerfReader::open(map.as_fd(), &opts).unwrap();
-    let link = attach_tracepoint(
-        prog.fd.as_fd(),
-        "sock",
-        "inet_sock_set_state",
-        &AttachOptions::default(),
-    )
-    .unwrap();
+    let mut reader = PerfReader::open(&map, &opts).unwrap();
+    let link = prog
+        .attach_tracepoint("sock", "inet_sock_set_state", &AttachOptions::default())
+        .unwrap();
     // Each connection changes socket states at least twice on this thread (CLOSE ->
     // SYN_SENT -> ESTABLISHED): 1000 of them are more than two rings hold.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -10,11 +10,12 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use common::*;
 use ebpf_loader::attach::{
-    attach_kprobe, prune_stale_kprobes, tracefs, AttachError, AttachMethod, AttachOptions,
-    KprobeKind, LinkPreference, Probe, Via,
+    prune_stale_kprobes, tracefs, AttachError, AttachMethod, AttachOptions, KprobeKind,
+    LinkPreference, Probe, Via,
 };
+use ebpf_loader::load::program_info_by_id;
 use ebpf_loader::perf::{PerfReader, PerfReaderOptions};
-use ebpf_loader::syscall::*;
+use ebpf_loader::uapi::ProgramType;
 
 fn kprobe_events() -> String {
     let dir = tracefs::tracefs_dir().unwrap();
@@ -24,14 +25,12 @@ fn kprobe_events() -> String {
 fn kprobe_round_trip(kind: KprobeKind, opts: &AttachOptions, expected: AttachMethod, magic: u64) {
     let map = perf_event_array();
     let pid_tgid = this_pid_tgid();
-    let insns = program(map.as_raw_fd(), pid_tgid, magic);
-    let req = ProgLoadRequest::new("test_kprobe", BPF_PROG_TYPE_KPROBE, &insns, "GPL");
-    let prog = load_program(&req, &ProgLoadOptions::default())
-        .unwrap_or_else(|e| panic!("{e}\n{}", e.log.text));
-    let prog_id = prog_info(prog.fd.as_fd()).unwrap().id;
-    let mut reader = PerfReader::open(map.as_fd(), &PerfReaderOptions::default()).unwrap();
+    let insns = program(map.as_fd().as_raw_fd(), pid_tgid, magic);
+    let prog = load("test_kprobe", ProgramType::Kprobe, &insns);
+    let prog_id = prog.info().unwrap().id;
+    let mut reader = PerfReader::open(&map, &PerfReaderOptions::default()).unwrap();
 
-    let link = attach_kprobe(prog.fd.as_fd(), "tcp_connect", kind, opts).unwrap();
+    let link = prog.attach_kprobe("tcp_connect", kind, opts).unwrap();
     assert_eq!(link.method(), expected);
     let ours = link.kprobe_event();
     if expected.probe == Probe::KprobeTracefs {
@@ -66,7 +65,7 @@ fn kprobe_round_trip(kind: KprobeKind, opts: &AttachOptions, expected: AttachMet
     }
     drop(reader);
     drop(prog);
-    assert_eq!(prog_get_fd_by_id(prog_id).unwrap_err().errno, libc::ENOENT);
+    assert_eq!(program_info_by_id(prog_id).unwrap(), None);
 }
 
 #[test]
@@ -147,15 +146,15 @@ fn a_missing_function_is_named_on_both_paths() {
         ),
         insn(ebpf_loader::insn::EXIT, 0, 0, 0, 0),
     ];
-    let req = ProgLoadRequest::new("test_nofunc", BPF_PROG_TYPE_KPROBE, &insns, "GPL");
-    let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
+    let prog = load("test_nofunc", ProgramType::Kprobe, &insns);
     for force_tracefs_kprobe in [false, true] {
         let opts = AttachOptions {
             force_tracefs_kprobe,
             ..Default::default()
         };
-        let err =
-            attach_kprobe(prog.fd.as_fd(), "no_such_fn_xyz", KprobeKind::Entry, &opts).unwrap_err();
+        let err = prog
+            .attach_kprobe("no_such_fn_xyz", KprobeKind::Entry, &opts)
+            .unwrap_err();
         assert!(
             matches!(&err, AttachError::KprobeFunctionNotFound { function, .. } if function == "no_such_fn_xyz"),
             "{err:?}"

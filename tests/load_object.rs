@@ -4,8 +4,10 @@
 //! `bpf_core_field_exists` is simply skipped.
 
 use ebpf_loader::btf::Btf;
+use ebpf_loader::elf::GlobalError;
 use ebpf_loader::elf::ObjectSpec;
-use ebpf_loader::load::{self, GlobalError, LoadError, LoadOptions, Object};
+use ebpf_loader::load::{LoadError, LoadOptions, MapError, Object};
+use ebpf_loader::uapi::BPF_ANY;
 
 const OBJECT: &[u8] = include_bytes!("../bpf/main.bpf.o");
 
@@ -72,7 +74,7 @@ fn a_field_guarded_by_exists_is_skipped_and_the_program_loads() {
     .expect("loads without loginuid");
     let program = object.program("inet_sock_set_state").unwrap();
     let exists: Vec<_> = program
-        .relocated
+        .relocated()
         .core
         .iter()
         .filter(|f| f.local_access.ends_with("loginuid"))
@@ -89,9 +91,10 @@ fn a_field_guarded_by_exists_is_skipped_and_the_program_loads() {
 #[test]
 fn globals_written_before_load_are_in_the_kernels_maps() {
     let mut spec = spec();
-    load::set_global(&mut spec, "filter_uid", &4242u32.to_ne_bytes()).unwrap();
+    spec.set_global("filter_uid", &4242u32.to_ne_bytes())
+        .unwrap();
     assert_eq!(
-        load::set_global(&mut spec, "filter_uid", &[1u8]),
+        spec.set_global("filter_uid", &[1u8]),
         Err(GlobalError::Size {
             name: "filter_uid".into(),
             expected: 4,
@@ -99,7 +102,7 @@ fn globals_written_before_load_are_in_the_kernels_maps() {
         })
     );
     assert_eq!(
-        load::set_global(&mut spec, "no_such_variable", &[1u8]),
+        spec.set_global("no_such_variable", &[1u8]),
         Err(GlobalError::NotFound {
             name: "no_such_variable".into()
         })
@@ -115,25 +118,18 @@ fn globals_written_before_load_are_in_the_kernels_maps() {
     )
     .expect("load");
     // .rodata: filled, frozen, readable from user space.
-    assert_eq!(
-        object.global(&spec, "filter_uid").unwrap(),
-        4242u32.to_ne_bytes()
-    );
-    assert_eq!(
-        object.global(&spec, "filter_pid").unwrap(),
-        0u32.to_ne_bytes()
-    );
+    assert_eq!(object.global("filter_uid").unwrap(), 4242u32.to_ne_bytes());
+    assert_eq!(object.global("filter_pid").unwrap(), 0u32.to_ne_bytes());
     // Frozen: not even root can change the configuration once the programs are loaded.
     let rodata = object.map(".rodata").expect(".rodata map");
-    let zeroes = vec![0u8; rodata.spec.value_size as usize];
-    let refused = ebpf_loader::syscall::map_update_elem(
-        std::os::fd::AsFd::as_fd(&rodata.fd),
-        &0u32.to_ne_bytes(),
-        &zeroes,
-        0,
-    )
-    .expect_err("a frozen map refuses writes");
-    assert_eq!(refused.errno, libc::EPERM);
+    let zeroes = vec![0u8; rodata.value_size()];
+    let refused = rodata
+        .update(&0u32.to_ne_bytes(), &zeroes, BPF_ANY)
+        .expect_err("a frozen map refuses writes");
+    match refused {
+        MapError::Sys { error, .. } => assert_eq!(error.errno, libc::EPERM),
+        other => panic!("expected EPERM, got {other:?}"),
+    }
     // .bss: zeroes until a program writes.
-    assert_eq!(object.global(&spec, "pending_dropped").unwrap(), [0u8; 8]);
+    assert_eq!(object.global("pending_dropped").unwrap(), [0u8; 8]);
 }

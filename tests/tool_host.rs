@@ -174,13 +174,13 @@ fn after_exit_the_kernel_holds_nothing_of_the_program() {
     // poll, within a bound.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        match ebpf_loader::syscall::prog_get_fd_by_id(id) {
-            Err(gone) if gone.errno == libc::ENOENT => break,
-            Err(other) => panic!("BPF_PROG_GET_FD_BY_ID({id}): {other}"),
-            Ok(_) if std::time::Instant::now() < deadline => {
+        match ebpf_loader::load::program_info_by_id(id) {
+            Ok(None) => break,
+            Err(other) => panic!("program {id}: {other}"),
+            Ok(Some(_)) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20))
             }
-            Ok(_) => panic!("program {id} is still in the kernel after the tool exited"),
+            Ok(Some(_)) => panic!("program {id} is still in the kernel after the tool exited"),
         }
     }
 }

@@ -370,8 +370,8 @@ fn verbose_tells_each_step_on_stderr_and_nothing_on_stdout() {
     let steps: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
     let titles = [
         "[1/10] parse the object (src/elf)",
-        "[2/10] configure (load::set_global)",
-        "[3/10] choose the program (src/main.rs)",
+        "[2/10] configure (ObjectSpec::set_global)",
+        "[3/10] choose the program (src/tool/trace.rs)",
         "[4/10] read the kernel's BTF (src/btf/kernel.rs)",
         "[5/10] load the object's BTF (BPF_BTF_LOAD)",
         "[6/10] create the maps (BPF_MAP_CREATE)",

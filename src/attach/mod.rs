@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::syscall::{self, PerfEventAttr, SysError};
+use crate::uapi::AttachType;
 
 /// The kprobe PMU's directory in sysfs.
 pub const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
@@ -46,7 +47,7 @@ pub enum Via {
     PerfIoctl,
 }
 
-/// How a [`Link`] was made, for the tool's stderr line.
+/// How a [`Link`] was made: `kprobe PMU + BPF link`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttachMethod {
     pub probe: Probe,
@@ -114,6 +115,8 @@ pub enum AttachError {
     Io { path: PathBuf, error: String },
     /// A system call failed while attaching to `target`.
     Sys { target: String, error: SysError },
+    /// This loader has no way (yet) to attach a program to that kind of target.
+    Unsupported { program: String, target: String },
 }
 
 impl fmt::Display for AttachError {
@@ -141,12 +144,22 @@ impl fmt::Display for AttachError {
                 write!(f, "unexpected content {content:?} in {}", path.display())
             }
             AttachError::Io { path, error } => write!(f, "{}: {error}", path.display()),
-            AttachError::Sys { target, error } => write!(f, "attaching to {target}: {error}"),
+            AttachError::Sys { target, .. } => write!(f, "attaching to {target}"),
+            AttachError::Unsupported { program, target } => {
+                write!(f, "program {program}: attaching to {target} is not supported")
+            }
         }
     }
 }
 
-impl std::error::Error for AttachError {}
+impl std::error::Error for AttachError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AttachError::Sys { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// A `kprobe_events` entry this process created; removed on drop.
 #[derive(Debug)]
@@ -260,7 +273,7 @@ fn bind(
         error,
     };
     if opts.link == LinkPreference::Auto {
-        match syscall::link_create(prog, perf, syscall::BPF_PERF_EVENT) {
+        match syscall::link_create(prog, perf, AttachType::PERF_EVENT) {
             Ok(link) => {
                 syscall::perf_event_enable(perf).map_err(sys)?;
                 return Ok((Some(link), Via::BpfLink));
@@ -276,7 +289,7 @@ fn bind(
 
 /// Attaches a `BPF_PROG_TYPE_TRACEPOINT` program to `category/name`
 /// (e.g. `sock`/`inet_sock_set_state`).
-pub fn attach_tracepoint(
+pub(crate) fn attach_tracepoint(
     prog: BorrowedFd<'_>,
     category: &str,
     name: &str,
@@ -366,7 +379,7 @@ static KPROBE_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Attaches a `BPF_PROG_TYPE_KPROBE` program to the entry or return of `function`: through
 /// the kprobe PMU where there is one, else through tracefs `kprobe_events`.
-pub fn attach_kprobe(
+pub(crate) fn attach_kprobe(
     prog: BorrowedFd<'_>,
     function: &str,
     kind: KprobeKind,

@@ -62,35 +62,48 @@ pub struct CoreFixup {
 }
 
 impl fmt::Display for CoreFixup {
+    /// One line: the kind, the access, the value clang computed from the object's BTF ->
+    /// the value on the target, the instruction before -> after:
+    /// `byte_off  struct sock.__sk_common.skc_family  16 -> 16  r1 = *(u16 *)(r6 + 16)  (unchanged)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match self.target_value {
+            Some(value) => value.to_string(),
+            None => "missing".to_string(),
+        };
+        // The first instruction only: a fix-up patches one (an `ld_imm64` is two slots).
+        let first = |insns: &[Insn]| {
+            let slots = if insns.first().is_some_and(|i| i.is_ld_imm64()) {
+                2
+            } else {
+                1
+            };
+            crate::insn::disasm::text(insns.get(..slots.min(insns.len())).unwrap_or_default())
+        };
         write!(
             f,
-            "insn #{} {} {}: local {}",
-            self.insn_index, self.relo.kind, self.local_access, self.local_value
+            "{:<12} {:<54} {:>4} -> {:<6} {}",
+            self.relo.kind.name(),
+            self.local_access,
+            self.local_value,
+            target,
+            first(&self.before)
         )?;
-        match self.target_value {
-            Some(v) => write!(f, ", target {v}")?,
-            None => f.write_str(", target missing")?,
-        }
-        if let Some(id) = self.target_type_id {
-            write!(f, " (target type [{id}])")?;
+        if self.before == self.after {
+            f.write_str("  (unchanged)")?;
+        } else {
+            write!(f, "  ->  {}", first(&self.after))?;
         }
         if self.poisoned {
-            f.write_str(": poisoned")?;
+            f.write_str("  [poisoned: the verifier will refuse the program if this path can run]")?;
         }
         if let Some(why) = &self.missing {
             write!(f, " ({why})")?;
-        }
-        if let (Some(b), Some(a)) = (self.before.first(), self.after.first()) {
-            if b != a {
-                write!(f, "; {} -> {}", short(b), short(a))?;
-            }
         }
         Ok(())
     }
 }
 
-/// `code/off/imm` of a slot, for one-line displays.
+/// `code/off/imm` of a slot, for one-line error messages.
 fn short(i: &Insn) -> String {
     format!("[{:#04x} off {} imm {}]", i.code, i.off, i.imm)
 }

@@ -1,6 +1,6 @@
 //! The running kernel's BTF: `/sys/kernel/btf/vmlinux` (`CONFIG_DEBUG_INFO_BTF`, 5.4+),
-//! or a file given with `--btf` (raw BTF, or an ELF such as a `vmlinux` with a `.BTF`
-//! section).
+//! or a file (raw BTF, or an ELF such as a `vmlinux` with a `.BTF` section) for a kernel
+//! that does not publish its own.
 //!
 //! ABI: the sysfs file is raw BTF (`include/uapi/linux/btf.h`), documented in
 //! `Documentation/ABI/testing/sysfs-kernel-btf`. Since 6.16 it can be mapped read-only
@@ -37,23 +37,20 @@ pub enum Source {
 pub enum KernelBtfError {
     /// The running kernel publishes no BTF.
     NotAvailable {
+        /// The file that is missing.
         path: PathBuf,
     },
-    Io {
-        path: PathBuf,
-        error: io::Error,
-    },
+    /// The file could not be opened, mapped or read.
+    Io { path: PathBuf, error: io::Error },
     /// The file is an ELF without a `.BTF` section.
-    NoBtfSection {
-        path: PathBuf,
-    },
+    NoBtfSection { path: PathBuf },
     /// The file is neither BTF nor ELF, or the ELF is malformed.
-    NotBtf {
-        path: PathBuf,
-        reason: String,
-    },
+    NotBtf { path: PathBuf, reason: String },
+    /// The BTF in the file is malformed.
     Btf {
+        /// The file.
         path: PathBuf,
+        /// What is wrong with it.
         error: BtfError,
     },
 }
@@ -63,14 +60,18 @@ impl fmt::Display for KernelBtfError {
         match self {
             KernelBtfError::NotAvailable { path } => write!(
                 f,
-                "kernel BTF: {} does not exist (kernel built without CONFIG_DEBUG_INFO_BTF); give a BTF file with --btf PATH",
+                "kernel BTF: {} does not exist (kernel built without CONFIG_DEBUG_INFO_BTF)",
                 path.display()
             ),
             KernelBtfError::Io { path, error } => {
                 write!(f, "kernel BTF: {}: {error}", path.display())
             }
             KernelBtfError::NoBtfSection { path } => {
-                write!(f, "kernel BTF: {} is an ELF without a .BTF section", path.display())
+                write!(
+                    f,
+                    "kernel BTF: {} is an ELF without a .BTF section",
+                    path.display()
+                )
             }
             KernelBtfError::NotBtf { path, reason } => {
                 write!(f, "kernel BTF: {}: {reason}", path.display())
@@ -251,7 +252,7 @@ mod tests {
                 path: VMLINUX_BTF.into()
             }
             .to_string(),
-            "kernel BTF: /sys/kernel/btf/vmlinux does not exist (kernel built without CONFIG_DEBUG_INFO_BTF); give a BTF file with --btf PATH"
+            "kernel BTF: /sys/kernel/btf/vmlinux does not exist (kernel built without CONFIG_DEBUG_INFO_BTF)"
         );
     }
 }

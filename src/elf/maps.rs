@@ -24,19 +24,10 @@
 //! (`main.rodata` for `main.bpf.o`); a section name with a second dot (`.rodata.str1.1`)
 //! is used alone, without the object's name.
 
-use std::fmt;
-
 use super::error::{MapProblem, ParseError};
 use crate::btf::{Btf, Kind, TypeBody};
+use crate::uapi::{MapType, BPF_F_RDONLY_PROG, BPF_OBJ_NAME_LEN};
 
-/// `BPF_MAP_TYPE_ARRAY`: what global data sections become.
-pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
-/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`: `max_entries` 0 means "one per possible CPU".
-pub const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
-/// `BPF_F_RDONLY_PROG`: programs may read the map but not write it (`.rodata`).
-pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
-/// `BPF_OBJ_NAME_LEN`: a kernel object name's bytes, NUL included.
-pub const BPF_OBJ_NAME_LEN: usize = 16;
 /// The largest global data section accepted. The kernel refuses array values larger than
 /// `KMALLOC_MAX_SIZE` (a few MiB); this cap only keeps a damaged `.bss` size from making
 /// the parser allocate without bound.
@@ -95,7 +86,7 @@ pub struct MapSpec {
     /// The ELF section the map comes from (`.maps`, `.rodata`).
     pub section: String,
     /// `enum bpf_map_type`.
-    pub map_type: u32,
+    pub map_type: MapType,
     pub key_size: u32,
     pub value_size: u32,
     pub max_entries: u32,
@@ -163,58 +154,27 @@ pub fn object_name_from_path(path: &str) -> &str {
     file.split('.').next().unwrap_or(file)
 }
 
-/// Names of `enum bpf_map_type`, by value.
-const MAP_TYPE_NAMES: &[&str] = &[
-    "unspec",
-    "hash",
-    "array",
-    "prog_array",
-    "perf_event_array",
-    "percpu_hash",
-    "percpu_array",
-    "stack_trace",
-    "cgroup_array",
-    "lru_hash",
-    "lru_percpu_hash",
-    "lpm_trie",
-    "array_of_maps",
-    "hash_of_maps",
-    "devmap",
-    "sockmap",
-    "cpumap",
-    "xskmap",
-    "sockhash",
-    "cgroup_storage",
-    "reuseport_sockarray",
-    "percpu_cgroup_storage",
-    "queue",
-    "stack",
-    "sk_storage",
-    "devmap_hash",
-    "struct_ops",
-    "ringbuf",
-    "inode_storage",
-    "task_storage",
-    "bloom_filter",
-    "user_ringbuf",
-    "cgrp_storage",
-    "arena",
-];
-
-/// `perf_event_array` for 4: the kernel's `BPF_MAP_TYPE_*` name, lowercase, as bpftool
-/// prints it.
-pub fn map_type_name(map_type: u32) -> Option<&'static str> {
-    MAP_TYPE_NAMES.get(map_type as usize).copied()
-}
-
-/// `hash` or `type 99` for a value this table does not know.
-pub struct MapTypeName(pub u32);
-
-impl fmt::Display for MapTypeName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match map_type_name(self.0) {
-            Some(name) => f.write_str(name),
-            None => write!(f, "type {}", self.0),
+impl std::fmt::Display for MapSpec {
+    /// One line: name, type, sizes, capacity, and what the loader does to it:
+    /// `events  perf_event_array  key 4 B, value 4 B, max_entries 0 (one per possible CPU)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<14} {:<16} key {:>2} B, value {:>4} B, max_entries {:>4}",
+            self.name,
+            self.map_type.to_string(),
+            self.key_size,
+            self.value_size,
+            self.max_entries
+        )?;
+        if self.map_type == MapType::PERF_EVENT_ARRAY && self.max_entries == 0 {
+            f.write_str(" (one per possible CPU)")?;
+        }
+        match self.kind {
+            MapKind::Rodata => f.write_str(", filled and frozen (BPF_MAP_FREEZE)"),
+            MapKind::Data => f.write_str(", filled"),
+            MapKind::Bss => f.write_str(", zeroes"),
+            MapKind::Btf => Ok(()),
         }
     }
 }
@@ -247,7 +207,7 @@ pub(super) fn global_data_map(
     Ok(MapSpec {
         name: global_data_map_name(object_name, section),
         section: section.to_string(),
-        map_type: BPF_MAP_TYPE_ARRAY,
+        map_type: MapType::ARRAY,
         key_size: 4,
         value_size,
         max_entries: 1,
@@ -322,7 +282,7 @@ fn btf_map(btf: &Btf, name: &str, def_id: u32) -> Result<MapSpec, MapProblem> {
         let attr = member.name.as_str();
         match attr {
             "type" => {
-                map.map_type = uint_attribute(btf, attr, member.type_id)?;
+                map.map_type = MapType(uint_attribute(btf, attr, member.type_id)?);
                 has_type = true;
             }
             "max_entries" => map.max_entries = uint_attribute(btf, attr, member.type_id)?,
@@ -469,14 +429,12 @@ mod tests {
         let map = MapSpec {
             name: "a_very_long_map_name".into(),
             section: ".maps".into(),
-            map_type: 1,
+            map_type: MapType::HASH,
             key_size: 4,
             value_size: 4,
             max_entries: 1,
             ..MapSpec::default()
         };
         assert_eq!(map.kernel_name(), "a_very_long_map");
-        assert_eq!(MapTypeName(4).to_string(), "perf_event_array");
-        assert_eq!(MapTypeName(999).to_string(), "type 999");
     }
 }

@@ -34,7 +34,7 @@
 //! - `e_machine` `EM_NONE` (very old LLVM) is accepted like `EM_BPF`; the byte order
 //!   must be the host's.
 //! - A program section whose name this loader does not know still parses: its programs
-//!   get [`ProgramType::Unspec`] and the load step refuses them (see `program.rs`).
+//!   get [`ProgramType::Unspec`](crate::uapi::ProgramType::Unspec) and the load step refuses them (see `program.rs`).
 //! - Global data maps are named as libbpf names them (`main.rodata`; see `maps.rs`);
 //!   `.rodata` maps get `BPF_F_RDONLY_PROG`. Empty data sections get no map.
 //! - Only `.text` functions can be called; static functions in program sections,
@@ -44,6 +44,7 @@
 //! byte sequence gives an `ObjectSpec` or a [`ParseError`] that says where.
 
 mod error;
+mod globals;
 mod maps;
 mod program;
 pub mod reloc;
@@ -56,13 +57,12 @@ use object::read::elf::{FileHeader, SectionHeader, SectionTable, Sym};
 use object::Endianness;
 
 pub use error::{MapProblem, ParseError, RelocProblem};
+pub use globals::{GlobalError, GlobalVariable};
 pub use maps::{
-    global_data_map_name, map_type_name, object_name_from_path, MapKind, MapSpec, MapTypeName,
-    BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_OBJ_NAME_LEN,
-    MAX_GLOBAL_DATA_SIZE,
+    global_data_map_name, object_name_from_path, MapKind, MapSpec, MAX_GLOBAL_DATA_SIZE,
 };
 pub use program::{
-    program_type_from_section, AttachTarget, ProgramSpec, ProgramType, Relocation, RelocationKind,
+    program_type_from_section, AttachTarget, ProgramSpec, Relocation, RelocationKind,
 };
 pub use reloc::{AppliedRelocation, CoreError, CoreFixup, RelocError, RelocatedProgram, SiteError};
 
@@ -834,7 +834,7 @@ fn functions_of(
         .collect();
     functions.sort_by_key(|s| s.value);
     let (prog_type, attach) = if is_text || functions.is_empty() {
-        (ProgramType::Unspec, AttachTarget::None)
+        (crate::uapi::ProgramType::Unspec, AttachTarget::None)
     } else {
         program_type_from_section(&section.name)?
     };

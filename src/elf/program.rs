@@ -14,64 +14,7 @@ use std::fmt;
 use super::ParseError;
 use crate::btf::ext::{CoreRelo, FuncInfo, LineInfo};
 use crate::insn::Insn;
-
-/// `enum bpf_prog_type`: how the kernel runs a program and which helpers it may call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum ProgramType {
-    /// `BPF_PROG_TYPE_UNSPEC`: the section name did not say (the kernel refuses it).
-    Unspec = 0,
-    SocketFilter = 1,
-    Kprobe = 2,
-    SchedCls = 3,
-    SchedAct = 4,
-    Tracepoint = 5,
-    Xdp = 6,
-    PerfEvent = 7,
-    CgroupSkb = 8,
-    SockOps = 13,
-    SkSkb = 14,
-    SkMsg = 16,
-    RawTracepoint = 17,
-    Tracing = 26,
-    Lsm = 29,
-    Syscall = 31,
-}
-
-impl ProgramType {
-    /// The kernel's value (`BPF_PROG_TYPE_*`), for `BPF_PROG_LOAD`'s `prog_type`.
-    pub fn as_u32(self) -> u32 {
-        self as u32
-    }
-
-    /// The kernel's name without its prefix, lowercase like bpftool (`kprobe`, `tracepoint`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ProgramType::Unspec => "unspec",
-            ProgramType::SocketFilter => "socket_filter",
-            ProgramType::Kprobe => "kprobe",
-            ProgramType::SchedCls => "sched_cls",
-            ProgramType::SchedAct => "sched_act",
-            ProgramType::Tracepoint => "tracepoint",
-            ProgramType::Xdp => "xdp",
-            ProgramType::PerfEvent => "perf_event",
-            ProgramType::CgroupSkb => "cgroup_skb",
-            ProgramType::SockOps => "sock_ops",
-            ProgramType::SkSkb => "sk_skb",
-            ProgramType::SkMsg => "sk_msg",
-            ProgramType::RawTracepoint => "raw_tracepoint",
-            ProgramType::Tracing => "tracing",
-            ProgramType::Lsm => "lsm",
-            ProgramType::Syscall => "syscall",
-        }
-    }
-}
-
-impl fmt::Display for ProgramType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::uapi::ProgramType;
 
 /// Where a program attaches, as its section name says.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -33,7 +33,7 @@ use crate::insn::{Insn, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, INSN_SIZE};
 pub use crate::btf::core::{CoreError, CoreFixup};
 
 /// A program ready for `BPF_PROG_LOAD`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RelocatedProgram {
     /// The program's name (its function symbol).
     pub name: String,
@@ -72,6 +72,29 @@ pub struct AppliedRelocation {
     pub before: Vec<Insn>,
     /// The slot(s) after.
     pub after: Vec<Insn>,
+}
+
+impl std::fmt::Display for AppliedRelocation {
+    /// One line: the slot, the function, what the site now refers to, the instruction
+    /// before -> after: `insn  22 in tcp_connect  map events  r2 = 0 ll  ->  r2 = map[fd:4]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.kind {
+            RelocationKind::Map { .. } => format!("map {}", self.target),
+            RelocationKind::MapValue { offset, .. } => {
+                format!("global {} (+{offset})", self.symbol)
+            }
+            RelocationKind::Call { .. } => format!("call {}", self.target),
+        };
+        write!(
+            f,
+            "insn {:>3} in {:<20} {:<30} {}  ->  {}",
+            self.insn,
+            self.function,
+            what,
+            crate::insn::disasm::text(&self.before),
+            crate::insn::disasm::text(&self.after)
+        )
+    }
 }
 
 /// Why a program could not be relocated.

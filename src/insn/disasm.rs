@@ -53,6 +53,16 @@ pub fn disassemble(insns: &[Insn]) -> Vec<(usize, String)> {
     lines
 }
 
+/// The text of a short run of slots on one line, instructions joined with `; ` (a
+/// relocation site, a CO-RE fix-up: an `ld_imm64` is one instruction of two slots).
+pub fn text(insns: &[Insn]) -> String {
+    disassemble(insns)
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The name of helper `id` (`bpf_map_lookup_elem` for 1), if it is one the kernel defines.
 pub fn helper_name(id: i32) -> Option<&'static str> {
     let index = usize::try_from(id).ok()?.checked_sub(1)?;

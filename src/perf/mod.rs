@@ -22,13 +22,16 @@
 pub mod ring;
 
 use std::fmt;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
+use crate::load::Map;
 use crate::syscall::{self, PerfEventAttr, SysError};
+pub use crate::syscall::{online_cpus, possible_cpus, CpuListError};
+use crate::uapi::{MapType, BPF_ANY};
 pub use ring::{LayoutError, PerfRing, Record, RingError};
 
 /// When the kernel wakes the reader.
@@ -75,12 +78,14 @@ pub enum Event<'a> {
 /// Setting up or reading the rings failed.
 #[derive(Debug)]
 pub enum PerfError {
+    /// The map given is not a `BPF_MAP_TYPE_PERF_EVENT_ARRAY`.
+    NotPerfEventArray { map: String, map_type: MapType },
     /// `pages` is not a power of two (or is 0).
     PagesNotPowerOfTwo { pages: usize },
     /// The watermark does not fit in the ring.
     WatermarkTooLarge { watermark: u32, ring_size: usize },
     /// The online or possible CPU list could not be read.
-    Cpus(syscall::CpuListError),
+    Cpus(CpuListError),
     /// A system call failed (on `cpu`, when it was about one).
     Sys { cpu: Option<u32>, error: SysError },
     /// `mmap` of the ring failed.
@@ -105,20 +110,34 @@ impl fmt::Display for PerfError {
                 f,
                 "wakeup watermark of {watermark} bytes does not fit in a {ring_size}-byte perf ring"
             ),
-            PerfError::Cpus(e) => write!(f, "perf rings: {e}"),
-            PerfError::Sys {
-                cpu: Some(cpu),
-                error,
-            } => write!(f, "perf ring of cpu {cpu}: {error}"),
-            PerfError::Sys { cpu: None, error } => write!(f, "perf rings: {error}"),
-            PerfError::Mmap { cpu, error } => write!(f, "perf ring of cpu {cpu}: mmap: {error}"),
-            PerfError::Layout { cpu, error } => write!(f, "perf ring of cpu {cpu}: {error}"),
-            PerfError::Corrupt { cpu, error } => write!(f, "cpu {cpu}: {error}"),
+            PerfError::NotPerfEventArray { map, map_type } => write!(
+                f,
+                "map {map} is a {map_type} map: perf rings are read from a perf_event_array"
+            ),
+            PerfError::Cpus(_) | PerfError::Sys { cpu: None, .. } => write!(f, "perf rings"),
+            PerfError::Sys { cpu: Some(cpu), .. } | PerfError::Layout { cpu, .. } => {
+                write!(f, "perf ring of cpu {cpu}")
+            }
+            PerfError::Mmap { cpu, .. } => write!(f, "perf ring of cpu {cpu}: mmap"),
+            PerfError::Corrupt { cpu, .. } => write!(f, "cpu {cpu}"),
         }
     }
 }
 
-impl std::error::Error for PerfError {}
+impl std::error::Error for PerfError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PerfError::Cpus(error) => Some(error),
+            PerfError::Sys { error, .. } => Some(error),
+            PerfError::Mmap { error, .. } => Some(error),
+            PerfError::Layout { error, .. } => Some(error),
+            PerfError::Corrupt { error, .. } => Some(error),
+            PerfError::NotPerfEventArray { .. }
+            | PerfError::PagesNotPowerOfTwo { .. }
+            | PerfError::WatermarkTooLarge { .. } => None,
+        }
+    }
+}
 
 /// One CPU's event, its mapping and the reader over it. Field order is drop order: the
 /// reader goes before the mapping it points into.
@@ -143,9 +162,15 @@ pub struct PerfReader {
 }
 
 impl PerfReader {
-    /// Opens, maps and enables a ring for every online CPU and stores each in `map` (a
-    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` whose `max_entries` covers the possible CPUs).
-    pub fn open(map: BorrowedFd<'_>, opts: &PerfReaderOptions) -> Result<PerfReader, PerfError> {
+    /// Opens, maps and enables a ring for every online CPU and stores each in `map`, a
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (the loader sizes it to cover the possible CPUs).
+    pub fn open(map: &Map, opts: &PerfReaderOptions) -> Result<PerfReader, PerfError> {
+        if map.map_type() != MapType::PERF_EVENT_ARRAY {
+            return Err(PerfError::NotPerfEventArray {
+                map: map.name().to_string(),
+                map_type: map.map_type(),
+            });
+        }
         if !opts.pages.is_power_of_two() {
             return Err(PerfError::PagesNotPowerOfTwo { pages: opts.pages });
         }
@@ -172,10 +197,13 @@ impl PerfReader {
             }
             Wakeup::Events(n) => attr.wakeup = n.max(1),
         }
-        let map = map.try_clone_to_owned().map_err(|e| PerfError::Sys {
-            cpu: None,
-            error: SysError::new("dup", e.raw_os_error().unwrap_or(0)),
-        })?;
+        let map = map
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| PerfError::Sys {
+                cpu: None,
+                error: SysError::new("dup", e.raw_os_error().unwrap_or(0)),
+            })?;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| PerfError::Sys {
             cpu: None,
             error: SysError::new("epoll_create1", e as i32),
@@ -207,7 +235,7 @@ impl PerfReader {
                 reader.map.as_fd(),
                 &cpu.to_ne_bytes(),
                 &fd_value.to_ne_bytes(),
-                syscall::BPF_ANY,
+                BPF_ANY,
             )
             .map_err(|error| PerfError::Sys {
                 cpu: Some(cpu),

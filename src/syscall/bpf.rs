@@ -2,10 +2,10 @@
 //! struct in `union bpf_attr` (`include/uapi/linux/bpf.h`) up to the last field used, with
 //! every padding gap spelled out as a field so that zero-filling really zeroes it.
 
-use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use super::SysError;
+use crate::uapi::BPF_OBJ_NAME_LEN;
 
 // `enum bpf_cmd`.
 pub const BPF_MAP_CREATE: u32 = 0;
@@ -19,33 +19,6 @@ pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 pub const BPF_BTF_LOAD: u32 = 18;
 pub const BPF_MAP_FREEZE: u32 = 22;
 pub const BPF_LINK_CREATE: u32 = 28;
-
-// `enum bpf_map_type` (the ones the loader creates).
-pub const BPF_MAP_TYPE_HASH: u32 = 1;
-pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
-pub const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
-pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-
-// `enum bpf_prog_type` (the ones the loader loads).
-pub const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
-pub const BPF_PROG_TYPE_KPROBE: u32 = 2;
-pub const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
-
-/// `enum bpf_attach_type`: a program attached to a perf event through `BPF_LINK_CREATE` (5.15).
-pub const BPF_PERF_EVENT: u32 = 41;
-
-// Map flags.
-/// The program may only read the map (`.rodata`).
-pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
-// Update flags.
-pub const BPF_ANY: u64 = 0;
-pub const BPF_NOEXIST: u64 = 1;
-pub const BPF_EXIST: u64 = 2;
-/// `bpf_perf_event_output`'s flags: the ring of the CPU the program runs on.
-pub const BPF_F_CURRENT_CPU: u64 = 0xffff_ffff;
-
-/// `BPF_OBJ_NAME_LEN`: object names are at most 15 bytes plus the NUL.
-pub const BPF_OBJ_NAME_LEN: usize = 16;
 
 /// Calls `bpf(cmd, attr, size_of::<A>())`. Returns the non-negative result.
 fn sys_bpf<A>(op: &'static str, cmd: u32, attr: &mut A) -> Result<i64, SysError> {
@@ -75,21 +48,6 @@ fn ptr_u64<T: ?Sized>(p: *const T) -> u64 {
     p as *const u8 as usize as u64
 }
 
-/// An object name as the kernel wants it: at most 15 bytes, NUL-padded. Longer names are
-/// cut (the kernel would reject them); only `[A-Za-z0-9_.]` is accepted by the kernel, so
-/// other bytes become `_`.
-pub fn obj_name(name: &str) -> [u8; BPF_OBJ_NAME_LEN] {
-    let mut out = [0u8; BPF_OBJ_NAME_LEN];
-    for (slot, byte) in out.iter_mut().zip(name.bytes().take(BPF_OBJ_NAME_LEN - 1)) {
-        *slot = if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'.' {
-            byte
-        } else {
-            b'_'
-        };
-    }
-    out
-}
-
 /// `BPF_MAP_CREATE`'s part of `union bpf_attr`, up to `btf_vmlinux_value_type_id`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -110,7 +68,7 @@ pub struct MapCreateAttr {
     pub btf_vmlinux_value_type_id: u32,
 }
 
-/// Creates a map. `attr.map_name` is usually filled with [`obj_name`].
+/// Creates a map. `attr.map_name` is usually filled with [`crate::uapi::obj_name`].
 pub fn map_create(attr: &MapCreateAttr) -> Result<OwnedFd, SysError> {
     let mut attr = *attr;
     sys_bpf_fd("BPF_MAP_CREATE", BPF_MAP_CREATE, &mut attr)
@@ -289,12 +247,12 @@ struct LinkCreateAttr {
 pub fn link_create(
     prog: BorrowedFd<'_>,
     target: BorrowedFd<'_>,
-    attach_type: u32,
+    attach_type: crate::uapi::AttachType,
 ) -> Result<OwnedFd, SysError> {
     let mut attr = LinkCreateAttr {
         prog_fd: prog.as_raw_fd() as u32,
         target_fd: target.as_raw_fd() as u32,
-        attach_type,
+        attach_type: attach_type.0,
         ..Default::default()
     };
     sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)
@@ -380,12 +338,13 @@ const _: () = assert!(std::mem::size_of::<MapElemAttr>() == 32);
 const _: () = assert!(std::mem::size_of::<BtfLoadAttr>() == 32);
 const _: () = assert!(std::mem::size_of::<LinkCreateAttr>() == 24);
 
-/// What the kernel says about a loaded program (`struct bpf_prog_info`, the fields the
-/// tool shows).
+/// What the kernel says about a loaded program (`struct bpf_prog_info`, the fields a
+/// reader of `bpftool prog show` looks for).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProgInfo {
+pub struct ProgramInfo {
     /// The kernel-wide id (for `BPF_PROG_GET_FD_BY_ID`, `bpftool prog show id N`).
     pub id: u32,
+    /// `enum bpf_prog_type`, as a number: the kernel may know types this loader does not.
     pub prog_type: u32,
     /// The name as the kernel kept it (at most 15 bytes).
     pub name: String,
@@ -397,30 +356,41 @@ pub struct ProgInfo {
     pub jited_prog_len: u32,
     /// Instructions the verifier processed (5.16; 0 before).
     pub verified_insns: u32,
+    /// How many maps the program uses.
     pub nr_map_ids: u32,
     /// The BTF object the program was loaded with, 0 for none.
     pub btf_id: u32,
+    /// `bpf_func_info` records the kernel kept (one per function).
     pub nr_func_info: u32,
+    /// `bpf_line_info` records the kernel kept.
     pub nr_line_info: u32,
 }
 
-/// Asks the kernel about a program (`BPF_OBJ_GET_INFO_BY_FD`).
-pub fn prog_info(prog: BorrowedFd<'_>) -> Result<ProgInfo, SysError> {
-    let mut raw_info = BpfProgInfoRaw::default();
+/// `BPF_OBJ_GET_INFO_BY_FD`: the kernel fills `info` (a `struct bpf_*_info`), up to the
+/// smaller of its size and the kernel's own (an older kernel leaves the rest zero).
+fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> Result<(), SysError> {
     let mut attr = InfoAttr {
-        bpf_fd: prog.as_raw_fd() as u32,
-        info_len: std::mem::size_of::<BpfProgInfoRaw>() as u32,
-        info: ptr_u64(std::ptr::addr_of_mut!(raw_info)),
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<T>() as u32,
+        info: ptr_u64(info as *mut T),
     };
-    sys_bpf("BPF_OBJ_GET_INFO_BY_FD", BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    let raw = raw_info;
-    let name = CStr::from_bytes_until_nul(&raw.name)
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| String::from_utf8_lossy(&raw.name).into_owned());
-    Ok(ProgInfo {
+    sys_bpf("BPF_OBJ_GET_INFO_BY_FD", BPF_OBJ_GET_INFO_BY_FD, &mut attr).map(drop)
+}
+
+/// A kernel object name: the bytes up to the first NUL.
+fn name_of(raw: &[u8; BPF_OBJ_NAME_LEN]) -> String {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).into_owned()
+}
+
+/// Asks the kernel about a program (`BPF_OBJ_GET_INFO_BY_FD`).
+pub fn prog_info(prog: BorrowedFd<'_>) -> Result<ProgramInfo, SysError> {
+    let mut raw = BpfProgInfoRaw::default();
+    obj_info(prog, &mut raw)?;
+    Ok(ProgramInfo {
         id: raw.id,
         prog_type: raw.prog_type,
-        name,
+        name: name_of(&raw.name),
         tag: raw.tag,
         xlated_prog_len: raw.xlated_prog_len,
         jited_prog_len: raw.jited_prog_len,
@@ -432,14 +402,63 @@ pub fn prog_info(prog: BorrowedFd<'_>) -> Result<ProgInfo, SysError> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// `struct bpf_map_info`, whole (to `map_extra`, 5.16).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct BpfMapInfoRaw {
+    map_type: u32,
+    id: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    name: [u8; BPF_OBJ_NAME_LEN],
+    ifindex: u32,
+    btf_vmlinux_value_type_id: u32,
+    netns_dev: u64,
+    netns_ino: u64,
+    btf_id: u32,
+    btf_key_type_id: u32,
+    btf_value_type_id: u32,
+    btf_vmlinux_id: u32,
+    map_extra: u64,
+}
 
-    #[test]
-    fn obj_name_cuts_and_cleans() {
-        assert_eq!(&obj_name("events"), b"events\0\0\0\0\0\0\0\0\0\0");
-        assert_eq!(&obj_name("a_very_long_map_name"), b"a_very_long_map\0");
-        assert_eq!(&obj_name("x-y.z"), b"x_y.z\0\0\0\0\0\0\0\0\0\0\0");
-    }
+const _: () = assert!(std::mem::size_of::<BpfMapInfoRaw>() == 88);
+
+/// What the kernel says about a map (`struct bpf_map_info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapInfo {
+    /// The kernel-wide id (`bpftool map show id N`).
+    pub id: u32,
+    /// `enum bpf_map_type`.
+    pub map_type: crate::uapi::MapType,
+    /// The name as the kernel kept it (at most 15 bytes).
+    pub name: String,
+    /// Bytes of a key.
+    pub key_size: u32,
+    /// Bytes of a value (of one CPU's value, for per-CPU maps).
+    pub value_size: u32,
+    /// The capacity the map was created with.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags it was created with.
+    pub map_flags: u32,
+    /// The BTF object describing its key and value, 0 for none.
+    pub btf_id: u32,
+}
+
+/// Asks the kernel about a map (`BPF_OBJ_GET_INFO_BY_FD`).
+pub fn map_info(map: BorrowedFd<'_>) -> Result<MapInfo, SysError> {
+    let mut raw = BpfMapInfoRaw::default();
+    obj_info(map, &mut raw)?;
+    Ok(MapInfo {
+        id: raw.id,
+        map_type: crate::uapi::MapType(raw.map_type),
+        name: name_of(&raw.name),
+        key_size: raw.key_size,
+        value_size: raw.value_size,
+        max_entries: raw.max_entries,
+        map_flags: raw.map_flags,
+        btf_id: raw.btf_id,
+    })
 }

@@ -8,8 +8,8 @@
 //!    (`log_true_size`, 6.4) or twice the last, up to a cap;
 //! 4. on `EAGAIN` try again, a few times.
 //!
-//! A rejection returns a [`LoadError`] with the whole log; its `Display` is one line ending
-//! with the log's last line, [`LoadError::last_lines`] gives more.
+//! A rejection returns a [`VerifierError`] with the whole log; its `Display` is one line ending
+//! with the log's last line, [`VerifierError::last_lines`] gives more.
 //!
 //! `func_info` and `line_info` (`struct bpf_func_info`, `struct bpf_line_info` in
 //! `include/uapi/linux/bpf.h`) are optional; a kernel (or a BTF) that does not accept them
@@ -19,9 +19,10 @@
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
-use super::bpf::{btf_load_raw, obj_name, prog_load_raw, BtfLoadAttr, ProgLoadAttr};
+use super::bpf::{btf_load_raw, prog_load_raw, BtfLoadAttr, ProgLoadAttr};
 use super::SysError;
 use crate::insn::Insn;
+use crate::uapi::obj_name;
 
 /// `struct bpf_func_info` and `struct bpf_line_info`: one definition, in `btf::ext`, where
 /// `.BTF.ext` gives them; `BPF_PROG_LOAD` takes arrays of them (offsets in instructions).
@@ -110,9 +111,6 @@ impl Default for ProgLoadOptions {
     }
 }
 
-/// The log options of `BPF_BTF_LOAD`: as for programs, without the BTF-info retry.
-pub type BtfLoadOptions = ProgLoadOptions;
-
 /// A verifier (or BTF checker) log.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VerifierLog {
@@ -156,7 +154,7 @@ pub enum BtfInfoOutcome {
     /// Loaded with them.
     Accepted,
     /// The load with them failed with this error; the program was loaded without them.
-    Dropped(Box<LoadError>),
+    Dropped(Box<VerifierError>),
 }
 
 /// A loaded program.
@@ -170,7 +168,7 @@ pub struct LoadedProgram {
 
 /// A program or BTF the kernel refused, with the log it gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadError {
+pub struct VerifierError {
     /// `BPF_PROG_LOAD` or `BPF_BTF_LOAD`.
     pub op: &'static str,
     /// The program's name, or `BTF`.
@@ -181,7 +179,7 @@ pub struct LoadError {
     pub log: VerifierLog,
 }
 
-impl LoadError {
+impl VerifierError {
     /// The last `n` non-empty lines of the log.
     pub fn last_lines(&self, n: usize) -> String {
         self.log.last_lines(n)
@@ -194,7 +192,7 @@ impl LoadError {
     }
 }
 
-impl fmt::Display for LoadError {
+impl fmt::Display for VerifierError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = if self.op == "BPF_BTF_LOAD" {
             "loading BTF"
@@ -214,7 +212,7 @@ impl fmt::Display for LoadError {
     }
 }
 
-impl std::error::Error for LoadError {}
+impl std::error::Error for VerifierError {}
 
 /// The smallest log buffer the kernel accepts before 6.4.
 pub const MIN_LOG_SIZE: usize = 128;
@@ -229,7 +227,7 @@ fn load_with_log(
     name: &str,
     opts: &ProgLoadOptions,
     attempt: &mut Attempt<'_>,
-) -> Result<(OwnedFd, Option<VerifierLog>), LoadError> {
+) -> Result<(OwnedFd, Option<VerifierLog>), VerifierError> {
     let mut retries = opts.eagain_retries;
     // Step 1: no log, unless the caller wants one anyway.
     if opts.log_level == 0 {
@@ -262,7 +260,7 @@ fn load_with_log(
             }
             Err(e) => {
                 let truncated = e.errno == libc::ENOSPC;
-                return Err(LoadError {
+                return Err(VerifierError {
                     op,
                     name: name.to_string(),
                     error: e,
@@ -322,7 +320,7 @@ fn prog_attempt(
 pub fn load_program(
     req: &ProgLoadRequest<'_>,
     opts: &ProgLoadOptions,
-) -> Result<LoadedProgram, LoadError> {
+) -> Result<LoadedProgram, VerifierError> {
     let mut attempt = |level: u32, log: Option<&mut [u8]>| prog_attempt(req, level, log);
     let first = load_with_log("BPF_PROG_LOAD", req.name, opts, &mut attempt);
     match first {
@@ -360,8 +358,8 @@ pub fn load_program(
 /// log when `opts.log_level` asked for one.
 pub fn load_btf(
     btf: &[u8],
-    opts: &BtfLoadOptions,
-) -> Result<(OwnedFd, Option<VerifierLog>), LoadError> {
+    opts: &ProgLoadOptions,
+) -> Result<(OwnedFd, Option<VerifierLog>), VerifierError> {
     let mut attempt = |level: u32, log: Option<&mut [u8]>| {
         let (log_buf, log_size) = match log {
             Some(buf) => (buf.as_mut_ptr() as usize as u64, buf.len() as u32),
@@ -407,7 +405,7 @@ mod tests {
 
     #[test]
     fn load_error_display_is_one_line_ending_with_the_verifiers_reason() {
-        let err = LoadError {
+        let err = VerifierError {
             op: "BPF_PROG_LOAD",
             name: "tcp_connect".to_string(),
             error: SysError::new("BPF_PROG_LOAD", libc::EACCES),

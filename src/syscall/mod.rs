@@ -18,20 +18,29 @@
 //! `bpf_link_new_fd` and the BTF fd all pass it to `anon_inode_getfd`; tested in
 //! `tests/kernel_syscall.rs`), and `perf_event_open` is called with `PERF_FLAG_FD_CLOEXEC`.
 //!
-//! This module, with `perf`'s mmap, is where the crate's `unsafe` lives.
+//! The module is private to the crate: the public API is the handles built on it
+//! ([`crate::load::Map`], [`crate::load::Program`], [`crate::attach::Link`],
+//! [`crate::perf::PerfReader`]). Its error types, [`SysError`] and [`VerifierError`], are
+//! re-exported where they appear in public errors.
+//!
+//! This module holds the crate's `unsafe` for system calls; `perf` (the rings) and
+//! `btf::kernel` (the kernel's BTF file) hold the `unsafe` of their mmaps.
 
-pub mod bpf;
-pub mod cpus;
+mod bpf;
+mod cpus;
 mod error;
-pub mod load;
-pub mod perf_event;
+mod load;
+mod perf_event;
+
+#[cfg(test)]
+mod kernel_tests;
 
 pub use bpf::*;
-pub use cpus::{online_cpus, parse_cpu_list, possible_cpus, CpuListError};
-pub use error::{errno_name, SysError};
+pub use cpus::{online_cpus, possible_cpus, CpuListError};
+pub use error::SysError;
 pub use load::{
-    load_btf, load_program, BtfInfoOutcome, BtfLoadOptions, FuncInfo, LineInfo, LoadError,
-    LoadedProgram, ProgLoadOptions, ProgLoadRequest, VerifierLog,
+    load_btf, load_program, BtfInfoOutcome, ProgLoadOptions, ProgLoadRequest, VerifierError,
+    VerifierLog,
 };
 pub use perf_event::*;
 

@@ -5,9 +5,11 @@
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
+use ebpf_loader::elf::MapSpec;
 use ebpf_loader::insn::*;
+use ebpf_loader::load::{Map, Program};
 use ebpf_loader::perf::{Event, PerfReader};
-use ebpf_loader::syscall::*;
+use ebpf_loader::uapi::{MapType, ProgramType, BPF_F_CURRENT_CPU};
 
 const BPF_JNE: u8 = 0x50;
 const HELPER_GET_CURRENT_PID_TGID: i32 = 14;
@@ -65,16 +67,27 @@ pub fn this_pid_tgid() -> u64 {
     (tgid << 32) | tid
 }
 
-pub fn perf_event_array() -> std::os::fd::OwnedFd {
-    let attr = MapCreateAttr {
-        map_type: BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+/// A perf event array of one slot per possible CPU (`max_entries` 0: the loader sizes it).
+pub fn perf_event_array() -> Map {
+    Map::create(&MapSpec {
+        name: "test_events".into(),
+        map_type: MapType::PERF_EVENT_ARRAY,
         key_size: 4,
         value_size: 4,
-        max_entries: possible_cpus().unwrap().len() as u32,
-        map_name: obj_name("test_events"),
-        ..Default::default()
-    };
-    map_create(&attr).unwrap()
+        ..MapSpec::default()
+    })
+    .unwrap()
+}
+
+/// Loads `insns` as a program of `program_type`; a refusal panics with the verifier's log.
+pub fn load(name: &str, program_type: ProgramType, insns: &[Insn]) -> Program {
+    Program::load_instructions(name, program_type, insns, "GPL").unwrap_or_else(|e| {
+        let log = e
+            .verifier_log()
+            .map(|log| log.text.clone())
+            .unwrap_or_default();
+        panic!("{e}\n{log}")
+    })
 }
 
 /// Makes TCP connections to a local listener until `reader` has delivered a sample (each

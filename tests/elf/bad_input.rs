@@ -542,7 +542,7 @@ fn btf_maps() {
     assert_eq!(
         (
             m.name.as_str(),
-            m.map_type,
+            m.map_type.0,
             m.key_size,
             m.value_size,
             m.max_entries

@@ -3,11 +3,11 @@
 
 use ebpf_loader::btf::Kind;
 use ebpf_loader::elf::{
-    AttachTarget, MapKind, ObjectSpec, ProgramType, RelocError, RelocationKind, SectionKind,
-    BPF_F_RDONLY_PROG,
+    AttachTarget, MapKind, ObjectSpec, RelocError, RelocationKind, SectionKind,
 };
 use ebpf_loader::insn::disasm::disassemble;
 use ebpf_loader::insn::{Insn, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
+use ebpf_loader::uapi::{ProgramType, BPF_F_RDONLY_PROG};
 
 pub const OBJECT: &[u8] = include_bytes!("../../bpf/main.bpf.o");
 
@@ -71,7 +71,7 @@ fn maps_have_every_attribute() {
         .map(|m| {
             (
                 m.name.as_str(),
-                m.map_type,
+                m.map_type.0,
                 m.key_size,
                 m.value_size,
                 m.max_entries,

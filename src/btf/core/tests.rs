@@ -140,8 +140,10 @@ fn moved_field_patches_the_load_offset() {
     assert!(!fixups[0].poisoned);
     assert_eq!(
         fixups[0].to_string(),
-        "insn #0 byte_off struct sock.b: local 4, target 12 (target type [7]); \
-         [0x61 off 4 imm 0] -> [0x61 off 12 imm 0]"
+        format!(
+            "{:<12} {:<54} {:>4} -> {:<6} {}",
+            "byte_off", "struct sock.b", 4, 12, "r0 = *(u32 *)(r1 + 4)  ->  r0 = *(u32 *)(r1 + 12)"
+        )
     );
 }
 
@@ -215,8 +217,16 @@ fn missing_field_poisons_but_exists_gives_zero() {
     assert_eq!(fixups[1].target_value, Some(0));
     assert_eq!(
         fixups[0].to_string(),
-        "insn #0 byte_off struct sock.b: local 4, target missing: poisoned \
-         (struct sock has no field b); [0x61 off 4 imm 0] -> [0x85 off 0 imm 195896080]"
+        format!(
+            "{:<12} {:<54} {:>4} -> {:<6} {}",
+            "byte_off",
+            "struct sock.b",
+            4,
+            "missing",
+            "r0 = *(u32 *)(r1 + 4)  ->  call unknown#195896080 (a CO-RE relocation that failed)  \
+             [poisoned: the verifier will refuse the program if this path can run] \
+             (struct sock has no field b)"
+        )
     );
 
     // No struct sock at all.

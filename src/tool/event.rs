@@ -176,11 +176,6 @@ impl ConnectEvent {
             daddr,
         })
     }
-
-    /// The process name for display: bytes that are not UTF-8 are shown as U+FFFD.
-    pub fn comm_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.comm).into_owned()
-    }
 }
 
 /// One row of count mode: how many connects went from `saddr` to `daddr`:`dport`.

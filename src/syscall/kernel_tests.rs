@@ -1,11 +1,17 @@
-//! `bpf(2)` against the running kernel (needs root). Every test creates its own objects
+//! The syscall layer against the running kernel (needs root): the log protocol, errno
+//! meanings, close-on-exec. Unit tests, since the layer is private to the crate; the
+//! public handles are tested in `tests/kernel_*.rs`. Every test creates its own objects
 //! and looks only at them, so the tests can run in parallel with each other and with
 //! anything else on the machine.
 
 use std::os::fd::{AsFd, AsRawFd};
 
-use ebpf_loader::insn::{Insn, BPF_ALU64, BPF_K, BPF_MOV, BPF_X, EXIT};
-use ebpf_loader::syscall::*;
+use super::*;
+use crate::btf::ext::FuncInfo;
+use crate::insn::{Insn, BPF_ALU64, BPF_K, BPF_MOV, BPF_X, EXIT};
+use crate::uapi::{obj_name, MapType, ProgramType, BPF_ANY, BPF_NOEXIST};
+
+const BPF_PROG_TYPE_SOCKET_FILTER: u32 = ProgramType::SocketFilter as u32;
 
 fn mov64_imm(dst: u8, imm: i32) -> Insn {
     Insn {
@@ -49,7 +55,7 @@ fn is_cloexec(fd: &impl AsRawFd) -> bool {
 #[test]
 fn array_map_round_trip_and_freeze() {
     let attr = MapCreateAttr {
-        map_type: BPF_MAP_TYPE_HASH,
+        map_type: MapType::HASH.0,
         key_size: 4,
         value_size: 8,
         max_entries: 4,
@@ -95,7 +101,7 @@ fn array_map_round_trip_and_freeze() {
 #[test]
 fn map_create_with_bad_sizes_explains_einval() {
     let attr = MapCreateAttr {
-        map_type: BPF_MAP_TYPE_ARRAY,
+        map_type: MapType::ARRAY.0,
         key_size: 8, // arrays take 4-byte keys only
         value_size: 4,
         max_entries: 1,
@@ -225,7 +231,7 @@ fn bad_btf_is_rejected_with_its_log() {
     btf[0..2].copy_from_slice(&0x1234u16.to_ne_bytes());
     btf[2] = 1;
     btf[4..8].copy_from_slice(&24u32.to_ne_bytes());
-    let err = load_btf(&btf, &BtfLoadOptions::default()).unwrap_err();
+    let err = load_btf(&btf, &ProgLoadOptions::default()).unwrap_err();
     assert_eq!(err.op, "BPF_BTF_LOAD");
     assert_eq!(err.error.errno, libc::EINVAL);
     assert!(err.log.text.contains("magic"), "{:?}", err.log.text);
@@ -251,7 +257,7 @@ fn minimal_btf_loads() {
     btf.extend_from_slice(&(strings.len() as u32).to_ne_bytes());
     btf.extend_from_slice(&types);
     btf.extend_from_slice(strings);
-    let (fd, log) = load_btf(&btf, &BtfLoadOptions::default()).unwrap();
+    let (fd, log) = load_btf(&btf, &ProgLoadOptions::default()).unwrap();
     assert!(log.is_none());
     assert!(is_cloexec(&fd), "BTF fds are close-on-exec");
 }

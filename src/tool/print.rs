@@ -5,8 +5,14 @@
 //! `-c` (`LADDR RADDR RPORT CONNECTS`). JSON is written by hand (no serde): one object per
 //! line, the field names are listed in the README and never change meaning.
 
-use crate::event::{ConnectEvent, FlowCount};
 use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ebpf_loader::perf::Event;
+
+use super::event::{ConnectEvent, FlowCount};
 
 /// Which optional columns to print.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -169,11 +175,104 @@ pub fn count_json(flow: &FlowCount, seconds: f64) -> String {
     )
 }
 
+/// Turns ring records into lines on `out` and keeps the tallies.
+pub struct Printer<W: Write> {
+    out: W,
+    columns: Columns,
+    json: bool,
+    start: Instant,
+    lost_total: u64,
+    bad_events: u64,
+    /// The first failed write; the loop stops on it.
+    write_error: Option<io::Error>,
+}
+
+impl<W: Write> Printer<W> {
+    /// A printer of these columns (or JSON lines), its clock starting now.
+    pub fn new(out: W, columns: Columns, json: bool) -> Printer<W> {
+        Printer {
+            out,
+            columns,
+            json,
+            start: Instant::now(),
+            lost_total: 0,
+            bad_events: 0,
+            write_error: None,
+        }
+    }
+
+    /// When the clock of the timestamp column started.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Writes one line (the header).
+    pub fn line(&mut self, text: &str) {
+        if let Err(error) = writeln!(self.out, "{text}") {
+            self.write_error.get_or_insert(error);
+        }
+    }
+
+    /// One record of a ring: a connection printed, or a loss reported.
+    pub fn handle(&mut self, event: Event<'_>) {
+        let seconds = self.start.elapsed().as_secs_f64();
+        let written = match event {
+            Event::Sample { data, .. } => match ConnectEvent::parse(data) {
+                Ok(event) if self.json => writeln!(self.out, "{}", json(&event, seconds)),
+                Ok(event) => writeln!(self.out, "{}", line(&event, self.columns, seconds)),
+                Err(_) => {
+                    self.bad_events += 1;
+                    Ok(())
+                }
+            },
+            Event::Lost { cpu, count } => {
+                self.lost_total += count;
+                eprintln!("tcpconnect: lost {count} events on CPU {cpu}");
+                if self.json {
+                    writeln!(self.out, "{}", lost_json(count, cpu, seconds))
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        if let Err(error) = written {
+            self.write_error.get_or_insert(error);
+        }
+    }
+
+    /// Flushes; `Ok(false)` when stdout is closed (`tcpconnect | head`): the tool then
+    /// ends quietly.
+    pub fn flush(&mut self) -> Result<bool> {
+        let result = match self.write_error.take() {
+            Some(error) => Err(error),
+            None => self.out.flush(),
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+            Err(error) => Err(error).context("writing to stdout"),
+        }
+    }
+
+    /// The tallies at exit, on stderr: events lost, samples that could not be decoded.
+    pub fn summary(&self) {
+        if self.lost_total > 0 {
+            eprintln!("tcpconnect: lost {} events in all", self.lost_total);
+        }
+        if self.bad_events > 0 {
+            eprintln!(
+                "tcpconnect: {} events could not be decoded",
+                self.bad_events
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::tests::raw_event;
-    use crate::event::Family;
+    use crate::tool::event::tests::raw_event;
+    use crate::tool::event::Family;
 
     fn event(comm: &[u8]) -> ConnectEvent {
         let raw = raw_event(comm, 77, 2, 40000, 8080, &[127, 0, 0, 1], &[127, 0, 0, 2]);

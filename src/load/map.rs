@@ -1,0 +1,344 @@
+//! A map in the kernel, and what user space can do with it: look up, update and delete
+//! elements, walk its keys, ask the kernel about it.
+//!
+//! ABI: `BPF_MAP_CREATE`, `BPF_MAP_LOOKUP_ELEM`, `BPF_MAP_UPDATE_ELEM`,
+//! `BPF_MAP_DELETE_ELEM`, `BPF_MAP_GET_NEXT_KEY`, `BPF_MAP_FREEZE` and
+//! `BPF_OBJ_GET_INFO_BY_FD` (`struct bpf_map_info`) in `include/uapi/linux/bpf.h`;
+//! `Documentation/bpf/maps.rst` and the per-type pages beside it.
+//!
+//! Values of per-CPU maps (`percpu_hash`, `percpu_array`, `lru_percpu_hash`,
+//! `percpu_cgroup_storage`) are read and written for every possible CPU at once: one
+//! value per CPU, each padded to 8 bytes (`bpf_map_value_size` in `kernel/bpf/syscall.c`).
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use super::LoadError;
+use crate::elf::{MapKind, MapSpec};
+use crate::syscall::{self, SysError};
+use crate::uapi::{obj_name, MapType, BPF_ANY};
+
+pub use crate::syscall::MapInfo;
+
+/// A map operation the kernel refused, or a key or value of the wrong size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapError {
+    /// The system call failed.
+    Sys {
+        /// The map's name.
+        map: String,
+        /// What the kernel answered.
+        error: SysError,
+    },
+    /// A key or value whose length is not the map's.
+    Size {
+        /// The map's name.
+        map: String,
+        /// `key` or `value`.
+        what: &'static str,
+        /// The map's size for it.
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapError::Sys { map, .. } => write!(f, "map {map}"),
+            MapError::Size {
+                map,
+                what,
+                expected,
+                got,
+            } => write!(f, "map {map}: a {what} is {expected} bytes, not {got}"),
+        }
+    }
+}
+
+impl std::error::Error for MapError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MapError::Sys { error, .. } => Some(error),
+            MapError::Size { .. } => None,
+        }
+    }
+}
+
+/// A map in the kernel. Dropping it closes its fd; the kernel frees the map when no
+/// program, link or fd holds it any more.
+#[derive(Debug)]
+pub struct Map {
+    spec: MapSpec,
+    max_entries: u32,
+    fd: OwnedFd,
+    typed_by_btf: bool,
+    /// Bytes of a whole value as user space reads it (all CPUs' for per-CPU maps).
+    value_len: usize,
+}
+
+/// Is `map_type` one whose values user space sees once per possible CPU?
+fn is_per_cpu(map_type: MapType) -> bool {
+    matches!(map_type.0, 5 | 6 | 10 | 21)
+}
+
+/// The size a perf event array gets when the object leaves it at 0: one slot per
+/// possible CPU (the highest possible CPU number plus one).
+fn possible_cpu_slots() -> Result<u32, LoadError> {
+    let cpus = syscall::possible_cpus().map_err(LoadError::PossibleCpus)?;
+    Ok(cpus.iter().max().map_or(1, |&max| max + 1))
+}
+
+impl Map {
+    /// Creates the map `spec` describes, on its own (no object, no BTF): a perf event array
+    /// of 0 entries gets one per possible CPU; global data is filled and `.rodata` frozen.
+    pub fn create(spec: &MapSpec) -> Result<Map, LoadError> {
+        Map::create_with_btf(spec, None)
+    }
+
+    /// [`Map::create`] with the object's BTF (`btf`), which types the key and value.
+    pub(crate) fn create_with_btf(
+        spec: &MapSpec,
+        btf: Option<BorrowedFd<'_>>,
+    ) -> Result<Map, LoadError> {
+        let sys = |error| LoadError::Map {
+            map: spec.name.clone(),
+            error,
+        };
+        let mut max_entries = spec.max_entries;
+        if spec.map_type == MapType::PERF_EVENT_ARRAY {
+            let slots = possible_cpu_slots()?;
+            if max_entries == 0 || max_entries > slots {
+                max_entries = slots;
+            }
+        }
+        let mut attr = syscall::MapCreateAttr {
+            map_type: spec.map_type.0,
+            key_size: spec.key_size,
+            value_size: spec.value_size,
+            max_entries,
+            map_flags: spec.map_flags,
+            numa_node: spec.numa_node,
+            map_name: obj_name(spec.kernel_name()),
+            ..Default::default()
+        };
+        let typed = btf.filter(|_| spec.btf_key_type_id != 0 || spec.btf_value_type_id != 0);
+        let (fd, typed_by_btf) = match typed {
+            Some(btf) => {
+                attr.btf_fd = btf.as_raw_fd() as u32;
+                attr.btf_key_type_id = spec.btf_key_type_id;
+                attr.btf_value_type_id = spec.btf_value_type_id;
+                match syscall::map_create(&attr) {
+                    Ok(fd) => (fd, true),
+                    // A kernel that cannot check these types still takes the map without them.
+                    Err(e) if e.errno == libc::EINVAL || e.is_not_supported() => {
+                        attr.btf_fd = 0;
+                        attr.btf_key_type_id = 0;
+                        attr.btf_value_type_id = 0;
+                        (syscall::map_create(&attr).map_err(sys)?, false)
+                    }
+                    Err(e) => return Err(sys(e)),
+                }
+            }
+            None => (syscall::map_create(&attr).map_err(sys)?, false),
+        };
+
+        let value_len = if is_per_cpu(spec.map_type) {
+            let cpus = possible_cpu_slots()? as usize;
+            (spec.value_size as usize).next_multiple_of(8) * cpus
+        } else {
+            spec.value_size as usize
+        };
+        let map = Map {
+            spec: spec.clone(),
+            max_entries,
+            fd,
+            typed_by_btf,
+            value_len,
+        };
+
+        // Global data: one element at key 0 holding the section's bytes.
+        if spec.kind != MapKind::Btf {
+            let mut value = spec.initial.clone();
+            value.resize(spec.value_size as usize, 0);
+            if value.iter().any(|&b| b != 0) {
+                syscall::map_update_elem(map.fd.as_fd(), &0u32.to_ne_bytes(), &value, BPF_ANY)
+                    .map_err(sys)?;
+            }
+            if spec.kind == MapKind::Rodata {
+                syscall::map_freeze(map.fd.as_fd()).map_err(sys)?;
+            }
+        }
+        Ok(map)
+    }
+
+    /// The map's name in the object (`events`, `.rodata`).
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// What it was created from.
+    pub fn spec(&self) -> &MapSpec {
+        &self.spec
+    }
+
+    /// `enum bpf_map_type`.
+    pub fn map_type(&self) -> MapType {
+        self.spec.map_type
+    }
+
+    /// Bytes of a key.
+    pub fn key_size(&self) -> usize {
+        self.spec.key_size as usize
+    }
+
+    /// Bytes of a value as [`Map::lookup`] returns it and [`Map::update`] takes it: for a
+    /// per-CPU map, one 8-byte-aligned value per possible CPU.
+    pub fn value_size(&self) -> usize {
+        self.value_len
+    }
+
+    /// `max_entries` as created (a perf event array's 0 became the possible CPUs).
+    pub fn max_entries(&self) -> u32 {
+        self.max_entries
+    }
+
+    /// Whether the kernel took the key and value BTF types (a kernel that cannot check
+    /// them gets the map without).
+    pub fn typed_by_btf(&self) -> bool {
+        self.typed_by_btf
+    }
+
+    fn sys(&self, error: SysError) -> MapError {
+        MapError::Sys {
+            map: self.spec.name.clone(),
+            error,
+        }
+    }
+
+    fn check(&self, what: &'static str, expected: usize, got: usize) -> Result<(), MapError> {
+        if expected == got {
+            Ok(())
+        } else {
+            Err(MapError::Size {
+                map: self.spec.name.clone(),
+                what,
+                expected,
+                got,
+            })
+        }
+    }
+
+    /// The value at `key`, `None` when there is none.
+    pub fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
+        self.check("key", self.key_size(), key.len())?;
+        let mut value = vec![0u8; self.value_len];
+        let found =
+            syscall::map_lookup_elem(self.fd.as_fd(), key, &mut value).map_err(|e| self.sys(e))?;
+        Ok(found.then_some(value))
+    }
+
+    /// Stores `value` at `key`. `flags`: [`BPF_ANY`](crate::uapi::BPF_ANY),
+    /// [`BPF_NOEXIST`](crate::uapi::BPF_NOEXIST) or [`BPF_EXIST`](crate::uapi::BPF_EXIST).
+    pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+        self.check("key", self.key_size(), key.len())?;
+        self.check("value", self.value_len, value.len())?;
+        syscall::map_update_elem(self.fd.as_fd(), key, value, flags).map_err(|e| self.sys(e))
+    }
+
+    /// Deletes `key`; `false` when it was not there.
+    pub fn delete(&self, key: &[u8]) -> Result<bool, MapError> {
+        self.check("key", self.key_size(), key.len())?;
+        syscall::map_delete_elem(self.fd.as_fd(), key).map_err(|e| self.sys(e))
+    }
+
+    /// The keys, in the kernel's order (`BPF_MAP_GET_NEXT_KEY` from the start). Bounded by
+    /// `max_entries` + 1 steps, so a map that changes under the walk cannot keep it going;
+    /// a key deleted meanwhile may make the kernel start again from the first key (hash
+    /// maps), so a walk of a changing map can repeat or miss keys.
+    pub fn keys(&self) -> Keys<'_> {
+        Keys {
+            map: self,
+            last: None,
+            steps_left: u64::from(self.max_entries) + 1,
+        }
+    }
+
+    /// The keys and their values ([`Map::keys`], then a lookup of each). An element
+    /// deleted between the two is skipped.
+    pub fn entries(&self) -> Entries<'_> {
+        Entries { keys: self.keys() }
+    }
+
+    /// What the kernel says about the map (`BPF_OBJ_GET_INFO_BY_FD`): its id, type, sizes.
+    pub fn info(&self) -> Result<MapInfo, MapError> {
+        syscall::map_info(self.fd.as_fd()).map_err(|e| self.sys(e))
+    }
+}
+
+impl AsFd for Map {
+    /// The map's fd, for what this API does not cover (it stays owned by the `Map`).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The keys of a map; see [`Map::keys`].
+#[derive(Debug)]
+pub struct Keys<'m> {
+    map: &'m Map,
+    last: Option<Vec<u8>>,
+    steps_left: u64,
+}
+
+impl Iterator for Keys<'_> {
+    type Item = Result<Vec<u8>, MapError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.steps_left == 0 {
+            return None;
+        }
+        self.steps_left -= 1;
+        let mut next = vec![0u8; self.map.key_size()];
+        match syscall::map_get_next_key(self.map.fd.as_fd(), self.last.as_deref(), &mut next) {
+            Ok(true) => {
+                self.last = Some(next.clone());
+                Some(Ok(next))
+            }
+            Ok(false) => {
+                self.steps_left = 0;
+                None
+            }
+            Err(error) => {
+                self.steps_left = 0;
+                Some(Err(self.map.sys(error)))
+            }
+        }
+    }
+}
+
+/// The keys and values of a map; see [`Map::entries`].
+#[derive(Debug)]
+pub struct Entries<'m> {
+    keys: Keys<'m>,
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>), MapError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let key = match self.keys.next()? {
+                Ok(key) => key,
+                Err(error) => return Some(Err(error)),
+            };
+            match self.keys.map.lookup(&key) {
+                Ok(Some(value)) => return Some(Ok((key, value))),
+                // Deleted since its key was read: not shown.
+                Ok(None) => continue,
+                Err(error) => return Some(Err(error)),
+            }
+        }
+    }
+}

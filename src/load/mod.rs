@@ -1,0 +1,312 @@
+//! Loading: an [`ObjectSpec`] made into kernel objects, in libbpf's order: the object's
+//! BTF, then the maps (global data filled, `.rodata` frozen), then each program,
+//! relocated against those maps and the kernel's BTF.
+//!
+//! ABI: `BPF_BTF_LOAD`, `BPF_MAP_CREATE`, `BPF_MAP_UPDATE_ELEM`, `BPF_MAP_FREEZE` and
+//! `BPF_PROG_LOAD` in `include/uapi/linux/bpf.h`; the rules for maps created with BTF in
+//! `Documentation/bpf/btf.rst` ("BPF_MAP_CREATE").
+//!
+//! What comes out is a set of handles that own their fds: an [`Object`] holds its
+//! [`Map`]s and [`Program`]s; a map is read and written through its handle, a program is
+//! attached through its handle, and a perf event array is read with
+//! [`crate::perf::PerfReader::open`]. Everything is closed when the handles are dropped.
+//!
+//! Before loading, the spec can be changed like any value: [`ObjectSpec::set_global`]
+//! writes a `const volatile` variable of `.rodata` (the program's configuration), and a
+//! map's `max_entries` can be set directly (as the seed's Go version resizes `events`).
+
+mod map;
+mod program;
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use crate::btf::core::CoreFixup;
+use crate::btf::Btf;
+use crate::elf::{GlobalError, GlobalVariable, ObjectSpec, RelocError, RelocatedProgram};
+use crate::syscall::{self, CpuListError, ProgLoadOptions, SysError};
+
+pub use map::{Entries, Keys, Map, MapError, MapInfo};
+pub use program::{
+    program_info_by_id, BtfInfoOutcome, Program, ProgramInfo, VerifierError, VerifierLog,
+    VerifierStats,
+};
+
+/// Why an object could not be loaded. Each variant names the map or program; the cause,
+/// where there is one below this layer, is the error's [`source`](std::error::Error::source).
+#[derive(Debug)]
+pub enum LoadError {
+    /// The possible CPUs could not be read (a perf event array is sized by them).
+    PossibleCpus(CpuListError),
+    /// `BPF_MAP_CREATE` (or filling the map) failed.
+    Map {
+        /// The map's name in the object.
+        map: String,
+        /// What the kernel answered.
+        error: SysError,
+    },
+    /// The program could not be relocated.
+    Relocate(RelocError),
+    /// The kernel refused the program; the verifier's log is inside.
+    Program(Box<VerifierError>),
+    /// No program of that name in the object.
+    NoSuchProgram {
+        /// The name asked for.
+        name: String,
+    },
+    /// A global variable could not be found.
+    Global(GlobalError),
+    /// A global variable could not be read back from its map.
+    ReadGlobal {
+        /// The variable.
+        name: String,
+        /// Why its map could not be read.
+        error: MapError,
+    },
+    /// The verifier rejected an instruction that CO-RE had to poison: the kernel lacks a
+    /// type or field the program reads.
+    CoreUnresolved {
+        /// The program.
+        program: String,
+        /// The poisoned relocation the verifier stopped at.
+        fixup: Box<CoreFixup>,
+        /// The rejection, with the verifier's log.
+        error: Box<VerifierError>,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::PossibleCpus(_) => write!(f, "possible CPUs"),
+            LoadError::Map { map, .. } => write!(f, "map {map}"),
+            LoadError::Relocate(error) => write!(f, "{error}"),
+            LoadError::Program(error) => write!(f, "{error}"),
+            LoadError::NoSuchProgram { name } => write!(f, "no program named {name} in the object"),
+            LoadError::Global(error) => write!(f, "{error}"),
+            LoadError::ReadGlobal { name, .. } => write!(f, "reading global variable {name}"),
+            LoadError::CoreUnresolved {
+                program,
+                fixup,
+                error,
+            } => {
+                write!(
+                    f,
+                    "program {program}: this kernel has no {} ({}), which instruction {} reads; \
+                     CO-RE could not relocate it and the verifier refused the program ({})",
+                    fixup.local_access,
+                    fixup.missing.as_deref().unwrap_or("no matching type"),
+                    fixup.insn_index,
+                    error.error
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::PossibleCpus(error) => Some(error),
+            LoadError::Map { error, .. } => Some(error),
+            // Shown whole in Display: their own causes come next.
+            LoadError::Relocate(error) => error.source(),
+            LoadError::Program(error) => error.source(),
+            LoadError::Global(error) => error.source(),
+            LoadError::ReadGlobal { error, .. } => Some(error),
+            LoadError::NoSuchProgram { .. } | LoadError::CoreUnresolved { .. } => None,
+        }
+    }
+}
+
+impl LoadError {
+    /// The verifier's log, when the kernel refused a program.
+    pub fn verifier_log(&self) -> Option<&VerifierLog> {
+        match self {
+            LoadError::Program(error) | LoadError::CoreUnresolved { error, .. } => Some(&error.log),
+            _ => None,
+        }
+    }
+}
+
+/// How to load.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions<'a> {
+    /// The programs to load, by name; empty: all of them. Maps are always all created.
+    pub programs: Vec<String>,
+    /// The kernel's BTF, for CO-RE. `None`: the offsets stay as compiled.
+    pub target_btf: Option<&'a Btf>,
+    /// Ask the verifier for its statistics (`BPF_LOG_STATS`) on every load.
+    pub verifier_stats: bool,
+}
+
+/// What became of the object's BTF.
+#[derive(Debug, Clone, Copy)]
+pub enum BtfStatus<'a> {
+    /// The kernel took it: maps are typed by it and programs carry func/line info. The fd
+    /// of the BTF object in the kernel (owned by the [`Object`]).
+    Loaded(BorrowedFd<'a>),
+    /// The kernel refused it; maps and programs were loaded without BTF.
+    Refused(&'a VerifierError),
+    /// The object has no BTF.
+    Absent,
+}
+
+/// An object in the kernel: its BTF, maps and programs. Dropping it closes every fd; the
+/// kernel frees what no link or fd holds any more.
+#[derive(Debug)]
+pub struct Object {
+    btf_fd: Option<OwnedFd>,
+    btf_error: Option<VerifierError>,
+    maps: Vec<Map>,
+    programs: Vec<Program>,
+    /// The variables of the data sections, so that they can be read back by name.
+    globals: Vec<GlobalVariable>,
+}
+
+impl Object {
+    /// Loads `spec`: BTF, maps, then the programs `opts` names.
+    pub fn load(spec: &ObjectSpec, opts: &LoadOptions<'_>) -> Result<Object, LoadError> {
+        for name in &opts.programs {
+            if spec.program(name).is_none() {
+                return Err(LoadError::NoSuchProgram { name: name.clone() });
+            }
+        }
+
+        // 1. The object's BTF, DATASECs already fixed up by the parser. A kernel that refuses
+        //    it still loads the programs, without BTF for maps and func/line info.
+        let (btf_fd, btf_error) = match &spec.btf {
+            Some(btf) => match syscall::load_btf(btf.as_bytes(), &ProgLoadOptions::default()) {
+                Ok((fd, _log)) => (Some(fd), None),
+                Err(error) => (None, Some(error)),
+            },
+            None => (None, None),
+        };
+
+        // 2. Maps.
+        let mut maps = Vec::with_capacity(spec.maps.len());
+        for map_spec in &spec.maps {
+            let btf = btf_fd.as_ref().map(|fd| fd.as_fd());
+            maps.push(Map::create_with_btf(map_spec, btf)?);
+        }
+        let map_fds: Vec<i32> = maps.iter().map(|m| m.as_fd().as_raw_fd()).collect();
+
+        // 3. Programs.
+        let how = program::ProgramLoad {
+            license: &spec.license,
+            kernel_version: spec.kernel_version.unwrap_or(0),
+            btf: btf_fd.as_ref().map(|fd| fd.as_fd()),
+            verifier_stats: opts.verifier_stats,
+        };
+        let mut programs = Vec::new();
+        for program in &spec.programs {
+            if !opts.programs.is_empty() && !opts.programs.contains(&program.name) {
+                continue;
+            }
+            let relocated = spec
+                .relocate(&program.name, &map_fds, opts.target_btf)
+                .map_err(LoadError::Relocate)?;
+            programs.push(Program::load(
+                &program.section,
+                program.prog_type,
+                program.attach.clone(),
+                relocated,
+                &how,
+            )?);
+        }
+
+        Ok(Object {
+            btf_fd,
+            btf_error,
+            maps,
+            programs,
+            globals: spec.globals().unwrap_or_default(),
+        })
+    }
+
+    /// Whether the kernel took the object's BTF.
+    pub fn btf_status(&self) -> BtfStatus<'_> {
+        match (&self.btf_fd, &self.btf_error) {
+            (Some(fd), _) => BtfStatus::Loaded(fd.as_fd()),
+            (None, Some(error)) => BtfStatus::Refused(error),
+            (None, None) => BtfStatus::Absent,
+        }
+    }
+
+    /// The maps, in the object's order.
+    pub fn maps(&self) -> &[Map] {
+        &self.maps
+    }
+
+    /// The map named `name` (its name in the object, e.g. `events`, or its section,
+    /// `.rodata`).
+    pub fn map(&self, name: &str) -> Option<&Map> {
+        self.maps
+            .iter()
+            .find(|m| m.spec().name == name || m.spec().section == name)
+    }
+
+    /// The programs loaded, in the object's order.
+    pub fn programs(&self) -> &[Program] {
+        &self.programs
+    }
+
+    /// The program named `name` (its function name in the object).
+    pub fn program(&self, name: &str) -> Option<&Program> {
+        self.programs.iter().find(|p| p.name() == name)
+    }
+
+    /// The current value of global variable `name` (`.data` or `.bss`, as the programs
+    /// left it), read from the kernel with `BPF_MAP_LOOKUP_ELEM`.
+    pub fn global(&self, name: &str) -> Result<Vec<u8>, LoadError> {
+        let not_found = || {
+            LoadError::Global(GlobalError::NotFound {
+                name: name.to_string(),
+            })
+        };
+        let var = self
+            .globals
+            .iter()
+            .find(|var| var.name == name)
+            .ok_or_else(not_found)?;
+        let map = self.maps.get(var.map).ok_or_else(not_found)?;
+        let value = map
+            .lookup(&0u32.to_ne_bytes())
+            .map_err(|error| LoadError::ReadGlobal {
+                name: name.to_string(),
+                error,
+            })?
+            .ok_or_else(not_found)?;
+        value
+            .get(var.offset..var.offset + var.size)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(not_found)
+    }
+}
+
+/// A rejected program whose log stops at a poisoned CO-RE instruction
+/// (`call unknown#195896080`, i.e. `CORE_POISON_IMM`) is explained by the field that was
+/// missing; any other rejection is passed on with its log.
+fn explain_rejection(relocated: &RelocatedProgram, error: VerifierError) -> LoadError {
+    let poison = format!("call unknown#{}", crate::insn::CORE_POISON_IMM);
+    let site = error
+        .log
+        .text
+        .lines()
+        .filter(|line| line.contains(&poison))
+        .find_map(|line| line.split(':').next()?.trim().parse::<usize>().ok());
+    let fixup = site.and_then(|index| {
+        relocated
+            .core
+            .iter()
+            .find(|fixup| fixup.poisoned && fixup.insn_index == index)
+    });
+    match fixup {
+        Some(fixup) => LoadError::CoreUnresolved {
+            program: relocated.name.clone(),
+            fixup: Box::new(fixup.clone()),
+            error: Box::new(error),
+        },
+        None => LoadError::Program(Box::new(error)),
+    }
+}

@@ -1,0 +1,292 @@
+//! A program in the kernel: what relocation made of it, what the verifier said, what the
+//! kernel knows of it, and attaching it.
+//!
+//! ABI: `BPF_PROG_LOAD` and `BPF_OBJ_GET_INFO_BY_FD` (`struct bpf_prog_info`) in
+//! `include/uapi/linux/bpf.h`; the verifier's statistics line is printed by
+//! `print_verification_stats` in `kernel/bpf/verifier.c` (log level 4, `BPF_LOG_STATS`).
+
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use super::LoadError;
+use crate::attach::{self, AttachError, AttachOptions, KprobeKind, Link};
+use crate::elf::{AttachTarget, RelocatedProgram};
+use crate::insn::Insn;
+use crate::syscall::{self, ProgLoadOptions, ProgLoadRequest, SysError};
+use crate::uapi::ProgramType;
+
+pub use crate::syscall::{BtfInfoOutcome, ProgramInfo, VerifierError, VerifierLog};
+
+/// The verifier's statistics for one load (asked for with `BPF_LOG_STATS`):
+/// `processed 29 insns (limit 1000000) max_states_per_insn 0 total_states 2 peak_states 2
+/// mark_read 1`, and `verification time 37 usec` (5.2+).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VerifierStats {
+    /// Instructions the verifier walked, counting each path through them.
+    pub insns_processed: u64,
+    /// Verifier states kept, in all.
+    pub total_states: u64,
+    /// The most states kept at once.
+    pub peak_states: u64,
+    /// The most states at one instruction.
+    pub max_states_per_insn: u64,
+    /// How long verification took, in microseconds, where the kernel says.
+    pub verification_time_usec: Option<u64>,
+    /// The `processed ...` line as the kernel wrote it.
+    pub line: String,
+}
+
+impl VerifierStats {
+    /// Reads the statistics out of a verifier log; `None` when it has no `processed` line.
+    pub fn parse(log: &str) -> Option<VerifierStats> {
+        let line = log
+            .lines()
+            .rev()
+            .find(|line| line.starts_with("processed "))?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let after = |name: &str| {
+            words
+                .iter()
+                .position(|w| *w == name)
+                .and_then(|i| words.get(i + 1))
+                .and_then(|w| w.parse::<u64>().ok())
+        };
+        let time = log.lines().rev().find_map(|line| {
+            line.strip_prefix("verification time ")?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        });
+        Some(VerifierStats {
+            insns_processed: after("processed")?,
+            total_states: after("total_states").unwrap_or(0),
+            peak_states: after("peak_states").unwrap_or(0),
+            max_states_per_insn: after("max_states_per_insn").unwrap_or(0),
+            verification_time_usec: time,
+            line: line.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for VerifierStats {
+    /// The kernel's own line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
+/// A program in the kernel. Dropping it closes its fd; the kernel frees the program when
+/// no link or fd holds it any more.
+#[derive(Debug)]
+pub struct Program {
+    name: String,
+    section: String,
+    program_type: ProgramType,
+    attach_target: AttachTarget,
+    fd: OwnedFd,
+    relocated: RelocatedProgram,
+    btf_info: BtfInfoOutcome,
+    verifier_stats: Option<VerifierStats>,
+}
+
+/// How to load one program.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ProgramLoad<'a> {
+    pub license: &'a str,
+    pub kernel_version: u32,
+    pub btf: Option<BorrowedFd<'a>>,
+    pub verifier_stats: bool,
+}
+
+impl Program {
+    /// Loads relocated instructions: the last step of [`super::Object::load`].
+    pub(crate) fn load(
+        section: &str,
+        program_type: ProgramType,
+        attach_target: AttachTarget,
+        relocated: RelocatedProgram,
+        how: &ProgramLoad<'_>,
+    ) -> Result<Program, LoadError> {
+        let mut request = ProgLoadRequest::new(
+            &relocated.name,
+            program_type.as_u32(),
+            &relocated.insns,
+            how.license,
+        );
+        request.kern_version = how.kernel_version;
+        if let Some(btf) = how.btf {
+            request.prog_btf_fd = Some(btf);
+            request.func_info = &relocated.func_info;
+            request.line_info = &relocated.line_info;
+        }
+        let options = ProgLoadOptions {
+            log_level: if how.verifier_stats { 4 } else { 0 },
+            ..ProgLoadOptions::default()
+        };
+        let loaded = syscall::load_program(&request, &options)
+            .map_err(|error| super::explain_rejection(&relocated, error))?;
+        let verifier_stats = loaded
+            .log
+            .as_ref()
+            .and_then(|log| VerifierStats::parse(&log.text));
+        Ok(Program {
+            name: relocated.name.clone(),
+            section: section.to_string(),
+            program_type,
+            attach_target,
+            fd: loaded.fd,
+            relocated,
+            btf_info: loaded.btf_info,
+            verifier_stats,
+        })
+    }
+
+    /// Loads a program written by hand, instruction by instruction, rather than read from
+    /// an object: no maps to relocate (map fds are already in `insns`), no BTF.
+    pub fn load_instructions(
+        name: &str,
+        program_type: ProgramType,
+        insns: &[Insn],
+        license: &str,
+    ) -> Result<Program, LoadError> {
+        let relocated = RelocatedProgram {
+            name: name.to_string(),
+            insns: insns.to_vec(),
+            layout: vec![(name.to_string(), 0)],
+            ..RelocatedProgram::default()
+        };
+        let how = ProgramLoad {
+            license,
+            ..ProgramLoad::default()
+        };
+        Program::load("", program_type, AttachTarget::None, relocated, &how)
+    }
+
+    /// The function's name in the object (`tcp_connect`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The section it came from (`kprobe/tcp_connect`); empty for a hand-written program.
+    pub fn section(&self) -> &str {
+        &self.section
+    }
+
+    /// `enum bpf_prog_type`.
+    pub fn program_type(&self) -> ProgramType {
+        self.program_type
+    }
+
+    /// Where its section name says it attaches.
+    pub fn attach_target(&self) -> &AttachTarget {
+        &self.attach_target
+    }
+
+    /// The instructions as loaded, and what relocation did to them, site by site.
+    pub fn relocated(&self) -> &RelocatedProgram {
+        &self.relocated
+    }
+
+    /// Whether the kernel took the func_info/line_info.
+    pub fn btf_info(&self) -> &BtfInfoOutcome {
+        &self.btf_info
+    }
+
+    /// The verifier's statistics, when [`super::LoadOptions::verifier_stats`] asked for them.
+    pub fn verifier_stats(&self) -> Option<&VerifierStats> {
+        self.verifier_stats.as_ref()
+    }
+
+    /// What the kernel says about the program (`BPF_OBJ_GET_INFO_BY_FD`): its id (for
+    /// `bpftool prog show id N`), tag, sizes, `verified_insns`.
+    pub fn info(&self) -> Result<ProgramInfo, SysError> {
+        syscall::prog_info(self.fd.as_fd())
+    }
+
+    /// Attaches the program where its section name says (`kprobe/FUNC`,
+    /// `kretprobe/FUNC`, `tracepoint/CATEGORY/NAME`).
+    pub fn attach(&self, opts: &AttachOptions) -> Result<Link, AttachError> {
+        match &self.attach_target {
+            AttachTarget::Kprobe {
+                function,
+                offset: 0,
+                retprobe,
+            } => {
+                let kind = if *retprobe {
+                    KprobeKind::Return
+                } else {
+                    KprobeKind::Entry
+                };
+                self.attach_kprobe(function, kind, opts)
+            }
+            AttachTarget::Tracepoint { category, name } => {
+                self.attach_tracepoint(category, name, opts)
+            }
+            other => Err(AttachError::Unsupported {
+                program: self.name.clone(),
+                target: other.to_string(),
+            }),
+        }
+    }
+
+    /// Attaches a kprobe program to the entry or return of kernel function `function`:
+    /// through the kprobe PMU where there is one, else tracefs `kprobe_events`.
+    pub fn attach_kprobe(
+        &self,
+        function: &str,
+        kind: KprobeKind,
+        opts: &AttachOptions,
+    ) -> Result<Link, AttachError> {
+        attach::attach_kprobe(self.fd.as_fd(), function, kind, opts)
+    }
+
+    /// Attaches a tracepoint program to `category/name` (`sock`, `inet_sock_set_state`).
+    pub fn attach_tracepoint(
+        &self,
+        category: &str,
+        name: &str,
+        opts: &AttachOptions,
+    ) -> Result<Link, AttachError> {
+        attach::attach_tracepoint(self.fd.as_fd(), category, name, opts)
+    }
+}
+
+impl AsFd for Program {
+    /// The program's fd, for what this API does not cover (it stays owned by the
+    /// `Program`).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// What the kernel says about the program with kernel-wide id `id`, or `None` when there
+/// is no such program (any more). For checks that a program is gone once its last fd and
+/// link are closed.
+pub fn program_info_by_id(id: u32) -> Result<Option<ProgramInfo>, SysError> {
+    match syscall::prog_get_fd_by_id(id) {
+        Ok(fd) => syscall::prog_info(fd.as_fd()).map(Some),
+        Err(error) if error.errno == libc::ENOENT => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_statistics_are_read_from_the_log() {
+        let log = "func#0 @0\nverification time 37 usec\nstack depth 8+0\n\
+                   processed 29 insns (limit 1000000) max_states_per_insn 1 total_states 3 \
+                   peak_states 2 mark_read 1\n";
+        let stats = VerifierStats::parse(log).unwrap();
+        assert_eq!(stats.insns_processed, 29);
+        assert_eq!(stats.max_states_per_insn, 1);
+        assert_eq!(stats.total_states, 3);
+        assert_eq!(stats.peak_states, 2);
+        assert_eq!(stats.verification_time_usec, Some(37));
+        assert!(stats.to_string().starts_with("processed 29 insns"));
+        assert_eq!(VerifierStats::parse("0: (b7) r0 = 0\n"), None);
+    }
+}

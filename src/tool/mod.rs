@@ -1,0 +1,54 @@
+//! tcpconnect's own modules, one job each, on the loader's public API only:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`cli`] | the command line |
+//! | [`trace`] | the pipeline in order: parse, configure, load, attach, read until stopped |
+//! | [`tour`] | `--verbose`: what each step of the pipeline did, on stderr |
+//! | [`event`] | `struct data_t` and the `counts` map's rows, decoded |
+//! | [`print`] | BCC's columns and JSON lines, on stdout |
+//! | [`count`] | count mode: the `counts` map read and printed as a table |
+//! | [`inspect`] | `tcpconnect inspect`: the loader's tour of an object |
+
+pub mod cli;
+pub mod count;
+pub mod event;
+pub mod inspect;
+pub mod print;
+pub mod tour;
+pub mod trace;
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ebpf_loader::btf::kernel::KernelBtfError;
+use ebpf_loader::btf::{self, Btf};
+
+/// The object `bpf/Makefile` builds from `bpf/main.bpf.c`, parsed where it lies: the
+/// parser reads unaligned input.
+pub static EMBEDDED_OBJECT: &[u8] = include_bytes!("../../bpf/main.bpf.o");
+
+/// The object's bytes: the file at `path`, or the embedded object.
+pub fn read_object(path: Option<&Path>) -> Result<Cow<'static, [u8]>> {
+    match path {
+        Some(path) => std::fs::read(path)
+            .map(Cow::Owned)
+            .with_context(|| format!("reading {}", path.display())),
+        None => Ok(Cow::Borrowed(EMBEDDED_OBJECT)),
+    }
+}
+
+/// The kernel's BTF: the file at `path` (raw BTF or an ELF with `.BTF`), or the running
+/// kernel's.
+pub fn kernel_btf(path: Option<&Path>) -> Result<Btf> {
+    match path {
+        Some(path) => Ok(btf::kernel::load_file(path)?.0),
+        None => btf::kernel::load().map_err(|error| match error {
+            KernelBtfError::NotAvailable { .. } => {
+                anyhow::anyhow!("{error}; give a BTF file with --btf PATH")
+            }
+            other => other.into(),
+        }),
+    }
+}

@@ -1,0 +1,337 @@
+//! The pipeline in order, then the loop that prints events until SIGINT, SIGTERM,
+//! `--duration` or a closed stdout:
+//!
+//! 1. parse the object (`elf::ObjectSpec`) and write the filters into `.rodata`;
+//! 2. choose where to attach: the kprobe on `tcp_connect`, or the tracepoint
+//!    `sock/inet_sock_set_state` on kernels without kprobes;
+//! 3. load the kernel's BTF (for CO-RE), then the object (`load::Object`);
+//! 4. attach the program (`Program::attach`), open one perf ring per CPU
+//!    (`perf::PerfReader`);
+//! 5. print each event; in count mode, the `counts` table instead ([`super::count`]).
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use ebpf_loader::attach::{self, AttachOptions};
+use ebpf_loader::btf;
+use ebpf_loader::elf::ObjectSpec;
+use ebpf_loader::load::{LoadOptions, Object};
+use ebpf_loader::perf::{PerfReader, PerfReaderOptions, Wakeup};
+
+use super::cli::{AttachMode, Cli};
+use super::print::{self, Columns, Printer};
+use super::tour::Tour;
+
+/// The kprobe program and the function it probes.
+const KPROBE_PROGRAM: &str = "tcp_connect";
+/// The tracepoint program, for kernels without kprobes.
+const TRACEPOINT_PROGRAM: &str = "inet_sock_set_state";
+/// `MAX_PORTS` of main.bpf.c.
+const MAX_PORTS: usize = 64;
+
+/// Which program to load and how to attach it, why (for the tour), and a note for the
+/// one-line "attached" message when auto chose the fallback.
+struct AttachChoice {
+    program: &'static str,
+    options: AttachOptions,
+    why: &'static str,
+    note: &'static str,
+}
+
+fn choose_program(mode: AttachMode) -> AttachChoice {
+    let choice = |program, force_tracefs_kprobe, why| AttachChoice {
+        program,
+        options: AttachOptions {
+            force_tracefs_kprobe,
+            ..AttachOptions::default()
+        },
+        why,
+        note: "",
+    };
+    match mode {
+        AttachMode::Kprobe => choice(
+            KPROBE_PROGRAM,
+            false,
+            "--attach kprobe: the kprobe PMU if the kernel has one, else tracefs kprobe_events",
+        ),
+        AttachMode::KprobeLegacy => choice(
+            KPROBE_PROGRAM,
+            true,
+            "--attach kprobe-legacy: a kprobe written into tracefs kprobe_events",
+        ),
+        AttachMode::Tracepoint => choice(
+            TRACEPOINT_PROGRAM,
+            false,
+            "--attach tracepoint: the stable tracepoint, no kprobe needed",
+        ),
+        AttachMode::Auto if attach::kprobes_available() => choice(
+            KPROBE_PROGRAM,
+            false,
+            "auto: this kernel has kprobes, and tcp_connect sees each socket complete",
+        ),
+        AttachMode::Auto => AttachChoice {
+            note: " (this kernel has no kprobes: the tracepoint is the fallback)",
+            ..choice(
+                TRACEPOINT_PROGRAM,
+                false,
+                "auto: this kernel has no kprobes (no kprobe PMU, no tracefs kprobe_events); \
+                 the tracepoint sock/inet_sock_set_state sees the same connects",
+            )
+        },
+    }
+}
+
+/// Writes the filters into the object's `.rodata` before it is loaded: the program then
+/// drops what the user did not ask for before it costs any ring space. Returns what was
+/// set, for the tour.
+fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Vec<String>> {
+    let mut set = Vec::new();
+    if let Some(pid) = cli.pid {
+        spec.set_global("filter_pid", &pid.to_ne_bytes())?;
+        set.push(format!("filter_pid = {pid}: only process {pid}"));
+    }
+    if let Some(uid) = cli.uid {
+        spec.set_global("filter_uid", &uid.to_ne_bytes())?;
+        set.push(format!("filter_uid = {uid}: only user {uid}"));
+    }
+    let family: u8 = match (cli.ipv4, cli.ipv6) {
+        (true, _) => libc::AF_INET as u8,
+        (_, true) => libc::AF_INET6 as u8,
+        _ => 0,
+    };
+    if family != 0 {
+        spec.set_global("filter_family", &[family])?;
+        let name = if cli.ipv4 { "AF_INET" } else { "AF_INET6" };
+        set.push(format!(
+            "filter_family = {family} ({name}): only that family"
+        ));
+    }
+    if !cli.port.is_empty() {
+        if cli.port.len() > MAX_PORTS {
+            bail!("at most {MAX_PORTS} ports can be given to --port");
+        }
+        let mut ports = [0u8; MAX_PORTS * 2];
+        for (slot, port) in ports.chunks_exact_mut(2).zip(&cli.port) {
+            slot.copy_from_slice(&port.to_ne_bytes());
+        }
+        spec.set_global("filter_ports", &ports)?;
+        spec.set_global("filter_ports_len", &(cli.port.len() as u32).to_ne_bytes())?;
+        set.push(format!(
+            "filter_ports = {:?}, filter_ports_len = {}: only these destination ports",
+            cli.port,
+            cli.port.len()
+        ));
+    }
+    if cli.count {
+        spec.set_global("count_mode", &[1])?;
+        set.push("count_mode = 1: count in the map `counts`, send no events".to_string());
+    }
+    Ok(set)
+}
+
+fn signals() -> Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGTERM);
+    mask.thread_block().context("blocking SIGINT and SIGTERM")?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).context("signalfd")
+}
+
+/// `tcpconnect` without a subcommand: trace until stopped.
+pub fn run(cli: &Cli) -> Result<()> {
+    let mut tour = Tour::new(cli.verbose);
+    // Blocked before anything is created, so a signal never interrupts half a setup.
+    let signals = signals()?;
+
+    tour.step(
+        "parse the object",
+        "src/elf",
+        "read the ELF file clang wrote and check it; nothing reaches the kernel yet",
+    );
+    let bytes = super::read_object(cli.object.as_deref())?;
+    let mut spec = ObjectSpec::parse(&bytes)?;
+    tour.object(&spec, bytes.len());
+
+    tour.step(
+        "configure",
+        "ObjectSpec::set_global",
+        "write the options into .rodata, which the verifier will treat as constants",
+    );
+    let settings = configure(&mut spec, cli)?;
+    if settings.is_empty() {
+        tour.detail("no filter: .rodata keeps its defaults (every process, user, family, port)");
+    }
+    for setting in &settings {
+        tour.detail(setting);
+    }
+
+    tour.step(
+        "choose the program",
+        "src/tool/trace.rs",
+        "one of the object's programs is loaded, for the place it will attach to",
+    );
+    let choice = choose_program(cli.attach);
+    tour.detail(format!("program {}: {}", choice.program, choice.why));
+    let pruned = attach::prune_stale_kprobes()?;
+    if !pruned.is_empty() {
+        tour.detail(format!(
+            "removed kprobe_events left by dead processes: {}",
+            pruned.join(", ")
+        ));
+    }
+
+    tour.step(
+        "read the kernel's BTF",
+        "src/btf/kernel.rs",
+        "the kernel's own type information, to fit field offsets to this kernel (CO-RE)",
+    );
+    let target_btf = super::kernel_btf(cli.btf.as_deref())?;
+    tour.detail(format!(
+        "{}: {} types",
+        cli.btf
+            .as_deref()
+            .unwrap_or(Path::new(btf::kernel::VMLINUX_BTF))
+            .display(),
+        target_btf.len()
+    ));
+
+    // Steps 5 to 8 happen inside Object::load; the tour tells them from what it returns.
+    let object = Object::load(
+        &spec,
+        &LoadOptions {
+            programs: vec![choice.program.to_string()],
+            target_btf: Some(&target_btf),
+            verifier_stats: cli.verbose,
+        },
+    )?;
+    let program = object
+        .program(choice.program)
+        .with_context(|| format!("program {} was not loaded", choice.program))?;
+    tour.load(&spec, &object, &[program]);
+
+    tour.step(
+        "attach",
+        "src/attach",
+        "bind the loaded program to its event, so the kernel runs it",
+    );
+    let link = program.attach(&choice.options)?;
+    tour.attached(&link);
+    eprintln!("tcpconnect: attached to {link}{}", choice.note);
+
+    if cli.count {
+        let counts = super::count::start(cli, &object, &mut tour)?;
+        if cli.duration == Some(0) {
+            return Ok(());
+        }
+        tour.ready("counting; the table is printed on stdout at exit");
+        super::count::run(cli, counts, &signals)?;
+    } else {
+        tour.step(
+            "open the perf rings",
+            "src/perf",
+            "one ring per CPU, shared memory the program writes events into",
+        );
+        let events = object
+            .map("events")
+            .context("the object has no map named events")?;
+        // Woken once this many bytes wait (it must be less than the ring: half of one page
+        // with --pages 1, the default's 4096 otherwise); poll() looks anyway every 50 ms.
+        let wakeup = Wakeup::Watermark((cli.pages * 4096 / 2).min(4096) as u32);
+        let reader = PerfReader::open(
+            events,
+            &PerfReaderOptions {
+                pages: cli.pages,
+                wakeup,
+                ..PerfReaderOptions::default()
+            },
+        )?;
+        tour.detail(format!(
+            "CPUs {:?}: each a perf event (PERF_COUNT_SW_BPF_OUTPUT) stored in map events at \
+             its CPU number, mmapped as 1 metadata page + {} data pages",
+            reader.cpus(),
+            cli.pages
+        ));
+        if cli.duration == Some(0) {
+            return Ok(());
+        }
+        tour.ready("each connection is printed on stdout as it comes");
+        event_loop(cli, reader, &signals)?;
+    }
+    link.detach()?;
+    report_missed(&object);
+    Ok(())
+}
+
+/// The tracepoint path remembers each connecting process in the `pending` map until the
+/// socket leaves SYN_SENT; when that map was full, the program counted the connection in
+/// `pending_dropped` (`.bss`) instead of reporting it. Say so rather than miss it silently.
+fn report_missed(object: &Object) {
+    let Ok(bytes) = object.global("pending_dropped") else {
+        return;
+    };
+    let missed = bytes.try_into().map(u64::from_ne_bytes).unwrap_or(0);
+    if missed > 0 {
+        eprintln!(
+            "tcpconnect: {missed} connections were not reported: the pending map (tracepoint path) was full"
+        );
+    }
+}
+
+/// Prints each event until SIGINT, SIGTERM, `--duration` or a closed stdout.
+fn event_loop(cli: &Cli, mut reader: PerfReader, signals: &SignalFd) -> Result<()> {
+    let columns = Columns {
+        timestamp: cli.timestamp,
+        uid: cli.print_uid,
+        lport: cli.lport,
+    };
+    let stdout = io::stdout();
+    let mut printer = Printer::new(io::BufWriter::new(stdout.lock()), columns, cli.json);
+    if !cli.json {
+        printer.line(&print::header(columns));
+    }
+    if !printer.flush()? {
+        return Ok(());
+    }
+
+    let deadline = cli
+        .duration
+        .map(|secs| printer.start() + Duration::from_secs(secs));
+    loop {
+        let mut wait = Duration::from_millis(100);
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            wait = wait.min(left);
+        }
+        reader.poll(Some(wait), |event| printer.handle(event))?;
+        if !printer.flush()? {
+            return Ok(());
+        }
+        if signals.read_signal().context("reading signalfd")?.is_some() {
+            break;
+        }
+    }
+    // What the kernel wrote before the signal or the deadline is still printed.
+    reader.drain(|event| printer.handle(event))?;
+    if !printer.flush()? {
+        return Ok(());
+    }
+    printer.summary();
+    Ok(())
+}
+
+/// Writes `text` to stdout; `Ok(false)` when stdout is closed (`tcpconnect | head`).
+pub fn write_stdout(text: &str) -> Result<bool> {
+    match io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(error) => Err(error).context("writing to stdout"),
+    }
+}
