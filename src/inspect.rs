@@ -61,7 +61,7 @@ pub fn render_core(spec: &ObjectSpec, target: &Btf, target_name: &str) -> String
         let relocated = match spec.relocate(&program.name, &fds, Some(target)) {
             Ok(relocated) => relocated,
             Err(error) => {
-                let _ = writeln!(out, "    cannot be relocated: {error}");
+                let _ = writeln!(out, "    cannot be relocated: {}", chain(&error));
                 continue;
             }
         };
@@ -78,6 +78,17 @@ pub fn render_core(spec: &ObjectSpec, target: &Btf, target_name: &str) -> String
         );
     }
     out
+}
+
+/// An error and its causes on one line: `program p: function f: opcode 0xb7 is not ...`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let _ = write!(line, ": {inner}");
+        cause = inner.source();
+    }
+    line
 }
 
 fn heading(out: &mut String, text: &str) {
@@ -314,7 +325,7 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
     let relocated = match relocated {
         Ok(relocated) => relocated,
         Err(error) => {
-            let _ = writeln!(out, "  cannot be relocated: {error}");
+            let _ = writeln!(out, "  cannot be relocated: {}", chain(&error));
             return;
         }
     };

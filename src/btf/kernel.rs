@@ -63,9 +63,7 @@ impl fmt::Display for KernelBtfError {
                 "kernel BTF: {} does not exist (kernel built without CONFIG_DEBUG_INFO_BTF)",
                 path.display()
             ),
-            KernelBtfError::Io { path, error } => {
-                write!(f, "kernel BTF: {}: {error}", path.display())
-            }
+            KernelBtfError::Io { path, .. } => write!(f, "kernel BTF: {}", path.display()),
             KernelBtfError::NoBtfSection { path } => {
                 write!(
                     f,
@@ -76,14 +74,20 @@ impl fmt::Display for KernelBtfError {
             KernelBtfError::NotBtf { path, reason } => {
                 write!(f, "kernel BTF: {}: {reason}", path.display())
             }
-            KernelBtfError::Btf { path, error } => write!(f, "{}: {error}", path.display()),
+            KernelBtfError::Btf { path, .. } => write!(f, "{}", path.display()),
         }
     }
 }
 
-/// No `source()`: the `Display` above already ends with the cause, and callers that print
-/// an error's chain would say it twice.
-impl std::error::Error for KernelBtfError {}
+impl std::error::Error for KernelBtfError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KernelBtfError::Io { error, .. } => Some(error),
+            KernelBtfError::Btf { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// The running kernel's BTF, from [`VMLINUX_BTF`].
 pub fn load() -> Result<Btf, KernelBtfError> {

@@ -1,5 +1,8 @@
-//! Why an object file could not be read: one error type for the whole `elf` layer, each
-//! variant naming where the problem is (section, symbol, instruction, byte offset).
+//! Why an object file could not be read: [`ParseError`], each variant naming where the
+//! problem is (section, symbol, instruction, byte offset), with the detail of a bad map
+//! ([`MapProblem`]), a bad relocation record ([`RelocProblem`]) or bad BTF as its
+//! [`source`](std::error::Error::source). Relocating a parsed program has its own error,
+//! [`RelocError`](super::RelocError), in `reloc.rs`.
 
 use std::fmt;
 
@@ -236,15 +239,15 @@ impl fmt::Display for ParseError {
                 "section maps: legacy struct bpf_map_def maps are not supported; \
                  declare maps with BTF in SEC(\".maps\")"
             ),
-            ParseError::Map { map, problem } => write!(f, "map {map}: {problem}"),
+            ParseError::Map { map, .. } => write!(f, "map {map}"),
             ParseError::Relocation {
                 section,
                 insn,
                 symbol,
-                problem,
+                ..
             } => write!(
                 f,
-                "section {section}: relocation at instruction {insn} against {symbol}: {problem}"
+                "section {section}: relocation at instruction {insn} against {symbol}"
             ),
             ParseError::CallTarget {
                 section,
@@ -255,7 +258,7 @@ impl fmt::Display for ParseError {
                 "section {section}: call at instruction {insn} targets instruction {target}, \
                  which starts no function of .text"
             ),
-            ParseError::Btf(error) => write!(f, ".BTF: {error}"),
+            ParseError::Btf(_) => write!(f, ".BTF"),
             ParseError::BtfExt { section, reason } => {
                 write!(f, ".BTF.ext: section {section}: {reason}")
             }
@@ -339,14 +342,32 @@ impl fmt::Display for MapProblem {
             }
             MapProblem::NoType => write!(f, "no type attribute (__uint(type, BPF_MAP_TYPE_...))"),
             MapProblem::NoSymbol => write!(f, "no symbol in .maps names this map"),
-            MapProblem::Btf(error) => write!(f, "BTF: {error}"),
+            MapProblem::Btf(_) => write!(f, "BTF"),
         }
     }
 }
 
-impl std::error::Error for ParseError {}
+impl std::error::Error for ParseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ParseError::Map { problem, .. } => Some(problem),
+            ParseError::Relocation { problem, .. } => Some(problem),
+            ParseError::Btf(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
 impl std::error::Error for RelocProblem {}
-impl std::error::Error for MapProblem {}
+
+impl std::error::Error for MapProblem {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MapProblem::Btf(error) => Some(error),
+            _ => None,
+        }
+    }
+}
 
 impl From<BtfError> for ParseError {
     fn from(error: BtfError) -> Self {

@@ -139,8 +139,8 @@ impl fmt::Display for RelocError {
             }
             RelocError::Site(site) => write!(
                 f,
-                "program {}: function {} (section {}) instruction {}, symbol {}: {}",
-                site.program, site.function, site.section, site.insn, site.symbol, site.problem
+                "program {}: function {} (section {}) instruction {}, symbol {}",
+                site.program, site.function, site.section, site.insn, site.symbol
             ),
             RelocError::NoSuchMap {
                 program,
@@ -166,15 +166,21 @@ impl fmt::Display for RelocError {
                 )
             }
             RelocError::Core {
-                program,
-                function,
-                error,
-            } => write!(f, "program {program}: function {function}: {error}"),
+                program, function, ..
+            } => write!(f, "program {program}: function {function}"),
         }
     }
 }
 
-impl std::error::Error for RelocError {}
+impl std::error::Error for RelocError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RelocError::Site(site) => Some(&site.problem),
+            RelocError::Core { error, .. } => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// Where a relocation site is and what is wrong with it (see [`RelocError::Site`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

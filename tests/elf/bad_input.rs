@@ -222,7 +222,7 @@ fn ld_imm64_as_the_last_instruction() {
         reloc_error("kprobe/f", 1, "g", RelocProblem::MissingSecondSlot)
     );
     assert_eq!(
-        error.to_string(),
+        crate::chain(&error),
         "section kprobe/f: relocation at instruction 1 against g: ld_imm64 has no second \
          slot before the function ends"
     );
@@ -562,7 +562,7 @@ fn btf_maps() {
         }
     );
     assert_eq!(
-        unknown.to_string(),
+        crate::chain(&unknown),
         "map m: unknown attribute foo (known: type, key_size, value_size, max_entries, \
          map_flags, key, value, pinning, numa_node, map_extra)"
     );

@@ -4,3 +4,14 @@ mod bad_input;
 mod corpus;
 mod real_object;
 mod writer;
+
+/// An error and its causes on one line, as the tool prints them: `a: b: c`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        line.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    line
+}

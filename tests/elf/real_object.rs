@@ -502,7 +502,7 @@ fn relocate_checks_each_site_of_a_changed_spec() {
     };
     let error = spec.relocate("tcp_connect", &FDS, None).unwrap_err();
     assert_eq!(
-        error.to_string(),
+        crate::chain(&error),
         "program tcp_connect: function tcp_connect (section kprobe/tcp_connect) instruction \
          17, symbol filter_pid: opcode 0xb7 is not ld_imm64 (0x18)"
     );
@@ -511,7 +511,7 @@ fn relocate_checks_each_site_of_a_changed_spec() {
     spec.subprograms[0].insns.truncate(41);
     let error = spec.relocate("tcp_connect", &FDS, None).unwrap_err();
     assert_eq!(
-        error.to_string(),
+        crate::chain(&error),
         "program tcp_connect: function emit (section .text) instruction 40, symbol events: \
          ld_imm64 has no second slot before the function ends"
     );
@@ -519,7 +519,7 @@ fn relocate_checks_each_site_of_a_changed_spec() {
     spec.programs[0].insns[165].src_reg = 0;
     let error = spec.relocate("tcp_connect", &FDS, None).unwrap_err();
     assert_eq!(
-        error.to_string(),
+        crate::chain(&error),
         "program tcp_connect: function tcp_connect (section kprobe/tcp_connect) instruction \
          165, symbol .text: opcode 0x85 src_reg 0 is not a bpf-to-bpf call (0x85, src_reg 1)"
     );
