@@ -37,7 +37,7 @@ pub fn render(spec: &ObjectSpec, title: &str) -> String {
 }
 
 /// Renders what CO-RE does to each program against `target` (the running kernel's BTF,
-/// or one given with `--btf`): for every record, the local access, the value clang
+/// or a BTF file of another kernel): for every record, the local access, the value clang
 /// computed, the value on the target, and the instruction before and after. Programs
 /// are relocated with placeholder map fds (map #i gets fd i), as in [`render`].
 pub fn render_core(spec: &ObjectSpec, target: &Btf, target_name: &str) -> String {

@@ -101,7 +101,8 @@ pub fn load() -> Result<Btf, KernelBtfError> {
 }
 
 /// BTF from `path`: raw BTF (mapped if the file allows it, else read) or an ELF with a
-/// `.BTF` section.
+/// `.BTF` section. A mapped file must not be truncated while the `Btf` lives: reads past
+/// the new end would fault (`SIGBUS`), the usual caveat of mapping a file.
 pub fn load_file(path: &Path) -> Result<(Btf, Source), KernelBtfError> {
     let io_err = |error| KernelBtfError::Io {
         path: path.to_path_buf(),
@@ -180,7 +181,7 @@ fn map(file: &File) -> Option<memmap2::Mmap> {
     // SAFETY: the mapping is private and read-only; the file is either the kernel's
     // immutable BTF (sysfs) or a file the user gave: if another process truncated it
     // while mapped, reads could fault (SIGBUS), the usual caveat of mapping files, which
-    // the `--btf` documentation states. Nothing writes through this mapping.
+    // [`load_file`] documents. Nothing writes through this mapping.
     unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }.ok()
 }
 

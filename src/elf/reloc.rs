@@ -52,7 +52,8 @@ pub struct RelocatedProgram {
     pub core: Vec<CoreFixup>,
 }
 
-/// One relocation as it was applied, for `inspect` and `--verbose`.
+/// One relocation as it was applied: the instruction before and after, for a reader to see
+/// what the loader changed (`inspect` and the tool's `--verbose` show it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedRelocation {
     /// The function the site belongs to.

@@ -12,7 +12,7 @@
 //! ## Wake-ups
 //! Each event is opened with a watermark (`watermark = 1`, `wakeup_watermark` bytes, by
 //! default 4096): the kernel wakes the reader only once that many bytes are waiting, so a
-//! busy system costs one wake-up per ~50 tcpconnect events instead of one per event. A lone
+//! busy system costs one wake-up per ~50 small (84-byte) events instead of one per event. A lone
 //! event below the watermark would then wait forever, so [`PerfReader::poll`] never sleeps
 //! longer than [`PerfReaderOptions::poll_interval`] (default 50 ms) at a time and, on every
 //! wake-up or timeout, drains every ring that holds data (a read of `data_head` per CPU).
