@@ -389,10 +389,10 @@ mod tests {
         let (result, seen, consumer) = fake.drain();
         assert_eq!(result, Ok(2));
         assert_eq!(seen, vec![b"one".to_vec(), b"three".to_vec()]);
-        // The consumer waits at the busy record; the kernel will commit it later.
-        assert_eq!(consumer, p4);
+        // The consumer waits at the busy record (at p3); the kernel will commit it later.
+        assert_eq!(consumer, p3);
         // Committed: the rest arrives.
-        fake.record(p4, b"not yet", 0);
+        assert_eq!(fake.record(p3, b"not yet", 0), p4);
         let (result, seen, consumer) = fake.drain();
         assert_eq!(result, Ok(2));
         assert_eq!(seen, vec![b"not yet".to_vec(), b"after".to_vec()]);
