@@ -14,6 +14,10 @@
 //! [`Link::detach`] is called, which reports errors.
 
 pub mod tracefs;
+mod uprobe;
+
+pub(crate) use uprobe::attach_uprobe;
+pub use uprobe::{function_offset, UPROBE_PMU};
 
 use std::ffi::CString;
 use std::fmt;
@@ -36,6 +40,10 @@ pub enum Probe {
     KprobeTracefs,
     /// A tracepoint.
     Tracepoint,
+    /// A uprobe through the uprobe PMU (4.17).
+    UprobePmu,
+    /// A raw tracepoint (`BPF_RAW_TRACEPOINT_OPEN`, 4.17): no perf event at all.
+    RawTracepoint,
 }
 
 /// How the program was bound to the perf event.
@@ -45,6 +53,8 @@ pub enum Via {
     BpfLink,
     /// `PERF_EVENT_IOC_SET_BPF` then `PERF_EVENT_IOC_ENABLE`.
     PerfIoctl,
+    /// `BPF_RAW_TRACEPOINT_OPEN`: the fd it returns is the attachment.
+    RawTracepointOpen,
 }
 
 /// How a [`Link`] was made: `kprobe PMU + BPF link`.
@@ -54,16 +64,56 @@ pub struct AttachMethod {
     pub via: Via,
 }
 
+impl Probe {
+    /// What this kind of attachment is, in a sentence.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Probe::KprobePmu => {
+                "a perf event of the kprobe PMU (perf_event_open with the function's name)"
+            }
+            Probe::KprobeTracefs => {
+                "a kprobe written into tracefs kprobe_events, opened as a tracepoint perf event"
+            }
+            Probe::Tracepoint => "a perf event of the tracepoint, by the id tracefs gives it",
+            Probe::UprobePmu => {
+                "a perf event of the uprobe PMU (perf_event_open with the binary's path and \
+                 the function's file offset)"
+            }
+            Probe::RawTracepoint => "the raw tracepoint itself: no perf event in between",
+        }
+    }
+}
+
+impl Via {
+    /// How the program is bound, in a sentence.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Via::BpfLink => {
+                "bound with BPF_LINK_CREATE (5.15+): the program stays attached while the link fd is open"
+            }
+            Via::PerfIoctl => {
+                "bound with PERF_EVENT_IOC_SET_BPF and enabled with PERF_EVENT_IOC_ENABLE"
+            }
+            Via::RawTracepointOpen => {
+                "bound with BPF_RAW_TRACEPOINT_OPEN: attached while its fd is open"
+            }
+        }
+    }
+}
+
 impl fmt::Display for AttachMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let probe = match self.probe {
             Probe::KprobePmu => "kprobe PMU",
             Probe::KprobeTracefs => "tracefs kprobe_events",
             Probe::Tracepoint => "tracepoint",
+            Probe::UprobePmu => "uprobe PMU",
+            Probe::RawTracepoint => "raw tracepoint",
         };
         let via = match self.via {
             Via::BpfLink => "BPF link",
             Via::PerfIoctl => "PERF_EVENT_IOC_SET_BPF",
+            Via::RawTracepointOpen => "BPF_RAW_TRACEPOINT_OPEN",
         };
         write!(f, "{probe} + {via}")
     }
@@ -117,6 +167,12 @@ pub enum AttachError {
     Sys { target: String, error: SysError },
     /// This loader has no way (yet) to attach a program to that kind of target.
     Unsupported { program: String, target: String },
+    /// No uprobe PMU (`CONFIG_UPROBE_EVENTS` off, or a kernel before 4.17).
+    UprobesUnsupported,
+    /// The binary to probe could not be read or is not an ELF file.
+    Binary { path: PathBuf, reason: String },
+    /// No function of that name in the binary's symbol tables.
+    SymbolNotFound { path: PathBuf, symbol: String },
 }
 
 impl fmt::Display for AttachError {
@@ -148,6 +204,16 @@ impl fmt::Display for AttachError {
             AttachError::Unsupported { program, target } => {
                 write!(f, "program {program}: attaching to {target} is not supported")
             }
+            AttachError::UprobesUnsupported => write!(
+                f,
+                "this kernel has no uprobe PMU ({UPROBE_PMU}): CONFIG_UPROBE_EVENTS is off"
+            ),
+            AttachError::Binary { path, reason } => write!(f, "{}: {reason}", path.display()),
+            AttachError::SymbolNotFound { path, symbol } => write!(
+                f,
+                "no function {symbol} in the symbol tables of {}",
+                path.display()
+            ),
         }
     }
 }
@@ -337,7 +403,12 @@ fn open_tracepoint_event(id: u64, target: &str) -> Result<OwnedFd, AttachError> 
 
 /// The kprobe PMU's `type` and retprobe bit, or `None` when the kernel has no kprobe PMU.
 fn kprobe_pmu() -> Result<Option<(u32, u32)>, AttachError> {
-    let dir = Path::new(KPROBE_PMU);
+    probe_pmu(Path::new(KPROBE_PMU))
+}
+
+/// A probe PMU's (`kprobe`, `uprobe`) `type` and retprobe bit, or `None` when the kernel
+/// has no such PMU.
+fn probe_pmu(dir: &Path) -> Result<Option<(u32, u32)>, AttachError> {
     let type_path = dir.join("type");
     let text = match std::fs::read_to_string(&type_path) {
         Ok(text) => text,
@@ -496,6 +567,32 @@ pub(crate) fn attach_kprobe(
         bpf_link,
         perf_event: Some(perf),
         kprobe: Some(guard),
+    })
+}
+
+/// Attaches a `BPF_PROG_TYPE_RAW_TRACEPOINT` program to the raw tracepoint `name`
+/// (`sched_switch`, `sys_enter`): the tracepoint's arguments as they are in the kernel,
+/// without the tracefs format's copying.
+pub(crate) fn attach_raw_tracepoint(prog: BorrowedFd<'_>, name: &str) -> Result<Link, AttachError> {
+    let target = format!("raw tracepoint {name}");
+    let c_name = CString::new(name).map_err(|_| AttachError::TracepointNotFound {
+        category: "raw".into(),
+        name: name.to_string(),
+        tracefs: PathBuf::new(),
+    })?;
+    let fd = syscall::raw_tracepoint_open(prog, &c_name).map_err(|error| AttachError::Sys {
+        target: target.clone(),
+        error,
+    })?;
+    Ok(Link {
+        method: AttachMethod {
+            probe: Probe::RawTracepoint,
+            via: Via::RawTracepointOpen,
+        },
+        target,
+        bpf_link: Some(fd),
+        perf_event: None,
+        kprobe: None,
     })
 }
 
