@@ -257,6 +257,18 @@ impl Program {
         attach::attach_raw_tracepoint(self.fd.as_fd(), name)
     }
 
+    /// Attaches a perf event program to a new sampling event on `cpu` or of thread `pid`
+    /// (see [`crate::attach::PerfEventSpec`]).
+    pub fn attach_perf_event(
+        &self,
+        event: &crate::attach::PerfEventSpec,
+        pid: Option<u32>,
+        cpu: Option<u32>,
+        opts: &AttachOptions,
+    ) -> Result<Link, AttachError> {
+        attach::attach_perf_event(self.fd.as_fd(), event, pid, cpu, opts)
+    }
+
     /// Attaches a kprobe-type program as a uprobe (or uretprobe) on function `symbol` of
     /// `binary` plus `offset` bytes (or at the raw file `offset` when `symbol` is `None`),
     /// in process `pid` only, or in every process that runs the binary.
