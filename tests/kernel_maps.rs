@@ -114,3 +114,79 @@ fn keys_and_values_of_the_wrong_size_are_refused_before_the_kernel_sees_them() {
         "map test_sizes: a value is 8 bytes, not 7"
     );
 }
+
+/// A bpf filesystem of the test's own, mounted on a fresh directory, unmounted on drop
+/// (each mount of bpffs is a new, empty instance).
+struct Bpffs(std::path::PathBuf);
+
+impl Bpffs {
+    fn new(name: &str) -> Bpffs {
+        let dir = std::env::temp_dir().join(format!("ebpf_loader_{name}_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -t bpf");
+        Bpffs(dir)
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_pinned_map_is_opened_again_and_checked_against_the_spec() {
+    let fs = Bpffs::new("pin");
+    let spec = MapSpec {
+        name: "test_pinned".into(),
+        map_type: MapType::HASH,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 8,
+        ..MapSpec::default()
+    };
+    let original = Map::create(&spec).unwrap();
+    original
+        .update(&7u32.to_ne_bytes(), &42u64.to_ne_bytes(), BPF_ANY)
+        .unwrap();
+    let path = fs.0.join("test_pinned");
+    original.pin(&path).unwrap();
+    let id = original.info().unwrap().id;
+    drop(original);
+
+    // The pin keeps the map: the same map, its element still there.
+    let reopened = Map::open_pinned(&path, &spec).unwrap();
+    assert_eq!(reopened.info().unwrap().id, id);
+    assert_eq!(
+        reopened.lookup(&7u32.to_ne_bytes()).unwrap(),
+        Some(42u64.to_ne_bytes().to_vec())
+    );
+
+    // A spec that declares another value size is refused, naming the difference.
+    let other = MapSpec {
+        value_size: 16,
+        ..spec.clone()
+    };
+    let error = Map::open_pinned(&path, &other).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "map test_pinned: the map pinned at {} has value_size 8, the object's has 16",
+            path.display()
+        )
+    );
+    // Nothing pinned there: ENOENT, said as such.
+    let missing = fs.0.join("nothing");
+    let error = Map::open_pinned(&missing, &spec).unwrap_err();
+    let cause = std::error::Error::source(&error).unwrap().to_string();
+    assert!(
+        cause.starts_with("BPF_OBJ_GET: No such file or directory (ENOENT)"),
+        "{cause}"
+    );
+}

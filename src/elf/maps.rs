@@ -98,7 +98,8 @@ pub struct MapSpec {
     pub btf_value_type_id: u32,
     pub numa_node: u32,
     pub map_extra: u64,
-    /// libbpf's pinning attribute: 0 none, 1 `LIBBPF_PIN_BY_NAME` (not acted upon here).
+    /// libbpf's pinning attribute: 0 none, 1 `LIBBPF_PIN_BY_NAME` (pinned at
+    /// `PIN_ROOT/NAME` by `Object::load`).
     pub pinning: u32,
     pub kind: MapKind,
     /// The single value's initial bytes (global data); empty for `.maps` maps.

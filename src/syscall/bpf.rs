@@ -15,6 +15,8 @@ pub const BPF_MAP_UPDATE_ELEM: u32 = 2;
 pub const BPF_MAP_DELETE_ELEM: u32 = 3;
 pub const BPF_MAP_GET_NEXT_KEY: u32 = 4;
 pub const BPF_PROG_LOAD: u32 = 5;
+pub const BPF_OBJ_PIN: u32 = 6;
+pub const BPF_OBJ_GET: u32 = 7;
 pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 pub const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
@@ -260,6 +262,38 @@ pub fn link_create(
     sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)
 }
 
+/// `BPF_OBJ_PIN` and `BPF_OBJ_GET`'s part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct ObjAttr {
+    /// Pointer to the NUL-terminated path in a bpf filesystem.
+    pathname: u64,
+    /// The object to pin (`BPF_OBJ_PIN`); 0 for `BPF_OBJ_GET`.
+    bpf_fd: u32,
+    /// `BPF_F_RDONLY`/`BPF_F_WRONLY` for `BPF_OBJ_GET`; 0: read-write.
+    file_flags: u32,
+}
+
+/// Pins a map, program or link at `path`, a new file in a bpf filesystem (4.4): it then
+/// outlives this process until the file is removed.
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &CStr) -> Result<(), SysError> {
+    let mut attr = ObjAttr {
+        pathname: ptr_u64(path.as_ptr()),
+        bpf_fd: fd.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    sys_bpf("BPF_OBJ_PIN", BPF_OBJ_PIN, &mut attr).map(drop)
+}
+
+/// Opens the object pinned at `path` (4.4).
+pub fn obj_get(path: &CStr) -> Result<OwnedFd, SysError> {
+    let mut attr = ObjAttr {
+        pathname: ptr_u64(path.as_ptr()),
+        ..Default::default()
+    };
+    sys_bpf_fd("BPF_OBJ_GET", BPF_OBJ_GET, &mut attr)
+}
+
 /// `BPF_RAW_TRACEPOINT_OPEN`'s part of `union bpf_attr`.
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -366,6 +400,7 @@ const _: () = assert!(std::mem::size_of::<MapElemAttr>() == 32);
 const _: () = assert!(std::mem::size_of::<BtfLoadAttr>() == 32);
 const _: () = assert!(std::mem::size_of::<LinkCreateAttr>() == 24);
 const _: () = assert!(std::mem::size_of::<RawTracepointOpenAttr>() == 16);
+const _: () = assert!(std::mem::size_of::<ObjAttr>() == 16);
 
 /// What the kernel says about a loaded program (`struct bpf_prog_info`, the fields a
 /// reader of `bpftool prog show` looks for).

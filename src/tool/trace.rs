@@ -207,6 +207,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             programs: vec![choice.program.to_string()],
             target_btf: Some(&target_btf),
             verifier_stats: cli.verbose,
+            ..LoadOptions::default()
         },
     )?;
     let program = object
