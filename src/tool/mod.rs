@@ -9,11 +9,13 @@
 //! | [`print`] | BCC's columns and JSON lines, on stdout |
 //! | [`count`] | count mode: the `counts` map read and printed as a table |
 //! | [`inspect`] | `tcpconnect inspect`: the loader's tour of an object |
+//! | [`load`] | `tcpconnect load`: every program of any object through the verifier |
 
 pub mod cli;
 pub mod count;
 pub mod event;
 pub mod inspect;
+pub mod load;
 pub mod print;
 pub mod tour;
 pub mod trace;
