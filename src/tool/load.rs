@@ -34,6 +34,9 @@ struct Outcome {
 
 /// The verifier's figures for a program it accepted.
 struct Stats {
+    /// The kernel's tag of the program (`bpf_prog_info.tag`): a hash of its
+    /// instructions with map fds masked, the same for the same program whoever loads it.
+    tag: Option<[u8; 8]>,
     insns: Option<u64>,
     states: Option<u64>,
     time_usec: Option<u64>,
@@ -74,15 +77,15 @@ pub fn run(request: &LoadRequest<'_>) -> Result<bool> {
                     tour.load(&spec, &object, &[loaded]);
                 }
                 let stats = loaded.verifier_stats();
+                let info = loaded.info().ok();
                 // `verified_insns` (5.16) where the log gave no statistics line.
                 let insns = stats.map(|s| s.insns_processed).or_else(|| {
-                    loaded
-                        .info()
-                        .ok()
+                    info.as_ref()
                         .map(|i| u64::from(i.verified_insns))
                         .filter(|&n| n > 0)
                 });
                 Ok(Stats {
+                    tag: info.map(|i| i.tag),
                     insns,
                     states: stats.map(|s| s.total_states),
                     time_usec: stats.and_then(|s| s.verification_time_usec),
@@ -130,26 +133,36 @@ fn print_table(outcomes: &[Outcome]) {
         .unwrap_or(4)
         .max(4);
     println!(
-        "{:<name_width$}  {:<type_width$}  {:<8}  {:>8}  {:>7}  {:>9}  ATTACH",
-        "PROGRAM", "TYPE", "VERDICT", "INSNS", "STATES", "TIME(us)"
+        "{:<name_width$}  {:<type_width$}  {:<8}  {:>8}  {:>7}  {:>9}  {:<16}  ATTACH",
+        "PROGRAM", "TYPE", "VERDICT", "INSNS", "STATES", "TIME(us)", "TAG"
     );
     let number = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
     for outcome in outcomes {
         match &outcome.verdict {
             Ok(stats) => println!(
-                "{:<name_width$}  {:<type_width$}  {:<8}  {:>8}  {:>7}  {:>9}  {}",
+                "{:<name_width$}  {:<type_width$}  {:<8}  {:>8}  {:>7}  {:>9}  {:<16}  {}",
                 outcome.name,
                 outcome.program_type,
                 "loaded",
                 number(stats.insns),
                 number(stats.states),
                 number(stats.time_usec),
+                stats.tag.map_or("-".to_string(), |tag| {
+                    tag.iter().map(|b| format!("{b:02x}")).collect()
+                }),
                 outcome.attach
             ),
             Err(reason) => {
                 println!(
-                    "{:<name_width$}  {:<type_width$}  {:<8}  {:>8}  {:>7}  {:>9}  {}",
-                    outcome.name, outcome.program_type, "refused", "-", "-", "-", outcome.attach
+                    "{:<name_width$}  {:<type_width$}  {:<8}  {:>8}  {:>7}  {:>9}  {:<16}  {}",
+                    outcome.name,
+                    outcome.program_type,
+                    "refused",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    outcome.attach
                 );
                 eprintln!("tcpconnect: {}: {reason}", outcome.name);
             }
