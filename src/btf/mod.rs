@@ -24,6 +24,7 @@
 //!
 //! Only little-endian BTF is read: the loader runs on the machine the BTF is for.
 
+#[allow(missing_docs)] // test-only; leaving the shipped library (issue 10)
 pub mod build;
 pub mod core;
 pub mod ext;
