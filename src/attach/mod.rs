@@ -483,7 +483,7 @@ fn probe_pmu(dir: &Path) -> Result<Option<(u32, u32)>, AttachError> {
 }
 
 /// Parses a PMU format file naming one bit of `config` (`config:0`).
-pub fn parse_config_bit(text: &str) -> Option<u32> {
+fn parse_config_bit(text: &str) -> Option<u32> {
     let bit = text.trim().strip_prefix("config:")?;
     bit.parse::<u32>().ok().filter(|&b| b < 64)
 }
