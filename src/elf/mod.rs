@@ -123,7 +123,8 @@ pub enum SectionKind {
     Maps,
     /// `.rodata`, `.data`, `.bss`, and their `.name.*` variants.
     GlobalData(MapKind),
-    /// `license`: the program's license string (`GPL` unlocks GPL-only helpers).
+    /// `license`: the programs' license string (a GPL-compatible one unlocks the GPL-only
+    /// helpers).
     License,
     /// `version`: a `LINUX_VERSION_CODE`, which kernels before 5.0 required of kprobe
     /// programs (`kern_version`).
