@@ -213,9 +213,19 @@ pub enum AttachError {
     /// No uprobe PMU (`CONFIG_UPROBE_EVENTS` off, or a kernel before 4.17).
     UprobesUnsupported,
     /// The binary to probe could not be read or is not an ELF file.
-    Binary { path: PathBuf, reason: String },
+    Binary {
+        /// The binary (an executable or shared library).
+        path: PathBuf,
+        /// Why it could not be used.
+        reason: String,
+    },
     /// No function of that name in the binary's symbol tables.
-    SymbolNotFound { path: PathBuf, symbol: String },
+    SymbolNotFound {
+        /// The binary searched.
+        path: PathBuf,
+        /// The function's name.
+        symbol: String,
+    },
 }
 
 impl fmt::Display for AttachError {
