@@ -63,7 +63,9 @@ pub enum Via {
 /// How a [`Link`] was made: `kprobe PMU + BPF link`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttachMethod {
+    /// The perf event the program hangs off.
     pub probe: Probe,
+    /// How the program was bound to it.
     pub via: Via,
 }
 
@@ -137,6 +139,7 @@ pub enum LinkPreference {
 /// Options for attaching.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AttachOptions {
+    /// Bind with a BPF link where the kernel can, or always with the ioctl.
     pub link: LinkPreference,
     /// For kprobes: don't use the PMU even if there is one (use `kprobe_events`).
     pub force_tracefs_kprobe: bool,
@@ -145,7 +148,9 @@ pub struct AttachOptions {
 /// Entry or return probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KprobeKind {
+    /// A kprobe: the program runs when the function is entered.
     Entry,
+    /// A kretprobe: the program runs when the function returns.
     Return,
 }
 
@@ -155,29 +160,72 @@ pub enum AttachError {
     /// No kprobe PMU and no `kprobe_events` in tracefs.
     KprobesUnsupported,
     /// The kernel refused to probe the function (it does not exist, or cannot be probed).
-    KprobeFunctionNotFound { function: String, detail: String },
+    KprobeFunctionNotFound {
+        /// The function's name.
+        function: String,
+        /// Why: the error of `perf_event_open` or of the write to `kprobe_events`, or a
+        /// name that cannot be a function's.
+        detail: String,
+    },
     /// No tracefs, and it could not be mounted.
-    TracefsUnavailable { reason: String },
+    TracefsUnavailable {
+        /// Where tracefs was looked for, and what went wrong.
+        reason: String,
+    },
     /// No `events/CATEGORY/NAME` in tracefs.
     TracepointNotFound {
+        /// The tracepoint's category (`sock`).
         category: String,
+        /// Its name (`inet_sock_set_state`).
         name: String,
+        /// The tracefs mount that was searched.
         tracefs: PathBuf,
     },
     /// A sysfs or tracefs file held something unexpected.
-    BadFile { path: PathBuf, content: String },
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What it held.
+        content: String,
+    },
     /// A sysfs or tracefs file could not be read or written.
-    Io { path: PathBuf, error: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error, with what was being done.
+        error: String,
+    },
     /// A system call failed while attaching to `target`.
-    Sys { target: String, error: SysError },
+    Sys {
+        /// What was being attached to (`kprobe tcp_connect`,
+        /// `tracepoint sock/inet_sock_set_state`).
+        target: String,
+        /// The failed system call.
+        error: SysError,
+    },
     /// This loader has no way (yet) to attach a program to that kind of target.
-    Unsupported { program: String, target: String },
+    Unsupported {
+        /// The program's name.
+        program: String,
+        /// Its attach target, as its section name gives it.
+        target: String,
+    },
     /// No uprobe PMU (`CONFIG_UPROBE_EVENTS` off, or a kernel before 4.17).
     UprobesUnsupported,
     /// The binary to probe could not be read or is not an ELF file.
-    Binary { path: PathBuf, reason: String },
+    Binary {
+        /// The binary (an executable or shared library).
+        path: PathBuf,
+        /// Why it could not be used.
+        reason: String,
+    },
     /// No function of that name in the binary's symbol tables.
-    SymbolNotFound { path: PathBuf, symbol: String },
+    SymbolNotFound {
+        /// The binary searched.
+        path: PathBuf,
+        /// The function's name.
+        symbol: String,
+    },
 }
 
 impl fmt::Display for AttachError {
@@ -445,7 +493,7 @@ fn probe_pmu(dir: &Path) -> Result<Option<(u32, u32)>, AttachError> {
 }
 
 /// Parses a PMU format file naming one bit of `config` (`config:0`).
-pub fn parse_config_bit(text: &str) -> Option<u32> {
+fn parse_config_bit(text: &str) -> Option<u32> {
     let bit = text.trim().strip_prefix("config:")?;
     bit.parse::<u32>().ok().filter(|&b| b < 64)
 }

@@ -41,11 +41,24 @@ pub enum KernelBtfError {
         path: PathBuf,
     },
     /// The file could not be opened, mapped or read.
-    Io { path: PathBuf, error: io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error of `open`, `mmap` or `read`.
+        error: io::Error,
+    },
     /// The file is an ELF without a `.BTF` section.
-    NoBtfSection { path: PathBuf },
+    NoBtfSection {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file is neither BTF nor ELF, or the ELF is malformed.
-    NotBtf { path: PathBuf, reason: String },
+    NotBtf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The BTF in the file is malformed.
     Btf {
         /// The file.
