@@ -2,10 +2,10 @@
 //! crate. Read it top to bottom: it is the pipeline in order.
 //!
 //! 1. parse the embedded object (`elf::ObjectSpec`) and write the filters into `.rodata`;
-//! 2. choose where to attach: the kprobe on `tcp_connect`, or the tracepoint
-//!    `sock/inet_sock_set_state` on kernels without kprobes;
+//! 2. choose where to attach: the kprobe on `tcp_connect`, or on kernels without kprobes
+//!    the tracepoints `sock/inet_sock_set_state` and `tcp/tcp_retransmit_skb`;
 //! 3. load the kernel's BTF (for CO-RE), then the object (`load::Object`);
-//! 4. attach the program (`attach`), open one perf ring per CPU (`perf::PerfReader`);
+//! 4. attach the program(s) (`attach`), open one perf ring per CPU (`perf::PerfReader`);
 //! 5. print each event until SIGINT, SIGTERM or `--duration`.
 //!
 //! In count mode (`-c`) the program sends nothing through the rings: it adds one to the
@@ -44,8 +44,17 @@ static EMBEDDED_OBJECT: &[u8] = include_bytes!("../bpf/main.bpf.o");
 
 /// The kprobe program and the function it probes.
 const KPROBE_PROGRAM: &str = "tcp_connect";
-/// The tracepoint program, for kernels without kprobes.
-const TRACEPOINT_PROGRAM: &str = "inet_sock_set_state";
+/// The tracepoint programs, for kernels without kprobes, loaded and attached together:
+/// the state change sends the event when the socket leaves SYN_SENT, the retransmit when
+/// the SYN gets no answer in time (whichever comes first; bpf/main.bpf.c).
+const TRACEPOINT_PROGRAMS: &[&str] = &["inet_sock_set_state", "tcp_retransmit_skb"];
+/// The tracepoint path's program that an object given with `--object` may lack (built
+/// before it existed): the path then runs without it, and says so.
+const OPTIONAL_PROGRAM: &str = "tcp_retransmit_skb";
+/// When each path sends the event (the tour and the README say it).
+const KPROBE_WHEN: &str = "an event is sent at tcp_connect, as the SYN goes out";
+const TRACEPOINT_WHEN: &str = "an event is sent when the socket leaves SYN_SENT (answered, \
+     refused or given up), or at its first SYN retransmit (about 1 s) if no answer came by then";
 /// `MAX_PORTS` of main.bpf.c.
 const MAX_PORTS: usize = 64;
 
@@ -303,53 +312,60 @@ impl Tour {
     }
 }
 
-/// Which program to load and how to attach it, why (for the tour), and a note for the
-/// one-line "attached" message when auto chose the fallback.
+/// Which programs to load and how to attach them, why and when an event is sent (for the
+/// tour), and a note for the one-line "attached" message when auto chose the fallback.
 struct AttachChoice {
-    program: &'static str,
+    programs: &'static [&'static str],
     options: AttachOptions,
     why: &'static str,
+    when: &'static str,
     note: &'static str,
 }
 
 fn choose_program(mode: AttachMode) -> AttachChoice {
-    let choice = |program, force_tracefs_kprobe, why| AttachChoice {
-        program,
+    let choice = |programs: &'static [&'static str], force_tracefs_kprobe, why| AttachChoice {
+        programs,
         options: AttachOptions {
             force_tracefs_kprobe,
             ..AttachOptions::default()
         },
         why,
+        when: if programs == TRACEPOINT_PROGRAMS {
+            TRACEPOINT_WHEN
+        } else {
+            KPROBE_WHEN
+        },
         note: "",
     };
     match mode {
         AttachMode::Kprobe => choice(
-            KPROBE_PROGRAM,
+            &[KPROBE_PROGRAM],
             false,
             "--attach kprobe: the kprobe PMU if the kernel has one, else tracefs kprobe_events",
         ),
         AttachMode::KprobeLegacy => choice(
-            KPROBE_PROGRAM,
+            &[KPROBE_PROGRAM],
             true,
             "--attach kprobe-legacy: a kprobe written into tracefs kprobe_events",
         ),
         AttachMode::Tracepoint => choice(
-            TRACEPOINT_PROGRAM,
+            TRACEPOINT_PROGRAMS,
             false,
-            "--attach tracepoint: the stable tracepoint, no kprobe needed",
+            "--attach tracepoint: the stable tracepoints, no kprobe needed",
         ),
         AttachMode::Auto if attach::kprobes_available() => choice(
-            KPROBE_PROGRAM,
+            &[KPROBE_PROGRAM],
             false,
             "auto: this kernel has kprobes, and tcp_connect sees each socket complete",
         ),
         AttachMode::Auto => AttachChoice {
             note: " (this kernel has no kprobes: the tracepoint is the fallback)",
             ..choice(
-                TRACEPOINT_PROGRAM,
+                TRACEPOINT_PROGRAMS,
                 false,
                 "auto: this kernel has no kprobes (no kprobe PMU, no tracefs kprobe_events); \
-                 the tracepoint sock/inet_sock_set_state sees the same connects",
+                 the tracepoint sock/inet_sock_set_state sees the same connects, and \
+                 tcp/tcp_retransmit_skb those whose SYN gets no answer",
             )
         },
     }
@@ -455,10 +471,31 @@ fn trace(cli: &Cli) -> Result<()> {
     tour.step(
         "choose the program",
         "src/main.rs",
-        "one of the object's programs is loaded, for the place it will attach to",
+        "the object's programs for the place they will attach to are loaded, no other",
     );
     let choice = choose_program(cli.attach);
-    tour.detail(format!("program {}: {}", choice.program, choice.why));
+    tour.detail(format!(
+        "program {}: {}",
+        choice.programs.join(", "),
+        choice.why
+    ));
+    tour.detail(choice.when);
+    let names: Vec<&str> = choice
+        .programs
+        .iter()
+        .copied()
+        .filter(|name| *name != OPTIONAL_PROGRAM || spec.program(name).is_some())
+        .collect();
+    let without = if names.len() < choice.programs.len() {
+        let note = format!(
+            " (the object has no program {OPTIONAL_PROGRAM}: a connect that gets no answer is \
+             printed only when it gives up)"
+        );
+        tour.detail(note.trim());
+        note
+    } else {
+        String::new()
+    };
     let pruned = attach::prune_stale_kprobes()?;
     if !pruned.is_empty() {
         tour.detail(format!(
@@ -486,24 +523,41 @@ fn trace(cli: &Cli) -> Result<()> {
     let object = Object::load(
         &spec,
         &LoadOptions {
-            programs: vec![choice.program.to_string()],
+            programs: names.iter().map(|name| name.to_string()).collect(),
             target_btf: Some(&target_btf),
             verifier_stats: cli.verbose,
         },
     )?;
-    let program = object
-        .program(choice.program)
-        .with_context(|| format!("program {} was not loaded", choice.program))?;
-    tell_load(&mut tour, &spec, &object, program);
+    let programs = names
+        .iter()
+        .map(|name| {
+            object
+                .program(name)
+                .with_context(|| format!("program {name} was not loaded"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    tell_load(&mut tour, &spec, &object, &programs);
 
     tour.step(
         "attach",
         "src/attach",
-        "bind the loaded program to its event, so the kernel runs it",
+        "bind each loaded program to its event, so the kernel runs it",
     );
-    let link = program.attach(&choice.options)?;
-    tell_attach(&tour, &link);
-    eprintln!("tcpconnect: attached to {link}{}", choice.note);
+    // Attached together, detached together: should one fail, dropping the others' links
+    // detaches them.
+    let links = programs
+        .iter()
+        .map(|program| program.attach(&choice.options))
+        .collect::<Result<Vec<_>, _>>()?;
+    for link in &links {
+        tell_attach(&tour, link);
+    }
+    let attached: Vec<String> = links.iter().map(|link| link.to_string()).collect();
+    eprintln!(
+        "tcpconnect: attached to {}{}{without}",
+        attached.join(" and "),
+        choice.note
+    );
 
     if cli.count {
         tour.step(
@@ -560,13 +614,21 @@ fn trace(cli: &Cli) -> Result<()> {
         tour.ready("each connection is printed on stdout as it comes");
         event_loop(cli, reader, &signals)?;
     }
-    link.detach()?;
+    // Every link is detached, even after an error; the first error is reported.
+    let mut detached = Ok(());
+    for link in links {
+        let result = link.detach();
+        if detached.is_ok() {
+            detached = result;
+        }
+    }
+    detached?;
     report_missed(&object, &spec);
     Ok(())
 }
 
 /// The tracepoint path remembers each connecting process in the `pending` map until the
-/// socket leaves SYN_SENT; when that map was full, the program counted the connection in
+/// event is sent; when that map was full, the program counted the connection in
 /// `pending_dropped` (`.bss`) instead of reporting it. Say so rather than miss it silently.
 fn report_missed(object: &Object, spec: &ObjectSpec) {
     let Ok(bytes) = object.global(spec, "pending_dropped") else {
@@ -621,7 +683,7 @@ fn tell_object(tour: &Tour, spec: &ObjectSpec, size: usize) {
 }
 
 /// Steps 5 to 8: what `Object::load` did, in its order.
-fn tell_load(tour: &mut Tour, spec: &ObjectSpec, object: &Object, program: &Program) {
+fn tell_load(tour: &mut Tour, spec: &ObjectSpec, object: &Object, programs: &[&Program]) {
     tour.step(
         "load the object's BTF",
         "BPF_BTF_LOAD",
@@ -650,94 +712,98 @@ fn tell_load(tour: &mut Tour, spec: &ObjectSpec, object: &Object, program: &Prog
         "patch the instructions: map fds into map loads, offsets of the callee into calls, \
          this kernel's field offsets into CO-RE reads",
     );
-    let relocated = &program.relocated;
-    tour.detail(format!(
-        "program {}: {} instructions once linked ({})",
-        program.name,
-        relocated.insns.len(),
-        relocated
+    for program in programs {
+        let relocated = &program.relocated;
+        tour.detail(format!(
+            "program {}: {} instructions once linked ({})",
+            program.name,
+            relocated.insns.len(),
+            relocated
+                .layout
+                .iter()
+                .map(|(name, start)| format!("{name} at {start}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        tour.detail(
+            "each site: slot, function, what it refers to, the instruction before -> after \
+             (map[fd:N] is BPF_PSEUDO_MAP_FD, map[fd:N][0]+OFF is BPF_PSEUDO_MAP_VALUE)",
+        );
+        for site in &relocated.applied {
+            let what = match site.kind {
+                RelocationKind::Map { .. } => format!("map {}", site.target),
+                RelocationKind::MapValue { offset, .. } => {
+                    format!("global {} (+{offset})", site.symbol)
+                }
+                RelocationKind::Call { .. } => format!("call {}", site.target),
+            };
+            tour.detail(format!(
+                "insn {:>3} in {:<20} {:<30} {}  ->  {}",
+                site.insn,
+                site.function,
+                what,
+                disasm_text(&site.before),
+                disasm_text(&site.after)
+            ));
+        }
+        // The records .BTF.ext holds for this program and the subprograms linked into it.
+        let records: usize = relocated
             .layout
             .iter()
-            .map(|(name, start)| format!("{name} at {start}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    tour.detail(
-        "each site: slot, function, what it refers to, the instruction before -> after \
-         (map[fd:N] is BPF_PSEUDO_MAP_FD, map[fd:N][0]+OFF is BPF_PSEUDO_MAP_VALUE)",
-    );
-    for site in &relocated.applied {
-        let what = match site.kind {
-            RelocationKind::Map { .. } => format!("map {}", site.target),
-            RelocationKind::MapValue { offset, .. } => {
-                format!("global {} (+{offset})", site.symbol)
-            }
-            RelocationKind::Call { .. } => format!("call {}", site.target),
-        };
+            .filter_map(|(name, _)| {
+                spec.program(name)
+                    .or_else(|| spec.subprograms.iter().find(|s| &s.name == name))
+            })
+            .map(|function| function.core_relos.len())
+            .sum();
         tour.detail(format!(
-            "insn {:>3} in {:<20} {:<30} {}  ->  {}",
-            site.insn,
-            site.function,
-            what,
-            disasm_text(&site.before),
-            disasm_text(&site.after)
+            "CO-RE: {records} records in .BTF.ext for these functions, {} fix-ups made",
+            relocated.core.len()
         ));
-    }
-    // The records .BTF.ext holds for this program and the subprograms linked into it.
-    let records: usize = relocated
-        .layout
-        .iter()
-        .filter_map(|(name, _)| {
-            spec.program(name)
-                .or_else(|| spec.subprograms.iter().find(|s| &s.name == name))
-        })
-        .map(|function| function.core_relos.len())
-        .sum();
-    tour.detail(format!(
-        "CO-RE: {records} records in .BTF.ext for these functions, {} fix-ups made",
-        relocated.core.len()
-    ));
-    if !relocated.core.is_empty() {
-        tour.detail(
-            "each fix-up: the access, what clang computed from the object's BTF -> what it \
-             is on this kernel, the instruction before -> after",
-        );
-    }
-    for fixup in &relocated.core {
-        tour.detail(describe_core_fixup(fixup));
+        if !relocated.core.is_empty() {
+            tour.detail(
+                "each fix-up: the access, what clang computed from the object's BTF -> what it \
+                 is on this kernel, the instruction before -> after",
+            );
+        }
+        for fixup in &relocated.core {
+            tour.detail(describe_core_fixup(fixup));
+        }
     }
 
     tour.step(
         "load the program",
         "BPF_PROG_LOAD",
-        "the verifier checks every path of the program, then the kernel keeps it",
+        "the verifier checks every path of each program, then the kernel keeps it",
     );
-    // The id names the program kernel-wide (`bpftool prog show id N`); the fd only here.
-    let id = ebpf_loader::syscall::prog_info(program.fd.as_fd())
-        .map(|info| format!(", id {}", info.id))
-        .unwrap_or_default();
-    tour.detail(format!(
-        "{} ({}, section {}): program fd {}{id}",
-        program.name,
-        program.attach,
-        program.section,
-        program.fd.as_raw_fd()
-    ));
-    if let Some(stats) = &program.verifier_stats {
-        tour.detail(format!("verifier: {stats}"));
-    }
-    tour.detail(match &program.btf_info {
-        BtfInfoOutcome::Accepted => format!(
-            "func_info ({}) and line_info ({}) accepted: the kernel can name functions and \
-             source lines (bpftool prog dump xlated)",
-            relocated.func_info.len(),
-            relocated.line_info.len()
-        ),
-        BtfInfoOutcome::NotGiven => "no func_info/line_info given (no object BTF)".to_string(),
-        BtfInfoOutcome::Dropped(error) => {
-            format!("func_info/line_info refused, loaded without them: {error}")
+    for program in programs {
+        // The id names the program kernel-wide (`bpftool prog show id N`); the fd only here.
+        let id = ebpf_loader::syscall::prog_info(program.fd.as_fd())
+            .map(|info| format!(", id {}", info.id))
+            .unwrap_or_default();
+        tour.detail(format!(
+            "{} ({}, section {}): program fd {}{id}",
+            program.name,
+            program.attach,
+            program.section,
+            program.fd.as_raw_fd()
+        ));
+        if let Some(stats) = &program.verifier_stats {
+            tour.detail(format!("verifier: {stats}"));
         }
-    });
+        tour.detail(match &program.btf_info {
+            BtfInfoOutcome::Accepted => format!(
+                "func_info ({}) and line_info ({}) accepted: the kernel can name functions and \
+                 source lines (bpftool prog dump xlated)",
+                program.relocated.func_info.len(),
+                program.relocated.line_info.len()
+            ),
+            BtfInfoOutcome::NotGiven => "no func_info/line_info given (no object BTF)".to_string(),
+            BtfInfoOutcome::Dropped(error) => {
+                format!("func_info/line_info refused, loaded without them: {error}")
+            }
+        });
+    }
 }
 
 /// One CO-RE fix-up on one line: `byte_off struct sock.__sk_common.skc_family 12 -> 16
