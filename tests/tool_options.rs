@@ -398,7 +398,11 @@ fn verbose_tells_each_step_on_stderr_and_nothing_on_stdout() {
     }
     // Each detail: a line holding all these pieces.
     for detail in [
-        &["program inet_sock_set_state: --attach tracepoint"][..],
+        &["program inet_sock_set_state, tcp_retransmit_skb: --attach tracepoint"][..],
+        &[
+            "an event is sent when the socket leaves SYN_SENT",
+            "or at its first SYN retransmit",
+        ],
         &["the kernel took it: BTF fd"],
         &[
             "events ",
@@ -422,6 +426,8 @@ fn verbose_tells_each_step_on_stderr_and_nothing_on_stdout() {
         &["verifier: processed ", " insns"],
         &["func_info (2) and line_info (", ") accepted"],
         &["tracepoint sock/inet_sock_set_state: tracepoint + "],
+        &["tracepoint tcp/tcp_retransmit_skb: tracepoint + "],
+        &["type_exists", "struct trace_event_raw_tcp_"],
     ] {
         assert!(
             stderr
