@@ -31,7 +31,7 @@ BURST=500         # connects in the burst
 BURST_PAGES=2     # a small ring (8 KiB per CPU), so that the burst overflows it
 UNANSWERED_PORT4=4002 # tracepoint-unanswered: the listener whose full queue drops the SYN
 UNANSWERED_PORT6=4007
-UNANSWERED_SECS=15    # how long the unanswered socket stays open (its SYN is resent at ~1 s)
+UNANSWERED_SECS=8     # how long the unanswered socket stays open (its SYN is resent at ~1 s)
 
 READY_SECS=90     # bound on load + verify + attach (TCG is slow)
 LIB_TEST_SECS=120 # bound on one kernel test binary
