@@ -3,8 +3,8 @@
 //! timeout), once, with its real source port; not when the connect finally gives up. And
 //! the connects that do get an answer (a SYN-ACK, or an RST) are printed once, as before.
 //!
-//! The unanswered SYN: a listener with `listen(0)` and one connection it never accepts has
-//! a full accept queue, and the kernel drops the next SYN sent to it (loopback only). The
+//! The unanswered SYN: a listener with a backlog of 1 and two connections it never accepts
+//! has a full accept queue, and the kernel drops the next SYN sent to it (loopback only). The
 //! socket that sent it stays in SYN_SENT for minutes (6 SYN retries by default): the test
 //! keeps it open while it waits for the line, and the line must come while the socket is
 //! still in SYN_SENT, after a retransmit (`TCP_INFO`): that is the retransmit's event, the
@@ -42,8 +42,7 @@ fn is_connect(line: &str, local: SocketAddr, remote: SocketAddr) -> bool {
 
 fn check_unanswered(ip: &str, comm: &'static str) {
     let mut tool = Tool::start(&["-L"]);
-    let (_listener, filler, remote) = listen_full(ip);
-    let filler_local = filler.local_addr().unwrap();
+    let (_listener, fillers, remote) = listen_full(ip);
 
     let connected = Instant::now();
     let pending = connect_pending(remote, comm.as_bytes());
@@ -77,12 +76,15 @@ fn check_unanswered(ip: &str, comm: &'static str) {
         "one line for the unanswered connect (it came {waited:?} after the connect): \
          {ours:#?}; stderr: {stderr}"
     );
-    // The connect that filled the queue was answered: printed once, as before.
-    let filler_lines = lines
-        .iter()
-        .filter(|l| is_connect(l, filler_local, remote))
-        .count();
-    assert_eq!(filler_lines, 1, "stdout: {lines:#?}");
+    // The connects that filled the queue were answered: each printed once, as before.
+    for filler in &fillers {
+        let filler_local = filler.local_addr().unwrap();
+        let filler_lines = lines
+            .iter()
+            .filter(|l| is_connect(l, filler_local, remote))
+            .count();
+        assert_eq!(filler_lines, 1, "{filler_local}; stdout: {lines:#?}");
+    }
     eprintln!("the unanswered connect to {remote} was printed {waited:?} after it was made");
 }
 
@@ -138,19 +140,19 @@ fn a_refused_ipv6_connect_is_printed_once() {
 #[test]
 fn count_mode_counts_an_unanswered_connect_at_its_first_syn_retransmit_once() {
     let mut tool = Tool::start(&["-c", "-4", "--interval", "1"]);
-    let (_listener, _filler, remote) = listen_full("127.0.0.1");
+    let (_listener, _fillers, remote) = listen_full("127.0.0.1");
     let port = remote.port().to_string();
-    // LADDR RADDR RPORT CONNECTS: the filler and the unanswered connect, the same flow.
-    let row = ["127.0.0.1", "127.0.0.1", port.as_str(), "2"];
+    // LADDR RADDR RPORT CONNECTS: the two fillers and the unanswered connect, one flow.
+    let row = ["127.0.0.1", "127.0.0.1", port.as_str(), "3"];
     let pending = connect_pending(remote, b"tc-syn-count");
-    // The table comes every second: the row reaches 2 while the socket is open.
-    tool.wait_for(&format!("a count of 2 for port {port}"), |l| {
+    // The table comes every second: the row reaches 3 while the socket is open.
+    tool.wait_for(&format!("a count of 3 for port {port}"), |l| {
         fields(l) == row
     });
     assert_eq!(tcp_state(&pending).0, TCP_SYN_SENT);
     drop(pending);
     let (lines, stderr) = tool.stop();
-    // The table printed at exit, after the close, still counts 2.
+    // The table printed at exit, after the close, still counts 3.
     let last = lines
         .iter()
         .rev()

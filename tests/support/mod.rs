@@ -186,29 +186,29 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A listener on `ip` whose accept queue is full: its backlog is set to 0 (`listen(2)` again
-/// on a listening socket only changes the backlog; std's `TcpListener` asks for 128), then
-/// one connection is made and left unaccepted. The kernel now drops every SYN sent to it
-/// (`tcp_conn_request`: the accept queue is full), on loopback, so nothing leaves the
-/// machine. Returns the listener, the connection that fills it, and the address.
-pub fn listen_full(ip: &str) -> (TcpListener, TcpStream, SocketAddr) {
+/// A listener on `ip` whose accept queue is full, so that the kernel drops the next SYN sent
+/// to it (`tcp_conn_request`; loopback only, nothing leaves the machine). Its backlog is set
+/// to 1 (`listen(2)` again on a listening socket only changes the backlog; std's
+/// `TcpListener` asks for 128) and it holds two connections it never accepts: the queue is
+/// full once it holds more than the backlog. With a backlog of 0 one connection would do,
+/// but that one is answered only with a SYN cookie (`net.ipv4.tcp_syncookies`); with 1,
+/// both are ordinary handshakes. Returns the listener, the connections that fill it, and
+/// the address.
+pub fn listen_full(ip: &str) -> (TcpListener, [TcpStream; 2], SocketAddr) {
     use std::os::fd::AsRawFd;
     let (listener, addr) = listen(ip);
     // SAFETY: listen(2) on a socket this function owns, with plain integer arguments.
-    let rc = unsafe { libc::listen(listener.as_raw_fd(), 0) };
-    assert_eq!(rc, 0, "listen(0): {}", std::io::Error::last_os_error());
-    let filler = TcpStream::connect(addr).expect("the connection that fills the queue");
-    // The filler counts once the listener holds it (readable: a connection to accept);
-    // only then is the queue full for the next SYN.
-    let mut ready = libc::pollfd {
-        fd: listener.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd on the stack, for the duration of the call.
-    let rc = unsafe { libc::poll(&mut ready, 1, PATIENCE.as_millis() as libc::c_int) };
-    assert_eq!(rc, 1, "the listener never held the first connection");
-    (listener, filler, addr)
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), 1) };
+    assert_eq!(rc, 0, "listen(1): {}", std::io::Error::last_os_error());
+    let fillers = [(); 2].map(|_| TcpStream::connect(addr).expect("a connection that fills"));
+    // The handshake ends on the client first: wait until the listener holds both (for a
+    // listening socket TCP_INFO gives the accept queue's length as tcpi_unacked).
+    let deadline = Instant::now() + PATIENCE;
+    while tcp_info(listener.as_raw_fd()).tcpi_unacked < 2 {
+        assert!(Instant::now() < deadline, "the listener never held both");
+        thread::sleep(Duration::from_millis(10));
+    }
+    (listener, fillers, addr)
 }
 
 /// A non-blocking `connect(2)` to `target` from a new thread named `name`: it returns
@@ -294,13 +294,18 @@ pub const TCP_SYN_SENT: u8 = 2;
 /// how many segments it has sent again.
 pub fn tcp_state(stream: &TcpStream) -> (u8, u32) {
     use std::os::fd::AsRawFd;
+    let info = tcp_info(stream.as_raw_fd());
+    (info.tcpi_state, info.tcpi_total_retrans)
+}
+
+fn tcp_info(fd: std::os::fd::RawFd) -> libc::tcp_info {
     // SAFETY: tcp_info is plain data; all zeroes is a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `info`.
+    // SAFETY: getsockopt writes at most `len` bytes into `info`, on a socket the caller owns.
     let rc = unsafe {
         libc::getsockopt(
-            stream.as_raw_fd(),
+            fd,
             libc::IPPROTO_TCP,
             libc::TCP_INFO,
             &mut info as *mut libc::tcp_info as *mut libc::c_void,
@@ -308,5 +313,5 @@ pub fn tcp_state(stream: &TcpStream) -> (u8, u32) {
         )
     };
     assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
-    (info.tcpi_state, info.tcpi_total_retrans)
+    info
 }
