@@ -26,10 +26,10 @@ fn the_tools_own_object_loads_whole() {
         let words: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(&words[..3], [name, kind, "loaded"], "{line}");
         // Instructions processed and states: numbers the verifier gave.
-        assert!(words[3].parse::<u64>().unwrap() > 100, "{line}");
+        assert!(words[3].parse::<u64>().unwrap() > 10, "{line}");
         assert!(words[4].parse::<u64>().unwrap() > 0, "{line}");
     }
-    assert_eq!(lines[3], "2 of 2 programs loaded");
+    assert_eq!(lines[4], "3 of 3 programs loaded");
     assert_eq!(stderr, "");
 }
 

@@ -123,7 +123,7 @@ impl Tour {
         self.step(
             "load the program",
             "BPF_PROG_LOAD",
-            "the verifier checks every path of the program, then the kernel keeps it",
+            "the verifier checks every path of each program, then the kernel keeps it",
         );
         for program in programs {
             self.loaded(program);
