@@ -18,12 +18,11 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
@@ -38,6 +37,11 @@ use ebpf_loader::output::{self, Columns};
 use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions, Wakeup};
 use ebpf_loader::syscall::{self, BtfInfoOutcome};
 
+mod tool {
+    pub mod cli;
+}
+use tool::cli::{AttachMode, Cli, Command};
+
 /// The object `bpf/Makefile` builds from `bpf/main.bpf.c`, parsed where it lies: the
 /// parser reads unaligned input.
 static EMBEDDED_OBJECT: &[u8] = include_bytes!("../bpf/main.bpf.o");
@@ -48,142 +52,6 @@ const KPROBE_PROGRAM: &str = "tcp_connect";
 const TRACEPOINT_PROGRAM: &str = "inet_sock_set_state";
 /// `MAX_PORTS` of main.bpf.c.
 const MAX_PORTS: usize = 64;
-
-const EXAMPLES: &str = "\
-Examples:
-  tcpconnect                      every connection, as it is made
-  tcpconnect -t -U -L             with a timestamp, the user id and the local port
-  tcpconnect -p 181               only process 181
-  tcpconnect -P 80,443 -4         only IPv4 connections to port 80 or 443
-  tcpconnect -u 1000 -6           only user 1000's IPv6 connections
-  tcpconnect --json               one JSON object per connection
-  tcpconnect -c                   count connects per source, destination and port; print at Ctrl-C
-  tcpconnect -c --interval 10     the same, and the totals so far every 10 seconds
-  tcpconnect -v --duration 0      tell what each loading step does, then exit
-  tcpconnect --duration 0         check that this kernel accepts the tool, and exit
-  tcpconnect inspect              walk through the embedded eBPF object
-
-Exit status: 0 after SIGINT, SIGTERM or --duration; 1 when the tool could not run (the
-reason is on stderr, one line); 2 for a bad command line.";
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "tcpconnect",
-    version,
-    about = "Trace every outgoing TCP connection (IPv4 and IPv6) with eBPF",
-    after_help = EXAMPLES
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-
-    /// Where to attach: auto is the kprobe when the kernel has kprobes, else the tracepoint
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    attach: AttachMode,
-
-    /// Stop after SECS seconds; 0 sets everything up and exits
-    #[arg(long, value_name = "SECS")]
-    duration: Option<u64>,
-
-    /// Ring size per CPU, in pages (a power of two)
-    #[arg(long, default_value_t = 8, value_parser = parse_pages)]
-    pages: usize,
-
-    /// Load this object instead of the embedded one (same event layout)
-    #[arg(long, value_name = "PATH")]
-    object: Option<PathBuf>,
-
-    /// The kernel's BTF, for kernels without /sys/kernel/btf/vmlinux (raw BTF or ELF)
-    #[arg(long, value_name = "PATH")]
-    btf: Option<PathBuf>,
-
-    /// Include a timestamp column (seconds since start)
-    #[arg(short = 't', long)]
-    timestamp: bool,
-
-    /// Include a UID column
-    #[arg(short = 'U', long = "print-uid")]
-    print_uid: bool,
-
-    /// Include the local port column
-    #[arg(short = 'L', long)]
-    lport: bool,
-
-    /// Count connects per source address, destination address and port (in the kernel);
-    /// print the table at exit
-    #[arg(short = 'c', long, conflicts_with_all = ["timestamp", "print_uid", "lport"])]
-    count: bool,
-
-    /// With --count: also print the totals so far every SECS seconds
-    #[arg(long, value_name = "SECS", requires = "count",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    interval: Option<u64>,
-
-    /// Only this process id (the thread group id: every thread of the process)
-    #[arg(short = 'p', long, value_parser = clap::value_parser!(u32).range(1..))]
-    pid: Option<u32>,
-
-    /// Only this user id
-    #[arg(short = 'u', long, value_parser = clap::value_parser!(u32).range(0..u32::MAX as i64))]
-    uid: Option<u32>,
-
-    /// Only these destination ports (comma separated)
-    #[arg(short = 'P', long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..))]
-    port: Vec<u16>,
-
-    /// Only IPv4
-    #[arg(short = '4', long, conflicts_with = "ipv6")]
-    ipv4: bool,
-
-    /// Only IPv6
-    #[arg(short = '6', long)]
-    ipv6: bool,
-
-    /// One JSON object per line: per connection, per lost-events report, per count row
-    #[arg(long)]
-    json: bool,
-
-    /// Tell what each step of the loading pipeline does (on stderr)
-    #[arg(short = 'v', long)]
-    verbose: bool,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Walk through an eBPF object: sections, maps, programs, relocations, BTF
-    Inspect {
-        /// The object file (default: the embedded one)
-        object: Option<PathBuf>,
-
-        /// Also resolve each CO-RE record against the running kernel's BTF (or --btf)
-        #[arg(long)]
-        core: bool,
-
-        /// The target BTF for --core (raw BTF or an ELF with .BTF)
-        #[arg(long, value_name = "PATH", requires = "core")]
-        btf: Option<PathBuf>,
-    },
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum AttachMode {
-    /// The kprobe when the kernel has kprobes, else the tracepoint
-    Auto,
-    /// The kprobe on tcp_connect: through the kprobe PMU, else tracefs kprobe_events
-    Kprobe,
-    /// The kprobe on tcp_connect through tracefs kprobe_events only
-    KprobeLegacy,
-    /// The tracepoint sock/inet_sock_set_state
-    Tracepoint,
-}
-
-fn parse_pages(text: &str) -> Result<usize, String> {
-    let pages: usize = text.parse().map_err(|e| format!("{e}"))?;
-    if pages == 0 || !pages.is_power_of_two() || pages > 1 << 16 {
-        return Err(format!("{pages} is not a power of two between 1 and 65536"));
-    }
-    Ok(pages)
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
