@@ -29,7 +29,7 @@ ref=target/bench/libbpf_tcpconnect
 bytes() { stat -c %s "$1"; }
 echo "== sizes (bytes)"
 row() { printf '%-46s %9s  %s; ldd: %s\n' "$1" "$(bytes "$2")" "$(file -b "$2" | cut -d, -f1-4)" \
-    "$(ldd "$2" 2>&1 | head -1 | sed 's/^[[:space:]]*//')"; }
+    "$(ldd "$2" 2>&1 | sed -E 's/ =>.*| \(0x.*//; s/^[[:space:]]*//' | paste -sd' ')"; }
 row "tcpconnect, cargo build --release (glibc)" $gnu
 row "tcpconnect, glibc without +crt-static" $dynamic
 row "tcpconnect, musl static-pie" $pie
@@ -45,7 +45,7 @@ echo; echo "== .text by crate (cargo bloat --crates, non-PIE, unstripped copy)"
 CARGO_TARGET_DIR=target/bloat RUSTFLAGS="-C relocation-model=static" CARGO_PROFILE_RELEASE_STRIP=false \
     cargo bloat -q --release --target $T --crates -n 30 2>/dev/null | sed -n '/File/,/section size/p'
 
-echo; echo "== normal dependency tree (cargo tree -e normal, proc-macros only at build time)"
+echo; echo "== normal dependency tree (cargo tree -e normal)"
 cargo tree -q -e normal --prefix none | sort -u | grep -v '^tcpconnect ' | sed 's/ (\*)//' | sort -u
 echo "crates linked into the binary: $(cargo tree -q -e normal --prefix none | sort -u | grep -v '^tcpconnect ' \
     | grep -v 'proc-macro' | sed 's/ (\*)//' | sort -u | grep -cvE '^(heck|proc-macro2|quote|syn|unicode-ident) ')"
