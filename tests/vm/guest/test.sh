@@ -252,7 +252,7 @@ check_environment() {
     bpf=$(vmhelper bpf-count 2>&1) || bpf="error: $bpf"
     nc_works 127.0.0.1 5001 && nc4=yes
     nc_works ::1 5002 && nc6=yes
-    say "environment: release=$(uname -r) cpus=$(nproc) kprobe_pmu=$pmu kprobe_events=$legacy" \
+    say "environment: release=$(uname -r) cpus=$(nproc) memlock=$(ulimit -l) kprobe_pmu=$pmu kprobe_events=$legacy" \
         "tracepoint=$tp btf=$btf lo_ipv6=$v6 nc_ipv4=$nc4 nc_ipv6=$nc6 bpf: $bpf"
     local missing=""
     [ "$pmu" = no ] && missing="$missing kprobe-PMU"
