@@ -43,6 +43,13 @@ pub enum LoadError {
         fixup: Box<CoreFixup>,
         error: Box<syscall::LoadError>,
     },
+    /// `EPERM` creating a map or loading a program on a kernel that charges
+    /// `RLIMIT_MEMLOCK` (before 5.11), whose limit could not be raised.
+    Memlock {
+        /// `map NAME` or `program NAME`.
+        object: String,
+        error: crate::features::memlock::MemlockError,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -69,6 +76,7 @@ impl fmt::Display for LoadError {
                     error.error
                 )
             }
+            LoadError::Memlock { object, error } => write!(f, "{object}: {error}"),
         }
     }
 }
@@ -291,6 +299,9 @@ impl Object {
                 return Err(LoadError::NoSuchProgram { name: name.clone() });
             }
         }
+        // Before anything is created: where the kernel charges BPF memory to
+        // RLIMIT_MEMLOCK (before 5.11), the limit is raised (once per process).
+        crate::features::memlock::ensure();
 
         // 1. The object's BTF, DATASECs already fixed up by the parser. A kernel that refuses
         //    it still loads the programs, without BTF for maps and func/line info.
@@ -334,8 +345,15 @@ impl Object {
                 log_level: if opts.verifier_stats { 4 } else { 0 },
                 ..ProgLoadOptions::default()
             };
-            let loaded = syscall::load_program(&request, &load_opts)
-                .map_err(|error| explain_rejection(&relocated, error))?;
+            let loaded = syscall::load_program(&request, &load_opts).map_err(|error| {
+                match crate::features::memlock::explain_eperm(&error.error) {
+                    Some(error) => LoadError::Memlock {
+                        object: format!("program {}", program.name),
+                        error,
+                    },
+                    None => explain_rejection(&relocated, error),
+                }
+            })?;
             let verifier_stats = loaded.log.as_ref().and_then(|log| {
                 log.text
                     .lines()
@@ -433,9 +451,15 @@ fn possible_cpu_slots() -> Result<u32, LoadError> {
 }
 
 fn create_map(spec: &MapSpec, btf: Option<BorrowedFd<'_>>) -> Result<Map, LoadError> {
-    let sys = |error| LoadError::Map {
-        map: spec.name.clone(),
-        error,
+    let sys = |error| match crate::features::memlock::explain_eperm(&error) {
+        Some(error) => LoadError::Memlock {
+            object: format!("map {}", spec.name),
+            error,
+        },
+        None => LoadError::Map {
+            map: spec.name.clone(),
+            error,
+        },
     };
     let mut max_entries = spec.max_entries;
     if spec.map_type == syscall::BPF_MAP_TYPE_PERF_EVENT_ARRAY {

@@ -482,6 +482,10 @@ fn trace(cli: &Cli) -> Result<()> {
         target_btf.len()
     ));
 
+    // Where this kernel charges BPF memory; before 5.11, RLIMIT_MEMLOCK raised (issue 12).
+    let memlock = ebpf_loader::features::memlock::ensure();
+    tour.detail(format!("memory accounting (probed): {memlock}"));
+
     // Steps 5 to 8 happen inside Object::load; the tour tells them from what it returns.
     let object = Object::load(
         &spec,
