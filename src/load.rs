@@ -287,6 +287,8 @@ pub struct Object {
     pub btf_fd: Option<OwnedFd>,
     /// Why the object's BTF was not loaded, when it was not.
     pub btf_error: Option<syscall::LoadError>,
+    /// What was rewritten in the object's BTF for this kernel (empty: loaded as compiled).
+    pub btf_rewrites: Vec<crate::btf::sanitize::Rewrite>,
     pub maps: Vec<Map>,
     pub programs: Vec<Program>,
 }
@@ -305,13 +307,23 @@ impl Object {
 
         // 1. The object's BTF, DATASECs already fixed up by the parser. A kernel that refuses
         //    it still loads the programs, without BTF for maps and func/line info.
-        let (btf_fd, btf_error) = match &spec.btf {
-            Some(btf) => match syscall::load_btf(btf.as_bytes(), &ProgLoadOptions::default()) {
-                Ok((fd, _log)) => (Some(fd), None),
-                Err(error) => (None, Some(error)),
-            },
-            None => (None, None),
+        //    The kinds this kernel does not know (probed) are rewritten first, every type
+        //    keeping its id (btf::sanitize, issue 12).
+        let btf_features = spec.btf.as_ref().map(|_| crate::features::btf::probe());
+        let mut btf_rewrites = Vec::new();
+        let (btf_fd, btf_error) = match (&spec.btf, &btf_features) {
+            (Some(btf), Some(features)) => {
+                let sanitized = crate::btf::sanitize::sanitize(btf, features);
+                btf_rewrites = sanitized.rewrites;
+                match syscall::load_btf(&sanitized.bytes, &ProgLoadOptions::default()) {
+                    Ok((fd, _log)) => (Some(fd), None),
+                    Err(error) => (None, Some(error)),
+                }
+            }
+            _ => (None, None),
         };
+        // Without FUNC in BTF (before 5.0) the kernel takes no func_info or line_info.
+        let btf_info = btf_features.is_some_and(|f| f.func);
 
         // 2. Maps.
         let mut maps = Vec::with_capacity(spec.maps.len());
@@ -336,7 +348,7 @@ impl Object {
                 &spec.license,
             );
             request.kern_version = spec.kernel_version.unwrap_or(0);
-            if let Some(btf) = &btf_fd {
+            if let Some(btf) = btf_fd.as_ref().filter(|_| btf_info) {
                 request.prog_btf_fd = Some(btf.as_fd());
                 request.func_info = &relocated.func_info;
                 request.line_info = &relocated.line_info;
@@ -375,6 +387,7 @@ impl Object {
         Ok(Object {
             btf_fd,
             btf_error,
+            btf_rewrites,
             maps,
             programs,
         })

@@ -638,6 +638,14 @@ fn tell_load(tour: &mut Tour, spec: &ObjectSpec, object: &Object, program: &Prog
         )),
         (None, None) => tour.detail("the object has no BTF"),
     }
+    // Issue 12: the kinds this kernel lacks (probed) were rewritten, type ids kept.
+    if !object.btf_rewrites.is_empty() {
+        let rewrites: Vec<String> = object.btf_rewrites.iter().map(|r| r.to_string()).collect();
+        tour.detail(format!(
+            "rewritten for this kernel's BTF (btf::sanitize): {}",
+            rewrites.join(", ")
+        ));
+    }
 
     tour.step(
         "create the maps",

@@ -15,6 +15,7 @@ use std::os::fd::AsFd;
 use crate::insn::{Insn, BPF_ALU64, BPF_K, BPF_MOV, EXIT};
 use crate::syscall::{self, ProgLoadOptions, ProgLoadRequest};
 
+pub mod btf;
 pub mod memlock;
 
 /// `r0 = 0; exit`: the smallest program every type accepts.
