@@ -38,6 +38,12 @@ use ebpf_loader::output::{self, Columns};
 use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions, Wakeup};
 use ebpf_loader::syscall::{self, BtfInfoOutcome};
 
+// Issue 12: `tcpconnect features` lives in src/tool/features.rs (the integrator moves this
+// declaration when main.rs is split into src/tool/*).
+mod tool {
+    pub mod features;
+}
+
 /// The object `bpf/Makefile` builds from `bpf/main.bpf.c`, parsed where it lies: the
 /// parser reads unaligned input.
 static EMBEDDED_OBJECT: &[u8] = include_bytes!("../bpf/main.bpf.o");
@@ -163,6 +169,12 @@ enum Command {
         #[arg(long, value_name = "PATH", requires = "core")]
         btf: Option<PathBuf>,
     },
+    /// What this kernel offers the tool (probed), and the attach path it takes here, and why
+    Features {
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +203,7 @@ fn main() -> ExitCode {
         Some(Command::Inspect { object, core, btf }) => {
             inspect(object.as_deref(), *core, btf.as_deref())
         }
+        Some(Command::Features { json }) => tool::features::run(*json),
         None => trace(&cli),
     };
     match result {

@@ -63,7 +63,7 @@ impl fmt::Display for KernelBtfError {
         match self {
             KernelBtfError::NotAvailable { path } => write!(
                 f,
-                "kernel BTF: {} does not exist (kernel built without CONFIG_DEBUG_INFO_BTF); give a BTF file with --btf PATH",
+                "kernel BTF: {} does not exist (kernel built without CONFIG_DEBUG_INFO_BTF); give a BTF file with --btf PATH (for older kernels: BTFHub's archive, github.com/aquasecurity/btfhub-archive, or `pahole --btf_encode_detached` on the kernel's vmlinux with debug info)",
                 path.display()
             ),
             KernelBtfError::Io { path, error } => {
@@ -251,7 +251,7 @@ mod tests {
                 path: VMLINUX_BTF.into()
             }
             .to_string(),
-            "kernel BTF: /sys/kernel/btf/vmlinux does not exist (kernel built without CONFIG_DEBUG_INFO_BTF); give a BTF file with --btf PATH"
+            "kernel BTF: /sys/kernel/btf/vmlinux does not exist (kernel built without CONFIG_DEBUG_INFO_BTF); give a BTF file with --btf PATH (for older kernels: BTFHub's archive, github.com/aquasecurity/btfhub-archive, or `pahole --btf_encode_detached` on the kernel's vmlinux with debug info)"
         );
     }
 }

@@ -8,7 +8,9 @@
 //! - [`memlock`]: where BPF memory is charged (memory cgroup, or `RLIMIT_MEMLOCK` before
 //!   5.11), and the raise of the limit older kernels need.
 //! - [`btf`]: which BTF kinds `BPF_BTF_LOAD` accepts, for [`crate::btf::sanitize`].
-//! - [`probe_perf_link`] and the rest of this file: program types, links, attach points.
+//! - [`probe_perf_link`]: perf event links (5.15).
+//! - [`probe_all`]: everything at once, as a plain [`Features`] struct, with the attach path
+//!   the tool takes here ([`Features::plan`]); `tcpconnect features` prints it.
 
 use std::os::fd::AsFd;
 
@@ -17,6 +19,9 @@ use crate::syscall::{self, ProgLoadOptions, ProgLoadRequest};
 
 pub mod btf;
 pub mod memlock;
+mod report;
+
+pub use report::{probe_all, AttachPlan, Decision, Features, KPROBE_FUNCTION, TRACEPOINT};
 
 /// `r0 = 0; exit`: the smallest program every type accepts.
 pub(crate) const RETURN_ZERO: [Insn; 2] = [
