@@ -211,32 +211,35 @@ fn a_clang_object_with_float_decl_tag_and_type_tag_loads_with_its_btf() {
 
 #[test]
 fn memory_accounting_is_probed_and_the_limit_raised_where_it_counts() {
+    use features::memlock::{Accounting, MemlockAction};
     let state = features::memlock::ensure();
+    // As root the probe always concludes, one way or the other.
     assert_eq!(
-        state.memcg_accounting,
+        state.accounting,
         features::memlock::probe_memcg_accounting()
     );
-    if !state.memcg_accounting {
-        // Root in the VM: the raise is allowed, and the limit is now infinite.
-        assert!(
-            matches!(
-                state.action,
-                features::memlock::MemlockAction::Raised
-                    | features::memlock::MemlockAction::AlreadyUnlimited
-            ),
-            "{state:?}"
-        );
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: a valid, writable struct rlimit.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) },
-            0
-        );
-        assert_eq!(limit.rlim_cur, libc::RLIM_INFINITY);
-    } else {
-        assert_eq!(state.action, features::memlock::MemlockAction::NotNeeded);
+    match state.accounting {
+        Accounting::MemoryCgroup => assert_eq!(state.action, MemlockAction::NotNeeded),
+        Accounting::Memlock => {
+            // Root in the VM: the raise is allowed, and the limit is now infinite.
+            assert!(
+                matches!(
+                    state.action,
+                    MemlockAction::Raised | MemlockAction::AlreadyUnlimited
+                ),
+                "{state:?}"
+            );
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: a valid, writable struct rlimit.
+            assert_eq!(
+                unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) },
+                0
+            );
+            assert_eq!(limit.rlim_cur, libc::RLIM_INFINITY);
+        }
+        Accounting::Unknown(errno) => panic!("the probe failed as root: errno {errno}"),
     }
 }

@@ -21,7 +21,7 @@ fn the_json_report_holds_the_probes_answers() {
     assert_eq!(json["kprobe_events"], probed.kprobe_events);
     assert_eq!(json["tracepoint"], probed.tracepoint);
     assert_eq!(json["perf_link"], probed.perf_link);
-    assert_eq!(json["memcg_accounting"], probed.memlock.memcg_accounting);
+    assert_eq!(json["memcg_accounting"], probed.memlock.memcg_accounting());
     assert_eq!(json["btf_float"], probed.btf.float);
     assert_eq!(json["btf_enum64"], probed.btf.enum64);
     assert_eq!(json["vmlinux_btf"], probed.vmlinux_btf);
@@ -38,7 +38,9 @@ fn the_json_report_holds_the_probes_answers() {
 #[test]
 fn the_announced_attach_method_is_the_one_the_tool_takes() {
     let json = report();
-    let method = json["plan"]["method"].as_str().expect("an attach method here");
+    let method = json["plan"]["method"]
+        .as_str()
+        .expect("an attach method here");
     let (status, _, stderr) = run(&["--duration", "0"]);
     assert_eq!(status, 0, "{stderr}");
     let attached = stderr
@@ -56,9 +58,18 @@ fn the_text_report_ends_with_the_path_and_its_reasons() {
     let (status, stdout, stderr) = run(&["features"]);
     assert_eq!(status, 0, "{stderr}");
     assert!(stdout.starts_with("Kernel "), "{stdout}");
-    for heading in ["programs:", "attach:", "maps:", "btf:", "what tcpconnect does here"] {
+    for heading in [
+        "programs:",
+        "attach:",
+        "maps:",
+        "btf:",
+        "what tcpconnect does here",
+    ] {
         assert!(stdout.contains(heading), "no {heading}: {stdout}");
     }
     let last = stdout.lines().last().unwrap();
-    assert!(last.starts_with("  => tcpconnect attaches through "), "{last}");
+    assert!(
+        last.starts_with("  => tcpconnect attaches through "),
+        "{last}"
+    );
 }

@@ -23,11 +23,24 @@ use crate::syscall::{self, ProgLoadRequest, SysError};
 /// `BPF_FUNC_ktime_get_coarse_ns` in `enum bpf_func_id` (5.11).
 pub const BPF_FUNC_KTIME_GET_COARSE_NS: i32 = 160;
 
-/// Does the kernel charge BPF memory to the memory cgroup (5.11 and later)? `false` when it
-/// charges `RLIMIT_MEMLOCK` — or when the probe program could not be loaded at all (no
-/// `bpf(2)`, no privilege, the limit already used up): then the limit is what to raise, as
-/// libbpf assumes too.
-pub fn probe_memcg_accounting() -> bool {
+/// Where the kernel charges BPF memory, as the probe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accounting {
+    /// The memory cgroup (5.11 and later): `RLIMIT_MEMLOCK` does not matter.
+    MemoryCgroup,
+    /// `RLIMIT_MEMLOCK` (before 5.11): the probe program was refused with `EINVAL`, its
+    /// helper unknown.
+    Memlock,
+    /// The probe program could not be loaded at all (the errno: `EPERM` without the
+    /// privilege to load programs): the kernel's accounting is unknown.
+    Unknown(i32),
+}
+
+/// Where does the kernel charge BPF memory? libbpf's probe: a socket filter calling
+/// `bpf_ktime_get_coarse_ns`, which came in the same release as memcg accounting, loads on
+/// a kernel that accounts by cgroup, and is refused (`EINVAL`, unknown helper) on one that
+/// charges `RLIMIT_MEMLOCK`.
+pub fn probe_memcg_accounting() -> Accounting {
     let insns = [
         Insn::new(CALL, 0, 0, 0, BPF_FUNC_KTIME_GET_COARSE_NS),
         Insn::new(EXIT, 0, 0, 0, 0),
@@ -38,13 +51,11 @@ pub fn probe_memcg_accounting() -> bool {
         &insns,
         "GPL",
     );
-    probe_loads(&request)
-}
-
-/// Loads a probe program; true when the kernel took it (the fd is closed at once).
-pub(crate) fn probe_loads(request: &ProgLoadRequest<'_>) -> bool {
-    // No log on failure: a probe's refusal is its answer, not something to explain.
-    syscall::load_program(request, &super::probe_load_opts()).is_ok()
+    match syscall::load_program(&request, &super::probe_load_opts()) {
+        Ok(_) => Accounting::MemoryCgroup,
+        Err(e) if e.error.errno == libc::EINVAL => Accounting::Memlock,
+        Err(e) => Accounting::Unknown(e.error.errno),
+    }
 }
 
 /// A `RLIMIT_MEMLOCK` value: a byte count, or unlimited.
@@ -77,8 +88,8 @@ impl fmt::Display for Limit {
 /// What [`ensure`] found and did. The same value for the whole process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Memlock {
-    /// The kernel accounts BPF memory by memory cgroup: the limit does not matter.
-    pub memcg_accounting: bool,
+    /// Where the kernel charges BPF memory.
+    pub accounting: Accounting,
     /// The soft limit before anything was done.
     pub before: Limit,
     /// What happened to the limit.
@@ -100,24 +111,31 @@ pub enum MemlockAction {
 
 impl fmt::Display for Memlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.accounting {
+            Accounting::MemoryCgroup => {
+                return write!(
+                    f,
+                    "the kernel charges BPF memory to the memory cgroup (5.11+): RLIMIT_MEMLOCK ({}) left as it is",
+                    self.before
+                )
+            }
+            Accounting::Memlock => write!(
+                f,
+                "the kernel charges BPF memory to RLIMIT_MEMLOCK (before 5.11): "
+            )?,
+            Accounting::Unknown(errno) => write!(
+                f,
+                "where the kernel charges BPF memory is unknown (the probe program: {}), so RLIMIT_MEMLOCK is treated as charged: ",
+                syscall::errno_name(errno)
+            )?,
+        }
         match self.action {
-            MemlockAction::NotNeeded => write!(
-                f,
-                "the kernel charges BPF memory to the memory cgroup (5.11+): RLIMIT_MEMLOCK ({}) left as it is",
-                self.before
-            ),
-            MemlockAction::AlreadyUnlimited => write!(
-                f,
-                "the kernel charges BPF memory to RLIMIT_MEMLOCK (before 5.11), which is unlimited already"
-            ),
-            MemlockAction::Raised => write!(
-                f,
-                "the kernel charges BPF memory to RLIMIT_MEMLOCK (before 5.11): raised it from {} to unlimited",
-                self.before
-            ),
+            MemlockAction::NotNeeded => Ok(()),
+            MemlockAction::AlreadyUnlimited => write!(f, "it is unlimited already"),
+            MemlockAction::Raised => write!(f, "raised it from {} to unlimited", self.before),
             MemlockAction::RaiseFailed(errno) => write!(
                 f,
-                "the kernel charges BPF memory to RLIMIT_MEMLOCK (before 5.11), which is {} and could not be raised: setrlimit: {}",
+                "it is {} and could not be raised ({})",
                 self.before,
                 SysError::new("setrlimit", errno)
             ),
@@ -126,9 +144,16 @@ impl fmt::Display for Memlock {
 }
 
 impl Memlock {
-    /// Can `BPF_MAP_CREATE` or `BPF_PROG_LOAD` fail for the memlock limit?
+    /// Does the kernel account BPF memory by memory cgroup (proven by the probe)?
+    pub fn memcg_accounting(&self) -> bool {
+        self.accounting == Accounting::MemoryCgroup
+    }
+
+    /// Can `BPF_MAP_CREATE` or `BPF_PROG_LOAD` fail for the memlock limit? Only where the
+    /// kernel is known to charge it and the raise was refused.
     pub fn limited(&self) -> bool {
-        matches!(self.action, MemlockAction::RaiseFailed(_))
+        self.accounting == Accounting::Memlock
+            && matches!(self.action, MemlockAction::RaiseFailed(_))
     }
 }
 
@@ -164,9 +189,10 @@ pub fn ensure() -> Memlock {
     *ONCE.get_or_init(|| {
         let current = get_memlock();
         let before = current.map_or(Limit::Bytes(0), |l| Limit::from_raw(l.rlim_cur));
-        if probe_memcg_accounting() {
+        let accounting = probe_memcg_accounting();
+        if accounting == Accounting::MemoryCgroup {
             return Memlock {
-                memcg_accounting: true,
+                accounting,
                 before,
                 action: MemlockAction::NotNeeded,
             };
@@ -187,7 +213,7 @@ pub fn ensure() -> Memlock {
             }
         };
         Memlock {
-            memcg_accounting: false,
+            accounting,
             before,
             action,
         }
@@ -235,9 +261,11 @@ pub fn explain_eperm(error: &SysError) -> Option<MemlockError> {
     if error.errno != libc::EPERM || !matches!(error.op, "BPF_MAP_CREATE" | "BPF_PROG_LOAD") {
         return None;
     }
+    // Only where the kernel is known to charge the limit: without the privilege to load a
+    // program the probe cannot tell, and the EPERM is about privilege.
     let state = ensure();
-    match state.action {
-        MemlockAction::RaiseFailed(raise_errno) => Some(MemlockError {
+    match (state.accounting, state.action) {
+        (Accounting::Memlock, MemlockAction::RaiseFailed(raise_errno)) => Some(MemlockError {
             error: *error,
             limit: state.before,
             raise_errno,
@@ -276,7 +304,7 @@ mod tests {
     #[test]
     fn the_raise_says_what_it_did() {
         let m = Memlock {
-            memcg_accounting: false,
+            accounting: Accounting::Memlock,
             before: Limit::Bytes(65536),
             action: MemlockAction::Raised,
         };
@@ -285,5 +313,22 @@ mod tests {
             "the kernel charges BPF memory to RLIMIT_MEMLOCK (before 5.11): raised it from 64 KiB to unlimited"
         );
         assert!(!m.limited());
+        let refused = Memlock {
+            action: MemlockAction::RaiseFailed(libc::EPERM),
+            ..m
+        };
+        assert!(refused.limited());
+        // Without privilege the probe cannot tell: an EPERM is then not blamed on the limit.
+        let unknown = Memlock {
+            accounting: Accounting::Unknown(libc::EPERM),
+            ..refused
+        };
+        assert!(!unknown.limited());
+        assert_eq!(
+            unknown.to_string(),
+            "where the kernel charges BPF memory is unknown (the probe program: EPERM), so \
+             RLIMIT_MEMLOCK is treated as charged: it is 64 KiB and could not be raised \
+             (setrlimit: Operation not permitted (EPERM))"
+        );
     }
 }

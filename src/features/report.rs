@@ -264,7 +264,7 @@ impl Features {
         };
         decide(
             "memory",
-            if self.memlock.memcg_accounting {
+            if self.memlock.memcg_accounting() {
                 "memory cgroup"
             } else {
                 "RLIMIT_MEMLOCK"
@@ -336,7 +336,7 @@ mod tests {
                 ..BtfFeatures::ALL
             },
             memlock: Memlock {
-                memcg_accounting: false,
+                accounting: crate::features::memlock::Accounting::Memlock,
                 before: Limit::Bytes(65536),
                 action: MemlockAction::Raised,
             },

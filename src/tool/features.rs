@@ -119,7 +119,7 @@ fn rows(f: &Features) -> Vec<(&'static str, Vec<Row>)> {
                     "BPF memory charged to the memory cgroup",
                     "5.11",
                     "else RLIMIT_MEMLOCK is raised",
-                    f.memlock.memcg_accounting,
+                    f.memlock.memcg_accounting(),
                 ),
             ],
         ),
