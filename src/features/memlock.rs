@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use crate::insn::{Insn, CALL, EXIT};
-use crate::syscall::{self, ProgLoadRequest, SysError};
+use crate::syscall::{self, SysError};
 
 /// `BPF_FUNC_ktime_get_coarse_ns` in `enum bpf_func_id` (5.11).
 pub const BPF_FUNC_KTIME_GET_COARSE_NS: i32 = 160;
@@ -45,16 +45,16 @@ pub fn probe_memcg_accounting() -> Accounting {
         Insn::new(CALL, 0, 0, 0, BPF_FUNC_KTIME_GET_COARSE_NS),
         Insn::new(EXIT, 0, 0, 0, 0),
     ];
-    let request = ProgLoadRequest::new(
+    match super::probe_load(
         "memcg_probe",
         syscall::BPF_PROG_TYPE_SOCKET_FILTER,
+        0,
+        0,
         &insns,
-        "GPL",
-    );
-    match syscall::load_program(&request, &super::probe_load_opts()) {
+    ) {
         Ok(_) => Accounting::MemoryCgroup,
-        Err(e) if e.error.errno == libc::EINVAL => Accounting::Memlock,
-        Err(e) => Accounting::Unknown(e.error.errno),
+        Err(e) if e.errno == libc::EINVAL => Accounting::Memlock,
+        Err(e) => Accounting::Unknown(e.errno),
     }
 }
 

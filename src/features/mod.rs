@@ -12,10 +12,10 @@
 //! - [`probe_all`]: everything at once, as a plain [`Features`] struct, with the attach path
 //!   the tool takes here ([`Features::plan`]); `tcpconnect features` prints it.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use crate::insn::{Insn, BPF_ALU64, BPF_K, BPF_MOV, EXIT};
-use crate::syscall::{self, ProgLoadOptions, ProgLoadRequest};
+use crate::syscall::{self, SysError};
 
 pub mod btf;
 pub mod memlock;
@@ -29,14 +29,28 @@ pub(crate) const RETURN_ZERO: [Insn; 2] = [
     Insn::new(EXIT, 0, 0, 0, 0),
 ];
 
-fn probe_load_opts() -> ProgLoadOptions {
-    ProgLoadOptions {
-        log_level: 0,
-        initial_log_size: syscall::load::MIN_LOG_SIZE,
-        max_log_size: syscall::load::MIN_LOG_SIZE,
-        eagain_retries: 2,
-        retry_without_btf_info: false,
-    }
+/// One `BPF_PROG_LOAD` of a probe program, without a log and without retries: the errno is
+/// the probe's answer (a log retry would turn a short `EINVAL` into `ENOSPC`).
+pub(crate) fn probe_load(
+    name: &str,
+    prog_type: u32,
+    expected_attach_type: u32,
+    attach_btf_id: u32,
+    insns: &[Insn],
+) -> Result<OwnedFd, SysError> {
+    let license = c"GPL";
+    let code = crate::insn::encode(insns);
+    let mut attr = syscall::bpf::ProgLoadAttr {
+        prog_type,
+        insn_cnt: insns.len() as u32,
+        insns: code.as_ptr() as usize as u64,
+        license: license.as_ptr() as usize as u64,
+        prog_name: syscall::obj_name(name),
+        expected_attach_type,
+        attach_btf_id,
+        ..Default::default()
+    };
+    syscall::bpf::prog_load_raw(&mut attr)
 }
 
 /// Can `BPF_LINK_CREATE` attach a program to a perf event (`BPF_PERF_EVENT`, 5.15)? As
@@ -45,16 +59,16 @@ fn probe_load_opts() -> ProgLoadOptions {
 /// the attach goes through `PERF_EVENT_IOC_SET_BPF` (see [`crate::attach`]).
 pub fn probe_perf_link() -> bool {
     memlock::ensure();
-    let request = ProgLoadRequest::new(
+    let Ok(prog) = probe_load(
         "perf_link_probe",
         syscall::BPF_PROG_TYPE_TRACEPOINT,
+        0,
+        0,
         &RETURN_ZERO,
-        "GPL",
-    );
-    let Ok(prog) = syscall::load_program(&request, &probe_load_opts()) else {
+    ) else {
         return false;
     };
-    match syscall::bpf::link_create_raw_target(prog.fd.as_fd(), -1, syscall::BPF_PERF_EVENT) {
+    match syscall::bpf::link_create_raw_target(prog.as_fd(), -1, syscall::BPF_PERF_EVENT) {
         Ok(_) => true,
         Err(e) => e.errno == libc::EBADF,
     }

@@ -9,16 +9,15 @@
 //! 4.17), `kprobe_events` and `events/sock/inet_sock_set_state/id` in tracefs, the kernel's
 //! BTF at `/sys/kernel/btf/vmlinux` (5.4 with `CONFIG_DEBUG_INFO_BTF`).
 
-use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 use super::memlock::{self, Memlock};
-use super::{probe_load_opts, probe_perf_link, RETURN_ZERO};
+use super::{probe_load, probe_perf_link, RETURN_ZERO};
 use crate::attach::{self, tracefs};
 use crate::btf::sanitize::BtfFeatures;
 use crate::btf::{self, Kind};
 use crate::insn::{Insn, CALL, EXIT};
-use crate::syscall::{self, MapCreateAttr, ProgLoadRequest};
+use crate::syscall::{self, MapCreateAttr};
 
 /// `enum bpf_prog_type` / `enum bpf_attach_type` / `enum bpf_map_type` values probed here
 /// only (`include/uapi/linux/bpf.h`).
@@ -98,8 +97,7 @@ fn release() -> String {
 }
 
 fn prog_loads(prog_type: u32, insns: &[Insn]) -> bool {
-    let request = ProgLoadRequest::new("probe", prog_type, insns, "GPL");
-    syscall::load_program(&request, &probe_load_opts()).is_ok()
+    probe_load("probe", prog_type, 0, 0, insns).is_ok()
 }
 
 fn ringbuf() -> bool {
@@ -119,19 +117,14 @@ fn fentry() -> bool {
     let Ok(func) = kernel.find_by_name_kind(KPROBE_FUNCTION, Kind::Func) else {
         return false;
     };
-    let license = CString::new("GPL").unwrap_or_default();
-    let code = crate::insn::encode(&RETURN_ZERO);
-    let mut attr = syscall::bpf::ProgLoadAttr {
-        prog_type: BPF_PROG_TYPE_TRACING,
-        insn_cnt: RETURN_ZERO.len() as u32,
-        insns: code.as_ptr() as usize as u64,
-        license: license.as_ptr() as usize as u64,
-        expected_attach_type: BPF_TRACE_FENTRY,
-        attach_btf_id: func,
-        prog_name: syscall::obj_name("fentry_probe"),
-        ..Default::default()
-    };
-    syscall::bpf::prog_load_raw(&mut attr).is_ok()
+    probe_load(
+        "fentry_probe",
+        BPF_PROG_TYPE_TRACING,
+        BPF_TRACE_FENTRY,
+        func,
+        &RETURN_ZERO,
+    )
+    .is_ok()
 }
 
 /// Probes everything [`Features`] holds. Makes a few dozen system calls and loads the
