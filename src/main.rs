@@ -652,12 +652,21 @@ fn tell_load(tour: &mut Tour, spec: &ObjectSpec, object: &Object, program: &Prog
         (None, None) => tour.detail("the object has no BTF"),
     }
     // Issue 12: the kinds this kernel lacks (probed) were rewritten, type ids kept.
-    if !object.btf_rewrites.is_empty() {
+    if object.btf_fd.is_some() {
+        let missing = ebpf_loader::features::btf::probe().missing();
         let rewrites: Vec<String> = object.btf_rewrites.iter().map(|r| r.to_string()).collect();
-        tour.detail(format!(
-            "rewritten for this kernel's BTF (btf::sanitize): {}",
-            rewrites.join(", ")
-        ));
+        tour.detail(match (missing.is_empty(), rewrites.is_empty()) {
+            (true, _) => "BTF kinds (probed): the kernel takes every kind the loader knows".into(),
+            (false, true) => format!(
+                "BTF kinds (probed): the kernel lacks {}; the object uses none of them",
+                missing.join(", ")
+            ),
+            (false, false) => format!(
+                "BTF kinds (probed): the kernel lacks {}; rewritten (btf::sanitize): {}",
+                missing.join(", "),
+                rewrites.join(", ")
+            ),
+        });
     }
 
     tour.step(
