@@ -59,6 +59,9 @@ pub mod load;
 
 pub mod attach;
 
+/// What the running kernel offers, probed (memlock accounting, BTF kinds, ...).
+pub mod features;
+
 pub mod perf;
 
 pub mod ringbuf;

@@ -29,6 +29,7 @@ pub mod build;
 pub mod core;
 pub mod ext;
 pub mod kernel;
+pub mod sanitize;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};

@@ -86,6 +86,14 @@ pub enum LoadError {
         /// Why.
         error: MapError,
     },
+    /// `EPERM` creating a map or loading a program on a kernel that charges
+    /// `RLIMIT_MEMLOCK` (before 5.11), whose limit could not be raised.
+    Memlock {
+        /// `map NAME` or `program NAME`.
+        object: String,
+        /// The limit, and how to raise it.
+        error: crate::features::memlock::MemlockError,
+    },
     /// A global variable could not be read back from its map.
     ReadGlobal {
         /// The variable.
@@ -130,6 +138,7 @@ impl fmt::Display for LoadError {
                 path.display()
             ),
             LoadError::Pin { map, .. } => write!(f, "map {map}: pinning by name"),
+            LoadError::Memlock { object, .. } => write!(f, "{object}"),
             LoadError::CoreUnresolved {
                 program,
                 fixup,
@@ -160,6 +169,7 @@ impl std::error::Error for LoadError {
             LoadError::Global(error) => error.source(),
             LoadError::ReadGlobal { error, .. } | LoadError::Pin { error, .. } => Some(error),
             LoadError::Pinned { error, .. } => Some(error),
+            LoadError::Memlock { error, .. } => Some(error),
             LoadError::NoSuchProgram { .. }
             | LoadError::CoreUnresolved { .. }
             | LoadError::PinMismatch { .. } => None,
@@ -218,6 +228,8 @@ pub enum BtfStatus<'a> {
 pub struct Object {
     btf_fd: Option<OwnedFd>,
     btf_error: Option<VerifierError>,
+    /// What was rewritten in the object's BTF for this kernel (empty: loaded as compiled).
+    btf_rewrites: Vec<crate::btf::sanitize::Rewrite>,
     maps: Vec<Map>,
     programs: Vec<Program>,
     /// The variables of the data sections, so that they can be read back by name.
@@ -233,15 +245,29 @@ impl Object {
             }
         }
 
+        // Before anything is created: where the kernel charges BPF memory to
+        // RLIMIT_MEMLOCK (before 5.11), the limit is raised (once per process).
+        crate::features::memlock::ensure();
+
         // 1. The object's BTF, DATASECs already fixed up by the parser. A kernel that refuses
         //    it still loads the programs, without BTF for maps and func/line info.
-        let (btf_fd, btf_error) = match &spec.btf {
-            Some(btf) => match syscall::load_btf(btf.as_bytes(), &ProgLoadOptions::default()) {
-                Ok((fd, _log)) => (Some(fd), None),
-                Err(error) => (None, Some(error)),
-            },
-            None => (None, None),
+        //    The kinds this kernel does not know (probed) are rewritten first, every type
+        //    keeping its id (`btf::sanitize`).
+        let btf_features = spec.btf.as_ref().map(|_| crate::features::btf::probe());
+        let mut btf_rewrites = Vec::new();
+        let (btf_fd, btf_error) = match (&spec.btf, &btf_features) {
+            (Some(btf), Some(features)) => {
+                let sanitized = crate::btf::sanitize::sanitize(btf, features);
+                btf_rewrites = sanitized.rewrites;
+                match syscall::load_btf(&sanitized.bytes, &ProgLoadOptions::default()) {
+                    Ok((fd, _log)) => (Some(fd), None),
+                    Err(error) => (None, Some(error)),
+                }
+            }
+            _ => (None, None),
         };
+        // Without FUNC in BTF (before 5.0) the kernel takes no func_info or line_info.
+        let btf_info = btf_features.is_some_and(|f| f.func);
 
         // 2. Maps: taken from a pin where the caller or the object says so, else created.
         let mut maps = Vec::with_capacity(spec.maps.len());
@@ -282,7 +308,7 @@ impl Object {
         let how = program::ProgramLoad {
             license: &spec.license,
             kernel_version: spec.kernel_version.unwrap_or(0),
-            btf: btf_fd.as_ref().map(|fd| fd.as_fd()),
+            btf: btf_fd.as_ref().filter(|_| btf_info).map(|fd| fd.as_fd()),
             verifier_stats: opts.verifier_stats,
         };
         let mut programs = Vec::new();
@@ -305,6 +331,7 @@ impl Object {
         Ok(Object {
             btf_fd,
             btf_error,
+            btf_rewrites,
             maps,
             programs,
             globals: spec.globals().unwrap_or_default(),
@@ -318,6 +345,12 @@ impl Object {
             (None, Some(error)) => BtfStatus::Refused(error),
             (None, None) => BtfStatus::Absent,
         }
+    }
+
+    /// What was rewritten in the object's BTF for this kernel, kind by kind (empty: the
+    /// kernel took it as compiled).
+    pub fn btf_rewrites(&self) -> &[crate::btf::sanitize::Rewrite] {
+        &self.btf_rewrites
     }
 
     /// The maps, in the object's order.

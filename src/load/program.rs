@@ -124,8 +124,15 @@ impl Program {
             log_level: if how.verifier_stats { 4 } else { 0 },
             ..ProgLoadOptions::default()
         };
-        let loaded = syscall::load_program(&request, &options)
-            .map_err(|error| super::explain_rejection(&relocated, error))?;
+        let loaded = syscall::load_program(&request, &options).map_err(|error| {
+            match crate::features::memlock::explain_eperm(&error.error) {
+                Some(memlock) => LoadError::Memlock {
+                    object: format!("program {}", relocated.name),
+                    error: memlock,
+                },
+                None => super::explain_rejection(&relocated, error),
+            }
+        })?;
         let verifier_stats = loaded
             .log
             .as_ref()

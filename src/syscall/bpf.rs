@@ -526,3 +526,20 @@ pub fn map_info(map: BorrowedFd<'_>) -> Result<MapInfo, SysError> {
         btf_id: raw.btf_id,
     })
 }
+
+/// `BPF_LINK_CREATE` with a raw target fd, for feature probes: libbpf's `probe_perf_link`
+/// passes -1 on purpose, and a kernel that knows `BPF_PERF_EVENT` answers `EBADF` (it got as
+/// far as looking the fd up), one that does not answers `EINVAL`.
+pub(crate) fn link_create_raw_target(
+    prog: BorrowedFd<'_>,
+    target_fd: RawFd,
+    attach_type: u32,
+) -> Result<OwnedFd, SysError> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: target_fd as u32,
+        attach_type,
+        ..Default::default()
+    };
+    sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)
+}

@@ -26,6 +26,7 @@ Examples:
   tcpconnect --duration 0         check that this kernel accepts the tool, and exit
   tcpconnect inspect              walk through the embedded eBPF object
   tcpconnect load OBJ.bpf.o       load each program of any object; the verifier's verdicts
+  tcpconnect features             what this kernel offers, and the attach path taken here
 
 Exit status: 0 after SIGINT, SIGTERM or --duration; 1 when the tool could not run (the
 reason is on stderr, one line); 2 for a bad command line.";
@@ -82,6 +83,11 @@ pub enum Command {
         core: bool,
         /// `--btf PATH` (with `--core`).
         btf: Option<PathBuf>,
+    },
+    /// `features [--json]`.
+    Features {
+        /// `--json`: one JSON object.
+        json: bool,
     },
     /// `load OBJECT [--program NAME]... [--btf PATH] [-v]`.
     Load {
@@ -230,12 +236,19 @@ pub fn command() -> clap::Command {
             "Tell each loading step (on stderr)",
         ));
 
+    let features = clap::Command::new("features")
+        .about(
+            "What this kernel offers the tool (probed), and the attach path it takes here, and why",
+        )
+        .arg(flag("json", None, "json", "One JSON object"));
+
     clap::Command::new("tcpconnect")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Trace every outgoing TCP connection (IPv4 and IPv6) with eBPF")
         .after_help(EXAMPLES)
         .subcommand(inspect)
         .subcommand(load)
+        .subcommand(features)
         .arg(
             value(
                 "attach",
@@ -370,6 +383,9 @@ impl Cli {
                 object: inspect.get_one::<PathBuf>("object").cloned(),
                 core: inspect.get_flag("core"),
                 btf: inspect.get_one::<PathBuf>("btf").cloned(),
+            }),
+            Some(("features", features)) => Some(Command::Features {
+                json: features.get_flag("json"),
             }),
             Some(("load", load)) => Some(Command::Load {
                 object: load

@@ -8,12 +8,14 @@
 //! | [`event`] | `struct data_t` and the `counts` map's rows, decoded |
 //! | [`print`](mod@print) | BCC's columns and JSON lines, on stdout |
 //! | [`count`] | count mode: the `counts` map read and printed as a table |
+//! | [`features`] | `tcpconnect features`: what this kernel offers, and the path the tool takes |
 //! | [`inspect`] | `tcpconnect inspect`: the loader's tour of an object |
 //! | [`load`] | `tcpconnect load`: every program of any object through the verifier |
 
 pub mod cli;
 pub mod count;
 pub mod event;
+pub mod features;
 pub mod inspect;
 pub mod load;
 pub mod print;
@@ -47,9 +49,11 @@ pub fn kernel_btf(path: Option<&Path>) -> Result<Btf> {
     match path {
         Some(path) => Ok(btf::kernel::load_file(path)?.0),
         None => btf::kernel::load().map_err(|error| match error {
-            KernelBtfError::NotAvailable { .. } => {
-                anyhow::anyhow!("{error}; give a BTF file with --btf PATH")
-            }
+            KernelBtfError::NotAvailable { .. } => anyhow::anyhow!(
+                "{error}; give a BTF file with --btf PATH (for older kernels: BTFHub's archive, \
+                 github.com/aquasecurity/btfhub-archive, or `pahole --btf_encode_detached` on \
+                 the kernel's vmlinux with debug info)"
+            ),
             other => other.into(),
         }),
     }
