@@ -59,7 +59,6 @@ pub mod load;
 
 pub mod attach;
 
-/// What the running kernel offers, probed (memlock accounting, BTF kinds, ...).
 pub mod features;
 
 pub mod perf;

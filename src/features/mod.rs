@@ -9,8 +9,7 @@
 //!   5.11), and the raise of the limit older kernels need.
 //! - [`btf`]: which BTF kinds `BPF_BTF_LOAD` accepts, for [`crate::btf::sanitize`].
 //! - [`probe_perf_link`]: perf event links (5.15).
-//! - [`probe_all`]: everything at once, as a plain [`Features`] struct, with the attach path
-//!   the tool takes here ([`Features::plan`]); `tcpconnect features` prints it.
+//! - [`probe_all`]: everything at once, as a plain [`Features`] struct.
 
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -21,7 +20,7 @@ pub mod btf;
 pub mod memlock;
 mod report;
 
-pub use report::{probe_all, AttachPlan, Decision, Features, KPROBE_FUNCTION, TRACEPOINT};
+pub use report::{probe_all, probe_fentry, Features};
 
 /// `r0 = 0; exit`: the smallest program every type accepts.
 pub(crate) const RETURN_ZERO: [Insn; 2] = [

@@ -8,8 +8,14 @@ use std::fmt::Write as _;
 
 use super::print::push_json_string;
 use anyhow::Result;
+use ebpf_loader::btf;
 use ebpf_loader::features::memlock::{Limit, MemlockAction};
 use ebpf_loader::features::{self, Features};
+
+/// The function tcpconnect's kprobe attaches to (and the fentry probe is made on).
+pub const KPROBE_FUNCTION: &str = "tcp_connect";
+/// The tracepoint tcpconnect falls back to.
+pub const TRACEPOINT: (&str, &str) = ("sock", "inet_sock_set_state");
 
 /// One probed fact: its key (JSON), what it is, since which kernel, whether tcpconnect uses
 /// it, and the answer.
@@ -203,7 +209,7 @@ fn yes(value: bool) -> &'static str {
 }
 
 fn text(f: &Features) -> String {
-    let plan = f.plan();
+    let plan = plan(f);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -246,7 +252,7 @@ fn text(f: &Features) -> String {
 }
 
 fn json(f: &Features) -> String {
-    let plan = f.plan();
+    let plan = plan(f);
     let mut out = String::from("{\"release\":");
     push_json_string(&mut out, &f.release);
     for (_, rows) in rows(f) {
@@ -303,11 +309,260 @@ fn json(f: &Features) -> String {
 
 /// Probes the kernel and prints the report on stdout (one JSON object with `--json`).
 pub fn run(as_json: bool) -> Result<()> {
-    let features = features::probe_all();
+    let features = features::probe_all(KPROBE_FUNCTION, TRACEPOINT);
     if as_json {
         println!("{}", json(&features));
     } else {
         print!("{}", text(&features));
     }
     Ok(())
+}
+
+/// One decision the tool takes on this kernel: what, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// What is decided (`attach`, `kprobe`, `bind`, `memory`, `btf`, `co-re`).
+    pub topic: &'static str,
+    /// The choice, or `unavailable`.
+    pub choice: String,
+    /// The probe answers it follows from.
+    pub why: String,
+}
+
+/// The path tcpconnect takes here with `--attach auto`, and each fallback, with reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachPlan {
+    /// Each choice on the way, in order, with the probe answers behind it.
+    pub decisions: Vec<Decision>,
+    /// The attach method `--attach auto` will report (`kprobe PMU + BPF link`, ...), or
+    /// `None` when the tool cannot attach here.
+    pub method: Option<String>,
+}
+
+/// The attach path and fallbacks tcpconnect takes on this kernel, and why: the same rules
+/// as the library's `Program::attach_kprobe`/`attach_tracepoint` and `--attach auto`.
+pub fn plan(features: &Features) -> AttachPlan {
+    let this = features;
+    let mut decisions = Vec::new();
+    let mut decide = |topic, choice: &str, why: String| {
+        decisions.push(Decision {
+            topic,
+            choice: choice.to_string(),
+            why,
+        })
+    };
+    let kprobes = this.kprobe_pmu || this.kprobe_events;
+    let probe = if kprobes && this.prog_kprobe {
+        decide(
+            "attach",
+            "kprobe tcp_connect",
+            format!(
+                "the kernel has kprobes ({}): the kprobe sees every connect() as it starts",
+                if this.kprobe_pmu {
+                    "kprobe PMU"
+                } else {
+                    "tracefs kprobe_events"
+                }
+            ),
+        );
+        if this.kprobe_pmu {
+            decide(
+                "kprobe",
+                "kprobe PMU",
+                "/sys/bus/event_source/devices/kprobe exists (4.17+): perf_event_open makes the kprobe, nothing is written to tracefs".into(),
+            );
+            Some("kprobe PMU")
+        } else {
+            decide(
+                "kprobe",
+                "tracefs kprobe_events",
+                "no kprobe PMU: the kprobe is written to kprobe_events (removed at exit; a killed tool's entry is pruned at the next start)".into(),
+            );
+            Some("tracefs kprobe_events")
+        }
+    } else if this.tracepoint && this.prog_tracepoint {
+        decide(
+            "attach",
+            "tracepoint sock/inet_sock_set_state",
+            if kprobes {
+                "kprobe programs do not load here".to_string()
+            } else {
+                "no kprobes here (no kprobe PMU, no kprobe_events): the tracepoint sees the socket enter SYN_SENT".to_string()
+            },
+        );
+        Some("tracepoint")
+    } else {
+        decide(
+            "attach",
+            "unavailable",
+            format!(
+                "no kprobes and {}",
+                if this.tracefs.is_none() {
+                    "no tracefs (mount -t tracefs tracefs /sys/kernel/tracing)"
+                } else {
+                    "no tracepoint sock/inet_sock_set_state"
+                }
+            ),
+        );
+        None
+    };
+    let via = if this.perf_link {
+        decide(
+            "bind",
+            "BPF link",
+            "BPF_LINK_CREATE knows BPF_PERF_EVENT (5.15+; probe: EBADF for fd -1)".into(),
+        );
+        "BPF link"
+    } else {
+        decide(
+            "bind",
+            "PERF_EVENT_IOC_SET_BPF",
+            "BPF_LINK_CREATE does not know BPF_PERF_EVENT (before 5.15; probe: EINVAL): the program is set on the perf event with the ioctl".into(),
+        );
+        "PERF_EVENT_IOC_SET_BPF"
+    };
+    decide(
+        "memory",
+        if this.memlock.memcg_accounting() {
+            "memory cgroup"
+        } else {
+            "RLIMIT_MEMLOCK"
+        },
+        this.memlock.to_string(),
+    );
+    let missing = this.btf.missing();
+    decide(
+        "btf",
+        if !this.btf_load {
+            "without BTF"
+        } else if missing.is_empty() {
+            "as compiled"
+        } else {
+            "sanitised"
+        },
+        if !this.btf_load {
+            "BPF_BTF_LOAD fails: maps and the program load without BTF".to_string()
+        } else if missing.is_empty() {
+            "the kernel takes every BTF kind the loader knows".to_string()
+        } else {
+            format!(
+                "the kernel lacks {}: those kinds are rewritten before BPF_BTF_LOAD, type ids kept",
+                missing.join(", ")
+            )
+        },
+    );
+    decide(
+        "co-re",
+        if this.vmlinux_btf {
+            "kernel BTF"
+        } else {
+            "needs --btf"
+        },
+        if this.vmlinux_btf {
+            format!("{} exists", btf::kernel::VMLINUX_BTF)
+        } else {
+            format!(
+                "{} does not exist: give --btf PATH (BTFHub's archive has BTF for older kernels)",
+                btf::kernel::VMLINUX_BTF
+            )
+        },
+    );
+    AttachPlan {
+        method: probe.map(|p| format!("{p} + {via}")),
+        decisions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ebpf_loader::btf::sanitize::BtfFeatures;
+    use ebpf_loader::features::memlock::{Accounting, Limit, Memlock, MemlockAction};
+
+    fn kernel_5_10() -> Features {
+        Features {
+            release: "5.10.0-32-cloud-amd64".into(),
+            bpf_syscall: true,
+            prog_kprobe: true,
+            prog_tracepoint: true,
+            vmlinux_btf: true,
+            btf_load: true,
+            btf: BtfFeatures {
+                float: false,
+                decl_tag: false,
+                type_tag: false,
+                enum64: false,
+                ..BtfFeatures::ALL
+            },
+            memlock: Memlock {
+                accounting: Accounting::Memlock,
+                before: Limit::Bytes(65536),
+                action: MemlockAction::Raised,
+            },
+            tracefs: Some("/sys/kernel/tracing".into()),
+            kprobe_pmu: true,
+            kprobe_events: true,
+            tracepoint: true,
+            perf_link: false,
+            bpf_cookie: false,
+            ringbuf: true,
+            fentry: true,
+        }
+    }
+
+    #[test]
+    fn on_5_10_the_plan_is_the_kprobe_pmu_bound_with_the_ioctl() {
+        let plan = plan(&kernel_5_10());
+        assert_eq!(
+            plan.method.as_deref(),
+            Some("kprobe PMU + PERF_EVENT_IOC_SET_BPF")
+        );
+        let choices: Vec<(&str, &str)> = plan
+            .decisions
+            .iter()
+            .map(|d| (d.topic, d.choice.as_str()))
+            .collect();
+        assert_eq!(
+            choices,
+            [
+                ("attach", "kprobe tcp_connect"),
+                ("kprobe", "kprobe PMU"),
+                ("bind", "PERF_EVENT_IOC_SET_BPF"),
+                ("memory", "RLIMIT_MEMLOCK"),
+                ("btf", "sanitised"),
+                ("co-re", "kernel BTF"),
+            ]
+        );
+        assert!(plan.decisions[4]
+            .why
+            .contains("FLOAT, DECL_TAG, TYPE_TAG, ENUM64"));
+    }
+
+    #[test]
+    fn without_kprobes_the_plan_is_the_tracepoint() {
+        let features = Features {
+            kprobe_pmu: false,
+            kprobe_events: false,
+            perf_link: true,
+            ..kernel_5_10()
+        };
+        let plan = plan(&features);
+        assert_eq!(plan.method.as_deref(), Some("tracepoint + BPF link"));
+        assert!(plan.decisions[0].why.starts_with("no kprobes here"));
+    }
+
+    #[test]
+    fn without_kprobes_or_tracefs_there_is_no_plan() {
+        let features = Features {
+            kprobe_pmu: false,
+            kprobe_events: false,
+            tracefs: None,
+            tracepoint: false,
+            ..kernel_5_10()
+        };
+        let plan = plan(&features);
+        assert_eq!(plan.method, None);
+        assert_eq!(plan.decisions[0].choice, "unavailable");
+        assert!(plan.decisions[0].why.contains("mount -t tracefs"));
+    }
 }
