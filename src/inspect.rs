@@ -276,6 +276,7 @@ fn map_entry(out: &mut String, btf: Option<&Btf>, index: usize, map: &MapSpec) {
         }
         MapKind::Data => "initialised globals",
         MapKind::Bss => "zero-initialised globals",
+        MapKind::Kconfig => "__kconfig extern values, filled before load, then frozen",
     };
     let nonzero = map.initial.iter().filter(|&&b| b != 0).count();
     field(

@@ -27,6 +27,7 @@
 pub mod build;
 pub mod core;
 pub mod ext;
+mod externs;
 pub mod kernel;
 
 use std::fmt;

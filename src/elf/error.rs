@@ -88,6 +88,8 @@ pub enum ParseError {
     Btf(BtfError),
     /// `.BTF.ext` is malformed, or one of its records does not fit the code.
     BtfExt { section: String, reason: String },
+    /// An extern (`__kconfig`, `__ksym`) that cannot be read.
+    Extern(super::externs::ExternError),
 }
 
 /// What is wrong with one relocation record (see [`ParseError::Relocation`]).
@@ -121,6 +123,13 @@ pub enum RelocProblem {
     DataOffset { offset: i64, size: u64 },
     /// `ld_imm64` of a function's address (a callback): not supported by this loader.
     FunctionPointer,
+    /// A `__kconfig` extern used by a call, or an extern used by an instruction that is
+    /// neither `ld_imm64` nor `call`.
+    ExternUse { code: u8 },
+    /// At relocation: a strong `__ksym` extern that nothing resolved
+    /// ([`ExternSpec::value`](super::ExternSpec::value) is `None`), or an extern index the
+    /// spec does not have.
+    ExternUnresolved,
 }
 
 /// What is wrong with one BTF-defined map (see [`ParseError::Map`]).
@@ -240,6 +249,7 @@ impl fmt::Display for ParseError {
                  declare maps with BTF in SEC(\".maps\")"
             ),
             ParseError::Map { map, .. } => write!(f, "map {map}"),
+            ParseError::Extern(error) => write!(f, "{error}"),
             ParseError::Relocation {
                 section,
                 insn,
@@ -316,6 +326,14 @@ impl fmt::Display for RelocProblem {
                 f,
                 "ld_imm64 of a function address (callback) is not supported"
             ),
+            RelocProblem::ExternUnresolved => write!(
+                f,
+                "strong extern not resolved against the kernel (resolve it, or declare it __weak)"
+            ),
+            RelocProblem::ExternUse { code } => write!(
+                f,
+                "extern used by opcode {code:#04x} (an ld_imm64 of an extern, or a call of a __ksym function, is expected)"
+            ),
         }
     }
 }
@@ -353,6 +371,7 @@ impl std::error::Error for ParseError {
             ParseError::Map { problem, .. } => Some(problem),
             ParseError::Relocation { problem, .. } => Some(problem),
             ParseError::Btf(error) => Some(error),
+            ParseError::Extern(error) => error.source(),
             _ => None,
         }
     }

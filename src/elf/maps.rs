@@ -45,6 +45,10 @@ pub enum MapKind {
     Data,
     /// `.bss*`: zero-initialised globals.
     Bss,
+    /// `.kconfig`: the values of the `__kconfig` externs (libbpf's `LIBBPF_MAP_KCONFIG`);
+    /// `BPF_F_RDONLY_PROG`, filled by [`ObjectSpec::fill_kconfig`](super::ObjectSpec::fill_kconfig),
+    /// frozen by the loader.
+    Kconfig,
 }
 
 impl MapKind {
@@ -55,6 +59,7 @@ impl MapKind {
             MapKind::Rodata => ".rodata",
             MapKind::Data => ".data",
             MapKind::Bss => ".bss",
+            MapKind::Kconfig => ".kconfig",
         }
     }
 
@@ -174,6 +179,7 @@ impl std::fmt::Display for MapSpec {
             MapKind::Rodata => f.write_str(", filled and frozen (BPF_MAP_FREEZE)"),
             MapKind::Data => f.write_str(", filled"),
             MapKind::Bss => f.write_str(", zeroes"),
+            MapKind::Kconfig => f.write_str(", kernel config values, frozen (BPF_MAP_FREEZE)"),
             MapKind::Btf => Ok(()),
         }
     }

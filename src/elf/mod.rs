@@ -44,6 +44,7 @@
 //! byte sequence gives an `ObjectSpec` or a [`ParseError`] that says where.
 
 mod error;
+pub mod externs;
 mod globals;
 mod maps;
 mod program;
@@ -57,6 +58,9 @@ use object::read::elf::{FileHeader, SectionHeader, SectionTable, Sym};
 use object::Endianness;
 
 pub use error::{MapProblem, ParseError, RelocProblem};
+pub use externs::{
+    ExternError, ExternKind, ExternProblem, ExternSpec, KconfigType, KsymKind, KsymValue,
+};
 pub use globals::{GlobalError, GlobalVariable};
 pub use maps::{
     global_data_map_name, object_name_from_path, MapKind, MapSpec, MAX_GLOBAL_DATA_SIZE,
@@ -97,6 +101,8 @@ pub struct ObjectSpec {
     pub programs: Vec<ProgramSpec>,
     /// The functions of `.text`, called by programs with bpf-to-bpf calls.
     pub subprograms: Vec<ProgramSpec>,
+    /// The externs (`__kconfig`, `__ksym`), in libbpf's order (see `externs.rs`).
+    pub externs: Vec<ExternSpec>,
 }
 
 /// One ELF section as the loader sees it (for `inspect`).
@@ -165,6 +171,8 @@ struct Symbol {
     size: u64,
     st_type: u8,
     st_bind: u8,
+    /// `st_shndx == SHN_UNDEF` (an extern, when global and untyped).
+    undefined: bool,
 }
 
 /// Which function a slot range of a code section belongs to.
@@ -322,8 +330,21 @@ impl<'a> Reader<'a> {
             Some(section) => Some(Btf::parse(self.data(section.index, ".BTF")?.to_vec())?),
             None => None,
         };
+        // Externs, and the .kconfig/.ksyms DATASECs made loadable.
+        let (externs, kconfig_size) =
+            externs::collect(&symbols, btf.as_ref()).map_err(ParseError::Extern)?;
+        let mut extern_offsets = HashMap::new();
+        if let (Some(local), false) = (btf.as_ref(), externs.is_empty()) {
+            let (fixed, placed) =
+                local.with_externs_allocated(&externs::kconfig_offsets(&externs), kconfig_size)?;
+            btf = Some(fixed);
+            extern_offsets = placed;
+        }
         if let Some(btf) = btf.as_mut() {
             let mut offsets = HashMap::new();
+            for ((datasec, var), &offset) in &extern_offsets {
+                offsets.insert((datasec.as_str(), var.as_str()), u64::from(offset));
+            }
             for symbol in &symbols {
                 if let Some(section) = symbol.section.and_then(|i| sections.get(i)) {
                     offsets
@@ -404,6 +425,25 @@ impl<'a> Reader<'a> {
                 btf.as_ref(),
             )?);
         }
+        // The .kconfig map (libbpf's internal map for __kconfig externs), after them.
+        let kconfig_map = if externs
+            .iter()
+            .any(|e| matches!(e.kind, ExternKind::Kconfig { .. }))
+        {
+            let mut map = maps::global_data_map(
+                object_name,
+                ".kconfig",
+                MapKind::Kconfig,
+                u64::from(kconfig_size),
+                None,
+                btf.as_ref(),
+            )?;
+            map.map_flags |= crate::uapi::BPF_F_RDONLY_PROG;
+            maps.push(map);
+            Some(maps.len() - 1)
+        } else {
+            None
+        };
 
         // Functions of every code section.
         let mut programs = Vec::new();
@@ -448,6 +488,7 @@ impl<'a> Reader<'a> {
             maps,
             programs,
             subprograms,
+            externs,
         };
         let text = sections
             .iter()
@@ -459,6 +500,18 @@ impl<'a> Reader<'a> {
             code: &code,
             data_maps: &data_maps,
             text,
+            kconfig_map,
+            externs: spec
+                .externs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.symbol, i))
+                .collect(),
+            kconfig_externs: spec
+                .externs
+                .iter()
+                .map(|e| matches!(e.kind, ExternKind::Kconfig { .. }))
+                .collect(),
             btf_maps: spec
                 .maps
                 .iter()
@@ -583,6 +636,7 @@ impl<'a> Reader<'a> {
                 size: sym.st_size(endian),
                 st_type,
                 st_bind: sym.st_bind(),
+                undefined: sym.st_shndx(endian) == elf::SHN_UNDEF,
             });
         }
         Ok(symbols)
@@ -660,6 +714,12 @@ struct Context<'c> {
     text: Option<usize>,
     /// Names of the `.maps` maps, which come first in the object's maps.
     btf_maps: Vec<String>,
+    /// The index in `maps` of the `.kconfig` map, if any.
+    kconfig_map: Option<usize>,
+    /// Symbol index -> index in `externs`.
+    externs: HashMap<usize, usize>,
+    /// `kconfig_externs[i]`: extern `i` is a `__kconfig` one.
+    kconfig_externs: Vec<bool>,
 }
 
 /// One relocation record read against its code: which function it patches and how, or
@@ -696,6 +756,20 @@ fn classify(
     let Some(&insn) = code.insns.get(slot) else {
         return fail(RelocProblem::PastEnd { offset, size });
     };
+    if let Some(&index) = context.externs.get(&(sym_index as usize)) {
+        let kind = extern_use(context, code, function, slot, insn, r_type, index);
+        return match kind {
+            Ok(kind) => Ok((
+                function,
+                Relocation {
+                    insn: insn_index,
+                    symbol: symbol.name.clone(),
+                    kind,
+                },
+            )),
+            Err(problem) => fail(problem),
+        };
+    }
     let Some(target_section) = symbol.section.and_then(|i| context.sections.get(i)) else {
         return fail(RelocProblem::Undefined);
     };
@@ -788,6 +862,37 @@ fn classify(
             kind,
         },
     ))
+}
+
+/// A relocation against extern `index` (libbpf's `RELO_EXTERN_LD64` and
+/// `RELO_EXTERN_CALL`): an `ld_imm64` of any extern, or a call of a `__ksym` function.
+fn extern_use(
+    context: &Context<'_>,
+    code: &CodeSection,
+    function: FunctionRef,
+    slot: usize,
+    insn: Insn,
+    r_type: u32,
+    index: usize,
+) -> Result<RelocationKind, RelocProblem> {
+    let is_kconfig = context.kconfig_map.is_some()
+        && context.kconfig_externs.get(index).copied().unwrap_or(false);
+    match r_type {
+        R_BPF_64_64 if insn.is_ld_imm64() => {
+            let second_in_function = code
+                .function_at(slot + 1)
+                .is_some_and(|(f, _)| f == function);
+            if !second_in_function {
+                return Err(RelocProblem::MissingSecondSlot);
+            }
+            Ok(RelocationKind::Extern { index })
+        }
+        R_BPF_64_32 if insn.code == crate::insn::CALL && !is_kconfig => {
+            Ok(RelocationKind::Extern { index })
+        }
+        R_BPF_64_64 | R_BPF_64_32 => Err(RelocProblem::ExternUse { code: insn.code }),
+        other => Err(RelocProblem::UnknownType(other)),
+    }
 }
 
 impl Context<'_> {

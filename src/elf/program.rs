@@ -220,6 +220,11 @@ pub enum RelocationKind {
     /// `R_BPF_64_32`: a bpf-to-bpf call of subprogram `callee`
     /// (an index into [`ObjectSpec::subprograms`](super::ObjectSpec::subprograms)).
     Call { callee: usize },
+    /// `R_BPF_64_64` or `R_BPF_64_32` against an extern (an index into
+    /// [`ObjectSpec::externs`](super::ObjectSpec::externs)): an `ld_imm64` of a
+    /// `__kconfig` value (`BPF_PSEUDO_MAP_VALUE` into the `.kconfig` map) or of a `__ksym`
+    /// (`BPF_PSEUDO_BTF_ID`, or an address), or a kfunc call (`BPF_PSEUDO_KFUNC_CALL`).
+    Extern { index: usize },
 }
 
 impl RelocationKind {
@@ -229,6 +234,7 @@ impl RelocationKind {
             RelocationKind::Map { .. } => "map",
             RelocationKind::MapValue { .. } => "map value",
             RelocationKind::Call { .. } => "call",
+            RelocationKind::Extern { .. } => "extern",
         }
     }
 }

@@ -6,8 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use ebpf_loader::btf::ext::CoreReloKind;
-use ebpf_loader::btf::Btf;
-use ebpf_loader::elf::{object_name_from_path, ObjectSpec};
+use ebpf_loader::btf::{Btf, Kind, TypeBody};
+use ebpf_loader::elf::{
+    object_name_from_path, ExternKind, KconfigType, KsymKind, KsymValue, MapKind, ObjectSpec,
+    RelocationKind,
+};
+use ebpf_loader::insn::BPF_PSEUDO_MAP_VALUE;
+use ebpf_loader::uapi::BPF_F_RDONLY_PROG;
 
 use super::chain;
 
@@ -54,7 +59,7 @@ fn run(kernel: Option<&Btf>) -> Option<(usize, usize, usize, Vec<String>)> {
         let bytes = std::fs::read(path).expect("a readable corpus object");
         let display = path.display().to_string();
         let name = object_name_from_path(&display);
-        let spec = match ObjectSpec::parse_named(&bytes, &name) {
+        let spec = match ObjectSpec::parse_named(&bytes, name) {
             Ok(spec) => spec,
             Err(error) => {
                 failures.push(format!("{}: {}", path.display(), chain(&error)));
@@ -143,6 +148,155 @@ fn bindsnoop_bitfield_shift_is_not_validated() {
             assert!(!shift.poisoned);
             let value = shift.target_value.unwrap();
             assert_eq!(shift.after[0].imm as u64, value);
+        }
+    }
+}
+
+fn corpus_spec(relative: &str) -> Option<ObjectSpec> {
+    let objects = corpus_objects()?;
+    let path = objects.iter().find(|p| p.ends_with(relative))?;
+    let display = path.display().to_string();
+    let bytes = std::fs::read(path).expect("a readable corpus object");
+    Some(ObjectSpec::parse_named(&bytes, object_name_from_path(&display)).unwrap())
+}
+
+/// biosnoop reads `LINUX_KERNEL_VERSION` (a strong `__kconfig` u32): a `.kconfig` map
+/// of 4 bytes, read-only for programs, and an `ld_imm64` of its value.
+#[test]
+fn kconfig_extern_becomes_a_map_value() {
+    let Some(spec) = corpus_spec("libbpf-tools/biosnoop.bpf.o") else {
+        return;
+    };
+    assert_eq!(spec.externs.len(), 1);
+    let ext = &spec.externs[0];
+    assert_eq!(ext.name, "LINUX_KERNEL_VERSION");
+    assert!(!ext.weak);
+    assert_eq!(
+        ext.kind,
+        ExternKind::Kconfig {
+            ty: KconfigType::Int { signed: false },
+            offset: 0,
+            size: 4,
+            align: 4
+        }
+    );
+    let index = spec.map_index("biosnoo.kconfig").expect("the .kconfig map");
+    assert_eq!(index, spec.maps.len() - 1);
+    let map = &spec.maps[index];
+    assert_eq!(map.kind, MapKind::Kconfig);
+    assert_eq!((map.key_size, map.value_size, map.max_entries), (4, 4, 1));
+    assert_eq!(map.map_flags, BPF_F_RDONLY_PROG);
+    // The BTF now describes the map's value: a DATASEC of 4 bytes, the VAR allocated.
+    let btf = spec.btf.as_ref().unwrap();
+    let datasec = btf.type_by_id(map.btf_value_type_id).unwrap();
+    assert_eq!(datasec.name, ".kconfig");
+    let TypeBody::Datasec { size, vars } = datasec.body else {
+        panic!("not a DATASEC")
+    };
+    assert_eq!(
+        (size, vars.len(), vars[0].offset, vars[0].size),
+        (4, 1, 0, 4)
+    );
+    assert!(matches!(
+        btf.type_by_id(vars[0].type_id).unwrap().body,
+        TypeBody::Var { linkage: 1, .. }
+    ));
+    let fds: Vec<i32> = (0..spec.maps.len() as i32).map(|i| 10 + i).collect();
+    let program = spec
+        .programs
+        .iter()
+        .find(|p| {
+            p.relocations
+                .iter()
+                .any(|r| r.kind == RelocationKind::Extern { index: 0 })
+        })
+        .unwrap();
+    let linked = spec.relocate(&program.name, &fds, None).unwrap();
+    let site = linked
+        .applied
+        .iter()
+        .find(|a| a.kind == RelocationKind::Extern { index: 0 })
+        .unwrap();
+    assert_eq!(site.target, "LINUX_KERNEL_VERSION");
+    let (first, second) = (site.after[0], site.after[1]);
+    assert_eq!(
+        (first.src_reg, first.imm, second.imm),
+        (BPF_PSEUDO_MAP_VALUE, fds[index], 0)
+    );
+}
+
+/// sigsnoop tests two `__weak` kfuncs with `bpf_ksym_exists()` and calls them. Unresolved,
+/// the test reads 0 and the calls are poisoned as libbpf poisons them; resolved (here by
+/// hand, as the load step does from the kernel's BTF), they are `BPF_PSEUDO_BTF_ID` and
+/// `BPF_PSEUDO_KFUNC_CALL` of the kernel's ids.
+#[test]
+fn weak_kfuncs_are_zero_unresolved_and_btf_ids_resolved() {
+    let Some(mut spec) = corpus_spec("libbpf-tools/sigsnoop.bpf.o") else {
+        return;
+    };
+    let names: Vec<String> = spec.externs.iter().map(|e| e.name.clone()).collect();
+    assert_eq!(names, ["bpf_task_from_pid", "bpf_task_release"]);
+    assert!(spec
+        .externs
+        .iter()
+        .all(|e| e.weak && matches!(e.kind, ExternKind::Ksym(KsymKind::Func { .. }))));
+    // .ksyms in BTF: two 4-byte slots, each a VAR, so that the kernel accepts it.
+    let btf = spec.btf.as_ref().unwrap();
+    let id = btf.find_by_name_kind(".ksyms", Kind::Datasec).unwrap();
+    let TypeBody::Datasec { size, vars } = btf.type_by_id(id).unwrap().body else {
+        panic!("not a DATASEC")
+    };
+    assert_eq!(size, 8);
+    for (i, v) in vars.iter().enumerate() {
+        assert_eq!((v.offset, v.size), (4 * i as u32, 4));
+        let var = btf.type_by_id(v.type_id).unwrap();
+        assert_eq!(var.name, names[i]);
+        assert!(matches!(var.body, TypeBody::Var { linkage: 1, .. }));
+    }
+    let fds: Vec<i32> = (0..spec.maps.len() as i32).collect();
+    let program = spec
+        .programs
+        .iter()
+        .find(|p| {
+            p.relocations
+                .iter()
+                .any(|r| matches!(r.kind, RelocationKind::Extern { .. }))
+        })
+        .unwrap()
+        .name
+        .clone();
+    let sites = |spec: &ObjectSpec| {
+        let linked = spec.relocate(&program, &fds, None).unwrap();
+        linked
+            .applied
+            .into_iter()
+            .filter(|a| matches!(a.kind, RelocationKind::Extern { .. }))
+            .map(|a| (a.target, a.after))
+            .collect::<Vec<_>>()
+    };
+    let unresolved = sites(&spec);
+    assert!(!unresolved.is_empty());
+    for (name, after) in &unresolved {
+        let index = names.iter().position(|n| n == name).unwrap() as i32;
+        if after[0].is_ld_imm64() {
+            assert_eq!((after[0].src_reg, after[0].imm, after[1].imm), (0, 0, 0));
+        } else {
+            assert_eq!((after[0].src_reg, after[0].imm), (0, 2_002_000_000 + index));
+        }
+    }
+    for (i, ext) in spec.externs.iter_mut().enumerate() {
+        ext.value = Some(KsymValue::Btf {
+            btf_id: 1000 + i as u32,
+            btf_obj_fd: 0,
+            fd_index: 0,
+        });
+    }
+    for (name, after) in sites(&spec) {
+        let id = 1000 + names.iter().position(|n| *n == name).unwrap() as i32;
+        if after[0].is_ld_imm64() {
+            assert_eq!((after[0].src_reg, after[0].imm, after[1].imm), (3, id, 0));
+        } else {
+            assert_eq!((after[0].src_reg, after[0].imm, after[0].off), (2, id, 0));
         }
     }
 }
