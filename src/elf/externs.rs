@@ -429,3 +429,136 @@ pub(super) fn kconfig_offsets(externs: &[ExternSpec]) -> HashMap<String, u32> {
         })
         .collect()
 }
+
+/// The kernel functions and variables of `/proc/kallsyms` text (`ADDRESS TYPE NAME
+/// [MODULE]` lines), by name: the addresses typeless `__ksym` externs take. Names that
+/// appear with two different addresses (static symbols of the same name) are left out,
+/// as libbpf refuses them as ambiguous. Malformed lines are skipped.
+pub fn parse_kallsyms(text: &str) -> HashMap<String, u64> {
+    let mut symbols: HashMap<String, Option<u64>> = HashMap::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(address), Some(_kind), Some(name)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let Ok(address) = u64::from_str_radix(address, 16) else {
+            continue;
+        };
+        symbols
+            .entry(name.to_string())
+            .and_modify(|seen| {
+                if *seen != Some(address) {
+                    *seen = None;
+                }
+            })
+            .or_insert(Some(address));
+    }
+    symbols
+        .into_iter()
+        .filter_map(|(name, address)| Some((name, address?)))
+        .collect()
+}
+
+/// The BTF id in `kernel` of what a `__ksym` extern names: a FUNC for a kfunc, a VAR
+/// for a typed variable (libbpf's `find_ksym_btf_id`). Typeless externs are found in
+/// kallsyms instead: `None`.
+pub fn find_ksym_btf_id(kernel: &Btf, ext: &ExternSpec) -> Option<u32> {
+    let want = match ext.kind {
+        ExternKind::Ksym(KsymKind::Func { .. }) => Kind::Func,
+        ExternKind::Ksym(KsymKind::Var { .. }) => Kind::Var,
+        _ => return None,
+    };
+    kernel
+        .ids_by_name(&ext.name)
+        .into_iter()
+        .find(|&id| kernel.kind(id) == Ok(want))
+}
+
+impl super::ObjectSpec {
+    /// Resolves every `__ksym` extern against the kernel's BTF (kfuncs and typed
+    /// variables, as vmlinux BTF ids: `btf_obj_fd` and `fd_index` 0) and `kallsyms`
+    /// (typeless variables; see [`parse_kallsyms`]). Module BTF is the load step's (it
+    /// needs the modules' BTF fds). A strong extern not found is an error naming it; a
+    /// weak one stays unresolved (0). Kconfig externs are untouched.
+    pub fn resolve_ksyms(
+        &mut self,
+        kernel: &Btf,
+        kallsyms: Option<&HashMap<String, u64>>,
+    ) -> Result<(), ExternError> {
+        for ext in &mut self.externs {
+            let ExternKind::Ksym(kind) = ext.kind else {
+                continue;
+            };
+            let value = match kind {
+                KsymKind::Typeless => kallsyms
+                    .and_then(|k| k.get(&ext.name))
+                    .map(|&a| KsymValue::Address(a)),
+                _ => find_ksym_btf_id(kernel, ext).map(|btf_id| KsymValue::Btf {
+                    btf_id,
+                    btf_obj_fd: 0,
+                    fd_index: 0,
+                }),
+            };
+            if value.is_none() && !ext.weak {
+                return Err(ExternError {
+                    name: ext.name.clone(),
+                    problem: ExternProblem::Unresolved,
+                });
+            }
+            ext.value = value;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btf::build::BtfBuilder;
+
+    #[test]
+    fn kallsyms_lines() {
+        let text = "ffffffff81000000 T _text\nffffffff81001000 t dup\nffffffff81002000 t dup\n\
+                    ffffffffc0001000 t mod_fn\t[nf_tables]\nnot a line\nffffffff81003000 D same\n\
+                    ffffffff81003000 D same\n";
+        let symbols = parse_kallsyms(text);
+        assert_eq!(symbols.get("_text"), Some(&0xffff_ffff_8100_0000));
+        assert_eq!(symbols.get("mod_fn"), Some(&0xffff_ffff_c000_1000));
+        assert_eq!(symbols.get("same"), Some(&0xffff_ffff_8100_3000));
+        assert_eq!(symbols.get("dup"), None);
+        assert_eq!(symbols.len(), 3);
+    }
+
+    #[test]
+    fn ksyms_by_kind_in_the_kernel_btf() {
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, 0); // 1
+        let proto = b.add_func_proto(int, &[("pid", int)]); // 2
+        let func = b.add_func("bpf_task_from_pid", proto, 1); // 3
+        let var = b.add_var("runqueues", int, 1); // 4
+        b.add_var("bpf_task_from_pid", int, 1); // 5: same name, other kind
+        let kernel = Btf::parse(b.build()).unwrap();
+        let ext = |name: &str, kind| ExternSpec {
+            name: name.into(),
+            kind: ExternKind::Ksym(kind),
+            weak: false,
+            btf_id: 1,
+            symbol: 1,
+            value: None,
+        };
+        let kfunc = ext("bpf_task_from_pid", KsymKind::Func { proto: 9 });
+        assert_eq!(find_ksym_btf_id(&kernel, &kfunc), Some(func));
+        let typed = ext("runqueues", KsymKind::Var { type_id: 9 });
+        assert_eq!(find_ksym_btf_id(&kernel, &typed), Some(var));
+        assert_eq!(
+            find_ksym_btf_id(&kernel, &ext("runqueues", KsymKind::Func { proto: 9 })),
+            None
+        );
+        assert_eq!(
+            find_ksym_btf_id(&kernel, &ext("runqueues", KsymKind::Typeless)),
+            None
+        );
+    }
+}

@@ -46,6 +46,8 @@
 mod error;
 pub mod externs;
 mod globals;
+pub mod gunzip;
+pub mod kconfig;
 mod maps;
 mod program;
 pub mod reloc;
@@ -62,6 +64,7 @@ pub use externs::{
     ExternError, ExternKind, ExternProblem, ExternSpec, KconfigType, KsymKind, KsymValue,
 };
 pub use globals::{GlobalError, GlobalVariable};
+pub use kconfig::{kernel_version_code, read_kernel_config, KconfigInput};
 pub use maps::{
     global_data_map_name, object_name_from_path, MapKind, MapSpec, MAX_GLOBAL_DATA_SIZE,
 };

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use ebpf_loader::btf::ext::CoreReloKind;
 use ebpf_loader::btf::{Btf, Kind, TypeBody};
 use ebpf_loader::elf::{
-    object_name_from_path, ExternKind, KconfigType, KsymKind, KsymValue, MapKind, ObjectSpec,
-    RelocationKind,
+    object_name_from_path, ExternKind, KconfigInput, KconfigType, KsymKind, KsymValue, MapKind,
+    ObjectSpec, RelocationKind,
 };
 use ebpf_loader::insn::BPF_PSEUDO_MAP_VALUE;
 use ebpf_loader::uapi::BPF_F_RDONLY_PROG;
@@ -53,13 +53,14 @@ fn corpus_objects() -> Option<Vec<PathBuf>> {
 /// relocated, programs in parsed objects, failures)`.
 fn run(kernel: Option<&Btf>) -> Option<(usize, usize, usize, Vec<String>)> {
     let objects = corpus_objects()?;
+    let host = KconfigInput::from_host();
     let (mut parsed, mut relocated, mut programs) = (0, 0, 0);
     let mut failures = Vec::new();
     for path in &objects {
         let bytes = std::fs::read(path).expect("a readable corpus object");
         let display = path.display().to_string();
         let name = object_name_from_path(&display);
-        let spec = match ObjectSpec::parse_named(&bytes, name) {
+        let mut spec = match ObjectSpec::parse_named(&bytes, name) {
             Ok(spec) => spec,
             Err(error) => {
                 failures.push(format!("{}: {}", path.display(), chain(&error)));
@@ -67,6 +68,15 @@ fn run(kernel: Option<&Btf>) -> Option<(usize, usize, usize, Vec<String>)> {
             }
         };
         parsed += 1;
+        // What the load step does before relocating: .kconfig values, .ksyms ids.
+        if let Err(error) = spec.fill_kconfig(&host) {
+            failures.push(format!("{}: {}", path.display(), chain(&error)));
+        }
+        if let Some(kernel) = kernel {
+            if let Err(error) = spec.resolve_ksyms(kernel, None) {
+                failures.push(format!("{}: {}", path.display(), chain(&error)));
+            }
+        }
         let fds: Vec<i32> = (0..spec.maps.len() as i32).map(|i| 100 + i).collect();
         for program in &spec.programs {
             programs += 1;
@@ -201,6 +211,12 @@ fn kconfig_extern_becomes_a_map_value() {
         btf.type_by_id(vars[0].type_id).unwrap().body,
         TypeBody::Var { linkage: 1, .. }
     ));
+    // Filled as libbpf fills it: KERNEL_VERSION of this host's release.
+    let mut spec = spec;
+    let host = KconfigInput::from_host();
+    spec.fill_kconfig(&host).unwrap();
+    let version = ebpf_loader::elf::kernel_version_code(&host.release).unwrap();
+    assert_eq!(spec.maps[index].initial, version.to_le_bytes());
     let fds: Vec<i32> = (0..spec.maps.len() as i32).map(|i| 10 + i).collect();
     let program = spec
         .programs
@@ -297,6 +313,31 @@ fn weak_kfuncs_are_zero_unresolved_and_btf_ids_resolved() {
             assert_eq!((after[0].src_reg, after[0].imm, after[1].imm), (3, id, 0));
         } else {
             assert_eq!((after[0].src_reg, after[0].imm, after[0].off), (2, id, 0));
+        }
+    }
+}
+
+/// Against this host's kernel BTF (6.x has both kfuncs), sigsnoop's externs resolve to
+/// the kernel's FUNC ids.
+#[test]
+fn sigsnoop_kfuncs_resolve_against_this_kernel() {
+    let Some(mut spec) = corpus_spec("libbpf-tools/sigsnoop.bpf.o") else {
+        return;
+    };
+    let Ok(kernel) = ebpf_loader::btf::kernel::load() else {
+        eprintln!("SKIPPED: no kernel BTF");
+        return;
+    };
+    spec.resolve_ksyms(&kernel, None).unwrap();
+    for ext in &spec.externs {
+        match ext.value {
+            Some(KsymValue::Btf { btf_id, .. }) => {
+                assert_eq!(kernel.type_name(btf_id).unwrap(), ext.name);
+                assert_eq!(kernel.kind(btf_id).unwrap(), Kind::Func);
+            }
+            // A kernel without the kfunc: weak, so unresolved is allowed.
+            None => assert!(ext.weak),
+            other => panic!("{}: {other:?}", ext.name),
         }
     }
 }
