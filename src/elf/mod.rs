@@ -69,7 +69,8 @@ pub use maps::{
     global_data_map_name, object_name_from_path, MapKind, MapSpec, MAX_GLOBAL_DATA_SIZE,
 };
 pub use program::{
-    program_type_from_section, AttachTarget, ProgramSpec, Relocation, RelocationKind,
+    program_type_from_section, section_def, AttachTarget, ProgramSpec, Relocation, RelocationKind,
+    SectionDef,
 };
 pub use reloc::{AppliedRelocation, CoreError, CoreFixup, RelocError, RelocatedProgram, SiteError};
 
@@ -941,10 +942,15 @@ fn functions_of(
         .filter(|s| s.section == Some(section.index) && s.st_type == elf::STT_FUNC)
         .collect();
     functions.sort_by_key(|s| s.value);
-    let (prog_type, attach) = if is_text || functions.is_empty() {
-        (crate::uapi::ProgramType::Unspec, AttachTarget::None)
+    let def = if is_text || functions.is_empty() {
+        SectionDef {
+            prog_type: crate::uapi::ProgramType::Unspec,
+            expected_attach_type: crate::uapi::AttachType::NONE,
+            prog_flags: 0,
+            attach: AttachTarget::None,
+        }
     } else {
-        program_type_from_section(&section.name)?
+        section_def(&section.name)?
     };
     let section_size = insns.len() as u64 * INSN_SIZE as u64;
     let slot = INSN_SIZE as u64;
@@ -988,8 +994,10 @@ fn functions_of(
             section: section.name.clone(),
             section_index: section.index,
             start,
-            prog_type,
-            attach: attach.clone(),
+            prog_type: def.prog_type,
+            attach: def.attach.clone(),
+            expected_attach_type: def.expected_attach_type,
+            prog_flags: def.prog_flags,
             insns: insns.get(start..end).ok_or_else(bounds)?.to_vec(),
             relocations: Vec::new(),
             func_info: Vec::new(),
