@@ -121,7 +121,8 @@ pub enum RelocProblem {
     NotAMap,
     /// A global data reference outside its section (`imm` + symbol value).
     DataOffset { offset: i64, size: u64 },
-    /// `ld_imm64` of a function's address (a callback): not supported by this loader.
+    /// `ld_imm64` of a function's address that is not a `.text` subprogram with
+    /// `src_reg = BPF_PSEUDO_FUNC` (callbacks are subprograms, as libbpf requires).
     FunctionPointer,
     /// A `__kconfig` extern used by a call, or an extern used by an instruction that is
     /// neither `ld_imm64` nor `call`.
@@ -153,6 +154,9 @@ pub enum MapProblem {
     NoType,
     /// No symbol in `.maps` names this map (clang writes one per map).
     NoSymbol,
+    /// A `.rel.maps` record (an initial slot of `__array(values)`) that cannot be used:
+    /// `offset` in `.maps`, what is wrong.
+    InitSlot { offset: u64, reason: String },
     /// A BTF lookup failed while decoding the map.
     Btf(BtfError),
 }
@@ -324,7 +328,7 @@ impl fmt::Display for RelocProblem {
             ),
             RelocProblem::FunctionPointer => write!(
                 f,
-                "ld_imm64 of a function address (callback) is not supported"
+                "ld_imm64 of a function address that is not a .text subprogram marked BPF_PSEUDO_FUNC"
             ),
             RelocProblem::ExternUnresolved => write!(
                 f,
@@ -360,6 +364,9 @@ impl fmt::Display for MapProblem {
             }
             MapProblem::NoType => write!(f, "no type attribute (__uint(type, BPF_MAP_TYPE_...))"),
             MapProblem::NoSymbol => write!(f, "no symbol in .maps names this map"),
+            MapProblem::InitSlot { offset, reason } => {
+                write!(f, "initial value at byte {offset} of .maps: {reason}")
+            }
             MapProblem::Btf(_) => write!(f, "BTF"),
         }
     }

@@ -487,7 +487,8 @@ impl<'a> Reader<'a> {
             sections: sections.clone(),
             license,
             kernel_version,
-            btf: None,
+            // Set now: the `.maps` relocations read the map definitions.
+            btf,
             btf_ext: None,
             maps,
             programs,
@@ -535,7 +536,6 @@ impl<'a> Reader<'a> {
         if let Some(ext) = &btf_ext {
             split_btf_ext(ext, &code, &mut spec)?;
         }
-        spec.btf = btf;
         spec.btf_ext = btf_ext;
         Ok(spec)
     }
@@ -657,6 +657,9 @@ impl<'a> Reader<'a> {
         let header = self.header(section.index)?;
         let target = header.sh_info(endian) as usize;
         let Some(code) = context.code.get(&target) else {
+            if context.sections.get(target).map(|s| &s.kind) == Some(&SectionKind::Maps) {
+                return self.map_relocations(section, target, context, spec);
+            }
             // Relocations of .BTF, .BTF.ext and other data: for linkers, not loaders.
             return Ok(());
         };
@@ -705,6 +708,127 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
+}
+
+impl Reader<'_> {
+    /// `.rel.maps`: the initial slots of `__array(values, ...)` maps (libbpf's
+    /// `bpf_object__collect_map_relos`). Each record points into one map's definition,
+    /// inside its last member `values`, at slot `(offset - values offset) / 8`, and names
+    /// a `.maps` map (map-in-map) or a program (prog array).
+    fn map_relocations(
+        &self,
+        section: &SectionInfo,
+        maps_section: usize,
+        context: &Context<'_>,
+        spec: &mut ObjectSpec,
+    ) -> Result<(), ParseError> {
+        let endian = self.endian;
+        let header = self.header(section.index)?;
+        let what = format!("relocation section {}", section.name);
+        let Some((records, _)) = header
+            .rel(endian, self.bytes)
+            .map_err(elf_error(what.clone()))?
+        else {
+            return Ok(());
+        };
+        // The maps' variables in .maps: (offset, size, map name).
+        let vars: Vec<(u64, u64, &str)> = context
+            .symbols
+            .iter()
+            .filter(|s| s.section == Some(maps_section) && s.st_type != elf::STT_SECTION)
+            .map(|s| (s.value, s.size, s.name.as_str()))
+            .collect();
+        for record in records {
+            let offset = record.r_offset(endian);
+            let fail = |map: &str, reason: String| ParseError::Map {
+                map: map.to_string(),
+                problem: MapProblem::InitSlot { offset, reason },
+            };
+            let Some(&(start, _, map_name)) = vars.iter().find(|&&(start, size, _)| {
+                start <= offset && offset.saturating_add(8) <= start.saturating_add(size)
+            }) else {
+                return Err(fail(".maps", "inside no map definition".to_string()));
+            };
+            let Some(map_index) = spec
+                .maps
+                .iter()
+                .position(|m| m.kind == MapKind::Btf && m.name == map_name)
+            else {
+                return Err(fail(map_name, "not a BTF-defined map".to_string()));
+            };
+            let values_offset =
+                values_member_offset(spec.btf.as_ref(), map_name).ok_or_else(|| {
+                    fail(
+                        map_name,
+                        "the map has no __array(values) member last".to_string(),
+                    )
+                })?;
+            let into = (offset - start)
+                .checked_sub(values_offset)
+                .filter(|o| o % 8 == 0)
+                .and_then(|o| u32::try_from(o / 8).ok())
+                .ok_or_else(|| fail(map_name, "not at a slot of the values array".to_string()))?;
+            let symbol = context
+                .symbols
+                .get(record.r_sym(endian) as usize)
+                .ok_or_else(|| fail(map_name, "no such symbol".to_string()))?;
+            let map = spec.maps.get(map_index);
+            let is_map_in_map = map.is_some_and(|m| m.inner.is_some());
+            let target = if is_map_in_map {
+                if symbol.section != Some(maps_section)
+                    || !spec
+                        .maps
+                        .iter()
+                        .any(|m| m.kind == MapKind::Btf && m.name == symbol.name)
+                {
+                    return Err(fail(
+                        map_name,
+                        format!("inner map {} is not a BTF-defined map", symbol.name),
+                    ));
+                }
+                symbol.name.clone()
+            } else {
+                let program = spec.programs.iter().find(|p| p.name == symbol.name);
+                let valid = program.is_some_and(|p| {
+                    Some(p.section_index) == symbol.section
+                        && (p.start * INSN_SIZE) as u64 == symbol.value
+                });
+                if !valid {
+                    return Err(fail(
+                        map_name,
+                        format!("{} is not a program of the object", symbol.name),
+                    ));
+                }
+                symbol.name.clone()
+            };
+            if let Some(map) = spec.maps.get_mut(map_index) {
+                map.init_slots.retain(|(slot, _)| *slot != into);
+                map.init_slots.push((into, target));
+                map.init_slots.sort();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The byte offset of the last member of map `name`'s definition, if it is `values`.
+fn values_member_offset(btf: Option<&Btf>, name: &str) -> Option<u64> {
+    use crate::btf::{Kind, TypeBody};
+    let btf = btf?;
+    let datasec = btf.find_by_name_kind(".maps", Kind::Datasec).ok()?;
+    let TypeBody::Datasec { vars, .. } = btf.type_by_id(datasec).ok()?.body else {
+        return None;
+    };
+    let var = vars.iter().find(|v| btf.type_name(v.type_id) == Ok(name))?;
+    let TypeBody::Var { type_id, .. } = btf.type_by_id(var.type_id).ok()?.body else {
+        return None;
+    };
+    let def = btf.skip_mods_and_typedefs(type_id).ok()?;
+    let TypeBody::Struct { members, .. } = btf.type_by_id(def).ok()?.body else {
+        return None;
+    };
+    let last = members.last().filter(|m| m.name == "values")?;
+    Some(u64::from(last.bit_offset) / 8)
 }
 
 /// What the relocation step needs to look up.
@@ -819,6 +943,23 @@ fn classify(
                                 size: target_section.size,
                             })
                         }
+                    }
+                }
+                // The address of a subprogram (a callback for bpf_loop, timers,
+                // bpf_for_each_map_elem): libbpf's RELO_SUBPROG_ADDR. The target is byte
+                // `st_value + imm` of `.text`; clang leaves src_reg 0 and the loader
+                // marks the instruction BPF_PSEUDO_FUNC.
+                SectionKind::Subprograms
+                    if insn.src_reg == 0 || insn.src_reg == crate::insn::BPF_PSEUDO_FUNC =>
+                {
+                    let target = i64::from(insn.imm)
+                        .checked_add_unsigned(symbol.value)
+                        .filter(|t| t % INSN_SIZE as i64 == 0)
+                        .map(|t| t / INSN_SIZE as i64)
+                        .unwrap_or(-1);
+                    match context.subprogram_at(target) {
+                        Some(callee) => RelocationKind::FuncAddr { callee },
+                        None => return fail(RelocProblem::CallTarget { target }),
                     }
                 }
                 SectionKind::Program | SectionKind::Subprograms => {

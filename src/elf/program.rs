@@ -913,6 +913,10 @@ pub enum RelocationKind {
     /// `__kconfig` value (`BPF_PSEUDO_MAP_VALUE` into the `.kconfig` map) or of a `__ksym`
     /// (`BPF_PSEUDO_BTF_ID`, or an address), or a kfunc call (`BPF_PSEUDO_KFUNC_CALL`).
     Extern { index: usize },
+    /// `R_BPF_64_64` on an `ld_imm64` against `.text`: the address of subprogram `callee`
+    /// (a callback), which is linked into the program like a callee; the instruction
+    /// gets `src_reg = BPF_PSEUDO_FUNC` and `imm` its offset, as a call's.
+    FuncAddr { callee: usize },
 }
 
 impl RelocationKind {
@@ -923,6 +927,7 @@ impl RelocationKind {
             RelocationKind::MapValue { .. } => "map value",
             RelocationKind::Call { .. } => "call",
             RelocationKind::Extern { .. } => "extern",
+            RelocationKind::FuncAddr { .. } => "function address",
         }
     }
 }

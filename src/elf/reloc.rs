@@ -31,7 +31,7 @@ use super::{
 };
 use crate::btf::ext::{FuncInfo, LineInfo};
 use crate::btf::Btf;
-use crate::insn::{Insn, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, INSN_SIZE};
+use crate::insn::{Insn, BPF_PSEUDO_FUNC, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, INSN_SIZE};
 
 pub use crate::btf::core::{CoreError, CoreFixup};
 
@@ -88,6 +88,7 @@ impl std::fmt::Display for AppliedRelocation {
             }
             RelocationKind::Call { .. } => format!("call {}", self.target),
             RelocationKind::Extern { .. } => format!("extern {}", self.target),
+            RelocationKind::FuncAddr { .. } => format!("callback {}", self.target),
         };
         write!(
             f,
@@ -241,7 +242,9 @@ impl ObjectSpec {
                 continue;
             };
             for relocation in &caller.relocations {
-                if let RelocationKind::Call { callee } = relocation.kind {
+                if let RelocationKind::Call { callee } | RelocationKind::FuncAddr { callee } =
+                    relocation.kind
+                {
                     let slot = seen.get_mut(callee).ok_or(RelocError::NoSuchSubprogram {
                         program: program.to_string(),
                         function: caller.name.clone(),
@@ -327,6 +330,34 @@ impl ObjectSpec {
                         before = vec![*insn];
                         // Both fit i32: the whole program does (checked above).
                         insn.imm = (callee_start as i64 - at as i64 - 1) as i32;
+                        target = self
+                            .subprograms
+                            .get(callee)
+                            .map(|s| s.name.clone())
+                            .unwrap_or_default();
+                    }
+                    RelocationKind::FuncAddr { callee } => {
+                        let insn = insns
+                            .get_mut(at)
+                            .filter(|_| relocation.insn + 1 < part.insns.len())
+                            .ok_or_else(|| site_error(RelocProblem::MissingSecondSlot))?;
+                        let marked = insn.src_reg == 0 || insn.src_reg == BPF_PSEUDO_FUNC;
+                        if !insn.is_ld_imm64() || !marked {
+                            return Err(site_error(RelocProblem::FunctionPointer));
+                        }
+                        let callee_start = start_of(Part::Subprogram(callee)).ok_or(
+                            RelocError::NoSuchSubprogram {
+                                program: program.to_string(),
+                                function: part.name.clone(),
+                                callee,
+                            },
+                        )?;
+                        before = insns.get(at..at + 2).unwrap_or_default().to_vec();
+                        if let Some(insn) = insns.get_mut(at) {
+                            // As a call's: the whole program fits i32 (checked above).
+                            insn.src_reg = BPF_PSEUDO_FUNC;
+                            insn.imm = (callee_start as i64 - at as i64 - 1) as i32;
+                        }
                         target = self
                             .subprograms
                             .get(callee)

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod corpus;
+mod features;
 mod real_object;
 mod real_world;
 mod writer;
