@@ -289,6 +289,17 @@ fn map_entry(out: &mut String, btf: Option<&Btf>, index: usize, map: &MapSpec) {
             ),
         );
     }
+    if let Some(inner) = &map.inner {
+        field(out, "inner maps", inner.to_string());
+    }
+    if !map.init_slots.is_empty() {
+        let slots: Vec<String> = map
+            .init_slots
+            .iter()
+            .map(|(slot, name)| format!("[{slot}] = {name}"))
+            .collect();
+        field(out, "initial", format!("{} (after the programs load)", slots.join(", ")));
+    }
     let note = match map.kind {
         MapKind::Btf => return,
         MapKind::Rodata => {

@@ -13,6 +13,8 @@
 //! | `.rel<section>` | where code needs a map, a global or a callee | [`ProgramSpec::relocations`] |
 //! | `.maps` | BTF-defined maps (described in `.BTF`) | [`ObjectSpec::maps`] |
 //! | `.rodata`, `.data`, `.bss` | global variables: one array map each | [`ObjectSpec::maps`] |
+//! | `.rel.maps` | initial slots of map-in-map and prog-array maps | [`MapSpec::init_slots`] |
+//! | (none: `SHN_UNDEF` symbols) | `__kconfig` and `__ksym` externs (`externs.rs`) | [`ObjectSpec::externs`] |
 //! | `license`, `version` | the license string, the kernel version | [`ObjectSpec::license`] |
 //! | `.BTF`, `.BTF.ext` | types; func/line info and CO-RE records | [`ObjectSpec::btf`] |
 //!
@@ -21,14 +23,18 @@
 //!   against a global data symbol, an address inside the section at byte
 //!   `imm + st_value` (clang 14 names the variable, with `imm` 0; for a `static` variable
 //!   it names the section symbol and puts the offset in `imm`).
-//! - `R_BPF_64_32` (10) on a `call` with `src_reg = BPF_PSEUDO_CALL`: a bpf-to-bpf call.
+//!   Against a `.text` function: the address of a callback (`BPF_PSEUDO_FUNC`). Against
+//!   an extern: its value or address (see `externs.rs`).
+//! - `R_BPF_64_32` (10) on a `call` with `src_reg = BPF_PSEUDO_CALL`: a bpf-to-bpf call
+//!   (against an extern: a kfunc call).
 //!   The callee's slot in the symbol's section is `st_value / 8 + imm + 1`. clang 14 names
 //!   the `.text` section symbol (`st_value` 0) and writes `imm = -1` when the callee is a
 //!   `static` function at the start of `.text`; in general it writes the callee's slot
 //!   relative to the symbol, minus one, the same rule libbpf uses. A bpf-to-bpf call with
 //!   no record is relative to the call itself: target = call slot + `imm` + 1.
 //! - The relocations of `.BTF` and `.BTF.ext` (`R_BPF_64_ABS32`, `R_BPF_64_NODYLD32`) are
-//!   for linkers; they are ignored, as are relocation sections of non-code sections.
+//!   for linkers; they are ignored, as are relocation sections of other non-code
+//!   sections than `.maps`.
 //!
 //! Policies (what this loader decides where the ELF file leaves a choice):
 //! - `e_machine` `EM_NONE` (very old LLVM) is accepted like `EM_BPF`; the byte order
@@ -37,8 +43,8 @@
 //!   get [`ProgramType::Unspec`](crate::uapi::ProgramType::Unspec) and the load step refuses them (see `program.rs`).
 //! - Global data maps are named as libbpf names them (`main.rodata`; see `maps.rs`);
 //!   `.rodata` maps get `BPF_F_RDONLY_PROG`. Empty data sections get no map.
-//! - Only `.text` functions can be called; static functions in program sections,
-//!   externs, callbacks (`ld_imm64` of a function) and legacy `maps` are errors.
+//! - Only `.text` functions can be called or taken the address of; static functions in
+//!   program sections and legacy `maps` are errors.
 //!
 //! Every read goes through the `object` crate's checked accessors or `get(..)`; any
 //! byte sequence gives an `ObjectSpec` or a [`ParseError`] that says where.
