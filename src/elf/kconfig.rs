@@ -201,6 +201,9 @@ fn set_number(
             ))
         }
     }
+    if bytes.is_empty() {
+        return Err(bad(text, "the extern has no size"));
+    }
     let bits = bytes.len() * 8;
     let fits = match ty {
         _ if bits >= 64 => true,
