@@ -298,7 +298,11 @@ fn map_entry(out: &mut String, btf: Option<&Btf>, index: usize, map: &MapSpec) {
             .iter()
             .map(|(slot, name)| format!("[{slot}] = {name}"))
             .collect();
-        field(out, "initial", format!("{} (after the programs load)", slots.join(", ")));
+        field(
+            out,
+            "initial",
+            format!("{} (after the programs load)", slots.join(", ")),
+        );
     }
     let note = match map.kind {
         MapKind::Btf => return,

@@ -126,7 +126,10 @@ pub enum RelocProblem {
     FunctionPointer,
     /// A `__kconfig` extern used by a call, or an extern used by an instruction that is
     /// neither `ld_imm64` nor `call`.
-    ExternUse { code: u8 },
+    ExternUse {
+        /// The instruction's opcode.
+        code: u8,
+    },
     /// At relocation: a strong `__ksym` extern that nothing resolved
     /// ([`ExternSpec::value`](super::ExternSpec::value) is `None`), or an extern index the
     /// spec does not have.
@@ -156,7 +159,12 @@ pub enum MapProblem {
     NoSymbol,
     /// A `.rel.maps` record (an initial slot of `__array(values)`) that cannot be used:
     /// `offset` in `.maps`, what is wrong.
-    InitSlot { offset: u64, reason: String },
+    InitSlot {
+        /// The record's byte offset in `.maps`.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A BTF lookup failed while decoding the map.
     Btf(BtfError),
 }

@@ -34,6 +34,7 @@ use crate::btf::{Btf, BtfError, Kind, TypeBody, BTF_INT_BOOL, BTF_INT_CHAR, BTF_
 pub struct ExternSpec {
     /// The symbol's name (`LINUX_KERNEL_VERSION`, `bpf_task_from_pid`).
     pub name: String,
+    /// Where its value comes from, and for `__kconfig` ones where it lives.
     pub kind: ExternKind,
     /// `__weak`: unresolved is 0 instead of an error.
     pub weak: bool,
@@ -51,9 +52,13 @@ pub struct ExternSpec {
 pub enum ExternKind {
     /// `__kconfig`: a value in the `.kconfig` map at `offset`.
     Kconfig {
+        /// Its C type, which says how a config value is written.
         ty: KconfigType,
+        /// Its byte offset in the `.kconfig` map's value.
         offset: u32,
+        /// Its size in bytes.
         size: u32,
+        /// Its alignment in bytes (what the offsets are laid out by).
         align: u32,
     },
     /// `__ksym`: a kernel symbol.
@@ -70,7 +75,10 @@ pub enum KconfigType {
     /// `enum libbpf_tristate`: `n` 0, `y` 1, `m` 2.
     Tristate,
     /// An integer of the extern's size.
-    Int { signed: bool },
+    Int {
+        /// A signed type: the value must fit it as a signed number.
+        signed: bool,
+    },
     /// `char name[N]`: a quoted string, NUL-terminated, truncated to fit.
     CharArray,
 }
@@ -80,10 +88,16 @@ pub enum KconfigType {
 pub enum KsymKind {
     /// A kfunc: `extern struct task_struct *bpf_task_from_pid(s32) __ksym`; `proto` is
     /// its FUNC_PROTO in the object's BTF.
-    Func { proto: u32 },
+    Func {
+        /// Its FUNC_PROTO in the object's BTF.
+        proto: u32,
+    },
     /// A typed variable (`extern const struct rq runqueues __ksym`): `type_id` is its
     /// type in the object's BTF, modifiers and typedefs skipped.
-    Var { type_id: u32 },
+    Var {
+        /// Its type in the object's BTF.
+        type_id: u32,
+    },
     /// A typeless variable (`extern const void x __ksym`): its address.
     Typeless,
 }
@@ -105,8 +119,11 @@ pub enum KsymValue {
     /// (`btf_obj_fd` its BTF's fd for an `ld_imm64`, `fd_index` its slot in
     /// `BPF_PROG_LOAD`'s `fd_array` for a kfunc call).
     Btf {
+        /// The FUNC or VAR id in that BTF.
         btf_id: u32,
+        /// 0 for vmlinux; a module BTF's fd (the second slot of an `ld_imm64`).
         btf_obj_fd: i32,
+        /// 0 for vmlinux; the module BTF's slot in `fd_array` (a kfunc call's `off`).
         fd_index: i16,
     },
     /// An address from `/proc/kallsyms` (typeless variables).
@@ -160,7 +177,10 @@ pub enum ExternProblem {
     /// Its BTF `VAR`/`FUNC` does not have `extern` linkage.
     NotExtern,
     /// Its BTF entry is in no DATASEC, or in one other than `.kconfig` and `.ksyms`.
-    UnknownSection { section: String },
+    UnknownSection {
+        /// The DATASEC's name (empty: none lists it).
+        section: String,
+    },
     /// A `.kconfig` extern of a type libbpf does not support (`struct`, `float`, ...).
     KconfigType,
     /// A `.kconfig` FUNC, or a kconfig extern called.
@@ -170,7 +190,12 @@ pub enum ExternProblem {
     /// A strong extern nothing resolved.
     Unresolved,
     /// A `.kconfig` value that does not fit the extern's type (text from the config).
-    BadValue { value: String, reason: &'static str },
+    BadValue {
+        /// The value as the input gives it.
+        value: String,
+        /// Why it does not fit.
+        reason: &'static str,
+    },
     /// A `LINUX_*` name libbpf does not define, on a strong extern.
     UnknownVirtual,
     /// A `.kconfig` extern named neither `CONFIG_*` nor `LINUX_*`.
@@ -215,7 +240,9 @@ impl From<BtfError> for ExternProblem {
 /// An extern problem with the extern's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternError {
+    /// The extern's name (its ELF symbol).
     pub name: String,
+    /// What is wrong.
     pub problem: ExternProblem,
 }
 

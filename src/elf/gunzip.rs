@@ -14,7 +14,10 @@ pub const MAX_OUTPUT: usize = 64 << 20;
 
 /// Why the data is not a gzip member this reader can decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GzipError(pub &'static str);
+pub struct GzipError(
+    /// What is wrong, in a few words.
+    pub &'static str,
+);
 
 impl fmt::Display for GzipError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -37,27 +37,47 @@ pub enum AttachTarget {
     /// `uprobe/BINARY:FUNC[+OFFSET]`, `uprobe/BINARY:OFFSET`, `uretprobe/...` (and `.s`):
     /// a user function's entry or return. `function` is empty for a bare offset.
     Uprobe {
+        /// The executable or library (a path, or a name the application resolves).
         binary: String,
+        /// The function's symbol (empty: `offset` is from the file's start).
         function: String,
+        /// Bytes from the function's start, or the file offset without a function.
         offset: u64,
+        /// `uretprobe`: fire on the function's return.
         retprobe: bool,
     },
     /// `usdt/BINARY:PROVIDER:NAME`: a user statically defined tracepoint.
     Usdt {
+        /// The executable or library holding the note.
         binary: String,
+        /// The USDT provider (`libc`).
         provider: String,
+        /// The probe's name (`setjmp`).
         name: String,
     },
     /// `ksyscall/NAME`, `kretsyscall/NAME`: a system call's entry or return, through its
     /// architecture's wrapper (`__x64_sys_NAME`) where the kernel has one.
-    Ksyscall { syscall: String, retprobe: bool },
+    Ksyscall {
+        /// The system call's name (`tgkill`).
+        syscall: String,
+        /// `kretsyscall`: fire on its return.
+        retprobe: bool,
+    },
     /// `kprobe.multi/PATTERN`, `kretprobe.multi/PATTERN`, `kprobe.session/PATTERN`:
     /// every kernel function matching a glob, through one multi-kprobe link.
-    KprobeMulti { pattern: String, retprobe: bool },
+    KprobeMulti {
+        /// A glob over kernel function names (`tcp_*`).
+        pattern: String,
+        /// `kretprobe.multi`: fire on the returns.
+        retprobe: bool,
+    },
     /// `uprobe.multi/BINARY:PATTERN`, `uretprobe.multi/...`.
     UprobeMulti {
+        /// The executable or library.
         binary: String,
+        /// A glob over its function names.
         pattern: String,
+        /// `uretprobe.multi`: fire on the returns.
         retprobe: bool,
     },
     /// The section name gives no target: the program is attached by other means (an
@@ -129,11 +149,13 @@ impl fmt::Display for AttachTarget {
 /// What a section name says about its programs: libbpf's `struct bpf_sec_def` applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SectionDef {
+    /// `prog_type` for `BPF_PROG_LOAD` (`Unspec`: a name libbpf does not know).
     pub prog_type: ProgramType,
     /// `expected_attach_type` for `BPF_PROG_LOAD`.
     pub expected_attach_type: AttachType,
     /// `prog_flags` for `BPF_PROG_LOAD`: [`BPF_F_SLEEPABLE`], [`BPF_F_XDP_HAS_FRAGS`].
     pub prog_flags: u32,
+    /// Where it attaches, as far as the name says.
     pub attach: AttachTarget,
 }
 
@@ -912,11 +934,17 @@ pub enum RelocationKind {
     /// [`ObjectSpec::externs`](super::ObjectSpec::externs)): an `ld_imm64` of a
     /// `__kconfig` value (`BPF_PSEUDO_MAP_VALUE` into the `.kconfig` map) or of a `__ksym`
     /// (`BPF_PSEUDO_BTF_ID`, or an address), or a kfunc call (`BPF_PSEUDO_KFUNC_CALL`).
-    Extern { index: usize },
+    Extern {
+        /// The extern's index in `ObjectSpec::externs`.
+        index: usize,
+    },
     /// `R_BPF_64_64` on an `ld_imm64` against `.text`: the address of subprogram `callee`
     /// (a callback), which is linked into the program like a callee; the instruction
     /// gets `src_reg = BPF_PSEUDO_FUNC` and `imm` its offset, as a call's.
-    FuncAddr { callee: usize },
+    FuncAddr {
+        /// The callback's index in `ObjectSpec::subprograms`.
+        callee: usize,
+    },
 }
 
 impl RelocationKind {
