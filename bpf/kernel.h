@@ -131,4 +131,25 @@ struct trace_event_raw_inet_sock_set_state {
 	__u8 daddr_v6[16];
 } __attribute__((preserve_access_index));
 
+/*
+ * include/trace/events/tcp.h: the record of tcp:tcp_retransmit_skb. Its type has had two
+ * names: on Debian's 6.1 and 6.12 the event belongs to the class tcp_event_sk_skb (type
+ * trace_event_raw_tcp_event_sk_skb, no such type as the one below); by 6.18 (this project's
+ * host) it is an event of its own with an `err` field at the end (type
+ * trace_event_raw_tcp_retransmit_skb, and tcp_event_sk_skb is gone). The program reads only
+ * `skaddr`, through whichever of the two the kernel's BTF has (bpf_core_type_exists), and
+ * takes everything else from the socket.
+ */
+struct trace_event_raw_tcp_event_sk_skb {
+	struct trace_entry ent;
+	const void *skbaddr;
+	const void *skaddr;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_tcp_retransmit_skb {
+	struct trace_entry ent;
+	const void *skbaddr;
+	const void *skaddr;
+} __attribute__((preserve_access_index));
+
 #endif /* TCPCONNECT_KERNEL_H */

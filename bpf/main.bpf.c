@@ -2,16 +2,23 @@
 /*
  * tcpconnect's eBPF side: one event per outgoing TCP connection, IPv4 and IPv6.
  *
- * Two programs see the same connections from two places in the kernel:
+ * Two paths see the same connections from two places in the kernel:
  *   kprobe/tcp_connect                    the kernel function that sends the SYN; needs
- *                                         CONFIG_KPROBES. The socket is complete here.
+ *                                         CONFIG_KPROBES. The socket is complete here, and
+ *                                         the event is sent at once.
  *   tracepoint/sock/inet_sock_set_state   the socket's state changes; works without
- *                                         kprobes. At CLOSE -> SYN_SENT the kernel has not
+ *   + tracepoint/tcp/tcp_retransmit_skb   kprobes. At CLOSE -> SYN_SENT the kernel has not
  *                                         picked the source port yet, so the process is
- *                                         remembered (map `pending`) and the event is sent
- *                                         when the socket leaves SYN_SENT (handshake done,
- *                                         refused or timed out), with the real port.
- * The user-space loader picks one, sets the configuration below, and reads `events`.
+ *                                         remembered (map `pending`) and the event is sent,
+ *                                         with the real port, at whichever comes first:
+ *                                         the socket leaves SYN_SENT (handshake done,
+ *                                         refused, or given up), or its SYN is sent again
+ *                                         (no answer within the first retransmission
+ *                                         timeout, 1 s by default). Either takes the
+ *                                         socket out of `pending`, so the other sends
+ *                                         nothing: one event per connect.
+ * The user-space loader picks the kprobe, or both tracepoints, sets the configuration below,
+ * and reads `events`.
  */
 #include "kernel.h"
 #include <bpf/bpf_helpers.h>
@@ -59,7 +66,7 @@ struct {
 	__uint(value_size, sizeof(u32));
 } events SEC(".maps");
 
-/* Who connected, remembered from CLOSE -> SYN_SENT until the socket leaves SYN_SENT. */
+/* Who connected, remembered from CLOSE -> SYN_SENT until the event is sent. */
 struct pending_connect {
 	char comm[TASK_COMM_LEN];
 	u32 pid;
@@ -124,7 +131,37 @@ static __always_inline void fill_process(char comm[TASK_COMM_LEN], u32 *pid, u32
 	bpf_get_current_comm(comm, TASK_COMM_LEN);
 }
 
-/* Shared by both programs (a bpf-to-bpf call): port filter, then count or send. */
+/* The connection's protocol, ports and addresses, read from a socket whose source port is
+ * set (the kernel's struct layout fitted by CO-RE). */
+static __always_inline void fill_socket(struct sock *sk, struct data_t *data)
+{
+	data->proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	data->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	data->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (data->family == AF_INET) {
+		data->saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		data->daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&data->saddr6, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&data->daddr6, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+/* The tracepoint path: copies the process remembered for socket `sk` (found at `who`) into
+ * `data` and forgets it. True only for the caller whose delete removed the entry: should
+ * both tracepoints see the same socket at once, one of them sends the event. */
+static __always_inline bool take_pending(u64 sk, struct pending_connect *who,
+					 struct data_t *data)
+{
+	__builtin_memcpy(data->comm, who->comm, TASK_COMM_LEN);
+	data->pid = who->pid;
+	data->uid = who->uid;
+	data->gid = who->gid;
+	data->loginuid = who->loginuid;
+	return bpf_map_delete_elem(&pending, &sk) == 0;
+}
+
+/* Shared by every program (a bpf-to-bpf call): port filter, then count or send. */
 static __noinline int emit(void *ctx, struct data_t *data)
 {
 	if (filter_ports_len) {
@@ -184,16 +221,7 @@ int BPF_KPROBE(tcp_connect, struct sock *sk)
 		return 0;
 
 	fill_process(data.comm, &data.pid, &data.uid, &data.gid, &data.loginuid);
-	data.proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
-	data.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	data.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (data.family == AF_INET) {
-		data.saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		data.daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-	} else {
-		BPF_CORE_READ_INTO(&data.saddr6, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&data.daddr6, sk, __sk_common.skc_v6_daddr);
-	}
+	fill_socket(sk, &data);
 	data.thesource = 1;
 	return emit(ctx, &data);
 }
@@ -226,16 +254,13 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args)
 	if (args->oldstate != TCP_SYN_SENT)
 		return 0;
 
-	/* Leaving SYN_SENT (maybe in softirq context): the port is set, the process was saved. */
+	/* Leaving SYN_SENT (maybe in softirq context): the port is set, the process was saved;
+	 * not in `pending` when the SYN's retransmit already sent the event. */
 	who = bpf_map_lookup_elem(&pending, &sk);
 	if (!who)
 		return 0;
-	__builtin_memcpy(data.comm, who->comm, TASK_COMM_LEN);
-	data.pid = who->pid;
-	data.uid = who->uid;
-	data.gid = who->gid;
-	data.loginuid = who->loginuid;
-	bpf_map_delete_elem(&pending, &sk);
+	if (!take_pending(sk, who, &data))
+		return 0;
 
 	/* A connect that failed before sending its SYN (no free port) never got a port. */
 	if (args->sport == 0)
@@ -254,6 +279,50 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args)
 	}
 	data.thesource = 1;
 	return emit(args, &data);
+}
+
+/* A segment sent again (tcp_retransmit_skb; in the retransmission timer, softirq context).
+ * For a socket in SYN_SENT that is its SYN: no answer came within the retransmission
+ * timeout. Such a connect may wait minutes before it leaves SYN_SENT, so it is sent now,
+ * from the socket (its port is set since the first SYN), and taken out of `pending`.
+ * Every retransmit of every TCP connection comes here: the map lookup filters first. */
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int tcp_retransmit_skb(void *ctx)
+{
+	struct pending_connect *who;
+	struct data_t data = {};
+	struct sock *s;
+	u64 sk;
+
+	/* The record's type has another name on older kernels (bpf/kernel.h). Which one
+	 * exists is a CO-RE constant: the verifier walks only that branch, and the other's
+	 * offset, which this kernel cannot resolve, is poisoned where no path reaches it. The
+	 * field is copied with a helper: clang merges the two branches' reads into one at a
+	 * computed offset, and the context may not be dereferenced at one. */
+	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb)) {
+		struct trace_event_raw_tcp_retransmit_skb *args = ctx;
+
+		BPF_CORE_READ_INTO(&sk, args, skaddr);
+	} else {
+		struct trace_event_raw_tcp_event_sk_skb *args = ctx;
+
+		BPF_CORE_READ_INTO(&sk, args, skaddr);
+	}
+
+	who = bpf_map_lookup_elem(&pending, &sk);
+	if (!who)
+		return 0;
+	s = (struct sock *)sk;
+	if (BPF_CORE_READ(s, __sk_common.skc_state) != TCP_SYN_SENT)
+		return 0;
+	data.family = BPF_CORE_READ(s, __sk_common.skc_family);
+	if (data.family != AF_INET && data.family != AF_INET6)
+		return 0;
+	if (!take_pending(sk, who, &data))
+		return 0;
+	fill_socket(s, &data);
+	data.thesource = 1;
+	return emit(ctx, &data);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -20,36 +20,61 @@ use std::fmt;
 pub const INSN_SIZE: usize = 8;
 
 // Instruction classes (the low 3 bits of the opcode).
+/// `BPF_LD`: class of the non-standard loads: `ld_imm64` and the legacy packet loads.
 pub const BPF_LD: u8 = 0x00;
+/// `BPF_LDX`: class of loads from memory into a register (`dst = *(size *)(src + off)`).
 pub const BPF_LDX: u8 = 0x01;
+/// `BPF_ST`: class of stores of an immediate to memory (`*(size *)(dst + off) = imm`).
 pub const BPF_ST: u8 = 0x02;
+/// `BPF_STX`: class of stores of a register to memory, and of atomic operations.
 pub const BPF_STX: u8 = 0x03;
+/// `BPF_ALU`: class of 32-bit arithmetic (the upper half of `dst` is zeroed).
 pub const BPF_ALU: u8 = 0x04;
+/// `BPF_JMP`: class of 64-bit compares and jumps, calls and `exit`.
 pub const BPF_JMP: u8 = 0x05;
+/// `BPF_JMP32`: class of jumps that compare the lower 32 bits of their operands.
 pub const BPF_JMP32: u8 = 0x06;
+/// `BPF_ALU64`: class of 64-bit arithmetic.
 pub const BPF_ALU64: u8 = 0x07;
 
 // Size modifiers of loads and stores (bits 3-4).
+/// `BPF_W`: a 4-byte (word) access.
 pub const BPF_W: u8 = 0x00;
+/// `BPF_H`: a 2-byte (half-word) access.
 pub const BPF_H: u8 = 0x08;
+/// `BPF_B`: a 1-byte access.
 pub const BPF_B: u8 = 0x10;
+/// `BPF_DW`: an 8-byte (double-word) access.
 pub const BPF_DW: u8 = 0x18;
 
 // Mode modifiers of loads and stores (bits 5-7).
+/// `BPF_IMM`: the value is an immediate (with `BPF_LD | BPF_DW`: `ld_imm64`).
 pub const BPF_IMM: u8 = 0x00;
+/// `BPF_ABS`: legacy packet load at an absolute offset (classic BPF, socket filters).
 pub const BPF_ABS: u8 = 0x20;
+/// `BPF_IND`: legacy packet load at a register-relative offset (classic BPF).
 pub const BPF_IND: u8 = 0x40;
+/// `BPF_MEM`: a regular load or store at `register + off`.
 pub const BPF_MEM: u8 = 0x60;
+/// `BPF_MEMSX`: a sign-extending load (`BPF_LDX` only; kernel 6.6 and later).
 pub const BPF_MEMSX: u8 = 0x80;
+/// `BPF_ATOMIC`: an atomic operation (`BPF_STX` only; the operation is in `imm`).
 pub const BPF_ATOMIC: u8 = 0xc0;
 
 // ALU and jump operations (bits 4-7) and the source flag (bit 3).
+/// `BPF_K`: the source operand is the 32-bit immediate `imm`.
 pub const BPF_K: u8 = 0x00;
+/// `BPF_X`: the source operand is the register `src_reg`.
 pub const BPF_X: u8 = 0x08;
+/// `BPF_ADD`: ALU operation `dst += src`.
 pub const BPF_ADD: u8 = 0x00;
+/// `BPF_MOV`: ALU operation `dst = src`.
 pub const BPF_MOV: u8 = 0xb0;
+/// `BPF_JA`: jump operation, unconditional jump by `off` slots.
 pub const BPF_JA: u8 = 0x00;
+/// `BPF_CALL`: jump operation, call a helper (or a bpf-to-bpf function) given by `imm`.
 pub const BPF_CALL: u8 = 0x80;
+/// `BPF_EXIT`: jump operation, return from the program with `r0` as its result.
 pub const BPF_EXIT: u8 = 0x90;
 
 /// `BPF_LD | BPF_IMM | BPF_DW`: load a 64-bit constant, two slots.

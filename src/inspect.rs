@@ -57,7 +57,7 @@ fn externs(out: &mut String, spec: &ObjectSpec) {
 }
 
 /// Renders what CO-RE does to each program against `target` (the running kernel's BTF,
-/// or one given with `--btf`): for every record, the local access, the value clang
+/// or a BTF file of another kernel): for every record, the local access, the value clang
 /// computed, the value on the target, and the instruction before and after. Programs
 /// are relocated with placeholder map fds (map #i gets fd i), as in [`render`].
 pub fn render_core(spec: &ObjectSpec, target: &Btf, target_name: &str) -> String {
@@ -666,7 +666,12 @@ mod tests {
             "tcp_connect:43   byte_off       struct sock.__sk_common.skc_family = 12 (0:0:4)   r1 = 12",
             "tcp_connect:74   field_exists   struct task_struct.loginuid = 1 (0:0)   r2 = 1",
             "Program inet_sock_set_state",
-            "  .BTF.ext: 3 func_info, 191 line_info, 35 CO-RE records",
+            "Program tcp_retransmit_skb",
+            "  attaches to   tracepoint tcp:tcp_retransmit_skb",
+            "  linked        240 slots with emit at slot 154",
+            "tcp_retransmit_skb:8    type_exists    struct trace_event_raw_tcp_retransmit_skb = 1 (0)   r2 = 1",
+            "tcp_retransmit_skb:13   byte_off       struct trace_event_raw_tcp_event_sk_skb.skaddr = 16 (0:2)   r2 = 16",
+            "  .BTF.ext: 4 func_info, 249 line_info, 52 CO-RE records",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }

@@ -8,10 +8,10 @@
 //!
 //! The first half (`uapi`, `insn`, `btf`, `elf`) is pure: it never panics on any input
 //! and is fuzzed; its one I/O is reading the kernel's BTF file (`btf::kernel`, which maps
-//! it with `mmap`). The second half (`load`, `attach`, `perf`) is thin: it makes the
+//! it with `mmap`). The second half (`load`, `attach`, `perf`, `ringbuf`) is thin: it makes the
 //! system calls through a private `syscall` module, and hands out handles that own
 //! their fds. `unsafe` lives where the kernel is touched: the system calls, and the
-//! `mmap`s of the perf rings and of the kernel's BTF.
+//! `mmap`s of the perf rings, the ring buffers and the kernel's BTF.
 //!
 //! Reading order, the pipeline's:
 //! 1. [`uapi`]: the kernel's numbers (map, program and attach types, flags);
@@ -23,7 +23,8 @@
 //! 5. [`load`]: maps, BTF and programs made into kernel objects, as [`load::Map`] and
 //!    [`load::Program`] handles;
 //! 6. [`attach`]: kprobes and tracepoints, as [`attach::Link`]s;
-//! 7. [`perf`]: the rings the programs write events into;
+//! 7. [`perf`] and [`ringbuf`]: the rings the programs write records into, and
+//!    [`records`], one reader for either;
 //! 8. [`inspect`]: the whole of it told for any object, as text.
 //!
 //! ```no_run
@@ -41,6 +42,7 @@
 //! ```
 
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod uapi;
@@ -58,6 +60,10 @@ pub mod load;
 pub mod attach;
 
 pub mod perf;
+
+pub mod ringbuf;
+
+pub mod records;
 
 pub mod inspect;
 

@@ -18,6 +18,22 @@ fn main() -> ExitCode {
         Some(Command::Inspect { object, core, btf }) => {
             tool::inspect::run(object.as_deref(), *core, btf.as_deref())
         }
+        Some(Command::Load {
+            object,
+            programs,
+            btf,
+            verbose,
+        }) => match tool::load::run(&tool::load::LoadRequest {
+            object,
+            programs,
+            btf: btf.as_ref(),
+            verbose: *verbose,
+        }) {
+            Ok(true) => Ok(()),
+            // Each refusal was said on stderr, one line per program.
+            Ok(false) => return ExitCode::FAILURE,
+            Err(error) => Err(error),
+        },
         None => tool::trace::run(&cli),
     };
     match result {

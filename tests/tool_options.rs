@@ -398,7 +398,11 @@ fn verbose_tells_each_step_on_stderr_and_nothing_on_stdout() {
     }
     // Each detail: a line holding all these pieces.
     for detail in [
-        &["program inet_sock_set_state: --attach tracepoint"][..],
+        &["program inet_sock_set_state, tcp_retransmit_skb: --attach tracepoint"][..],
+        &[
+            "an event is sent when the socket leaves SYN_SENT",
+            "or at its first SYN retransmit",
+        ],
         &["the kernel took it: BTF fd"],
         &[
             "events ",
@@ -422,6 +426,8 @@ fn verbose_tells_each_step_on_stderr_and_nothing_on_stdout() {
         &["verifier: processed ", " insns"],
         &["func_info (2) and line_info (", ") accepted"],
         &["tracepoint sock/inet_sock_set_state: tracepoint + "],
+        &["tracepoint tcp/tcp_retransmit_skb: tracepoint + "],
+        &["type_exists", "struct trace_event_raw_tcp_"],
     ] {
         assert!(
             stderr
@@ -457,6 +463,17 @@ fn lost_events_are_reported_as_json_objects_and_add_up() {
     // The tool stopped, the kernel keeps writing: every ring this thread's connects land in
     // overflows (at most 42 fit in one, and the CPUs this thread may run on share 100 each).
     signal(&tool, nix::sys::signal::Signal::SIGSTOP);
+    // The stop takes effect when the tool is next scheduled: on a busy machine it could
+    // still drain its rings during the burst. Wait until the kernel says it is stopped.
+    let stat = format!("/proc/{}/stat", tool.child.id());
+    let stopped_by = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&stat).is_ok_and(|s| {
+        s.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('T'))
+    }) {
+        assert!(Instant::now() < stopped_by, "the tool did not stop");
+        thread::sleep(Duration::from_millis(5));
+    }
     let cpus = thread::available_parallelism().map_or(2, |n| n.get());
     let mut made = 100 * cpus;
     connect_times(target, made);

@@ -14,6 +14,10 @@
 //! [`Link::detach`] is called, which reports errors.
 
 pub mod tracefs;
+mod uprobe;
+
+pub(crate) use uprobe::attach_uprobe;
+pub use uprobe::{function_offset, UPROBE_PMU};
 
 use std::ffi::CString;
 use std::fmt;
@@ -36,6 +40,13 @@ pub enum Probe {
     KprobeTracefs,
     /// A tracepoint.
     Tracepoint,
+    /// A uprobe through the uprobe PMU (4.17).
+    UprobePmu,
+    /// A raw tracepoint (`BPF_RAW_TRACEPOINT_OPEN`, 4.17): no perf event at all.
+    RawTracepoint,
+    /// A sampling perf event (a hardware or software counter): the program runs on each
+    /// sample.
+    PerfEvent,
 }
 
 /// How the program was bound to the perf event.
@@ -45,13 +56,55 @@ pub enum Via {
     BpfLink,
     /// `PERF_EVENT_IOC_SET_BPF` then `PERF_EVENT_IOC_ENABLE`.
     PerfIoctl,
+    /// `BPF_RAW_TRACEPOINT_OPEN`: the fd it returns is the attachment.
+    RawTracepointOpen,
 }
 
 /// How a [`Link`] was made: `kprobe PMU + BPF link`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttachMethod {
+    /// The perf event the program hangs off.
     pub probe: Probe,
+    /// How the program was bound to it.
     pub via: Via,
+}
+
+impl Probe {
+    /// What this kind of attachment is, in a sentence.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Probe::KprobePmu => {
+                "a perf event of the kprobe PMU (perf_event_open with the function's name)"
+            }
+            Probe::KprobeTracefs => {
+                "a kprobe written into tracefs kprobe_events, opened as a tracepoint perf event"
+            }
+            Probe::Tracepoint => "a perf event of the tracepoint, by the id tracefs gives it",
+            Probe::UprobePmu => {
+                "a perf event of the uprobe PMU (perf_event_open with the binary's path and \
+                 the function's file offset)"
+            }
+            Probe::RawTracepoint => "the raw tracepoint itself: no perf event in between",
+            Probe::PerfEvent => "a sampling perf event: the program runs at each sample",
+        }
+    }
+}
+
+impl Via {
+    /// How the program is bound, in a sentence.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Via::BpfLink => {
+                "bound with BPF_LINK_CREATE (5.15+): the program stays attached while the link fd is open"
+            }
+            Via::PerfIoctl => {
+                "bound with PERF_EVENT_IOC_SET_BPF and enabled with PERF_EVENT_IOC_ENABLE"
+            }
+            Via::RawTracepointOpen => {
+                "bound with BPF_RAW_TRACEPOINT_OPEN: attached while its fd is open"
+            }
+        }
+    }
 }
 
 impl fmt::Display for AttachMethod {
@@ -60,10 +113,14 @@ impl fmt::Display for AttachMethod {
             Probe::KprobePmu => "kprobe PMU",
             Probe::KprobeTracefs => "tracefs kprobe_events",
             Probe::Tracepoint => "tracepoint",
+            Probe::UprobePmu => "uprobe PMU",
+            Probe::RawTracepoint => "raw tracepoint",
+            Probe::PerfEvent => "perf event",
         };
         let via = match self.via {
             Via::BpfLink => "BPF link",
             Via::PerfIoctl => "PERF_EVENT_IOC_SET_BPF",
+            Via::RawTracepointOpen => "BPF_RAW_TRACEPOINT_OPEN",
         };
         write!(f, "{probe} + {via}")
     }
@@ -82,6 +139,7 @@ pub enum LinkPreference {
 /// Options for attaching.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AttachOptions {
+    /// Bind with a BPF link where the kernel can, or always with the ioctl.
     pub link: LinkPreference,
     /// For kprobes: don't use the PMU even if there is one (use `kprobe_events`).
     pub force_tracefs_kprobe: bool,
@@ -90,7 +148,9 @@ pub struct AttachOptions {
 /// Entry or return probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KprobeKind {
+    /// A kprobe: the program runs when the function is entered.
     Entry,
+    /// A kretprobe: the program runs when the function returns.
     Return,
 }
 
@@ -100,23 +160,72 @@ pub enum AttachError {
     /// No kprobe PMU and no `kprobe_events` in tracefs.
     KprobesUnsupported,
     /// The kernel refused to probe the function (it does not exist, or cannot be probed).
-    KprobeFunctionNotFound { function: String, detail: String },
+    KprobeFunctionNotFound {
+        /// The function's name.
+        function: String,
+        /// Why: the error of `perf_event_open` or of the write to `kprobe_events`, or a
+        /// name that cannot be a function's.
+        detail: String,
+    },
     /// No tracefs, and it could not be mounted.
-    TracefsUnavailable { reason: String },
+    TracefsUnavailable {
+        /// Where tracefs was looked for, and what went wrong.
+        reason: String,
+    },
     /// No `events/CATEGORY/NAME` in tracefs.
     TracepointNotFound {
+        /// The tracepoint's category (`sock`).
         category: String,
+        /// Its name (`inet_sock_set_state`).
         name: String,
+        /// The tracefs mount that was searched.
         tracefs: PathBuf,
     },
     /// A sysfs or tracefs file held something unexpected.
-    BadFile { path: PathBuf, content: String },
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What it held.
+        content: String,
+    },
     /// A sysfs or tracefs file could not be read or written.
-    Io { path: PathBuf, error: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error, with what was being done.
+        error: String,
+    },
     /// A system call failed while attaching to `target`.
-    Sys { target: String, error: SysError },
+    Sys {
+        /// What was being attached to (`kprobe tcp_connect`,
+        /// `tracepoint sock/inet_sock_set_state`).
+        target: String,
+        /// The failed system call.
+        error: SysError,
+    },
     /// This loader has no way (yet) to attach a program to that kind of target.
-    Unsupported { program: String, target: String },
+    Unsupported {
+        /// The program's name.
+        program: String,
+        /// Its attach target, as its section name gives it.
+        target: String,
+    },
+    /// No uprobe PMU (`CONFIG_UPROBE_EVENTS` off, or a kernel before 4.17).
+    UprobesUnsupported,
+    /// The binary to probe could not be read or is not an ELF file.
+    Binary {
+        /// The binary (an executable or shared library).
+        path: PathBuf,
+        /// Why it could not be used.
+        reason: String,
+    },
+    /// No function of that name in the binary's symbol tables.
+    SymbolNotFound {
+        /// The binary searched.
+        path: PathBuf,
+        /// The function's name.
+        symbol: String,
+    },
 }
 
 impl fmt::Display for AttachError {
@@ -148,6 +257,16 @@ impl fmt::Display for AttachError {
             AttachError::Unsupported { program, target } => {
                 write!(f, "program {program}: attaching to {target} is not supported")
             }
+            AttachError::UprobesUnsupported => write!(
+                f,
+                "this kernel has no uprobe PMU ({UPROBE_PMU}): CONFIG_UPROBE_EVENTS is off"
+            ),
+            AttachError::Binary { path, reason } => write!(f, "{}: {reason}", path.display()),
+            AttachError::SymbolNotFound { path, symbol } => write!(
+                f,
+                "no function {symbol} in the symbol tables of {}",
+                path.display()
+            ),
         }
     }
 }
@@ -337,7 +456,12 @@ fn open_tracepoint_event(id: u64, target: &str) -> Result<OwnedFd, AttachError> 
 
 /// The kprobe PMU's `type` and retprobe bit, or `None` when the kernel has no kprobe PMU.
 fn kprobe_pmu() -> Result<Option<(u32, u32)>, AttachError> {
-    let dir = Path::new(KPROBE_PMU);
+    probe_pmu(Path::new(KPROBE_PMU))
+}
+
+/// A probe PMU's (`kprobe`, `uprobe`) `type` and retprobe bit, or `None` when the kernel
+/// has no such PMU.
+fn probe_pmu(dir: &Path) -> Result<Option<(u32, u32)>, AttachError> {
     let type_path = dir.join("type");
     let text = match std::fs::read_to_string(&type_path) {
         Ok(text) => text,
@@ -369,7 +493,7 @@ fn kprobe_pmu() -> Result<Option<(u32, u32)>, AttachError> {
 }
 
 /// Parses a PMU format file naming one bit of `config` (`config:0`).
-pub fn parse_config_bit(text: &str) -> Option<u32> {
+fn parse_config_bit(text: &str) -> Option<u32> {
     let bit = text.trim().strip_prefix("config:")?;
     bit.parse::<u32>().ok().filter(|&b| b < 64)
 }
@@ -496,6 +620,107 @@ pub(crate) fn attach_kprobe(
         bpf_link,
         perf_event: Some(perf),
         kprobe: Some(guard),
+    })
+}
+
+/// Attaches a `BPF_PROG_TYPE_RAW_TRACEPOINT` program to the raw tracepoint `name`
+/// (`sched_switch`, `sys_enter`): the tracepoint's arguments as they are in the kernel,
+/// without the tracefs format's copying.
+pub(crate) fn attach_raw_tracepoint(prog: BorrowedFd<'_>, name: &str) -> Result<Link, AttachError> {
+    let target = format!("raw tracepoint {name}");
+    let c_name = CString::new(name).map_err(|_| AttachError::TracepointNotFound {
+        category: "raw".into(),
+        name: name.to_string(),
+        tracefs: PathBuf::new(),
+    })?;
+    let fd = syscall::raw_tracepoint_open(prog, &c_name).map_err(|error| AttachError::Sys {
+        target: target.clone(),
+        error,
+    })?;
+    Ok(Link {
+        method: AttachMethod {
+            probe: Probe::RawTracepoint,
+            via: Via::RawTracepointOpen,
+        },
+        target,
+        bpf_link: Some(fd),
+        perf_event: None,
+        kprobe: None,
+    })
+}
+
+/// How often a sampling perf event samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleRate {
+    /// Every this many events (for a clock, nanoseconds).
+    Period(u64),
+    /// This many times a second (the kernel adjusts the period).
+    Frequency(u64),
+}
+
+/// A sampling perf event to run a `BPF_PROG_TYPE_PERF_EVENT` program on: `perf_type` and
+/// `config` as `perf_event_open(2)` takes them (`PERF_TYPE_SOFTWARE` 1 with
+/// `PERF_COUNT_SW_CPU_CLOCK` 0, `PERF_TYPE_HARDWARE` 0 with `PERF_COUNT_HW_CPU_CYCLES` 0,
+/// ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerfEventSpec {
+    /// `perf_event_attr.type`.
+    pub perf_type: u32,
+    /// `perf_event_attr.config`.
+    pub config: u64,
+    /// How often it samples.
+    pub rate: SampleRate,
+}
+
+/// Attaches a perf event program to a new sampling event on `cpu` (every process on that
+/// CPU) or of thread `pid` (a thread id, on any CPU); at least one of the two must be given, as
+/// `perf_event_open(2)` requires. One link per event: to sample every CPU, attach once
+/// per CPU ([`crate::perf::online_cpus`]).
+pub(crate) fn attach_perf_event(
+    prog: BorrowedFd<'_>,
+    event: &PerfEventSpec,
+    pid: Option<u32>,
+    cpu: Option<u32>,
+    opts: &AttachOptions,
+) -> Result<Link, AttachError> {
+    let (period, freq) = match event.rate {
+        SampleRate::Period(n) => (n, 0),
+        SampleRate::Frequency(n) => (n, syscall::ATTR_FLAG_FREQ),
+    };
+    let attr = PerfEventAttr {
+        type_: event.perf_type,
+        config: event.config,
+        sample_period: period,
+        flags: syscall::ATTR_FLAG_DISABLED | freq,
+        ..Default::default()
+    };
+    let target = format!(
+        "perf event type {} config {} on {}",
+        event.perf_type,
+        event.config,
+        match (pid, cpu) {
+            (Some(pid), Some(cpu)) => format!("thread {pid}, cpu {cpu}"),
+            (Some(pid), None) => format!("thread {pid}"),
+            (None, Some(cpu)) => format!("cpu {cpu}"),
+            (None, None) => "no thread and no cpu".to_string(),
+        }
+    );
+    let pid = pid.map_or(-1, |p| p as i32);
+    let cpu = cpu.map_or(-1, |c| c as i32);
+    let perf = syscall::perf_event_open(&attr, pid, cpu).map_err(|error| AttachError::Sys {
+        target: target.clone(),
+        error,
+    })?;
+    let (bpf_link, via) = bind(prog, perf.as_fd(), opts, &target)?;
+    Ok(Link {
+        method: AttachMethod {
+            probe: Probe::PerfEvent,
+            via,
+        },
+        target,
+        bpf_link,
+        perf_event: Some(perf),
+        kprobe: None,
     })
 }
 

@@ -117,7 +117,7 @@ pub fn parse_kprobe_events_line(line: &str) -> Option<(&str, &str)> {
 }
 
 /// The pid in an event name made by [`kprobe_event_name`].
-pub fn kprobe_event_pid(event: &str) -> Option<u32> {
+fn kprobe_event_pid(event: &str) -> Option<u32> {
     let mut parts = event.rsplitn(3, '_');
     let n = parts.next()?;
     let pid = parts.next()?;

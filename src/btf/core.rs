@@ -54,6 +54,7 @@ pub struct CoreFixup {
     pub target_type_id: Option<u32>,
     /// The instruction slot(s) before and after (two for `ld_imm64`).
     pub before: Vec<Insn>,
+    /// The same slot(s) after the fix-up.
     pub after: Vec<Insn>,
     /// Replaced by `call CORE_POISON_IMM`.
     pub poisoned: bool,
@@ -112,46 +113,87 @@ fn short(i: &Insn) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoreError {
     /// `insn_off` is not a multiple of 8 or lies past the instructions.
-    BadInsnOffset { insn_off: u32, insns: usize },
+    BadInsnOffset {
+        /// `bpf_core_relo.insn_off`: bytes from the first instruction given to [`relocate`].
+        insn_off: u32,
+        /// How many instruction slots there are.
+        insns: usize,
+    },
     /// The object's BTF is broken where the record points.
-    LocalBtf { insn_off: u32, error: BtfError },
+    LocalBtf {
+        /// `bpf_core_relo.insn_off` of the record.
+        insn_off: u32,
+        /// What is broken.
+        error: BtfError,
+    },
     /// The target BTF is broken where a candidate lies.
-    TargetBtf { insn_off: u32, error: BtfError },
+    TargetBtf {
+        /// `bpf_core_relo.insn_off` of the record.
+        insn_off: u32,
+        /// What is broken.
+        error: BtfError,
+    },
     /// The access string does not walk the local type.
     BadAccess {
+        /// `bpf_core_relo.insn_off` of the record.
         insn_off: u32,
+        /// The local type the access starts from.
         type_id: u32,
+        /// The access string (`0:1:3`).
         access: String,
+        /// Where and why the walk fails.
         reason: String,
     },
     /// The record names an anonymous local type: there is no name to look for.
-    AnonymousType { insn_off: u32, type_id: u32 },
+    AnonymousType {
+        /// `bpf_core_relo.insn_off` of the record.
+        insn_off: u32,
+        /// The anonymous local type.
+        type_id: u32,
+    },
     /// Several target candidates match with different results.
     Ambiguous {
+        /// Index of the instruction slot to patch.
         insn_index: usize,
+        /// The local access spelled out, as in [`CoreFixup::local_access`].
         local_access: String,
         /// (candidate type id, value) of the first two that disagree.
         first: (u32, u64),
+        /// (candidate type id, value) of the second.
         second: (u32, u64),
     },
     /// The instruction is not one a relocation of this kind can patch.
     UnexpectedInsn {
+        /// Index of the instruction slot.
         insn_index: usize,
+        /// The instruction found there.
         insn: Insn,
+        /// The relocation's kind.
         kind: CoreReloKind,
     },
     /// The instruction does not hold the locally computed value.
     ValueMismatch {
+        /// Index of the instruction slot.
         insn_index: usize,
+        /// The value computed from the object's BTF.
         expected: u64,
+        /// The value in the instruction (its `imm` or `off`).
         found: i64,
     },
     /// The target value does not fit the instruction's field.
-    ValueTooLarge { insn_index: usize, value: u64 },
+    ValueTooLarge {
+        /// Index of the instruction slot.
+        insn_index: usize,
+        /// The target's value.
+        value: u64,
+    },
     /// A load/store of a field whose size differs in the target and cannot be adjusted.
     SizeMismatch {
+        /// Index of the instruction slot.
         insn_index: usize,
+        /// The field's size in the object's BTF, in bytes.
         local_size: u32,
+        /// The field's size in the target BTF, in bytes.
         target_size: u32,
     },
 }

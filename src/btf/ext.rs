@@ -26,7 +26,10 @@ use std::fmt;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FuncInfo {
+    /// Where the function starts: bytes from the ELF section's start in `.BTF.ext`,
+    /// instructions from the program's start for `BPF_PROG_LOAD`.
     pub insn_off: u32,
+    /// Type id of the function's BTF FUNC.
     pub type_id: u32,
 }
 
@@ -35,6 +38,8 @@ pub struct FuncInfo {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LineInfo {
+    /// The instruction: bytes from the ELF section's start in `.BTF.ext`, instructions
+    /// from the program's start for `BPF_PROG_LOAD`.
     pub insn_off: u32,
     /// String offset (in `.BTF`) of the source file's name.
     pub file_name_off: u32,
@@ -59,22 +64,38 @@ impl LineInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum CoreReloKind {
+    /// `BPF_CORE_FIELD_BYTE_OFFSET`: the field's offset in bytes (`bpf_core_field_offset`).
     FieldByteOffset = 0,
+    /// `BPF_CORE_FIELD_BYTE_SIZE`: the field's size in bytes (`bpf_core_field_size`).
     FieldByteSize = 1,
+    /// `BPF_CORE_FIELD_EXISTS`: 1 if the field exists in the target kernel, else 0.
     FieldExists = 2,
+    /// `BPF_CORE_FIELD_SIGNED`: 1 if the field is signed, else 0.
     FieldSigned = 3,
+    /// `BPF_CORE_FIELD_LSHIFT_U64`: left shift that brings a bitfield's top bit to bit
+    /// 63 of a `u64` (`BPF_CORE_READ_BITFIELD`).
     FieldLshiftU64 = 4,
+    /// `BPF_CORE_FIELD_RSHIFT_U64`: right shift that then brings the bitfield down to bit 0.
     FieldRshiftU64 = 5,
+    /// `BPF_CORE_TYPE_ID_LOCAL`: the type's id in the object's own BTF.
     TypeIdLocal = 6,
+    /// `BPF_CORE_TYPE_ID_TARGET`: the matching type's id in the target kernel's BTF.
     TypeIdTarget = 7,
+    /// `BPF_CORE_TYPE_EXISTS`: 1 if a compatible type exists in the target kernel, else 0.
     TypeExists = 8,
+    /// `BPF_CORE_TYPE_SIZE`: the type's size in bytes in the target kernel.
     TypeSize = 9,
+    /// `BPF_CORE_ENUMVAL_EXISTS`: 1 if the enumerator exists in the target kernel, else 0.
     EnumvalExists = 10,
+    /// `BPF_CORE_ENUMVAL_VALUE`: the enumerator's value in the target kernel.
     EnumvalValue = 11,
+    /// `BPF_CORE_TYPE_MATCHES`: 1 if the type matches the target's (a stricter test than
+    /// existence: members and their types too), else 0.
     TypeMatches = 12,
 }
 
 impl CoreReloKind {
+    /// The kind with the kernel's number `n` (`bpf_core_relo.kind`), if there is one.
     pub fn from_u32(n: u32) -> Option<CoreReloKind> {
         use CoreReloKind::*;
         Some(match n {
@@ -142,10 +163,12 @@ pub struct CoreRelo {
     pub insn_off: u32,
     /// The local (object's BTF) type the access starts from.
     pub type_id: u32,
+    /// String offset (in `.BTF`) of the access string.
     pub access_str_off: u32,
     /// `"0:1:3"` parsed: the first index is into an array of `type_id` (0: the object
     /// itself), the next ones are member indexes or array indexes.
     pub access: Vec<u32>,
+    /// What the relocation computes.
     pub kind: CoreReloKind,
 }
 
@@ -154,19 +177,27 @@ pub struct CoreRelo {
 pub struct ExtSection<T> {
     /// The ELF section's name (`kprobe/tcp_connect`, `.text`).
     pub name: String,
+    /// String offset (in `.BTF`) of that name.
     pub name_off: u32,
+    /// The section's records, in the file's order.
     pub records: Vec<T>,
 }
 
 /// `.BTF.ext`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BtfExt {
+    /// `func_info` blocks, one per ELF section with functions.
     pub func_info: Vec<ExtSection<FuncInfo>>,
+    /// `line_info` blocks, one per ELF section with code.
     pub line_info: Vec<ExtSection<LineInfo>>,
+    /// CO-RE relocation blocks, one per ELF section that has any.
     pub core_relos: Vec<ExtSection<CoreRelo>>,
-    /// Record sizes as the file gave them.
+    /// `func_info` record size as the file gave it (records may be larger than the
+    /// fields read here).
     pub func_info_rec_size: u32,
+    /// `line_info` record size as the file gave it.
     pub line_info_rec_size: u32,
+    /// `core_relo` record size as the file gave it.
     pub core_relo_rec_size: u32,
 }
 

@@ -41,11 +41,24 @@ pub enum KernelBtfError {
         path: PathBuf,
     },
     /// The file could not be opened, mapped or read.
-    Io { path: PathBuf, error: io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error of `open`, `mmap` or `read`.
+        error: io::Error,
+    },
     /// The file is an ELF without a `.BTF` section.
-    NoBtfSection { path: PathBuf },
+    NoBtfSection {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file is neither BTF nor ELF, or the ELF is malformed.
-    NotBtf { path: PathBuf, reason: String },
+    NotBtf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The BTF in the file is malformed.
     Btf {
         /// The file.
@@ -101,7 +114,8 @@ pub fn load() -> Result<Btf, KernelBtfError> {
 }
 
 /// BTF from `path`: raw BTF (mapped if the file allows it, else read) or an ELF with a
-/// `.BTF` section.
+/// `.BTF` section. A mapped file must not be truncated while the `Btf` lives: reads past
+/// the new end would fault (`SIGBUS`), the usual caveat of mapping a file.
 pub fn load_file(path: &Path) -> Result<(Btf, Source), KernelBtfError> {
     let io_err = |error| KernelBtfError::Io {
         path: path.to_path_buf(),
@@ -180,7 +194,7 @@ fn map(file: &File) -> Option<memmap2::Mmap> {
     // SAFETY: the mapping is private and read-only; the file is either the kernel's
     // immutable BTF (sysfs) or a file the user gave: if another process truncated it
     // while mapped, reads could fault (SIGBUS), the usual caveat of mapping files, which
-    // the `--btf` documentation states. Nothing writes through this mapping.
+    // [`load_file`] documents. Nothing writes through this mapping.
     unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }.ok()
 }
 
@@ -207,7 +221,7 @@ mod tests {
     fn reads_an_elf_with_a_btf_section_and_rejects_others() {
         let obj = concat!(env!("CARGO_MANIFEST_DIR"), "/bpf/main.bpf.o");
         let (btf, source) = load_file(Path::new(obj)).unwrap();
-        assert_eq!((btf.len(), source), (91, Source::Read));
+        assert_eq!((btf.len(), source), (95, Source::Read));
         assert_eq!(btf.find_by_name_kind("sock", Kind::Struct), Ok(40));
 
         let dir = std::env::temp_dir().join(format!("btf-kernel-test-{}", std::process::id()));
@@ -217,7 +231,7 @@ mod tests {
         let built = crate::btf::tests::object_section(".BTF");
         std::fs::write(&raw, &built).unwrap();
         let (btf, source) = load_file(&raw).unwrap();
-        assert_eq!((btf.len(), source), (91, Source::Mapped));
+        assert_eq!((btf.len(), source), (95, Source::Mapped));
         assert_eq!(btf.as_bytes(), &built[..]);
         // Neither BTF nor ELF.
         let junk = dir.join("junk");

@@ -24,6 +24,7 @@
 //!
 //! Only little-endian BTF is read: the loader runs on the machine the BTF is for.
 
+#[allow(missing_docs)] // test-only; leaving the shipped library (issue 10)
 pub mod build;
 pub mod core;
 pub mod ext;
@@ -55,24 +56,46 @@ pub const PTR_SIZE: u32 = 8;
 pub enum Kind {
     /// Type id 0, not stored in the type section.
     Void = 0,
+    /// `BTF_KIND_INT`: an integer (or `char`, `bool`) with its size, signedness and bits.
     Int = 1,
+    /// `BTF_KIND_PTR`: a pointer to another type.
     Ptr = 2,
+    /// `BTF_KIND_ARRAY`: an array: element type, index type, number of elements.
     Array = 3,
+    /// `BTF_KIND_STRUCT`: a struct and its members.
     Struct = 4,
+    /// `BTF_KIND_UNION`: a union and its members.
     Union = 5,
+    /// `BTF_KIND_ENUM`: an enumeration with 32-bit values.
     Enum = 6,
+    /// `BTF_KIND_FWD`: a forward declaration of a struct or union (`struct sock;`).
     Fwd = 7,
+    /// `BTF_KIND_TYPEDEF`: a name for another type.
     Typedef = 8,
+    /// `BTF_KIND_VOLATILE`: the `volatile` qualifier on another type.
     Volatile = 9,
+    /// `BTF_KIND_CONST`: the `const` qualifier on another type.
     Const = 10,
+    /// `BTF_KIND_RESTRICT`: the `restrict` qualifier on another type.
     Restrict = 11,
+    /// `BTF_KIND_FUNC`: a function (a BPF program, a subprogram, a kernel function); its
+    /// type is a FUNC_PROTO.
     Func = 12,
+    /// `BTF_KIND_FUNC_PROTO`: a function's signature: return type and parameters.
     FuncProto = 13,
+    /// `BTF_KIND_VAR`: a global variable, listed in a DATASEC.
     Var = 14,
+    /// `BTF_KIND_DATASEC`: an ELF data section (`.data`, `.bss`, `.rodata`, `.maps`) and
+    /// the variables in it.
     Datasec = 15,
+    /// `BTF_KIND_FLOAT`: a floating-point type.
     Float = 16,
+    /// `BTF_KIND_DECL_TAG`: a `btf_decl_tag("...")` attribute on a declaration.
     DeclTag = 17,
+    /// `BTF_KIND_TYPE_TAG`: a `btf_type_tag("...")` attribute on a type (`__user`,
+    /// `__rcu`, ...).
     TypeTag = 18,
+    /// `BTF_KIND_ENUM64`: an enumeration with 64-bit values (kernel 6.0 and later).
     Enum64 = 19,
 }
 
@@ -147,27 +170,41 @@ impl fmt::Display for Kind {
     }
 }
 
-/// `BTF_INT_SIGNED`, `BTF_INT_CHAR`, `BTF_INT_BOOL`: bits of an INT's encoding.
+// Bits of an INT's `encoding` (`BTF_INT_ENCODING`).
+/// `BTF_INT_SIGNED`: the INT is signed.
 pub const BTF_INT_SIGNED: u8 = 1 << 0;
+/// `BTF_INT_CHAR`: the INT is a character type (printing hint only).
 pub const BTF_INT_CHAR: u8 = 1 << 1;
+/// `BTF_INT_BOOL`: the INT is a boolean.
 pub const BTF_INT_BOOL: u8 = 1 << 2;
 
-/// `BTF_VAR_STATIC`, `BTF_VAR_GLOBAL_ALLOCATED`, `BTF_VAR_GLOBAL_EXTERN`.
+// A VAR's linkage (`struct btf_var`).
+/// `BTF_VAR_STATIC`: a `static` variable, local to the object.
 pub const BTF_VAR_STATIC: u32 = 0;
+/// `BTF_VAR_GLOBAL_ALLOCATED`: a non-static global with storage in its section.
 pub const BTF_VAR_GLOBAL_ALLOCATED: u32 = 1;
+/// `BTF_VAR_GLOBAL_EXTERN`: an `extern` variable (`.kconfig`, `.ksyms`), resolved
+/// by the loader.
 pub const BTF_VAR_GLOBAL_EXTERN: u32 = 2;
 
-/// `BTF_FUNC_STATIC`, `BTF_FUNC_GLOBAL`, `BTF_FUNC_EXTERN` (a FUNC's vlen).
+// A FUNC's linkage (stored in its vlen).
+/// `BTF_FUNC_STATIC`: a `static` function; the verifier checks it in the context of
+/// its caller.
 pub const BTF_FUNC_STATIC: u16 = 0;
+/// `BTF_FUNC_GLOBAL`: a non-static function; the verifier checks it on its own,
+/// against its BTF signature.
 pub const BTF_FUNC_GLOBAL: u16 = 1;
+/// `BTF_FUNC_EXTERN`: an `extern` function, defined elsewhere (a kfunc).
 pub const BTF_FUNC_EXTERN: u16 = 2;
 
 /// A member of a STRUCT or UNION (`struct btf_member`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// Offset of the member's name in the string section (0: anonymous).
     pub name_off: u32,
     /// Empty for an anonymous member.
     pub name: String,
+    /// Type id of the member's type.
     pub type_id: u32,
     /// Offset from the start of the struct, in bits.
     pub bit_offset: u32,
@@ -179,7 +216,9 @@ pub struct Member {
 /// An enumerator of an ENUM or ENUM64 (`struct btf_enum`, `struct btf_enum64`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enumerator {
+    /// Offset of the enumerator's name in the string section.
     pub name_off: u32,
+    /// The enumerator's name.
     pub name: String,
     /// The value's 64 bits: sign-extended for a signed 32-bit ENUM.
     pub value: u64,
@@ -188,7 +227,9 @@ pub struct Enumerator {
 /// A parameter of a FUNC_PROTO (`struct btf_param`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
+    /// Offset of the parameter's name in the string section (0: unnamed).
     pub name_off: u32,
+    /// The parameter's name; empty when the prototype does not name it.
     pub name: String,
     /// 0 for the `...` of a variadic function (the last parameter).
     pub type_id: u32,
@@ -201,14 +242,18 @@ pub struct VarSecinfo {
     pub type_id: u32,
     /// Offset in the section, in bytes.
     pub offset: u32,
+    /// Size of the variable in bytes.
     pub size: u32,
 }
 
 /// What a type is, with its kind-specific data decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeBody {
+    /// `void`: type id 0.
     Void,
+    /// An INT.
     Int {
+        /// Size in bytes (`btf_type.size`).
         size: u32,
         /// `BTF_INT_SIGNED` | `BTF_INT_CHAR` | `BTF_INT_BOOL`.
         encoding: u8,
@@ -217,77 +262,120 @@ pub enum TypeBody {
         /// `BTF_INT_BITS`: number of value bits.
         bits: u8,
     },
+    /// A PTR.
     Ptr {
+        /// Type id of the pointed-to type.
         target: u32,
     },
+    /// An ARRAY (`struct btf_array`).
     Array {
+        /// Type id of the elements.
         elem: u32,
+        /// Type id of the index type (an INT).
         index: u32,
+        /// Number of elements (0 for a flexible array member).
         nelems: u32,
     },
     /// `kind_flag` set: member offsets carry a bitfield size in their top 8 bits.
     Struct {
+        /// Size of the struct in bytes.
         size: u32,
+        /// The members, in the order of the record.
         members: Vec<Member>,
     },
+    /// A UNION.
     Union {
+        /// Size of the union in bytes.
         size: u32,
+        /// The members, in the order of the record.
         members: Vec<Member>,
     },
     /// `kind_flag` set: the values are signed.
     Enum {
+        /// Size in bytes: 1, 2, 4 or 8.
         size: u32,
+        /// The values are signed (`kind_flag`).
         signed: bool,
+        /// The enumerators.
         values: Vec<Enumerator>,
     },
     /// `kind_flag` set: a forward declaration of a union, else of a struct.
     Fwd {
+        /// `union x;` rather than `struct x;`.
         is_union: bool,
     },
+    /// A TYPEDEF.
     Typedef {
+        /// Type id of the type the name stands for.
         target: u32,
     },
+    /// A VOLATILE qualifier.
     Volatile {
+        /// Type id of the qualified type.
         target: u32,
     },
+    /// A CONST qualifier.
     Const {
+        /// Type id of the qualified type.
         target: u32,
     },
+    /// A RESTRICT qualifier.
     Restrict {
+        /// Type id of the qualified type.
         target: u32,
     },
+    /// A FUNC.
     Func {
+        /// Type id of its FUNC_PROTO.
         proto: u32,
         /// `BTF_FUNC_STATIC` / `GLOBAL` / `EXTERN` (the vlen field).
         linkage: u16,
     },
+    /// A FUNC_PROTO.
     FuncProto {
+        /// Type id of the return type (0: `void`).
         ret: u32,
+        /// The parameters, in order.
         params: Vec<Param>,
     },
+    /// A VAR.
     Var {
+        /// Type id of the variable's type.
         type_id: u32,
         /// `BTF_VAR_STATIC` / `GLOBAL_ALLOCATED` / `GLOBAL_EXTERN`.
         linkage: u32,
     },
+    /// A DATASEC.
     Datasec {
+        /// Size of the ELF section in bytes (clang leaves 0; see [`Btf::fixup_datasecs`]).
         size: u32,
+        /// The variables in the section, with their offsets and sizes.
         vars: Vec<VarSecinfo>,
     },
+    /// A FLOAT.
     Float {
+        /// Size in bytes.
         size: u32,
     },
     /// `component_idx` -1: the tag is on `target` itself, else on its member/parameter.
     DeclTag {
+        /// Type id of the tagged type, member's struct or parameter's function.
         target: u32,
+        /// -1, or the index of the tagged member or parameter.
         component_idx: i32,
     },
+    /// A TYPE_TAG.
     TypeTag {
+        /// Type id of the tagged type.
         target: u32,
     },
+    /// An ENUM64.
     Enum64 {
+        /// Size in bytes: 1, 2, 4 or 8.
         size: u32,
+        /// The values are signed (`kind_flag`).
         signed: bool,
+        /// The enumerators.
         values: Vec<Enumerator>,
     },
 }
@@ -295,10 +383,13 @@ pub enum TypeBody {
 /// One type, decoded and owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Type {
+    /// Its type id (1 for the first type of the section; 0 is `void`).
     pub id: u32,
+    /// Offset of its name in the string section (0: anonymous).
     pub name_off: u32,
     /// Empty for an anonymous type.
     pub name: String,
+    /// Its kind and kind-specific data.
     pub body: TypeBody,
 }
 
@@ -371,49 +462,70 @@ impl Type {
 pub enum BtfError {
     /// Fewer bytes than the fixed header.
     HeaderTruncated {
+        /// How many bytes there were.
         len: usize,
     },
     /// The magic is not 0xeB9F in either byte order.
     BadMagic {
+        /// The first two bytes, little-endian.
         magic: u16,
     },
     /// The magic is 0xeB9F in the other byte order: BTF for a machine of the other
     /// endianness.
     ForeignByteOrder,
+    /// A version other than [`BTF_VERSION`].
     UnsupportedVersion {
+        /// The version found.
         version: u8,
     },
     /// `hdr_len` smaller than the header, or larger than the data.
     BadHeaderLen {
+        /// `hdr_len` as read.
         hdr_len: u32,
+        /// How many bytes there are.
         len: usize,
     },
     /// A header field that should be zero (the unknown tail of a longer header).
     UnknownHeaderField {
+        /// Byte offset of the non-zero field from the start of the data.
         offset: usize,
     },
     /// A section (`type`, `string`, `func_info`...) does not lie inside the data.
     SectionOutOfBounds {
+        /// Which section.
         section: &'static str,
+        /// Its offset, from the end of the header.
         off: u32,
+        /// Its length in bytes.
         len: u32,
+        /// Bytes after the header.
         data_len: usize,
     },
     /// The type section ends inside a type's record.
     TypeTruncated {
+        /// Type id the record would have.
         id: u32,
+        /// Byte offset of the record in the type section.
         offset: usize,
     },
     /// A type's vlen entries run past the end of the type section.
     VlenOutOfBounds {
+        /// Type id of the record.
         id: u32,
+        /// Byte offset of the record in the type section.
         offset: usize,
+        /// Its kind.
         kind: Kind,
+        /// Its number of entries (members, enumerators, parameters, variables).
         vlen: u16,
     },
+    /// A type's kind is not one of [`Kind`]'s (BTF from a newer compiler or kernel).
     UnknownKind {
+        /// Type id of the record.
         id: u32,
+        /// Byte offset of the record in the type section.
         offset: usize,
+        /// The kind's number.
         kind: u8,
     },
     /// More types than a type id can number.
@@ -422,105 +534,158 @@ pub enum BtfError {
     StringSectionStart,
     /// The string section's last byte is not NUL.
     StringSectionNotTerminated,
+    /// A string offset at or past the end of the string section.
     StringOutOfBounds {
+        /// The offset.
         offset: u32,
+        /// Length of the string section.
         str_len: usize,
     },
+    /// A string that runs to the end of the string section without a NUL.
     StringNotTerminated {
+        /// Where it starts in the string section.
         offset: u32,
     },
+    /// A string that is not UTF-8 (names are C identifiers).
     StringNotUtf8 {
+        /// Where it starts in the string section.
         offset: u32,
     },
+    /// A type id that names no type of this BTF.
     TypeIdOutOfRange {
+        /// The type id.
         id: u32,
+        /// How many type ids there are (including 0, `void`).
         count: u32,
     },
     /// A type's `name_off` points outside the string section.
     TypeNameOutOfBounds {
+        /// The type's id.
         id: u32,
+        /// Its name offset.
         name_off: u32,
     },
     /// A chain of typedefs, modifiers or arrays longer than [`MAX_RESOLVE_DEPTH`]: a loop.
     TypeLoop {
+        /// The type where resolving started.
         id: u32,
     },
     /// The type has no size (void, FWD, FUNC, FUNC_PROTO, DECL_TAG).
     NotSized {
+        /// The type's id.
         id: u32,
+        /// Its kind.
         kind: Kind,
     },
+    /// An array's size (elements times element size) does not fit in 32 bits.
     SizeOverflow {
+        /// The array's type id.
         id: u32,
     },
     /// The type is not of the kind an operation needs.
     WrongKind {
+        /// The type's id.
         id: u32,
+        /// Its kind.
         kind: Kind,
+        /// The kind or kinds that were expected.
         want: &'static str,
     },
+    /// No type of that name and kind.
     NotFound {
+        /// The name looked up.
         name: String,
+        /// The kind looked up.
         kind: Kind,
     },
     /// [`Btf::fixup_datasecs`] on BTF that is mapped read-only.
     ReadOnly,
     /// The section a DATASEC describes has no known size.
     DatasecSectionUnknown {
+        /// The DATASEC's name.
         datasec: String,
     },
     /// No symbol gives the offset of a DATASEC's variable.
     DatasecSymbolUnknown {
+        /// The DATASEC's name.
         datasec: String,
+        /// The variable's name.
         var: String,
     },
     /// Two variables of a DATASEC overlap, or one runs past the section's end.
     DatasecOverlap {
+        /// The DATASEC's name.
         datasec: String,
+        /// The variable's name.
         var: String,
+        /// Its offset in the section.
         offset: u32,
+        /// Its size in bytes.
         size: u32,
     },
 
     // .BTF.ext
     /// `.BTF.ext`: fewer bytes than its fixed header.
     ExtHeaderTruncated {
+        /// How many bytes there were.
         len: usize,
     },
+    /// `.BTF.ext`: the magic is not 0xeB9F.
     ExtBadMagic {
+        /// The first two bytes, little-endian.
         magic: u16,
     },
+    /// `.BTF.ext`: a version other than 1.
     ExtUnsupportedVersion {
+        /// The version found.
         version: u8,
     },
+    /// `.BTF.ext`: `hdr_len` smaller than the header, or larger than the data.
     ExtBadHeaderLen {
+        /// `hdr_len` as read.
         hdr_len: u32,
+        /// How many bytes there are.
         len: usize,
     },
     /// A subsection's record size is smaller than the record the ABI defines.
     ExtRecordSizeTooSmall {
+        /// `func_info`, `line_info` or `core_relo`.
         subsection: &'static str,
+        /// The record size the subsection declares.
         rec_size: u32,
+        /// The size of the record the loader reads.
         min: u32,
     },
     /// A subsection is too short for its record size, or for a block header.
     ExtTruncated {
+        /// `func_info`, `line_info` or `core_relo`.
         subsection: &'static str,
+        /// Byte offset in the subsection where the bytes ran out.
         offset: usize,
     },
     /// A per-section block claims more records than the bytes hold.
     ExtBlockOverrun {
+        /// `func_info`, `line_info` or `core_relo`.
         subsection: &'static str,
+        /// The ELF section the block is for.
         section: String,
+        /// How many records it claims.
         num_info: u32,
+        /// Byte offset of the block header in the subsection.
         offset: usize,
     },
+    /// `.BTF.ext`: a CO-RE record of a kind this loader does not know.
     ExtUnknownCoreReloKind {
+        /// Byte offset of the record in the `core_relo` subsection.
         offset: usize,
+        /// `bpf_core_relo.kind` as read.
         kind: u32,
     },
+    /// `.BTF.ext`: a CO-RE record's access string is not `N(:N)*`.
     ExtBadAccessString {
+        /// Byte offset of the record in the `core_relo` subsection.
         offset: usize,
+        /// The access string.
         access: String,
     },
 }

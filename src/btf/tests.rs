@@ -25,8 +25,8 @@ pub(crate) fn object_btf() -> Btf {
 #[test]
 fn object_btf_has_bpftools_types() {
     let btf = object_btf();
-    // bpftool lists [1] .. [90].
-    assert_eq!(btf.len(), 91);
+    // bpftool lists [1] .. [94].
+    assert_eq!(btf.len(), 95);
     assert_eq!(
         btf.type_by_id(2).unwrap(),
         Type {
@@ -112,8 +112,8 @@ fn object_btf_has_bpftools_types() {
             linkage: BTF_VAR_GLOBAL_ALLOCATED
         }
     );
-    // [88] DATASEC '.maps' size=0 vlen=3 (offsets 0: clang leaves them to the loader)
-    let maps = btf.type_by_id(88).unwrap();
+    // [92] DATASEC '.maps' size=0 vlen=3 (offsets 0: clang leaves them to the loader)
+    let maps = btf.type_by_id(92).unwrap();
     assert_eq!(maps.name, ".maps");
     assert_eq!(
         maps.body,
@@ -138,9 +138,9 @@ fn object_btf_has_bpftools_types() {
             ]
         }
     );
-    // [82] INT '_Bool' size=1 bits_offset=0 nr_bits=8 encoding=BOOL
+    // [86] INT '_Bool' size=1 bits_offset=0 nr_bits=8 encoding=BOOL
     assert_eq!(
-        btf.type_by_id(82).unwrap().body,
+        btf.type_by_id(86).unwrap().body,
         TypeBody::Int {
             size: 1,
             encoding: BTF_INT_BOOL,
@@ -157,13 +157,13 @@ fn object_btf_has_bpftools_types() {
         (Kind::Int, 9),
         (Kind::Ptr, 11),
         (Kind::Array, 11),
-        (Kind::Struct, 14),
+        (Kind::Struct, 16),
         (Kind::Union, 1),
         (Kind::Typedef, 13),
         (Kind::Volatile, 5),
         (Kind::Const, 5),
-        (Kind::Func, 3),
-        (Kind::FuncProto, 3),
+        (Kind::Func, 4),
+        (Kind::FuncProto, 4),
         (Kind::Var, 11),
         (Kind::Datasec, 4),
     ];
@@ -175,7 +175,7 @@ fn object_btf_lookups() {
     let btf = object_btf();
     assert_eq!(btf.find_by_name_kind("sock", Kind::Struct), Ok(40));
     assert_eq!(btf.find_by_name_kind("u32", Kind::Typedef), Ok(15));
-    assert_eq!(btf.find_by_name_kind(".maps", Kind::Datasec), Ok(88));
+    assert_eq!(btf.find_by_name_kind(".maps", Kind::Datasec), Ok(92));
     assert_eq!(
         btf.find_by_name_kind("sock", Kind::Union),
         Err(BtfError::NotFound {
@@ -186,12 +186,12 @@ fn object_btf_lookups() {
     assert_eq!(btf.type_name(64), Ok("data_t"));
     // u32 -> __u32 -> unsigned int
     assert_eq!(btf.skip_mods_and_typedefs(15), Ok(17));
-    // const volatile u32 (67) -> 17; skip_mods stops at the typedef u32 (15)
-    assert_eq!(btf.skip_mods_and_typedefs(67), Ok(17));
-    assert_eq!(btf.skip_mods(67), Ok(15));
+    // const volatile u32 (71) -> 17; skip_mods stops at the typedef u32 (15)
+    assert_eq!(btf.skip_mods_and_typedefs(71), Ok(17));
+    assert_eq!(btf.skip_mods(71), Ok(15));
     assert_eq!(btf.resolve_size(64), Ok(84)); // struct data_t
-    assert_eq!(btf.resolve_size(77), Ok(128)); // const volatile u16[64]
-    assert_eq!(btf.resolve_size(78), Ok(128)); // VAR filter_ports
+    assert_eq!(btf.resolve_size(81), Ok(128)); // const volatile u16[64]
+    assert_eq!(btf.resolve_size(82), Ok(128)); // VAR filter_ports
     assert_eq!(btf.resolve_size(1), Ok(8)); // PTR
     assert_eq!(
         btf.resolve_size(39),
@@ -201,10 +201,10 @@ fn object_btf_lookups() {
         })
     );
     assert_eq!(
-        btf.type_by_id(91),
-        Err(BtfError::TypeIdOutOfRange { id: 91, count: 91 })
+        btf.type_by_id(95),
+        Err(BtfError::TypeIdOutOfRange { id: 95, count: 95 })
     );
-    assert_eq!(btf.as_bytes().len(), 0x1a83);
+    assert_eq!(btf.as_bytes().len(), 0x1cdb);
 }
 
 #[test]
@@ -235,7 +235,7 @@ fn fixup_datasecs_fills_sizes_and_sorts_offsets() {
     };
     btf.fixup_datasecs(sizes, offsets).unwrap();
     assert_eq!(
-        btf.type_by_id(88).unwrap().body,
+        btf.type_by_id(92).unwrap().body,
         TypeBody::Datasec {
             size: 0x58,
             vars: vec![
@@ -259,8 +259,8 @@ fn fixup_datasecs_fills_sizes_and_sorts_offsets() {
     );
     // The fixed-up bytes parse again to the same thing.
     let again = Btf::parse(btf.as_bytes().to_vec()).unwrap();
-    assert_eq!(again.type_by_id(89).unwrap(), btf.type_by_id(89).unwrap());
-    assert_eq!(again.resolve_size(89), Ok(0x91));
+    assert_eq!(again.type_by_id(93).unwrap(), btf.type_by_id(93).unwrap());
+    assert_eq!(again.resolve_size(93), Ok(0x91));
 
     // A missing symbol and overlapping variables are errors.
     let mut btf = object_btf();
@@ -345,7 +345,8 @@ fn object_btf_ext_records_match_the_relocations() {
     let btf = object_btf();
     let ext = BtfExt::parse(&object_section(".BTF.ext"), &btf).unwrap();
     // llvm-readelf -r: .rel.BTF.ext has one relocation per func_info, line_info and
-    // core_relo record: kprobe/tcp_connect 89, tracepoint/... 108, .text 32.
+    // core_relo record: kprobe/tcp_connect 89, tracepoint/sock/... 110,
+    // tracepoint/tcp/... 74, .text 32.
     let count = |sec: &str| {
         (
             ext.func_info(sec).len(),
@@ -354,7 +355,8 @@ fn object_btf_ext_records_match_the_relocations() {
         )
     };
     assert_eq!(count("kprobe/tcp_connect"), (1, 71, 17));
-    assert_eq!(count("tracepoint/sock/inet_sock_set_state"), (1, 89, 18));
+    assert_eq!(count("tracepoint/sock/inet_sock_set_state"), (1, 91, 18));
+    assert_eq!(count("tracepoint/tcp/tcp_retransmit_skb"), (1, 56, 17));
     assert_eq!(count(".text"), (1, 31, 0));
     assert_eq!(count("nope"), (0, 0, 0));
     let names: Vec<&str> = ext.func_info.iter().map(|s| s.name.as_str()).collect();
@@ -363,7 +365,8 @@ fn object_btf_ext_records_match_the_relocations() {
         [
             "kprobe/tcp_connect",
             "tracepoint/sock/inet_sock_set_state",
-            ".text"
+            ".text",
+            "tracepoint/tcp/tcp_retransmit_skb"
         ]
     );
     assert_eq!(

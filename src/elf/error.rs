@@ -14,59 +14,116 @@ pub enum ParseError {
     /// Shorter than an ELF header, or without the `\x7fELF` magic.
     NotElf,
     /// `EI_CLASS` is not `ELFCLASS64`: eBPF objects are 64-bit.
-    Not64Bit { class: u8 },
+    Not64Bit {
+        /// `e_ident[EI_CLASS]` as read (1: `ELFCLASS32`).
+        class: u8,
+    },
     /// `EI_DATA` is not the host's byte order (or not a byte order at all).
-    ByteOrder { data: u8 },
+    ByteOrder {
+        /// `e_ident[EI_DATA]` as read (1: little-endian, 2: big-endian).
+        data: u8,
+    },
     /// `e_machine` is neither `EM_BPF` (247) nor `EM_NONE` (0, very old LLVM).
-    WrongMachine { machine: u16 },
+    WrongMachine {
+        /// `e_machine` as read from the ELF header.
+        machine: u16,
+    },
     /// `e_type` is not `ET_REL`: the loader reads the relocatable objects clang writes.
-    NotRelocatable { e_type: u16 },
+    NotRelocatable {
+        /// `e_type` as read from the ELF header (2: `ET_EXEC`, 3: `ET_DYN`).
+        e_type: u16,
+    },
     /// The ELF container itself is damaged: headers, tables or data past the end of the
     /// file. `what` says which part; `reason` is the ELF reader's message.
-    Elf { what: String, reason: String },
+    Elf {
+        /// The part being read (`file header`, `section headers`, `symbol table`, a
+        /// section or symbol).
+        what: String,
+        /// The ELF reader's message.
+        reason: String,
+    },
     /// No `SHT_SYMTAB` section: programs and relocations cannot be found without one.
     NoSymbolTable,
     /// A symbol whose section index is not in the section table.
     SymbolSection {
+        /// The symbol's index in the symbol table.
         symbol: usize,
+        /// Its name.
         name: String,
+        /// Its `st_shndx`.
         section: usize,
     },
     /// A code section whose size is not a whole number of 8-byte instructions.
-    CodeSize { section: String, size: u64 },
+    CodeSize {
+        /// The section's name.
+        section: String,
+        /// Its size in bytes.
+        size: u64,
+    },
     /// A function symbol that does not describe instructions inside its section.
     FunctionBounds {
+        /// The section's name.
         section: String,
+        /// The function's name.
         symbol: String,
+        /// `st_value`: where the function starts, in bytes from the section's start.
         offset: u64,
+        /// `st_size`: its length in bytes.
         size: u64,
+        /// The section's size in bytes.
         section_size: u64,
     },
     /// Two function symbols of one section overlap.
     FunctionOverlap {
+        /// The section's name.
         section: String,
+        /// The function that starts first.
         first: String,
+        /// The function that starts inside it.
         second: String,
     },
     /// A `static` (local) function in a program section: only global functions are
     /// programs, and subprograms belong in `.text`.
-    StaticProgram { section: String, symbol: String },
+    StaticProgram {
+        /// The program section's name.
+        section: String,
+        /// The static function's name.
+        symbol: String,
+    },
     /// The section name says a program type, but the attach target in it is malformed.
     AttachTarget {
+        /// The section's name (`tracepoint/sock`).
         section: String,
+        /// What is wrong with the target.
         reason: &'static str,
     },
     /// The `license` section is not a NUL-terminated UTF-8 string.
-    License { reason: &'static str },
+    License {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The `version` section is not one 4-byte kernel version.
-    Version { size: u64 },
+    Version {
+        /// The section's size in bytes.
+        size: u64,
+    },
     /// A global data section larger than [`MAX_GLOBAL_DATA_SIZE`](super::MAX_GLOBAL_DATA_SIZE).
-    GlobalDataSize { section: String, size: u64 },
+    GlobalDataSize {
+        /// The section's name (`.data`, `.bss`, `.rodata`).
+        section: String,
+        /// Its size in bytes.
+        size: u64,
+    },
     /// The old `maps` section (`struct bpf_map_def`) is not supported; BTF maps in `.maps`
     /// are.
     LegacyMaps,
     /// A map could not be read from its BTF description.
-    Map { map: String, problem: MapProblem },
+    Map {
+        /// The map's name (its `VAR` in the `.maps` `DATASEC`).
+        map: String,
+        /// What is wrong with it.
+        problem: MapProblem,
+    },
     /// A relocation record of a code section cannot be applied.
     Relocation {
         /// The code section being relocated (`kprobe/tcp_connect`).
@@ -75,19 +132,29 @@ pub enum ParseError {
         insn: u64,
         /// The symbol the record names (section symbols by their section's name).
         symbol: String,
+        /// What is wrong with the record.
         problem: RelocProblem,
     },
     /// A bpf-to-bpf call with no relocation record whose target is not a function of
     /// `.text`.
     CallTarget {
+        /// The code section of the call.
         section: String,
+        /// Instruction index of the call in that section.
         insn: usize,
+        /// Index the call jumps to (`insn + imm + 1`).
         target: i64,
     },
     /// `.BTF` is malformed (or its `DATASEC`s could not be fixed up).
     Btf(BtfError),
     /// `.BTF.ext` is malformed, or one of its records does not fit the code.
-    BtfExt { section: String, reason: String },
+    BtfExt {
+        /// The code section the record is for (`.BTF.ext` itself when the problem is not
+        /// a record's).
+        section: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An extern (`__kconfig`, `__ksym`) that cannot be read.
     Extern(super::externs::ExternError),
 }
@@ -98,31 +165,62 @@ pub enum RelocProblem {
     /// Not one of `R_BPF_64_64` (1) or `R_BPF_64_32` (10).
     UnknownType(u32),
     /// `r_offset` is not a multiple of 8: it points into the middle of an instruction.
-    Misaligned { offset: u64 },
+    Misaligned {
+        /// `r_offset`, in bytes from the section's start.
+        offset: u64,
+    },
     /// `r_offset` is past the end of the section.
-    PastEnd { offset: u64, size: u64 },
+    PastEnd {
+        /// `r_offset`, in bytes from the section's start.
+        offset: u64,
+        /// The section's size in bytes.
+        size: u64,
+    },
     /// The instruction belongs to no function symbol of the section.
     OutsideFunctions,
     /// The symbol index is not in the symbol table.
-    NoSuchSymbol { index: u32 },
+    NoSuchSymbol {
+        /// The symbol index (`ELF64_R_SYM(r_info)`).
+        index: u32,
+    },
     /// The symbol is not defined in this object (an `extern`: kconfig, ksym).
     Undefined,
     /// The symbol is defined in a section this loader cannot refer to from code.
-    UnsupportedTarget { section: String },
+    UnsupportedTarget {
+        /// The section the symbol is defined in.
+        section: String,
+    },
     /// A map reference or global data reference whose instruction is not `ld_imm64`.
-    NotLdImm64 { code: u8 },
+    NotLdImm64 {
+        /// The instruction's opcode.
+        code: u8,
+    },
     /// An `ld_imm64` whose second slot is past the end of its function.
     MissingSecondSlot,
     /// A call relocation on an instruction that is not a bpf-to-bpf `call`.
-    NotCall { code: u8, src_reg: u8 },
+    NotCall {
+        /// The instruction's opcode.
+        code: u8,
+        /// Its `src_reg` (a bpf-to-bpf call has [`BPF_PSEUDO_CALL`](crate::insn::BPF_PSEUDO_CALL)).
+        src_reg: u8,
+    },
     /// A call whose target (instruction index in `.text`) is not the start of a function.
-    CallTarget { target: i64 },
+    CallTarget {
+        /// The instruction index in `.text` the call would jump to (-1 when it is not
+        /// even an instruction boundary).
+        target: i64,
+    },
     /// A reference into `.maps` at a symbol that is not one of the maps.
     NotAMap,
     /// A global data reference outside its section (`imm` + symbol value).
-    DataOffset { offset: i64, size: u64 },
-    /// `ld_imm64` of a function's address that is not a `.text` subprogram with
-    /// `src_reg = BPF_PSEUDO_FUNC` (callbacks are subprograms, as libbpf requires).
+    DataOffset {
+        /// The offset in the section (`imm` + symbol value).
+        offset: i64,
+        /// The section's size in bytes.
+        size: u64,
+    },
+    /// `ld_imm64` of a function's address that is not a `.text` subprogram (callbacks
+    /// are subprograms, as libbpf requires).
     FunctionPointer,
     /// A `__kconfig` extern used by a call, or an extern used by an instruction that is
     /// neither `ld_imm64` nor `call`.
@@ -144,15 +242,32 @@ pub enum MapProblem {
     /// `.BTF` has no `DATASEC` named `.maps`.
     NoDatasec,
     /// A `DATASEC` entry that is not a `VAR`.
-    NotAVar { type_id: u32 },
+    NotAVar {
+        /// The entry's type id.
+        type_id: u32,
+    },
     /// The map's `VAR` is not of a `STRUCT` type.
-    NotAStruct { type_id: u32 },
+    NotAStruct {
+        /// The type id of the `VAR`'s type.
+        type_id: u32,
+    },
     /// A member this loader does not know (`__uint(foo, 1)`): an error, never ignored.
-    UnknownMember { member: String },
+    UnknownMember {
+        /// The member's name.
+        member: String,
+    },
     /// A known member of the wrong shape, e.g. `type` not declared with `__uint`.
-    BadMember { member: String, reason: String },
+    BadMember {
+        /// The member's name.
+        member: String,
+        /// What is wrong with its shape.
+        reason: String,
+    },
     /// An attribute given twice with different values (`key_size` and `__type(key)`).
-    Conflict { member: String },
+    Conflict {
+        /// The member given twice.
+        member: String,
+    },
     /// No `type` member.
     NoType,
     /// No symbol in `.maps` names this map (clang writes one per map).

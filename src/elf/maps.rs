@@ -92,8 +92,12 @@ pub struct MapSpec {
     pub section: String,
     /// `enum bpf_map_type`.
     pub map_type: MapType,
+    /// Size of a key in bytes (`__uint(key_size, ..)` or `sizeof` the `__type(key)`).
     pub key_size: u32,
+    /// Size of a value in bytes (`__uint(value_size, ..)` or `sizeof` the `__type(value)`).
     pub value_size: u32,
+    /// Capacity; for a perf event array, 0 means one slot per possible CPU (the
+    /// loader fills it in).
     pub max_entries: u32,
     /// `BPF_F_*` flags.
     pub map_flags: u32,
@@ -101,10 +105,15 @@ pub struct MapSpec {
     pub btf_key_type_id: u32,
     /// 0 when the map has no BTF value type; the section's DATASEC for global data.
     pub btf_value_type_id: u32,
+    /// NUMA node to allocate the map on; used by the kernel only with `BPF_F_NUMA_NODE`.
     pub numa_node: u32,
+    /// Type-specific: the number of hash functions of a bloom filter, the address of
+    /// an arena (kernel 5.16 and later).
     pub map_extra: u64,
-    /// libbpf's pinning attribute: 0 none, 1 `LIBBPF_PIN_BY_NAME` (not acted upon here).
+    /// libbpf's pinning attribute: 0 none, 1 `LIBBPF_PIN_BY_NAME` (pinned at
+    /// `PIN_ROOT/NAME` by `Object::load`).
     pub pinning: u32,
+    /// Where the map comes from: `.maps` or a global data section.
     pub kind: MapKind,
     /// The single value's initial bytes (global data); empty for `.maps` maps.
     pub initial: Vec<u8>,

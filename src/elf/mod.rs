@@ -118,8 +118,11 @@ pub struct ObjectSpec {
 /// One ELF section as the loader sees it (for `inspect`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SectionInfo {
+    /// Index in the section header table.
     pub index: usize,
+    /// The section's name.
     pub name: String,
+    /// What the loader takes it for.
     pub kind: SectionKind,
     /// `sh_size` in bytes.
     pub size: u64,
@@ -136,15 +139,24 @@ pub enum SectionKind {
     Maps,
     /// `.rodata`, `.data`, `.bss`, and their `.name.*` variants.
     GlobalData(MapKind),
+    /// `license`: the programs' license string (a GPL-compatible one unlocks the GPL-only
+    /// helpers).
     License,
+    /// `version`: a `LINUX_VERSION_CODE`, which kernels before 5.0 required of kprobe
+    /// programs (`kern_version`).
     Version,
+    /// `.BTF`: the object's types.
     Btf,
+    /// `.BTF.ext`: function, line and CO-RE records for the code.
     BtfExt,
     /// `SHT_REL` for the section named.
     Relocations {
+        /// Name of the section the relocations apply to.
         target: String,
     },
+    /// `.symtab` (`SHT_SYMTAB`).
     SymbolTable,
+    /// A string table (`SHT_STRTAB`): section or symbol names.
     StringTable,
     /// The null section, `.llvm_addrsig`, ...: not used by the loader.
     Other,

@@ -22,18 +22,33 @@ pub enum AttachTarget {
     /// `kprobe/FUNC[+OFFSET]` or `kretprobe/FUNC`: a kernel function's entry (plus an
     /// offset) or its return.
     Kprobe {
+        /// The kernel function's name.
         function: String,
+        /// Bytes from the function's start (0: its entry).
         offset: u64,
+        /// `kretprobe/`: fire on the function's return.
         retprobe: bool,
     },
     /// `tracepoint/CATEGORY/NAME` or `tp/CATEGORY/NAME`.
-    Tracepoint { category: String, name: String },
+    Tracepoint {
+        /// The tracepoint's category (`sock`, `syscalls`): its directory in tracefs.
+        category: String,
+        /// The tracepoint's name (`inet_sock_set_state`).
+        name: String,
+    },
     /// `raw_tracepoint/NAME` or `raw_tp/NAME` (and their `.w` writable forms).
-    RawTracepoint { name: String },
+    RawTracepoint {
+        /// The tracepoint's name (`sched_switch`).
+        name: String,
+    },
     /// `fentry/`, `fexit/`, `fmod_ret/`, `tp_btf/`, `lsm/`, `lsm_cgroup/`, `iter/`,
     /// `freplace/` (and `.s` forms): a kernel function, hook, tracepoint or iterator found
     /// by its BTF; [`ProgramSpec::attach_btf_name`] says under which name and kind.
-    BtfFunction { name: String },
+    BtfFunction {
+        /// The function, hook, tracepoint or iterator's name (`tcp_connect`, `file_open`,
+        /// `sched_switch`, `task`), as the section gives it.
+        name: String,
+    },
     /// `uprobe/BINARY:FUNC[+OFFSET]`, `uprobe/BINARY:OFFSET`, `uretprobe/...` (and `.s`):
     /// a user function's entry or return. `function` is empty for a bare offset.
     Uprobe {
@@ -915,6 +930,7 @@ pub struct Relocation {
     /// The ELF symbol the record names (`events`, `filter_pid`; a section symbol by its
     /// section's name, `.text`).
     pub symbol: String,
+    /// What the slot refers to.
     pub kind: RelocationKind,
 }
 
@@ -923,13 +939,24 @@ pub struct Relocation {
 pub enum RelocationKind {
     /// `R_BPF_64_64` against a map of `.maps`: the `ld_imm64` gets the map
     /// (`BPF_PSEUDO_MAP_FD`). `map` indexes [`ObjectSpec::maps`](super::ObjectSpec::maps).
-    Map { map: usize },
+    Map {
+        /// The map's index in `ObjectSpec::maps`.
+        map: usize,
+    },
     /// `R_BPF_64_64` against global data: the `ld_imm64` gets the address of byte `offset`
     /// of the section's single value (`BPF_PSEUDO_MAP_VALUE`).
-    MapValue { map: usize, offset: u32 },
+    MapValue {
+        /// The global data map's index in `ObjectSpec::maps`.
+        map: usize,
+        /// Byte offset in the map's value.
+        offset: u32,
+    },
     /// `R_BPF_64_32`: a bpf-to-bpf call of subprogram `callee`
     /// (an index into [`ObjectSpec::subprograms`](super::ObjectSpec::subprograms)).
-    Call { callee: usize },
+    Call {
+        /// The callee's index in `ObjectSpec::subprograms`.
+        callee: usize,
+    },
     /// `R_BPF_64_64` or `R_BPF_64_32` against an extern (an index into
     /// [`ObjectSpec::externs`](super::ObjectSpec::externs)): an `ld_imm64` of a
     /// `__kconfig` value (`BPF_PSEUDO_MAP_VALUE` into the `.kconfig` map) or of a `__ksym`

@@ -55,7 +55,8 @@ pub struct RelocatedProgram {
     pub core: Vec<CoreFixup>,
 }
 
-/// One relocation as it was applied, for `inspect` and `--verbose`.
+/// One relocation as it was applied: the instruction before and after, for a reader to see
+/// what the loader changed (`inspect` and the tool's `--verbose` show it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedRelocation {
     /// The function the site belongs to.
@@ -68,6 +69,7 @@ pub struct AppliedRelocation {
     pub insn: usize,
     /// The ELF symbol of the record (`events`, `.text`).
     pub symbol: String,
+    /// What the record asks for.
     pub kind: RelocationKind,
     /// What the site now refers to: a map's name, a callee's name.
     pub target: String,
@@ -106,31 +108,53 @@ impl std::fmt::Display for AppliedRelocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelocError {
     /// No program of that name in the object.
-    NoSuchProgram { name: String },
+    NoSuchProgram {
+        /// The name asked for.
+        name: String,
+    },
     /// `map_fds` must hold one fd per map of the spec.
-    MapFdCount { expected: usize, got: usize },
+    MapFdCount {
+        /// How many maps the spec has.
+        expected: usize,
+        /// How many fds were given.
+        got: usize,
+    },
     /// A site that does not hold what its relocation expects.
     Site(Box<SiteError>),
     /// A relocation naming a map index the spec does not have.
     NoSuchMap {
+        /// The program being linked.
         program: String,
+        /// The function holding the relocation.
         function: String,
+        /// The map index it names.
         map: usize,
     },
     /// A call naming a subprogram index the spec does not have.
     NoSuchSubprogram {
+        /// The program being linked.
         program: String,
+        /// The function holding the call.
         function: String,
+        /// The subprogram index it names.
         callee: usize,
     },
     /// The linked program has more slots than a call's `imm` can span.
-    TooLarge { program: String, insns: usize },
+    TooLarge {
+        /// The program being linked.
+        program: String,
+        /// Its size in instruction slots once linked.
+        insns: usize,
+    },
     /// A CO-RE relocation could not be applied (ambiguous, or the instruction does not
     /// hold what the record says). An unresolvable field is not an error: its
     /// instruction is poisoned and reported in [`RelocatedProgram::core`].
     Core {
+        /// The program being linked.
         program: String,
+        /// The function holding the CO-RE record.
         function: String,
+        /// What went wrong.
         error: Box<CoreError>,
     },
 }
@@ -190,12 +214,17 @@ impl std::error::Error for RelocError {
 /// Where a relocation site is and what is wrong with it (see [`RelocError::Site`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteError {
+    /// The program being linked.
     pub program: String,
+    /// The function the site belongs to.
     pub function: String,
+    /// That function's ELF section.
     pub section: String,
     /// The site's slot in its ELF section (llvm-objdump's numbering).
     pub insn: usize,
+    /// The ELF symbol of the record (`events`, `.text`).
     pub symbol: String,
+    /// What is wrong with the site.
     pub problem: RelocProblem,
 }
 

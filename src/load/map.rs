@@ -10,8 +10,11 @@
 //! `percpu_cgroup_storage`) are read and written for every possible CPU at once: one
 //! value per CPU, each padded to 8 bytes (`bpf_map_value_size` in `kernel/bpf/syscall.c`).
 
+use std::ffi::CString;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use super::LoadError;
 use crate::elf::{MapKind, MapSpec};
@@ -171,6 +174,70 @@ impl Map {
             }
         }
         Ok(map)
+    }
+
+    /// Opens the map pinned at `path` (in a bpf filesystem) for the object's map `spec`:
+    /// its type, key and value sizes, `max_entries` and flags must be those of the spec
+    /// (libbpf's `map_is_reuse_compat`), else the programs would be verified against a
+    /// map they do not expect. A perf event array of 0 entries accepts any size.
+    pub fn open_pinned(path: &Path, spec: &MapSpec) -> Result<Map, LoadError> {
+        let pinned = |error| LoadError::Pinned {
+            map: spec.name.clone(),
+            path: path.to_path_buf(),
+            error,
+        };
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| pinned(SysError::new("BPF_OBJ_GET", libc::EINVAL)))?;
+        let fd = syscall::obj_get(&c_path).map_err(pinned)?;
+        let info = syscall::map_info(fd.as_fd()).map_err(pinned)?;
+        let any_size = spec.map_type == MapType::PERF_EVENT_ARRAY && spec.max_entries == 0;
+        let checks = [
+            ("type", spec.map_type.0, info.map_type.0),
+            ("key_size", spec.key_size, info.key_size),
+            ("value_size", spec.value_size, info.value_size),
+            (
+                "max_entries",
+                if any_size {
+                    info.max_entries
+                } else {
+                    spec.max_entries
+                },
+                info.max_entries,
+            ),
+            ("map_flags", spec.map_flags, info.map_flags),
+        ];
+        for (field, expected, found) in checks {
+            if expected != found {
+                return Err(LoadError::PinMismatch {
+                    map: spec.name.clone(),
+                    path: path.to_path_buf(),
+                    field,
+                    expected,
+                    found,
+                });
+            }
+        }
+        let value_len = if is_per_cpu(spec.map_type) {
+            let cpus = possible_cpu_slots()? as usize;
+            (spec.value_size as usize).next_multiple_of(8) * cpus
+        } else {
+            spec.value_size as usize
+        };
+        Ok(Map {
+            spec: spec.clone(),
+            max_entries: info.max_entries,
+            fd,
+            typed_by_btf: info.btf_id != 0,
+            value_len,
+        })
+    }
+
+    /// Pins the map at `path`, a new file in a bpf filesystem: the map then outlives this
+    /// process, until the file is removed, and others can open it.
+    pub fn pin(&self, path: &Path) -> Result<(), MapError> {
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| self.sys(SysError::new("BPF_OBJ_PIN", libc::EINVAL)))?;
+        syscall::obj_pin(self.fd.as_fd(), &c_path).map_err(|e| self.sys(e))
     }
 
     /// The map's name in the object (`events`, `.rodata`).

@@ -20,6 +20,7 @@ mod program;
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
 
 use crate::btf::core::CoreFixup;
 use crate::btf::Btf;
@@ -56,6 +57,35 @@ pub enum LoadError {
     },
     /// A global variable could not be found.
     Global(GlobalError),
+    /// The map pinned at `path` could not be opened.
+    Pinned {
+        /// The object's map it was to stand for.
+        map: String,
+        /// The pin.
+        path: PathBuf,
+        /// What the kernel answered.
+        error: SysError,
+    },
+    /// The map pinned at `path` is not the map the object declares.
+    PinMismatch {
+        /// The object's map.
+        map: String,
+        /// The pin.
+        path: PathBuf,
+        /// Which attribute differs (`type`, `key_size`, ...).
+        field: &'static str,
+        /// The object's value.
+        expected: u32,
+        /// The pinned map's value.
+        found: u32,
+    },
+    /// A map created for `pinning` by name could not be pinned.
+    Pin {
+        /// The map.
+        map: String,
+        /// Why.
+        error: MapError,
+    },
     /// A global variable could not be read back from its map.
     ReadGlobal {
         /// The variable.
@@ -85,6 +115,21 @@ impl fmt::Display for LoadError {
             LoadError::NoSuchProgram { name } => write!(f, "no program named {name} in the object"),
             LoadError::Global(error) => write!(f, "{error}"),
             LoadError::ReadGlobal { name, .. } => write!(f, "reading global variable {name}"),
+            LoadError::Pinned { map, path, .. } => {
+                write!(f, "map {map}: the map pinned at {}", path.display())
+            }
+            LoadError::PinMismatch {
+                map,
+                path,
+                field,
+                expected,
+                found,
+            } => write!(
+                f,
+                "map {map}: the map pinned at {} has {field} {found}, the object's has {expected}",
+                path.display()
+            ),
+            LoadError::Pin { map, .. } => write!(f, "map {map}: pinning by name"),
             LoadError::CoreUnresolved {
                 program,
                 fixup,
@@ -113,8 +158,11 @@ impl std::error::Error for LoadError {
             LoadError::Relocate(error) => error.source(),
             LoadError::Program(error) => error.source(),
             LoadError::Global(error) => error.source(),
-            LoadError::ReadGlobal { error, .. } => Some(error),
-            LoadError::NoSuchProgram { .. } | LoadError::CoreUnresolved { .. } => None,
+            LoadError::ReadGlobal { error, .. } | LoadError::Pin { error, .. } => Some(error),
+            LoadError::Pinned { error, .. } => Some(error),
+            LoadError::NoSuchProgram { .. }
+            | LoadError::CoreUnresolved { .. }
+            | LoadError::PinMismatch { .. } => None,
         }
     }
 }
@@ -138,7 +186,19 @@ pub struct LoadOptions<'a> {
     pub target_btf: Option<&'a Btf>,
     /// Ask the verifier for its statistics (`BPF_LOG_STATS`) on every load.
     pub verifier_stats: bool,
+    /// Maps to take from a bpf filesystem instead of creating them: (the object's map
+    /// name, the pin's path). Each is checked against the object's definition.
+    pub pinned_maps: Vec<(String, PathBuf)>,
+    /// Where maps declared with `__uint(pinning, LIBBPF_PIN_BY_NAME)` are pinned, as
+    /// `DIR/NAME`: reused when a map is pinned there, else created and pinned. `None`:
+    /// `/sys/fs/bpf`, libbpf's default.
+    pub pin_root: Option<PathBuf>,
 }
+
+/// libbpf's `LIBBPF_PIN_BY_NAME`: the map is pinned at `PIN_ROOT/NAME`.
+const LIBBPF_PIN_BY_NAME: u32 = 1;
+/// libbpf's default pin root.
+const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
 
 /// What became of the object's BTF.
 #[derive(Debug, Clone, Copy)]
@@ -183,11 +243,38 @@ impl Object {
             None => (None, None),
         };
 
-        // 2. Maps.
+        // 2. Maps: taken from a pin where the caller or the object says so, else created.
         let mut maps = Vec::with_capacity(spec.maps.len());
+        let pin_root = opts
+            .pin_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_ROOT));
         for map_spec in &spec.maps {
-            let btf = btf_fd.as_ref().map(|fd| fd.as_fd());
-            maps.push(Map::create_with_btf(map_spec, btf)?);
+            let given = opts
+                .pinned_maps
+                .iter()
+                .find(|(name, _)| *name == map_spec.name)
+                .map(|(_, path)| path.clone());
+            let by_name =
+                (map_spec.pinning == LIBBPF_PIN_BY_NAME).then(|| pin_root.join(&map_spec.name));
+            let map = match (given, by_name) {
+                (Some(path), _) => Map::open_pinned(&path, map_spec)?,
+                (None, Some(path)) if path.exists() => Map::open_pinned(&path, map_spec)?,
+                (None, Some(path)) => {
+                    let btf = btf_fd.as_ref().map(|fd| fd.as_fd());
+                    let map = Map::create_with_btf(map_spec, btf)?;
+                    map.pin(&path).map_err(|error| LoadError::Pin {
+                        map: map_spec.name.clone(),
+                        error,
+                    })?;
+                    map
+                }
+                (None, None) => {
+                    let btf = btf_fd.as_ref().map(|fd| fd.as_fd());
+                    Map::create_with_btf(map_spec, btf)?
+                }
+            };
+            maps.push(map);
         }
         let map_fds: Vec<i32> = maps.iter().map(|m| m.as_fd().as_raw_fd()).collect();
 

@@ -223,6 +223,7 @@ impl Program {
             AttachTarget::Tracepoint { category, name } => {
                 self.attach_tracepoint(category, name, opts)
             }
+            AttachTarget::RawTracepoint { name } => self.attach_raw_tracepoint(name),
             other => Err(AttachError::Unsupported {
                 program: self.name.clone(),
                 target: other.to_string(),
@@ -249,6 +250,38 @@ impl Program {
         opts: &AttachOptions,
     ) -> Result<Link, AttachError> {
         attach::attach_tracepoint(self.fd.as_fd(), category, name, opts)
+    }
+
+    /// Attaches a raw tracepoint program to the raw tracepoint `name` (`sys_enter`).
+    pub fn attach_raw_tracepoint(&self, name: &str) -> Result<Link, AttachError> {
+        attach::attach_raw_tracepoint(self.fd.as_fd(), name)
+    }
+
+    /// Attaches a perf event program to a new sampling event on `cpu` or of thread `pid`
+    /// (see [`crate::attach::PerfEventSpec`]).
+    pub fn attach_perf_event(
+        &self,
+        event: &crate::attach::PerfEventSpec,
+        pid: Option<u32>,
+        cpu: Option<u32>,
+        opts: &AttachOptions,
+    ) -> Result<Link, AttachError> {
+        attach::attach_perf_event(self.fd.as_fd(), event, pid, cpu, opts)
+    }
+
+    /// Attaches a kprobe-type program as a uprobe (or uretprobe) on function `symbol` of
+    /// `binary` plus `offset` bytes (or at the raw file `offset` when `symbol` is `None`),
+    /// in process `pid` only, or in every process that runs the binary.
+    pub fn attach_uprobe(
+        &self,
+        binary: &std::path::Path,
+        symbol: Option<&str>,
+        offset: u64,
+        retprobe: bool,
+        pid: Option<u32>,
+        opts: &AttachOptions,
+    ) -> Result<Link, AttachError> {
+        attach::attach_uprobe(self.fd.as_fd(), binary, symbol, offset, retprobe, pid, opts)
     }
 }
 

@@ -12,7 +12,7 @@
 //! ## Wake-ups
 //! Each event is opened with a watermark (`watermark = 1`, `wakeup_watermark` bytes, by
 //! default 4096): the kernel wakes the reader only once that many bytes are waiting, so a
-//! busy system costs one wake-up per ~50 tcpconnect events instead of one per event. A lone
+//! busy system costs one wake-up per ~50 small (84-byte) events instead of one per event. A lone
 //! event below the watermark would then wait forever, so [`PerfReader::poll`] never sleeps
 //! longer than [`PerfReaderOptions::poll_interval`] (default 50 ms) at a time and, on every
 //! wake-up or timeout, drains every ring that holds data (a read of `data_head` per CPU).
@@ -49,6 +49,7 @@ pub enum Wakeup {
 pub struct PerfReaderOptions {
     /// Data pages per CPU: a power of two (the mapping is `page_size * (1 + pages)`).
     pub pages: usize,
+    /// When the kernel wakes a reader sleeping in `poll` on a ring.
     pub wakeup: Wakeup,
     /// The longest [`PerfReader::poll`] sleeps before looking at the rings anyway.
     pub poll_interval: Duration,
@@ -70,30 +71,74 @@ pub enum Event<'a> {
     /// One `bpf_perf_event_output`'s data, padded by the kernel so that the record is a
     /// multiple of 8 bytes (72 bytes arrive as 76). The padding bytes are not zeroed: they
     /// hold whatever was in the ring before.
-    Sample { cpu: u32, data: &'a [u8] },
+    Sample {
+        /// The CPU whose ring held it (the CPU the program ran on, with
+        /// `BPF_F_CURRENT_CPU`).
+        cpu: u32,
+        /// The bytes, borrowed from the ring until the callback returns.
+        data: &'a [u8],
+    },
     /// The kernel dropped `count` samples on this CPU because its ring was full.
-    Lost { cpu: u32, count: u64 },
+    Lost {
+        /// The CPU whose ring was full.
+        cpu: u32,
+        /// How many samples were dropped (`PERF_RECORD_LOST`'s `lost`).
+        count: u64,
+    },
 }
 
 /// Setting up or reading the rings failed.
 #[derive(Debug)]
 pub enum PerfError {
     /// The map given is not a `BPF_MAP_TYPE_PERF_EVENT_ARRAY`.
-    NotPerfEventArray { map: String, map_type: MapType },
+    NotPerfEventArray {
+        /// The map's name.
+        map: String,
+        /// Its type.
+        map_type: MapType,
+    },
     /// `pages` is not a power of two (or is 0).
-    PagesNotPowerOfTwo { pages: usize },
+    PagesNotPowerOfTwo {
+        /// The data pages asked for.
+        pages: usize,
+    },
     /// The watermark does not fit in the ring.
-    WatermarkTooLarge { watermark: u32, ring_size: usize },
+    WatermarkTooLarge {
+        /// The watermark asked for, in bytes.
+        watermark: u32,
+        /// The ring's data size in bytes.
+        ring_size: usize,
+    },
     /// The online or possible CPU list could not be read.
     Cpus(CpuListError),
     /// A system call failed (on `cpu`, when it was about one).
-    Sys { cpu: Option<u32>, error: SysError },
+    Sys {
+        /// The CPU whose ring was being set up or read, if any.
+        cpu: Option<u32>,
+        /// The failed call.
+        error: SysError,
+    },
     /// `mmap` of the ring failed.
-    Mmap { cpu: u32, error: std::io::Error },
+    Mmap {
+        /// The CPU whose ring it was.
+        cpu: u32,
+        /// The error of `mmap`.
+        error: std::io::Error,
+    },
     /// The kernel's mapping did not look like a perf ring.
-    Layout { cpu: u32, error: LayoutError },
+    Layout {
+        /// The CPU whose ring it was.
+        cpu: u32,
+        /// What did not fit.
+        error: LayoutError,
+    },
     /// A CPU's ring held a corrupt record; it was skipped to its head.
-    Corrupt { cpu: u32, error: RingError },
+    Corrupt {
+        /// The CPU whose ring it was.
+        cpu: u32,
+        /// What was wrong with the record.
+        error: RingError,
+    },
 }
 
 impl fmt::Display for PerfError {
@@ -335,7 +380,7 @@ impl Drop for PerfReader {
     }
 }
 
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)

@@ -58,22 +58,40 @@ pub enum Record<'a> {
     /// zeroed).
     Sample(&'a [u8]),
     /// The kernel dropped `lost` samples because the ring was full.
-    Lost { id: u64, lost: u64 },
+    Lost {
+        /// The id of the perf event that lost them (`PERF_RECORD_LOST`'s `id`).
+        id: u64,
+        /// How many samples were dropped.
+        lost: u64,
+    },
     /// A record of another type (none is expected on a `PERF_COUNT_SW_BPF_OUTPUT` event).
-    Other { type_: u32, misc: u16, size: u16 },
+    Other {
+        /// `perf_event_header.type` (`PERF_RECORD_*`).
+        type_: u32,
+        /// `perf_event_header.misc`.
+        misc: u16,
+        /// `perf_event_header.size`: the record's length in bytes, header included.
+        size: u16,
+    },
 }
 
 /// The memory given is not a perf mapping the reader can use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LayoutError {
     /// Shorter than the header fields plus a data area.
-    TooSmall { len: usize },
+    TooSmall {
+        /// The mapping's length in bytes.
+        len: usize,
+    },
     /// The header page is not 8-byte aligned (the head and tail are 64-bit atomics).
     Misaligned,
     /// `data_offset`/`data_size` do not describe a power-of-two area inside the mapping.
     BadDataArea {
+        /// `data_offset` as read from the header page.
         data_offset: u64,
+        /// `data_size` as read from the header page.
         data_size: u64,
+        /// The mapping's length in bytes.
         len: usize,
     },
 }
@@ -109,23 +127,46 @@ impl std::error::Error for LayoutError {}
 pub enum RingError {
     /// `data_head - data_tail` is more than the ring holds.
     HeadTooFar {
+        /// `data_head`, where the kernel has written up to.
         head: u64,
+        /// `data_tail`, where the reader has read up to.
         tail: u64,
+        /// The data area's size in bytes.
         data_size: u64,
     },
     /// Fewer than 8 bytes (a header) left before `data_head`.
-    TruncatedHeader { pos: u64, available: u64 },
+    TruncatedHeader {
+        /// Stream position of the record.
+        pos: u64,
+        /// Bytes left before `data_head`.
+        available: u64,
+    },
     /// A header whose `size` is smaller than a header, larger than the ring, or runs past
     /// `data_head`.
-    BadRecordSize { pos: u64, size: u16, available: u64 },
+    BadRecordSize {
+        /// Stream position of the record.
+        pos: u64,
+        /// `perf_event_header.size`.
+        size: u16,
+        /// Bytes left before `data_head`.
+        available: u64,
+    },
     /// A sample whose raw `size` does not fit in its record.
     BadRawSize {
+        /// Stream position of the record.
         pos: u64,
+        /// The sample's `u32 size` field.
         raw_size: u32,
+        /// `perf_event_header.size`.
         record_size: u16,
     },
     /// A `PERF_RECORD_LOST` too short for its two counters.
-    ShortLost { pos: u64, record_size: u16 },
+    ShortLost {
+        /// Stream position of the record.
+        pos: u64,
+        /// `perf_event_header.size`.
+        record_size: u16,
+    },
 }
 
 impl fmt::Display for RingError {
@@ -412,6 +453,7 @@ fn parse_record(
 
 /// A fake `perf_event_mmap_page` + data area in plain memory, with a writer that plays the
 /// kernel: for tests and benchmarks.
+#[allow(missing_docs)] // test-only; leaving the shipped library (issue 10)
 pub mod fake {
     use super::*;
 

@@ -2,6 +2,7 @@
 //! struct in `union bpf_attr` (`include/uapi/linux/bpf.h`) up to the last field used, with
 //! every padding gap spelled out as a field so that zero-filling really zeroes it.
 
+use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use super::SysError;
@@ -14,8 +15,11 @@ pub const BPF_MAP_UPDATE_ELEM: u32 = 2;
 pub const BPF_MAP_DELETE_ELEM: u32 = 3;
 pub const BPF_MAP_GET_NEXT_KEY: u32 = 4;
 pub const BPF_PROG_LOAD: u32 = 5;
+pub const BPF_OBJ_PIN: u32 = 6;
+pub const BPF_OBJ_GET: u32 = 7;
 pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
+pub const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
 pub const BPF_BTF_LOAD: u32 = 18;
 pub const BPF_MAP_FREEZE: u32 = 22;
 pub const BPF_LINK_CREATE: u32 = 28;
@@ -258,6 +262,64 @@ pub fn link_create(
     sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)
 }
 
+/// `BPF_OBJ_PIN` and `BPF_OBJ_GET`'s part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct ObjAttr {
+    /// Pointer to the NUL-terminated path in a bpf filesystem.
+    pathname: u64,
+    /// The object to pin (`BPF_OBJ_PIN`); 0 for `BPF_OBJ_GET`.
+    bpf_fd: u32,
+    /// `BPF_F_RDONLY`/`BPF_F_WRONLY` for `BPF_OBJ_GET`; 0: read-write.
+    file_flags: u32,
+}
+
+/// Pins a map, program or link at `path`, a new file in a bpf filesystem (4.4): it then
+/// outlives this process until the file is removed.
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &CStr) -> Result<(), SysError> {
+    let mut attr = ObjAttr {
+        pathname: ptr_u64(path.as_ptr()),
+        bpf_fd: fd.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    sys_bpf("BPF_OBJ_PIN", BPF_OBJ_PIN, &mut attr).map(drop)
+}
+
+/// Opens the object pinned at `path` (4.4).
+pub fn obj_get(path: &CStr) -> Result<OwnedFd, SysError> {
+    let mut attr = ObjAttr {
+        pathname: ptr_u64(path.as_ptr()),
+        ..Default::default()
+    };
+    sys_bpf_fd("BPF_OBJ_GET", BPF_OBJ_GET, &mut attr)
+}
+
+/// `BPF_RAW_TRACEPOINT_OPEN`'s part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct RawTracepointOpenAttr {
+    /// Pointer to the tracepoint's NUL-terminated name.
+    name: u64,
+    prog_fd: u32,
+    _pad: u32,
+}
+
+/// Attaches a raw tracepoint program to tracepoint `name` (4.17): the program stays
+/// attached while the returned fd is open.
+pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, SysError> {
+    let mut attr = RawTracepointOpenAttr {
+        name: ptr_u64(name.as_ptr()),
+        prog_fd: prog.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    // `name` lives across the call.
+    sys_bpf_fd(
+        "BPF_RAW_TRACEPOINT_OPEN",
+        BPF_RAW_TRACEPOINT_OPEN,
+        &mut attr,
+    )
+}
+
 /// `BPF_*_GET_FD_BY_ID`'s part of `union bpf_attr`.
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -337,6 +399,8 @@ const _: () = assert!(std::mem::size_of::<MapCreateAttr>() == 64);
 const _: () = assert!(std::mem::size_of::<MapElemAttr>() == 32);
 const _: () = assert!(std::mem::size_of::<BtfLoadAttr>() == 32);
 const _: () = assert!(std::mem::size_of::<LinkCreateAttr>() == 24);
+const _: () = assert!(std::mem::size_of::<RawTracepointOpenAttr>() == 16);
+const _: () = assert!(std::mem::size_of::<ObjAttr>() == 16);
 
 /// What the kernel says about a loaded program (`struct bpf_prog_info`, the fields a
 /// reader of `bpftool prog show` looks for).

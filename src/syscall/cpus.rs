@@ -13,11 +13,22 @@ pub const MAX_CPU: u32 = 65_535;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CpuListError {
     /// The file could not be read.
-    Io { path: String, error: String },
+    Io {
+        /// The file (`/sys/devices/system/cpu/online`).
+        path: String,
+        /// The I/O error.
+        error: String,
+    },
     /// An item is not a number or a range `a-b` with `a <= b`.
-    BadItem { item: String },
-    /// A CPU number above [`MAX_CPU`].
-    TooLarge { cpu: u64 },
+    BadItem {
+        /// The item.
+        item: String,
+    },
+    /// A CPU number above `MAX_CPU` (65,535).
+    TooLarge {
+        /// The CPU number.
+        cpu: u64,
+    },
     /// The list names no CPU.
     Empty,
 }

@@ -85,6 +85,9 @@ fn meaning(op: &str, errno: i32) -> &'static str {
     let is_perf = op == "perf_event_open";
     let is_ioctl = op.starts_with("PERF_EVENT_IOC_");
     match errno {
+        libc::EPERM if op == "BPF_OBJ_PIN" || op == "BPF_OBJ_GET" => {
+            "the path is not in a bpf filesystem (mount -t bpf bpf /sys/fs/bpf), or not allowed"
+        }
         libc::EPERM if is_bpf => "needs root, or CAP_BPF and CAP_PERFMON",
         libc::EPERM if is_perf => {
             "needs root or CAP_PERFMON, or a lower /proc/sys/kernel/perf_event_paranoid"
@@ -112,6 +115,9 @@ fn meaning(op: &str, errno: i32) -> &'static str {
                 "wrong key or value for this map, or unknown flags"
             }
             "BPF_OBJ_GET_INFO_BY_FD" => "the fd is not a BPF object",
+            "BPF_OBJ_PIN" | "BPF_OBJ_GET" => {
+                "the path is not in a bpf filesystem (mount -t bpf bpf /sys/fs/bpf)"
+            }
             "perf_event_open" => {
                 "invalid event attributes: unknown type or config, or a probe target that does not exist"
             }
@@ -138,8 +144,11 @@ fn meaning(op: &str, errno: i32) -> &'static str {
                 "no object with this id (it has been freed)"
             }
             "perf_event_open" => "the probed function or tracepoint does not exist",
+            "BPF_OBJ_GET" => "nothing is pinned at this path",
+            "BPF_OBJ_PIN" => "the directory does not exist in a bpf filesystem",
             _ => "",
         },
+        libc::EEXIST if op == "BPF_OBJ_PIN" => "a file exists at this path already",
         libc::EOPNOTSUPP | ENOTSUPP => {
             "this kernel does not support this operation for this kind of object"
         }

@@ -6,7 +6,9 @@
 //!    verifier's reasons;
 //! 3. on `ENOSPC` (the log did not fit) grow the buffer, to the size the kernel asks for
 //!    (`log_true_size`, 6.4) or twice the last, up to a cap;
-//! 4. on `EAGAIN` try again, a few times.
+//! 4. on `EAGAIN` try again, a few times;
+//! 5. a load asked with only the verifier's statistics (`log_level` 4) that fails is made
+//!    again with level 1 as well, whose log says why.
 //!
 //! A rejection returns a [`VerifierError`] with the whole log; its `Display` is one line ending
 //! with the log's last line, [`VerifierError::last_lines`] gives more.
@@ -134,6 +136,17 @@ impl VerifierLog {
         lines.get(start..).unwrap_or_default().join("\n")
     }
 
+    /// The source line the verifier was at when it stopped: the last line of the log that
+    /// quotes the source (`; return ctx->x; @ prog.bpf.c:42`, printed from line_info),
+    /// without its `; `.
+    pub fn source_line(&self) -> Option<&str> {
+        self.text
+            .lines()
+            .map(str::trim)
+            .rev()
+            .find_map(|line| line.strip_prefix("; "))
+    }
+
     /// The verifier's reason: the last line that is not one of the statistics it prints
     /// at the end (`processed N insns ...`, `verification time ...`, `stack depth ...`).
     pub fn reason(&self) -> Option<&str> {
@@ -239,8 +252,9 @@ fn load_with_log(
             }
         }
     }
-    // Steps 2-4: with a log, growing it.
-    let level = opts.log_level.max(1);
+    // Steps 2-4: with a log, growing it. A statistics-only log (level 4) of a failed load
+    // says nothing of why: that load is made again with the instructions' log (level 1).
+    let mut level = opts.log_level.max(1);
     // Kernels before 6.4 refuse a log smaller than 128 bytes (EINVAL), and every kernel
     // one of UINT_MAX >> 2 or more (`bpf_verifier_log_attr_valid`).
     let max = opts
@@ -258,6 +272,7 @@ fn load_with_log(
                 let wanted = (true_size as usize).max(buf.len().saturating_mul(2));
                 buf = vec![0u8; wanted.min(max)];
             }
+            Err(e) if level & 3 == 0 && e.errno != libc::ENOSPC => level |= 1,
             Err(e) => {
                 let truncated = e.errno == libc::ENOSPC;
                 return Err(VerifierError {

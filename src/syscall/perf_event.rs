@@ -20,6 +20,8 @@ pub const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 // Bits of the flag word after `read_format`.
 /// `disabled`: the event starts off; `PERF_EVENT_IOC_ENABLE` turns it on.
 pub const ATTR_FLAG_DISABLED: u64 = 1 << 0;
+/// `freq`: `sample_period` is a frequency in Hz (the kernel adjusts the period to it).
+pub const ATTR_FLAG_FREQ: u64 = 1 << 10;
 /// `watermark`: `wakeup_watermark` is in bytes (otherwise `wakeup_events` counts events).
 pub const ATTR_FLAG_WATERMARK: u64 = 1 << 14;
 

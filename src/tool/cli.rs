@@ -126,6 +126,24 @@ pub enum Command {
         #[arg(long, value_name = "PATH", requires = "core")]
         btf: Option<PathBuf>,
     },
+    /// Load every program of an eBPF object (or those named), one at a time, and tell the
+    /// verifier's verdict and statistics; nothing stays in the kernel
+    Load {
+        /// The object file
+        object: PathBuf,
+
+        /// Only this program (by function name); may be given more than once
+        #[arg(long = "program", value_name = "NAME")]
+        programs: Vec<String>,
+
+        /// The kernel's BTF, for kernels without /sys/kernel/btf/vmlinux
+        #[arg(long, value_name = "PATH")]
+        btf: Option<PathBuf>,
+
+        /// Tell each loading step (on stderr)
+        #[arg(short = 'v', long)]
+        verbose: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

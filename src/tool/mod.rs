@@ -6,14 +6,16 @@
 //! | [`trace`] | the pipeline in order: parse, configure, load, attach, read until stopped |
 //! | [`tour`] | `--verbose`: what each step of the pipeline did, on stderr |
 //! | [`event`] | `struct data_t` and the `counts` map's rows, decoded |
-//! | [`print`] | BCC's columns and JSON lines, on stdout |
+//! | [`print`](mod@print) | BCC's columns and JSON lines, on stdout |
 //! | [`count`] | count mode: the `counts` map read and printed as a table |
 //! | [`inspect`] | `tcpconnect inspect`: the loader's tour of an object |
+//! | [`load`] | `tcpconnect load`: every program of any object through the verifier |
 
 pub mod cli;
 pub mod count;
 pub mod event;
 pub mod inspect;
+pub mod load;
 pub mod print;
 pub mod tour;
 pub mod trace;

@@ -6,7 +6,7 @@
 
 use std::os::fd::{AsFd, AsRawFd};
 
-use ebpf_loader::attach::{Link, Probe, Via};
+use ebpf_loader::attach::Link;
 use ebpf_loader::elf::{ObjectSpec, SectionKind};
 use ebpf_loader::load::{BtfInfoOutcome, BtfStatus, Object, Program};
 
@@ -123,7 +123,7 @@ impl Tour {
         self.step(
             "load the program",
             "BPF_PROG_LOAD",
-            "the verifier checks every path of the program, then the kernel keeps it",
+            "the verifier checks every path of each program, then the kernel keeps it",
         );
         for program in programs {
             self.loaded(program);
@@ -210,22 +210,7 @@ impl Tour {
     pub fn attached(&self, link: &Link) {
         let method = link.method();
         self.detail(format!("{}: {method}", link.target()));
-        self.detail(match method.probe {
-            Probe::KprobePmu => {
-                "a perf event of the kprobe PMU (perf_event_open with the function's name)"
-            }
-            Probe::KprobeTracefs => {
-                "a kprobe written into tracefs kprobe_events, opened as a tracepoint perf event"
-            }
-            Probe::Tracepoint => "a perf event of the tracepoint, by the id tracefs gives it",
-        });
-        self.detail(match method.via {
-            Via::BpfLink => {
-                "bound with BPF_LINK_CREATE (5.15+): the program stays attached while the link fd is open"
-            }
-            Via::PerfIoctl => {
-                "bound with PERF_EVENT_IOC_SET_BPF and enabled with PERF_EVENT_IOC_ENABLE"
-            }
-        });
+        self.detail(method.probe.explain());
+        self.detail(method.via.explain());
     }
 }

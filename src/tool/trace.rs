@@ -2,10 +2,10 @@
 //! `--duration` or a closed stdout:
 //!
 //! 1. parse the object (`elf::ObjectSpec`) and write the filters into `.rodata`;
-//! 2. choose where to attach: the kprobe on `tcp_connect`, or the tracepoint
-//!    `sock/inet_sock_set_state` on kernels without kprobes;
+//! 2. choose where to attach: the kprobe on `tcp_connect`, or on kernels without kprobes
+//!    the tracepoints `sock/inet_sock_set_state` and `tcp/tcp_retransmit_skb`;
 //! 3. load the kernel's BTF (for CO-RE), then the object (`load::Object`);
-//! 4. attach the program (`Program::attach`), open one perf ring per CPU
+//! 4. attach the program(s) (`Program::attach`), open one perf ring per CPU
 //!    (`perf::PerfReader`);
 //! 5. print each event; in count mode, the `counts` table instead ([`super::count`]).
 
@@ -29,58 +29,74 @@ use super::tour::Tour;
 
 /// The kprobe program and the function it probes.
 const KPROBE_PROGRAM: &str = "tcp_connect";
-/// The tracepoint program, for kernels without kprobes.
-const TRACEPOINT_PROGRAM: &str = "inet_sock_set_state";
+/// The tracepoint programs, for kernels without kprobes, loaded and attached together:
+/// the state change sends the event when the socket leaves SYN_SENT, the retransmit when
+/// the SYN gets no answer in time (whichever comes first; bpf/main.bpf.c).
+const TRACEPOINT_PROGRAMS: &[&str] = &["inet_sock_set_state", "tcp_retransmit_skb"];
+/// The tracepoint path's program that an object given with `--object` may lack (built
+/// before it existed): the path then runs without it, and says so.
+const OPTIONAL_PROGRAM: &str = "tcp_retransmit_skb";
+/// When each path sends the event (the tour and the README say it).
+const KPROBE_WHEN: &str = "an event is sent at tcp_connect, as the SYN goes out";
+const TRACEPOINT_WHEN: &str = "an event is sent when the socket leaves SYN_SENT (answered, \
+     refused or given up), or at its first SYN retransmit (about 1 s) if no answer came by then";
 /// `MAX_PORTS` of main.bpf.c.
 const MAX_PORTS: usize = 64;
 
-/// Which program to load and how to attach it, why (for the tour), and a note for the
-/// one-line "attached" message when auto chose the fallback.
+/// Which programs to load and how to attach them, why and when an event is sent (for the
+/// tour), and a note for the one-line "attached" message when auto chose the fallback.
 struct AttachChoice {
-    program: &'static str,
+    programs: &'static [&'static str],
     options: AttachOptions,
     why: &'static str,
+    when: &'static str,
     note: &'static str,
 }
 
-fn choose_program(mode: AttachMode) -> AttachChoice {
-    let choice = |program, force_tracefs_kprobe, why| AttachChoice {
-        program,
+fn choose_programs(mode: AttachMode) -> AttachChoice {
+    let choice = |programs: &'static [&'static str], force_tracefs_kprobe, why| AttachChoice {
+        programs,
         options: AttachOptions {
             force_tracefs_kprobe,
             ..AttachOptions::default()
         },
         why,
+        when: if programs == TRACEPOINT_PROGRAMS {
+            TRACEPOINT_WHEN
+        } else {
+            KPROBE_WHEN
+        },
         note: "",
     };
     match mode {
         AttachMode::Kprobe => choice(
-            KPROBE_PROGRAM,
+            &[KPROBE_PROGRAM],
             false,
             "--attach kprobe: the kprobe PMU if the kernel has one, else tracefs kprobe_events",
         ),
         AttachMode::KprobeLegacy => choice(
-            KPROBE_PROGRAM,
+            &[KPROBE_PROGRAM],
             true,
             "--attach kprobe-legacy: a kprobe written into tracefs kprobe_events",
         ),
         AttachMode::Tracepoint => choice(
-            TRACEPOINT_PROGRAM,
+            TRACEPOINT_PROGRAMS,
             false,
-            "--attach tracepoint: the stable tracepoint, no kprobe needed",
+            "--attach tracepoint: the stable tracepoints, no kprobe needed",
         ),
         AttachMode::Auto if attach::kprobes_available() => choice(
-            KPROBE_PROGRAM,
+            &[KPROBE_PROGRAM],
             false,
             "auto: this kernel has kprobes, and tcp_connect sees each socket complete",
         ),
         AttachMode::Auto => AttachChoice {
             note: " (this kernel has no kprobes: the tracepoint is the fallback)",
             ..choice(
-                TRACEPOINT_PROGRAM,
+                TRACEPOINT_PROGRAMS,
                 false,
                 "auto: this kernel has no kprobes (no kprobe PMU, no tracefs kprobe_events); \
-                 the tracepoint sock/inet_sock_set_state sees the same connects",
+                 the tracepoint sock/inet_sock_set_state sees the same connects, and \
+                 tcp/tcp_retransmit_skb those whose SYN gets no answer",
             )
         },
     }
@@ -173,10 +189,31 @@ pub fn run(cli: &Cli) -> Result<()> {
     tour.step(
         "choose the program",
         "src/tool/trace.rs",
-        "one of the object's programs is loaded, for the place it will attach to",
+        "the object's programs for the place they will attach to are loaded, no other",
     );
-    let choice = choose_program(cli.attach);
-    tour.detail(format!("program {}: {}", choice.program, choice.why));
+    let choice = choose_programs(cli.attach);
+    tour.detail(format!(
+        "program {}: {}",
+        choice.programs.join(", "),
+        choice.why
+    ));
+    tour.detail(choice.when);
+    let names: Vec<&str> = choice
+        .programs
+        .iter()
+        .copied()
+        .filter(|name| *name != OPTIONAL_PROGRAM || spec.program(name).is_some())
+        .collect();
+    let without = if names.len() < choice.programs.len() {
+        let note = format!(
+            " (the object has no program {OPTIONAL_PROGRAM}: a connect that gets no answer is \
+             printed only when it gives up)"
+        );
+        tour.detail(note.trim());
+        note
+    } else {
+        String::new()
+    };
     let pruned = attach::prune_stale_kprobes()?;
     if !pruned.is_empty() {
         tour.detail(format!(
@@ -204,24 +241,42 @@ pub fn run(cli: &Cli) -> Result<()> {
     let object = Object::load(
         &spec,
         &LoadOptions {
-            programs: vec![choice.program.to_string()],
+            programs: names.iter().map(|name| name.to_string()).collect(),
             target_btf: Some(&target_btf),
             verifier_stats: cli.verbose,
+            ..LoadOptions::default()
         },
     )?;
-    let program = object
-        .program(choice.program)
-        .with_context(|| format!("program {} was not loaded", choice.program))?;
-    tour.load(&spec, &object, &[program]);
+    let programs = names
+        .iter()
+        .map(|name| {
+            object
+                .program(name)
+                .with_context(|| format!("program {name} was not loaded"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    tour.load(&spec, &object, &programs);
 
     tour.step(
         "attach",
         "src/attach",
-        "bind the loaded program to its event, so the kernel runs it",
+        "bind each loaded program to its event, so the kernel runs it",
     );
-    let link = program.attach(&choice.options)?;
-    tour.attached(&link);
-    eprintln!("tcpconnect: attached to {link}{}", choice.note);
+    // Attached together, detached together: should one fail, dropping the others' links
+    // detaches them.
+    let links = programs
+        .iter()
+        .map(|program| program.attach(&choice.options))
+        .collect::<Result<Vec<_>, _>>()?;
+    for link in &links {
+        tour.attached(link);
+    }
+    let attached: Vec<String> = links.iter().map(|link| link.to_string()).collect();
+    eprintln!(
+        "tcpconnect: attached to {}{}{without}",
+        attached.join(" and "),
+        choice.note
+    );
 
     if cli.count {
         let counts = super::count::start(cli, &object, &mut tour)?;
@@ -262,13 +317,21 @@ pub fn run(cli: &Cli) -> Result<()> {
         tour.ready("each connection is printed on stdout as it comes");
         event_loop(cli, reader, &signals)?;
     }
-    link.detach()?;
+    // Every link is detached, even after an error; the first error is reported.
+    let mut detached = Ok(());
+    for link in links {
+        let result = link.detach();
+        if detached.is_ok() {
+            detached = result;
+        }
+    }
+    detached?;
     report_missed(&object);
     Ok(())
 }
 
 /// The tracepoint path remembers each connecting process in the `pending` map until the
-/// socket leaves SYN_SENT; when that map was full, the program counted the connection in
+/// event is sent; when that map was full, the program counted the connection in
 /// `pending_dropped` (`.bss`) instead of reporting it. Say so rather than miss it silently.
 fn report_missed(object: &Object) {
     let Ok(bytes) = object.global("pending_dropped") else {

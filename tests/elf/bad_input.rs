@@ -75,7 +75,7 @@ fn not_elf_wrong_class_byte_order_machine_type() {
     );
     // Very old LLVM wrote EM_NONE: accepted, as libbpf does.
     let em_none = ObjectSpec::parse(&patched(18, &0u16.to_le_bytes())).unwrap();
-    assert_eq!(em_none.programs.len(), 2);
+    assert_eq!(em_none.programs.len(), 3);
     assert_eq!(
         ObjectSpec::parse(&patched(16, &2u16.to_le_bytes())).unwrap_err(),
         ParseError::NotRelocatable { e_type: 2 }
@@ -677,8 +677,8 @@ fn section_header_field(index: usize, at: usize) -> usize {
 
 #[test]
 fn symbol_table_past_the_end_and_names_past_the_strings() {
-    // Section 17 is .symtab; sh_size is at byte 32 of its header.
-    let at = section_header_field(17, 32);
+    // Section 19 is .symtab; sh_size is at byte 32 of its header.
+    let at = section_header_field(19, 32);
     let huge = patched(at, &(1u64 << 40).to_le_bytes());
     assert_eq!(
         ObjectSpec::parse(&huge).unwrap_err(),
@@ -687,17 +687,17 @@ fn symbol_table_past_the_end_and_names_past_the_strings() {
             reason: "Invalid ELF symbol table data".into()
         }
     );
-    // Symbol 33 (tcp_connect): its st_name points far past .strtab.
+    // Symbol 41 (tcp_connect): its st_name points far past .strtab.
     let symtab = u64::from_le_bytes(
-        OBJECT[section_header_field(17, 24)..section_header_field(17, 32)]
+        OBJECT[section_header_field(19, 24)..section_header_field(19, 32)]
             .try_into()
             .unwrap(),
     ) as usize;
-    let bad_name = patched(symtab + 33 * 24, &0x00ff_ffffu32.to_le_bytes());
+    let bad_name = patched(symtab + 41 * 24, &0x00ff_ffffu32.to_le_bytes());
     assert_eq!(
         ObjectSpec::parse(&bad_name).unwrap_err(),
         ParseError::Elf {
-            what: "name of symbol 33".into(),
+            what: "name of symbol 41".into(),
             reason: "Invalid ELF symbol name offset".into()
         }
     );

@@ -28,7 +28,7 @@ fn license_and_sections() {
         .iter()
         .map(|s| (s.name.as_str(), &s.kind, s.size))
         .collect();
-    assert_eq!(kinds.len(), 18);
+    assert_eq!(kinds.len(), 20);
     assert_eq!(kinds[2], (".text", &SectionKind::Subprograms, 0x2b0));
     assert_eq!(
         kinds[4],
@@ -39,19 +39,27 @@ fn license_and_sections() {
         (
             "tracepoint/sock/inet_sock_set_state",
             &SectionKind::Program,
-            0x588
+            0x5a0
         )
     );
     assert_eq!(
         kinds[8],
+        (
+            "tracepoint/tcp/tcp_retransmit_skb",
+            &SectionKind::Program,
+            0x4d0
+        )
+    );
+    assert_eq!(
+        kinds[10],
         (".rodata", &SectionKind::GlobalData(MapKind::Rodata), 0x91)
     );
     assert_eq!(
-        kinds[9],
+        kinds[11],
         (".bss", &SectionKind::GlobalData(MapKind::Bss), 8)
     );
-    assert_eq!(kinds[10], (".maps", &SectionKind::Maps, 0x58));
-    assert_eq!(kinds[11], ("license", &SectionKind::License, 4));
+    assert_eq!(kinds[12], (".maps", &SectionKind::Maps, 0x58));
+    assert_eq!(kinds[13], ("license", &SectionKind::License, 4));
     assert_eq!(
         kinds[5].1,
         &SectionKind::Relocations {
@@ -195,7 +203,17 @@ fn programs_and_subprograms() {
                     category: "sock".into(),
                     name: "inet_sock_set_state".into()
                 },
-                177
+                180
+            ),
+            (
+                "tcp_retransmit_skb",
+                "tracepoint/tcp/tcp_retransmit_skb",
+                ProgramType::Tracepoint,
+                AttachTarget::Tracepoint {
+                    category: "tcp".into(),
+                    name: "tcp_retransmit_skb".into()
+                },
+                154
             ),
         ]
     );
@@ -210,7 +228,10 @@ fn programs_and_subprograms() {
         .chain(&spec.subprograms)
         .map(|p| (p.func_info.len(), p.line_info.len(), p.core_relos.len()))
         .collect();
-    assert_eq!(counts, vec![(1, 71, 17), (1, 89, 18), (1, 31, 0)]);
+    assert_eq!(
+        counts,
+        vec![(1, 71, 17), (1, 91, 18), (1, 56, 17), (1, 31, 0)]
+    );
     assert!(spec
         .programs
         .iter()
@@ -245,7 +266,7 @@ fn disassembly_agrees_with_llvm_objdump() {
             }
         }
     }
-    assert_eq!(sections.len(), 3);
+    assert_eq!(sections.len(), 4);
     for (name, want) in &sections {
         let function = spec
             .programs
@@ -281,7 +302,7 @@ fn disassembly_agrees_with_llvm_objdump() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(last, vec![85, 168, 176]);
+    assert_eq!(last, vec![85, 168, 179, 153]);
 }
 
 #[test]
@@ -312,9 +333,17 @@ fn relocation_sites() {
             (47, s("filter_uid"), MapValue { map: 3, offset: 4 }),
             (85, s("pending"), Map { map: 0 }),
             (92, s("pending_dropped"), MapValue { map: 4, offset: 0 }),
-            (101, s("pending"), Map { map: 0 }),
-            (125, s("pending"), Map { map: 0 }),
-            (173, s(".text"), Call { callee: 0 }),
+            (102, s("pending"), Map { map: 0 }),
+            (128, s("pending"), Map { map: 0 }),
+            (177, s(".text"), Call { callee: 0 }),
+        ]
+    );
+    assert_eq!(
+        sites(&spec.programs[2]),
+        vec![
+            (21, s("pending"), Map { map: 0 }),
+            (72, s("pending"), Map { map: 0 }),
+            (150, s(".text"), Call { callee: 0 }),
         ]
     );
     assert_eq!(
@@ -455,16 +484,16 @@ fn tcp_connect_after_relocation() {
 fn inet_sock_set_state_after_relocation() {
     let spec = spec();
     let program = spec.relocate("inet_sock_set_state", &FDS, None).unwrap();
-    assert_eq!(program.insns.len(), 177 + 86);
+    assert_eq!(program.insns.len(), 180 + 86);
     assert_eq!(program.insns[85..87], ld(1, BPF_PSEUDO_MAP_FD, 10, 0));
     assert_eq!(program.insns[92..94], ld(2, BPF_PSEUDO_MAP_VALUE, 14, 0));
-    assert_eq!(program.insns[173].imm, 177 - 173 - 1);
+    assert_eq!(program.insns[177].imm, 180 - 177 - 1);
     assert_eq!(
-        program.insns[177 + 40..177 + 42],
+        program.insns[180 + 40..180 + 42],
         ld(2, BPF_PSEUDO_MAP_FD, 11, 0)
     );
     let funcs: Vec<u32> = program.func_info.iter().map(|f| f.insn_off).collect();
-    assert_eq!(funcs, vec![0, 177]);
+    assert_eq!(funcs, vec![0, 180]);
 }
 
 #[test]

@@ -185,3 +185,133 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A listener on `ip` whose accept queue is full, so that the kernel drops the next SYN sent
+/// to it (`tcp_conn_request`; loopback only, nothing leaves the machine). Its backlog is set
+/// to 1 (`listen(2)` again on a listening socket only changes the backlog; std's
+/// `TcpListener` asks for 128) and it holds two connections it never accepts: the queue is
+/// full once it holds more than the backlog. With a backlog of 0 one connection would do,
+/// but that one is answered only with a SYN cookie (`net.ipv4.tcp_syncookies`); with 1,
+/// both are ordinary handshakes. Returns the listener, the connections that fill it, and
+/// the address.
+pub fn listen_full(ip: &str) -> (TcpListener, [TcpStream; 2], SocketAddr) {
+    use std::os::fd::AsRawFd;
+    let (listener, addr) = listen(ip);
+    // SAFETY: listen(2) on a socket this function owns, with plain integer arguments.
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), 1) };
+    assert_eq!(rc, 0, "listen(1): {}", std::io::Error::last_os_error());
+    let fillers = [(); 2].map(|_| TcpStream::connect(addr).expect("a connection that fills"));
+    // The handshake ends on the client first: wait until the listener holds both (for a
+    // listening socket TCP_INFO gives the accept queue's length as tcpi_unacked).
+    let deadline = Instant::now() + PATIENCE;
+    while tcp_info(listener.as_raw_fd()).tcpi_unacked < 2 {
+        assert!(Instant::now() < deadline, "the listener never held both");
+        thread::sleep(Duration::from_millis(10));
+    }
+    (listener, fillers, addr)
+}
+
+/// A non-blocking `connect(2)` to `target` from a new thread named `name`: it returns
+/// `EINPROGRESS` and the socket stays open, in SYN_SENT until the handshake ends. std has
+/// no such connect: the socket is made with libc and handed to a `TcpStream` (which closes
+/// it on drop), and its local address is there at once (the kernel picks the port before
+/// it sends the SYN).
+pub fn connect_pending(target: SocketAddr, name: &'static [u8]) -> TcpStream {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    thread::spawn(move || {
+        std::fs::write("/proc/thread-self/comm", name).expect("set the thread's name");
+        let family = if target.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        // SAFETY: socket(2) with constant arguments; the fd is owned at once below.
+        let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: fd was just returned by socket(2) and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let (storage, len) = sockaddr_of(target);
+        use std::os::fd::AsRawFd;
+        // SAFETY: storage holds a sockaddr_in or sockaddr_in6 of `len` bytes.
+        let rc = unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                &storage as *const libc::sockaddr_storage as *const libc::sockaddr,
+                len,
+            )
+        };
+        let error = std::io::Error::last_os_error();
+        assert!(
+            rc == -1 && error.raw_os_error() == Some(libc::EINPROGRESS),
+            "connect to {target}: expected EINPROGRESS, got {rc} ({error})"
+        );
+        TcpStream::from(fd)
+    })
+    .join()
+    .unwrap()
+}
+
+/// `target` as the kernel reads it: a sockaddr_in or sockaddr_in6, and its length.
+fn sockaddr_of(target: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match target {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// `TCP_SYN_SENT` of include/net/tcp_states.h (libc has no name for it on Linux).
+pub const TCP_SYN_SENT: u8 = 2;
+
+/// The kernel's view of a TCP socket (`TCP_INFO`): its state ([`TCP_SYN_SENT`], ...) and
+/// how many segments it has sent again.
+pub fn tcp_state(stream: &TcpStream) -> (u8, u32) {
+    use std::os::fd::AsRawFd;
+    let info = tcp_info(stream.as_raw_fd());
+    (info.tcpi_state, info.tcpi_total_retrans)
+}
+
+fn tcp_info(fd: std::os::fd::RawFd) -> libc::tcp_info {
+    // SAFETY: tcp_info is plain data; all zeroes is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`, on a socket the caller owns.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut libc::tcp_info as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    info
+}

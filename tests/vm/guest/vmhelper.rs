@@ -12,6 +12,13 @@
 //! - `vmhelper connect-listening ADDR PORT`: listen on ADDR:PORT, connect to it from this same
 //!   process, accept, and print `sport=N`, the connecting socket's local port, so that the
 //!   test knows every field of the event, source port included.
+//! - `vmhelper connect-unanswered ADDR PORT SECS`: a connect whose SYN gets no answer. Listens
+//!   on ADDR:PORT with a backlog of 0 and fills the accept queue with one connection it never
+//!   accepts (printing `filler_sport=N` once the listener holds it); the kernel then drops
+//!   the next SYN. Makes a non-blocking connect (`EINPROGRESS`), prints `sport=N`, keeps the
+//!   socket open SECS seconds (its SYN is sent again meanwhile, the first time after about
+//!   1 s), prints `closing: state=S retransmits=R` from `TCP_INFO` (2 is SYN_SENT) and
+//!   closes it.
 //! - `vmhelper spawn PROGRAM ARGS...`: give SIGINT and SIGQUIT back their default action, then
 //!   exec PROGRAM (same pid). A shell starts its background commands with both ignored
 //!   (POSIX, "Asynchronous Lists"); a program run from a terminal has them at their default,
@@ -40,6 +47,35 @@ const EINVAL: i32 = 22;
 extern "C" {
     fn syscall(number: i64, ...) -> i64;
     fn signal(signum: i32, handler: usize) -> usize;
+}
+
+/// The socket calls of connect-unanswered, which std does not offer.
+mod sys {
+    extern "C" {
+        pub fn listen(fd: i32, backlog: i32) -> i32;
+        pub fn poll(fds: *mut super::PollFd, nfds: u64, timeout: i32) -> i32;
+        pub fn socket(domain: i32, kind: i32, protocol: i32) -> i32;
+        pub fn connect(fd: i32, addr: *const u8, len: u32) -> i32;
+        pub fn getsockopt(fd: i32, level: i32, name: i32, value: *mut u8, len: *mut u32) -> i32;
+    }
+}
+
+// For connect-unanswered: include/uapi/linux/{socket,in,tcp}.h, asm-generic/{fcntl,poll}.h.
+const AF_INET: i32 = 2;
+const AF_INET6: i32 = 10;
+const SOCK_STREAM: i32 = 1;
+const SOCK_NONBLOCK: i32 = 0o4000;
+const EINPROGRESS: i32 = 115;
+const IPPROTO_TCP: i32 = 6;
+const TCP_INFO: i32 = 11;
+const POLLIN: i16 = 1;
+
+/// `struct pollfd`.
+#[repr(C)]
+struct PollFd {
+    fd: i32,
+    events: i16,
+    revents: i16,
 }
 
 fn spawn(program: &str, args: &[&str]) -> Result<(), String> {
@@ -140,6 +176,90 @@ fn connect_listening(addr: &str, port: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `target` as a `struct sockaddr_in` (16 bytes) or `struct sockaddr_in6` (28 bytes): the
+/// family in host order, the port and the address in network order, the rest zero.
+fn sockaddr(target: SocketAddr) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    match target {
+        SocketAddr::V4(v4) => {
+            bytes.extend((AF_INET as u16).to_ne_bytes());
+            bytes.extend(v4.port().to_be_bytes());
+            bytes.extend(v4.ip().octets());
+            bytes.extend([0u8; 8]);
+        }
+        SocketAddr::V6(v6) => {
+            bytes.extend((AF_INET6 as u16).to_ne_bytes());
+            bytes.extend(v6.port().to_be_bytes());
+            bytes.extend([0u8; 4]); // sin6_flowinfo
+            bytes.extend(v6.ip().octets());
+            bytes.extend([0u8; 4]); // sin6_scope_id
+        }
+    }
+    bytes
+}
+
+fn connect_unanswered(addr: &str, port: &str, secs: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let ip: IpAddr = addr.parse().map_err(|e| format!("address {addr}: {e}"))?;
+    let port: u16 = port.parse().map_err(|e| format!("port {port}: {e}"))?;
+    let secs: u64 = secs.parse().map_err(|e| format!("seconds {secs}: {e}"))?;
+    let target = SocketAddr::new(ip, port);
+    let listener = TcpListener::bind(target).map_err(|e| format!("listen on {target}: {e}"))?;
+    // listen(2) again on a listening socket only changes its backlog.
+    // SAFETY: a plain system call on a socket this function owns.
+    if unsafe { sys::listen(listener.as_raw_fd(), 0) } != 0 {
+        return Err(format!("listen(0): {}", std::io::Error::last_os_error()));
+    }
+    let filler = TcpStream::connect(target).map_err(|e| format!("connect {target}: {e}"))?;
+    // The queue is full once the listener holds the filler (readable: one to accept).
+    let mut ready = PollFd {
+        fd: listener.as_raw_fd(),
+        events: POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd that lives across the call.
+    if unsafe { sys::poll(&mut ready, 1, 10_000) } != 1 {
+        return Err("the listener never held the first connection".to_string());
+    }
+    let filler_port = filler.local_addr().map_err(|e| format!("getsockname: {e}"))?.port();
+    println!("filler_sport={filler_port}");
+
+    let family = if target.is_ipv4() { AF_INET } else { AF_INET6 };
+    // SAFETY: socket(2) with constant arguments; the fd is owned by a TcpStream at once.
+    let fd = unsafe { sys::socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0) };
+    if fd < 0 {
+        return Err(format!("socket: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd was just returned by socket(2) and nothing else owns it.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let address = sockaddr(target);
+    // SAFETY: the address bytes outlive the call; their length is passed with them.
+    let rc = unsafe { sys::connect(fd, address.as_ptr(), address.len() as u32) };
+    let error = std::io::Error::last_os_error();
+    if rc != -1 || error.raw_os_error() != Some(EINPROGRESS) {
+        return Err(format!("connect {target}: {rc} ({error}), not EINPROGRESS"));
+    }
+    let local = stream.local_addr().map_err(|e| format!("getsockname: {e}"))?;
+    println!("sport={}", local.port());
+    std::io::stdout().flush().map_err(|e| format!("stdout: {e}"))?;
+    std::thread::sleep(std::time::Duration::from_secs(secs));
+
+    // struct tcp_info: tcpi_state is byte 0, tcpi_total_retrans the u32 at byte 100.
+    let mut info = [0u8; 104];
+    let mut len = info.len() as u32;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`.
+    let rc = unsafe { sys::getsockopt(fd, IPPROTO_TCP, TCP_INFO, info.as_mut_ptr(), &mut len) };
+    if rc != 0 || len < 104 {
+        return Err(format!("TCP_INFO: {rc} ({})", std::io::Error::last_os_error()));
+    }
+    let retransmits = u32::from_ne_bytes([info[100], info[101], info[102], info[103]]);
+    println!("closing: state={} retransmits={retransmits}", info[0]);
+    drop(stream);
+    drop(filler);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -149,9 +269,10 @@ fn main() -> ExitCode {
         ["connect", addr, port] => connect(addr, port, "1"),
         ["connect", addr, port, count] => connect(addr, port, count),
         ["connect-listening", addr, port] => connect_listening(addr, port),
+        ["connect-unanswered", addr, port, secs] => connect_unanswered(addr, port, secs),
         _ => Err(
             "usage: vmhelper bpf-count | connect ADDR PORT [COUNT] | connect-listening ADDR PORT \
-             | spawn PROGRAM ARGS..."
+             | connect-unanswered ADDR PORT SECS | spawn PROGRAM ARGS..."
                 .to_string(),
         ),
     };

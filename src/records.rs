@@ -1,0 +1,133 @@
+//! One small interface over the two ways a program hands records to user space: a perf
+//! event array (`bpf_perf_event_output`, one ring per CPU, every kernel) and a ring
+//! buffer (`bpf_ringbuf_output`, one ring for all CPUs, 5.8+). Tools such as libbpf-tools
+//! switch a ring buffer to a perf event array on older kernels (the map's type is changed
+//! on the spec before load); with [`RecordReader::open`] the code that reads is the same
+//! either way.
+//!
+//! ABI: see [`crate::perf`] and [`crate::ringbuf`].
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::load::Map;
+use crate::perf::{Event, PerfError, PerfReader, PerfReaderOptions};
+use crate::ringbuf::{RingBufError, RingBufReader};
+use crate::uapi::MapType;
+
+/// A record, whichever map it came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// The bytes the program wrote. Through a perf event array they arrive padded by the
+    /// kernel to keep records 8-byte aligned (the padding is not zeroed); through a ring
+    /// buffer they arrive at their exact length.
+    Sample(&'a [u8]),
+    /// `count` records the kernel could not write because a perf ring was full. (A full
+    /// ring buffer makes the program's own call fail instead: the program counts those.)
+    Lost {
+        /// How many.
+        count: u64,
+    },
+}
+
+/// Why a record reader could not be opened or read.
+#[derive(Debug)]
+pub enum RecordError {
+    /// The map is neither a perf event array nor a ring buffer.
+    NotAnOutputMap {
+        /// The map's name.
+        map: String,
+        /// Its type.
+        map_type: MapType,
+    },
+    /// Through a perf event array.
+    Perf(PerfError),
+    /// Through a ring buffer.
+    RingBuf(RingBufError),
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::NotAnOutputMap { map, map_type } => write!(
+                f,
+                "map {map} is a {map_type} map: records are read from a perf_event_array or a ringbuf"
+            ),
+            RecordError::Perf(error) => write!(f, "{error}"),
+            RecordError::RingBuf(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RecordError::NotAnOutputMap { .. } => None,
+            RecordError::Perf(error) => error.source(),
+            RecordError::RingBuf(error) => error.source(),
+        }
+    }
+}
+
+/// Reads a perf event array or a ring buffer, whichever the map is.
+pub enum RecordReader {
+    /// One ring per CPU.
+    Perf(PerfReader),
+    /// One ring for all CPUs.
+    RingBuf(RingBufReader),
+}
+
+impl RecordReader {
+    /// Opens the reader `map`'s type calls for, with the default options (perf rings of
+    /// 8 pages per CPU).
+    pub fn open(map: &Map) -> Result<RecordReader, RecordError> {
+        match map.map_type() {
+            MapType::PERF_EVENT_ARRAY => PerfReader::open(map, &PerfReaderOptions::default())
+                .map(RecordReader::Perf)
+                .map_err(RecordError::Perf),
+            MapType::RINGBUF => RingBufReader::open(map)
+                .map(RecordReader::RingBuf)
+                .map_err(RecordError::RingBuf),
+            other => Err(RecordError::NotAnOutputMap {
+                map: map.name().to_string(),
+                map_type: other,
+            }),
+        }
+    }
+
+    /// Waits until records arrive (or `timeout` passes), then hands each to `f`. Returns
+    /// how many were read.
+    pub fn poll(
+        &mut self,
+        timeout: Option<Duration>,
+        mut f: impl FnMut(Record<'_>),
+    ) -> Result<usize, RecordError> {
+        match self {
+            RecordReader::Perf(reader) => reader
+                .poll(timeout, |event| f(from_perf(event)))
+                .map_err(RecordError::Perf),
+            RecordReader::RingBuf(reader) => reader
+                .poll(timeout, |_, data| f(Record::Sample(data)))
+                .map_err(RecordError::RingBuf),
+        }
+    }
+
+    /// Hands every record already there to `f`, without waiting.
+    pub fn drain(&mut self, mut f: impl FnMut(Record<'_>)) -> Result<usize, RecordError> {
+        match self {
+            RecordReader::Perf(reader) => reader
+                .drain(|event| f(from_perf(event)))
+                .map_err(RecordError::Perf),
+            RecordReader::RingBuf(reader) => reader
+                .drain(|_, data| f(Record::Sample(data)))
+                .map_err(RecordError::RingBuf),
+        }
+    }
+}
+
+fn from_perf(event: Event<'_>) -> Record<'_> {
+    match event {
+        Event::Sample { data, .. } => Record::Sample(data),
+        Event::Lost { count, .. } => Record::Lost { count },
+    }
+}

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The differential reference of tests/libbpf_differential.rs: what libbpf (Debian's
+ * libbpf-dev) does with each program of an object, on this kernel.
+ *
+ * usage: libbpf_loadall OBJECT
+ *
+ * For each program of OBJECT, in the object's order: open the object afresh, turn
+ * autoload off for every other program, load (maps, BTF, CO-RE against the running
+ * kernel's BTF, the program), and print one line:
+ *   NAME<TAB>loaded<TAB>TAG        the kernel's tag (bpf_prog_info.tag, 16 hex digits)
+ *   NAME<TAB>refused<TAB>ERRNO     the error bpf_object__load returned
+ * An object libbpf cannot open prints "open<TAB>failed<TAB>ERRNO" and exits 2.
+ * libbpf's own messages go to stderr.
+ *
+ * Built by the test with the system's cc and libbpf; never linked into the tool.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+int main(int argc, char **argv)
+{
+	struct bpf_object *obj;
+	struct bpf_program *prog;
+	char names[1024][64];
+	int count = 0;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s OBJECT\n", argv[0]);
+		return 1;
+	}
+	obj = bpf_object__open_file(argv[1], NULL);
+	if (!obj) {
+		printf("open\tfailed\t%d\n", errno);
+		return 2;
+	}
+	bpf_object__for_each_program(prog, obj) {
+		if (count < 1024) {
+			snprintf(names[count], sizeof(names[count]), "%s", bpf_program__name(prog));
+			count++;
+		}
+	}
+	bpf_object__close(obj);
+
+	for (int i = 0; i < count; i++) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int err;
+
+		obj = bpf_object__open_file(argv[1], NULL);
+		if (!obj) {
+			printf("open\tfailed\t%d\n", errno);
+			return 2;
+		}
+		bpf_object__for_each_program(prog, obj)
+			bpf_program__set_autoload(prog, strcmp(bpf_program__name(prog), names[i]) == 0);
+		err = bpf_object__load(obj);
+		if (err) {
+			printf("%s\trefused\t%d\n", names[i], -err);
+			bpf_object__close(obj);
+			continue;
+		}
+		prog = bpf_object__find_program_by_name(obj, names[i]);
+		memset(&info, 0, sizeof(info));
+		err = bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
+		if (err) {
+			printf("%s\trefused\t%d\n", names[i], -err);
+		} else {
+			printf("%s\tloaded\t", names[i]);
+			for (int b = 0; b < 8; b++)
+				printf("%02x", info.tag[b]);
+			printf("\n");
+		}
+		bpf_object__close(obj);
+	}
+	return 0;
+}
