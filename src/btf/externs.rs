@@ -170,6 +170,26 @@ impl Btf {
         Ok((Btf::parse(bytes)?, placed))
     }
 
+    /// Makes the global FUNC named `name` static (libbpf's `mark_btf_static`, for
+    /// `__hidden` subprograms); no such FUNC is no change.
+    pub fn make_func_static(&mut self, name: &str) -> Result<(), BtfError> {
+        let Some(id) = self.ids_by_name(name).into_iter().find(|&id| {
+            matches!(self.type_by_id(id).map(|t| t.body),
+                Ok(TypeBody::Func { linkage, .. }) if linkage == BTF_FUNC_GLOBAL)
+        }) else {
+            return Ok(());
+        };
+        let at = self.type_start + self.check_id(id)? + 4;
+        let info = self.info(id)?;
+        let super::Data::Owned(bytes) = &mut self.data else {
+            return Err(BtfError::ReadOnly);
+        };
+        if let Some(slot) = bytes.get_mut(at..at + 4) {
+            slot.copy_from_slice(&(info & !0xffff).to_le_bytes());
+        }
+        Ok(())
+    }
+
     /// The `name_off` of type `id`.
     fn name_off(&self, id: u32) -> Result<u32, BtfError> {
         let at = self.check_id(id)?;

@@ -339,6 +339,36 @@ impl KconfigInput {
     }
 }
 
+/// `/proc/kallsyms`, parsed (see [`super::externs::parse_kallsyms`]). As root it has
+/// the addresses; otherwise they read 0.
+pub fn read_kallsyms() -> std::io::Result<std::collections::HashMap<String, u64>> {
+    let text = std::fs::read_to_string("/proc/kallsyms")?;
+    Ok(super::externs::parse_kallsyms(&text))
+}
+
+impl ObjectSpec {
+    /// Everything libbpf does for externs before relocation, against this machine: the
+    /// `.kconfig` values from `input` ([`KconfigInput::from_host`] for this host), the
+    /// `.ksyms` from `kernel` (its BTF) and, only when a typeless one needs it,
+    /// `/proc/kallsyms`. A no-op for objects without externs. The load step calls it on
+    /// a copy of the spec, then relocates.
+    pub fn prepare_externs(
+        &mut self,
+        kernel: &crate::btf::Btf,
+        input: &KconfigInput,
+    ) -> Result<(), ExternError> {
+        if self.externs.is_empty() {
+            return Ok(());
+        }
+        self.fill_kconfig(input)?;
+        let typeless = self.externs.iter().any(|e| {
+            e.kind == ExternKind::Ksym(super::externs::KsymKind::Typeless) && e.value.is_none()
+        });
+        let kallsyms = if typeless { read_kallsyms().ok() } else { None };
+        self.resolve_ksyms(kernel, kallsyms.as_ref())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,7 +70,7 @@ pub use externs::{
     ExternError, ExternKind, ExternProblem, ExternSpec, KconfigType, KsymKind, KsymValue,
 };
 pub use globals::{GlobalError, GlobalVariable};
-pub use kconfig::{kernel_version_code, read_kernel_config, KconfigInput};
+pub use kconfig::{kernel_version_code, read_kallsyms, read_kernel_config, KconfigInput};
 pub use maps::{
     global_data_map_name, object_name_from_path, MapKind, MapSpec, MAX_GLOBAL_DATA_SIZE,
 };
@@ -195,6 +195,8 @@ struct Symbol {
     st_bind: u8,
     /// `st_shndx == SHN_UNDEF` (an extern, when global and untyped).
     undefined: bool,
+    /// `STV_*` from `st_other`: `__hidden` functions are `STV_HIDDEN`.
+    visibility: u8,
 }
 
 /// Which function a slot range of a code section belongs to.
@@ -361,6 +363,26 @@ impl<'a> Reader<'a> {
                 local.with_externs_allocated(&externs::kconfig_offsets(&externs), kconfig_size)?;
             btf = Some(fixed);
             extern_offsets = placed;
+        }
+        // libbpf's mark_btf_static: a global `.text` function of hidden or internal
+        // visibility (`__hidden`, as libbpf's usdt.bpf.h declares bpf_usdt_arg) gets a
+        // static BTF FUNC, so that the verifier checks it in its callers' context instead
+        // of on its own as a global function.
+        if let (Some(btf), Some(text)) = (
+            btf.as_mut(),
+            sections.iter().find(|s| s.kind == SectionKind::Subprograms),
+        ) {
+            for symbol in &symbols {
+                let hidden = matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL);
+                let global = matches!(symbol.st_bind, elf::STB_GLOBAL | elf::STB_WEAK);
+                if symbol.st_type == elf::STT_FUNC
+                    && symbol.section == Some(text.index)
+                    && global
+                    && hidden
+                {
+                    btf.make_func_static(&symbol.name)?;
+                }
+            }
         }
         if let Some(btf) = btf.as_mut() {
             let mut offsets = HashMap::new();
@@ -659,6 +681,7 @@ impl<'a> Reader<'a> {
                 st_type,
                 st_bind: sym.st_bind(),
                 undefined: sym.st_shndx(endian) == elf::SHN_UNDEF,
+                visibility: sym.st_visibility(),
             });
         }
         Ok(symbols)

@@ -69,13 +69,12 @@ fn run(kernel: Option<&Btf>) -> Option<(usize, usize, usize, Vec<String>)> {
         };
         parsed += 1;
         // What the load step does before relocating: .kconfig values, .ksyms ids.
-        if let Err(error) = spec.fill_kconfig(&host) {
+        let prepared = match kernel {
+            Some(kernel) => spec.prepare_externs(kernel, &host),
+            None => spec.fill_kconfig(&host),
+        };
+        if let Err(error) = prepared {
             failures.push(format!("{}: {}", path.display(), chain(&error)));
-        }
-        if let Some(kernel) = kernel {
-            if let Err(error) = spec.resolve_ksyms(kernel, None) {
-                failures.push(format!("{}: {}", path.display(), chain(&error)));
-            }
         }
         let fds: Vec<i32> = (0..spec.maps.len() as i32).map(|i| 100 + i).collect();
         for program in &spec.programs {
@@ -340,4 +339,28 @@ fn sigsnoop_kfuncs_resolve_against_this_kernel() {
             other => panic!("{}: {other:?}", ext.name),
         }
     }
+}
+
+/// libbpf's usdt.bpf.h declares `bpf_usdt_arg` `__weak __hidden`: its BTF FUNC becomes
+/// static, as libbpf makes it, so that the verifier checks it in its callers' context (as
+/// a global function its `long *res` would be a possibly-NULL pointer, and refused).
+#[test]
+fn hidden_subprograms_get_static_btf_funcs() {
+    let Some(spec) = corpus_spec("libbpf-bootstrap/usdt.bpf.o") else {
+        return;
+    };
+    let btf = spec.btf.as_ref().unwrap();
+    let id = btf.find_by_name_kind("bpf_usdt_arg", Kind::Func).unwrap();
+    assert!(matches!(
+        btf.type_by_id(id).unwrap().body,
+        TypeBody::Func { linkage: 0, .. }
+    ));
+    // A global function that is not hidden keeps its linkage: the programs themselves.
+    let id = btf
+        .find_by_name_kind("usdt_auto_attach", Kind::Func)
+        .unwrap();
+    assert!(matches!(
+        btf.type_by_id(id).unwrap().body,
+        TypeBody::Func { linkage: 1, .. }
+    ));
 }
