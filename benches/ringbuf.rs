@@ -67,7 +67,7 @@ fn main() {
     let drain = harness.bench_with_input(
         "ringbuf_72_byte_records/reader_drain",
         || fake.clone(),
-        |mut fake| {
+        |fake| {
             let consumer = aligned(&mut fake.consumer, 8);
             let producer = aligned(&mut fake.producer, DATA_OFFSET + 2 * SIZE);
             let mut ring = RingBuf::new(consumer, producer, DATA_OFFSET, SIZE).unwrap();

@@ -28,6 +28,7 @@
 pub mod build;
 pub mod core;
 pub mod ext;
+mod externs;
 pub mod kernel;
 pub mod sanitize;
 

@@ -20,7 +20,7 @@ pub mod btf;
 pub mod memlock;
 mod report;
 
-pub use report::{probe_all, probe_fentry, Features};
+pub use report::{probe_all, probe_bpf_cookie, probe_fentry, Features};
 
 /// `r0 = 0; exit`: the smallest program every type accepts.
 pub(crate) const RETURN_ZERO: [Insn; 2] = [

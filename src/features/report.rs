@@ -85,6 +85,18 @@ fn ringbuf() -> bool {
     syscall::map_create(&attr).is_ok()
 }
 
+/// Can a tracepoint program call `bpf_get_attach_cookie` (5.15)? libbpf's
+/// `FEAT_BPF_COOKIE` probe.
+pub fn probe_bpf_cookie() -> bool {
+    prog_loads(
+        crate::uapi::ProgramType::Tracepoint.as_u32(),
+        &[
+            Insn::new(CALL, 0, 0, 0, BPF_FUNC_GET_ATTACH_COOKIE),
+            Insn::new(EXIT, 0, 0, 0, 0),
+        ],
+    )
+}
+
 /// A `fentry` program on kernel function `function`, found in the kernel's BTF.
 pub fn probe_fentry(function: &str) -> bool {
     let Ok(kernel) = btf::kernel::load() else {
@@ -141,13 +153,7 @@ pub fn probe_all(function: &str, tracepoint: (&str, &str)) -> Features {
         kprobe_events,
         tracepoint,
         perf_link: probe_perf_link(),
-        bpf_cookie: prog_loads(
-            crate::uapi::ProgramType::Tracepoint.as_u32(),
-            &[
-                Insn::new(CALL, 0, 0, 0, BPF_FUNC_GET_ATTACH_COOKIE),
-                Insn::new(EXIT, 0, 0, 0, 0),
-            ],
-        ),
+        bpf_cookie: probe_bpf_cookie(),
         ringbuf: ringbuf(),
         fentry: probe_fentry(function),
     }

@@ -175,7 +175,7 @@ impl Map {
                 syscall::map_update_elem(map.fd.as_fd(), &0u32.to_ne_bytes(), &value, BPF_ANY)
                     .map_err(sys)?;
             }
-            if spec.kind == MapKind::Rodata {
+            if matches!(spec.kind, MapKind::Rodata | MapKind::Kconfig) {
                 syscall::map_freeze(map.fd.as_fd()).map_err(sys)?;
             }
         }

@@ -18,13 +18,17 @@
 mod map;
 mod program;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::btf::core::CoreFixup;
 use crate::btf::Btf;
-use crate::elf::{GlobalError, GlobalVariable, ObjectSpec, RelocError, RelocatedProgram};
+use crate::elf::{
+    ExternError, GlobalError, GlobalVariable, KconfigInput, ObjectSpec, ProgramSpec, RelocError,
+    RelocatedProgram,
+};
 use crate::syscall::{self, CpuListError, ProgLoadOptions, SysError};
 
 pub use map::{Entries, Keys, Map, MapError, MapInfo};
@@ -94,6 +98,20 @@ pub enum LoadError {
         /// The limit, and how to raise it.
         error: crate::features::memlock::MemlockError,
     },
+    /// An extern (`.kconfig`, `.ksyms`) could not be resolved on this machine.
+    Extern(ExternError),
+    /// The kernel's BTF, needed for externs or BTF-typed programs, could not be read.
+    KernelBtf(crate::btf::kernel::KernelBtfError),
+    /// No kernel BTF to resolve the object's externs against.
+    NoKernelBtf,
+    /// A BTF-typed program (fentry, fexit, tp_btf, lsm, iter) whose target is not in the
+    /// kernel's BTF.
+    AttachBtf {
+        /// The program.
+        program: String,
+        /// What was looked for (`tcp_connect`, `btf_trace_sched_switch`, `bpf_lsm_bprm_check_security`).
+        name: String,
+    },
     /// A global variable could not be read back from its map.
     ReadGlobal {
         /// The variable.
@@ -139,6 +157,15 @@ impl fmt::Display for LoadError {
             ),
             LoadError::Pin { map, .. } => write!(f, "map {map}: pinning by name"),
             LoadError::Memlock { object, .. } => write!(f, "{object}"),
+            LoadError::Extern(error) => write!(f, "{error}"),
+            LoadError::KernelBtf(_) => write!(f, "the kernel's BTF"),
+            LoadError::NoKernelBtf => {
+                write!(f, "the object has externs but no kernel BTF was given")
+            }
+            LoadError::AttachBtf { program, name } => write!(
+                f,
+                "program {program}: no {name} in the kernel's BTF, so nothing to attach it to"
+            ),
             LoadError::CoreUnresolved {
                 program,
                 fixup,
@@ -170,9 +197,13 @@ impl std::error::Error for LoadError {
             LoadError::ReadGlobal { error, .. } | LoadError::Pin { error, .. } => Some(error),
             LoadError::Pinned { error, .. } => Some(error),
             LoadError::Memlock { error, .. } => Some(error),
+            LoadError::Extern(error) => error.source(),
+            LoadError::KernelBtf(error) => Some(error),
             LoadError::NoSuchProgram { .. }
             | LoadError::CoreUnresolved { .. }
-            | LoadError::PinMismatch { .. } => None,
+            | LoadError::PinMismatch { .. }
+            | LoadError::NoKernelBtf
+            | LoadError::AttachBtf { .. } => None,
         }
     }
 }
@@ -207,6 +238,9 @@ pub struct LoadOptions<'a> {
 
 /// libbpf's `LIBBPF_PIN_BY_NAME`: the map is pinned at `PIN_ROOT/NAME`.
 const LIBBPF_PIN_BY_NAME: u32 = 1;
+/// A function only kernels with syscall wrappers have (libbpf's `FEAT_SYSCALL_WRAPPER`
+/// probes the same name), for `LINUX_HAS_SYSCALL_WRAPPER`.
+const SYSCALL_WRAPPER_PROBE: &str = "__x64_sys_bpf";
 /// libbpf's default pin root.
 const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
 
@@ -244,6 +278,41 @@ impl Object {
                 return Err(LoadError::NoSuchProgram { name: name.clone() });
             }
         }
+
+        // The kernel's BTF, when something needs it: CO-RE (given), externs (`.ksyms` by BTF
+        // id) and BTF-typed programs (`attach_btf_id`); read here when not given.
+        let wanted: Vec<&ProgramSpec> = spec
+            .programs
+            .iter()
+            .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
+            .collect();
+        let needs_kernel =
+            !spec.externs.is_empty() || wanted.iter().any(|p| p.attach_btf_name().is_some());
+        let kernel: Option<Cow<'_, Btf>> = match opts.target_btf {
+            Some(btf) => Some(Cow::Borrowed(btf)),
+            None if needs_kernel => Some(Cow::Owned(
+                crate::btf::kernel::load().map_err(LoadError::KernelBtf)?,
+            )),
+            None => None,
+        };
+        // Externs: `.kconfig` values from this machine, `.ksyms` from the kernel's BTF, as
+        // libbpf resolves them before relocation.
+        let prepared;
+        let spec = if spec.externs.is_empty() {
+            spec
+        } else {
+            let kernel = kernel.as_deref().ok_or(LoadError::NoKernelBtf)?;
+            let mut input = KconfigInput::from_host();
+            input.has_bpf_cookie = crate::features::probe_bpf_cookie();
+            input.has_syscall_wrapper = kernel
+                .find_by_name_kind(SYSCALL_WRAPPER_PROBE, crate::btf::Kind::Func)
+                .is_ok();
+            let mut copy: ObjectSpec = spec.clone();
+            copy.prepare_externs(kernel, &input)
+                .map_err(LoadError::Extern)?;
+            prepared = copy;
+            &prepared
+        };
 
         // Before anything is created: where the kernel charges BPF memory to
         // RLIMIT_MEMLOCK (before 5.11), the limit is raised (once per process).
@@ -319,10 +388,31 @@ impl Object {
             let relocated = spec
                 .relocate(&program.name, &map_fds, opts.target_btf)
                 .map_err(LoadError::Relocate)?;
+            let attach_btf_id = match program.attach_btf_name() {
+                Some((name, kind)) => {
+                    let kernel = kernel.as_deref().ok_or_else(|| LoadError::AttachBtf {
+                        program: program.name.clone(),
+                        name: name.clone(),
+                    })?;
+                    kernel
+                        .find_by_name_kind(&name, kind)
+                        .map_err(|_| LoadError::AttachBtf {
+                            program: program.name.clone(),
+                            name,
+                        })?
+                }
+                None => 0,
+            };
+            let target = program::LoadTarget {
+                expected_attach_type: program.expected_attach_type,
+                prog_flags: program.prog_flags,
+                attach_btf_id,
+            };
             programs.push(Program::load(
                 &program.section,
                 program.prog_type,
                 program.attach.clone(),
+                target,
                 relocated,
                 &how,
             )?);

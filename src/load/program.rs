@@ -99,12 +99,22 @@ pub(crate) struct ProgramLoad<'a> {
     pub verifier_stats: bool,
 }
 
+/// What a program's section says the kernel must be told at load: its expected attach
+/// type, flags, and for BTF-typed programs the target's id in the kernel's BTF.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LoadTarget {
+    pub expected_attach_type: crate::uapi::AttachType,
+    pub prog_flags: u32,
+    pub attach_btf_id: u32,
+}
+
 impl Program {
     /// Loads relocated instructions: the last step of [`super::Object::load`].
     pub(crate) fn load(
         section: &str,
         program_type: ProgramType,
         attach_target: AttachTarget,
+        target: LoadTarget,
         relocated: RelocatedProgram,
         how: &ProgramLoad<'_>,
     ) -> Result<Program, LoadError> {
@@ -115,6 +125,9 @@ impl Program {
             how.license,
         );
         request.kern_version = how.kernel_version;
+        request.expected_attach_type = target.expected_attach_type.0;
+        request.prog_flags = target.prog_flags;
+        request.attach_btf_id = target.attach_btf_id;
         if let Some(btf) = how.btf {
             request.prog_btf_fd = Some(btf);
             request.func_info = &relocated.func_info;
@@ -167,7 +180,14 @@ impl Program {
             license,
             ..ProgramLoad::default()
         };
-        Program::load("", program_type, AttachTarget::None, relocated, &how)
+        Program::load(
+            "",
+            program_type,
+            AttachTarget::None,
+            LoadTarget::default(),
+            relocated,
+            &how,
+        )
     }
 
     /// The function's name in the object (`tcp_connect`).
