@@ -24,12 +24,26 @@ fn main() -> ExitCode {
             programs,
             btf,
             verbose,
-        }) => match tool::load::run(&tool::load::LoadRequest {
-            object,
-            programs,
-            btf: btf.as_ref(),
-            verbose: *verbose,
-        }) {
+            attach,
+            duration,
+            targets,
+        }) => match {
+            let load = tool::load::LoadRequest {
+                object,
+                programs,
+                btf: btf.as_ref(),
+                verbose: *verbose,
+            };
+            if *attach {
+                tool::load::run_attached(&tool::load::AttachRequest {
+                    load,
+                    targets,
+                    duration: *duration,
+                })
+            } else {
+                tool::load::run(&load)
+            }
+        } {
             Ok(true) => Ok(()),
             // Each refusal was said on stderr, one line per program.
             Ok(false) => return ExitCode::FAILURE,

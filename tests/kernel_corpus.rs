@@ -111,3 +111,72 @@ fn raw_tracepoints_of_a_real_tool_fire() {
         Probe::RawTracepoint,
     );
 }
+
+/// libbpf-tools' opensnoop, configured as its own user space does for `opensnoop -p PID`
+/// (`.rodata` `targ_tgid`), reports this process opening a file of the test's own naming.
+#[test]
+fn opensnoop_reports_this_processs_open_with_its_filter_set() {
+    use ebpf_loader::records::{Record, RecordReader};
+    let Some(path) = corpus("libbpf-tools/opensnoop.bpf.o") else {
+        return;
+    };
+    let pid = std::process::id();
+    let mut spec = ObjectSpec::parse(&std::fs::read(&path).unwrap()).unwrap();
+    spec.set_global("targ_tgid", &(pid as i32).to_ne_bytes())
+        .unwrap();
+    let kernel = btf::kernel::load().unwrap();
+    let programs = [
+        "tracepoint__syscalls__sys_enter_openat",
+        "tracepoint__syscalls__sys_exit_openat",
+    ];
+    let object = Object::load(
+        &spec,
+        &LoadOptions {
+            programs: programs.iter().map(|p| p.to_string()).collect(),
+            target_btf: Some(&kernel),
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    let _links: Vec<_> = programs
+        .iter()
+        .map(|name| {
+            object
+                .program(name)
+                .unwrap()
+                .attach(&AttachOptions::default())
+                .unwrap()
+        })
+        .collect();
+    // A ring buffer where the kernel has them (libbpf-tools' `bpf_buffer`), else a perf
+    // event array: read the same way.
+    let mut reader = RecordReader::open(object.map("events").unwrap()).unwrap();
+    let name = format!("ebpf_loader_opensnoop_{pid}");
+    let target = std::env::temp_dir().join(&name);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut ours = Vec::new();
+    while ours.is_empty() {
+        assert!(Instant::now() < deadline, "no event for the open of {name}");
+        // Does not exist: the open fails, and opensnoop (without -x) reports it all the same.
+        let _ = std::fs::File::open(&target);
+        reader
+            .poll(Some(Duration::from_millis(100)), |event| {
+                if let Record::Sample(data) = event {
+                    // struct event (opensnoop.h): u64 ts; pid_t pid at byte 8; ...
+                    if data.get(8..12) == Some(&(pid as i32).to_ne_bytes()[..]) {
+                        ours.push(data.to_vec());
+                    }
+                }
+            })
+            .unwrap();
+    }
+    // Only this process's opens came through (the filter is in the kernel), and the file
+    // name is the test's.
+    let event = &ours[0];
+    assert!(
+        event.windows(name.len()).any(|w| w == name.as_bytes()),
+        "{name} not in the event"
+    );
+    // ret (byte 16) is -ENOENT: the file does not exist.
+    assert_eq!(event.get(16..20), Some(&(-libc::ENOENT).to_ne_bytes()[..]));
+}

@@ -75,3 +75,75 @@ fn a_file_that_is_not_an_object_is_one_line() {
         "tcpconnect: Cargo.toml: not an ELF file (no \\x7fELF header)\n"
     );
 }
+
+/// `load --attach` on libbpf-bootstrap's `bootstrap` (tracepoints on exec and exit, a
+/// ring buffer of `struct event { int pid; int ppid; unsigned exit_code; u64
+/// duration_ns; char comm[16]; char filename[127]; bool exit_event; }`): a process the
+/// test starts shows up, with its pid and name.
+#[test]
+fn attach_prints_the_records_of_a_real_tools_ring_buffer() {
+    let object = std::path::Path::new("../shared/corpus/libbpf-bootstrap/bootstrap.bpf.o");
+    if !object.exists() {
+        eprintln!("{} is not there: nothing to test", object.display());
+        return;
+    }
+    let mut tool = Command::new(TOOL)
+        .args(["load", "--attach", "--duration", "4"])
+        .arg(object)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for "ready" on stderr, then run a process of a known name.
+    let mut stderr = std::io::BufReader::new(tool.stderr.take().unwrap());
+    let mut said = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "no ready line: {said}"
+        );
+        said.push_str(&line);
+        if line.contains("ready") {
+            break;
+        }
+    }
+    assert!(said.contains("handle_exec: attached to tracepoint sched/sched_process_exec"));
+    assert!(said.contains("handle_exit: attached to tracepoint sched/sched_process_exit"));
+    let child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    drop(child.wait_with_output());
+    let out = tool.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{said}{rest}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Each record: "rb: 168 bytes: xxxx xxxx ...": back to bytes.
+    let records: Vec<Vec<u8>> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("rb: 168 bytes: "))
+        .map(|hex| {
+            hex.split(' ')
+                .flat_map(|group| {
+                    (0..group.len())
+                        .step_by(2)
+                        .map(move |i| u8::from_str_radix(&group[i..i + 2], 16).unwrap())
+                })
+                .collect()
+        })
+        .collect();
+    let ours: Vec<&Vec<u8>> = records
+        .iter()
+        .filter(|r| r[..4] == (pid as i32).to_ne_bytes())
+        .collect();
+    // Its exec and its exit, each with its name at byte 24.
+    assert_eq!(ours.len(), 2, "records of pid {pid}: {ours:?}\n{stdout}");
+    for record in ours {
+        assert_eq!(&record[24..29], b"true\0");
+    }
+    assert!(
+        rest.lines()
+            .any(|l| l.starts_with("tcpconnect: rb: ") && l.ends_with(" records")),
+        "{rest}"
+    );
+}

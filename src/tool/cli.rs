@@ -99,6 +99,12 @@ pub enum Command {
         btf: Option<PathBuf>,
         /// `-v`.
         verbose: bool,
+        /// `--attach`: attach and print records instead of the verifier table.
+        attach: bool,
+        /// `--duration SECS` (with `--attach`).
+        duration: Option<u64>,
+        /// `--target NAME=SPEC` (with `--attach`), in the order given.
+        targets: Vec<String>,
     },
 }
 
@@ -234,7 +240,29 @@ pub fn command() -> clap::Command {
             Some('v'),
             "verbose",
             "Tell each loading step (on stderr)",
-        ));
+        ))
+        .arg(flag(
+            "attach",
+            None,
+            "attach",
+            "Load the programs together, attach each where its section says, and print every \
+             record of the object's ring buffers and perf event arrays until Ctrl-C",
+        ))
+        .arg(
+            value("duration", "SECS", "With --attach: stop after SECS seconds")
+                .value_parser(value_parser!(u64))
+                .requires("attach"),
+        )
+        .arg(
+            value(
+                "target",
+                "NAME=SPEC",
+                "With --attach: where a program whose section names no target attaches \
+                 (NAME=FUNCTION for a kprobe, NAME=BINARY:FUNCTION for a uprobe)",
+            )
+            .action(ArgAction::Append)
+            .requires("attach"),
+        );
 
     let features = clap::Command::new("features")
         .about(
@@ -398,6 +426,12 @@ impl Cli {
                     .unwrap_or_default(),
                 btf: load.get_one::<PathBuf>("btf").cloned(),
                 verbose: load.get_flag("verbose"),
+                attach: load.get_flag("attach"),
+                duration: load.get_one::<u64>("duration").copied(),
+                targets: load
+                    .get_many::<String>("target")
+                    .map(|targets| targets.cloned().collect())
+                    .unwrap_or_default(),
             }),
             _ => None,
         };

@@ -171,3 +171,178 @@ fn print_table(outcomes: &[Outcome]) {
     let loaded = outcomes.iter().filter(|o| o.verdict.is_ok()).count();
     println!("{loaded} of {} programs loaded", outcomes.len());
 }
+
+/// `tcpconnect load OBJECT --attach`: what to run and for how long.
+pub struct AttachRequest<'a> {
+    /// The object, programs and BTF, as for the verifier table.
+    pub load: LoadRequest<'a>,
+    /// Targets for programs whose section names none (`SEC("kprobe")`): `NAME=FUNCTION`
+    /// for kprobes, `NAME=BINARY:FUNCTION` for uprobes.
+    pub targets: &'a [String],
+    /// Stop after this many seconds; `None`: at SIGINT or SIGTERM.
+    pub duration: Option<u64>,
+}
+
+/// Loads the programs together, attaches each where its section says (or where
+/// `--target` says), prints every record of the object's ring buffers and perf event
+/// arrays as it comes, and a count per map at exit. `Ok(false)` when a program could not
+/// be attached (the others still run).
+pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
+    use ebpf_loader::attach::{AttachOptions, KprobeKind};
+    use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};
+    use ebpf_loader::ringbuf::RingBufReader;
+    use ebpf_loader::uapi::MapType;
+    use std::time::{Duration, Instant};
+
+    let signals = super::trace::signals()?;
+    let path = request.load.object;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let spec = ObjectSpec::parse(&bytes).with_context(|| format!("{}", path.display()))?;
+    let target_btf = super::kernel_btf(request.load.btf.map(PathBuf::as_path))?;
+    let object = Object::load(
+        &spec,
+        &LoadOptions {
+            programs: request.load.programs.to_vec(),
+            target_btf: Some(&target_btf),
+            ..LoadOptions::default()
+        },
+    )?;
+
+    let mut all_attached = true;
+    let mut links = Vec::new();
+    for program in object.programs() {
+        let given = request.targets.iter().find_map(|t| {
+            let (name, target) = t.split_once('=')?;
+            (name == program.name()).then_some(target)
+        });
+        let section = program.section();
+        let kind = section.split('/').next().unwrap_or(section);
+        let retprobe = kind.starts_with("kret") || kind.starts_with("uret");
+        let attached = match given {
+            Some(function) if kind == "kprobe" || kind == "kretprobe" => program.attach_kprobe(
+                function,
+                if retprobe {
+                    KprobeKind::Return
+                } else {
+                    KprobeKind::Entry
+                },
+                &AttachOptions::default(),
+            ),
+            Some(target) if kind == "uprobe" || kind == "uretprobe" => {
+                let (binary, function) = target.rsplit_once(':').unwrap_or((target, ""));
+                program.attach_uprobe(
+                    Path::new(binary),
+                    (!function.is_empty()).then_some(function),
+                    0,
+                    retprobe,
+                    None,
+                    &AttachOptions::default(),
+                )
+            }
+            _ => program.attach(&AttachOptions::default()),
+        };
+        match attached {
+            Ok(link) => {
+                eprintln!("tcpconnect: {}: attached to {link}", program.name());
+                links.push(link);
+            }
+            Err(error) => {
+                all_attached = false;
+                let mut line = format!("tcpconnect: {}: {error}", program.name());
+                let mut cause = std::error::Error::source(&error);
+                while let Some(inner) = cause {
+                    line.push_str(&format!(": {inner}"));
+                    cause = inner.source();
+                }
+                eprintln!("{line}");
+            }
+        }
+    }
+
+    // Every ring buffer behind one reader, a perf reader per perf event array.
+    let mut rings = RingBufReader::new(Duration::from_millis(50))?;
+    let mut ring_names = Vec::new();
+    let mut perf_readers = Vec::new();
+    for map in object.maps() {
+        if map.map_type() == MapType::RINGBUF {
+            rings.add(map)?;
+            ring_names.push(map.name().to_string());
+        } else if map.map_type() == MapType::PERF_EVENT_ARRAY {
+            perf_readers.push((
+                map.name().to_string(),
+                PerfReader::open(map, &PerfReaderOptions::default())?,
+            ));
+        }
+    }
+    let names: Vec<String> = ring_names
+        .iter()
+        .chain(perf_readers.iter().map(|(name, _)| name))
+        .cloned()
+        .collect();
+    eprintln!(
+        "tcpconnect: ready: reading {}; stop with Ctrl-C",
+        if names.is_empty() {
+            "no ring buffer or perf event array (the object has none)".to_string()
+        } else {
+            names.join(", ")
+        }
+    );
+
+    let mut counts: Vec<(String, u64)> = names.iter().map(|n| (n.clone(), 0)).collect();
+    let mut count = |map: &str| {
+        if let Some(entry) = counts.iter_mut().find(|(name, _)| name == map) {
+            entry.1 += 1;
+        }
+    };
+    let deadline = request
+        .duration
+        .map(|secs| Instant::now() + Duration::from_secs(secs));
+    loop {
+        let wait = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                left.min(Duration::from_millis(50))
+            }
+            None => Duration::from_millis(50),
+        };
+        if ring_names.is_empty() {
+            std::thread::sleep(wait);
+        } else {
+            rings.poll(Some(wait), |index, data| {
+                let name = &ring_names[index];
+                println!("{name}: {} bytes: {}", data.len(), render(data));
+                count(name);
+            })?;
+        }
+        for (name, reader) in &mut perf_readers {
+            reader.drain(|event| match event {
+                Event::Sample { cpu, data } => {
+                    println!("{name} cpu {cpu}: {} bytes: {}", data.len(), render(data));
+                    count(name);
+                }
+                Event::Lost { cpu, count } => println!("{name} cpu {cpu}: lost {count}"),
+            })?;
+        }
+        if signals.read_signal()?.is_some() {
+            break;
+        }
+    }
+    for (name, n) in &counts {
+        eprintln!("tcpconnect: {name}: {n} records");
+    }
+    drop(links);
+    Ok(all_attached)
+}
+
+/// A record's bytes in hex, 16-bit groups, as `xxd` shows them. (A ring buffer or a perf
+/// event array cannot carry a value type in BTF, the kernel refuses one: the record's
+/// struct is known only to the program's source, so there is no type to decode it by.)
+fn render(data: &[u8]) -> String {
+    data.chunks(2)
+        .map(|pair| pair.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -150,7 +150,8 @@ fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Vec<String>> {
     Ok(set)
 }
 
-fn signals() -> Result<SignalFd> {
+/// SIGINT and SIGTERM, blocked and read through a signalfd.
+pub(crate) fn signals() -> Result<SignalFd> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
