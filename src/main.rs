@@ -14,11 +14,24 @@ const VERIFIER_LOG_LINES: usize = 20;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Some(Command::Inspect { object, core, btf }) => {
-            tool::inspect::run(object.as_deref(), *core, btf.as_deref())
+    match run(&cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        // What failed was said on stderr already, one line per program.
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            report(&error);
+            ExitCode::FAILURE
         }
-        Some(Command::Features { json }) => tool::features::run(*json),
+    }
+}
+
+/// Runs the subcommand; `Ok(false)` when `load` found a program refused or unattached.
+fn run(cli: &Cli) -> anyhow::Result<bool> {
+    match &cli.command {
+        Some(Command::Inspect { object, core, btf }) => {
+            tool::inspect::run(object.as_deref(), *core, btf.as_deref()).map(|()| true)
+        }
+        Some(Command::Features { json }) => tool::features::run(*json).map(|()| true),
         Some(Command::Load {
             object,
             programs,
@@ -27,7 +40,7 @@ fn main() -> ExitCode {
             attach,
             duration,
             targets,
-        }) => match {
+        }) => {
             let load = tool::load::LoadRequest {
                 object,
                 programs,
@@ -43,20 +56,8 @@ fn main() -> ExitCode {
             } else {
                 tool::load::run(&load)
             }
-        } {
-            Ok(true) => Ok(()),
-            // Each refusal was said on stderr, one line per program.
-            Ok(false) => return ExitCode::FAILURE,
-            Err(error) => Err(error),
-        },
-        None => tool::trace::run(&cli),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            report(&error);
-            ExitCode::FAILURE
         }
+        None => tool::trace::run(cli).map(|()| true),
     }
 }
 
