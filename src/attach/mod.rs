@@ -15,9 +15,12 @@
 
 pub mod tracefs;
 mod uprobe;
+pub mod usdt;
 
-pub(crate) use uprobe::{attach_uprobe, find_binary};
+pub(crate) use uprobe::attach_uprobe;
+pub use uprobe::find_binary;
 pub use uprobe::{function_offset, UPROBE_PMU};
+pub(crate) use usdt::attach_usdt_probe;
 
 use std::ffi::CString;
 use std::fmt;
@@ -52,6 +55,8 @@ pub enum Probe {
     BtfTarget,
     /// An iterator (`iter/task`, ...): runs when its link is read.
     Iterator,
+    /// A USDT probe: a uprobe at the probe, its semaphore counted, the spec id as cookie.
+    Usdt,
 }
 
 /// How the program was bound to the perf event.
@@ -96,6 +101,10 @@ impl Probe {
                  (attach_btf_id): a BPF trampoline, no perf event"
             }
             Probe::Iterator => "an iterator link: reading it runs the program over the objects",
+            Probe::Usdt => {
+                "a uprobe at the USDT probe's file offset (its semaphore as the reference \
+                 counter); the program finds its argument specs by the link's BPF cookie"
+            }
         }
     }
 }
@@ -129,6 +138,7 @@ impl fmt::Display for AttachMethod {
             Probe::PerfEvent => "perf event",
             Probe::BtfTarget => "BTF target",
             Probe::Iterator => "iterator",
+            Probe::Usdt => "USDT uprobe",
         };
         let via = match self.via {
             Via::BpfLink => "BPF link",
@@ -239,6 +249,28 @@ pub enum AttachError {
         /// The function's name.
         symbol: String,
     },
+    /// No USDT probe `provider:name` in the binary's `.note.stapsdt`.
+    UsdtNotFound {
+        /// The binary.
+        path: PathBuf,
+        /// The probe asked for, `provider:name`.
+        probe: String,
+    },
+    /// The binary's USDT notes or a probe's arguments could not be read.
+    Usdt {
+        /// The binary.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// What a USDT program needs that this object or kernel lacks (libbpf's `usdt.bpf.h`
+    /// maps, BPF cookies).
+    UsdtUnsupported {
+        /// The program.
+        program: String,
+        /// What is missing.
+        reason: String,
+    },
 }
 
 impl fmt::Display for AttachError {
@@ -275,6 +307,15 @@ impl fmt::Display for AttachError {
                 "this kernel has no uprobe PMU ({UPROBE_PMU}): CONFIG_UPROBE_EVENTS is off"
             ),
             AttachError::Binary { path, reason } => write!(f, "{}: {reason}", path.display()),
+            AttachError::UsdtNotFound { path, probe } => {
+                write!(f, "no USDT probe {probe} in {}", path.display())
+            }
+            AttachError::Usdt { path, reason } => {
+                write!(f, "USDT probes of {}: {reason}", path.display())
+            }
+            AttachError::UsdtUnsupported { program, reason } => {
+                write!(f, "program {program}: {reason}")
+            }
             AttachError::SymbolNotFound { path, symbol } => write!(
                 f,
                 "no function {symbol} in the symbol tables of {}",
@@ -425,17 +466,29 @@ fn bind(
     opts: &AttachOptions,
     target: &str,
 ) -> Result<(Option<OwnedFd>, Via), AttachError> {
+    bind_with_cookie(prog, perf, opts, target, 0)
+}
+
+/// [`bind`], with a BPF cookie for the program (`bpf_get_attach_cookie`); a cookie needs
+/// the BPF link (5.15): the ioctl cannot carry one.
+fn bind_with_cookie(
+    prog: BorrowedFd<'_>,
+    perf: BorrowedFd<'_>,
+    opts: &AttachOptions,
+    target: &str,
+    cookie: u64,
+) -> Result<(Option<OwnedFd>, Via), AttachError> {
     let sys = |error| AttachError::Sys {
         target: target.to_string(),
         error,
     };
-    if opts.link == LinkPreference::Auto {
-        match syscall::link_create(prog, perf, AttachType::PERF_EVENT) {
+    if opts.link == LinkPreference::Auto || cookie != 0 {
+        match syscall::link_create(prog, perf, AttachType::PERF_EVENT, cookie) {
             Ok(link) => {
                 syscall::perf_event_enable(perf).map_err(sys)?;
                 return Ok((Some(link), Via::BpfLink));
             }
-            Err(e) if e.is_not_supported() => {}
+            Err(e) if e.is_not_supported() && cookie == 0 => {}
             Err(e) => return Err(sys(e)),
         }
     }

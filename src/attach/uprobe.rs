@@ -114,7 +114,7 @@ pub(crate) fn attach_uprobe(
 /// Where a binary named without a directory (`libc.so.6`, `bash`) is, as libbpf's
 /// `resolve_full_path` looks: shared objects in the system's library directories,
 /// executables in `PATH`. A name with a `/` is taken as it is.
-pub(crate) fn find_binary(name: &str) -> PathBuf {
+pub fn find_binary(name: &str) -> PathBuf {
     if name.contains('/') {
         return PathBuf::from(name);
     }

@@ -23,6 +23,7 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
+use crate::attach::{AttachError, AttachOptions, Link};
 use crate::btf::core::CoreFixup;
 use crate::btf::Btf;
 use crate::elf::{
@@ -268,6 +269,8 @@ pub struct Object {
     programs: Vec<Program>,
     /// The variables of the data sections, so that they can be read back by name.
     globals: Vec<GlobalVariable>,
+    /// The next free slot of `__bpf_usdt_specs` (one per USDT probe attached).
+    next_usdt_spec: std::cell::Cell<u32>,
 }
 
 impl Object {
@@ -425,6 +428,7 @@ impl Object {
             maps,
             programs,
             globals: spec.globals().unwrap_or_default(),
+            next_usdt_spec: std::cell::Cell::new(0),
         })
     }
 
@@ -491,6 +495,89 @@ impl Object {
             .get(var.offset..var.offset + var.size)
             .map(<[u8]>::to_vec)
             .ok_or_else(not_found)
+    }
+}
+
+impl Object {
+    /// Attaches program `program`, written against libbpf's `usdt.bpf.h`, to every USDT
+    /// probe `provider:name` of `binary` (in process `pid` only, or in every process that
+    /// runs it): each probe's argument specs go into the object's `__bpf_usdt_specs` map
+    /// at a slot of its own, and the uprobe's BPF cookie is that slot (5.15). One link per
+    /// probe site.
+    pub fn attach_usdt(
+        &self,
+        program: &str,
+        binary: &std::path::Path,
+        provider: &str,
+        name: &str,
+        pid: Option<u32>,
+        opts: &AttachOptions,
+    ) -> Result<Vec<Link>, AttachError> {
+        use crate::attach::usdt::{self, USDT_SPECS_MAP};
+        let unsupported = |reason: String| AttachError::UsdtUnsupported {
+            program: program.to_string(),
+            reason,
+        };
+        let prog = self
+            .program(program)
+            .ok_or_else(|| unsupported("no such program in the object".into()))?;
+        let specs = self.map(USDT_SPECS_MAP).ok_or_else(|| {
+            unsupported(format!(
+                "the object has no map {USDT_SPECS_MAP}: it was not written with usdt.bpf.h"
+            ))
+        })?;
+        if !crate::features::probe_bpf_cookie() {
+            return Err(unsupported(
+                "this kernel has no BPF cookies (5.15), through which the program finds its \
+                 probe's arguments"
+                    .into(),
+            ));
+        }
+        let bad = |reason: String| AttachError::Usdt {
+            path: binary.to_path_buf(),
+            reason,
+        };
+        let bytes = std::fs::read(binary).map_err(|e| bad(e.to_string()))?;
+        let probes: Vec<_> = usdt::usdt_probes(&bytes)
+            .map_err(bad)?
+            .into_iter()
+            .filter(|p| p.provider == provider && p.name == name)
+            .collect();
+        if probes.is_empty() {
+            return Err(AttachError::UsdtNotFound {
+                path: binary.to_path_buf(),
+                probe: format!("{provider}:{name}"),
+            });
+        }
+        let mut links = Vec::with_capacity(probes.len());
+        for probe in &probes {
+            let args = usdt::parse_usdt_args(&probe.arguments)
+                .map_err(|e| bad(format!("{provider}:{name}: {e}")))?;
+            let spec_id = self.next_usdt_spec.get();
+            if spec_id >= specs.max_entries() {
+                return Err(unsupported(format!(
+                    "{USDT_SPECS_MAP} is full ({} probes)",
+                    specs.max_entries()
+                )));
+            }
+            self.next_usdt_spec.set(spec_id + 1);
+            specs
+                .update(
+                    &spec_id.to_ne_bytes(),
+                    &usdt::usdt_spec_bytes(&args, 0),
+                    crate::uapi::BPF_ANY,
+                )
+                .map_err(|e| unsupported(format!("writing its spec: {e}")))?;
+            links.push(crate::attach::attach_usdt_probe(
+                prog.as_fd(),
+                binary,
+                probe,
+                spec_id,
+                pid,
+                opts,
+            )?);
+        }
+        Ok(links)
     }
 }
 

@@ -297,8 +297,8 @@ impl Program {
                 )
             }
             AttachTarget::Usdt { .. } => Err(unsupported(
-                "a USDT probe: reading .note.stapsdt and filling libbpf's __bpf_usdt_specs is \
-                 not built yet",
+                "a USDT probe: a USDT program is attached through its object \
+                 (Object::attach_usdt), whose __bpf_usdt_specs map it reads",
             )),
             AttachTarget::None => Err(unsupported(
                 "no target in the section name: attach it with the method of its kind \

@@ -247,17 +247,20 @@ struct LinkCreateAttr {
     bpf_cookie: u64,
 }
 
-/// Links `prog` to `target` with `attach_type` (`BPF_PERF_EVENT` for a perf event, 5.15).
+/// Links `prog` to `target` with `attach_type` (`BPF_PERF_EVENT` for a perf event, 5.15),
+/// with a cookie the program reads with `bpf_get_attach_cookie` (0: none).
 /// Closing the returned fd detaches the program.
 pub fn link_create(
     prog: BorrowedFd<'_>,
     target: BorrowedFd<'_>,
     attach_type: crate::uapi::AttachType,
+    bpf_cookie: u64,
 ) -> Result<OwnedFd, SysError> {
     let mut attr = LinkCreateAttr {
         prog_fd: prog.as_raw_fd() as u32,
         target_fd: target.as_raw_fd() as u32,
         attach_type: attach_type.0,
+        bpf_cookie,
         ..Default::default()
     };
     sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)

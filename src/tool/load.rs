@@ -218,6 +218,34 @@ pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
         let section = program.section();
         let kind = section.split('/').next().unwrap_or(section);
         let retprobe = kind.starts_with("kret") || kind.starts_with("uret");
+        if let ebpf_loader::elf::AttachTarget::Usdt {
+            binary,
+            provider,
+            name,
+        } = program.attach_target()
+        {
+            let path = ebpf_loader::attach::find_binary(binary);
+            match object.attach_usdt(
+                program.name(),
+                &path,
+                provider,
+                name,
+                None,
+                &AttachOptions::default(),
+            ) {
+                Ok(usdt_links) => {
+                    for link in usdt_links {
+                        eprintln!("tcpconnect: {}: attached to {link}", program.name());
+                        links.push(link);
+                    }
+                }
+                Err(error) => {
+                    all_attached = false;
+                    eprintln!("tcpconnect: {}: {error}", program.name());
+                }
+            }
+            continue;
+        }
         let attached = match given {
             Some(function) if kind == "kprobe" || kind == "kretprobe" => program.attach_kprobe(
                 function,

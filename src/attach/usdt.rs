@@ -1,0 +1,446 @@
+//! USDT: user statically defined tracepoints, the probes a program declares with
+//! `<sys/sdt.h>`'s `STAP_PROBE` / `DTRACE_PROBE` macros, attached as uprobes the way
+//! libbpf's `usdt.c` does it, for programs written against libbpf's `usdt.bpf.h`.
+//!
+//! ABI: each probe is an ELF note (`.note.stapsdt`, owner `stapsdt`, type 3; SystemTap's
+//! "UserSpaceProbeImplementation" wiki page describes it): the probe's address, the
+//! address of `.stapsdt.base` at link time (to correct for prelinking), the semaphore's
+//! address (0: none), then `provider\0name\0arguments\0`. Each argument is
+//! `SIZE@LOCATION` in the assembler's syntax (x86-64: `-4@%edi`, `8@-16(%rbp)`, `4@$5`);
+//! a negative size is a signed value.
+//!
+//! The BPF side is libbpf's `usdt.bpf.h`: the program finds its probe's argument specs in
+//! the array map `__bpf_usdt_specs` at the id `bpf_get_attach_cookie` gives it (5.15), and
+//! reads each argument from the registers in `pt_regs` (`struct __bpf_usdt_spec`: twelve
+//! `{u64 val_off; u32 arg_type; s16 reg_off; bool arg_signed; s8 arg_bitshift}`, then
+//! `u64 usdt_cookie; s16 arg_cnt`). The uprobe is placed at the probe's FILE offset, with
+//! the semaphore's file offset as the uprobe's reference counter, which the kernel
+//! increments while the probe is attached (4.20), so that a program that tests its
+//! semaphore runs the probe's code.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use object::{Object, ObjectSection, ObjectSegment};
+
+use super::{bind_with_cookie, probe_pmu, AttachError, AttachMethod, AttachOptions, Link, Probe};
+use crate::syscall::{self, PerfEventAttr};
+
+/// A USDT probe of a binary, as its note describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsdtProbe {
+    /// The provider (`libc`).
+    pub provider: String,
+    /// The probe's name (`setjmp`).
+    pub name: String,
+    /// Where the uprobe goes: the probe's offset in the file.
+    pub file_offset: u64,
+    /// The semaphore's offset in the file; 0 for a probe without one.
+    pub semaphore_offset: u64,
+    /// The arguments, as the note spells them (`-4@%edi 8@-16(%rbp)`).
+    pub arguments: String,
+}
+
+/// `enum __bpf_usdt_arg_type`: where an argument is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsdtArgKind {
+    /// A constant (`4@$5`): the value is `val_off`.
+    Const,
+    /// A register (`8@%rax`): `reg_off` is its offset in `struct pt_regs`.
+    Reg,
+    /// Memory at a register plus `val_off` (`-4@-20(%rbp)`).
+    RegDeref,
+}
+
+/// One argument, ready for `struct __bpf_usdt_arg_spec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsdtArg {
+    /// Where it is.
+    pub kind: UsdtArgKind,
+    /// The constant, or the offset from the register's value.
+    pub val_off: u64,
+    /// The register's offset in x86-64's `struct pt_regs`.
+    pub reg_off: i16,
+    /// A signed value (negative size in the note).
+    pub signed: bool,
+    /// `64 - 8 * size`: the bits cleared (or sign-extended) to make a 64-bit value.
+    pub bitshift: i8,
+}
+
+/// `BPF_USDT_MAX_ARG_CNT`.
+pub const USDT_MAX_ARGS: usize = 12;
+/// `sizeof(struct __bpf_usdt_spec)`.
+pub const USDT_SPEC_SIZE: usize = 208;
+/// The map of argument specs (`usdt.bpf.h`).
+pub const USDT_SPECS_MAP: &str = "__bpf_usdt_specs";
+
+/// Every USDT probe of an ELF file (`.note.stapsdt`), with its addresses turned into file
+/// offsets. An error says what is wrong with the notes.
+pub fn usdt_probes(elf: &[u8]) -> Result<Vec<UsdtProbe>, String> {
+    let file = object::File::parse(elf).map_err(|e| format!("not an ELF file: {e}"))?;
+    let Some(notes) = file.section_by_name(".note.stapsdt") else {
+        return Ok(Vec::new());
+    };
+    let data = notes.data().map_err(|e| format!(".note.stapsdt: {e}"))?;
+    // Where .stapsdt.base really is, to correct addresses computed before prelinking.
+    let base = file.section_by_name(".stapsdt.base").map(|s| s.address());
+    let to_offset = |vaddr: u64| -> Option<u64> {
+        file.segments().find_map(|segment| {
+            let (offset, size) = segment.file_range();
+            let start = segment.address();
+            (vaddr >= start && vaddr - start < size).then(|| offset + (vaddr - start))
+        })
+    };
+    let word = |bytes: &[u8], at: usize| -> Option<u64> {
+        Some(u64::from_ne_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+    };
+    let mut probes = Vec::new();
+    let mut at = 0usize;
+    // Each note: u32 namesz, u32 descsz, u32 type, name (padded to 4), desc (padded to 4).
+    while at + 12 <= data.len() {
+        let field = |i: usize| -> usize {
+            data.get(at + 4 * i..at + 4 * i + 4)
+                .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        };
+        let (namesz, descsz, kind) = (field(0), field(1), field(2));
+        let name_at = at + 12;
+        let desc_at = name_at + namesz.next_multiple_of(4);
+        let next = desc_at + descsz.next_multiple_of(4);
+        let (Some(owner), Some(desc)) = (
+            data.get(name_at..name_at + namesz),
+            data.get(desc_at..desc_at + descsz),
+        ) else {
+            return Err(format!(
+                "a note at byte {at} runs past the end of .note.stapsdt"
+            ));
+        };
+        at = next;
+        if owner != b"stapsdt\0" || kind != 3 {
+            continue;
+        }
+        let (Some(pc), Some(note_base), Some(semaphore)) =
+            (word(desc, 0), word(desc, 8), word(desc, 16))
+        else {
+            return Err("a stapsdt note shorter than its three addresses".into());
+        };
+        let mut strings = desc.get(24..).unwrap_or_default().split(|&b| b == 0);
+        let mut text = || String::from_utf8_lossy(strings.next().unwrap_or_default()).into_owned();
+        let (provider, name, arguments) = (text(), text(), text());
+        let shift = |addr: u64| match base {
+            Some(base) if note_base != 0 => addr.wrapping_add(base).wrapping_sub(note_base),
+            _ => addr,
+        };
+        let file_offset = to_offset(shift(pc))
+            .ok_or_else(|| format!("probe {provider}:{name}: its address is in no segment"))?;
+        let semaphore_offset = if semaphore == 0 {
+            0
+        } else {
+            to_offset(shift(semaphore))
+                .ok_or_else(|| format!("probe {provider}:{name}: its semaphore is in no segment"))?
+        };
+        probes.push(UsdtProbe {
+            provider,
+            name,
+            file_offset,
+            semaphore_offset,
+            arguments,
+        });
+    }
+    Ok(probes)
+}
+
+/// x86-64's registers by the names the assembler gives their 64-, 32-, 16- and 8-bit
+/// parts, and their offsets in `struct pt_regs` (`arch/x86/include/asm/ptrace.h`).
+const REGISTERS: &[(&[&str], i16)] = &[
+    (&["rip", "eip"], 128),
+    (&["rax", "eax", "ax", "al"], 80),
+    (&["rbx", "ebx", "bx", "bl"], 40),
+    (&["rcx", "ecx", "cx", "cl"], 88),
+    (&["rdx", "edx", "dx", "dl"], 96),
+    (&["rsi", "esi", "si", "sil"], 104),
+    (&["rdi", "edi", "di", "dil"], 112),
+    (&["rbp", "ebp", "bp", "bpl"], 32),
+    (&["rsp", "esp", "sp", "spl"], 152),
+    (&["r8", "r8d", "r8w", "r8b"], 72),
+    (&["r9", "r9d", "r9w", "r9b"], 64),
+    (&["r10", "r10d", "r10w", "r10b"], 56),
+    (&["r11", "r11d", "r11w", "r11b"], 48),
+    (&["r12", "r12d", "r12w", "r12b"], 24),
+    (&["r13", "r13d", "r13w", "r13b"], 16),
+    (&["r14", "r14d", "r14w", "r14b"], 8),
+    (&["r15", "r15d", "r15w", "r15b"], 0),
+];
+
+fn register(name: &str) -> Result<i16, String> {
+    REGISTERS
+        .iter()
+        .find(|(names, _)| names.contains(&name))
+        .map(|&(_, offset)| offset)
+        .ok_or_else(|| format!("unknown register %{name}"))
+}
+
+/// Reads the arguments of a note (`-4@%edi 8@-16(%rbp) 4@$5`), as libbpf's
+/// `parse_usdt_arg` does on x86-64.
+pub fn parse_usdt_args(text: &str) -> Result<Vec<UsdtArg>, String> {
+    let args: Vec<&str> = text.split_whitespace().collect();
+    if args.len() > USDT_MAX_ARGS {
+        return Err(format!(
+            "{} arguments, more than the {USDT_MAX_ARGS} usdt.bpf.h takes",
+            args.len()
+        ));
+    }
+    args.iter()
+        .map(|arg| {
+            let bad = || format!("argument {arg:?} is not SIZE@LOCATION");
+            let (size, location) = arg.split_once('@').ok_or_else(bad)?;
+            let size: i32 = size.parse().map_err(|_| bad())?;
+            if !matches!(size.abs(), 1 | 2 | 4 | 8) {
+                return Err(format!("argument {arg:?}: size {size} is not 1, 2, 4 or 8"));
+            }
+            let (signed, bitshift) = (size < 0, (64 - 8 * size.abs()) as i8);
+            let spec = |kind, val_off: u64, reg_off| UsdtArg {
+                kind,
+                val_off,
+                reg_off,
+                signed,
+                bitshift,
+            };
+            if let Some(constant) = location.strip_prefix('$') {
+                let value: i64 = constant.parse().map_err(|_| bad())?;
+                Ok(spec(UsdtArgKind::Const, value as u64, 0))
+            } else if let Some(reg) = location.strip_prefix('%') {
+                Ok(spec(UsdtArgKind::Reg, 0, register(reg)?))
+            } else if let Some((offset, rest)) = location.split_once("(%") {
+                let reg = rest.strip_suffix(')').ok_or_else(bad)?;
+                if reg.contains(',') {
+                    return Err(format!(
+                        "argument {arg:?}: an indexed location (base, index, scale) is not \
+                         read by usdt.bpf.h's argument kinds"
+                    ));
+                }
+                let offset: i64 = if offset.is_empty() {
+                    0
+                } else {
+                    offset.parse().map_err(|_| bad())?
+                };
+                Ok(spec(UsdtArgKind::RegDeref, offset as u64, register(reg)?))
+            } else {
+                Err(bad())
+            }
+        })
+        .collect()
+}
+
+/// `struct __bpf_usdt_spec` for these arguments, as the map `__bpf_usdt_specs` holds it.
+pub fn usdt_spec_bytes(args: &[UsdtArg], cookie: u64) -> [u8; USDT_SPEC_SIZE] {
+    let mut spec = [0u8; USDT_SPEC_SIZE];
+    for (slot, arg) in spec
+        .chunks_exact_mut(16)
+        .zip(args.iter().take(USDT_MAX_ARGS))
+    {
+        slot[..8].copy_from_slice(&arg.val_off.to_ne_bytes());
+        let kind: u32 = match arg.kind {
+            UsdtArgKind::Const => 0,
+            UsdtArgKind::Reg => 1,
+            UsdtArgKind::RegDeref => 2,
+        };
+        slot[8..12].copy_from_slice(&kind.to_ne_bytes());
+        slot[12..14].copy_from_slice(&arg.reg_off.to_ne_bytes());
+        slot[14] = u8::from(arg.signed);
+        slot[15] = arg.bitshift as u8;
+    }
+    spec[192..200].copy_from_slice(&cookie.to_ne_bytes());
+    let count = args.len().min(USDT_MAX_ARGS) as i16;
+    spec[200..202].copy_from_slice(&count.to_ne_bytes());
+    spec
+}
+
+/// `PERF_UPROBE_REF_CTR_OFFSET_SHIFT`: the uprobe PMU takes the reference counter's
+/// file offset in the upper half of `config` (`kernel/events/core.c`).
+const REF_CTR_OFFSET_SHIFT: u32 = 32;
+
+/// Attaches a program written against `usdt.bpf.h` to one probe of `binary`: a uprobe at
+/// the probe's file offset, its semaphore as the reference counter, bound with a BPF link
+/// whose cookie is `spec_id`, where the caller put the probe's `struct __bpf_usdt_spec`.
+pub(crate) fn attach_usdt_probe(
+    prog: BorrowedFd<'_>,
+    binary: &Path,
+    probe: &UsdtProbe,
+    spec_id: u32,
+    pid: Option<u32>,
+    opts: &AttachOptions,
+) -> Result<Link, AttachError> {
+    let Some((type_, _)) = probe_pmu(Path::new(super::UPROBE_PMU))? else {
+        return Err(AttachError::UprobesUnsupported);
+    };
+    let target = format!(
+        "usdt {}:{}:{} (+{:#x})",
+        binary.display(),
+        probe.provider,
+        probe.name,
+        probe.file_offset
+    );
+    let path = CString::new(binary.as_os_str().as_bytes()).map_err(|_| AttachError::Binary {
+        path: binary.to_path_buf(),
+        reason: "a NUL byte in the path".into(),
+    })?;
+    let attr = PerfEventAttr {
+        type_,
+        config: probe.semaphore_offset << REF_CTR_OFFSET_SHIFT,
+        // `path` outlives the call below.
+        config1: path.as_ptr() as usize as u64,
+        config2: probe.file_offset,
+        sample_period: 1,
+        wakeup: 1,
+        flags: syscall::ATTR_FLAG_DISABLED,
+        ..Default::default()
+    };
+    let (pid, cpu) = match pid {
+        Some(pid) => (pid as i32, -1),
+        None => (-1, 0),
+    };
+    let perf = syscall::perf_event_open(&attr, pid, cpu).map_err(|error| AttachError::Sys {
+        target: target.clone(),
+        error,
+    })?;
+    drop(path);
+    let (bpf_link, via) = bind_with_cookie(prog, perf.as_fd(), opts, &target, u64::from(spec_id))?;
+    Ok(Link {
+        method: AttachMethod {
+            probe: Probe::Usdt,
+            via,
+        },
+        target,
+        bpf_link,
+        perf_event: Some(perf),
+        kprobe: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x86_64_argument_specs_are_read_as_libbpf_reads_them() {
+        let args = parse_usdt_args("-4@%edi 8@-16(%rbp) 4@$5 -2@(%rax) 1@%r9b").unwrap();
+        assert_eq!(
+            args,
+            [
+                UsdtArg {
+                    kind: UsdtArgKind::Reg,
+                    val_off: 0,
+                    reg_off: 112,
+                    signed: true,
+                    bitshift: 32
+                },
+                UsdtArg {
+                    kind: UsdtArgKind::RegDeref,
+                    val_off: (-16i64) as u64,
+                    reg_off: 32,
+                    signed: false,
+                    bitshift: 0
+                },
+                UsdtArg {
+                    kind: UsdtArgKind::Const,
+                    val_off: 5,
+                    reg_off: 0,
+                    signed: false,
+                    bitshift: 32
+                },
+                UsdtArg {
+                    kind: UsdtArgKind::RegDeref,
+                    val_off: 0,
+                    reg_off: 80,
+                    signed: true,
+                    bitshift: 48
+                },
+                UsdtArg {
+                    kind: UsdtArgKind::Reg,
+                    val_off: 0,
+                    reg_off: 64,
+                    signed: false,
+                    bitshift: 56
+                },
+            ]
+        );
+        assert_eq!(parse_usdt_args("").unwrap(), []);
+        assert!(parse_usdt_args("3@%eax").unwrap_err().contains("size 3"));
+        assert!(parse_usdt_args("8@%xmm0").unwrap_err().contains("%xmm0"));
+        assert!(parse_usdt_args("8@(%rax,%rbx,8)")
+            .unwrap_err()
+            .contains("indexed"));
+    }
+
+    #[test]
+    fn a_spec_is_laid_out_as_struct_bpf_usdt_spec() {
+        let args = parse_usdt_args("-4@%edi 8@$7").unwrap();
+        let spec = usdt_spec_bytes(&args, 0x1234);
+        // args[0]: val_off 0, arg_type REG (1), reg_off 112, signed, bitshift 32.
+        assert_eq!(
+            &spec[..16],
+            &[0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 112, 0, 1, 32]
+        );
+        // args[1]: the constant 7, CONST (0), unsigned, no shift.
+        assert_eq!(
+            &spec[16..32],
+            &[7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(&spec[192..200], &0x1234u64.to_ne_bytes());
+        assert_eq!(&spec[200..202], &2i16.to_ne_bytes());
+    }
+
+    /// A probe in this test binary, declared as `<sys/sdt.h>`'s `STAP_PROBE1` would.
+    #[inline(never)]
+    fn probe_here(x: i64) {
+        // SAFETY: one `nop`; the rest adds a note (and `.stapsdt.base`) to other sections.
+        unsafe {
+            std::arch::asm!(
+                "990: nop",
+                ".pushsection .note.stapsdt,\"\",@note",
+                ".balign 4",
+                ".4byte 992f-991f, 994f-993f, 3",
+                "991: .asciz \"stapsdt\"",
+                "992: .balign 4",
+                "993: .8byte 990b",
+                ".8byte _.stapsdt.base",
+                ".8byte 0",
+                ".asciz \"unit\"",
+                ".asciz \"here\"",
+                ".asciz \"8@{x}\"",
+                "994: .balign 4",
+                ".popsection",
+                ".ifndef _.stapsdt.base",
+                ".pushsection .stapsdt.base,\"aG\",@progbits,.stapsdt.base,comdat",
+                ".weak _.stapsdt.base",
+                ".hidden _.stapsdt.base",
+                "_.stapsdt.base: .space 1",
+                ".size _.stapsdt.base, 1",
+                ".popsection",
+                ".endif",
+                x = in(reg) x,
+                options(att_syntax, nomem, nostack, preserves_flags)
+            );
+        }
+    }
+
+    #[test]
+    fn a_probe_of_this_binary_is_found_at_its_nop() {
+        probe_here(1);
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let probes = usdt_probes(&exe).unwrap();
+        let probe = probes
+            .iter()
+            .find(|p| p.provider == "unit" && p.name == "here")
+            .expect("unit:here in this binary's notes");
+        // The offset is the `nop` (0x90) the note names.
+        assert_eq!(exe.get(probe.file_offset as usize), Some(&0x90));
+        assert_eq!(probe.semaphore_offset, 0);
+        let args = parse_usdt_args(&probe.arguments).unwrap();
+        assert_eq!(args.len(), 1);
+        assert_eq!(args[0].kind, UsdtArgKind::Reg);
+        assert!(usdt_probes(b"not an elf").is_err());
+    }
+}
