@@ -18,14 +18,12 @@
 //! [`essential_name`]) built in the same pass; FUNCs (~56k in a kernel, never a CO-RE
 //! candidate) get their own index on the first FUNC lookup.
 //!
-//! Submodules: [`ext`] (`.BTF.ext`: func_info, line_info, CO-RE records), [`build`] (writes
-//! BTF bytes, for tests and fuzzing), [`kernel`] (the running kernel's BTF) and [`core`]
-//! (CO-RE relocation).
+//! Submodules: [`ext`] (`.BTF.ext`: func_info, line_info, CO-RE records), [`kernel`] (the
+//! running kernel's BTF) and [`core`] (CO-RE relocation). The tests write BTF with
+//! `ebpf_testkit::btf::BtfBuilder` (testkit/).
 //!
 //! Only little-endian BTF is read: the loader runs on the machine the BTF is for.
 
-#[allow(missing_docs)] // test-only; leaving the shipped library (issue 10)
-pub mod build;
 pub mod core;
 pub mod ext;
 mod externs;

@@ -1,12 +1,42 @@
-//! Writes BTF bytes (`include/uapi/linux/btf.h`): types are added one by one and get
-//! consecutive ids from 1; [`BtfBuilder::build`] lays out the header, the type section and
-//! the string section. For tests, fuzzing and anything that needs hand-made BTF.
+//! Writes BTF bytes (`include/uapi/linux/btf.h`; `Documentation/bpf/btf.rst`): types are
+//! added one by one and get consecutive ids from 1; [`BtfBuilder::build`] lays out the
+//! header, the type section and the string section.
 //!
 //! The builder writes what it is told: it does not check that the type ids it is given
 //! exist, so it can also make the broken BTF that tests need.
 
-use super::{Kind, BTF_HEADER_LEN, BTF_MAGIC, BTF_VERSION};
 use std::collections::HashMap;
+
+/// `BTF_MAGIC`, written little-endian.
+const BTF_MAGIC: u16 = 0xeb9f;
+/// `BTF_VERSION`.
+const BTF_VERSION: u8 = 1;
+/// `sizeof(struct btf_header)`.
+const BTF_HEADER_LEN: u32 = 24;
+
+/// `BTF_KIND_*`, the kernel's numbers (bits 24-28 of `btf_type.info`).
+#[derive(Clone, Copy)]
+enum Kind {
+    Int = 1,
+    Ptr = 2,
+    Array = 3,
+    Struct = 4,
+    Union = 5,
+    Enum = 6,
+    Fwd = 7,
+    Typedef = 8,
+    Volatile = 9,
+    Const = 10,
+    Restrict = 11,
+    Func = 12,
+    FuncProto = 13,
+    Var = 14,
+    Datasec = 15,
+    Float = 16,
+    DeclTag = 17,
+    TypeTag = 18,
+    Enum64 = 19,
+}
 
 /// Builds a BTF blob.
 #[derive(Debug, Clone)]
@@ -28,6 +58,7 @@ impl Default for BtfBuilder {
 pub type MemberSpec<'a> = (&'a str, u32, u32, u8);
 
 impl BtfBuilder {
+    /// An empty blob: no types, the string section holding only the empty string.
     pub fn new() -> BtfBuilder {
         BtfBuilder {
             types: Vec::new(),
@@ -89,14 +120,17 @@ impl BtfBuilder {
         )
     }
 
+    /// FLOAT of `size` bytes.
     pub fn add_float(&mut self, name: &str, size: u32) -> u32 {
         self.add(name, Kind::Float, false, 0, size, &[])
     }
 
+    /// PTR to `target`.
     pub fn add_ptr(&mut self, target: u32) -> u32 {
         self.add("", Kind::Ptr, false, 0, target, &[])
     }
 
+    /// ARRAY of `nelems` `elem`s, indexed by `index` (`struct btf_array`).
     pub fn add_array(&mut self, elem: u32, index: u32, nelems: u32) -> u32 {
         self.add("", Kind::Array, false, 0, 0, &[elem, index, nelems])
     }
@@ -136,6 +170,7 @@ impl BtfBuilder {
         self.add(name, Kind::Enum, signed, values.len(), size, &extra)
     }
 
+    /// ENUM64 of `size` bytes, values split into low and high 32 bits.
     pub fn add_enum64(
         &mut self,
         name: &str,
@@ -152,26 +187,32 @@ impl BtfBuilder {
         self.add(name, Kind::Enum64, signed, values.len(), size, &extra)
     }
 
+    /// FWD: a struct (or, with `is_union`, a union) declared but not defined.
     pub fn add_fwd(&mut self, name: &str, is_union: bool) -> u32 {
         self.add(name, Kind::Fwd, is_union, 0, 0, &[])
     }
 
+    /// TYPEDEF `name` of `target`.
     pub fn add_typedef(&mut self, name: &str, target: u32) -> u32 {
         self.add(name, Kind::Typedef, false, 0, target, &[])
     }
 
+    /// VOLATILE `target`.
     pub fn add_volatile(&mut self, target: u32) -> u32 {
         self.add("", Kind::Volatile, false, 0, target, &[])
     }
 
+    /// CONST `target`.
     pub fn add_const(&mut self, target: u32) -> u32 {
         self.add("", Kind::Const, false, 0, target, &[])
     }
 
+    /// RESTRICT `target`.
     pub fn add_restrict(&mut self, target: u32) -> u32 {
         self.add("", Kind::Restrict, false, 0, target, &[])
     }
 
+    /// TYPE_TAG `name` on `target`.
     pub fn add_type_tag(&mut self, name: &str, target: u32) -> u32 {
         self.add(name, Kind::TypeTag, false, 0, target, &[])
     }
@@ -202,6 +243,8 @@ impl BtfBuilder {
         self.add(name, Kind::Datasec, false, vars.len(), size, &extra)
     }
 
+    /// DECL_TAG `name` on `target`, on its member or parameter `component_idx` (-1: the
+    /// type itself).
     pub fn add_decl_tag(&mut self, name: &str, target: u32, component_idx: i32) -> u32 {
         self.add(
             name,
@@ -220,12 +263,13 @@ impl BtfBuilder {
 
     /// The BTF bytes: header, types, strings.
     pub fn build(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(BTF_HEADER_LEN + self.types.len() + self.strings.len());
+        let mut out =
+            Vec::with_capacity(BTF_HEADER_LEN as usize + self.types.len() + self.strings.len());
         out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
         out.push(BTF_VERSION);
         out.push(0); // flags
         for w in [
-            BTF_HEADER_LEN as u32,
+            BTF_HEADER_LEN,
             0,
             self.types.len() as u32,
             self.types.len() as u32,

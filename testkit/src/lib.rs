@@ -1,0 +1,18 @@
+//! Test support for the `ebpf_loader` crate, kept out of the shipped library: builders
+//! that write the bytes the loader reads, so tests can make exactly the input they need
+//! (well-formed or broken in one chosen way).
+//!
+//! - [`btf::BtfBuilder`]: `.BTF` bytes, type by type (`include/uapi/linux/btf.h`);
+//! - [`elf::ElfWriter`]: a relocatable ELF64 object, section by section (the System V
+//!   gABI, `include/uapi/linux/elf.h`);
+//! - [`perf::FakeRing`]: a `perf_event_mmap_page` and its data area in plain memory, with
+//!   a writer that plays the kernel (`include/uapi/linux/perf_event.h`).
+//!
+//! The builders write what they are told and check nothing: broken input is what many
+//! tests need. They do not depend on the library; the kernel numbers they write are
+//! copied here from the headers above.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod btf;
