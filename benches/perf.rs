@@ -8,8 +8,8 @@
 
 mod timing;
 
-use ebpf_loader::perf::ring::fake::FakeRing;
 use ebpf_loader::perf::ring::{PerfRing, Record};
+use ebpf_testkit::perf::FakeRing;
 use std::hint::black_box;
 
 const DATA_SIZE: usize = 64 * 1024;

@@ -22,10 +22,10 @@
 //! that is reused (no allocation per event once it has grown to the largest record).
 //!
 //! The reader is pure: it takes the memory as given, so the tests and the benchmark run it
-//! on a fake page; [`super::PerfReader`] gives it the kernel's mmap. Every length read from
-//! the ring is checked against the ring and against `data_head` before use: a corrupt
-//! header stops the drain with an error and skips to `data_head`, never loops, never reads
-//! out of bounds.
+//! on a fake page (`ebpf_testkit::perf::FakeRing`, in testkit/); [`super::PerfReader`]
+//! gives it the kernel's mmap. Every length read from the ring is checked against the ring
+//! and against `data_head` before use: a corrupt header stops the drain with an error and
+//! skips to `data_head`, never loops, never reads out of bounds.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -451,117 +451,10 @@ fn parse_record(
     }
 }
 
-/// A fake `perf_event_mmap_page` + data area in plain memory, with a writer that plays the
-/// kernel: for tests and benchmarks.
-#[allow(missing_docs)] // test-only; leaving the shipped library (issue 10)
-pub mod fake {
-    use super::*;
-
-    /// The header page's size in the fake mapping.
-    pub const FAKE_PAGE: usize = 4096;
-
-    /// `FAKE_PAGE` bytes of header followed by `data_size` bytes of data, 8-byte aligned.
-    #[derive(Clone)]
-    pub struct FakeRing {
-        words: Vec<u64>,
-        data_size: usize,
-    }
-
-    impl FakeRing {
-        /// A fake mapping with a data area of `data_size` bytes (a power of two >= 8).
-        pub fn new(data_size: usize) -> FakeRing {
-            let mut ring = FakeRing {
-                words: vec![0; (FAKE_PAGE + data_size) / 8],
-                data_size,
-            };
-            ring.set_u64(DATA_OFFSET_OFFSET, FAKE_PAGE as u64);
-            ring.set_u64(DATA_SIZE_OFFSET, data_size as u64);
-            ring
-        }
-
-        fn set_u64(&mut self, offset: usize, value: u64) {
-            if let Some(w) = self.words.get_mut(offset / 8) {
-                *w = value;
-            }
-        }
-
-        fn get_u64(&self, offset: usize) -> u64 {
-            self.words.get(offset / 8).copied().unwrap_or(0)
-        }
-
-        /// The whole mapping as bytes.
-        pub fn memory(&mut self) -> &mut [u8] {
-            let len = self.words.len() * 8;
-            // SAFETY: a Vec<u64>'s buffer is valid for len * 8 bytes; u8 has no alignment
-            // or validity requirements; the borrow of self keeps it alive and exclusive.
-            unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), len) }
-        }
-
-        pub fn data_head(&self) -> u64 {
-            self.get_u64(DATA_HEAD_OFFSET)
-        }
-        pub fn data_tail(&self) -> u64 {
-            self.get_u64(DATA_TAIL_OFFSET)
-        }
-        pub fn set_data_head(&mut self, v: u64) {
-            self.set_u64(DATA_HEAD_OFFSET, v)
-        }
-        pub fn set_data_tail(&mut self, v: u64) {
-            self.set_u64(DATA_TAIL_OFFSET, v)
-        }
-
-        /// Writes `bytes` at stream position `pos` (wrapping) without moving the head.
-        pub fn write_at(&mut self, pos: u64, bytes: &[u8]) {
-            let data_size = self.data_size;
-            let mem = self.memory();
-            for (i, b) in bytes.iter().enumerate() {
-                let at = FAKE_PAGE + ((pos as usize).wrapping_add(i) & (data_size - 1));
-                if let Some(slot) = mem.get_mut(at) {
-                    *slot = *b;
-                }
-            }
-        }
-
-        /// Appends a record (header with `type_` and `size`, then `body`) at the head and
-        /// moves the head by `size`.
-        pub fn push_record(&mut self, type_: u32, size: u16, body: &[u8]) {
-            let head = self.data_head();
-            let mut rec = Vec::with_capacity(8 + body.len());
-            rec.extend_from_slice(&type_.to_ne_bytes());
-            rec.extend_from_slice(&0u16.to_ne_bytes());
-            rec.extend_from_slice(&size.to_ne_bytes());
-            rec.extend_from_slice(body);
-            self.write_at(head, &rec);
-            self.set_data_head(head.wrapping_add(size as u64));
-        }
-
-        /// Appends a `PERF_RECORD_SAMPLE` with raw data `data`, padded as the kernel pads it
-        /// (the record's size a multiple of 8); returns the raw data as the reader will see
-        /// it (with the padding).
-        pub fn push_sample(&mut self, data: &[u8]) -> Vec<u8> {
-            let raw = (data.len() + 4).div_ceil(8) * 8 - 4;
-            let mut body = Vec::with_capacity(4 + raw);
-            body.extend_from_slice(&(raw as u32).to_ne_bytes());
-            body.extend_from_slice(data);
-            body.resize(4 + raw, 0);
-            self.push_record(PERF_RECORD_SAMPLE, (8 + 4 + raw) as u16, &body);
-            body.split_off(4)
-        }
-
-        /// Appends a `PERF_RECORD_LOST`.
-        pub fn push_lost(&mut self, id: u64, lost: u64) {
-            let mut body = Vec::with_capacity(16);
-            body.extend_from_slice(&id.to_ne_bytes());
-            body.extend_from_slice(&lost.to_ne_bytes());
-            self.push_record(PERF_RECORD_LOST, 24, &body);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::fake::FakeRing;
     use super::*;
+    use ebpf_testkit::perf::{AlignedBytes, FakeRing};
 
     #[derive(Debug, PartialEq, Eq)]
     enum Owned {
@@ -810,8 +703,8 @@ mod tests {
 
     #[test]
     fn bad_layouts_are_refused() {
-        let mut small = vec![0u64; 100];
-        let bytes = unsafe_free_bytes(&mut small);
+        let mut small = AlignedBytes::zeroed(800);
+        let bytes = small.as_mut_slice();
         assert_eq!(
             PerfRing::new(bytes).err(),
             Some(LayoutError::TooSmall { len: 800 })
@@ -841,8 +734,8 @@ mod tests {
     #[test]
     fn without_data_offset_the_data_is_after_one_page() {
         // (1 + 2) pages of 4096, data_offset and data_size 0 (kernels before 4.1).
-        let mut words = vec![0u64; 3 * 4096 / 8];
-        let mem = unsafe_free_bytes(&mut words);
+        let mut pages = AlignedBytes::zeroed(3 * 4096);
+        let mem = pages.as_mut_slice();
         let ring = PerfRing::new(mem).unwrap();
         assert_eq!(ring.data_size(), 8192);
         assert_eq!(ring.data_offset, 4096);
@@ -886,11 +779,5 @@ mod tests {
             }
         }
         assert!(seen_wrap.is_some());
-    }
-
-    fn unsafe_free_bytes(words: &mut [u64]) -> &mut [u8] {
-        let len = std::mem::size_of_val(words);
-        // SAFETY: the u64 buffer is valid for `len` bytes, any bytes are valid u8.
-        unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) }
     }
 }
