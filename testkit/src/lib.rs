@@ -16,4 +16,5 @@
 #![warn(missing_docs)]
 
 pub mod btf;
+pub mod elf;
 pub mod perf;

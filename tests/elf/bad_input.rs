@@ -5,17 +5,17 @@ use ebpf_loader::elf::{
     ExternError, ExternProblem, MapProblem, ObjectSpec, ParseError, RelocProblem, RelocationKind,
     R_BPF_64_32, R_BPF_64_64,
 };
-use ebpf_loader::insn::{Insn, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
+use ebpf_loader::insn::{encode, Insn, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
 use ebpf_testkit::btf::BtfBuilder;
+use ebpf_testkit::elf::*;
 
 use super::real_object::OBJECT;
-use super::writer::*;
 
 /// A valid object: `kprobe/f` holding `f` (r0 = 0; exit), license "GPL". Returns the
 /// writer and the code section's index.
 fn minimal(code: &[Insn]) -> (ElfWriter, usize) {
     let mut elf = ElfWriter::new();
-    let section = elf.code("kprobe/f", code);
+    let section = elf.code("kprobe/f", &encode(code));
     elf.function("f", section, 0, code.len() as u64);
     elf.data("license", b"GPL\0");
     (elf, section)
@@ -117,7 +117,7 @@ fn section_past_the_end_of_the_file() {
 fn functions_that_do_not_fit() {
     let code = [mov64_imm(0, 0), exit()];
     let mut elf = ElfWriter::new();
-    let section = elf.code("kprobe/f", &code);
+    let section = elf.code("kprobe/f", &encode(&code));
     elf.function("f", section, 0, 3);
     let error = parse(&elf).unwrap_err();
     assert_eq!(
@@ -137,7 +137,7 @@ fn functions_that_do_not_fit() {
     );
 
     let mut elf = ElfWriter::new();
-    let section = elf.code("kprobe/f", &code);
+    let section = elf.code("kprobe/f", &encode(&code));
     elf.symbol("f", section, 4, 8, STB_GLOBAL, STT_FUNC);
     assert!(matches!(
         parse(&elf).unwrap_err(),
@@ -145,7 +145,7 @@ fn functions_that_do_not_fit() {
     ));
 
     let mut elf = ElfWriter::new();
-    let section = elf.code("kprobe/f", &code);
+    let section = elf.code("kprobe/f", &encode(&code));
     elf.function("f", section, 0, 2);
     elf.function("g", section, 1, 1);
     assert_eq!(
@@ -158,7 +158,7 @@ fn functions_that_do_not_fit() {
     );
 
     let mut elf = ElfWriter::new();
-    let section = elf.code("kprobe/f", &code);
+    let section = elf.code("kprobe/f", &encode(&code));
     elf.symbol("f", section, 0, 16, STB_LOCAL, STT_FUNC);
     assert_eq!(
         parse(&elf).unwrap_err(),
@@ -419,7 +419,10 @@ fn global_data_relocations() {
 /// `a` through a record against the `.text` section symbol, as clang writes it.
 fn with_subprograms() -> ElfWriter {
     let (mut elf, section) = minimal(&[pseudo_call(-1), exit()]);
-    let text = elf.code(".text", &[pseudo_call(1), exit(), mov64_imm(0, 1), exit()]);
+    let text = elf.code(
+        ".text",
+        &encode(&[pseudo_call(1), exit(), mov64_imm(0, 1), exit()]),
+    );
     let text_symbol = elf.symbol(".text", text, 0, 0, STB_LOCAL, STT_SECTION);
     elf.symbol("a", text, 0, 16, STB_LOCAL, STT_FUNC);
     elf.symbol("b", text, 16, 16, STB_LOCAL, STT_FUNC);
@@ -452,7 +455,7 @@ fn calls_are_linked_transitively_once_each() {
 fn calls_to_where_no_function_starts() {
     // A record whose target, st_value / 8 + imm + 1 = 1, is inside `a`.
     let (mut elf, section) = minimal(&[pseudo_call(0), exit()]);
-    let text = elf.code(".text", &[mov64_imm(0, 0), exit()]);
+    let text = elf.code(".text", &encode(&[mov64_imm(0, 0), exit()]));
     let text_symbol = elf.symbol(".text", text, 0, 0, STB_LOCAL, STT_SECTION);
     elf.symbol("a", text, 0, 16, STB_LOCAL, STT_FUNC);
     elf.rel(section, &[(0, text_symbol, R_BPF_64_32)]);
@@ -701,4 +704,44 @@ fn symbol_table_past_the_end_and_names_past_the_strings() {
             reason: "Invalid ELF symbol name offset".into()
         }
     );
+}
+
+/// Instruction constructors for hand-made code.
+pub fn mov64_imm(dst: u8, imm: i32) -> Insn {
+    Insn {
+        code: 0xb7,
+        dst_reg: dst,
+        src_reg: 0,
+        off: 0,
+        imm,
+    }
+}
+
+pub fn exit() -> Insn {
+    Insn {
+        code: 0x95,
+        ..Insn::default()
+    }
+}
+
+pub fn pseudo_call(imm: i32) -> Insn {
+    Insn {
+        code: 0x85,
+        src_reg: 1,
+        imm,
+        ..Insn::default()
+    }
+}
+
+/// `ld_imm64 dst, imm`: the two slots.
+pub fn ld_imm64(dst: u8, imm: i32) -> [Insn; 2] {
+    [
+        Insn {
+            code: 0x18,
+            dst_reg: dst,
+            imm,
+            ..Insn::default()
+        },
+        Insn::default(),
+    ]
 }

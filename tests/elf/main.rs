@@ -5,7 +5,6 @@ mod corpus;
 mod features;
 mod real_object;
 mod real_world;
-mod writer;
 
 /// An error and its causes on one line, as the tool prints them: `a: b: c`.
 pub fn chain(error: &dyn std::error::Error) -> String {

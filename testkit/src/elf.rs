@@ -1,33 +1,53 @@
-//! A tiny ELF64 writer for tests: just enough to make relocatable eBPF objects by hand,
-//! broken in exactly the way a test needs.
+//! A tiny ELF64 writer: just enough to make relocatable eBPF objects by hand, broken in
+//! exactly the way a test needs. ABI: the System V gABI's ELF64 (`Elf64_Ehdr`,
+//! `Elf64_Shdr`, `Elf64_Sym`, `Elf64_Rel`), as in `include/uapi/linux/elf.h`; `EM_BPF` is
+//! 247.
 //!
 //! Layout: the 64-byte header, the section contents (8-byte aligned), then the section
 //! header table: the null section, the sections added, `.symtab`, `.strtab`, `.shstrtab`.
+//! Code is given as bytes (the library's `insn::encode` makes them from instructions).
 
-use ebpf_loader::insn::{encode, Insn};
-
+/// `sh_type`: contents given by the program.
 pub const SHT_PROGBITS: u32 = 1;
+/// `sh_type`: relocations without addends (`Elf64_Rel`).
 pub const SHT_REL: u32 = 9;
+/// `sh_type`: occupies no file space (`.bss`).
 pub const SHT_NOBITS: u32 = 8;
+/// `sh_flags`: writable.
 pub const SHF_WRITE: u64 = 1;
+/// `sh_flags`: occupies memory at run time.
 pub const SHF_ALLOC: u64 = 2;
+/// `sh_flags`: executable.
 pub const SHF_EXECINSTR: u64 = 4;
+/// Symbol binding: local.
 pub const STB_LOCAL: u8 = 0;
+/// Symbol binding: global.
 pub const STB_GLOBAL: u8 = 1;
+/// Symbol type: none.
 pub const STT_NOTYPE: u8 = 0;
+/// Symbol type: data.
 pub const STT_OBJECT: u8 = 1;
+/// Symbol type: function.
 pub const STT_FUNC: u8 = 2;
+/// Symbol type: a section.
 pub const STT_SECTION: u8 = 3;
 
 /// `sh_link` placeholder: replaced by the index of `.symtab`.
 const LINK_SYMTAB: u32 = u32::MAX;
 
+/// A section to write; its fields are public so that a test can break any of them.
 pub struct Section {
+    /// Its name, written to `.shstrtab`.
     pub name: String,
+    /// `sh_type`.
     pub sh_type: u32,
+    /// `sh_flags`.
     pub flags: u64,
+    /// Its contents.
     pub data: Vec<u8>,
+    /// `sh_link`.
     pub link: u32,
+    /// `sh_info`.
     pub info: u32,
     /// `sh_size` when it is not the data's length (`.bss`, or a lie).
     pub size: Option<u64>,
@@ -35,23 +55,42 @@ pub struct Section {
     pub offset: Option<u64>,
 }
 
+/// A symbol to write to `.symtab`.
 pub struct Symbol {
+    /// Its name, written to `.strtab`.
     pub name: String,
+    /// `st_shndx`: the section it is in.
     pub shndx: u16,
+    /// `st_value`: its byte offset in the section.
     pub value: u64,
+    /// `st_size`.
     pub size: u64,
+    /// `STB_*`.
     pub bind: u8,
+    /// `STT_*`.
     pub st_type: u8,
 }
 
+/// An object being made: sections and symbols, written out by [`ElfWriter::write`].
 pub struct ElfWriter {
+    /// The sections, in section-table order after the null section.
     pub sections: Vec<Section>,
+    /// The symbols, in `.symtab` order after the null symbol.
     pub symbols: Vec<Symbol>,
+    /// `e_machine`: `EM_BPF` (247) unless a test says otherwise.
     pub machine: u16,
+    /// `e_type`: `ET_REL` (1) unless a test says otherwise.
     pub e_type: u16,
 }
 
+impl Default for ElfWriter {
+    fn default() -> Self {
+        ElfWriter::new()
+    }
+}
+
 impl ElfWriter {
+    /// An empty relocatable eBPF object.
     pub fn new() -> ElfWriter {
         ElfWriter {
             sections: Vec::new(),
@@ -76,10 +115,12 @@ impl ElfWriter {
         self.sections.len()
     }
 
-    pub fn code(&mut self, name: &str, insns: &[Insn]) -> usize {
-        self.section(name, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, encode(insns))
+    /// A code section (`PROGBITS`, alloc + exec) holding `code`, encoded instructions.
+    pub fn code(&mut self, name: &str, code: &[u8]) -> usize {
+        self.section(name, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, code.to_vec())
     }
 
+    /// A data section (`PROGBITS`, alloc + write) holding `bytes`.
     pub fn data(&mut self, name: &str, bytes: &[u8]) -> usize {
         self.section(name, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, bytes.to_vec())
     }
@@ -131,6 +172,7 @@ impl ElfWriter {
         index
     }
 
+    /// The object file's bytes.
     pub fn write(&self) -> Vec<u8> {
         let mut out = vec![0u8; 64];
         let mut shstrtab = vec![0u8];
@@ -255,44 +297,4 @@ impl ElfWriter {
         header[62..64].copy_from_slice(&((headers.len() - 1) as u16).to_le_bytes());
         out
     }
-}
-
-/// Instruction constructors for hand-made code.
-pub fn mov64_imm(dst: u8, imm: i32) -> Insn {
-    Insn {
-        code: 0xb7,
-        dst_reg: dst,
-        src_reg: 0,
-        off: 0,
-        imm,
-    }
-}
-
-pub fn exit() -> Insn {
-    Insn {
-        code: 0x95,
-        ..Insn::default()
-    }
-}
-
-pub fn pseudo_call(imm: i32) -> Insn {
-    Insn {
-        code: 0x85,
-        src_reg: 1,
-        imm,
-        ..Insn::default()
-    }
-}
-
-/// `ld_imm64 dst, imm`: the two slots.
-pub fn ld_imm64(dst: u8, imm: i32) -> [Insn; 2] {
-    [
-        Insn {
-            code: 0x18,
-            dst_reg: dst,
-            imm,
-            ..Insn::default()
-        },
-        Insn::default(),
-    ]
 }
