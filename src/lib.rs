@@ -72,6 +72,3 @@ pub mod records;
 pub mod inspect;
 
 pub use syscall::SysError;
-
-#[doc(hidden)]
-pub mod fuzz;

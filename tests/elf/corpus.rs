@@ -7,7 +7,11 @@ use std::path::Path;
 use ebpf_loader::btf::ext::BtfExt;
 use ebpf_loader::btf::Btf;
 use ebpf_loader::elf::ObjectSpec;
-use ebpf_loader::fuzz::{btf_parse, parse_relocate};
+
+// The fuzz targets' own bodies, so the corpus runs through exactly their steps.
+#[path = "../../fuzz/bodies.rs"]
+mod bodies;
+use bodies::{btf_parse, parse_relocate};
 
 /// The files of `fuzz/<kind>/<target>/`, sorted.
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {

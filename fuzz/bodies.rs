@@ -1,10 +1,14 @@
-//! The fuzz targets' bodies, here so that `fuzz/` (cargo-fuzz, nightly) and the corpus
-//! regression test (`tests/elf/corpus.rs`, stable) run exactly the same steps. Any input
-//! must end in `Ok` or a typed error: a panic, an abort or a hang is a bug.
+//! The fuzz targets' bodies, one file included (`#[path]`) by the cargo-fuzz targets
+//! (`fuzz_targets/*.rs`, nightly) and by the corpus regression test (`tests/elf/corpus.rs`,
+//! stable), so both run exactly the same steps without the library shipping them. Any
+//! input must end in `Ok` or a typed error: a panic, an abort or a hang is a bug.
+//!
+//! Only the library's public API is used here: the file is compiled in crates that depend
+//! on `ebpf_loader`, never inside it.
 
-use crate::btf::ext::BtfExt;
-use crate::btf::Btf;
-use crate::elf::ObjectSpec;
+use ebpf_loader::btf::ext::BtfExt;
+use ebpf_loader::btf::Btf;
+use ebpf_loader::elf::ObjectSpec;
 
 /// Any bytes as an object: parse, relocate each program without and with CO-RE (the
 /// object's own BTF standing in for the kernel's), and render `inspect` and
@@ -20,9 +24,9 @@ pub fn parse_relocate(data: &[u8]) {
         let _ = spec.relocate(&program.name, &fds, None);
         let _ = spec.relocate(&program.name, &fds, spec.btf.as_ref());
     }
-    let _ = crate::inspect::render(&spec, "fuzz");
+    let _ = ebpf_loader::inspect::render(&spec, "fuzz");
     if let Some(btf) = &spec.btf {
-        let _ = crate::inspect::render_core(&spec, btf, "fuzz");
+        let _ = ebpf_loader::inspect::render_core(&spec, btf, "fuzz");
     }
 }
 
