@@ -4,11 +4,11 @@
 //! rings and filters on its own thread id, so tests run in parallel without seeing each
 //! other's events.
 
-mod common;
+mod harness;
 
 use std::os::fd::AsFd;
 
-use common::*;
+use harness::kernel::*;
 
 use ebpf_loader::attach::{
     AttachError, AttachMethod, AttachOptions, KprobeKind, LinkPreference, Probe, Via,

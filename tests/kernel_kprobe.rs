@@ -4,11 +4,12 @@
 //! `--include-ignored`. Each test uses its own map, program and probe, and filters on its own
 //! thread id.
 
-mod common;
+mod harness;
 
 use std::os::fd::{AsFd, AsRawFd};
 
-use common::*;
+use harness::kernel::*;
+
 use ebpf_loader::attach::{
     prune_stale_kprobes, tracefs, AttachError, AttachMethod, AttachOptions, KprobeKind,
     LinkPreference, Probe, Via,

@@ -1,15 +1,16 @@
 //! Uprobes and raw tracepoints on the running kernel (root; this host has both): the
-//! hand-assembled program of `common` sends this thread's id and a magic number, and the
+//! hand-assembled program of `harness::kernel` sends this thread's id and a magic number, and the
 //! test makes the event happen itself: it calls a function of its own binary (uprobe,
 //! uretprobe) or makes a system call (raw tracepoint `sys_enter`). Each test makes its own
 //! map, program and link and filters on its own thread id.
 
-mod common;
+mod harness;
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
-use common::*;
+use harness::kernel::*;
+
 use ebpf_loader::attach::{function_offset, AttachError, AttachMethod, AttachOptions, Probe, Via};
 use ebpf_loader::load::program_info_by_id;
 use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};

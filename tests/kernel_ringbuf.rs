@@ -3,12 +3,13 @@
 //! through `RingBufReader` and through the common `RecordReader`. Each test makes its own
 //! map, program and link and filters on its own thread id.
 
-mod common;
+mod harness;
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
-use common::*;
+use harness::kernel::*;
+
 use ebpf_loader::attach::AttachOptions;
 use ebpf_loader::elf::MapSpec;
 use ebpf_loader::insn::*;
@@ -29,7 +30,7 @@ fn ring_buffer(name: &str) -> Map {
     .unwrap()
 }
 
-/// Like `common::program`, with `bpf_ringbuf_output(map, r10 - 16, 16, 0)` as the output.
+/// As `harness::kernel::program`, with `bpf_ringbuf_output(map, r10 - 16, 16, 0)` as output.
 fn ringbuf_program(map_fd: i32, pid_tgid: u64, magic: u64) -> Vec<Insn> {
     let mut p = vec![insn(CALL, 0, 0, 0, 14)]; // bpf_get_current_pid_tgid
     p.extend(ld_imm64(8, 0, pid_tgid));

@@ -5,12 +5,12 @@
 //! Needs root and a kernel with BPF; each test starts its own `tcpconnect`, listens on its
 //! own port, and only looks at lines for that port, so the tests can run in parallel.
 
-mod support;
+mod harness;
 
 use std::net::SocketAddr;
 use std::process::Command;
 
-use support::*;
+use harness::tool::*;
 
 fn assert_event(line: &str, comm: &str, version: &str, local: SocketAddr, remote: SocketAddr) {
     // PID COMM IP SADDR DADDR DPORT

@@ -10,14 +10,14 @@
 //! ring when it stops, and the dropped connection happened before the kept one, so had it
 //! passed the filter it would be among the lines read.
 
-mod support;
+mod harness;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use harness::tool::*;
 use serde_json::Value;
-use support::*;
 
 #[test]
 fn pid_filter_keeps_this_process_and_drops_a_child_process() {

@@ -14,12 +14,12 @@
 //! Needs root; each test starts its own tool and its own listener, and looks only at lines
 //! for its own ports, so the tests can run in parallel.
 
-mod support;
+mod harness;
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use support::*;
+use harness::tool::*;
 
 /// `PID COMM IP SADDR LPORT DADDR DPORT` (`-L`) for a connect from `local` to `remote`.
 fn expected(comm: &str, local: SocketAddr, remote: SocketAddr) -> Vec<String> {

@@ -1,0 +1,12 @@
+//! What the integration tests share, in one place; each test crate says `mod harness;` and
+//! uses the part it needs.
+//! - [`kernel`]: for tests that load into the running kernel (root): a hand-assembled
+//!   program that sends a known payload, a perf event array, connections that fire it.
+//! - [`tool`]: for tests of the `tcpconnect` binary: starting it, reading its lines,
+//!   connecting from a named thread or a child process.
+//!
+//! The byte builders (BTF, ELF objects, a fake perf ring) are in the testkit crate
+//! (testkit/), which the library's own unit tests use too.
+
+pub mod kernel;
+pub mod tool;
