@@ -454,7 +454,8 @@ fn parse_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ebpf_testkit::perf::{AlignedBytes, FakeRing};
+    use ebpf_testkit::perf::FakeRing;
+    use ebpf_testkit::AlignedBytes;
 
     #[derive(Debug, PartialEq, Eq)]
     enum Owned {

@@ -272,33 +272,13 @@ impl<'a> RingBuf<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// An 8-byte-aligned window of `len` bytes in a buffer 8 bytes longer (no `unsafe`
-    /// needed to get alignment).
-    struct Aligned {
-        buf: Vec<u8>,
-        len: usize,
-    }
-
-    impl Aligned {
-        fn new(len: usize) -> Aligned {
-            Aligned {
-                buf: vec![0; len + 8],
-                len,
-            }
-        }
-
-        fn bytes(&mut self) -> &mut [u8] {
-            let at = self.buf.as_ptr().align_offset(8);
-            &mut self.buf[at..at + self.len]
-        }
-    }
+    use ebpf_testkit::AlignedBytes;
 
     /// A fake ring: a consumer page and a producer mapping with the data twice, as the
     /// kernel lays them out.
     struct Fake {
-        consumer: Aligned,
-        producer: Aligned,
+        consumer: AlignedBytes,
+        producer: AlignedBytes,
         size: usize,
     }
 
@@ -307,25 +287,25 @@ mod tests {
     impl Fake {
         fn new(size: usize) -> Fake {
             Fake {
-                consumer: Aligned::new(8),
-                producer: Aligned::new(DATA_OFFSET + 2 * size),
+                consumer: AlignedBytes::zeroed(8),
+                producer: AlignedBytes::zeroed(DATA_OFFSET + 2 * size),
                 size,
             }
         }
 
         fn set_positions(&mut self, consumer: u64, producer: u64) {
-            self.consumer.bytes()[..8].copy_from_slice(&consumer.to_ne_bytes());
-            self.producer.bytes()[..8].copy_from_slice(&producer.to_ne_bytes());
+            self.consumer.as_mut_slice()[..8].copy_from_slice(&consumer.to_ne_bytes());
+            self.producer.as_mut_slice()[..8].copy_from_slice(&producer.to_ne_bytes());
         }
 
         fn consumer_pos(&mut self) -> u64 {
-            u64::from_ne_bytes(self.consumer.bytes()[..8].try_into().unwrap())
+            u64::from_ne_bytes(self.consumer.as_mut_slice()[..8].try_into().unwrap())
         }
 
         /// Writes `bytes` at stream position `pos`, into both copies of the data.
         fn write(&mut self, pos: u64, bytes: &[u8]) {
             let size = self.size;
-            let data = self.producer.bytes();
+            let data = self.producer.as_mut_slice();
             for (i, &b) in bytes.iter().enumerate() {
                 let at = (pos as usize + i) % size;
                 data[DATA_OFFSET + at] = b;
@@ -347,8 +327,8 @@ mod tests {
             let size = self.size;
             let mut seen = Vec::new();
             let result = {
-                let consumer = self.consumer.bytes();
-                let producer = self.producer.bytes();
+                let consumer = self.consumer.as_mut_slice();
+                let producer = self.producer.as_mut_slice();
                 let mut ring = RingBuf::new(consumer, producer, DATA_OFFSET, size).unwrap();
                 ring.drain(|r| seen.push(r.to_vec()))
             };
@@ -426,14 +406,14 @@ mod tests {
 
     #[test]
     fn layouts_that_cannot_be_a_ring_buffer_are_refused() {
-        let mut consumer = Aligned::new(8);
-        let mut producer = Aligned::new(64);
+        let mut consumer = AlignedBytes::zeroed(8);
+        let mut producer = AlignedBytes::zeroed(64);
         assert_eq!(
-            RingBuf::new(consumer.bytes(), producer.bytes(), 8, 24).err(),
+            RingBuf::new(consumer.as_mut_slice(), producer.as_mut_slice(), 8, 24).err(),
             Some(RingBufLayoutError::DataSize { size: 24 })
         );
         assert_eq!(
-            RingBuf::new(consumer.bytes(), producer.bytes(), 8, 32).err(),
+            RingBuf::new(consumer.as_mut_slice(), producer.as_mut_slice(), 8, 32).err(),
             Some(RingBufLayoutError::ProducerLength {
                 len: 64,
                 data_offset: 8,

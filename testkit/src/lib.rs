@@ -6,7 +6,8 @@
 //! - [`elf::ElfWriter`]: a relocatable ELF64 object, section by section (the System V
 //!   gABI, `include/uapi/linux/elf.h`);
 //! - [`perf::FakeRing`]: a `perf_event_mmap_page` and its data area in plain memory, with
-//!   a writer that plays the kernel (`include/uapi/linux/perf_event.h`).
+//!   a writer that plays the kernel (`include/uapi/linux/perf_event.h`);
+//! - [`AlignedBytes`]: 8-byte aligned memory for any ring reader under test.
 //!
 //! The builders write what they are told and check nothing: broken input is what many
 //! tests need. They do not depend on the library; the kernel numbers they write are
@@ -15,6 +16,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod aligned;
 pub mod btf;
 pub mod elf;
 pub mod perf;
+
+pub use aligned::AlignedBytes;
