@@ -18,12 +18,13 @@
 //! [`essential_name`]) built in the same pass; FUNCs (~56k in a kernel, never a CO-RE
 //! candidate) get their own index on the first FUNC lookup.
 //!
-//! Submodules: [`ext`] (`.BTF.ext`: func_info, line_info, CO-RE records), [`kernel`] (the
-//! running kernel's BTF) and [`core`] (CO-RE relocation). The tests write BTF with
-//! `ebpf_testkit::btf::BtfBuilder` (testkit/).
+//! Submodules: [`ext`] (`.BTF.ext`: func_info, line_info, CO-RE records), [`build`] (writes
+//! BTF bytes: the kernel feature probes' blobs, the tests' hand-made BTF), [`kernel`] (the
+//! running kernel's BTF) and [`core`] (CO-RE relocation).
 //!
 //! Only little-endian BTF is read: the loader runs on the machine the BTF is for.
 
+pub mod build;
 pub mod core;
 pub mod ext;
 mod externs;

@@ -2,9 +2,9 @@
 //! `bpftool btf dump file bpf/main.bpf.o` and `llvm-readelf -r bpf/main.bpf.o`) and on
 //! hand-made bad input.
 
+use super::build::BtfBuilder;
 use super::ext::{parse_access_string, BtfExt, CoreReloKind, FuncInfo};
 use super::*;
-use ebpf_testkit::btf::BtfBuilder;
 use object::{Object, ObjectSection};
 
 const OBJECT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bpf/main.bpf.o");

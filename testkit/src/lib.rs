@@ -2,7 +2,6 @@
 //! that write the bytes the loader reads, so tests can make exactly the input they need
 //! (well-formed or broken in one chosen way).
 //!
-//! - [`btf::BtfBuilder`]: `.BTF` bytes, type by type (`include/uapi/linux/btf.h`);
 //! - [`elf::ElfWriter`]: a relocatable ELF64 object, section by section (the System V
 //!   gABI, `include/uapi/linux/elf.h`);
 //! - [`perf::FakeRing`]: a `perf_event_mmap_page` and its data area in plain memory, with
@@ -11,13 +10,13 @@
 //!
 //! The builders write what they are told and check nothing: broken input is what many
 //! tests need. They do not depend on the library; the kernel numbers they write are
-//! copied here from the headers above.
+//! copied here from the headers above. (BTF is written by the library's own
+//! `btf::build::BtfBuilder`: the kernel feature probes need it too.)
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod aligned;
-pub mod btf;
 pub mod elf;
 pub mod perf;
 

@@ -1,12 +1,12 @@
 //! Hand-made objects, each broken in one way, and the exact error each gives.
 
+use ebpf_loader::btf::build::BtfBuilder;
 use ebpf_loader::btf::BtfError;
 use ebpf_loader::elf::{
     ExternError, ExternProblem, MapProblem, ObjectSpec, ParseError, RelocProblem, RelocationKind,
     R_BPF_64_32, R_BPF_64_64,
 };
 use ebpf_loader::insn::{encode, Insn, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
-use ebpf_testkit::btf::BtfBuilder;
 use ebpf_testkit::elf::*;
 
 use super::real_object::OBJECT;

@@ -3,11 +3,11 @@
 //! record of bpf/main.bpf.o against this host's kernel BTF, checked with bpftool's dump.
 
 use super::*;
+use crate::btf::build::BtfBuilder;
 use crate::btf::ext::BtfExt;
 use crate::btf::tests::{object_btf, object_section};
 use crate::btf::BTF_INT_SIGNED;
 use crate::insn::{self, BPF_ALU64, BPF_K, BPF_MOV, LD_IMM64};
-use ebpf_testkit::btf::BtfBuilder;
 
 /// A member for the builder: name, type, bit offset, bitfield size.
 type Member = (&'static str, u32, u32, u8);

@@ -1,42 +1,13 @@
 //! Writes BTF bytes (`include/uapi/linux/btf.h`; `Documentation/bpf/btf.rst`): types are
 //! added one by one and get consecutive ids from 1; [`BtfBuilder::build`] lays out the
-//! header, the type section and the string section.
+//! header, the type section and the string section. The kernel feature probes
+//! ([`crate::features`]) write their one-kind blobs with it, and tests their hand-made BTF.
 //!
 //! The builder writes what it is told: it does not check that the type ids it is given
 //! exist, so it can also make the broken BTF that tests need.
 
+use super::{Kind, BTF_HEADER_LEN, BTF_MAGIC, BTF_VERSION};
 use std::collections::HashMap;
-
-/// `BTF_MAGIC`, written little-endian.
-const BTF_MAGIC: u16 = 0xeb9f;
-/// `BTF_VERSION`.
-const BTF_VERSION: u8 = 1;
-/// `sizeof(struct btf_header)`.
-const BTF_HEADER_LEN: u32 = 24;
-
-/// `BTF_KIND_*`, the kernel's numbers (bits 24-28 of `btf_type.info`).
-#[derive(Clone, Copy)]
-enum Kind {
-    Int = 1,
-    Ptr = 2,
-    Array = 3,
-    Struct = 4,
-    Union = 5,
-    Enum = 6,
-    Fwd = 7,
-    Typedef = 8,
-    Volatile = 9,
-    Const = 10,
-    Restrict = 11,
-    Func = 12,
-    FuncProto = 13,
-    Var = 14,
-    Datasec = 15,
-    Float = 16,
-    DeclTag = 17,
-    TypeTag = 18,
-    Enum64 = 19,
-}
 
 /// Builds a BTF blob.
 #[derive(Debug, Clone)]
@@ -263,13 +234,12 @@ impl BtfBuilder {
 
     /// The BTF bytes: header, types, strings.
     pub fn build(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(BTF_HEADER_LEN as usize + self.types.len() + self.strings.len());
+        let mut out = Vec::with_capacity(BTF_HEADER_LEN + self.types.len() + self.strings.len());
         out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
         out.push(BTF_VERSION);
         out.push(0); // flags
         for w in [
-            BTF_HEADER_LEN,
+            BTF_HEADER_LEN as u32,
             0,
             self.types.len() as u32,
             self.types.len() as u32,
