@@ -60,7 +60,7 @@ fn tracepoint_sample_arrives_through_a_bpf_link() {
         &AttachOptions::default(),
         AttachMethod {
             probe: Probe::Tracepoint,
-            via: common::auto_link_via(),
+            via: harness::kernel::auto_link_via(),
         },
         0x1122_3344_5566_7788,
     );

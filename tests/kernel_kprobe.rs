@@ -78,7 +78,7 @@ fn kprobe_through_the_pmu_and_a_bpf_link() {
         &AttachOptions::default(),
         AttachMethod {
             probe: Probe::KprobePmu,
-            via: common::auto_link_via(),
+            via: harness::kernel::auto_link_via(),
         },
         0xaaaa_0001,
     );
@@ -114,7 +114,7 @@ fn kprobe_through_tracefs_kprobe_events() {
         },
         AttachMethod {
             probe: Probe::KprobeTracefs,
-            via: common::auto_link_via(),
+            via: harness::kernel::auto_link_via(),
         },
         0xaaaa_0003,
     );

@@ -1,9 +1,9 @@
 //! `tcpconnect features` on this host: the report is the library's probes, rendered, and
 //! the attach path it announces is the one the tool then takes.
 
-mod support;
+mod harness;
 
-use support::*;
+use harness::tool::*;
 
 fn report() -> serde_json::Value {
     let (status, stdout, stderr) = run(&["features", "--json"]);
