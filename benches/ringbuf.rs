@@ -10,6 +10,7 @@
 mod timing;
 
 use ebpf_loader::ringbuf::RingBuf;
+use ebpf_testkit::AlignedBytes;
 use std::hint::black_box;
 
 const SIZE: usize = 64 * 1024;
@@ -19,29 +20,24 @@ const RECORD: usize = PAYLOAD + 8;
 /// of 8 works for the reader).
 const DATA_OFFSET: usize = 64;
 
-/// The consumer word and the producer mapping (position, then the data twice), in
-/// buffers with 8 spare bytes so that an 8-byte-aligned window can be cut out of each.
+/// The consumer word and the producer mapping (position, then the data twice), 8-byte
+/// aligned as the kernel's pages are.
 #[derive(Clone)]
 struct FakeRingBuf {
-    consumer: Vec<u8>,
-    producer: Vec<u8>,
-}
-
-fn aligned(buf: &mut [u8], len: usize) -> &mut [u8] {
-    let at = buf.as_ptr().align_offset(8);
-    &mut buf[at..at + len]
+    consumer: AlignedBytes,
+    producer: AlignedBytes,
 }
 
 fn filled() -> (FakeRingBuf, usize) {
     let mut fake = FakeRingBuf {
-        consumer: vec![0; 16],
-        producer: vec![0; DATA_OFFSET + 2 * SIZE + 8],
+        consumer: AlignedBytes::zeroed(8),
+        producer: AlignedBytes::zeroed(DATA_OFFSET + 2 * SIZE),
     };
     let start = (SIZE / 2) as u64;
     let mut pos = start;
     let mut n = 0;
     {
-        let producer = aligned(&mut fake.producer, DATA_OFFSET + 2 * SIZE);
+        let producer = fake.producer.as_mut_slice();
         while (n + 1) * RECORD <= SIZE {
             let mut record = (PAYLOAD as u32).to_ne_bytes().to_vec();
             record.extend_from_slice(&0u32.to_ne_bytes());
@@ -56,7 +52,9 @@ fn filled() -> (FakeRingBuf, usize) {
         }
         producer[..8].copy_from_slice(&pos.to_ne_bytes());
     }
-    aligned(&mut fake.consumer, 8).copy_from_slice(&start.to_ne_bytes());
+    fake.consumer
+        .as_mut_slice()
+        .copy_from_slice(&start.to_ne_bytes());
     (fake, n)
 }
 
@@ -69,7 +67,7 @@ fn main() {
         || fake.clone(),
         |fake| {
             let consumer = aligned(&mut fake.consumer, 8);
-            let producer = aligned(&mut fake.producer, DATA_OFFSET + 2 * SIZE);
+            let producer = fake.producer.as_mut_slice();
             let mut ring = RingBuf::new(consumer, producer, DATA_OFFSET, SIZE).unwrap();
             let mut sum = 0u64;
             let count = ring
