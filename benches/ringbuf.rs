@@ -66,7 +66,7 @@ fn main() {
         "ringbuf_72_byte_records/reader_drain",
         || fake.clone(),
         |fake| {
-            let consumer = aligned(&mut fake.consumer, 8);
+            let consumer = fake.consumer.as_mut_slice();
             let producer = fake.producer.as_mut_slice();
             let mut ring = RingBuf::new(consumer, producer, DATA_OFFSET, SIZE).unwrap();
             let mut sum = 0u64;
