@@ -13,6 +13,11 @@ Examples:
   tcpconnect -P 80,443 -4         only IPv4 connections to port 80 or 443
   tcpconnect -u 1000 -6           only user 1000's IPv6 connections
   tcpconnect --json               one JSON object per connection
+  tcpconnect --containers         with the container of each connection
+  tcpconnect --cgroup /sys/fs/cgroup/unified/machine.slice
+                                  only processes in that cgroup v2 directory or below
+  tcpconnect --cgroupmap /sys/fs/bpf/test01
+                                  only the cgroup ids in that pinned map (as BCC's)
   tcpconnect -c                   count connects per source, destination and port; print at Ctrl-C
   tcpconnect -c --interval 10     the same, and the totals so far every 10 seconds
   tcpconnect -v --duration 0      tell what each loading step does, then exit
@@ -102,6 +107,25 @@ pub struct Cli {
     /// Tell what each step of the loading pipeline does (on stderr)
     #[arg(short = 'v', long)]
     pub verbose: bool,
+
+    // ---- containers (issue 13): in-kernel filters and the CONTAINER column ----
+    /// Only processes in this cgroup v2 directory or below (libbpf-tools' -c)
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+
+    /// Only cgroup ids in this pinned BPF hash map (BCC's --cgroupmap: key u64 cgroup id,
+    /// value u64)
+    #[arg(long, value_name = "PATH")]
+    pub cgroupmap: Option<PathBuf>,
+
+    /// Only mount namespaces in this pinned BPF hash map (BCC's --mntnsmap: key u64 mount
+    /// namespace inode, value u32)
+    #[arg(long, value_name = "PATH")]
+    pub mntnsmap: Option<PathBuf>,
+
+    /// Add a CONTAINER column: the container's 12-character short id, empty for none
+    #[arg(long, conflicts_with = "count")]
+    pub containers: bool,
 }
 
 impl Cli {
