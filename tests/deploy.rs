@@ -39,7 +39,10 @@ fn the_daemonset_grants_bpf_and_perfmon_only() {
     assert_eq!(security["allowPrivilegeEscalation"], false);
     assert_eq!(security["readOnlyRootFilesystem"], true);
     assert_eq!(strings(&security["capabilities"]["drop"]), ["ALL"]);
-    assert_eq!(strings(&security["capabilities"]["add"]), ["BPF", "PERFMON"]);
+    assert_eq!(
+        strings(&security["capabilities"]["add"]),
+        ["BPF", "PERFMON"]
+    );
     assert_eq!(security["seccompProfile"]["type"], "Localhost");
     assert_eq!(
         security["seccompProfile"]["localhostProfile"],

@@ -193,6 +193,8 @@ fn build_tool_image(setup: &mut Setup) {
     podman(&[
         "build",
         "-q",
+        // No intermediate images left behind.
+        "--layers=false",
         "-t",
         TOOL_IMAGE,
         "-f",
