@@ -297,3 +297,41 @@ fn a_pinned_map_of_another_layout_is_refused_in_one_line() {
         "{stderr}"
     );
 }
+
+/// `bpf/main.bpf.o` as it was before the container fields (84-byte events, no filter maps):
+/// kept to check that an object of the seed's layout still works with `--object`.
+const SEED_LAYOUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/seed_layout.bpf.o");
+
+#[test]
+fn an_object_of_the_seeds_layout_still_decodes_without_container_fields() {
+    let (_listener, target) = listen("127.0.0.1");
+    let port = target.port().to_string();
+    let mut tool = Tool::start(&["--object", SEED_LAYOUT, "--json", "-P", &port]);
+    connect_from_child(target, None);
+    let line = tool.wait_for("the connect", |l| l.contains(&format!("\"dport\":{port}")));
+    tool.stop();
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["daddr"], "127.0.0.1");
+    for field in ["cgroup_id", "cgroup", "container_id", "mntns", "netns"] {
+        assert!(event.get(field).is_none(), "{field} in {line}");
+    }
+}
+
+#[test]
+fn the_container_filters_need_an_object_that_has_them() {
+    let (code, _, stderr) = run(&[
+        "--object",
+        SEED_LAYOUT,
+        "--attach",
+        "tracepoint",
+        "--duration",
+        "0",
+        "--cgroup",
+        "/",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.starts_with("tcpconnect: --cgroup needs an object with the container filters"),
+        "{stderr}"
+    );
+}
