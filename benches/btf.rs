@@ -1,9 +1,10 @@
 //! BTF benchmarks: loading this kernel's BTF (`/sys/kernel/btf/vmlinux`, mapped) with its
 //! name index, and that plus CO-RE relocation of both programs of bpf/main.bpf.o.
 //!
-//! Run: `cargo bench --bench btf`. Skips (prints why) when the kernel has no BTF.
+//! Run: `cargo bench --bench btf` (options: benches/timing/mod.rs). Skips (prints why) when the kernel has no BTF.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+mod timing;
+
 use ebpf_loader::btf::{core, ext::BtfExt, kernel, Btf};
 use ebpf_loader::insn::{self, Insn};
 use object::{Object, ObjectSection};
@@ -26,40 +27,32 @@ fn object_parts() -> (Vec<u8>, Vec<u8>, Programs) {
     (section(".BTF"), section(".BTF.ext"), progs)
 }
 
-fn bench(c: &mut Criterion) {
+fn main() {
+    let harness = timing::Harness::from_args();
     if !std::path::Path::new(kernel::VMLINUX_BTF).exists() {
         eprintln!("skipped: {} does not exist", kernel::VMLINUX_BTF);
         return;
     }
-    c.bench_function("kernel_btf_load_and_index", |b| {
-        b.iter(|| black_box(kernel::load().unwrap()))
-    });
+    harness.bench("kernel_btf_load_and_index", || kernel::load().unwrap());
     let (btf_bytes, ext_bytes, progs) = object_parts();
-    c.bench_function("kernel_btf_load_and_relocate_main_bpf_o", |b| {
-        b.iter(|| {
-            let target = kernel::load().unwrap();
-            let local = Btf::parse(btf_bytes.clone()).unwrap();
-            let ext = BtfExt::parse(&ext_bytes, &local).unwrap();
-            for (name, insns) in &progs {
-                let mut insns = insns.clone();
-                let fixups = core::relocate(&local, &target, ext.core_relos(name), &mut insns);
-                black_box(fixups.unwrap());
-            }
-        })
+    harness.bench("kernel_btf_load_and_relocate_main_bpf_o", || {
+        let target = kernel::load().unwrap();
+        let local = Btf::parse(btf_bytes.clone()).unwrap();
+        let ext = BtfExt::parse(&ext_bytes, &local).unwrap();
+        for (name, insns) in &progs {
+            let mut insns = insns.clone();
+            let fixups = core::relocate(&local, &target, ext.core_relos(name), &mut insns);
+            black_box(fixups.unwrap());
+        }
     });
     let target = kernel::load().unwrap();
     let local = Btf::parse(btf_bytes.clone()).unwrap();
     let ext = BtfExt::parse(&ext_bytes, &local).unwrap();
-    c.bench_function("relocate_main_bpf_o_only", |b| {
-        b.iter(|| {
-            for (name, insns) in &progs {
-                let mut insns = insns.clone();
-                let fixups = core::relocate(&local, &target, ext.core_relos(name), &mut insns);
-                black_box(fixups.unwrap());
-            }
-        })
+    harness.bench("relocate_main_bpf_o_only", || {
+        for (name, insns) in &progs {
+            let mut insns = insns.clone();
+            let fixups = core::relocate(&local, &target, ext.core_relos(name), &mut insns);
+            black_box(fixups.unwrap());
+        }
     });
 }
-
-criterion_group!(benches, bench);
-criterion_main!(benches);

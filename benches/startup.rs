@@ -5,9 +5,10 @@
 //! cargo bench --bench startup -- [--runs N] [--tool LABEL "COMMAND ARGS"]...
 //! ```
 //!
-//! Default tools: `tcpconnect` (this crate's static musl release build, else the build
-//! `cargo bench` made) and `libbpf` (the reference, `scripts/bench/build-reference.sh`,
-//! when it was built). Each run spawns the tracer with its
+//! Default tools: `tcpconnect` (the release build `cargo bench` made: what
+//! `cargo build --release` gives), `tcpconnect-musl` (the static musl release build, when
+//! it was built) and `libbpf` (the reference, `scripts/bench/build-reference.sh`, when it
+//! was built). Each run spawns the tracer with its
 //! stdout piped and times exec to its first stdout line, the header, which both print
 //! once the program is attached and the perf rings are open ("ready"). Then it sends
 //! SIGINT and reaps the tracer with `wait4(2)`, whose `rusage` gives the peak RSS
@@ -55,16 +56,16 @@ fn main() {
     }
     if tools.is_empty() {
         let root = env!("CARGO_MANIFEST_DIR");
-        // The static musl build when there is one (scripts/bench/startup.sh makes it),
-        // else the build `cargo bench` made; the reference when it was built.
+        // The build `cargo bench` made (`cargo build --release`'s: static glibc, see
+        // .cargo/config.toml); the static musl build when there is one
+        // (scripts/bench/startup.sh makes it); the reference when it was built.
+        let ours = env!("CARGO_BIN_EXE_tcpconnect").to_string();
         let musl = format!("{root}/target/x86_64-unknown-linux-musl/release/tcpconnect");
-        let ours = if std::path::Path::new(&musl).exists() {
-            musl
-        } else {
-            env!("CARGO_BIN_EXE_tcpconnect").to_string()
-        };
         let reference = format!("{root}/target/bench/libbpf_tcpconnect");
         let mut defaults = vec![("tcpconnect", ours)];
+        if std::path::Path::new(&musl).exists() {
+            defaults.push(("tcpconnect-musl", musl));
+        }
         if std::path::Path::new(&reference).exists() {
             defaults.push(("libbpf", reference));
         } else {
@@ -95,13 +96,13 @@ fn main() {
     }
 
     println!(
-        "{:<12} {:>5} {:>28} {:>12} {:>16}",
+        "{:<16} {:>5} {:>28} {:>12} {:>16}",
         "tracer", "runs", "exec->ready ms: median (min, p90)", "max RSS KiB", "CPU ms (u+s)"
     );
     for tool in &tools {
         let (median, min, p90) = stats(&tool.ready_ms);
         println!(
-            "{:<12} {:>5} {:>12.1} ({:>5.1}, {:>5.1}) {:>12.0} {:>16.1}",
+            "{:<16} {:>5} {:>12.1} ({:>5.1}, {:>5.1}) {:>12.0} {:>16.1}",
             tool.label,
             tool.ready_ms.len(),
             median,
@@ -111,7 +112,9 @@ fn main() {
             stats(&tool.cpu_ms).0,
         );
     }
-    if let [ours, reference, ..] = &tools[..] {
+    // Each tracer against the last one (the reference, by default).
+    let (reference, ours) = tools.split_last().expect("at least one tool");
+    for ours in ours {
         println!(
             "{} / {}: exec->ready {:.2}, max RSS {:.2}, CPU {:.2} (medians)",
             ours.label,

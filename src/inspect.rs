@@ -29,11 +29,31 @@ pub fn render(spec: &ObjectSpec, title: &str) -> String {
     sections(&mut out, spec);
     license(&mut out, spec);
     maps(&mut out, spec);
+    externs(&mut out, spec);
     for program in &spec.programs {
         self::program(&mut out, spec, program);
     }
     btf_summary(&mut out, spec);
     out
+}
+
+/// The `__kconfig` and `__ksym` externs, if the object has any.
+fn externs(out: &mut String, spec: &ObjectSpec) {
+    if spec.externs.is_empty() {
+        return;
+    }
+    heading(out, "Externs");
+    explain(
+        out,
+        "",
+        "Values the object does not define: __kconfig ones are read from the kernel's \
+         config (or are libbpf's LINUX_* values) into the .kconfig map; __ksym ones are \
+         kernel functions and variables, found by name in the kernel's BTF or kallsyms \
+         when the programs are loaded. A __weak one that is missing is 0.",
+    );
+    for (index, ext) in spec.externs.iter().enumerate() {
+        let _ = writeln!(out, "  #{index} {ext}");
+    }
 }
 
 /// Renders what CO-RE does to each program against `target` (the running kernel's BTF,
@@ -269,6 +289,21 @@ fn map_entry(out: &mut String, btf: Option<&Btf>, index: usize, map: &MapSpec) {
             ),
         );
     }
+    if let Some(inner) = &map.inner {
+        field(out, "inner maps", inner.to_string());
+    }
+    if !map.init_slots.is_empty() {
+        let slots: Vec<String> = map
+            .init_slots
+            .iter()
+            .map(|(slot, name)| format!("[{slot}] = {name}"))
+            .collect();
+        field(
+            out,
+            "initial",
+            format!("{} (after the programs load)", slots.join(", ")),
+        );
+    }
     let note = match map.kind {
         MapKind::Btf => return,
         MapKind::Rodata => {
@@ -276,6 +311,7 @@ fn map_entry(out: &mut String, btf: Option<&Btf>, index: usize, map: &MapSpec) {
         }
         MapKind::Data => "initialised globals",
         MapKind::Bss => "zero-initialised globals",
+        MapKind::Kconfig => "__kconfig extern values, filled before load, then frozen",
     };
     let nonzero = map.initial.iter().filter(|&&b| b != 0).count();
     field(
@@ -307,6 +343,19 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
         other => other.to_string(),
     };
     field(out, "attaches to", attach);
+    if program.expected_attach_type != crate::uapi::AttachType::NONE || program.prog_flags != 0 {
+        let mut load = format!("expected_attach_type {}", program.expected_attach_type.0);
+        if let Some((name, kind)) = program.attach_btf_name() {
+            load.push_str(&format!(", attach_btf_id of {} {name}", kind.name()));
+        }
+        if program.sleepable() {
+            load.push_str(", sleepable (BPF_F_SLEEPABLE)");
+        }
+        if program.prog_flags & crate::uapi::BPF_F_XDP_HAS_FRAGS != 0 {
+            load.push_str(", multi-buffer (BPF_F_XDP_HAS_FRAGS)");
+        }
+        field(out, "loaded with", load);
+    }
     field(
         out,
         "instructions",

@@ -22,7 +22,9 @@
 //!    relocates a program;
 //! 5. [`load`]: maps, BTF and programs made into kernel objects, as [`load::Map`] and
 //!    [`load::Program`] handles;
-//! 6. [`attach`]: kprobes and tracepoints, as [`attach::Link`]s;
+//! 6. [`attach`]: kprobes, tracepoints, raw tracepoints, uprobes, perf events, as
+//!    [`attach::Link`]s; [`features`]: what the running kernel offers, probed (and the
+//!    memlock limit raised where the kernel still charges it);
 //! 7. [`perf`] and [`ringbuf`]: the rings the programs write records into, and
 //!    [`records`], one reader for either;
 //! 8. [`inspect`]: the whole of it told for any object, as text.
@@ -58,6 +60,8 @@ mod syscall;
 pub mod load;
 
 pub mod attach;
+
+pub mod features;
 
 pub mod perf;
 

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Some(Command::Inspect { object, core, btf }) => {
             tool::inspect::run(object.as_deref(), *core, btf.as_deref())
         }
+        Some(Command::Features { json }) => tool::features::run(*json),
         Some(Command::Load {
             object,
             programs,

@@ -120,6 +120,40 @@ pub enum ProgramType {
     Lsm = 29,
     /// `BPF_PROG_TYPE_SYSCALL`.
     Syscall = 31,
+    /// `BPF_PROG_TYPE_CGROUP_SOCK`.
+    CgroupSock = 9,
+    /// `BPF_PROG_TYPE_LWT_IN`.
+    LwtIn = 10,
+    /// `BPF_PROG_TYPE_LWT_OUT`.
+    LwtOut = 11,
+    /// `BPF_PROG_TYPE_LWT_XMIT`.
+    LwtXmit = 12,
+    /// `BPF_PROG_TYPE_CGROUP_DEVICE`.
+    CgroupDevice = 15,
+    /// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR`.
+    CgroupSockAddr = 18,
+    /// `BPF_PROG_TYPE_LWT_SEG6LOCAL`.
+    LwtSeg6local = 19,
+    /// `BPF_PROG_TYPE_LIRC_MODE2`.
+    LircMode2 = 20,
+    /// `BPF_PROG_TYPE_SK_REUSEPORT`.
+    SkReuseport = 21,
+    /// `BPF_PROG_TYPE_FLOW_DISSECTOR`.
+    FlowDissector = 22,
+    /// `BPF_PROG_TYPE_CGROUP_SYSCTL`.
+    CgroupSysctl = 23,
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE`.
+    RawTracepointWritable = 24,
+    /// `BPF_PROG_TYPE_CGROUP_SOCKOPT`.
+    CgroupSockopt = 25,
+    /// `BPF_PROG_TYPE_STRUCT_OPS`.
+    StructOps = 27,
+    /// `BPF_PROG_TYPE_EXT`.
+    Ext = 28,
+    /// `BPF_PROG_TYPE_SK_LOOKUP`.
+    SkLookup = 30,
+    /// `BPF_PROG_TYPE_NETFILTER`.
+    Netfilter = 32,
 }
 
 impl ProgramType {
@@ -147,6 +181,23 @@ impl ProgramType {
             ProgramType::Tracing => "tracing",
             ProgramType::Lsm => "lsm",
             ProgramType::Syscall => "syscall",
+            ProgramType::CgroupSock => "cgroup_sock",
+            ProgramType::LwtIn => "lwt_in",
+            ProgramType::LwtOut => "lwt_out",
+            ProgramType::LwtXmit => "lwt_xmit",
+            ProgramType::CgroupDevice => "cgroup_device",
+            ProgramType::CgroupSockAddr => "cgroup_sock_addr",
+            ProgramType::LwtSeg6local => "lwt_seg6local",
+            ProgramType::LircMode2 => "lirc_mode2",
+            ProgramType::SkReuseport => "sk_reuseport",
+            ProgramType::FlowDissector => "flow_dissector",
+            ProgramType::CgroupSysctl => "cgroup_sysctl",
+            ProgramType::RawTracepointWritable => "raw_tracepoint_writable",
+            ProgramType::CgroupSockopt => "cgroup_sockopt",
+            ProgramType::StructOps => "struct_ops",
+            ProgramType::Ext => "ext",
+            ProgramType::SkLookup => "sk_lookup",
+            ProgramType::Netfilter => "netfilter",
         }
     }
 }
@@ -165,7 +216,128 @@ pub struct AttachType(pub u32);
 impl AttachType {
     /// `BPF_PERF_EVENT`: a program bound to a perf event through `BPF_LINK_CREATE` (5.15).
     pub const PERF_EVENT: AttachType = AttachType(41);
+    /// No `expected_attach_type` (0, which is also `BPF_CGROUP_INET_INGRESS`'s value).
+    pub const NONE: AttachType = AttachType(0);
+    /// `BPF_CGROUP_INET_INGRESS`.
+    pub const CGROUP_INET_INGRESS: AttachType = AttachType(0);
+    /// `BPF_CGROUP_INET_EGRESS`.
+    pub const CGROUP_INET_EGRESS: AttachType = AttachType(1);
+    /// `BPF_CGROUP_INET_SOCK_CREATE`.
+    pub const CGROUP_INET_SOCK_CREATE: AttachType = AttachType(2);
+    /// `BPF_CGROUP_SOCK_OPS`.
+    pub const CGROUP_SOCK_OPS: AttachType = AttachType(3);
+    /// `BPF_SK_SKB_STREAM_PARSER`.
+    pub const SK_SKB_STREAM_PARSER: AttachType = AttachType(4);
+    /// `BPF_SK_SKB_STREAM_VERDICT`.
+    pub const SK_SKB_STREAM_VERDICT: AttachType = AttachType(5);
+    /// `BPF_CGROUP_DEVICE`.
+    pub const CGROUP_DEVICE: AttachType = AttachType(6);
+    /// `BPF_SK_MSG_VERDICT`.
+    pub const SK_MSG_VERDICT: AttachType = AttachType(7);
+    /// `BPF_CGROUP_INET4_BIND`.
+    pub const CGROUP_INET4_BIND: AttachType = AttachType(8);
+    /// `BPF_CGROUP_INET6_BIND`.
+    pub const CGROUP_INET6_BIND: AttachType = AttachType(9);
+    /// `BPF_CGROUP_INET4_CONNECT`.
+    pub const CGROUP_INET4_CONNECT: AttachType = AttachType(10);
+    /// `BPF_CGROUP_INET6_CONNECT`.
+    pub const CGROUP_INET6_CONNECT: AttachType = AttachType(11);
+    /// `BPF_CGROUP_INET4_POST_BIND`.
+    pub const CGROUP_INET4_POST_BIND: AttachType = AttachType(12);
+    /// `BPF_CGROUP_INET6_POST_BIND`.
+    pub const CGROUP_INET6_POST_BIND: AttachType = AttachType(13);
+    /// `BPF_CGROUP_UDP4_SENDMSG`.
+    pub const CGROUP_UDP4_SENDMSG: AttachType = AttachType(14);
+    /// `BPF_CGROUP_UDP6_SENDMSG`.
+    pub const CGROUP_UDP6_SENDMSG: AttachType = AttachType(15);
+    /// `BPF_LIRC_MODE2`.
+    pub const LIRC_MODE2: AttachType = AttachType(16);
+    /// `BPF_FLOW_DISSECTOR`.
+    pub const FLOW_DISSECTOR: AttachType = AttachType(17);
+    /// `BPF_CGROUP_SYSCTL`.
+    pub const CGROUP_SYSCTL: AttachType = AttachType(18);
+    /// `BPF_CGROUP_UDP4_RECVMSG`.
+    pub const CGROUP_UDP4_RECVMSG: AttachType = AttachType(19);
+    /// `BPF_CGROUP_UDP6_RECVMSG`.
+    pub const CGROUP_UDP6_RECVMSG: AttachType = AttachType(20);
+    /// `BPF_CGROUP_GETSOCKOPT`.
+    pub const CGROUP_GETSOCKOPT: AttachType = AttachType(21);
+    /// `BPF_CGROUP_SETSOCKOPT`.
+    pub const CGROUP_SETSOCKOPT: AttachType = AttachType(22);
+    /// `BPF_TRACE_RAW_TP`.
+    pub const TRACE_RAW_TP: AttachType = AttachType(23);
+    /// `BPF_TRACE_FENTRY`.
+    pub const TRACE_FENTRY: AttachType = AttachType(24);
+    /// `BPF_TRACE_FEXIT`.
+    pub const TRACE_FEXIT: AttachType = AttachType(25);
+    /// `BPF_MODIFY_RETURN`.
+    pub const MODIFY_RETURN: AttachType = AttachType(26);
+    /// `BPF_LSM_MAC`.
+    pub const LSM_MAC: AttachType = AttachType(27);
+    /// `BPF_TRACE_ITER`.
+    pub const TRACE_ITER: AttachType = AttachType(28);
+    /// `BPF_CGROUP_INET4_GETPEERNAME`.
+    pub const CGROUP_INET4_GETPEERNAME: AttachType = AttachType(29);
+    /// `BPF_CGROUP_INET6_GETPEERNAME`.
+    pub const CGROUP_INET6_GETPEERNAME: AttachType = AttachType(30);
+    /// `BPF_CGROUP_INET4_GETSOCKNAME`.
+    pub const CGROUP_INET4_GETSOCKNAME: AttachType = AttachType(31);
+    /// `BPF_CGROUP_INET6_GETSOCKNAME`.
+    pub const CGROUP_INET6_GETSOCKNAME: AttachType = AttachType(32);
+    /// `BPF_XDP_DEVMAP`.
+    pub const XDP_DEVMAP: AttachType = AttachType(33);
+    /// `BPF_CGROUP_INET_SOCK_RELEASE`.
+    pub const CGROUP_INET_SOCK_RELEASE: AttachType = AttachType(34);
+    /// `BPF_XDP_CPUMAP`.
+    pub const XDP_CPUMAP: AttachType = AttachType(35);
+    /// `BPF_SK_LOOKUP`.
+    pub const SK_LOOKUP: AttachType = AttachType(36);
+    /// `BPF_XDP`.
+    pub const XDP: AttachType = AttachType(37);
+    /// `BPF_SK_SKB_VERDICT`.
+    pub const SK_SKB_VERDICT: AttachType = AttachType(38);
+    /// `BPF_SK_REUSEPORT_SELECT`.
+    pub const SK_REUSEPORT_SELECT: AttachType = AttachType(39);
+    /// `BPF_SK_REUSEPORT_SELECT_OR_MIGRATE`.
+    pub const SK_REUSEPORT_SELECT_OR_MIGRATE: AttachType = AttachType(40);
+    /// `BPF_TRACE_KPROBE_MULTI`.
+    pub const TRACE_KPROBE_MULTI: AttachType = AttachType(42);
+    /// `BPF_LSM_CGROUP`.
+    pub const LSM_CGROUP: AttachType = AttachType(43);
+    /// `BPF_STRUCT_OPS`.
+    pub const STRUCT_OPS: AttachType = AttachType(44);
+    /// `BPF_NETFILTER`.
+    pub const NETFILTER: AttachType = AttachType(45);
+    /// `BPF_TCX_INGRESS`.
+    pub const TCX_INGRESS: AttachType = AttachType(46);
+    /// `BPF_TCX_EGRESS`.
+    pub const TCX_EGRESS: AttachType = AttachType(47);
+    /// `BPF_TRACE_UPROBE_MULTI`.
+    pub const TRACE_UPROBE_MULTI: AttachType = AttachType(48);
+    /// `BPF_CGROUP_UNIX_CONNECT`.
+    pub const CGROUP_UNIX_CONNECT: AttachType = AttachType(49);
+    /// `BPF_CGROUP_UNIX_SENDMSG`.
+    pub const CGROUP_UNIX_SENDMSG: AttachType = AttachType(50);
+    /// `BPF_CGROUP_UNIX_RECVMSG`.
+    pub const CGROUP_UNIX_RECVMSG: AttachType = AttachType(51);
+    /// `BPF_CGROUP_UNIX_GETPEERNAME`.
+    pub const CGROUP_UNIX_GETPEERNAME: AttachType = AttachType(52);
+    /// `BPF_CGROUP_UNIX_GETSOCKNAME`.
+    pub const CGROUP_UNIX_GETSOCKNAME: AttachType = AttachType(53);
+    /// `BPF_NETKIT_PRIMARY`.
+    pub const NETKIT_PRIMARY: AttachType = AttachType(54);
+    /// `BPF_NETKIT_PEER`.
+    pub const NETKIT_PEER: AttachType = AttachType(55);
+    /// `BPF_TRACE_KPROBE_SESSION`.
+    pub const TRACE_KPROBE_SESSION: AttachType = AttachType(56);
 }
+
+/// `BPF_F_SLEEPABLE` (`prog_flags` of `BPF_PROG_LOAD`): the program may sleep (the `.s`
+/// section variants: `fentry.s/`, `lsm.s/`, `uprobe.s`, `iter.s/`; and `syscall`).
+pub const BPF_F_SLEEPABLE: u32 = 1 << 4;
+/// `BPF_F_XDP_HAS_FRAGS` (`prog_flags`): an XDP program that handles multi-buffer
+/// packets (`xdp.frags`).
+pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
 
 /// `BPF_F_RDONLY_PROG` (map flag): programs may read the map but not write it (`.rodata`).
 pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;

@@ -55,11 +55,12 @@ fn tracepoint_round_trip(opts: &AttachOptions, expected: AttachMethod, magic: u6
 
 #[test]
 fn tracepoint_sample_arrives_through_a_bpf_link() {
+    ebpf_loader::features::memlock::ensure();
     tracepoint_round_trip(
         &AttachOptions::default(),
         AttachMethod {
             probe: Probe::Tracepoint,
-            via: Via::BpfLink,
+            via: common::auto_link_via(),
         },
         0x1122_3344_5566_7788,
     );
@@ -67,6 +68,7 @@ fn tracepoint_sample_arrives_through_a_bpf_link() {
 
 #[test]
 fn tracepoint_sample_arrives_through_the_perf_ioctl() {
+    ebpf_loader::features::memlock::ensure();
     tracepoint_round_trip(
         &AttachOptions {
             link: LinkPreference::PerfIoctl,
@@ -82,6 +84,7 @@ fn tracepoint_sample_arrives_through_the_perf_ioctl() {
 
 #[test]
 fn dropping_the_link_and_the_program_frees_the_program() {
+    ebpf_loader::features::memlock::ensure();
     let map = perf_event_array();
     let insns = program(
         std::os::fd::AsRawFd::as_raw_fd(&map.as_fd()),
@@ -109,6 +112,7 @@ fn dropping_the_link_and_the_program_frees_the_program() {
 
 #[test]
 fn a_missing_tracepoint_is_named() {
+    ebpf_loader::features::memlock::ensure();
     let insns = [
         insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
         insn(EXIT, 0, 0, 0, 0),
@@ -128,6 +132,7 @@ fn a_missing_tracepoint_is_named() {
 
 #[test]
 fn kprobes_fail_with_a_clear_error() {
+    ebpf_loader::features::memlock::ensure();
     let insns = [
         insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
         insn(EXIT, 0, 0, 0, 0),
@@ -161,6 +166,7 @@ fn kprobes_fail_with_a_clear_error() {
 
 #[test]
 fn perf_reader_rejects_a_page_count_that_is_not_a_power_of_two() {
+    ebpf_loader::features::memlock::ensure();
     let map = perf_event_array();
     let opts = PerfReaderOptions {
         pages: 3,
@@ -176,6 +182,7 @@ fn perf_reader_rejects_a_page_count_that_is_not_a_power_of_two() {
 
 #[test]
 fn perf_reader_stores_each_ring_at_its_cpu_and_removes_it_on_drop() {
+    ebpf_loader::features::memlock::ensure();
     let map = perf_event_array();
     let reader = PerfReader::open(&map, &PerfReaderOptions::default()).unwrap();
     let cpus = online_cpus().unwrap();
@@ -244,6 +251,7 @@ impl Drop for PinnedToThisCpu {
 
 #[test]
 fn a_full_ring_reports_lost_samples() {
+    ebpf_loader::features::memlock::ensure();
     // Every sample and every PERF_RECORD_LOST on one CPU's ring: the kernel writes the lost
     // count only with the next sample that fits in the ring that lost them, so a thread that
     // moved to another CPU during the burst would leave that count unread (seen in QEMU:

@@ -71,12 +71,13 @@ fn kprobe_round_trip(kind: KprobeKind, opts: &AttachOptions, expected: AttachMet
 #[test]
 #[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn kprobe_through_the_pmu_and_a_bpf_link() {
+    ebpf_loader::features::memlock::ensure();
     kprobe_round_trip(
         KprobeKind::Entry,
         &AttachOptions::default(),
         AttachMethod {
             probe: Probe::KprobePmu,
-            via: Via::BpfLink,
+            via: common::auto_link_via(),
         },
         0xaaaa_0001,
     );
@@ -85,6 +86,7 @@ fn kprobe_through_the_pmu_and_a_bpf_link() {
 #[test]
 #[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn kretprobe_through_the_pmu_and_the_ioctl() {
+    ebpf_loader::features::memlock::ensure();
     kprobe_round_trip(
         KprobeKind::Return,
         &AttachOptions {
@@ -102,6 +104,7 @@ fn kretprobe_through_the_pmu_and_the_ioctl() {
 #[test]
 #[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn kprobe_through_tracefs_kprobe_events() {
+    ebpf_loader::features::memlock::ensure();
     kprobe_round_trip(
         KprobeKind::Entry,
         &AttachOptions {
@@ -110,7 +113,7 @@ fn kprobe_through_tracefs_kprobe_events() {
         },
         AttachMethod {
             probe: Probe::KprobeTracefs,
-            via: Via::BpfLink,
+            via: common::auto_link_via(),
         },
         0xaaaa_0003,
     );
@@ -119,6 +122,7 @@ fn kprobe_through_tracefs_kprobe_events() {
 #[test]
 #[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn kretprobe_through_tracefs_and_the_ioctl() {
+    ebpf_loader::features::memlock::ensure();
     kprobe_round_trip(
         KprobeKind::Return,
         &AttachOptions {
@@ -136,6 +140,7 @@ fn kretprobe_through_tracefs_and_the_ioctl() {
 #[test]
 #[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn a_missing_function_is_named_on_both_paths() {
+    ebpf_loader::features::memlock::ensure();
     let insns = [
         insn(
             ebpf_loader::insn::BPF_ALU64 | ebpf_loader::insn::BPF_MOV,
@@ -177,6 +182,7 @@ fn a_missing_function_is_named_on_both_paths() {
 #[test]
 #[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn leftovers_of_dead_processes_are_pruned() {
+    ebpf_loader::features::memlock::ensure();
     let dir = tracefs::tracefs_dir().unwrap();
     // pid 4000001 does not exist in the VM (its pid_max is 4194304, a handful of processes).
     let stale = tracefs::kprobe_event_name("tcp_close", 4_000_001, 0);

@@ -428,6 +428,9 @@ fn verbose_tells_each_step_on_stderr_and_nothing_on_stdout() {
             "or at its first SYN retransmit",
         ],
         &["the kernel took it: BTF fd"],
+        // Issue 12: the probes' answers where they decide something.
+        &["memory accounting (probed): the kernel charges BPF memory to "],
+        &["BTF kinds (probed): the kernel "],
         &[
             "events ",
             "perf_event_array",

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Binary size, side by side (BENCHMARKS.md, "Binary size"):
-#   - tcpconnect, static musl, release profile (stripped by the profile): as the crate
-#     builds it (static-pie), and non-PIE (-C relocation-model=static, as the libbpf
-#     reference is linked: gcc -static);
-#   - each crate's share of .text (cargo bloat --crates, on an unstripped copy built in
+# Binary size, side by side (BENCHMARKS.md, "Binary size"), all with the crate's release
+# profile (stripped by the profile):
+#   - `cargo build --release` as the README says: static-pie on glibc (.cargo/config.toml);
+#   - the same without the config's +crt-static (RUSTFLAGS= replaces it): dynamic glibc PIE;
+#   - static musl (--target x86_64-unknown-linux-musl): static-pie, and non-PIE
+#     (-C relocation-model=static, as the libbpf reference is linked: gcc -static);
+#   - each crate's share of .text (cargo bloat --crates, on an unstripped musl copy built in
 #     target/bloat so that the measured binaries are not overwritten);
 #   - the crates in the normal dependency tree;
 #   - the libbpf reference (scripts/bench/build-reference.sh).
@@ -12,6 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 T=x86_64-unknown-linux-musl
 
+cargo build -q --release
+gnu=target/release/tcpconnect
+CARGO_TARGET_DIR=target/dynamic RUSTFLAGS= cargo build -q --release
+dynamic=target/dynamic/release/tcpconnect
 cargo build -q --release --target $T
 pie=target/$T/release/tcpconnect
 CARGO_TARGET_DIR=target/nonpie RUSTFLAGS="-C relocation-model=static" \
@@ -22,11 +28,15 @@ ref=target/bench/libbpf_tcpconnect
 
 bytes() { stat -c %s "$1"; }
 echo "== sizes (bytes)"
-printf '%-44s %9s  %s\n' "tcpconnect (static-pie, crate default)" "$(bytes $pie)" "$(file -b $pie | cut -d, -f1-4)"
-printf '%-44s %9s  %s\n' "tcpconnect (non-PIE, relocation-model=static)" "$(bytes $nonpie)" "$(file -b $nonpie | cut -d, -f1-4)"
-printf '%-44s %9s  %s\n' "libbpf reference (gcc -static, libbpf 1.1)" "$(bytes $ref)" "$(file -b $ref | cut -d, -f1-4)"
-awk -v a="$(bytes $pie)" -v b="$(bytes $nonpie)" -v r="$(bytes $ref)" 'BEGIN {
-    printf "ratio to libbpf: static-pie %.3f, non-PIE %.3f (target <= 0.6: %d bytes)\n", a/r, b/r, 0.6*r }'
+row() { printf '%-46s %9s  %s; ldd: %s\n' "$1" "$(bytes "$2")" "$(file -b "$2" | cut -d, -f1-4)" \
+    "$(ldd "$2" 2>&1 | sed -E 's/ =>.*| \(0x.*//; s/^[[:space:]]*//' | paste -sd' ')"; }
+row "tcpconnect, cargo build --release (glibc)" $gnu
+row "tcpconnect, glibc without +crt-static" $dynamic
+row "tcpconnect, musl static-pie" $pie
+row "tcpconnect, musl non-PIE" $nonpie
+row "libbpf reference (gcc -static, libbpf 1.1)" $ref
+awk -v g="$(bytes $gnu)" -v a="$(bytes $pie)" -v b="$(bytes $nonpie)" -v r="$(bytes $ref)" 'BEGIN {
+    printf "ratio to libbpf: glibc static-pie %.3f, musl static-pie %.3f, musl non-PIE %.3f (target <= 0.6: %d bytes)\n", g/r, a/r, b/r, 0.6*r }'
 
 echo; echo "== sections of the non-PIE binary (> 1 KB)"
 size -A "$nonpie" | awk 'NR>2 && $2>1024 {printf "%-20s %8d\n", $1, $2}'
@@ -35,7 +45,7 @@ echo; echo "== .text by crate (cargo bloat --crates, non-PIE, unstripped copy)"
 CARGO_TARGET_DIR=target/bloat RUSTFLAGS="-C relocation-model=static" CARGO_PROFILE_RELEASE_STRIP=false \
     cargo bloat -q --release --target $T --crates -n 30 2>/dev/null | sed -n '/File/,/section size/p'
 
-echo; echo "== normal dependency tree (cargo tree -e normal, proc-macros only at build time)"
+echo; echo "== normal dependency tree (cargo tree -e normal)"
 cargo tree -q -e normal --prefix none | sort -u | grep -v '^tcpconnect ' | sed 's/ (\*)//' | sort -u
 echo "crates linked into the binary: $(cargo tree -q -e normal --prefix none | sort -u | grep -v '^tcpconnect ' \
     | grep -v 'proc-macro' | sed 's/ (\*)//' | sort -u | grep -cvE '^(heck|proc-macro2|quote|syn|unicode-ident) ')"

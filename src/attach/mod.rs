@@ -16,7 +16,7 @@
 pub mod tracefs;
 mod uprobe;
 
-pub(crate) use uprobe::attach_uprobe;
+pub(crate) use uprobe::{attach_uprobe, find_binary};
 pub use uprobe::{function_offset, UPROBE_PMU};
 
 use std::ffi::CString;
@@ -47,6 +47,11 @@ pub enum Probe {
     /// A sampling perf event (a hardware or software counter): the program runs on each
     /// sample.
     PerfEvent,
+    /// A kernel function, hook or BTF tracepoint named by the program's `attach_btf_id`
+    /// (fentry, fexit, fmod_ret, lsm, tp_btf): a BPF trampoline, no perf event.
+    BtfTarget,
+    /// An iterator (`iter/task`, ...): runs when its link is read.
+    Iterator,
 }
 
 /// How the program was bound to the perf event.
@@ -86,6 +91,11 @@ impl Probe {
             }
             Probe::RawTracepoint => "the raw tracepoint itself: no perf event in between",
             Probe::PerfEvent => "a sampling perf event: the program runs at each sample",
+            Probe::BtfTarget => {
+                "the kernel function, hook or BTF tracepoint the program was loaded for \
+                 (attach_btf_id): a BPF trampoline, no perf event"
+            }
+            Probe::Iterator => "an iterator link: reading it runs the program over the objects",
         }
     }
 }
@@ -95,7 +105,8 @@ impl Via {
     pub fn explain(self) -> &'static str {
         match self {
             Via::BpfLink => {
-                "bound with BPF_LINK_CREATE (5.15+): the program stays attached while the link fd is open"
+                "bound with BPF_LINK_CREATE: the program stays attached while the link fd is open \
+                 (for perf events: 5.15+)"
             }
             Via::PerfIoctl => {
                 "bound with PERF_EVENT_IOC_SET_BPF and enabled with PERF_EVENT_IOC_ENABLE"
@@ -116,6 +127,8 @@ impl fmt::Display for AttachMethod {
             Probe::UprobePmu => "uprobe PMU",
             Probe::RawTracepoint => "raw tracepoint",
             Probe::PerfEvent => "perf event",
+            Probe::BtfTarget => "BTF target",
+            Probe::Iterator => "iterator",
         };
         let via = match self.via {
             Via::BpfLink => "BPF link",
@@ -345,6 +358,31 @@ impl Link {
             .map(|k| format!("{}/{}", k.group, k.event))
     }
 
+    /// Runs an iterator link once (`BPF_ITER_CREATE`, then read to the end) and returns
+    /// what the program wrote (`bpf_seq_printf`, `bpf_seq_write`).
+    pub fn read_iter(&self) -> Result<Vec<u8>, AttachError> {
+        use std::io::Read;
+        let link = self
+            .bpf_link
+            .as_ref()
+            .ok_or_else(|| AttachError::Unsupported {
+                program: self.target.clone(),
+                target: "reading a link that is not an iterator".into(),
+            })?;
+        let fd = syscall::iter_create(link.as_fd()).map_err(|error| AttachError::Sys {
+            target: self.target.clone(),
+            error,
+        })?;
+        let mut out = Vec::new();
+        std::fs::File::from(fd)
+            .read_to_end(&mut out)
+            .map_err(|e| AttachError::Io {
+                path: PathBuf::from(&self.target),
+                error: e.to_string(),
+            })?;
+        Ok(out)
+    }
+
     /// The perf event the program runs on.
     pub fn perf_event(&self) -> Option<BorrowedFd<'_>> {
         self.perf_event.as_ref().map(|fd| fd.as_fd())
@@ -506,13 +544,17 @@ static KPROBE_SEQ: AtomicU64 = AtomicU64::new(0);
 pub(crate) fn attach_kprobe(
     prog: BorrowedFd<'_>,
     function: &str,
+    offset: u64,
     kind: KprobeKind,
     opts: &AttachOptions,
 ) -> Result<Link, AttachError> {
-    let target = match kind {
+    let mut target = match kind {
         KprobeKind::Entry => format!("kprobe {function}"),
         KprobeKind::Return => format!("kretprobe {function}"),
     };
+    if offset != 0 {
+        target.push_str(&format!("+{offset:#x}"));
+    }
     let not_found = |detail: String| AttachError::KprobeFunctionNotFound {
         function: function.to_string(),
         detail,
@@ -532,7 +574,7 @@ pub(crate) fn attach_kprobe(
             },
             // `name` outlives the call below.
             config1: name.as_ptr() as usize as u64,
-            config2: 0,
+            config2: offset,
             sample_period: 1,
             wakeup: 1,
             flags: syscall::ATTR_FLAG_DISABLED,
@@ -600,9 +642,14 @@ pub(crate) fn attach_kprobe(
         group: group.to_string(),
         event: event.clone(),
     };
-    if let Err(e) =
-        tracefs::write_kprobe_events(&tracefs, &format!("{letter}:{group}/{event} {function}\n"))
-    {
+    if let Err(e) = tracefs::write_kprobe_events(&tracefs, &{
+        let at = if offset == 0 {
+            function.to_string()
+        } else {
+            format!("{function}+{offset}")
+        };
+        format!("{letter}:{group}/{event} {at}\n")
+    }) {
         return Err(not_found(format!("writing kprobe_events: {e}")));
     }
     let id = tracefs::event_id(&tracefs, group, &event)?.ok_or_else(|| AttachError::Io {
@@ -633,14 +680,57 @@ pub(crate) fn attach_raw_tracepoint(prog: BorrowedFd<'_>, name: &str) -> Result<
         name: name.to_string(),
         tracefs: PathBuf::new(),
     })?;
-    let fd = syscall::raw_tracepoint_open(prog, &c_name).map_err(|error| AttachError::Sys {
+    let fd =
+        syscall::raw_tracepoint_open(prog, Some(&c_name)).map_err(|error| AttachError::Sys {
+            target: target.clone(),
+            error,
+        })?;
+    Ok(Link {
+        method: AttachMethod {
+            probe: Probe::RawTracepoint,
+            via: Via::RawTracepointOpen,
+        },
+        target,
+        bpf_link: Some(fd),
+        perf_event: None,
+        kprobe: None,
+    })
+}
+
+/// Attaches a BTF-typed program (tp_btf, fentry, fexit, fmod_ret, lsm) to the target its
+/// `attach_btf_id` named at load (`target` is only for messages): `BPF_RAW_TRACEPOINT_OPEN`
+/// without a name (5.5; lsm 5.7).
+pub(crate) fn attach_btf(prog: BorrowedFd<'_>, target: String) -> Result<Link, AttachError> {
+    let fd = syscall::raw_tracepoint_open(prog, None).map_err(|error| AttachError::Sys {
         target: target.clone(),
         error,
     })?;
     Ok(Link {
         method: AttachMethod {
-            probe: Probe::RawTracepoint,
+            probe: Probe::BtfTarget,
             via: Via::RawTracepointOpen,
+        },
+        target,
+        bpf_link: Some(fd),
+        perf_event: None,
+        kprobe: None,
+    })
+}
+
+/// Attaches an iterator program (`iter/task`, ...) as an iterator link (5.8); each
+/// [`Link::read_iter`] runs it.
+pub(crate) fn attach_iter(prog: BorrowedFd<'_>, target: String) -> Result<Link, AttachError> {
+    let fd =
+        syscall::link_create_raw_target(prog, 0, AttachType::TRACE_ITER.0).map_err(|error| {
+            AttachError::Sys {
+                target: target.clone(),
+                error,
+            }
+        })?;
+    Ok(Link {
+        method: AttachMethod {
+            probe: Probe::Iterator,
+            via: Via::BpfLink,
         },
         target,
         bpf_link: Some(fd),

@@ -13,7 +13,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
@@ -109,6 +109,33 @@ pub(crate) fn attach_uprobe(
         perf_event: Some(perf),
         kprobe: None,
     })
+}
+
+/// Where a binary named without a directory (`libc.so.6`, `bash`) is, as libbpf's
+/// `resolve_full_path` looks: shared objects in the system's library directories,
+/// executables in `PATH`. A name with a `/` is taken as it is.
+pub(crate) fn find_binary(name: &str) -> PathBuf {
+    if name.contains('/') {
+        return PathBuf::from(name);
+    }
+    let library_dirs = [
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/lib64",
+        "/usr/lib64",
+        "/lib",
+        "/usr/lib",
+    ];
+    let path_var = std::env::var("PATH").unwrap_or_default();
+    let dirs: Vec<&str> = if name.contains(".so") {
+        library_dirs.to_vec()
+    } else {
+        path_var.split(':').filter(|d| !d.is_empty()).collect()
+    };
+    dirs.iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|candidate| candidate.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 #[cfg(test)]

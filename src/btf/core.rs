@@ -1176,14 +1176,8 @@ fn apply(
             }
         }
         Some(new) => {
-            // The locally computed byte offset or size of a bitfield may differ from the
-            // one clang chose for its load: do not insist on it.
             let bitfield = spec.field.is_some_and(|f| f.bitfield_size != 0);
-            let validate = !(bitfield
-                && matches!(
-                    relo.kind,
-                    CoreReloKind::FieldByteOffset | CoreReloKind::FieldByteSize
-                ));
+            let validate = validates(relo.kind, bitfield);
             let sizes = match (relo.kind, spec.value.field, target_field) {
                 (CoreReloKind::FieldByteOffset, Some(l), Some(t)) if l.0 != t.0 => Some((l, t)),
                 _ => None,
@@ -1211,6 +1205,32 @@ fn apply(
         poisoned,
         missing,
     })
+}
+
+/// Whether the instruction must hold the locally computed value before it is patched:
+/// libbpf's rules (`bpf_core_calc_field_relo` and `bpf_core_calc_type_relo` in
+/// `tools/lib/bpf/relo_core.c`), decided on the local side alone.
+///
+/// - A bitfield's byte offset, load size and left shift depend on the load clang chose,
+///   which may differ from the smallest aligned load computed here: not checked. Its
+///   signedness and right shift (`64 - bit size`) are never ambiguous: checked.
+/// - Type ids may be renumbered by linking (`bpftool gen object`): not checked.
+/// - Everything else (plain fields, array elements, existence, sizes, enumerators): checked.
+pub fn validates(kind: CoreReloKind, bitfield: bool) -> bool {
+    match kind {
+        CoreReloKind::TypeIdLocal | CoreReloKind::TypeIdTarget => false,
+        CoreReloKind::FieldByteOffset
+        | CoreReloKind::FieldByteSize
+        | CoreReloKind::FieldLshiftU64 => !bitfield,
+        CoreReloKind::FieldSigned
+        | CoreReloKind::FieldRshiftU64
+        | CoreReloKind::FieldExists
+        | CoreReloKind::TypeExists
+        | CoreReloKind::TypeSize
+        | CoreReloKind::TypeMatches
+        | CoreReloKind::EnumvalExists
+        | CoreReloKind::EnumvalValue => true,
+    }
 }
 
 /// One instruction rewrite: `orig` (local value) becomes `new` (target value).

@@ -28,7 +28,9 @@
 pub mod build;
 pub mod core;
 pub mod ext;
+mod externs;
 pub mod kernel;
+pub mod sanitize;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};

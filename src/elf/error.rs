@@ -155,6 +155,8 @@ pub enum ParseError {
         /// What is wrong.
         reason: String,
     },
+    /// An extern (`__kconfig`, `__ksym`) that cannot be read.
+    Extern(super::externs::ExternError),
 }
 
 /// What is wrong with one relocation record (see [`ParseError::Relocation`]).
@@ -217,8 +219,19 @@ pub enum RelocProblem {
         /// The section's size in bytes.
         size: u64,
     },
-    /// `ld_imm64` of a function's address (a callback): not supported by this loader.
+    /// `ld_imm64` of a function's address that is not a `.text` subprogram (callbacks
+    /// are subprograms, as libbpf requires).
     FunctionPointer,
+    /// A `__kconfig` extern used by a call, or an extern used by an instruction that is
+    /// neither `ld_imm64` nor `call`.
+    ExternUse {
+        /// The instruction's opcode.
+        code: u8,
+    },
+    /// At relocation: a strong `__ksym` extern that nothing resolved
+    /// ([`ExternSpec::value`](super::ExternSpec::value) is `None`), or an extern index the
+    /// spec does not have.
+    ExternUnresolved,
 }
 
 /// What is wrong with one BTF-defined map (see [`ParseError::Map`]).
@@ -259,6 +272,14 @@ pub enum MapProblem {
     NoType,
     /// No symbol in `.maps` names this map (clang writes one per map).
     NoSymbol,
+    /// A `.rel.maps` record (an initial slot of `__array(values)`) that cannot be used:
+    /// `offset` in `.maps`, what is wrong.
+    InitSlot {
+        /// The record's byte offset in `.maps`.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A BTF lookup failed while decoding the map.
     Btf(BtfError),
 }
@@ -355,6 +376,7 @@ impl fmt::Display for ParseError {
                  declare maps with BTF in SEC(\".maps\")"
             ),
             ParseError::Map { map, .. } => write!(f, "map {map}"),
+            ParseError::Extern(error) => write!(f, "{error}"),
             ParseError::Relocation {
                 section,
                 insn,
@@ -429,7 +451,15 @@ impl fmt::Display for RelocProblem {
             ),
             RelocProblem::FunctionPointer => write!(
                 f,
-                "ld_imm64 of a function address (callback) is not supported"
+                "ld_imm64 of a function address that is not a .text subprogram marked BPF_PSEUDO_FUNC"
+            ),
+            RelocProblem::ExternUnresolved => write!(
+                f,
+                "strong extern not resolved against the kernel (resolve it, or declare it __weak)"
+            ),
+            RelocProblem::ExternUse { code } => write!(
+                f,
+                "extern used by opcode {code:#04x} (an ld_imm64 of an extern, or a call of a __ksym function, is expected)"
             ),
         }
     }
@@ -457,6 +487,9 @@ impl fmt::Display for MapProblem {
             }
             MapProblem::NoType => write!(f, "no type attribute (__uint(type, BPF_MAP_TYPE_...))"),
             MapProblem::NoSymbol => write!(f, "no symbol in .maps names this map"),
+            MapProblem::InitSlot { offset, reason } => {
+                write!(f, "initial value at byte {offset} of .maps: {reason}")
+            }
             MapProblem::Btf(_) => write!(f, "BTF"),
         }
     }
@@ -468,6 +501,7 @@ impl std::error::Error for ParseError {
             ParseError::Map { problem, .. } => Some(problem),
             ParseError::Relocation { problem, .. } => Some(problem),
             ParseError::Btf(error) => Some(error),
+            ParseError::Extern(error) => error.source(),
             _ => None,
         }
     }

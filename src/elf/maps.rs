@@ -45,6 +45,10 @@ pub enum MapKind {
     Data,
     /// `.bss*`: zero-initialised globals.
     Bss,
+    /// `.kconfig`: the values of the `__kconfig` externs (libbpf's `LIBBPF_MAP_KCONFIG`);
+    /// `BPF_F_RDONLY_PROG`, filled by [`ObjectSpec::fill_kconfig`](super::ObjectSpec::fill_kconfig),
+    /// frozen by the loader.
+    Kconfig,
 }
 
 impl MapKind {
@@ -55,6 +59,7 @@ impl MapKind {
             MapKind::Rodata => ".rodata",
             MapKind::Data => ".data",
             MapKind::Bss => ".bss",
+            MapKind::Kconfig => ".kconfig",
         }
     }
 
@@ -112,6 +117,14 @@ pub struct MapSpec {
     pub kind: MapKind,
     /// The single value's initial bytes (global data); empty for `.maps` maps.
     pub initial: Vec<u8>,
+    /// Map-in-map (`array_of_maps`, `hash_of_maps`): the inner maps' definition, from
+    /// `__array(values, struct {...})`, named `<map>.inner`. The kernel wants a map of
+    /// that shape (`inner_map_fd`) when the outer map is created.
+    pub inner: Option<Box<MapSpec>>,
+    /// Initial slots of a map-in-map or prog array (`.values = { [1] = &inner_a }`):
+    /// `(index, name)` of the map or program to store there after the programs load
+    /// (from `.rel.maps`, as libbpf's `bpf_object__collect_map_relos` reads it).
+    pub init_slots: Vec<(u32, String)>,
 }
 
 impl MapSpec {
@@ -183,6 +196,7 @@ impl std::fmt::Display for MapSpec {
             MapKind::Rodata => f.write_str(", filled and frozen (BPF_MAP_FREEZE)"),
             MapKind::Data => f.write_str(", filled"),
             MapKind::Bss => f.write_str(", zeroes"),
+            MapKind::Kconfig => f.write_str(", kernel config values, frozen (BPF_MAP_FREEZE)"),
             MapKind::Btf => Ok(()),
         }
     }
@@ -232,6 +246,8 @@ pub(super) fn global_data_map(
         pinning: 0,
         kind,
         initial,
+        inner: None,
+        init_slots: Vec::new(),
     })
 }
 
@@ -271,8 +287,23 @@ pub(super) fn btf_maps(btf: &Btf) -> Result<Vec<MapSpec>, ParseError> {
     Ok(maps)
 }
 
+/// `enum bpf_map_type` values that only this file needs.
+const MAP_TYPE_PROG_ARRAY: u32 = 3;
+const MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
+const MAP_TYPE_HASH_OF_MAPS: u32 = 13;
+
 /// One `.maps` definition: the STRUCT `def_id`, member by member.
 fn btf_map(btf: &Btf, name: &str, def_id: u32) -> Result<MapSpec, MapProblem> {
+    btf_map_def(btf, name, def_id, None)
+}
+
+/// A map definition; `inner_of` names the outer map when this is an inner one.
+fn btf_map_def(
+    btf: &Btf,
+    name: &str,
+    def_id: u32,
+    inner_of: Option<&str>,
+) -> Result<MapSpec, MapProblem> {
     let struct_id = btf
         .skip_mods_and_typedefs(def_id)
         .map_err(MapProblem::Btf)?;
@@ -297,7 +328,58 @@ fn btf_map(btf: &Btf, name: &str, def_id: u32) -> Result<MapSpec, MapProblem> {
             "max_entries" => map.max_entries = uint_attribute(btf, attr, member.type_id)?,
             "map_flags" => map.map_flags = uint_attribute(btf, attr, member.type_id)?,
             "numa_node" => map.numa_node = uint_attribute(btf, attr, member.type_id)?,
-            "map_extra" => map.map_extra = u64::from(uint_attribute(btf, attr, member.type_id)?),
+            "map_extra" => map.map_extra = ulong_attribute(btf, attr, member.type_id)?,
+            "values" => {
+                let is_map_in_map = matches!(
+                    map.map_type.0,
+                    MAP_TYPE_ARRAY_OF_MAPS | MAP_TYPE_HASH_OF_MAPS
+                );
+                let is_prog_array = map.map_type.0 == MAP_TYPE_PROG_ARRAY;
+                let bad = |reason: &str| MapProblem::BadMember {
+                    member: attr.to_string(),
+                    reason: reason.to_string(),
+                };
+                if inner_of.is_some() {
+                    return Err(bad("an inner map cannot have inner maps (one level only)"));
+                }
+                if members.last().map(|m| m.name.as_str()) != Some("values") {
+                    return Err(bad("must be the last member"));
+                }
+                if !is_map_in_map && !is_prog_array {
+                    return Err(bad(
+                        "only map-in-map and prog-array maps have __array(values)",
+                    ));
+                }
+                set_size(&mut map.value_size, 4, attr)?;
+                let array = btf.type_by_id(member.type_id).map_err(MapProblem::Btf)?;
+                let TypeBody::Array {
+                    elem, nelems: 0, ..
+                } = array.body
+                else {
+                    return Err(bad("not a zero-sized array (declare it with __array)"));
+                };
+                let ptr = btf.skip_mods_and_typedefs(elem).map_err(MapProblem::Btf)?;
+                let TypeBody::Ptr { target } = btf.type_by_id(ptr).map_err(MapProblem::Btf)?.body
+                else {
+                    return Err(bad("the array's elements are not pointers"));
+                };
+                let target = btf
+                    .skip_mods_and_typedefs(target)
+                    .map_err(MapProblem::Btf)?;
+                let kind = btf.kind(target).map_err(MapProblem::Btf)?;
+                if is_prog_array {
+                    if kind != Kind::FuncProto {
+                        return Err(bad("prog-array values are not functions"));
+                    }
+                } else {
+                    if kind != Kind::Struct {
+                        return Err(bad("map-in-map values are not map definitions"));
+                    }
+                    let inner_name = format!("{name}.inner");
+                    let inner = btf_map_def(btf, &inner_name, target, Some(name))?;
+                    map.inner = Some(Box::new(inner));
+                }
+            }
             "pinning" => {
                 map.pinning = uint_attribute(btf, attr, member.type_id)?;
                 if map.pinning > 1 {
@@ -376,6 +458,30 @@ fn uint_attribute(btf: &Btf, member: &str, type_id: u32) -> Result<u32, MapProbl
         return Err(bad("not a pointer to an array (declare it with __uint)"));
     };
     Ok(nelems)
+}
+
+/// `__ulong(name, N)` (an enum whose one value is N, for 64-bit values) or
+/// `__uint(name, N)`: libbpf's `get_map_field_long`.
+fn ulong_attribute(btf: &Btf, member: &str, type_id: u32) -> Result<u64, MapProblem> {
+    let id = btf
+        .skip_mods_and_typedefs(type_id)
+        .map_err(MapProblem::Btf)?;
+    match btf.type_by_id(id).map_err(MapProblem::Btf)?.body {
+        TypeBody::Ptr { .. } => uint_attribute(btf, member, type_id).map(u64::from),
+        TypeBody::Enum { values, .. } | TypeBody::Enum64 { values, .. } => {
+            match values.as_slice() {
+                [only] => Ok(only.value),
+                _ => Err(MapProblem::BadMember {
+                    member: member.to_string(),
+                    reason: "an enum of more than one value (declare it with __ulong)".to_string(),
+                }),
+            }
+        }
+        _ => Err(MapProblem::BadMember {
+            member: member.to_string(),
+            reason: "neither __uint nor __ulong".to_string(),
+        }),
+    }
 }
 
 /// `__type(name, T)`: a pointer to T; gives T's id and size.

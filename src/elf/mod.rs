@@ -13,6 +13,8 @@
 //! | `.rel<section>` | where code needs a map, a global or a callee | [`ProgramSpec::relocations`] |
 //! | `.maps` | BTF-defined maps (described in `.BTF`) | [`ObjectSpec::maps`] |
 //! | `.rodata`, `.data`, `.bss` | global variables: one array map each | [`ObjectSpec::maps`] |
+//! | `.rel.maps` | initial slots of map-in-map and prog-array maps | [`MapSpec::init_slots`] |
+//! | (none: `SHN_UNDEF` symbols) | `__kconfig` and `__ksym` externs (`externs.rs`) | [`ObjectSpec::externs`] |
 //! | `license`, `version` | the license string, the kernel version | [`ObjectSpec::license`] |
 //! | `.BTF`, `.BTF.ext` | types; func/line info and CO-RE records | [`ObjectSpec::btf`] |
 //!
@@ -21,14 +23,18 @@
 //!   against a global data symbol, an address inside the section at byte
 //!   `imm + st_value` (clang 14 names the variable, with `imm` 0; for a `static` variable
 //!   it names the section symbol and puts the offset in `imm`).
-//! - `R_BPF_64_32` (10) on a `call` with `src_reg = BPF_PSEUDO_CALL`: a bpf-to-bpf call.
+//!   Against a `.text` function: the address of a callback (`BPF_PSEUDO_FUNC`). Against
+//!   an extern: its value or address (see `externs.rs`).
+//! - `R_BPF_64_32` (10) on a `call` with `src_reg = BPF_PSEUDO_CALL`: a bpf-to-bpf call
+//!   (against an extern: a kfunc call).
 //!   The callee's slot in the symbol's section is `st_value / 8 + imm + 1`. clang 14 names
 //!   the `.text` section symbol (`st_value` 0) and writes `imm = -1` when the callee is a
 //!   `static` function at the start of `.text`; in general it writes the callee's slot
 //!   relative to the symbol, minus one, the same rule libbpf uses. A bpf-to-bpf call with
 //!   no record is relative to the call itself: target = call slot + `imm` + 1.
 //! - The relocations of `.BTF` and `.BTF.ext` (`R_BPF_64_ABS32`, `R_BPF_64_NODYLD32`) are
-//!   for linkers; they are ignored, as are relocation sections of non-code sections.
+//!   for linkers; they are ignored, as are relocation sections of other non-code
+//!   sections than `.maps`.
 //!
 //! Policies (what this loader decides where the ELF file leaves a choice):
 //! - `e_machine` `EM_NONE` (very old LLVM) is accepted like `EM_BPF`; the byte order
@@ -37,14 +43,17 @@
 //!   get [`ProgramType::Unspec`](crate::uapi::ProgramType::Unspec) and the load step refuses them (see `program.rs`).
 //! - Global data maps are named as libbpf names them (`main.rodata`; see `maps.rs`);
 //!   `.rodata` maps get `BPF_F_RDONLY_PROG`. Empty data sections get no map.
-//! - Only `.text` functions can be called; static functions in program sections,
-//!   externs, callbacks (`ld_imm64` of a function) and legacy `maps` are errors.
+//! - Only `.text` functions can be called or taken the address of; static functions in
+//!   program sections and legacy `maps` are errors.
 //!
 //! Every read goes through the `object` crate's checked accessors or `get(..)`; any
 //! byte sequence gives an `ObjectSpec` or a [`ParseError`] that says where.
 
 mod error;
+pub mod externs;
 mod globals;
+pub mod gunzip;
+pub mod kconfig;
 mod maps;
 mod program;
 pub mod reloc;
@@ -57,12 +66,17 @@ use object::read::elf::{FileHeader, SectionHeader, SectionTable, Sym};
 use object::Endianness;
 
 pub use error::{MapProblem, ParseError, RelocProblem};
+pub use externs::{
+    ExternError, ExternKind, ExternProblem, ExternSpec, KconfigType, KsymKind, KsymValue,
+};
 pub use globals::{GlobalError, GlobalVariable};
+pub use kconfig::{kernel_version_code, read_kallsyms, read_kernel_config, KconfigInput};
 pub use maps::{
     global_data_map_name, object_name_from_path, MapKind, MapSpec, MAX_GLOBAL_DATA_SIZE,
 };
 pub use program::{
-    program_type_from_section, AttachTarget, ProgramSpec, Relocation, RelocationKind,
+    program_type_from_section, section_def, AttachTarget, ProgramSpec, Relocation, RelocationKind,
+    SectionDef,
 };
 pub use reloc::{AppliedRelocation, CoreError, CoreFixup, RelocError, RelocatedProgram, SiteError};
 
@@ -76,7 +90,7 @@ pub const R_BPF_64_64: u32 = 1;
 pub const R_BPF_64_32: u32 = 10;
 
 /// An eBPF object file, read and checked; nothing in it has been given to the kernel.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ObjectSpec {
     /// The object's name, used for global data map names (`main` for `main.bpf.o`).
     pub name: String,
@@ -97,6 +111,8 @@ pub struct ObjectSpec {
     pub programs: Vec<ProgramSpec>,
     /// The functions of `.text`, called by programs with bpf-to-bpf calls.
     pub subprograms: Vec<ProgramSpec>,
+    /// The externs (`__kconfig`, `__ksym`), in libbpf's order (see `externs.rs`).
+    pub externs: Vec<ExternSpec>,
 }
 
 /// One ELF section as the loader sees it (for `inspect`).
@@ -177,6 +193,10 @@ struct Symbol {
     size: u64,
     st_type: u8,
     st_bind: u8,
+    /// `st_shndx == SHN_UNDEF` (an extern, when global and untyped).
+    undefined: bool,
+    /// `STV_*` from `st_other`: `__hidden` functions are `STV_HIDDEN`.
+    visibility: u8,
 }
 
 /// Which function a slot range of a code section belongs to.
@@ -334,8 +354,41 @@ impl<'a> Reader<'a> {
             Some(section) => Some(Btf::parse(self.data(section.index, ".BTF")?.to_vec())?),
             None => None,
         };
+        // Externs, and the .kconfig/.ksyms DATASECs made loadable.
+        let (externs, kconfig_size) =
+            externs::collect(&symbols, btf.as_ref()).map_err(ParseError::Extern)?;
+        let mut extern_offsets = HashMap::new();
+        if let (Some(local), false) = (btf.as_ref(), externs.is_empty()) {
+            let (fixed, placed) =
+                local.with_externs_allocated(&externs::kconfig_offsets(&externs), kconfig_size)?;
+            btf = Some(fixed);
+            extern_offsets = placed;
+        }
+        // libbpf's mark_btf_static: a global `.text` function of hidden or internal
+        // visibility (`__hidden`, as libbpf's usdt.bpf.h declares bpf_usdt_arg) gets a
+        // static BTF FUNC, so that the verifier checks it in its callers' context instead
+        // of on its own as a global function.
+        if let (Some(btf), Some(text)) = (
+            btf.as_mut(),
+            sections.iter().find(|s| s.kind == SectionKind::Subprograms),
+        ) {
+            for symbol in &symbols {
+                let hidden = matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL);
+                let global = matches!(symbol.st_bind, elf::STB_GLOBAL | elf::STB_WEAK);
+                if symbol.st_type == elf::STT_FUNC
+                    && symbol.section == Some(text.index)
+                    && global
+                    && hidden
+                {
+                    btf.make_func_static(&symbol.name)?;
+                }
+            }
+        }
         if let Some(btf) = btf.as_mut() {
             let mut offsets = HashMap::new();
+            for ((datasec, var), &offset) in &extern_offsets {
+                offsets.insert((datasec.as_str(), var.as_str()), u64::from(offset));
+            }
             for symbol in &symbols {
                 if let Some(section) = symbol.section.and_then(|i| sections.get(i)) {
                     offsets
@@ -416,6 +469,25 @@ impl<'a> Reader<'a> {
                 btf.as_ref(),
             )?);
         }
+        // The .kconfig map (libbpf's internal map for __kconfig externs), after them.
+        let kconfig_map = if externs
+            .iter()
+            .any(|e| matches!(e.kind, ExternKind::Kconfig { .. }))
+        {
+            let mut map = maps::global_data_map(
+                object_name,
+                ".kconfig",
+                MapKind::Kconfig,
+                u64::from(kconfig_size),
+                None,
+                btf.as_ref(),
+            )?;
+            map.map_flags |= crate::uapi::BPF_F_RDONLY_PROG;
+            maps.push(map);
+            Some(maps.len() - 1)
+        } else {
+            None
+        };
 
         // Functions of every code section.
         let mut programs = Vec::new();
@@ -455,11 +527,13 @@ impl<'a> Reader<'a> {
             sections: sections.clone(),
             license,
             kernel_version,
-            btf: None,
+            // Set now: the `.maps` relocations read the map definitions.
+            btf,
             btf_ext: None,
             maps,
             programs,
             subprograms,
+            externs,
         };
         let text = sections
             .iter()
@@ -471,6 +545,18 @@ impl<'a> Reader<'a> {
             code: &code,
             data_maps: &data_maps,
             text,
+            kconfig_map,
+            externs: spec
+                .externs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.symbol, i))
+                .collect(),
+            kconfig_externs: spec
+                .externs
+                .iter()
+                .map(|e| matches!(e.kind, ExternKind::Kconfig { .. }))
+                .collect(),
             btf_maps: spec
                 .maps
                 .iter()
@@ -490,7 +576,6 @@ impl<'a> Reader<'a> {
         if let Some(ext) = &btf_ext {
             split_btf_ext(ext, &code, &mut spec)?;
         }
-        spec.btf = btf;
         spec.btf_ext = btf_ext;
         Ok(spec)
     }
@@ -595,6 +680,8 @@ impl<'a> Reader<'a> {
                 size: sym.st_size(endian),
                 st_type,
                 st_bind: sym.st_bind(),
+                undefined: sym.st_shndx(endian) == elf::SHN_UNDEF,
+                visibility: sym.st_visibility(),
             });
         }
         Ok(symbols)
@@ -611,6 +698,9 @@ impl<'a> Reader<'a> {
         let header = self.header(section.index)?;
         let target = header.sh_info(endian) as usize;
         let Some(code) = context.code.get(&target) else {
+            if context.sections.get(target).map(|s| &s.kind) == Some(&SectionKind::Maps) {
+                return self.map_relocations(section, target, context, spec);
+            }
             // Relocations of .BTF, .BTF.ext and other data: for linkers, not loaders.
             return Ok(());
         };
@@ -661,6 +751,127 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl Reader<'_> {
+    /// `.rel.maps`: the initial slots of `__array(values, ...)` maps (libbpf's
+    /// `bpf_object__collect_map_relos`). Each record points into one map's definition,
+    /// inside its last member `values`, at slot `(offset - values offset) / 8`, and names
+    /// a `.maps` map (map-in-map) or a program (prog array).
+    fn map_relocations(
+        &self,
+        section: &SectionInfo,
+        maps_section: usize,
+        context: &Context<'_>,
+        spec: &mut ObjectSpec,
+    ) -> Result<(), ParseError> {
+        let endian = self.endian;
+        let header = self.header(section.index)?;
+        let what = format!("relocation section {}", section.name);
+        let Some((records, _)) = header
+            .rel(endian, self.bytes)
+            .map_err(elf_error(what.clone()))?
+        else {
+            return Ok(());
+        };
+        // The maps' variables in .maps: (offset, size, map name).
+        let vars: Vec<(u64, u64, &str)> = context
+            .symbols
+            .iter()
+            .filter(|s| s.section == Some(maps_section) && s.st_type != elf::STT_SECTION)
+            .map(|s| (s.value, s.size, s.name.as_str()))
+            .collect();
+        for record in records {
+            let offset = record.r_offset(endian);
+            let fail = |map: &str, reason: String| ParseError::Map {
+                map: map.to_string(),
+                problem: MapProblem::InitSlot { offset, reason },
+            };
+            let Some(&(start, _, map_name)) = vars.iter().find(|&&(start, size, _)| {
+                start <= offset && offset.saturating_add(8) <= start.saturating_add(size)
+            }) else {
+                return Err(fail(".maps", "inside no map definition".to_string()));
+            };
+            let Some(map_index) = spec
+                .maps
+                .iter()
+                .position(|m| m.kind == MapKind::Btf && m.name == map_name)
+            else {
+                return Err(fail(map_name, "not a BTF-defined map".to_string()));
+            };
+            let values_offset =
+                values_member_offset(spec.btf.as_ref(), map_name).ok_or_else(|| {
+                    fail(
+                        map_name,
+                        "the map has no __array(values) member last".to_string(),
+                    )
+                })?;
+            let into = (offset - start)
+                .checked_sub(values_offset)
+                .filter(|o| o % 8 == 0)
+                .and_then(|o| u32::try_from(o / 8).ok())
+                .ok_or_else(|| fail(map_name, "not at a slot of the values array".to_string()))?;
+            let symbol = context
+                .symbols
+                .get(record.r_sym(endian) as usize)
+                .ok_or_else(|| fail(map_name, "no such symbol".to_string()))?;
+            let map = spec.maps.get(map_index);
+            let is_map_in_map = map.is_some_and(|m| m.inner.is_some());
+            let target = if is_map_in_map {
+                if symbol.section != Some(maps_section)
+                    || !spec
+                        .maps
+                        .iter()
+                        .any(|m| m.kind == MapKind::Btf && m.name == symbol.name)
+                {
+                    return Err(fail(
+                        map_name,
+                        format!("inner map {} is not a BTF-defined map", symbol.name),
+                    ));
+                }
+                symbol.name.clone()
+            } else {
+                let program = spec.programs.iter().find(|p| p.name == symbol.name);
+                let valid = program.is_some_and(|p| {
+                    Some(p.section_index) == symbol.section
+                        && (p.start * INSN_SIZE) as u64 == symbol.value
+                });
+                if !valid {
+                    return Err(fail(
+                        map_name,
+                        format!("{} is not a program of the object", symbol.name),
+                    ));
+                }
+                symbol.name.clone()
+            };
+            if let Some(map) = spec.maps.get_mut(map_index) {
+                map.init_slots.retain(|(slot, _)| *slot != into);
+                map.init_slots.push((into, target));
+                map.init_slots.sort();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The byte offset of the last member of map `name`'s definition, if it is `values`.
+fn values_member_offset(btf: Option<&Btf>, name: &str) -> Option<u64> {
+    use crate::btf::{Kind, TypeBody};
+    let btf = btf?;
+    let datasec = btf.find_by_name_kind(".maps", Kind::Datasec).ok()?;
+    let TypeBody::Datasec { vars, .. } = btf.type_by_id(datasec).ok()?.body else {
+        return None;
+    };
+    let var = vars.iter().find(|v| btf.type_name(v.type_id) == Ok(name))?;
+    let TypeBody::Var { type_id, .. } = btf.type_by_id(var.type_id).ok()?.body else {
+        return None;
+    };
+    let def = btf.skip_mods_and_typedefs(type_id).ok()?;
+    let TypeBody::Struct { members, .. } = btf.type_by_id(def).ok()?.body else {
+        return None;
+    };
+    let last = members.last().filter(|m| m.name == "values")?;
+    Some(u64::from(last.bit_offset) / 8)
+}
+
 /// What the relocation step needs to look up.
 struct Context<'c> {
     sections: &'c [SectionInfo],
@@ -672,6 +883,12 @@ struct Context<'c> {
     text: Option<usize>,
     /// Names of the `.maps` maps, which come first in the object's maps.
     btf_maps: Vec<String>,
+    /// The index in `maps` of the `.kconfig` map, if any.
+    kconfig_map: Option<usize>,
+    /// Symbol index -> index in `externs`.
+    externs: HashMap<usize, usize>,
+    /// `kconfig_externs[i]`: extern `i` is a `__kconfig` one.
+    kconfig_externs: Vec<bool>,
 }
 
 /// One relocation record read against its code: which function it patches and how, or
@@ -708,6 +925,20 @@ fn classify(
     let Some(&insn) = code.insns.get(slot) else {
         return fail(RelocProblem::PastEnd { offset, size });
     };
+    if let Some(&index) = context.externs.get(&(sym_index as usize)) {
+        let kind = extern_use(context, code, function, slot, insn, r_type, index);
+        return match kind {
+            Ok(kind) => Ok((
+                function,
+                Relocation {
+                    insn: insn_index,
+                    symbol: symbol.name.clone(),
+                    kind,
+                },
+            )),
+            Err(problem) => fail(problem),
+        };
+    }
     let Some(target_section) = symbol.section.and_then(|i| context.sections.get(i)) else {
         return fail(RelocProblem::Undefined);
     };
@@ -753,6 +984,23 @@ fn classify(
                                 size: target_section.size,
                             })
                         }
+                    }
+                }
+                // The address of a subprogram (a callback for bpf_loop, timers,
+                // bpf_for_each_map_elem): libbpf's RELO_SUBPROG_ADDR. The target is byte
+                // `st_value + imm` of `.text`; clang leaves src_reg 0 and the loader
+                // marks the instruction BPF_PSEUDO_FUNC.
+                SectionKind::Subprograms
+                    if insn.src_reg == 0 || insn.src_reg == crate::insn::BPF_PSEUDO_FUNC =>
+                {
+                    let target = i64::from(insn.imm)
+                        .checked_add_unsigned(symbol.value)
+                        .filter(|t| t % INSN_SIZE as i64 == 0)
+                        .map(|t| t / INSN_SIZE as i64)
+                        .unwrap_or(-1);
+                    match context.subprogram_at(target) {
+                        Some(callee) => RelocationKind::FuncAddr { callee },
+                        None => return fail(RelocProblem::CallTarget { target }),
                     }
                 }
                 SectionKind::Program | SectionKind::Subprograms => {
@@ -802,6 +1050,37 @@ fn classify(
     ))
 }
 
+/// A relocation against extern `index` (libbpf's `RELO_EXTERN_LD64` and
+/// `RELO_EXTERN_CALL`): an `ld_imm64` of any extern, or a call of a `__ksym` function.
+fn extern_use(
+    context: &Context<'_>,
+    code: &CodeSection,
+    function: FunctionRef,
+    slot: usize,
+    insn: Insn,
+    r_type: u32,
+    index: usize,
+) -> Result<RelocationKind, RelocProblem> {
+    let is_kconfig = context.kconfig_map.is_some()
+        && context.kconfig_externs.get(index).copied().unwrap_or(false);
+    match r_type {
+        R_BPF_64_64 if insn.is_ld_imm64() => {
+            let second_in_function = code
+                .function_at(slot + 1)
+                .is_some_and(|(f, _)| f == function);
+            if !second_in_function {
+                return Err(RelocProblem::MissingSecondSlot);
+            }
+            Ok(RelocationKind::Extern { index })
+        }
+        R_BPF_64_32 if insn.code == crate::insn::CALL && !is_kconfig => {
+            Ok(RelocationKind::Extern { index })
+        }
+        R_BPF_64_64 | R_BPF_64_32 => Err(RelocProblem::ExternUse { code: insn.code }),
+        other => Err(RelocProblem::UnknownType(other)),
+    }
+}
+
 impl Context<'_> {
     /// The subprogram starting at slot `target` of `.text`.
     fn subprogram_at(&self, target: i64) -> Option<usize> {
@@ -845,10 +1124,15 @@ fn functions_of(
         .filter(|s| s.section == Some(section.index) && s.st_type == elf::STT_FUNC)
         .collect();
     functions.sort_by_key(|s| s.value);
-    let (prog_type, attach) = if is_text || functions.is_empty() {
-        (crate::uapi::ProgramType::Unspec, AttachTarget::None)
+    let def = if is_text || functions.is_empty() {
+        SectionDef {
+            prog_type: crate::uapi::ProgramType::Unspec,
+            expected_attach_type: crate::uapi::AttachType::NONE,
+            prog_flags: 0,
+            attach: AttachTarget::None,
+        }
     } else {
-        program_type_from_section(&section.name)?
+        section_def(&section.name)?
     };
     let section_size = insns.len() as u64 * INSN_SIZE as u64;
     let slot = INSN_SIZE as u64;
@@ -892,8 +1176,10 @@ fn functions_of(
             section: section.name.clone(),
             section_index: section.index,
             start,
-            prog_type,
-            attach: attach.clone(),
+            prog_type: def.prog_type,
+            attach: def.attach.clone(),
+            expected_attach_type: def.expected_attach_type,
+            prog_flags: def.prog_flags,
             insns: insns.get(start..end).ok_or_else(bounds)?.to_vec(),
             relocations: Vec::new(),
             func_info: Vec::new(),

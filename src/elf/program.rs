@@ -14,7 +14,7 @@ use std::fmt;
 use super::ParseError;
 use crate::btf::ext::{CoreRelo, FuncInfo, LineInfo};
 use crate::insn::Insn;
-use crate::uapi::ProgramType;
+use crate::uapi::{AttachType, ProgramType, BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS};
 
 /// Where a program attaches, as its section name says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,31 +36,82 @@ pub enum AttachTarget {
         /// The tracepoint's name (`inet_sock_set_state`).
         name: String,
     },
-    /// `raw_tracepoint/NAME` or `raw_tp/NAME`.
+    /// `raw_tracepoint/NAME` or `raw_tp/NAME` (and their `.w` writable forms).
     RawTracepoint {
         /// The tracepoint's name (`sched_switch`).
         name: String,
     },
-    /// `fentry/`, `fexit/`, `tp_btf/`, `lsm/`: a kernel function or hook found by its BTF.
+    /// `fentry/`, `fexit/`, `fmod_ret/`, `tp_btf/`, `lsm/`, `lsm_cgroup/`, `iter/`,
+    /// `freplace/` (and `.s` forms): a kernel function, hook, tracepoint or iterator found
+    /// by its BTF; [`ProgramSpec::attach_btf_name`] says under which name and kind.
     BtfFunction {
-        /// The function or hook's name (`tcp_connect`, `file_open`).
+        /// The function, hook, tracepoint or iterator's name (`tcp_connect`, `file_open`,
+        /// `sched_switch`, `task`), as the section gives it.
         name: String,
     },
+    /// `uprobe/BINARY:FUNC[+OFFSET]`, `uprobe/BINARY:OFFSET`, `uretprobe/...` (and `.s`):
+    /// a user function's entry or return. `function` is empty for a bare offset.
+    Uprobe {
+        /// The executable or library (a path, or a name the application resolves).
+        binary: String,
+        /// The function's symbol (empty: `offset` is from the file's start).
+        function: String,
+        /// Bytes from the function's start, or the file offset without a function.
+        offset: u64,
+        /// `uretprobe`: fire on the function's return.
+        retprobe: bool,
+    },
+    /// `usdt/BINARY:PROVIDER:NAME`: a user statically defined tracepoint.
+    Usdt {
+        /// The executable or library holding the note.
+        binary: String,
+        /// The USDT provider (`libc`).
+        provider: String,
+        /// The probe's name (`setjmp`).
+        name: String,
+    },
+    /// `ksyscall/NAME`, `kretsyscall/NAME`: a system call's entry or return, through its
+    /// architecture's wrapper (`__x64_sys_NAME`) where the kernel has one.
+    Ksyscall {
+        /// The system call's name (`tgkill`).
+        syscall: String,
+        /// `kretsyscall`: fire on its return.
+        retprobe: bool,
+    },
+    /// `kprobe.multi/PATTERN`, `kretprobe.multi/PATTERN`, `kprobe.session/PATTERN`:
+    /// every kernel function matching a glob, through one multi-kprobe link.
+    KprobeMulti {
+        /// A glob over kernel function names (`tcp_*`).
+        pattern: String,
+        /// `kretprobe.multi`: fire on the returns.
+        retprobe: bool,
+    },
+    /// `uprobe.multi/BINARY:PATTERN`, `uretprobe.multi/...`.
+    UprobeMulti {
+        /// The executable or library.
+        binary: String,
+        /// A glob over its function names.
+        pattern: String,
+        /// `uretprobe.multi`: fire on the returns.
+        retprobe: bool,
+    },
     /// The section name gives no target: the program is attached by other means (an
-    /// interface for xdp, a socket for socket filters...), or its type is unknown.
+    /// interface for xdp, a socket for socket filters, a cgroup...), its target is given
+    /// at run time (a bare `SEC("kprobe")`, `SEC("uprobe")`, `SEC("fentry")`), or its type
+    /// is unknown.
     None,
 }
 
 impl fmt::Display for AttachTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = |retprobe: bool| if retprobe { "return of" } else { "entry of" };
         match self {
             AttachTarget::Kprobe {
                 function,
                 offset,
                 retprobe,
             } => {
-                let what = if *retprobe { "return of" } else { "entry of" };
-                write!(f, "{what} kernel function {function}")?;
+                write!(f, "{} kernel function {function}", end(*retprobe))?;
                 if *offset != 0 {
                     write!(f, " + {offset:#x}")?;
                 }
@@ -71,40 +122,605 @@ impl fmt::Display for AttachTarget {
             }
             AttachTarget::RawTracepoint { name } => write!(f, "raw tracepoint {name}"),
             AttachTarget::BtfFunction { name } => write!(f, "kernel function {name} (by BTF)"),
+            AttachTarget::Uprobe {
+                binary,
+                function,
+                offset,
+                retprobe,
+            } => {
+                write!(f, "{} ", end(*retprobe))?;
+                match (function.is_empty(), *offset) {
+                    (false, 0) => write!(f, "{function}")?,
+                    (false, offset) => write!(f, "{function} + {offset:#x}")?,
+                    (true, offset) => write!(f, "offset {offset:#x}")?,
+                }
+                write!(f, " in {binary}")
+            }
+            AttachTarget::Usdt {
+                binary,
+                provider,
+                name,
+            } => write!(f, "USDT {provider}:{name} in {binary}"),
+            AttachTarget::Ksyscall { syscall, retprobe } => {
+                write!(f, "{} system call {syscall}", end(*retprobe))
+            }
+            AttachTarget::KprobeMulti { pattern, retprobe } => {
+                write!(f, "{} kernel functions matching {pattern}", end(*retprobe))
+            }
+            AttachTarget::UprobeMulti {
+                binary,
+                pattern,
+                retprobe,
+            } => write!(
+                f,
+                "{} functions matching {pattern} in {binary}",
+                end(*retprobe)
+            ),
             AttachTarget::None => write!(f, "none in the section name"),
         }
     }
 }
 
+/// What a section name says about its programs: libbpf's `struct bpf_sec_def` applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionDef {
+    /// `prog_type` for `BPF_PROG_LOAD` (`Unspec`: a name libbpf does not know).
+    pub prog_type: ProgramType,
+    /// `expected_attach_type` for `BPF_PROG_LOAD`.
+    pub expected_attach_type: AttachType,
+    /// `prog_flags` for `BPF_PROG_LOAD`: [`BPF_F_SLEEPABLE`], [`BPF_F_XDP_HAS_FRAGS`].
+    pub prog_flags: u32,
+    /// Where it attaches, as far as the name says.
+    pub attach: AttachTarget,
+}
+
+/// How the part after the name is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Nothing to read (xdp, socket...).
+    Nothing,
+    Kprobe {
+        retprobe: bool,
+    },
+    Uprobe {
+        retprobe: bool,
+    },
+    KprobeMulti {
+        retprobe: bool,
+    },
+    UprobeMulti {
+        retprobe: bool,
+    },
+    Ksyscall {
+        retprobe: bool,
+    },
+    Usdt,
+    Tracepoint,
+    RawTracepoint,
+    Btf,
+}
+
+const SLEEPABLE: u8 = 1;
+const XDP_FRAGS: u8 = 2;
+
+/// One row of libbpf's `section_defs[]` (`tools/lib/bpf/libbpf.c`): the name, matched as
+/// libbpf matches it (`sec_def_matches`): `name+` is exactly `name` or `name/...`,
+/// `name/` is any name starting so, anything else is the exact name.
+struct Def {
+    name: &'static str,
+    prog_type: ProgramType,
+    attach: AttachType,
+    flags: u8,
+    target: Target,
+}
+
+const fn def(
+    name: &'static str,
+    prog_type: ProgramType,
+    attach: AttachType,
+    flags: u8,
+    target: Target,
+) -> Def {
+    Def {
+        name,
+        prog_type,
+        attach,
+        flags,
+        target,
+    }
+}
+
+/// libbpf's table, in its order (the first row that matches wins).
+const DEFS: &[Def] = {
+    use AttachType as A;
+    use ProgramType as P;
+    use Target as T;
+    &[
+        def("socket", P::SocketFilter, A::NONE, 0, T::Nothing),
+        def(
+            "sk_reuseport/migrate",
+            P::SkReuseport,
+            A::SK_REUSEPORT_SELECT_OR_MIGRATE,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "sk_reuseport",
+            P::SkReuseport,
+            A::SK_REUSEPORT_SELECT,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "kprobe+",
+            P::Kprobe,
+            A::NONE,
+            0,
+            T::Kprobe { retprobe: false },
+        ),
+        def(
+            "uprobe+",
+            P::Kprobe,
+            A::NONE,
+            0,
+            T::Uprobe { retprobe: false },
+        ),
+        def(
+            "uprobe.s+",
+            P::Kprobe,
+            A::NONE,
+            SLEEPABLE,
+            T::Uprobe { retprobe: false },
+        ),
+        def(
+            "kretprobe+",
+            P::Kprobe,
+            A::NONE,
+            0,
+            T::Kprobe { retprobe: true },
+        ),
+        def(
+            "uretprobe+",
+            P::Kprobe,
+            A::NONE,
+            0,
+            T::Uprobe { retprobe: true },
+        ),
+        def(
+            "uretprobe.s+",
+            P::Kprobe,
+            A::NONE,
+            SLEEPABLE,
+            T::Uprobe { retprobe: true },
+        ),
+        def(
+            "kprobe.multi+",
+            P::Kprobe,
+            A::TRACE_KPROBE_MULTI,
+            0,
+            T::KprobeMulti { retprobe: false },
+        ),
+        def(
+            "kretprobe.multi+",
+            P::Kprobe,
+            A::TRACE_KPROBE_MULTI,
+            0,
+            T::KprobeMulti { retprobe: true },
+        ),
+        def(
+            "kprobe.session+",
+            P::Kprobe,
+            A::TRACE_KPROBE_SESSION,
+            0,
+            T::KprobeMulti { retprobe: false },
+        ),
+        def(
+            "uprobe.multi+",
+            P::Kprobe,
+            A::TRACE_UPROBE_MULTI,
+            0,
+            T::UprobeMulti { retprobe: false },
+        ),
+        def(
+            "uretprobe.multi+",
+            P::Kprobe,
+            A::TRACE_UPROBE_MULTI,
+            0,
+            T::UprobeMulti { retprobe: true },
+        ),
+        def(
+            "uprobe.multi.s+",
+            P::Kprobe,
+            A::TRACE_UPROBE_MULTI,
+            SLEEPABLE,
+            T::UprobeMulti { retprobe: false },
+        ),
+        def(
+            "uretprobe.multi.s+",
+            P::Kprobe,
+            A::TRACE_UPROBE_MULTI,
+            SLEEPABLE,
+            T::UprobeMulti { retprobe: true },
+        ),
+        def(
+            "ksyscall+",
+            P::Kprobe,
+            A::NONE,
+            0,
+            T::Ksyscall { retprobe: false },
+        ),
+        def(
+            "kretsyscall+",
+            P::Kprobe,
+            A::NONE,
+            0,
+            T::Ksyscall { retprobe: true },
+        ),
+        def("usdt+", P::Kprobe, A::NONE, 0, T::Usdt),
+        def("usdt.s+", P::Kprobe, A::NONE, SLEEPABLE, T::Usdt),
+        def("tc/ingress", P::SchedCls, A::TCX_INGRESS, 0, T::Nothing),
+        def("tc/egress", P::SchedCls, A::TCX_EGRESS, 0, T::Nothing),
+        def("tcx/ingress", P::SchedCls, A::TCX_INGRESS, 0, T::Nothing),
+        def("tcx/egress", P::SchedCls, A::TCX_EGRESS, 0, T::Nothing),
+        def(
+            "netkit/primary",
+            P::SchedCls,
+            A::NETKIT_PRIMARY,
+            0,
+            T::Nothing,
+        ),
+        def("netkit/peer", P::SchedCls, A::NETKIT_PEER, 0, T::Nothing),
+        def("tc", P::SchedCls, A::NONE, 0, T::Nothing),
+        def("classifier", P::SchedCls, A::NONE, 0, T::Nothing),
+        def("action", P::SchedAct, A::NONE, 0, T::Nothing),
+        def("tracepoint+", P::Tracepoint, A::NONE, 0, T::Tracepoint),
+        def("tp+", P::Tracepoint, A::NONE, 0, T::Tracepoint),
+        def(
+            "raw_tracepoint+",
+            P::RawTracepoint,
+            A::NONE,
+            0,
+            T::RawTracepoint,
+        ),
+        def("raw_tp+", P::RawTracepoint, A::NONE, 0, T::RawTracepoint),
+        def(
+            "raw_tracepoint.w+",
+            P::RawTracepointWritable,
+            A::NONE,
+            0,
+            T::RawTracepoint,
+        ),
+        def(
+            "raw_tp.w+",
+            P::RawTracepointWritable,
+            A::NONE,
+            0,
+            T::RawTracepoint,
+        ),
+        def("tp_btf+", P::Tracing, A::TRACE_RAW_TP, 0, T::Btf),
+        def("fentry+", P::Tracing, A::TRACE_FENTRY, 0, T::Btf),
+        def("fmod_ret+", P::Tracing, A::MODIFY_RETURN, 0, T::Btf),
+        def("fexit+", P::Tracing, A::TRACE_FEXIT, 0, T::Btf),
+        def("fentry.s+", P::Tracing, A::TRACE_FENTRY, SLEEPABLE, T::Btf),
+        def(
+            "fmod_ret.s+",
+            P::Tracing,
+            A::MODIFY_RETURN,
+            SLEEPABLE,
+            T::Btf,
+        ),
+        def("fexit.s+", P::Tracing, A::TRACE_FEXIT, SLEEPABLE, T::Btf),
+        def("freplace+", P::Ext, A::NONE, 0, T::Btf),
+        def("lsm+", P::Lsm, A::LSM_MAC, 0, T::Btf),
+        def("lsm.s+", P::Lsm, A::LSM_MAC, SLEEPABLE, T::Btf),
+        def("lsm_cgroup+", P::Lsm, A::LSM_CGROUP, 0, T::Btf),
+        def("iter+", P::Tracing, A::TRACE_ITER, 0, T::Btf),
+        def("iter.s+", P::Tracing, A::TRACE_ITER, SLEEPABLE, T::Btf),
+        def("syscall", P::Syscall, A::NONE, SLEEPABLE, T::Nothing),
+        def(
+            "xdp.frags/devmap",
+            P::Xdp,
+            A::XDP_DEVMAP,
+            XDP_FRAGS,
+            T::Nothing,
+        ),
+        def("xdp/devmap", P::Xdp, A::XDP_DEVMAP, 0, T::Nothing),
+        def(
+            "xdp.frags/cpumap",
+            P::Xdp,
+            A::XDP_CPUMAP,
+            XDP_FRAGS,
+            T::Nothing,
+        ),
+        def("xdp/cpumap", P::Xdp, A::XDP_CPUMAP, 0, T::Nothing),
+        def("xdp.frags", P::Xdp, A::XDP, XDP_FRAGS, T::Nothing),
+        def("xdp", P::Xdp, A::XDP, 0, T::Nothing),
+        def("perf_event", P::PerfEvent, A::NONE, 0, T::Nothing),
+        def("lwt_in", P::LwtIn, A::NONE, 0, T::Nothing),
+        def("lwt_out", P::LwtOut, A::NONE, 0, T::Nothing),
+        def("lwt_xmit", P::LwtXmit, A::NONE, 0, T::Nothing),
+        def("lwt_seg6local", P::LwtSeg6local, A::NONE, 0, T::Nothing),
+        def("sockops", P::SockOps, A::CGROUP_SOCK_OPS, 0, T::Nothing),
+        def(
+            "sk_skb/stream_parser",
+            P::SkSkb,
+            A::SK_SKB_STREAM_PARSER,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "sk_skb/stream_verdict",
+            P::SkSkb,
+            A::SK_SKB_STREAM_VERDICT,
+            0,
+            T::Nothing,
+        ),
+        def("sk_skb/verdict", P::SkSkb, A::SK_SKB_VERDICT, 0, T::Nothing),
+        def("sk_skb", P::SkSkb, A::NONE, 0, T::Nothing),
+        def("sk_msg", P::SkMsg, A::SK_MSG_VERDICT, 0, T::Nothing),
+        def("lirc_mode2", P::LircMode2, A::LIRC_MODE2, 0, T::Nothing),
+        def(
+            "flow_dissector",
+            P::FlowDissector,
+            A::FLOW_DISSECTOR,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup_skb/ingress",
+            P::CgroupSkb,
+            A::CGROUP_INET_INGRESS,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup_skb/egress",
+            P::CgroupSkb,
+            A::CGROUP_INET_EGRESS,
+            0,
+            T::Nothing,
+        ),
+        def("cgroup/skb", P::CgroupSkb, A::NONE, 0, T::Nothing),
+        def(
+            "cgroup/sock_create",
+            P::CgroupSock,
+            A::CGROUP_INET_SOCK_CREATE,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/sock_release",
+            P::CgroupSock,
+            A::CGROUP_INET_SOCK_RELEASE,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/sock",
+            P::CgroupSock,
+            A::CGROUP_INET_SOCK_CREATE,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/post_bind4",
+            P::CgroupSock,
+            A::CGROUP_INET4_POST_BIND,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/post_bind6",
+            P::CgroupSock,
+            A::CGROUP_INET6_POST_BIND,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/bind4",
+            P::CgroupSockAddr,
+            A::CGROUP_INET4_BIND,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/bind6",
+            P::CgroupSockAddr,
+            A::CGROUP_INET6_BIND,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/connect4",
+            P::CgroupSockAddr,
+            A::CGROUP_INET4_CONNECT,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/connect6",
+            P::CgroupSockAddr,
+            A::CGROUP_INET6_CONNECT,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/connect_unix",
+            P::CgroupSockAddr,
+            A::CGROUP_UNIX_CONNECT,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/sendmsg4",
+            P::CgroupSockAddr,
+            A::CGROUP_UDP4_SENDMSG,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/sendmsg6",
+            P::CgroupSockAddr,
+            A::CGROUP_UDP6_SENDMSG,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/sendmsg_unix",
+            P::CgroupSockAddr,
+            A::CGROUP_UNIX_SENDMSG,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/recvmsg4",
+            P::CgroupSockAddr,
+            A::CGROUP_UDP4_RECVMSG,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/recvmsg6",
+            P::CgroupSockAddr,
+            A::CGROUP_UDP6_RECVMSG,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/recvmsg_unix",
+            P::CgroupSockAddr,
+            A::CGROUP_UNIX_RECVMSG,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/getpeername4",
+            P::CgroupSockAddr,
+            A::CGROUP_INET4_GETPEERNAME,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/getpeername6",
+            P::CgroupSockAddr,
+            A::CGROUP_INET6_GETPEERNAME,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/getpeername_unix",
+            P::CgroupSockAddr,
+            A::CGROUP_UNIX_GETPEERNAME,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/getsockname4",
+            P::CgroupSockAddr,
+            A::CGROUP_INET4_GETSOCKNAME,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/getsockname6",
+            P::CgroupSockAddr,
+            A::CGROUP_INET6_GETSOCKNAME,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/getsockname_unix",
+            P::CgroupSockAddr,
+            A::CGROUP_UNIX_GETSOCKNAME,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/sysctl",
+            P::CgroupSysctl,
+            A::CGROUP_SYSCTL,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/getsockopt",
+            P::CgroupSockopt,
+            A::CGROUP_GETSOCKOPT,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/setsockopt",
+            P::CgroupSockopt,
+            A::CGROUP_SETSOCKOPT,
+            0,
+            T::Nothing,
+        ),
+        def(
+            "cgroup/dev",
+            P::CgroupDevice,
+            A::CGROUP_DEVICE,
+            0,
+            T::Nothing,
+        ),
+        def("struct_ops+", P::StructOps, A::NONE, 0, T::Nothing),
+        def(
+            "struct_ops.s+",
+            P::StructOps,
+            A::NONE,
+            SLEEPABLE,
+            T::Nothing,
+        ),
+        def("sk_lookup", P::SkLookup, A::SK_LOOKUP, 0, T::Nothing),
+        def("netfilter", P::Netfilter, A::NETFILTER, 0, T::Nothing),
+    ]
+};
+
+/// libbpf's `sec_def_matches`; on a match, the text after `name/` (`None` for the bare
+/// name or an exact match).
+fn matches<'s>(def: &str, section: &'s str) -> Option<Option<&'s str>> {
+    if def.ends_with('/') {
+        return section.strip_prefix(def).map(|_| None);
+    }
+    if let Some(name) = def.strip_suffix('+') {
+        let rest = section.strip_prefix(name)?;
+        return match rest.strip_prefix('/') {
+            Some(target) => Some(Some(target)),
+            None if rest.is_empty() => Some(None),
+            None => None,
+        };
+    }
+    (section == def).then_some(None)
+}
+
 /// Reads a program section's name: its type and attach target. Unknown names give
 /// `(Unspec, None)` (see the module header); malformed targets of known types are errors.
 pub fn program_type_from_section(section: &str) -> Result<(ProgramType, AttachTarget), ParseError> {
+    section_def(section).map(|d| (d.prog_type, d.attach))
+}
+
+/// Reads a program section's name with libbpf's table: type, expected attach type,
+/// flags and target. Unknown names give `Unspec` with no target; a known name with a
+/// malformed target (`kprobe/`, `tracepoint/sched`) is an error.
+pub fn section_def(section: &str) -> Result<SectionDef, ParseError> {
     let bad = |reason| ParseError::AttachTarget {
         section: section.to_string(),
         reason,
     };
-    // Sections whose whole name is the type, optionally followed by `/anything`.
-    const BARE: &[(&str, ProgramType)] = &[
-        ("socket", ProgramType::SocketFilter),
-        ("xdp", ProgramType::Xdp),
-        ("perf_event", ProgramType::PerfEvent),
-        ("tc", ProgramType::SchedCls),
-        ("classifier", ProgramType::SchedCls),
-        ("action", ProgramType::SchedAct),
-        ("cgroup_skb", ProgramType::CgroupSkb),
-        ("sockops", ProgramType::SockOps),
-        ("sk_skb", ProgramType::SkSkb),
-        ("sk_msg", ProgramType::SkMsg),
-        ("syscall", ProgramType::Syscall),
-    ];
-    let (kind, rest) = match section.split_once('/') {
-        Some((kind, rest)) => (kind, Some(rest)),
-        None => (section, None),
+    let Some((def, rest)) = DEFS
+        .iter()
+        .find_map(|d| matches(d.name, section).map(|rest| (d, rest)))
+    else {
+        return Ok(SectionDef {
+            prog_type: ProgramType::Unspec,
+            expected_attach_type: AttachType::NONE,
+            prog_flags: 0,
+            attach: AttachTarget::None,
+        });
     };
-    let target = |what| rest.filter(|r| !r.is_empty()).ok_or_else(|| bad(what));
-    match kind {
-        "kprobe" | "kretprobe" => {
-            let spec = target("kprobe without a function name (kprobe/FUNCTION)")?;
+    let attach = match (def.target, rest) {
+        (Target::Nothing, _) | (_, None) => AttachTarget::None,
+        (Target::Kprobe { retprobe }, Some(spec)) => {
             let (function, offset) = match spec.split_once('+') {
                 Some((function, offset)) => (
                     function,
@@ -117,61 +733,122 @@ pub fn program_type_from_section(section: &str) -> Result<(ProgramType, AttachTa
             if function.is_empty() {
                 return Err(bad("kprobe without a function name (kprobe/FUNCTION)"));
             }
-            Ok((
-                ProgramType::Kprobe,
-                AttachTarget::Kprobe {
-                    function: function.to_string(),
-                    offset,
-                    retprobe: kind == "kretprobe",
-                },
-            ))
-        }
-        "tracepoint" | "tp" => {
-            let spec = target("tracepoint without CATEGORY/NAME")?;
-            match spec.split_once('/') {
-                Some((category, name))
-                    if !category.is_empty() && !name.is_empty() && !name.contains('/') =>
-                {
-                    Ok((
-                        ProgramType::Tracepoint,
-                        AttachTarget::Tracepoint {
-                            category: category.to_string(),
-                            name: name.to_string(),
-                        },
-                    ))
-                }
-                _ => Err(bad("tracepoint target is not CATEGORY/NAME")),
+            AttachTarget::Kprobe {
+                function: function.to_string(),
+                offset,
+                retprobe,
             }
         }
-        "raw_tracepoint" | "raw_tp" => {
-            let name = target("raw tracepoint without a name")?;
-            Ok((
-                ProgramType::RawTracepoint,
-                AttachTarget::RawTracepoint {
+        (Target::Tracepoint, Some(spec)) => match spec.split_once('/') {
+            Some((category, name))
+                if !category.is_empty() && !name.is_empty() && !name.contains('/') =>
+            {
+                AttachTarget::Tracepoint {
+                    category: category.to_string(),
                     name: name.to_string(),
-                },
-            ))
+                }
+            }
+            _ if spec.is_empty() => return Err(bad("tracepoint without CATEGORY/NAME")),
+            _ => return Err(bad("tracepoint target is not CATEGORY/NAME")),
+        },
+        (Target::RawTracepoint, Some(name)) => {
+            if name.is_empty() {
+                return Err(bad("raw tracepoint without a name"));
+            }
+            AttachTarget::RawTracepoint {
+                name: name.to_string(),
+            }
         }
-        "fentry" | "fexit" | "tp_btf" | "lsm" => {
-            let name = target("no kernel function or hook name after the /")?;
-            let prog_type = if kind == "lsm" {
-                ProgramType::Lsm
-            } else {
-                ProgramType::Tracing
-            };
-            Ok((
-                prog_type,
-                AttachTarget::BtfFunction {
-                    name: name.to_string(),
-                },
-            ))
+        (Target::Btf, Some(name)) => {
+            if name.is_empty() {
+                return Err(bad("no kernel function or hook name after the /"));
+            }
+            AttachTarget::BtfFunction {
+                name: name.to_string(),
+            }
         }
-        _ => Ok(BARE
-            .iter()
-            .find(|(bare, _)| *bare == kind)
-            .map(|&(_, prog_type)| (prog_type, AttachTarget::None))
-            .unwrap_or((ProgramType::Unspec, AttachTarget::None))),
+        (Target::Uprobe { retprobe }, Some(spec)) => match spec.split_once(':') {
+            // `uretprobe/readline` (no binary): libbpf cannot attach it by itself either;
+            // the application attaches it, with a target of its choosing.
+            None => AttachTarget::None,
+            Some((binary, function)) => {
+                if binary.is_empty() || function.is_empty() {
+                    return Err(bad("uprobe target is not BINARY:FUNCTION[+OFFSET]"));
+                }
+                let (function, offset) = match function.split_once('+') {
+                    Some((f, o)) => (f, parse_offset(o)),
+                    None => match parse_offset(function) {
+                        Some(o) => ("", Some(o)),
+                        None => (function, Some(0)),
+                    },
+                };
+                let offset = offset
+                    .ok_or_else(|| bad("uprobe offset is not a number (BINARY:FUNCTION+OFFSET)"))?;
+                AttachTarget::Uprobe {
+                    binary: binary.to_string(),
+                    function: function.to_string(),
+                    offset,
+                    retprobe,
+                }
+            }
+        },
+        (Target::Usdt, Some(spec)) => {
+            let mut parts = spec.splitn(3, ':');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(binary), Some(provider), Some(name))
+                    if !binary.is_empty() && !provider.is_empty() && !name.is_empty() =>
+                {
+                    AttachTarget::Usdt {
+                        binary: binary.to_string(),
+                        provider: provider.to_string(),
+                        name: name.to_string(),
+                    }
+                }
+                _ => return Err(bad("usdt target is not BINARY:PROVIDER:NAME")),
+            }
+        }
+        (Target::Ksyscall { retprobe }, Some(syscall)) => {
+            if syscall.is_empty() {
+                return Err(bad("ksyscall without a system call name"));
+            }
+            AttachTarget::Ksyscall {
+                syscall: syscall.to_string(),
+                retprobe,
+            }
+        }
+        (Target::KprobeMulti { retprobe }, Some(pattern)) => {
+            if pattern.is_empty() {
+                return Err(bad("kprobe.multi without a pattern"));
+            }
+            AttachTarget::KprobeMulti {
+                pattern: pattern.to_string(),
+                retprobe,
+            }
+        }
+        (Target::UprobeMulti { retprobe }, Some(spec)) => match spec.split_once(':') {
+            Some((binary, pattern)) if !binary.is_empty() && !pattern.is_empty() => {
+                AttachTarget::UprobeMulti {
+                    binary: binary.to_string(),
+                    pattern: pattern.to_string(),
+                    retprobe,
+                }
+            }
+            _ => return Err(bad("uprobe.multi target is not BINARY:PATTERN")),
+        },
+    };
+    let mut prog_flags = 0;
+    if def.flags & SLEEPABLE != 0 {
+        prog_flags |= BPF_F_SLEEPABLE;
     }
+    if def.flags & XDP_FRAGS != 0 {
+        prog_flags |= BPF_F_XDP_HAS_FRAGS;
+    }
+    Ok(SectionDef {
+        prog_type: def.prog_type,
+        expected_attach_type: def.attach,
+        prog_flags,
+        attach,
+    })
 }
 
 /// `0x10` or `16`.
@@ -198,6 +875,12 @@ pub struct ProgramSpec {
     pub prog_type: ProgramType,
     /// From the section name; [`AttachTarget::None`] for subprograms.
     pub attach: AttachTarget,
+    /// `expected_attach_type` for `BPF_PROG_LOAD`, from the section name (libbpf's
+    /// table); [`AttachType::NONE`] where there is none.
+    pub expected_attach_type: AttachType,
+    /// `prog_flags` for `BPF_PROG_LOAD` from the section name: [`BPF_F_SLEEPABLE`] for the
+    /// `.s` variants, [`BPF_F_XDP_HAS_FRAGS`] for `xdp.frags`.
+    pub prog_flags: u32,
     /// The instructions as compiled (map references still 0, calls still -1).
     pub insns: Vec<Insn>,
     /// Every place that needs a value only the loader knows, in slot order.
@@ -208,6 +891,34 @@ pub struct ProgramSpec {
     pub line_info: Vec<LineInfo>,
     /// CO-RE relocations; `insn_off` in bytes from the function's first slot.
     pub core_relos: Vec<CoreRelo>,
+}
+
+impl ProgramSpec {
+    /// Whether the program may sleep ([`BPF_F_SLEEPABLE`]).
+    pub fn sleepable(&self) -> bool {
+        self.prog_flags & BPF_F_SLEEPABLE != 0
+    }
+
+    /// For BTF-attached programs, the name and kind of the kernel BTF type whose id is
+    /// `attach_btf_id` (libbpf's `find_attach_btf_id`): `btf_trace_NAME` (a TYPEDEF) for
+    /// `tp_btf/NAME`, `bpf_lsm_NAME` for `lsm/NAME`, `bpf_iter_NAME` for `iter/NAME`, the
+    /// FUNC `NAME` itself for `fentry/`, `fexit/`, `fmod_ret/`. `None` otherwise (and for
+    /// `freplace/`, whose target is a function of another BPF program).
+    pub fn attach_btf_name(&self) -> Option<(String, crate::btf::Kind)> {
+        let AttachTarget::BtfFunction { name } = &self.attach else {
+            return None;
+        };
+        use crate::btf::Kind;
+        Some(match self.expected_attach_type {
+            AttachType::TRACE_RAW_TP => (format!("btf_trace_{name}"), Kind::Typedef),
+            AttachType::LSM_MAC | AttachType::LSM_CGROUP => (format!("bpf_lsm_{name}"), Kind::Func),
+            AttachType::TRACE_ITER => (format!("bpf_iter_{name}"), Kind::Func),
+            AttachType::TRACE_FENTRY | AttachType::TRACE_FEXIT | AttachType::MODIFY_RETURN => {
+                (name.clone(), Kind::Func)
+            }
+            _ => return None,
+        })
+    }
 }
 
 /// One relocation of a function, read from its section's `.rel<section>` (or, for a call
@@ -246,6 +957,21 @@ pub enum RelocationKind {
         /// The callee's index in `ObjectSpec::subprograms`.
         callee: usize,
     },
+    /// `R_BPF_64_64` or `R_BPF_64_32` against an extern (an index into
+    /// [`ObjectSpec::externs`](super::ObjectSpec::externs)): an `ld_imm64` of a
+    /// `__kconfig` value (`BPF_PSEUDO_MAP_VALUE` into the `.kconfig` map) or of a `__ksym`
+    /// (`BPF_PSEUDO_BTF_ID`, or an address), or a kfunc call (`BPF_PSEUDO_KFUNC_CALL`).
+    Extern {
+        /// The extern's index in `ObjectSpec::externs`.
+        index: usize,
+    },
+    /// `R_BPF_64_64` on an `ld_imm64` against `.text`: the address of subprogram `callee`
+    /// (a callback), which is linked into the program like a callee; the instruction
+    /// gets `src_reg = BPF_PSEUDO_FUNC` and `imm` its offset, as a call's.
+    FuncAddr {
+        /// The callback's index in `ObjectSpec::subprograms`.
+        callee: usize,
+    },
 }
 
 impl RelocationKind {
@@ -255,6 +981,8 @@ impl RelocationKind {
             RelocationKind::Map { .. } => "map",
             RelocationKind::MapValue { .. } => "map value",
             RelocationKind::Call { .. } => "call",
+            RelocationKind::Extern { .. } => "extern",
+            RelocationKind::FuncAddr { .. } => "function address",
         }
     }
 }
@@ -358,5 +1086,251 @@ mod tests {
                 reason: "tracepoint target is not CATEGORY/NAME"
             })
         );
+    }
+
+    fn def(section: &str) -> SectionDef {
+        section_def(section).unwrap()
+    }
+
+    /// Every kind the corpus has, and the common ones beside it, against libbpf's table
+    /// (`Documentation/bpf/libbpf/program_types.rst`).
+    #[test]
+    fn libbpf_section_table() {
+        use AttachType as A;
+        use ProgramType as P;
+        let cases: &[(&str, ProgramType, AttachType, u32)] = &[
+            ("kprobe/do_unlinkat", P::Kprobe, A::NONE, 0),
+            ("kretprobe/do_unlinkat", P::Kprobe, A::NONE, 0),
+            ("kprobe", P::Kprobe, A::NONE, 0),
+            (
+                "tracepoint/syscalls/sys_enter_execve",
+                P::Tracepoint,
+                A::NONE,
+                0,
+            ),
+            ("tp/sched/sched_process_exec", P::Tracepoint, A::NONE, 0),
+            ("fentry/do_unlinkat", P::Tracing, A::TRACE_FENTRY, 0),
+            ("fexit/do_unlinkat", P::Tracing, A::TRACE_FEXIT, 0),
+            ("fentry", P::Tracing, A::TRACE_FENTRY, 0),
+            (
+                "fentry.s/do_unlinkat",
+                P::Tracing,
+                A::TRACE_FENTRY,
+                BPF_F_SLEEPABLE,
+            ),
+            (
+                "fmod_ret/security_file_open",
+                P::Tracing,
+                A::MODIFY_RETURN,
+                0,
+            ),
+            ("tp_btf/sched_switch", P::Tracing, A::TRACE_RAW_TP, 0),
+            ("raw_tp/sched_switch", P::RawTracepoint, A::NONE, 0),
+            (
+                "raw_tp.w/sched_switch",
+                P::RawTracepointWritable,
+                A::NONE,
+                0,
+            ),
+            ("uprobe", P::Kprobe, A::NONE, 0),
+            ("uprobe//proc/self/exe:uprobed_sub", P::Kprobe, A::NONE, 0),
+            ("uretprobe/readline", P::Kprobe, A::NONE, 0),
+            ("uprobe.s/bin:f", P::Kprobe, A::NONE, BPF_F_SLEEPABLE),
+            ("usdt", P::Kprobe, A::NONE, 0),
+            ("usdt/libc.so.6:libc:setjmp", P::Kprobe, A::NONE, 0),
+            ("perf_event", P::PerfEvent, A::NONE, 0),
+            ("ksyscall/tgkill", P::Kprobe, A::NONE, 0),
+            ("kretsyscall/tgkill", P::Kprobe, A::NONE, 0),
+            ("tc", P::SchedCls, A::NONE, 0),
+            ("tc/ingress", P::SchedCls, A::TCX_INGRESS, 0),
+            ("tcx/egress", P::SchedCls, A::TCX_EGRESS, 0),
+            ("socket", P::SocketFilter, A::NONE, 0),
+            ("lsm/bpf", P::Lsm, A::LSM_MAC, 0),
+            ("lsm.s/bpf", P::Lsm, A::LSM_MAC, BPF_F_SLEEPABLE),
+            ("iter/task", P::Tracing, A::TRACE_ITER, 0),
+            ("iter.s/task", P::Tracing, A::TRACE_ITER, BPF_F_SLEEPABLE),
+            ("kprobe.multi/tcp_*", P::Kprobe, A::TRACE_KPROBE_MULTI, 0),
+            ("kretprobe.multi/tcp_*", P::Kprobe, A::TRACE_KPROBE_MULTI, 0),
+            ("uprobe.multi/bin:f*", P::Kprobe, A::TRACE_UPROBE_MULTI, 0),
+            ("xdp", P::Xdp, A::XDP, 0),
+            ("xdp.frags", P::Xdp, A::XDP, BPF_F_XDP_HAS_FRAGS),
+            ("xdp/devmap", P::Xdp, A::XDP_DEVMAP, 0),
+            ("syscall", P::Syscall, A::NONE, BPF_F_SLEEPABLE),
+            ("sockops", P::SockOps, A::CGROUP_SOCK_OPS, 0),
+            ("sk_msg", P::SkMsg, A::SK_MSG_VERDICT, 0),
+            (
+                "sk_skb/stream_verdict",
+                P::SkSkb,
+                A::SK_SKB_STREAM_VERDICT,
+                0,
+            ),
+            ("cgroup_skb/egress", P::CgroupSkb, A::CGROUP_INET_EGRESS, 0),
+            (
+                "cgroup/connect4",
+                P::CgroupSockAddr,
+                A::CGROUP_INET4_CONNECT,
+                0,
+            ),
+            (
+                "cgroup/sock_create",
+                P::CgroupSock,
+                A::CGROUP_INET_SOCK_CREATE,
+                0,
+            ),
+            ("cgroup/dev", P::CgroupDevice, A::CGROUP_DEVICE, 0),
+            (
+                "cgroup/getsockopt",
+                P::CgroupSockopt,
+                A::CGROUP_GETSOCKOPT,
+                0,
+            ),
+            ("sk_lookup", P::SkLookup, A::SK_LOOKUP, 0),
+            ("freplace/handler", P::Ext, A::NONE, 0),
+            ("struct_ops/cong_avoid", P::StructOps, A::NONE, 0),
+            ("netfilter", P::Netfilter, A::NETFILTER, 0),
+            // Exact names do not take a suffix; `name+` needs the `/`.
+            ("socket/extra", P::Unspec, A::NONE, 0),
+            ("kprobex", P::Unspec, A::NONE, 0),
+        ];
+        for &(section, prog_type, attach, flags) in cases {
+            let d = def(section);
+            assert_eq!(
+                (d.prog_type, d.expected_attach_type, d.prog_flags),
+                (prog_type, attach, flags),
+                "{section}"
+            );
+        }
+    }
+
+    #[test]
+    fn attach_targets_of_the_new_kinds() {
+        assert_eq!(
+            def("uprobe//proc/self/exe:uprobed_sub").attach,
+            AttachTarget::Uprobe {
+                binary: "/proc/self/exe".into(),
+                function: "uprobed_sub".into(),
+                offset: 0,
+                retprobe: false
+            }
+        );
+        assert_eq!(
+            def("uretprobe/libc.so.6:malloc+0x10").attach,
+            AttachTarget::Uprobe {
+                binary: "libc.so.6".into(),
+                function: "malloc".into(),
+                offset: 16,
+                retprobe: true
+            }
+        );
+        assert_eq!(
+            def("uprobe/bin:0x400").attach,
+            AttachTarget::Uprobe {
+                binary: "bin".into(),
+                function: String::new(),
+                offset: 0x400,
+                retprobe: false
+            }
+        );
+        // No binary: attached by the application (bashreadline), as with libbpf.
+        assert_eq!(def("uretprobe/readline").attach, AttachTarget::None);
+        assert_eq!(def("uprobe").attach, AttachTarget::None);
+        assert_eq!(
+            def("usdt/libc.so.6:libc:setjmp").attach,
+            AttachTarget::Usdt {
+                binary: "libc.so.6".into(),
+                provider: "libc".into(),
+                name: "setjmp".into()
+            }
+        );
+        assert_eq!(
+            def("kretsyscall/kill").attach,
+            AttachTarget::Ksyscall {
+                syscall: "kill".into(),
+                retprobe: true
+            }
+        );
+        assert_eq!(
+            def("kprobe.multi/tcp_*").attach,
+            AttachTarget::KprobeMulti {
+                pattern: "tcp_*".into(),
+                retprobe: false
+            }
+        );
+        assert_eq!(
+            def("iter/task").attach,
+            AttachTarget::BtfFunction {
+                name: "task".into()
+            }
+        );
+        assert_eq!(def("fentry").attach, AttachTarget::None);
+        assert_eq!(def("kprobe").attach, AttachTarget::None);
+        let err = |section: &str, reason| {
+            assert_eq!(
+                section_def(section),
+                Err(ParseError::AttachTarget {
+                    section: section.into(),
+                    reason
+                })
+            )
+        };
+        err(
+            "usdt/bin:provider",
+            "usdt target is not BINARY:PROVIDER:NAME",
+        );
+        err(
+            "uprobe/bin:",
+            "uprobe target is not BINARY:FUNCTION[+OFFSET]",
+        );
+        err(
+            "uprobe/bin:f+x",
+            "uprobe offset is not a number (BINARY:FUNCTION+OFFSET)",
+        );
+        err("ksyscall/", "ksyscall without a system call name");
+        err("fentry/", "no kernel function or hook name after the /");
+    }
+
+    #[test]
+    fn btf_names_of_btf_attached_programs() {
+        let program = |section: &str| {
+            let d = def(section);
+            ProgramSpec {
+                name: "p".into(),
+                section: section.into(),
+                section_index: 1,
+                start: 0,
+                prog_type: d.prog_type,
+                attach: d.attach,
+                expected_attach_type: d.expected_attach_type,
+                prog_flags: d.prog_flags,
+                insns: Vec::new(),
+                relocations: Vec::new(),
+                func_info: Vec::new(),
+                line_info: Vec::new(),
+                core_relos: Vec::new(),
+            }
+        };
+        use crate::btf::Kind;
+        let name = |section: &str| program(section).attach_btf_name();
+        assert_eq!(
+            name("fentry/do_unlinkat"),
+            Some(("do_unlinkat".into(), Kind::Func))
+        );
+        assert_eq!(
+            name("fexit/do_unlinkat"),
+            Some(("do_unlinkat".into(), Kind::Func))
+        );
+        assert_eq!(
+            name("tp_btf/sched_switch"),
+            Some(("btf_trace_sched_switch".into(), Kind::Typedef))
+        );
+        assert_eq!(name("lsm/bpf"), Some(("bpf_lsm_bpf".into(), Kind::Func)));
+        assert_eq!(
+            name("iter/task"),
+            Some(("bpf_iter_task".into(), Kind::Func))
+        );
+        assert_eq!(name("freplace/handler"), None);
+        assert_eq!(name("kprobe/f"), None);
+        assert!(program("lsm.s/bpf").sleepable());
+        assert!(!program("lsm/bpf").sleepable());
     }
 }

@@ -25,10 +25,13 @@
 
 use std::fmt;
 
-use super::{ObjectSpec, ProgramSpec, RelocProblem, RelocationKind};
+use super::{
+    ExternKind, ExternSpec, KsymKind, KsymValue, ObjectSpec, ProgramSpec, RelocProblem,
+    RelocationKind,
+};
 use crate::btf::ext::{FuncInfo, LineInfo};
 use crate::btf::Btf;
-use crate::insn::{Insn, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, INSN_SIZE};
+use crate::insn::{Insn, BPF_PSEUDO_FUNC, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, INSN_SIZE};
 
 pub use crate::btf::core::{CoreError, CoreFixup};
 
@@ -86,6 +89,8 @@ impl std::fmt::Display for AppliedRelocation {
                 format!("global {} (+{offset})", self.symbol)
             }
             RelocationKind::Call { .. } => format!("call {}", self.target),
+            RelocationKind::Extern { .. } => format!("extern {}", self.target),
+            RelocationKind::FuncAddr { .. } => format!("callback {}", self.target),
         };
         write!(
             f,
@@ -266,7 +271,9 @@ impl ObjectSpec {
                 continue;
             };
             for relocation in &caller.relocations {
-                if let RelocationKind::Call { callee } = relocation.kind {
+                if let RelocationKind::Call { callee } | RelocationKind::FuncAddr { callee } =
+                    relocation.kind
+                {
                     let slot = seen.get_mut(callee).ok_or(RelocError::NoSuchSubprogram {
                         program: program.to_string(),
                         function: caller.name.clone(),
@@ -358,6 +365,96 @@ impl ObjectSpec {
                             .map(|s| s.name.clone())
                             .unwrap_or_default();
                     }
+                    RelocationKind::FuncAddr { callee } => {
+                        let insn = insns
+                            .get_mut(at)
+                            .filter(|_| relocation.insn + 1 < part.insns.len())
+                            .ok_or_else(|| site_error(RelocProblem::MissingSecondSlot))?;
+                        let marked = insn.src_reg == 0 || insn.src_reg == BPF_PSEUDO_FUNC;
+                        if !insn.is_ld_imm64() || !marked {
+                            return Err(site_error(RelocProblem::FunctionPointer));
+                        }
+                        let callee_start = start_of(Part::Subprogram(callee)).ok_or(
+                            RelocError::NoSuchSubprogram {
+                                program: program.to_string(),
+                                function: part.name.clone(),
+                                callee,
+                            },
+                        )?;
+                        before = insns.get(at..at + 2).unwrap_or_default().to_vec();
+                        if let Some(insn) = insns.get_mut(at) {
+                            // As a call's: the whole program fits i32 (checked above).
+                            insn.src_reg = BPF_PSEUDO_FUNC;
+                            insn.imm = (callee_start as i64 - at as i64 - 1) as i32;
+                        }
+                        target = self
+                            .subprograms
+                            .get(callee)
+                            .map(|s| s.name.clone())
+                            .unwrap_or_default();
+                    }
+                    RelocationKind::Extern { index } => {
+                        let ext = self
+                            .externs
+                            .get(index)
+                            .ok_or_else(|| site_error(RelocProblem::ExternUnresolved))?;
+                        let first = *insns
+                            .get(at)
+                            .filter(|_| relocation.insn < part.insns.len())
+                            .ok_or_else(|| site_error(RelocProblem::OutsideFunctions))?;
+                        if first.is_ld_imm64() {
+                            if relocation.insn + 1 >= part.insns.len() {
+                                return Err(site_error(RelocProblem::MissingSecondSlot));
+                            }
+                            let kconfig = self
+                                .maps
+                                .iter()
+                                .position(|m| m.kind == super::MapKind::Kconfig)
+                                .and_then(|i| map_fds.get(i).copied());
+                            let (src_reg, imm, imm2) = extern_ld_imm64(ext, kconfig)
+                                .ok_or_else(|| site_error(RelocProblem::ExternUnresolved))?;
+                            let pair = insns
+                                .get_mut(at..at + 2)
+                                .ok_or_else(|| site_error(RelocProblem::MissingSecondSlot))?;
+                            let [first, second] = pair else {
+                                return Err(site_error(RelocProblem::MissingSecondSlot));
+                            };
+                            before = vec![*first, *second];
+                            first.src_reg = src_reg;
+                            first.imm = imm;
+                            second.imm = imm2;
+                        } else if first.code == crate::insn::CALL
+                            && matches!(ext.kind, ExternKind::Ksym(_))
+                        {
+                            let insn = insns
+                                .get_mut(at)
+                                .ok_or_else(|| site_error(RelocProblem::OutsideFunctions))?;
+                            before = vec![*insn];
+                            *insn = match ext.value {
+                                Some(KsymValue::Btf {
+                                    btf_id, fd_index, ..
+                                }) => Insn::new(
+                                    crate::insn::CALL,
+                                    0,
+                                    BPF_PSEUDO_KFUNC_CALL,
+                                    fd_index,
+                                    btf_id as i32,
+                                ),
+                                // libbpf's poison_kfunc_call: an unresolved weak kfunc.
+                                None if ext.weak => Insn::new(
+                                    crate::insn::CALL,
+                                    0,
+                                    0,
+                                    0,
+                                    POISON_CALL_KFUNC_BASE.wrapping_add(index as i32),
+                                ),
+                                _ => return Err(site_error(RelocProblem::ExternUnresolved)),
+                            };
+                        } else {
+                            return Err(site_error(RelocProblem::ExternUse { code: first.code }));
+                        }
+                        target = ext.name.clone();
+                    }
                     RelocationKind::Map { map } | RelocationKind::MapValue { map, .. } => {
                         let (spec, &fd) = self.maps.get(map).zip(map_fds.get(map)).ok_or(
                             RelocError::NoSuchMap {
@@ -443,6 +540,39 @@ impl ObjectSpec {
             applied,
             core,
         })
+    }
+}
+
+/// `src_reg = BPF_PSEUDO_KFUNC_CALL`: a call of a kernel function by BTF id.
+pub const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
+/// `src_reg = BPF_PSEUDO_BTF_ID` on an `ld_imm64`: the address of a kernel variable by
+/// BTF id (`imm`), in the BTF object whose fd is the second slot's `imm` (0: vmlinux).
+pub const BPF_PSEUDO_BTF_ID: u8 = 3;
+/// libbpf's `POISON_CALL_KFUNC_BASE`: an unresolved weak kfunc call becomes
+/// `call POISON_CALL_KFUNC_BASE + extern index`; the verifier refuses it only if reached.
+pub const POISON_CALL_KFUNC_BASE: i32 = 2_002_000_000;
+
+/// What an `ld_imm64` of extern `ext` becomes: `(src_reg, imm, second slot's imm)`, or
+/// `None` for a strong `__ksym` nothing resolved. `kconfig_fd` is the `.kconfig` map's.
+fn extern_ld_imm64(ext: &ExternSpec, kconfig_fd: Option<i32>) -> Option<(u8, i32, i32)> {
+    match ext.kind {
+        ExternKind::Kconfig { offset, .. } => {
+            Some((BPF_PSEUDO_MAP_VALUE, kconfig_fd?, offset as i32))
+        }
+        ExternKind::Ksym(kind) => match ext.value {
+            Some(KsymValue::Btf {
+                btf_id, btf_obj_fd, ..
+            }) if kind != KsymKind::Typeless => {
+                Some((BPF_PSEUDO_BTF_ID, btf_id as i32, btf_obj_fd))
+            }
+            Some(KsymValue::Address(address)) => {
+                Some((0, address as u32 as i32, (address >> 32) as u32 as i32))
+            }
+            Some(KsymValue::Btf { .. }) => None,
+            // Unresolved weak: 0, so that `bpf_ksym_exists()` is false.
+            None if ext.weak => Some((0, 0, 0)),
+            None => None,
+        },
     }
 }
 

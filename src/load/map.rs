@@ -105,9 +105,15 @@ impl Map {
         spec: &MapSpec,
         btf: Option<BorrowedFd<'_>>,
     ) -> Result<Map, LoadError> {
-        let sys = |error| LoadError::Map {
-            map: spec.name.clone(),
-            error,
+        let sys = |error| match crate::features::memlock::explain_eperm(&error) {
+            Some(memlock) => LoadError::Memlock {
+                object: format!("map {}", spec.name),
+                error: memlock,
+            },
+            None => LoadError::Map {
+                map: spec.name.clone(),
+                error,
+            },
         };
         let mut max_entries = spec.max_entries;
         if spec.map_type == MapType::PERF_EVENT_ARRAY {
@@ -169,7 +175,7 @@ impl Map {
                 syscall::map_update_elem(map.fd.as_fd(), &0u32.to_ne_bytes(), &value, BPF_ANY)
                     .map_err(sys)?;
             }
-            if spec.kind == MapKind::Rodata {
+            if matches!(spec.kind, MapKind::Rodata | MapKind::Kconfig) {
                 syscall::map_freeze(map.fd.as_fd()).map_err(sys)?;
             }
         }

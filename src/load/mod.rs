@@ -18,13 +18,17 @@
 mod map;
 mod program;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::btf::core::CoreFixup;
 use crate::btf::Btf;
-use crate::elf::{GlobalError, GlobalVariable, ObjectSpec, RelocError, RelocatedProgram};
+use crate::elf::{
+    ExternError, GlobalError, GlobalVariable, KconfigInput, ObjectSpec, ProgramSpec, RelocError,
+    RelocatedProgram,
+};
 use crate::syscall::{self, CpuListError, ProgLoadOptions, SysError};
 
 pub use map::{Entries, Keys, Map, MapError, MapInfo};
@@ -86,6 +90,28 @@ pub enum LoadError {
         /// Why.
         error: MapError,
     },
+    /// `EPERM` creating a map or loading a program on a kernel that charges
+    /// `RLIMIT_MEMLOCK` (before 5.11), whose limit could not be raised.
+    Memlock {
+        /// `map NAME` or `program NAME`.
+        object: String,
+        /// The limit, and how to raise it.
+        error: crate::features::memlock::MemlockError,
+    },
+    /// An extern (`.kconfig`, `.ksyms`) could not be resolved on this machine.
+    Extern(ExternError),
+    /// The kernel's BTF, needed for externs or BTF-typed programs, could not be read.
+    KernelBtf(crate::btf::kernel::KernelBtfError),
+    /// No kernel BTF to resolve the object's externs against.
+    NoKernelBtf,
+    /// A BTF-typed program (fentry, fexit, tp_btf, lsm, iter) whose target is not in the
+    /// kernel's BTF.
+    AttachBtf {
+        /// The program.
+        program: String,
+        /// What was looked for (`tcp_connect`, `btf_trace_sched_switch`, `bpf_lsm_bprm_check_security`).
+        name: String,
+    },
     /// A global variable could not be read back from its map.
     ReadGlobal {
         /// The variable.
@@ -130,6 +156,16 @@ impl fmt::Display for LoadError {
                 path.display()
             ),
             LoadError::Pin { map, .. } => write!(f, "map {map}: pinning by name"),
+            LoadError::Memlock { object, .. } => write!(f, "{object}"),
+            LoadError::Extern(error) => write!(f, "{error}"),
+            LoadError::KernelBtf(_) => write!(f, "the kernel's BTF"),
+            LoadError::NoKernelBtf => {
+                write!(f, "the object has externs but no kernel BTF was given")
+            }
+            LoadError::AttachBtf { program, name } => write!(
+                f,
+                "program {program}: no {name} in the kernel's BTF, so nothing to attach it to"
+            ),
             LoadError::CoreUnresolved {
                 program,
                 fixup,
@@ -160,9 +196,14 @@ impl std::error::Error for LoadError {
             LoadError::Global(error) => error.source(),
             LoadError::ReadGlobal { error, .. } | LoadError::Pin { error, .. } => Some(error),
             LoadError::Pinned { error, .. } => Some(error),
+            LoadError::Memlock { error, .. } => Some(error),
+            LoadError::Extern(error) => error.source(),
+            LoadError::KernelBtf(error) => Some(error),
             LoadError::NoSuchProgram { .. }
             | LoadError::CoreUnresolved { .. }
-            | LoadError::PinMismatch { .. } => None,
+            | LoadError::PinMismatch { .. }
+            | LoadError::NoKernelBtf
+            | LoadError::AttachBtf { .. } => None,
         }
     }
 }
@@ -197,6 +238,9 @@ pub struct LoadOptions<'a> {
 
 /// libbpf's `LIBBPF_PIN_BY_NAME`: the map is pinned at `PIN_ROOT/NAME`.
 const LIBBPF_PIN_BY_NAME: u32 = 1;
+/// A function only kernels with syscall wrappers have (libbpf's `FEAT_SYSCALL_WRAPPER`
+/// probes the same name), for `LINUX_HAS_SYSCALL_WRAPPER`.
+const SYSCALL_WRAPPER_PROBE: &str = "__x64_sys_bpf";
 /// libbpf's default pin root.
 const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
 
@@ -218,6 +262,8 @@ pub enum BtfStatus<'a> {
 pub struct Object {
     btf_fd: Option<OwnedFd>,
     btf_error: Option<VerifierError>,
+    /// What was rewritten in the object's BTF for this kernel (empty: loaded as compiled).
+    btf_rewrites: Vec<crate::btf::sanitize::Rewrite>,
     maps: Vec<Map>,
     programs: Vec<Program>,
     /// The variables of the data sections, so that they can be read back by name.
@@ -233,15 +279,64 @@ impl Object {
             }
         }
 
+        // The kernel's BTF, when something needs it: CO-RE (given), externs (`.ksyms` by BTF
+        // id) and BTF-typed programs (`attach_btf_id`); read here when not given.
+        let wanted: Vec<&ProgramSpec> = spec
+            .programs
+            .iter()
+            .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
+            .collect();
+        let needs_kernel =
+            !spec.externs.is_empty() || wanted.iter().any(|p| p.attach_btf_name().is_some());
+        let kernel: Option<Cow<'_, Btf>> = match opts.target_btf {
+            Some(btf) => Some(Cow::Borrowed(btf)),
+            None if needs_kernel => Some(Cow::Owned(
+                crate::btf::kernel::load().map_err(LoadError::KernelBtf)?,
+            )),
+            None => None,
+        };
+        // Externs: `.kconfig` values from this machine, `.ksyms` from the kernel's BTF, as
+        // libbpf resolves them before relocation.
+        let prepared;
+        let spec = if spec.externs.is_empty() {
+            spec
+        } else {
+            let kernel = kernel.as_deref().ok_or(LoadError::NoKernelBtf)?;
+            let mut input = KconfigInput::from_host();
+            input.has_bpf_cookie = crate::features::probe_bpf_cookie();
+            input.has_syscall_wrapper = kernel
+                .find_by_name_kind(SYSCALL_WRAPPER_PROBE, crate::btf::Kind::Func)
+                .is_ok();
+            let mut copy: ObjectSpec = spec.clone();
+            copy.prepare_externs(kernel, &input)
+                .map_err(LoadError::Extern)?;
+            prepared = copy;
+            &prepared
+        };
+
+        // Before anything is created: where the kernel charges BPF memory to
+        // RLIMIT_MEMLOCK (before 5.11), the limit is raised (once per process).
+        crate::features::memlock::ensure();
+
         // 1. The object's BTF, DATASECs already fixed up by the parser. A kernel that refuses
         //    it still loads the programs, without BTF for maps and func/line info.
-        let (btf_fd, btf_error) = match &spec.btf {
-            Some(btf) => match syscall::load_btf(btf.as_bytes(), &ProgLoadOptions::default()) {
-                Ok((fd, _log)) => (Some(fd), None),
-                Err(error) => (None, Some(error)),
-            },
-            None => (None, None),
+        //    The kinds this kernel does not know (probed) are rewritten first, every type
+        //    keeping its id (`btf::sanitize`).
+        let btf_features = spec.btf.as_ref().map(|_| crate::features::btf::probe());
+        let mut btf_rewrites = Vec::new();
+        let (btf_fd, btf_error) = match (&spec.btf, &btf_features) {
+            (Some(btf), Some(features)) => {
+                let sanitized = crate::btf::sanitize::sanitize(btf, features);
+                btf_rewrites = sanitized.rewrites;
+                match syscall::load_btf(&sanitized.bytes, &ProgLoadOptions::default()) {
+                    Ok((fd, _log)) => (Some(fd), None),
+                    Err(error) => (None, Some(error)),
+                }
+            }
+            _ => (None, None),
         };
+        // Without FUNC in BTF (before 5.0) the kernel takes no func_info or line_info.
+        let btf_info = btf_features.is_some_and(|f| f.func);
 
         // 2. Maps: taken from a pin where the caller or the object says so, else created.
         let mut maps = Vec::with_capacity(spec.maps.len());
@@ -282,7 +377,7 @@ impl Object {
         let how = program::ProgramLoad {
             license: &spec.license,
             kernel_version: spec.kernel_version.unwrap_or(0),
-            btf: btf_fd.as_ref().map(|fd| fd.as_fd()),
+            btf: btf_fd.as_ref().filter(|_| btf_info).map(|fd| fd.as_fd()),
             verifier_stats: opts.verifier_stats,
         };
         let mut programs = Vec::new();
@@ -293,10 +388,31 @@ impl Object {
             let relocated = spec
                 .relocate(&program.name, &map_fds, opts.target_btf)
                 .map_err(LoadError::Relocate)?;
+            let attach_btf_id = match program.attach_btf_name() {
+                Some((name, kind)) => {
+                    let kernel = kernel.as_deref().ok_or_else(|| LoadError::AttachBtf {
+                        program: program.name.clone(),
+                        name: name.clone(),
+                    })?;
+                    kernel
+                        .find_by_name_kind(&name, kind)
+                        .map_err(|_| LoadError::AttachBtf {
+                            program: program.name.clone(),
+                            name,
+                        })?
+                }
+                None => 0,
+            };
+            let target = program::LoadTarget {
+                expected_attach_type: program.expected_attach_type,
+                prog_flags: program.prog_flags,
+                attach_btf_id,
+            };
             programs.push(Program::load(
                 &program.section,
                 program.prog_type,
                 program.attach.clone(),
+                target,
                 relocated,
                 &how,
             )?);
@@ -305,6 +421,7 @@ impl Object {
         Ok(Object {
             btf_fd,
             btf_error,
+            btf_rewrites,
             maps,
             programs,
             globals: spec.globals().unwrap_or_default(),
@@ -318,6 +435,12 @@ impl Object {
             (None, Some(error)) => BtfStatus::Refused(error),
             (None, None) => BtfStatus::Absent,
         }
+    }
+
+    /// What was rewritten in the object's BTF for this kernel, kind by kind (empty: the
+    /// kernel took it as compiled).
+    pub fn btf_rewrites(&self) -> &[crate::btf::sanitize::Rewrite] {
+        &self.btf_rewrites
     }
 
     /// The maps, in the object's order.

@@ -83,6 +83,7 @@ pub struct Program {
     name: String,
     section: String,
     program_type: ProgramType,
+    expected_attach_type: crate::uapi::AttachType,
     attach_target: AttachTarget,
     fd: OwnedFd,
     relocated: RelocatedProgram,
@@ -99,12 +100,22 @@ pub(crate) struct ProgramLoad<'a> {
     pub verifier_stats: bool,
 }
 
+/// What a program's section says the kernel must be told at load: its expected attach
+/// type, flags, and for BTF-typed programs the target's id in the kernel's BTF.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LoadTarget {
+    pub expected_attach_type: crate::uapi::AttachType,
+    pub prog_flags: u32,
+    pub attach_btf_id: u32,
+}
+
 impl Program {
     /// Loads relocated instructions: the last step of [`super::Object::load`].
     pub(crate) fn load(
         section: &str,
         program_type: ProgramType,
         attach_target: AttachTarget,
+        target: LoadTarget,
         relocated: RelocatedProgram,
         how: &ProgramLoad<'_>,
     ) -> Result<Program, LoadError> {
@@ -115,6 +126,9 @@ impl Program {
             how.license,
         );
         request.kern_version = how.kernel_version;
+        request.expected_attach_type = target.expected_attach_type.0;
+        request.prog_flags = target.prog_flags;
+        request.attach_btf_id = target.attach_btf_id;
         if let Some(btf) = how.btf {
             request.prog_btf_fd = Some(btf);
             request.func_info = &relocated.func_info;
@@ -124,8 +138,15 @@ impl Program {
             log_level: if how.verifier_stats { 4 } else { 0 },
             ..ProgLoadOptions::default()
         };
-        let loaded = syscall::load_program(&request, &options)
-            .map_err(|error| super::explain_rejection(&relocated, error))?;
+        let loaded = syscall::load_program(&request, &options).map_err(|error| {
+            match crate::features::memlock::explain_eperm(&error.error) {
+                Some(memlock) => LoadError::Memlock {
+                    object: format!("program {}", relocated.name),
+                    error: memlock,
+                },
+                None => super::explain_rejection(&relocated, error),
+            }
+        })?;
         let verifier_stats = loaded
             .log
             .as_ref()
@@ -134,6 +155,7 @@ impl Program {
             name: relocated.name.clone(),
             section: section.to_string(),
             program_type,
+            expected_attach_type: target.expected_attach_type,
             attach_target,
             fd: loaded.fd,
             relocated,
@@ -160,7 +182,14 @@ impl Program {
             license,
             ..ProgramLoad::default()
         };
-        Program::load("", program_type, AttachTarget::None, relocated, &how)
+        Program::load(
+            "",
+            program_type,
+            AttachTarget::None,
+            LoadTarget::default(),
+            relocated,
+            &how,
+        )
     }
 
     /// The function's name in the object (`tcp_connect`).
@@ -204,13 +233,21 @@ impl Program {
         syscall::prog_info(self.fd.as_fd())
     }
 
-    /// Attaches the program where its section name says (`kprobe/FUNC`,
-    /// `kretprobe/FUNC`, `tracepoint/CATEGORY/NAME`).
+    /// Attaches the program where its section name says: `kprobe/FUNC[+OFF]`,
+    /// `kretprobe/FUNC`, `ksyscall/NAME`, `tracepoint/CATEGORY/NAME`, `raw_tp/NAME`,
+    /// `tp_btf/NAME`, `fentry/FUNC`, `fexit/FUNC`, `fmod_ret/FUNC`, `lsm/HOOK`, `iter/NAME`,
+    /// `uprobe/BINARY:FUNC[+OFF]`, `uretprobe/...`. A bare section (`SEC("kprobe")`)
+    /// names no target: attach it with the method of its kind. USDT and multi-probes are
+    /// not attached by this loader yet: the error says so.
     pub fn attach(&self, opts: &AttachOptions) -> Result<Link, AttachError> {
+        let unsupported = |why: &str| AttachError::Unsupported {
+            program: self.name.clone(),
+            target: why.to_string(),
+        };
         match &self.attach_target {
             AttachTarget::Kprobe {
                 function,
-                offset: 0,
+                offset,
                 retprobe,
             } => {
                 let kind = if *retprobe {
@@ -218,16 +255,56 @@ impl Program {
                 } else {
                     KprobeKind::Entry
                 };
-                self.attach_kprobe(function, kind, opts)
+                attach::attach_kprobe(self.fd.as_fd(), function, *offset, kind, opts)
+            }
+            AttachTarget::Ksyscall { syscall, retprobe } => {
+                let kind = if *retprobe {
+                    KprobeKind::Return
+                } else {
+                    KprobeKind::Entry
+                };
+                let function = syscall_function(syscall);
+                attach::attach_kprobe(self.fd.as_fd(), &function, 0, kind, opts)
             }
             AttachTarget::Tracepoint { category, name } => {
                 self.attach_tracepoint(category, name, opts)
             }
             AttachTarget::RawTracepoint { name } => self.attach_raw_tracepoint(name),
-            other => Err(AttachError::Unsupported {
-                program: self.name.clone(),
-                target: other.to_string(),
-            }),
+            AttachTarget::BtfFunction { name } => {
+                let target = format!("{} {name}", self.section.split('/').next().unwrap_or(""));
+                if self.expected_attach_type == crate::uapi::AttachType::TRACE_ITER {
+                    attach::attach_iter(self.fd.as_fd(), target)
+                } else {
+                    attach::attach_btf(self.fd.as_fd(), target)
+                }
+            }
+            AttachTarget::Uprobe {
+                binary,
+                function,
+                offset,
+                retprobe,
+            } => {
+                let path = attach::find_binary(binary);
+                let symbol = (!function.is_empty()).then_some(function.as_str());
+                attach::attach_uprobe(
+                    self.fd.as_fd(),
+                    &path,
+                    symbol,
+                    *offset,
+                    *retprobe,
+                    None,
+                    opts,
+                )
+            }
+            AttachTarget::Usdt { .. } => Err(unsupported(
+                "a USDT probe: reading .note.stapsdt and filling libbpf's __bpf_usdt_specs is \
+                 not built yet",
+            )),
+            AttachTarget::None => Err(unsupported(
+                "no target in the section name: attach it with the method of its kind \
+                 (attach_kprobe, attach_uprobe, ...)",
+            )),
+            other => Err(unsupported(&other.to_string())),
         }
     }
 
@@ -239,7 +316,7 @@ impl Program {
         kind: KprobeKind,
         opts: &AttachOptions,
     ) -> Result<Link, AttachError> {
-        attach::attach_kprobe(self.fd.as_fd(), function, kind, opts)
+        attach::attach_kprobe(self.fd.as_fd(), function, 0, kind, opts)
     }
 
     /// Attaches a tracepoint program to `category/name` (`sock`, `inet_sock_set_state`).
@@ -290,6 +367,22 @@ impl AsFd for Program {
     /// `Program`).
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// The kernel function a system call enters through: `__x64_sys_NAME` where the kernel
+/// has syscall wrappers (4.17+ on x86-64, listed in `/proc/kallsyms`), else `sys_NAME`, as
+/// libbpf's `ksyscall` resolves it.
+fn syscall_function(syscall: &str) -> String {
+    let wrapped = format!("__x64_sys_{syscall}");
+    let has_wrappers = std::fs::read_to_string("/proc/kallsyms").is_ok_and(|text| {
+        text.lines()
+            .any(|line| line.split_whitespace().nth(2) == Some("__x64_sys_bpf"))
+    });
+    if has_wrappers {
+        wrapped
+    } else {
+        format!("sys_{syscall}")
     }
 }
 

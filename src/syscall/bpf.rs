@@ -23,6 +23,7 @@ pub const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
 pub const BPF_BTF_LOAD: u32 = 18;
 pub const BPF_MAP_FREEZE: u32 = 22;
 pub const BPF_LINK_CREATE: u32 = 28;
+pub const BPF_ITER_CREATE: u32 = 33;
 
 /// Calls `bpf(cmd, attr, size_of::<A>())`. Returns the non-negative result.
 fn sys_bpf<A>(op: &'static str, cmd: u32, attr: &mut A) -> Result<i64, SysError> {
@@ -304,11 +305,12 @@ struct RawTracepointOpenAttr {
     _pad: u32,
 }
 
-/// Attaches a raw tracepoint program to tracepoint `name` (4.17): the program stays
-/// attached while the returned fd is open.
-pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, SysError> {
+/// Attaches a raw tracepoint program to tracepoint `name` (4.17), or, with no name, a
+/// BTF-typed program (tp_btf, fentry, fexit, fmod_ret, lsm: 5.5) to the target its
+/// `attach_btf_id` named at load: the program stays attached while the returned fd is open.
+pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: Option<&CStr>) -> Result<OwnedFd, SysError> {
     let mut attr = RawTracepointOpenAttr {
-        name: ptr_u64(name.as_ptr()),
+        name: name.map_or(0, |name| ptr_u64(name.as_ptr())),
         prog_fd: prog.as_raw_fd() as u32,
         ..Default::default()
     };
@@ -318,6 +320,24 @@ pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd,
         BPF_RAW_TRACEPOINT_OPEN,
         &mut attr,
     )
+}
+
+/// `BPF_ITER_CREATE`'s part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct IterCreateAttr {
+    link_fd: u32,
+    flags: u32,
+}
+
+/// A new reading of an iterator link (5.8): reading the returned fd runs the iterator
+/// program over its objects (tasks, maps, ...) and gives what it wrote.
+pub fn iter_create(link: BorrowedFd<'_>) -> Result<OwnedFd, SysError> {
+    let mut attr = IterCreateAttr {
+        link_fd: link.as_raw_fd() as u32,
+        flags: 0,
+    };
+    sys_bpf_fd("BPF_ITER_CREATE", BPF_ITER_CREATE, &mut attr)
 }
 
 /// `BPF_*_GET_FD_BY_ID`'s part of `union bpf_attr`.
@@ -525,4 +545,21 @@ pub fn map_info(map: BorrowedFd<'_>) -> Result<MapInfo, SysError> {
         map_flags: raw.map_flags,
         btf_id: raw.btf_id,
     })
+}
+
+/// `BPF_LINK_CREATE` with a raw target fd, for feature probes: libbpf's `probe_perf_link`
+/// passes -1 on purpose, and a kernel that knows `BPF_PERF_EVENT` answers `EBADF` (it got as
+/// far as looking the fd up), one that does not answers `EINVAL`.
+pub(crate) fn link_create_raw_target(
+    prog: BorrowedFd<'_>,
+    target_fd: RawFd,
+    attach_type: u32,
+) -> Result<OwnedFd, SysError> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: target_fd as u32,
+        attach_type,
+        ..Default::default()
+    };
+    sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)
 }

@@ -54,6 +54,7 @@ fn is_cloexec(fd: &impl AsRawFd) -> bool {
 
 #[test]
 fn array_map_round_trip_and_freeze() {
+    crate::features::memlock::ensure();
     let attr = MapCreateAttr {
         map_type: MapType::HASH.0,
         key_size: 4,
@@ -100,6 +101,7 @@ fn array_map_round_trip_and_freeze() {
 
 #[test]
 fn map_create_with_bad_sizes_explains_einval() {
+    crate::features::memlock::ensure();
     let attr = MapCreateAttr {
         map_type: MapType::ARRAY.0,
         key_size: 8, // arrays take 4-byte keys only
@@ -118,6 +120,7 @@ fn map_create_with_bad_sizes_explains_einval() {
 
 #[test]
 fn a_good_program_loads_without_a_log_and_reports_its_info() {
+    crate::features::memlock::ensure();
     let insns = [mov64_imm(0, 0), exit()];
     let req = ProgLoadRequest::new("test_ok", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
     let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
@@ -128,7 +131,18 @@ fn a_good_program_loads_without_a_log_and_reports_its_info() {
     let info = prog_info(prog.fd.as_fd()).unwrap();
     assert_eq!(info.name, "test_ok");
     assert_eq!(info.prog_type, BPF_PROG_TYPE_SOCKET_FILTER);
-    assert_eq!(info.verified_insns, 2);
+    // bpf_prog_info.verified_insns came in 5.16: the kernel's own BTF says whether it has it.
+    let kernel = crate::btf::kernel::load().unwrap();
+    let info_struct = kernel
+        .find_by_name_kind("bpf_prog_info", crate::btf::Kind::Struct)
+        .unwrap();
+    let has_verified_insns = kernel
+        .type_by_id(info_struct)
+        .unwrap()
+        .members()
+        .iter()
+        .any(|m| m.name == "verified_insns");
+    assert_eq!(info.verified_insns, if has_verified_insns { 2 } else { 0 });
     assert!(info.id > 0);
 
     // Once its last fd is closed the program is gone.
@@ -144,6 +158,7 @@ fn a_good_program_loads_without_a_log_and_reports_its_info() {
 
 #[test]
 fn log_level_4_gives_the_verifier_statistics() {
+    crate::features::memlock::ensure();
     let insns = [mov64_imm(0, 0), exit()];
     let req = ProgLoadRequest::new("test_stats", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
     let opts = ProgLoadOptions {
@@ -157,6 +172,7 @@ fn log_level_4_gives_the_verifier_statistics() {
 
 #[test]
 fn a_rejected_program_returns_the_verifier_log() {
+    crate::features::memlock::ensure();
     // r0 = r2; exit -- r2 was never written.
     let insns = [mov64_reg(0, 2), exit()];
     let req = ProgLoadRequest::new("test_bad", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
@@ -174,6 +190,7 @@ fn a_rejected_program_returns_the_verifier_log() {
 
 #[test]
 fn a_tiny_log_buffer_is_grown_until_the_log_fits() {
+    crate::features::memlock::ensure();
     let insns = long_bad_program();
     let req = ProgLoadRequest::new("test_grow", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
     let opts = ProgLoadOptions {
@@ -189,6 +206,7 @@ fn a_tiny_log_buffer_is_grown_until_the_log_fits() {
 
 #[test]
 fn a_log_that_cannot_fit_is_reported_truncated() {
+    crate::features::memlock::ensure();
     let insns = long_bad_program();
     let req = ProgLoadRequest::new("test_trunc", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
     let opts = ProgLoadOptions {
@@ -203,6 +221,7 @@ fn a_log_that_cannot_fit_is_reported_truncated() {
 
 #[test]
 fn func_info_without_btf_is_dropped_and_reported() {
+    crate::features::memlock::ensure();
     let insns = [mov64_imm(0, 0), exit()];
     let func_info = [FuncInfo {
         insn_off: 0,
@@ -226,6 +245,7 @@ fn func_info_without_btf_is_dropped_and_reported() {
 
 #[test]
 fn bad_btf_is_rejected_with_its_log() {
+    crate::features::memlock::ensure();
     // A BTF header with a bad magic.
     let mut btf = vec![0u8; 24];
     btf[0..2].copy_from_slice(&0x1234u16.to_ne_bytes());
@@ -239,6 +259,7 @@ fn bad_btf_is_rejected_with_its_log() {
 
 #[test]
 fn minimal_btf_loads() {
+    crate::features::memlock::ensure();
     // header + one INT type "int" (4 bytes, signed, 32 bits) + strings "\0int\0".
     let mut types = Vec::new();
     types.extend_from_slice(&1u32.to_ne_bytes()); // name_off

@@ -48,6 +48,11 @@ pub struct ProgLoadRequest<'a> {
     pub prog_btf_fd: Option<BorrowedFd<'a>>,
     pub func_info: &'a [FuncInfo],
     pub line_info: &'a [LineInfo],
+    /// `prog_flags`: `BPF_F_SLEEPABLE`, `BPF_F_XDP_HAS_FRAGS`.
+    pub prog_flags: u32,
+    /// For BTF-typed programs (fentry, tp_btf, lsm, iter): the BTF id, in the kernel's
+    /// BTF, of the function, tracepoint or hook the program is for.
+    pub attach_btf_id: u32,
 }
 
 impl<'a> ProgLoadRequest<'a> {
@@ -63,6 +68,8 @@ impl<'a> ProgLoadRequest<'a> {
             prog_btf_fd: None,
             func_info: &[],
             line_info: &[],
+            prog_flags: 0,
+            attach_btf_id: 0,
         }
     }
 
@@ -309,6 +316,8 @@ fn prog_attempt(
         kern_version: req.kern_version,
         prog_name: obj_name(req.name),
         expected_attach_type: req.expected_attach_type,
+        prog_flags: req.prog_flags,
+        attach_btf_id: req.attach_btf_id,
         ..Default::default()
     };
     let code = crate::insn::encode(req.insns);

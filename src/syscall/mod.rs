@@ -37,10 +37,10 @@ mod kernel_tests;
 
 pub use bpf::*;
 pub use cpus::{online_cpus, possible_cpus, CpuListError};
-pub use error::SysError;
+pub use error::{errno_name, SysError};
 pub use load::{
     load_btf, load_program, BtfInfoOutcome, ProgLoadOptions, ProgLoadRequest, VerifierError,
-    VerifierLog,
+    VerifierLog, MIN_LOG_SIZE,
 };
 pub use perf_event::*;
 

@@ -1,10 +1,17 @@
-//! The command line: BCC's and libbpf-tools' tcpconnect options, the subcommands, and
-//! the checks clap makes before anything runs (a bad command line exits 2).
+//! tcpconnect's command line: no kernel ABI here, only argv.
+//!
+//! Built with clap's builder API rather than its `derive` feature: the derive is a
+//! proc-macro, and a proc-macro is a host dylib that cannot be built when
+//! `.cargo/config.toml` links everything with `+crt-static` (BENCHMARKS.md, "Binary size").
+//! The result is plain structs; clap checks the ranges, conflicts and requirements and,
+//! for a bad command line, prints its message and exits with status 2.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::{EnumValueParser, PossibleValue};
+use clap::{value_parser, Arg, ArgAction, ArgMatches, ValueEnum};
 
+/// The examples and exit statuses shown at the end of `--help`.
 const EXAMPLES: &str = "\
 Examples:
   tcpconnect                      every connection, as it is made
@@ -23,169 +30,574 @@ Examples:
   tcpconnect -v --duration 0      tell what each loading step does, then exit
   tcpconnect --duration 0         check that this kernel accepts the tool, and exit
   tcpconnect inspect              walk through the embedded eBPF object
+  tcpconnect load OBJ.bpf.o       load each program of any object; the verifier's verdicts
+  tcpconnect features             what this kernel offers, and the attach path taken here
 
 Exit status: 0 after SIGINT, SIGTERM or --duration; 1 when the tool could not run (the
 reason is on stderr, one line); 2 for a bad command line.";
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "tcpconnect",
-    version,
-    about = "Trace every outgoing TCP connection (IPv4 and IPv6) with eBPF",
-    after_help = EXAMPLES
-)]
+/// The command line, parsed.
+#[derive(Debug)]
 pub struct Cli {
-    #[command(subcommand)]
+    /// A subcommand; `None` traces.
     pub command: Option<Command>,
-
-    /// Where to attach: auto is the kprobe when the kernel has kprobes, else the tracepoint
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    /// `--attach`.
     pub attach: AttachMode,
-
-    /// Stop after SECS seconds; 0 sets everything up and exits
-    #[arg(long, value_name = "SECS")]
+    /// `--duration SECS`.
     pub duration: Option<u64>,
-
-    /// Ring size per CPU, in pages (a power of two)
-    #[arg(long, default_value_t = 8, value_parser = parse_pages)]
+    /// `--pages N`: a power of two from 1 to 65536.
     pub pages: usize,
-
-    /// Load this object instead of the embedded one (same event layout)
-    #[arg(long, value_name = "PATH")]
+    /// `--object PATH`.
     pub object: Option<PathBuf>,
-
-    /// The kernel's BTF, for kernels without /sys/kernel/btf/vmlinux (raw BTF or ELF)
-    #[arg(long, value_name = "PATH")]
+    /// `--btf PATH`.
     pub btf: Option<PathBuf>,
-
-    /// Include a timestamp column (seconds since start)
-    #[arg(short = 't', long)]
+    /// `-t`.
     pub timestamp: bool,
-
-    /// Include a UID column
-    #[arg(short = 'U', long = "print-uid")]
+    /// `-U`.
     pub print_uid: bool,
-
-    /// Include the local port column
-    #[arg(short = 'L', long)]
+    /// `-L`.
     pub lport: bool,
-
-    /// Count connects per source address, destination address and port (in the kernel);
-    /// print the table at exit
-    #[arg(short = 'c', long, conflicts_with_all = ["timestamp", "print_uid", "lport"])]
+    /// `-c`.
     pub count: bool,
-
-    /// With --count: also print the totals so far every SECS seconds
-    #[arg(long, value_name = "SECS", requires = "count",
-          value_parser = clap::value_parser!(u64).range(1..))]
+    /// `--interval SECS` (with `-c`), at least 1.
     pub interval: Option<u64>,
-
-    /// Only this process id (the thread group id: every thread of the process)
-    #[arg(short = 'p', long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// `-p PID`, at least 1.
     pub pid: Option<u32>,
-
-    /// Only this user id
-    #[arg(short = 'u', long, value_parser = clap::value_parser!(u32).range(0..u32::MAX as i64))]
+    /// `-u UID`, below `u32::MAX` (which is `(uid_t)-1`).
     pub uid: Option<u32>,
-
-    /// Only these destination ports (comma separated)
-    #[arg(short = 'P', long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..))]
+    /// `-P PORT,...`, each at least 1.
     pub port: Vec<u16>,
-
-    /// Only IPv4
-    #[arg(short = '4', long, conflicts_with = "ipv6")]
+    /// `-4`.
     pub ipv4: bool,
-
-    /// Only IPv6
-    #[arg(short = '6', long)]
+    /// `-6`.
     pub ipv6: bool,
-
-    /// One JSON object per line: per connection, per lost-events report, per count row
-    #[arg(long)]
+    /// `--json`.
     pub json: bool,
-
-    /// Tell what each step of the loading pipeline does (on stderr)
-    #[arg(short = 'v', long)]
+    /// `-v`.
     pub verbose: bool,
 
     // ---- containers (issue 13): in-kernel filters and the CONTAINER column ----
-    /// Only processes in this cgroup v2 directory or below (libbpf-tools' -c)
-    #[arg(long, value_name = "PATH")]
+    /// `--cgroup DIR`: a cgroup v2 directory.
     pub cgroup: Option<PathBuf>,
-
-    /// Only cgroup ids in this pinned BPF hash map (BCC's --cgroupmap: key u64 cgroup id,
-    /// value u64)
-    #[arg(long, value_name = "PATH")]
+    /// `--cgroupmap PIN`: BCC's pinned map of cgroup ids.
     pub cgroupmap: Option<PathBuf>,
-
-    /// Only mount namespaces in this pinned BPF hash map (BCC's --mntnsmap: key u64 mount
-    /// namespace inode, value u32)
-    #[arg(long, value_name = "PATH")]
+    /// `--mntnsmap PIN`: BCC's pinned map of mount namespaces.
     pub mntnsmap: Option<PathBuf>,
-
-    /// Add a CONTAINER column: the container's 12-character short id, empty for none
-    #[arg(long, conflicts_with = "count")]
+    /// `--containers` (not with `-c`).
     pub containers: bool,
 }
 
-impl Cli {
-    /// The command line of this process; exits 2 with clap's message when it is wrong.
-    pub fn parse() -> Cli {
-        <Cli as Parser>::parse()
-    }
-}
-
-#[derive(Subcommand, Debug)]
+/// The subcommands.
+#[derive(Debug)]
 pub enum Command {
-    /// Walk through an eBPF object: sections, maps, programs, relocations, BTF
+    /// `inspect [OBJECT] [--core [--btf PATH]]`.
     Inspect {
-        /// The object file (default: the embedded one)
+        /// The object file (default: the embedded one).
         object: Option<PathBuf>,
-
-        /// Also resolve each CO-RE record against the running kernel's BTF (or --btf)
-        #[arg(long)]
+        /// `--core`.
         core: bool,
-
-        /// The target BTF for --core (raw BTF or an ELF with .BTF)
-        #[arg(long, value_name = "PATH", requires = "core")]
+        /// `--btf PATH` (with `--core`).
         btf: Option<PathBuf>,
     },
-    /// Load every program of an eBPF object (or those named), one at a time, and tell the
-    /// verifier's verdict and statistics; nothing stays in the kernel
+    /// `features [--json]`.
+    Features {
+        /// `--json`: one JSON object.
+        json: bool,
+    },
+    /// `load OBJECT [--program NAME]... [--btf PATH] [-v]`.
     Load {
-        /// The object file
+        /// The object file.
         object: PathBuf,
-
-        /// Only this program (by function name); may be given more than once
-        #[arg(long = "program", value_name = "NAME")]
+        /// `--program NAME`, in the order given; empty: every program.
         programs: Vec<String>,
-
-        /// The kernel's BTF, for kernels without /sys/kernel/btf/vmlinux
-        #[arg(long, value_name = "PATH")]
+        /// `--btf PATH`.
         btf: Option<PathBuf>,
-
-        /// Tell each loading step (on stderr)
-        #[arg(short = 'v', long)]
+        /// `-v`.
         verbose: bool,
     },
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+/// `--attach`: where to attach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttachMode {
-    /// The kprobe when the kernel has kprobes, else the tracepoint
+    /// The kprobe when the kernel has kprobes, else the tracepoint.
     Auto,
-    /// The kprobe on tcp_connect: through the kprobe PMU, else tracefs kprobe_events
+    /// The kprobe on tcp_connect: through the kprobe PMU, else tracefs kprobe_events.
     Kprobe,
-    /// The kprobe on tcp_connect through tracefs kprobe_events only
+    /// The kprobe on tcp_connect through tracefs kprobe_events only.
     KprobeLegacy,
-    /// The tracepoint sock/inet_sock_set_state
+    /// The tracepoint sock/inet_sock_set_state.
     Tracepoint,
 }
 
+impl ValueEnum for AttachMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            Self::Auto,
+            Self::Kprobe,
+            Self::KprobeLegacy,
+            Self::Tracepoint,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let (name, help) = match self {
+            Self::Auto => (
+                "auto",
+                "The kprobe when the kernel has kprobes, else the tracepoint",
+            ),
+            Self::Kprobe => (
+                "kprobe",
+                "The kprobe on tcp_connect: through the kprobe PMU, else tracefs kprobe_events",
+            ),
+            Self::KprobeLegacy => (
+                "kprobe-legacy",
+                "The kprobe on tcp_connect through tracefs kprobe_events only",
+            ),
+            Self::Tracepoint => ("tracepoint", "The tracepoint sock/inet_sock_set_state"),
+        };
+        Some(PossibleValue::new(name).help(help))
+    }
+}
+
+/// `--pages`: a power of two from 1 to 65536.
 fn parse_pages(text: &str) -> Result<usize, String> {
     let pages: usize = text.parse().map_err(|e| format!("{e}"))?;
     if pages == 0 || !pages.is_power_of_two() || pages > 1 << 16 {
         return Err(format!("{pages} is not a power of two between 1 and 65536"));
     }
     Ok(pages)
+}
+
+/// An option that takes a value: `--long VALUE`.
+fn value(id: &'static str, value_name: &'static str, help: &'static str) -> Arg {
+    Arg::new(id)
+        .long(id)
+        .value_name(value_name)
+        .action(ArgAction::Set)
+        .help(help)
+}
+
+/// A flag: `-s`/`--long`, or `--long` alone when `short` is `None`.
+fn flag(id: &'static str, short: Option<char>, long: &'static str, help: &'static str) -> Arg {
+    let arg = Arg::new(id)
+        .long(long)
+        .action(ArgAction::SetTrue)
+        .help(help);
+    match short {
+        Some(short) => arg.short(short),
+        None => arg,
+    }
+}
+
+/// The command line's definition: options, help texts, examples, checks.
+pub fn command() -> clap::Command {
+    let inspect = clap::Command::new("inspect")
+        .about("Walk through an eBPF object: sections, maps, programs, relocations, BTF")
+        .arg(
+            Arg::new("object")
+                .value_name("OBJECT")
+                .value_parser(value_parser!(PathBuf))
+                .help("The object file (default: the embedded one)"),
+        )
+        .arg(flag(
+            "core",
+            None,
+            "core",
+            "Also resolve each CO-RE record against the running kernel's BTF (or --btf)",
+        ))
+        .arg(
+            value(
+                "btf",
+                "PATH",
+                "The target BTF for --core (raw BTF or an ELF with .BTF)",
+            )
+            .value_parser(value_parser!(PathBuf))
+            .requires("core"),
+        );
+
+    let load = clap::Command::new("load")
+        .about(
+            "Load every program of an eBPF object (or those named), one at a time, and tell \
+             the verifier's verdict and statistics; nothing stays in the kernel",
+        )
+        .arg(
+            Arg::new("object")
+                .value_name("OBJECT")
+                .required(true)
+                .value_parser(value_parser!(PathBuf))
+                .help("The object file"),
+        )
+        .arg(
+            value(
+                "program",
+                "NAME",
+                "Only this program (by function name); may be given more than once",
+            )
+            .action(ArgAction::Append),
+        )
+        .arg(
+            value(
+                "btf",
+                "PATH",
+                "The kernel's BTF, for kernels without /sys/kernel/btf/vmlinux",
+            )
+            .value_parser(value_parser!(PathBuf)),
+        )
+        .arg(flag(
+            "verbose",
+            Some('v'),
+            "verbose",
+            "Tell each loading step (on stderr)",
+        ));
+
+    let features = clap::Command::new("features")
+        .about(
+            "What this kernel offers the tool (probed), and the attach path it takes here, and why",
+        )
+        .arg(flag("json", None, "json", "One JSON object"));
+
+    clap::Command::new("tcpconnect")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Trace every outgoing TCP connection (IPv4 and IPv6) with eBPF")
+        .after_help(EXAMPLES)
+        .subcommand(inspect)
+        .subcommand(load)
+        .subcommand(features)
+        .arg(
+            value(
+                "attach",
+                "ATTACH",
+                "Where to attach: auto is the kprobe when the kernel has kprobes, else the tracepoint",
+            )
+            .value_parser(EnumValueParser::<AttachMode>::new())
+            .default_value("auto"),
+        )
+        .arg(
+            value(
+                "duration",
+                "SECS",
+                "Stop after SECS seconds; 0 sets everything up and exits",
+            )
+            .value_parser(value_parser!(u64)),
+        )
+        .arg(
+            value(
+                "pages",
+                "PAGES",
+                "Ring size per CPU, in pages (a power of two)",
+            )
+            .value_parser(parse_pages)
+            .default_value("8"),
+        )
+        .arg(
+            value(
+                "object",
+                "PATH",
+                "Load this object instead of the embedded one (same event layout)",
+            )
+            .value_parser(value_parser!(PathBuf)),
+        )
+        .arg(
+            value(
+                "btf",
+                "PATH",
+                "The kernel's BTF, for kernels without /sys/kernel/btf/vmlinux (raw BTF or ELF)",
+            )
+            .value_parser(value_parser!(PathBuf)),
+        )
+        .arg(flag(
+            "timestamp",
+            Some('t'),
+            "timestamp",
+            "Include a timestamp column (seconds since start)",
+        ))
+        .arg(flag(
+            "print_uid",
+            Some('U'),
+            "print-uid",
+            "Include a UID column",
+        ))
+        .arg(flag(
+            "lport",
+            Some('L'),
+            "lport",
+            "Include the local port column",
+        ))
+        .arg(
+            flag(
+                "count",
+                Some('c'),
+                "count",
+                "Count connects per source address, destination address and port (in the \
+                 kernel); print the table at exit",
+            )
+            .conflicts_with_all(["timestamp", "print_uid", "lport"]),
+        )
+        .arg(
+            value(
+                "interval",
+                "SECS",
+                "With --count: also print the totals so far every SECS seconds",
+            )
+            .requires("count")
+            .value_parser(value_parser!(u64).range(1..)),
+        )
+        .arg(
+            value(
+                "pid",
+                "PID",
+                "Only this process id (the thread group id: every thread of the process)",
+            )
+            .short('p')
+            .value_parser(value_parser!(u32).range(1..)),
+        )
+        .arg(
+            value("uid", "UID", "Only this user id")
+                .short('u')
+                .value_parser(value_parser!(u32).range(0..u32::MAX as i64)),
+        )
+        .arg(
+            value(
+                "port",
+                "PORT",
+                "Only these destination ports (comma separated)",
+            )
+            .short('P')
+            .action(ArgAction::Append)
+            .value_delimiter(',')
+            .value_parser(value_parser!(u16).range(1..)),
+        )
+        .arg(flag("ipv4", Some('4'), "ipv4", "Only IPv4").conflicts_with("ipv6"))
+        .arg(flag("ipv6", Some('6'), "ipv6", "Only IPv6"))
+        .arg(flag(
+            "json",
+            None,
+            "json",
+            "One JSON object per line: per connection, per lost-events report, per count row",
+        ))
+        .arg(flag(
+            "verbose",
+            Some('v'),
+            "verbose",
+            "Tell what each step of the loading pipeline does (on stderr)",
+        ))
+        .args(container_args())
+}
+
+/// The containers' options (issue 13): the in-kernel filters and the CONTAINER column.
+fn container_args() -> [Arg; 4] {
+    [
+        value(
+            "cgroup",
+            "DIR",
+            "Only processes in this cgroup v2 directory or below (libbpf-tools' -c)",
+        )
+        .value_parser(value_parser!(PathBuf)),
+        value(
+            "cgroupmap",
+            "PIN",
+            "Only cgroup ids in this pinned BPF hash map (BCC's --cgroupmap: key u64 cgroup \
+             id, value 8 bytes)",
+        )
+        .value_parser(value_parser!(PathBuf)),
+        value(
+            "mntnsmap",
+            "PIN",
+            "Only mount namespaces in this pinned BPF hash map (BCC's --mntnsmap: key u64 \
+             mount namespace inode, value 4 bytes)",
+        )
+        .value_parser(value_parser!(PathBuf)),
+        flag(
+            "containers",
+            None,
+            "containers",
+            "Add a CONTAINER column: the container's 12-character short id, empty for none",
+        )
+        .conflicts_with("count"),
+    ]
+}
+
+impl Cli {
+    /// Parses `std::env::args_os()`. On `--help` or `--version`, prints and exits 0; on a
+    /// bad command line, prints clap's message and exits 2.
+    pub fn parse() -> Cli {
+        Cli::from_matches(&command().get_matches())
+    }
+
+    /// The structs from matches of [`command`] (clap has checked every value already).
+    fn from_matches(matches: &ArgMatches) -> Cli {
+        let command = match matches.subcommand() {
+            Some(("inspect", inspect)) => Some(Command::Inspect {
+                object: inspect.get_one::<PathBuf>("object").cloned(),
+                core: inspect.get_flag("core"),
+                btf: inspect.get_one::<PathBuf>("btf").cloned(),
+            }),
+            Some(("features", features)) => Some(Command::Features {
+                json: features.get_flag("json"),
+            }),
+            Some(("load", load)) => Some(Command::Load {
+                object: load
+                    .get_one::<PathBuf>("object")
+                    .cloned()
+                    .unwrap_or_default(),
+                programs: load
+                    .get_many::<String>("program")
+                    .map(|names| names.cloned().collect())
+                    .unwrap_or_default(),
+                btf: load.get_one::<PathBuf>("btf").cloned(),
+                verbose: load.get_flag("verbose"),
+            }),
+            _ => None,
+        };
+        Cli {
+            command,
+            attach: matches
+                .get_one::<AttachMode>("attach")
+                .copied()
+                .unwrap_or(AttachMode::Auto),
+            duration: matches.get_one::<u64>("duration").copied(),
+            pages: matches.get_one::<usize>("pages").copied().unwrap_or(8),
+            object: matches.get_one::<PathBuf>("object").cloned(),
+            btf: matches.get_one::<PathBuf>("btf").cloned(),
+            timestamp: matches.get_flag("timestamp"),
+            print_uid: matches.get_flag("print_uid"),
+            lport: matches.get_flag("lport"),
+            count: matches.get_flag("count"),
+            interval: matches.get_one::<u64>("interval").copied(),
+            pid: matches.get_one::<u32>("pid").copied(),
+            uid: matches.get_one::<u32>("uid").copied(),
+            port: matches
+                .get_many::<u16>("port")
+                .map(|ports| ports.copied().collect())
+                .unwrap_or_default(),
+            ipv4: matches.get_flag("ipv4"),
+            ipv6: matches.get_flag("ipv6"),
+            json: matches.get_flag("json"),
+            verbose: matches.get_flag("verbose"),
+            cgroup: matches.get_one::<PathBuf>("cgroup").cloned(),
+            cgroupmap: matches.get_one::<PathBuf>("cgroupmap").cloned(),
+            mntnsmap: matches.get_one::<PathBuf>("mntnsmap").cloned(),
+            containers: matches.get_flag("containers"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        let argv = std::iter::once("tcpconnect").chain(args.iter().copied());
+        command()
+            .try_get_matches_from(argv)
+            .map(|m| Cli::from_matches(&m))
+    }
+
+    #[test]
+    fn the_container_options() {
+        let cli = parse(&[
+            "--cgroup",
+            "/sys/fs/cgroup/a",
+            "--cgroupmap",
+            "/sys/fs/bpf/cg",
+            "--mntnsmap",
+            "/sys/fs/bpf/mnt",
+            "--containers",
+        ])
+        .unwrap();
+        assert_eq!(cli.cgroup, Some(PathBuf::from("/sys/fs/cgroup/a")));
+        assert_eq!(cli.cgroupmap, Some(PathBuf::from("/sys/fs/bpf/cg")));
+        assert_eq!(cli.mntnsmap, Some(PathBuf::from("/sys/fs/bpf/mnt")));
+        assert!(cli.containers);
+        let defaults = parse(&[]).unwrap();
+        assert_eq!(
+            (defaults.cgroup, defaults.cgroupmap, defaults.mntnsmap),
+            (None, None, None)
+        );
+        assert!(!defaults.containers);
+        // Count rows have no container column.
+        assert_eq!(
+            parse(&["-c", "--containers"]).unwrap_err().kind(),
+            clap::error::ErrorKind::ArgumentConflict
+        );
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.attach, AttachMode::Auto);
+        assert_eq!(cli.pages, 8);
+        assert!(cli.command.is_none());
+        assert!(cli.port.is_empty());
+        assert!(!cli.count && !cli.json && !cli.verbose);
+    }
+
+    #[test]
+    fn every_option_lands_in_its_field() {
+        let cli = parse(&[
+            "--attach",
+            "kprobe-legacy",
+            "--duration",
+            "0",
+            "--pages",
+            "64",
+            "--object",
+            "o.bpf.o",
+            "--btf",
+            "vmlinux",
+            "-p",
+            "181",
+            "-u",
+            "0",
+            "-P",
+            "80,443",
+            "-P",
+            "8080",
+            "-4",
+            "--json",
+            "-v",
+            "-c",
+            "--interval",
+            "10",
+        ])
+        .unwrap();
+        assert_eq!(cli.attach, AttachMode::KprobeLegacy);
+        assert_eq!(cli.duration, Some(0));
+        assert_eq!(cli.pages, 64);
+        assert_eq!(cli.object, Some(PathBuf::from("o.bpf.o")));
+        assert_eq!(cli.btf, Some(PathBuf::from("vmlinux")));
+        assert_eq!((cli.pid, cli.uid), (Some(181), Some(0)));
+        assert_eq!(cli.port, [80, 443, 8080]);
+        assert!(cli.ipv4 && !cli.ipv6 && cli.json && cli.verbose && cli.count);
+        assert_eq!(cli.interval, Some(10));
+
+        let cli = parse(&["-t", "-U", "-L", "-6"]).unwrap();
+        assert!(cli.timestamp && cli.print_uid && cli.lport && cli.ipv6);
+    }
+
+    #[test]
+    fn inspect_takes_an_object_core_and_btf() {
+        let cli = parse(&["inspect", "x.o", "--core", "--btf", "b"]).unwrap();
+        let Some(Command::Inspect { object, core, btf }) = cli.command else {
+            panic!("no inspect: {cli:?}");
+        };
+        assert_eq!(object, Some(PathBuf::from("x.o")));
+        assert!(core);
+        assert_eq!(btf, Some(PathBuf::from("b")));
+    }
+
+    #[test]
+    fn pages_must_be_a_power_of_two_up_to_65536() {
+        for bad in ["0", "3", "131072", "x"] {
+            let error = parse(&["--pages", bad]).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{bad}: {error}");
+        }
+        assert_eq!(parse(&["--pages", "65536"]).unwrap().pages, 65536);
+    }
 }

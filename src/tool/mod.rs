@@ -10,6 +10,7 @@
 //! | [`count`] | count mode: the `counts` map read and printed as a table |
 //! | [`container`] | which container a cgroup id names: its path, runtime, id, pod |
 //! | [`select`] | the container filters in the kernel: `--cgroup`, `--cgroupmap`, `--mntnsmap` |
+//! | [`features`] | `tcpconnect features`: what this kernel offers, and the path the tool takes |
 //! | [`inspect`] | `tcpconnect inspect`: the loader's tour of an object |
 //! | [`load`] | `tcpconnect load`: every program of any object through the verifier |
 
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod container;
 pub mod count;
 pub mod event;
+pub mod features;
 pub mod inspect;
 pub mod load;
 pub mod print;
@@ -51,9 +53,11 @@ pub fn kernel_btf(path: Option<&Path>) -> Result<Btf> {
     match path {
         Some(path) => Ok(btf::kernel::load_file(path)?.0),
         None => btf::kernel::load().map_err(|error| match error {
-            KernelBtfError::NotAvailable { .. } => {
-                anyhow::anyhow!("{error}; give a BTF file with --btf PATH")
-            }
+            KernelBtfError::NotAvailable { .. } => anyhow::anyhow!(
+                "{error}; give a BTF file with --btf PATH (for older kernels: BTFHub's archive, \
+                 github.com/aquasecurity/btfhub-archive, or `pahole --btf_encode_detached` on \
+                 the kernel's vmlinux with debug info)"
+            ),
             other => other.into(),
         }),
     }

@@ -91,6 +91,29 @@ impl Tour {
             }
             BtfStatus::Absent => "the object has no BTF".to_string(),
         });
+        // The kinds this kernel lacks (probed) were rewritten, type ids kept.
+        if matches!(object.btf_status(), BtfStatus::Loaded(_)) {
+            let missing = ebpf_loader::features::btf::probe().missing();
+            let rewrites: Vec<String> = object
+                .btf_rewrites()
+                .iter()
+                .map(|r| r.to_string())
+                .collect();
+            self.detail(match (missing.is_empty(), rewrites.is_empty()) {
+                (true, _) => {
+                    "BTF kinds (probed): the kernel takes every kind the loader knows".into()
+                }
+                (false, true) => format!(
+                    "BTF kinds (probed): the kernel lacks {}; the object uses none of them",
+                    missing.join(", ")
+                ),
+                (false, false) => format!(
+                    "BTF kinds (probed): the kernel lacks {}; rewritten (btf::sanitize): {}",
+                    missing.join(", "),
+                    rewrites.join(", ")
+                ),
+            });
+        }
 
         self.step(
             "create the maps",

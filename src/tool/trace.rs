@@ -239,6 +239,10 @@ pub fn run(cli: &Cli) -> Result<()> {
         target_btf.len()
     ));
 
+    // Where this kernel charges BPF memory; before 5.11, RLIMIT_MEMLOCK is raised.
+    let memlock = ebpf_loader::features::memlock::ensure();
+    tour.detail(format!("memory accounting (probed): {memlock}"));
+
     // Steps 5 to 8 happen inside Object::load; the tour tells them from what it returns.
     let object = Object::load(
         &spec,

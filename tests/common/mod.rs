@@ -123,3 +123,14 @@ pub fn assert_payload(data: &[u8], pid_tgid: u64, magic: u64) {
     assert_eq!(data.len(), 20, "{data:?}");
     assert_eq!(&data[..16], &payload[..]);
 }
+
+/// How `LinkPreference::Auto` attaches on this kernel: a BPF link where `BPF_LINK_CREATE`
+/// knows perf events (5.15), else the `PERF_EVENT_IOC_SET_BPF` fallback (5.10 in the VM
+/// matrix). Decided by the library's probe, which is libbpf's.
+pub fn auto_link_via() -> ebpf_loader::attach::Via {
+    if ebpf_loader::features::probe_perf_link() {
+        ebpf_loader::attach::Via::BpfLink
+    } else {
+        ebpf_loader::attach::Via::PerfIoctl
+    }
+}

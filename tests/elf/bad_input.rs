@@ -3,7 +3,8 @@
 use ebpf_loader::btf::build::BtfBuilder;
 use ebpf_loader::btf::BtfError;
 use ebpf_loader::elf::{
-    MapProblem, ObjectSpec, ParseError, RelocProblem, RelocationKind, R_BPF_64_32, R_BPF_64_64,
+    ExternError, ExternProblem, MapProblem, ObjectSpec, ParseError, RelocProblem, RelocationKind,
+    R_BPF_64_32, R_BPF_64_64,
 };
 use ebpf_loader::insn::{Insn, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
 
@@ -321,9 +322,20 @@ fn relocations_against_what_code_cannot_use() {
             }
         )
     );
-    // An extern.
+    // An extern (undefined, global, no type) needs BTF to say what it is.
     let (mut elf, section) = minimal(&code);
     let ext = elf.symbol("ext", 0, 0, 0, STB_GLOBAL, STT_NOTYPE);
+    elf.rel(section, &[(0, ext, R_BPF_64_64)]);
+    assert_eq!(
+        parse(&elf).unwrap_err(),
+        ParseError::Extern(ExternError {
+            name: "ext".into(),
+            problem: ExternProblem::NoBtf
+        })
+    );
+    // An undefined symbol that is no extern (it has a type).
+    let (mut elf, section) = minimal(&code);
+    let ext = elf.symbol("ext", 0, 0, 0, STB_GLOBAL, STT_OBJECT);
     elf.rel(section, &[(0, ext, R_BPF_64_64)]);
     assert_eq!(
         parse(&elf).unwrap_err(),

@@ -2,7 +2,9 @@
 
 mod bad_input;
 mod corpus;
+mod features;
 mod real_object;
+mod real_world;
 mod writer;
 
 /// An error and its causes on one line, as the tool prints them: `a: b: c`.

@@ -1009,3 +1009,71 @@ fn object_against_this_kernel_matches_bpftool() {
     // 25 + 26 records, minus the lshift, signed and 2 rshift ones of sk_protocol.
     assert_eq!(checked, 47);
 }
+
+/// libbpf's validation rules (`bpf_core_calc_field_relo`): for a bitfield, the byte
+/// offset, byte size and left shift the instruction holds are not checked against the
+/// locally computed ones (clang may have chosen another load); the right shift and the
+/// signedness are. For a plain field every kind is checked.
+#[test]
+fn bitfield_validation_follows_libbpf() {
+    let local = local();
+    // Target: f (3 bits, u32) at bit 70: byte_off 8, byte_sz 4, lshift 55, rshift 61.
+    let mut b = BtfBuilder::new();
+    let u32_ = b.add_int("unsigned int", 4, 0);
+    b.add_struct(
+        "bits",
+        12,
+        &[("pad", u32_, 0, 0), ("lo", u32_, 32, 0), ("f", u32_, 70, 3)],
+    );
+    let target = Btf::parse(b.build()).unwrap();
+    // Local values: byte_off 4, byte_sz 4, lshift 56, rshift 61, signed 0. Each
+    // instruction below holds something else (as clang's own load choice would give).
+    let one = |kind, held: i32| {
+        let mut insns = vec![mov(1, held)];
+        relocate(&local, &target, &[relo(0, 5, &[0, 1], kind)], &mut insns).map(|_| insns)
+    };
+    assert_eq!(one(CoreReloKind::FieldByteOffset, 0), Ok(vec![mov(1, 8)]));
+    assert_eq!(one(CoreReloKind::FieldByteSize, 8), Ok(vec![mov(1, 4)]));
+    assert_eq!(one(CoreReloKind::FieldLshiftU64, 36), Ok(vec![mov(1, 55)]));
+    assert_eq!(
+        one(CoreReloKind::FieldRshiftU64, 60),
+        Err(CoreError::ValueMismatch {
+            insn_index: 0,
+            expected: 61,
+            found: 60
+        })
+    );
+    assert_eq!(
+        one(CoreReloKind::FieldSigned, 1),
+        Err(CoreError::ValueMismatch {
+            insn_index: 0,
+            expected: 0,
+            found: 1
+        })
+    );
+    // The same kinds on a plain field (sock.b: u32 at byte 4) are all checked.
+    let target = target_with(&[("sock", sock_moved())]);
+    for (kind, local_value) in [
+        (CoreReloKind::FieldByteOffset, 4),
+        (CoreReloKind::FieldByteSize, 4),
+        (CoreReloKind::FieldLshiftU64, 32),
+        (CoreReloKind::FieldRshiftU64, 32),
+        (CoreReloKind::FieldSigned, 0),
+    ] {
+        let mut insns = vec![mov(1, 17)];
+        assert_eq!(
+            relocate(&local, &target, &[relo(0, 3, &[0, 1], kind)], &mut insns),
+            Err(CoreError::ValueMismatch {
+                insn_index: 0,
+                expected: local_value,
+                found: 17
+            }),
+            "{kind:?}"
+        );
+    }
+    // Type ids may be renumbered by linking: never checked.
+    assert!(!validates(CoreReloKind::TypeIdTarget, false));
+    assert!(!validates(CoreReloKind::TypeIdLocal, false));
+    assert!(validates(CoreReloKind::TypeSize, false));
+    assert!(validates(CoreReloKind::FieldExists, true));
+}

@@ -257,7 +257,7 @@ check_environment() {
     bpf=$(vmhelper bpf-count 2>&1) || bpf="error: $bpf"
     nc_works 127.0.0.1 5001 && nc4=yes
     nc_works ::1 5002 && nc6=yes
-    say "environment: release=$(uname -r) cpus=$(nproc) kprobe_pmu=$pmu kprobe_events=$legacy" \
+    say "environment: release=$(uname -r) cpus=$(nproc) memlock=$(ulimit -l) kprobe_pmu=$pmu kprobe_events=$legacy" \
         "tracepoint=$tp btf=$btf lo_ipv6=$v6 nc_ipv4=$nc4 nc_ipv6=$nc6 bpf: $bpf"
     local missing=""
     [ "$pmu" = no ] && missing="$missing kprobe-PMU"
@@ -499,6 +499,62 @@ check_kill_prune() {
     check_clean kill-prune "$before"
 }
 
+# Issue 12: `tcpconnect features` runs, its JSON names an attach method, and that is the
+# method the tool then reports with --attach auto; nothing is left behind by the probes.
+check_features() {
+    local before status method attached
+    before=$(kernel_leftovers)
+    timeout $READY_SECS tcpconnect features >$W/features.txt 2>$W/features.err
+    status=$?
+    show_file "features:" $W/features.txt
+    [ $status -eq 0 ] || fail "tcpconnect features: status $status: $(tail -n1 $W/features.err)" || return 1
+    timeout $READY_SECS tcpconnect features --json >$W/features.json 2>$W/features.err
+    status=$?
+    show_file "features --json:" $W/features.json
+    [ $status -eq 0 ] || fail "tcpconnect features --json: status $status: $(tail -n1 $W/features.err)" || return 1
+    method=$(sed -n 's/.*"plan":{"method":"\([^"]*\)".*/\1/p' $W/features.json)
+    [ -n "$method" ] || fail "features --json names no attach method" || return 1
+    timeout $READY_SECS tcpconnect --duration 0 >$W/features-d0.out 2>$W/features-d0.err
+    status=$?
+    [ $status -eq 0 ] || fail "--duration 0: status $status: $(tail -n1 $W/features-d0.err)" || return 1
+    attached=$(grep 'attached to' $W/features-d0.err | head -n1)
+    case "$attached" in
+        *"($method)"*) ;;
+        *) fail "features says $method, the tool: $attached" || return 1 ;;
+    esac
+    NOTE="($method)"
+    check_clean features "$before"
+}
+
+# Issue 12: where the kernel charges BPF memory to RLIMIT_MEMLOCK (before 5.11), the tool
+# raises the limit itself (every other check runs with the guest's default, 64 KiB on 5.10).
+# Here the raise is refused: the limit stays 64 KiB and CAP_SYS_RESOURCE is dropped (vmhelper
+# no-sys-resource). Before 5.11 the tool must fail with one line naming RLIMIT_MEMLOCK (not
+# "needs root") and leave nothing behind; from 5.11 on the limit does not matter and it must
+# run, its --verbose saying the memory cgroup is charged.
+check_memlock() {
+    local before status major minor
+    before=$(kernel_leftovers)
+    (ulimit -S -l 64 && ulimit -H -l 64 && exec timeout $READY_SECS vmhelper no-sys-resource \
+        tcpconnect -v --attach tracepoint --duration 0) >$W/memlock.out 2>$W/memlock.err
+    status=$?
+    show_file "memlock stderr:" $W/memlock.err
+    major=$(uname -r | cut -d. -f1)
+    minor=$(uname -r | cut -d. -f2)
+    if [ "$major" -lt 5 ] || { [ "$major" -eq 5 ] && [ "$minor" -lt 11 ]; }; then
+        [ $status -eq 1 ] || fail "limit 64 KiB, no CAP_SYS_RESOURCE: status $status, not 1" || return 1
+        tail -n1 $W/memlock.err | grep -q 'RLIMIT_MEMLOCK (64 KiB) is too low' \
+            || fail "the error does not name RLIMIT_MEMLOCK: $(tail -n1 $W/memlock.err)" || return 1
+        ! grep -q 'needs root' $W/memlock.err || fail "the error still says 'needs root'" || return 1
+        NOTE="(raise refused: $(tail -n1 $W/memlock.err | sed 's/.*: RLIMIT_MEMLOCK/RLIMIT_MEMLOCK/' | cut -c1-40)...)"
+    else
+        [ $status -eq 0 ] || fail "limit 64 KiB, no CAP_SYS_RESOURCE: status $status: $(tail -n1 $W/memlock.err)" || return 1
+        grep -q 'memory cgroup' $W/memlock.err || fail "--verbose does not say the memory cgroup is charged" || return 1
+        NOTE="(memcg accounting: the limit does not matter)"
+    fi
+    check_clean memlock "$before"
+}
+
 # The library's kernel tests, one binary after the other, each with --include-ignored (the
 # kprobe tests are #[ignore]d on hosts without kprobes) and bounded by LIB_TEST_SECS. The
 # verdict comes from libtest's summary line of each binary:
@@ -544,5 +600,7 @@ if [ "$VMTEST_MODE" != env ]; then
     report tracepoint-unanswered
     report filters
     report kill-prune
+    report memlock
+    report features
 fi
 [ "$VMTEST_LIB_TESTS" != yes ] || report library-kernel-tests

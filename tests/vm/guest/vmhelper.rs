@@ -23,6 +23,10 @@
 //!   exec PROGRAM (same pid). A shell starts its background commands with both ignored
 //!   (POSIX, "Asynchronous Lists"); a program run from a terminal has them at their default,
 //!   and that is how the test wants to run `tcpconnect` before it sends SIGINT.
+//! - `vmhelper no-sys-resource PROGRAM ARGS...`: drop `CAP_SYS_RESOURCE` (from the bounding
+//!   set with `prctl(PR_CAPBSET_DROP)`, and from the effective, permitted and inheritable sets
+//!   with `capset(2)`), then exec PROGRAM: a root that cannot raise its `RLIMIT_MEMLOCK`, as a
+//!   container or a systemd unit without the capability is.
 //! - `vmhelper bpf-count`: count the BPF programs, maps and links the kernel
 //!   holds, by walking `BPF_PROG_GET_NEXT_ID` (11), `BPF_MAP_GET_NEXT_ID` (12)
 //!   and `BPF_LINK_GET_NEXT_ID` (31) (`include/uapi/linux/bpf.h`; the walk ends
@@ -47,6 +51,51 @@ const EINVAL: i32 = 22;
 extern "C" {
     fn syscall(number: i64, ...) -> i64;
     fn signal(signum: i32, handler: usize) -> usize;
+    fn prctl(option: i32, ...) -> i32;
+}
+
+const PR_CAPBSET_DROP: i32 = 24;
+const CAP_SYS_RESOURCE: u32 = 24;
+const SYS_CAPGET: i64 = 125; // x86_64
+const SYS_CAPSET: i64 = 126;
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// `struct __user_cap_header_struct` and `struct __user_cap_data_struct`
+/// (`include/uapi/linux/capability.h`); version 3 takes two data structs (64 capabilities).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+fn no_sys_resource(program: &str, args: &[&str]) -> Result<(), String> {
+    // SAFETY: PR_CAPBSET_DROP takes the capability number and no pointer.
+    if unsafe { prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE as u64, 0u64, 0u64, 0u64) } != 0 {
+        return Err(format!("prctl(PR_CAPBSET_DROP): {}", std::io::Error::last_os_error()));
+    }
+    let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and data are live, writable and sized as version 3 wants.
+    if unsafe { syscall(SYS_CAPGET, &mut header as *mut CapHeader, data.as_mut_ptr()) } != 0 {
+        return Err(format!("capget: {}", std::io::Error::last_os_error()));
+    }
+    let bit = !(1u32 << CAP_SYS_RESOURCE);
+    data[0].effective &= bit;
+    data[0].permitted &= bit;
+    data[0].inheritable &= bit;
+    // SAFETY: as for capget; the kernel only reads them.
+    if unsafe { syscall(SYS_CAPSET, &mut header as *mut CapHeader, data.as_ptr()) } != 0 {
+        return Err(format!("capset: {}", std::io::Error::last_os_error()));
+    }
+    let err = std::process::Command::new(program).args(args).exec();
+    Err(format!("exec {program}: {err}"))
 }
 
 /// The socket calls of connect-unanswered, which std does not offer.
@@ -266,13 +315,14 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["bpf-count"] => bpf_count(),
         ["spawn", program, args @ ..] => spawn(program, args),
+        ["no-sys-resource", program, args @ ..] => no_sys_resource(program, args),
         ["connect", addr, port] => connect(addr, port, "1"),
         ["connect", addr, port, count] => connect(addr, port, count),
         ["connect-listening", addr, port] => connect_listening(addr, port),
         ["connect-unanswered", addr, port, secs] => connect_unanswered(addr, port, secs),
         _ => Err(
             "usage: vmhelper bpf-count | connect ADDR PORT [COUNT] | connect-listening ADDR PORT \
-             | connect-unanswered ADDR PORT SECS | spawn PROGRAM ARGS..."
+             | connect-unanswered ADDR PORT SECS | spawn PROGRAM ARGS... | no-sys-resource PROGRAM ARGS..."
                 .to_string(),
         ),
     };
