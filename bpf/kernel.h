@@ -43,6 +43,7 @@ typedef __u64 u64;
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4,
+	BPF_MAP_TYPE_CGROUP_ARRAY = 8,
 };
 #define BPF_ANY 0
 #define BPF_NOEXIST 1
@@ -79,6 +80,31 @@ struct in6_addr {
 	} in6_u;
 } __attribute__((preserve_access_index));
 
+/* include/linux/ns_common.h: what every namespace has; `inum` is the inode number of its
+ * /proc/PID/ns/ file (`ls -Li /proc/PID/ns/mnt`). */
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+/* include/net/net_namespace.h */
+struct net {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+/* fs/mount.h (private to the VFS, but in the kernel's BTF) */
+struct mnt_namespace {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+/* include/linux/nsproxy.h */
+struct nsproxy {
+	struct mnt_namespace *mnt_ns;
+} __attribute__((preserve_access_index));
+
 /* include/net/sock.h */
 struct sock_common {
 	__be32 skc_daddr;
@@ -89,6 +115,7 @@ struct sock_common {
 	volatile unsigned char skc_state;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
+	possible_net_t skc_net;
 } __attribute__((preserve_access_index));
 
 struct sock {
@@ -106,6 +133,7 @@ typedef struct {
 /* include/linux/sched.h: loginuid exists only with CONFIG_AUDIT. */
 struct task_struct {
 	kuid_t loginuid;
+	struct nsproxy *nsproxy;
 } __attribute__((preserve_access_index));
 
 /* include/linux/trace_events.h and include/trace/events/sock.h: the tracepoint's record. */

@@ -19,6 +19,12 @@
  *                                         nothing: one event per connect.
  * The user-space loader picks the kprobe, or both tracepoints, sets the configuration below,
  * and reads `events`.
+ *
+ * Containers: each event carries the process's cgroup v2 id and mount namespace and the
+ * socket's network namespace, and three filters select processes by container in the
+ * kernel: a cgroup v2 directory (`cgroup_filter`, as libbpf-tools' -c), and BCC's pinned
+ * maps of cgroup ids (`cgroupset`) and mount namespaces (`mount_ns_set`), whose layout is
+ * BCC's contract (docs/special_filtering.md): the loader substitutes the pinned maps.
  */
 #include "kernel.h"
 #include <bpf/bpf_helpers.h>
@@ -46,6 +52,11 @@ struct data_t {
 	u32 daddr;                /* destination address (IPv4) */
 	struct in6_addr daddr6;   /* destination address (IPv6) */
 	u8 thesource;             /* 1: this host originates the connection */
+	/* Appended after the seed's layout (84 bytes), which stays a prefix. */
+	u8 __pad[7];
+	u64 cgroup_id;            /* cgroup v2 id: the inode of the cgroup's directory */
+	u32 mntns;                /* mount namespace: inode of /proc/PID/ns/mnt; 0 unknown */
+	u32 netns;                /* the socket's network namespace: inode of /proc/PID/ns/net */
 };
 
 /* Configuration: .rodata, written by the loader before the programs are loaded, then
@@ -56,6 +67,9 @@ const volatile u8 filter_family = 0;            /* AF_INET or AF_INET6; 0: both 
 const volatile u32 filter_ports_len = 0;        /* 0: every destination port */
 const volatile u16 filter_ports[MAX_PORTS] = {}; /* destination ports to keep */
 const volatile bool count_mode = false;         /* count in `counts`, send no events */
+const volatile bool filter_cgroup = false;      /* only tasks under cgroup_filter[0] */
+const volatile bool filter_cgroupmap = false;   /* only cgroup ids in `cgroupset` */
+const volatile bool filter_mntnsmap = false;    /* only mount namespaces in `mount_ns_set` */
 
 /* .bss: connections the tracepoint path could not remember (the `pending` map was full). */
 u64 pending_dropped = 0;
@@ -66,6 +80,30 @@ struct {
 	__uint(value_size, sizeof(u32));
 } events SEC(".maps");
 
+/* --cgroup: the cgroup v2 directory's fd at index 0, set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u32);
+} cgroup_filter SEC(".maps");
+
+/* --cgroupmap and --mntnsmap: BCC's maps (bcc/containers.py, docs/special_filtering.md),
+ * replaced by the pinned ones the user names. Only the keys matter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);   /* cgroup v2 id */
+	__type(value, u64);
+} cgroupset SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);   /* mount namespace inode */
+	__type(value, u32);
+} mount_ns_set SEC(".maps");
+
 /* Who connected, remembered from CLOSE -> SYN_SENT until the event is sent. */
 struct pending_connect {
 	char comm[TASK_COMM_LEN];
@@ -73,6 +111,9 @@ struct pending_connect {
 	u32 uid;
 	u32 gid;
 	u32 loginuid;
+	u64 cgroup_id;
+	u32 mntns;
+	u32 netns;
 };
 
 struct {
@@ -98,6 +139,15 @@ struct {
 	__type(value, u64);
 } counts SEC(".maps");
 
+/* The mount namespace of the current task; 0 when it has none (exiting). */
+static __always_inline u32 current_mntns(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+}
+
+/* The process filters; in process context (the connecting task is current). */
 static __always_inline bool process_filtered_out(void)
 {
 	u32 pid = bpf_get_current_pid_tgid() >> 32;
@@ -107,6 +157,21 @@ static __always_inline bool process_filtered_out(void)
 		return true;
 	if (filter_uid != (u32)-1 && uid != filter_uid)
 		return true;
+	/* 1: under the cgroup; 0: not; < 0: no cgroup at index 0. */
+	if (filter_cgroup && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
+		return true;
+	if (filter_cgroupmap) {
+		u64 id = bpf_get_current_cgroup_id();
+
+		if (!bpf_map_lookup_elem(&cgroupset, &id))
+			return true;
+	}
+	if (filter_mntnsmap) {
+		u64 ns = current_mntns();
+
+		if (!bpf_map_lookup_elem(&mount_ns_set, &ns))
+			return true;
+	}
 	return false;
 }
 
@@ -129,6 +194,15 @@ static __always_inline void fill_process(char comm[TASK_COMM_LEN], u32 *pid, u32
 	*gid = uid_gid >> 32;
 	*loginuid = current_loginuid();
 	bpf_get_current_comm(comm, TASK_COMM_LEN);
+}
+
+/* Where the connecting process runs (current task) and the socket's network namespace. */
+static __always_inline void fill_namespaces(struct sock *sk, u64 *cgroup_id, u32 *mntns,
+					    u32 *netns)
+{
+	*cgroup_id = bpf_get_current_cgroup_id();
+	*mntns = current_mntns();
+	*netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
 /* The connection's protocol, ports and addresses, read from a socket whose source port is
@@ -158,6 +232,9 @@ static __always_inline bool take_pending(u64 sk, struct pending_connect *who,
 	data->uid = who->uid;
 	data->gid = who->gid;
 	data->loginuid = who->loginuid;
+	data->cgroup_id = who->cgroup_id;
+	data->mntns = who->mntns;
+	data->netns = who->netns;
 	return bpf_map_delete_elem(&pending, &sk) == 0;
 }
 
@@ -221,6 +298,7 @@ int BPF_KPROBE(tcp_connect, struct sock *sk)
 		return 0;
 
 	fill_process(data.comm, &data.pid, &data.uid, &data.gid, &data.loginuid);
+	fill_namespaces(sk, &data.cgroup_id, &data.mntns, &data.netns);
 	fill_socket(sk, &data);
 	data.thesource = 1;
 	return emit(ctx, &data);
@@ -247,6 +325,7 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args)
 		if (process_filtered_out())
 			return 0;
 		fill_process(p.comm, &p.pid, &p.uid, &p.gid, &p.loginuid);
+		fill_namespaces((struct sock *)sk, &p.cgroup_id, &p.mntns, &p.netns);
 		if (bpf_map_update_elem(&pending, &sk, &p, BPF_ANY))
 			__sync_fetch_and_add(&pending_dropped, 1);
 		return 0;

@@ -634,8 +634,9 @@ mod tests {
             .map(|relo| spell_access(btf, relo).unwrap())
             .collect();
         assert_eq!(spelled[0], "struct pt_regs.di");
-        assert_eq!(spelled[2], "struct sock.__sk_common.skc_family");
-        assert_eq!(spelled[4], "struct task_struct.loginuid.val");
+        assert_eq!(spelled[3], "struct mnt_namespace.ns.inum");
+        assert_eq!(spelled[5], "struct sock.__sk_common.skc_family");
+        assert_eq!(spelled[7], "struct task_struct.loginuid.val");
     }
 
     #[test]
@@ -644,34 +645,34 @@ mod tests {
         let text = render(&spec, "bpf/main.bpf.o");
         for needle in [
             "eBPF object bpf/main.bpf.o",
-            "    4  kprobe/tcp_connect                          1352  program code",
+            "    4  kprobe/tcp_connect                          2208  program code",
             "  \"GPL\"",
             "  map #1 events (from .maps)",
             "      type         perf_event_array (BPF_MAP_TYPE_*, 4)",
             "      max_entries  0: one per possible CPU, filled in by the loader",
-            "      value        32 bytes (struct pending_connect, BTF type 12)",
-            "      key          36 bytes (struct flow_key, BTF type 25)",
+            "      value        48 bytes (struct pending_connect, BTF type 12)",
+            "      key          36 bytes (struct flow_key, BTF type 36)",
             "      map_flags    0x80 BPF_F_RDONLY_PROG: programs may only read it",
-            "      initial      145 bytes, 4 not zero",
+            "      initial      148 bytes, 4 not zero",
             "Program tcp_connect",
             "  attaches to   entry of kernel function tcp_connect",
-            "  instructions  169 (8-byte slots)",
-            "  linked        255 slots with emit at slot 169",
-            "    insn 165 in tcp_connect          call emit                      call pc-1  ->  call pc+3",
-            "               (call record in kprobe/tcp_connect at slot 165, symbol .text)",
-            "    insn 209 in emit                 map events                     r2 = 0 ll  ->  r2 = map[fd:1] ll",
+            "  instructions  276 (8-byte slots)",
+            "  linked        362 slots with emit at slot 276",
+            "    insn 272 in tcp_connect          call emit                      call pc-1  ->  call pc+3",
+            "               (call record in kprobe/tcp_connect at slot 272, symbol .text)",
+            "    insn 316 in emit                 map events                     r2 = 0 ll  ->  r2 = map[fd:1] ll",
             "               (map record in .text at slot 40, symbol events)",
-            "    *  17: r1 = 0 ll                          => r1 = map[fd:3][0]+0 ll",
+            "    *  19: r1 = 0 ll                          => r1 = map[fd:6][0]+0 ll",
             "    <emit> (from .text)",
-            "tcp_connect:43   byte_off       struct sock.__sk_common.skc_family = 12 (0:0:4)   r1 = 12",
-            "tcp_connect:74   field_exists   struct task_struct.loginuid = 1 (0:0)   r2 = 1",
+            "tcp_connect:106  byte_off       struct sock.__sk_common.skc_family = 12 (0:0:4)   r1 = 12",
+            "tcp_connect:139  field_exists   struct task_struct.loginuid = 1 (0:0)   r2 = 1",
             "Program inet_sock_set_state",
             "Program tcp_retransmit_skb",
             "  attaches to   tracepoint tcp:tcp_retransmit_skb",
             "  linked        240 slots with emit at slot 154",
             "tcp_retransmit_skb:8    type_exists    struct trace_event_raw_tcp_retransmit_skb = 1 (0)   r2 = 1",
             "tcp_retransmit_skb:13   byte_off       struct trace_event_raw_tcp_event_sk_skb.skaddr = 16 (0:2)   r2 = 16",
-            "  .BTF.ext: 4 func_info, 249 line_info, 52 CO-RE records",
+            "  .BTF.ext: 4 func_info, 331 line_info, 68 CO-RE records",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }

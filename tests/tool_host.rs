@@ -137,11 +137,11 @@ fn inspect_walks_the_embedded_object_and_resolves_its_core_records_on_this_kerne
     assert!(stdout.contains("Program inet_sock_set_state"), "{stdout}");
     assert!(stdout.contains("Program tcp_retransmit_skb"), "{stdout}");
     assert!(
-        stdout.contains("17 records, 17 resolved, 0 poisoned"),
+        stdout.contains("25 records, 25 resolved, 0 poisoned"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("18 records, 18 resolved, 0 poisoned"),
+        stdout.contains("26 records, 26 resolved, 0 poisoned"),
         "{stdout}"
     );
     // tcp_retransmit_skb reads its record through one of two type names, and a kernel has

@@ -13,6 +13,7 @@
 mod harness;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -195,6 +196,19 @@ fn loginuid() -> u64 {
         .unwrap_or(u64::from(u32::MAX))
 }
 
+/// The cgroup v2 hierarchy's mount point and this process's cgroup path in it.
+fn own_cgroup2() -> Option<(String, String)> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let root = mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let mount_point = left.split_whitespace().nth(4)?;
+        (right.split_whitespace().next()? == "cgroup2").then(|| mount_point.to_string())
+    })?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
+    Some((root.trim_end_matches('/').to_string(), own))
+}
+
 #[test]
 fn json_lines_carry_every_field_and_escape_the_process_name() {
     let (_a, target) = listen("127.0.0.1");
@@ -208,7 +222,7 @@ fn json_lines_carry_every_field_and_escape_the_process_name() {
     let object: Value = serde_json::from_str(&line).unwrap();
     let time = object["time"].as_f64().expect("time is a number");
     assert!(time >= 0.0, "line: {line}");
-    let expected = serde_json::json!({
+    let mut expected = serde_json::json!({
         "time": time,
         "pid": std::process::id(),
         "comm": "a\"b\\c\u{fffd}",
@@ -224,6 +238,16 @@ fn json_lines_carry_every_field_and_escape_the_process_name() {
         "daddr": "127.0.0.1",
         "dport": target.port(),
     });
+    // Where this process runs: its cgroup (the directory's inode and path in the v2
+    // hierarchy) and namespaces, as /proc says.
+    let ino = |path: &str| std::fs::metadata(path).unwrap().ino();
+    let fields = expected.as_object_mut().unwrap();
+    if let Some((root, own)) = own_cgroup2() {
+        fields.insert("cgroup_id".into(), ino(&format!("{root}{own}")).into());
+        fields.insert("cgroup".into(), own.into());
+    }
+    fields.insert("mntns".into(), ino("/proc/self/ns/mnt").into());
+    fields.insert("netns".into(), ino("/proc/self/ns/net").into());
     // Every field, and no other.
     assert_eq!(object, expected, "line: {line}");
     let (lines, _) = tool.stop();

@@ -221,8 +221,8 @@ mod tests {
     fn reads_an_elf_with_a_btf_section_and_rejects_others() {
         let obj = concat!(env!("CARGO_MANIFEST_DIR"), "/bpf/main.bpf.o");
         let (btf, source) = load_file(Path::new(obj)).unwrap();
-        assert_eq!((btf.len(), source), (95, Source::Read));
-        assert_eq!(btf.find_by_name_kind("sock", Kind::Struct), Ok(40));
+        assert_eq!((btf.len(), source), (119, Source::Read));
+        assert_eq!(btf.find_by_name_kind("sock", Kind::Struct), Ok(60));
 
         let dir = std::env::temp_dir().join(format!("btf-kernel-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -231,7 +231,7 @@ mod tests {
         let built = crate::btf::tests::object_section(".BTF");
         std::fs::write(&raw, &built).unwrap();
         let (btf, source) = load_file(&raw).unwrap();
-        assert_eq!((btf.len(), source), (95, Source::Mapped));
+        assert_eq!((btf.len(), source), (119, Source::Mapped));
         assert_eq!(btf.as_bytes(), &built[..]);
         // Neither BTF nor ELF.
         let junk = dir.join("junk");

@@ -25,8 +25,8 @@ pub(crate) fn object_btf() -> Btf {
 #[test]
 fn object_btf_has_bpftools_types() {
     let btf = object_btf();
-    // bpftool lists [1] .. [94].
-    assert_eq!(btf.len(), 95);
+    // bpftool lists [1] .. [118].
+    assert_eq!(btf.len(), 119);
     assert_eq!(
         btf.type_by_id(2).unwrap(),
         Type {
@@ -41,26 +41,26 @@ fn object_btf_has_bpftools_types() {
             }
         }
     );
-    // [40] STRUCT 'sock' size=52 vlen=2
-    //	'__sk_common' type_id=41 bits_offset=0
-    //	'sk_protocol' type_id=31 bits_offset=384
-    let sock = btf.type_by_id(40).unwrap();
+    // [60] STRUCT 'sock' size=64 vlen=2
+    //	'__sk_common' type_id=61 bits_offset=0
+    //	'sk_protocol' type_id=42 bits_offset=448
+    let sock = btf.type_by_id(60).unwrap();
     assert_eq!(sock.describe(), "STRUCT 'sock'");
     let TypeBody::Struct { size, members } = &sock.body else {
         panic!("not a struct: {sock:?}")
     };
-    assert_eq!(*size, 52);
+    assert_eq!(*size, 64);
     let m: Vec<(&str, u32, u32)> = members
         .iter()
         .map(|m| (m.name.as_str(), m.type_id, m.bit_offset))
         .collect();
-    assert_eq!(m, [("__sk_common", 41, 0), ("sk_protocol", 31, 384)]);
-    // [46] UNION '(anon)' size=16 vlen=3
-    let u = btf.type_by_id(46).unwrap();
+    assert_eq!(m, [("__sk_common", 61, 0), ("sk_protocol", 42, 448)]);
+    // [66] UNION '(anon)' size=16 vlen=3
+    let u = btf.type_by_id(66).unwrap();
     assert_eq!(u.describe(), "UNION '(anon)'");
     assert_eq!(u.members().len(), 3);
     assert_eq!(u.members()[1].name, "u6_addr16");
-    assert_eq!(u.members()[1].type_id, 48);
+    assert_eq!(u.members()[1].type_id, 68);
     // [6] ARRAY '(anon)' type_id=2 index_type_id=4 nr_elems=8192
     assert_eq!(
         btf.type_by_id(6).unwrap().body,
@@ -70,17 +70,17 @@ fn object_btf_has_bpftools_types() {
             nelems: 8192
         }
     );
-    // [44] VOLATILE '(anon)' type_id=28; [58] CONST '(anon)' type_id=0
+    // [64] VOLATILE '(anon)' type_id=39; [78] CONST '(anon)' type_id=0
     assert_eq!(
-        btf.type_by_id(44).unwrap().body,
-        TypeBody::Volatile { target: 28 }
+        btf.type_by_id(64).unwrap().body,
+        TypeBody::Volatile { target: 39 }
     );
     assert_eq!(
-        btf.type_by_id(58).unwrap().body,
+        btf.type_by_id(78).unwrap().body,
         TypeBody::Const { target: 0 }
     );
-    // [65] FUNC_PROTO '(anon)' ret_type_id=2 vlen=2 'ctx' type_id=62 'data' type_id=63
-    let TypeBody::FuncProto { ret, params } = btf.type_by_id(65).unwrap().body else {
+    // [86] FUNC_PROTO '(anon)' ret_type_id=2 vlen=2 'ctx' type_id=82 'data' type_id=83
+    let TypeBody::FuncProto { ret, params } = btf.type_by_id(86).unwrap().body else {
         panic!("not a proto")
     };
     assert_eq!(ret, 2);
@@ -88,19 +88,19 @@ fn object_btf_has_bpftools_types() {
         .iter()
         .map(|p| (p.name.as_str(), p.type_id))
         .collect();
-    assert_eq!(p, [("ctx", 62), ("data", 63)]);
-    // [66] FUNC 'emit' type_id=65 linkage=static; [39] FUNC 'tcp_connect' ... global
+    assert_eq!(p, [("ctx", 82), ("data", 83)]);
+    // [87] FUNC 'emit' type_id=86 linkage=static; [50] FUNC 'tcp_connect' ... global
     assert_eq!(
-        btf.type_by_id(66).unwrap().body,
+        btf.type_by_id(87).unwrap().body,
         TypeBody::Func {
-            proto: 65,
+            proto: 86,
             linkage: BTF_FUNC_STATIC
         }
     );
     assert_eq!(
-        btf.type_by_id(39).unwrap().body,
+        btf.type_by_id(50).unwrap().body,
         TypeBody::Func {
-            proto: 38,
+            proto: 49,
             linkage: BTF_FUNC_GLOBAL
         }
     );
@@ -112,8 +112,8 @@ fn object_btf_has_bpftools_types() {
             linkage: BTF_VAR_GLOBAL_ALLOCATED
         }
     );
-    // [92] DATASEC '.maps' size=0 vlen=3 (offsets 0: clang leaves them to the loader)
-    let maps = btf.type_by_id(92).unwrap();
+    // [116] DATASEC '.maps' size=0 vlen=6 (offsets 0: clang leaves them to the loader)
+    let maps = btf.type_by_id(116).unwrap();
     assert_eq!(maps.name, ".maps");
     assert_eq!(
         maps.body,
@@ -131,16 +131,31 @@ fn object_btf_has_bpftools_types() {
                     size: 24
                 },
                 VarSecinfo {
+                    type_id: 28,
+                    offset: 0,
+                    size: 32
+                },
+                VarSecinfo {
+                    type_id: 32,
+                    offset: 0,
+                    size: 32
+                },
+                VarSecinfo {
                     type_id: 34,
+                    offset: 0,
+                    size: 32
+                },
+                VarSecinfo {
+                    type_id: 45,
                     offset: 0,
                     size: 32
                 },
             ]
         }
     );
-    // [86] INT '_Bool' size=1 bits_offset=0 nr_bits=8 encoding=BOOL
+    // [107] INT '_Bool' size=1 bits_offset=0 nr_bits=8 encoding=BOOL
     assert_eq!(
-        btf.type_by_id(86).unwrap().body,
+        btf.type_by_id(107).unwrap().body,
         TypeBody::Int {
             size: 1,
             encoding: BTF_INT_BOOL,
@@ -155,16 +170,16 @@ fn object_btf_has_bpftools_types() {
     }
     let expect = [
         (Kind::Int, 9),
-        (Kind::Ptr, 11),
-        (Kind::Array, 11),
-        (Kind::Struct, 16),
+        (Kind::Ptr, 17),
+        (Kind::Array, 14),
+        (Kind::Struct, 24),
         (Kind::Union, 1),
-        (Kind::Typedef, 13),
+        (Kind::Typedef, 14),
         (Kind::Volatile, 5),
         (Kind::Const, 5),
         (Kind::Func, 4),
         (Kind::FuncProto, 4),
-        (Kind::Var, 11),
+        (Kind::Var, 17),
         (Kind::Datasec, 4),
     ];
     assert_eq!(counts.into_iter().collect::<Vec<_>>(), expect);
@@ -173,9 +188,9 @@ fn object_btf_has_bpftools_types() {
 #[test]
 fn object_btf_lookups() {
     let btf = object_btf();
-    assert_eq!(btf.find_by_name_kind("sock", Kind::Struct), Ok(40));
+    assert_eq!(btf.find_by_name_kind("sock", Kind::Struct), Ok(60));
     assert_eq!(btf.find_by_name_kind("u32", Kind::Typedef), Ok(15));
-    assert_eq!(btf.find_by_name_kind(".maps", Kind::Datasec), Ok(92));
+    assert_eq!(btf.find_by_name_kind(".maps", Kind::Datasec), Ok(116));
     assert_eq!(
         btf.find_by_name_kind("sock", Kind::Union),
         Err(BtfError::NotFound {
@@ -183,28 +198,31 @@ fn object_btf_lookups() {
             kind: Kind::Union
         })
     );
-    assert_eq!(btf.type_name(64), Ok("data_t"));
+    assert_eq!(btf.type_name(84), Ok("data_t"));
     // u32 -> __u32 -> unsigned int
     assert_eq!(btf.skip_mods_and_typedefs(15), Ok(17));
-    // const volatile u32 (71) -> 17; skip_mods stops at the typedef u32 (15)
-    assert_eq!(btf.skip_mods_and_typedefs(71), Ok(17));
-    assert_eq!(btf.skip_mods(71), Ok(15));
-    assert_eq!(btf.resolve_size(64), Ok(84)); // struct data_t
-    assert_eq!(btf.resolve_size(81), Ok(128)); // const volatile u16[64]
-    assert_eq!(btf.resolve_size(82), Ok(128)); // VAR filter_ports
+    // const volatile u32 (92) -> 17; skip_mods stops at the typedef u32 (15)
+    assert_eq!(btf.skip_mods_and_typedefs(92), Ok(17));
+    assert_eq!(btf.skip_mods(92), Ok(15));
+    assert_eq!(btf.resolve_size(84), Ok(104)); // struct data_t
+    assert_eq!(btf.resolve_size(102), Ok(128)); // const volatile u16[64]
+    assert_eq!(btf.resolve_size(103), Ok(128)); // VAR filter_ports
     assert_eq!(btf.resolve_size(1), Ok(8)); // PTR
     assert_eq!(
-        btf.resolve_size(39),
+        btf.resolve_size(50),
         Err(BtfError::NotSized {
-            id: 39,
+            id: 50,
             kind: Kind::Func
         })
     );
     assert_eq!(
-        btf.type_by_id(95),
-        Err(BtfError::TypeIdOutOfRange { id: 95, count: 95 })
+        btf.type_by_id(119),
+        Err(BtfError::TypeIdOutOfRange {
+            id: 119,
+            count: 119
+        })
     );
-    assert_eq!(btf.as_bytes().len(), 0x1cdb);
+    assert_eq!(btf.as_bytes().len(), 0x22ad);
 }
 
 #[test]
@@ -212,8 +230,8 @@ fn fixup_datasecs_fills_sizes_and_sorts_offsets() {
     let mut btf = object_btf();
     let sizes = |sec: &str| match sec {
         ".bss" => Some(8),
-        ".maps" => Some(0x58),
-        ".rodata" => Some(0x91),
+        ".maps" => Some(0xb8),
+        ".rodata" => Some(0x94),
         "license" => Some(4),
         _ => None,
     };
@@ -222,22 +240,28 @@ fn fixup_datasecs_fills_sizes_and_sorts_offsets() {
     let offsets = |sec: &str, var: &str| match (sec, var) {
         (".maps", "events") => Some(0),
         (".maps", "counts") => Some(24),
-        (".maps", "pending") => Some(56),
+        (".maps", "cgroup_filter") => Some(56),
+        (".maps", "cgroupset") => Some(88),
+        (".maps", "mount_ns_set") => Some(120),
+        (".maps", "pending") => Some(152),
         (".rodata", "filter_ports") => Some(0),
         (".rodata", "filter_pid") => Some(128),
         (".rodata", "filter_uid") => Some(132),
         (".rodata", "filter_ports_len") => Some(136),
         (".rodata", "filter_family") => Some(140),
         (".rodata", "count_mode") => Some(141),
+        (".rodata", "filter_cgroup") => Some(142),
+        (".rodata", "filter_cgroupmap") => Some(143),
+        (".rodata", "filter_mntnsmap") => Some(144),
         (".bss", "pending_dropped") => Some(0),
         ("license", "LICENSE") => Some(0),
         _ => None,
     };
     btf.fixup_datasecs(sizes, offsets).unwrap();
     assert_eq!(
-        btf.type_by_id(92).unwrap().body,
+        btf.type_by_id(116).unwrap().body,
         TypeBody::Datasec {
-            size: 0x58,
+            size: 0xb8,
             vars: vec![
                 VarSecinfo {
                     type_id: 23,
@@ -245,13 +269,28 @@ fn fixup_datasecs_fills_sizes_and_sorts_offsets() {
                     size: 24
                 },
                 VarSecinfo {
-                    type_id: 34,
+                    type_id: 45,
                     offset: 24,
                     size: 32
                 },
                 VarSecinfo {
-                    type_id: 19,
+                    type_id: 28,
                     offset: 56,
+                    size: 32
+                },
+                VarSecinfo {
+                    type_id: 32,
+                    offset: 88,
+                    size: 32
+                },
+                VarSecinfo {
+                    type_id: 34,
+                    offset: 120,
+                    size: 32
+                },
+                VarSecinfo {
+                    type_id: 19,
+                    offset: 152,
                     size: 32
                 },
             ]
@@ -259,8 +298,8 @@ fn fixup_datasecs_fills_sizes_and_sorts_offsets() {
     );
     // The fixed-up bytes parse again to the same thing.
     let again = Btf::parse(btf.as_bytes().to_vec()).unwrap();
-    assert_eq!(again.type_by_id(93).unwrap(), btf.type_by_id(93).unwrap());
-    assert_eq!(again.resolve_size(93), Ok(0x91));
+    assert_eq!(again.type_by_id(117).unwrap(), btf.type_by_id(117).unwrap());
+    assert_eq!(again.resolve_size(117), Ok(0x94));
 
     // A missing symbol and overlapping variables are errors.
     let mut btf = object_btf();
@@ -345,8 +384,8 @@ fn object_btf_ext_records_match_the_relocations() {
     let btf = object_btf();
     let ext = BtfExt::parse(&object_section(".BTF.ext"), &btf).unwrap();
     // llvm-readelf -r: .rel.BTF.ext has one relocation per func_info, line_info and
-    // core_relo record: kprobe/tcp_connect 89, tracepoint/sock/... 110,
-    // tracepoint/tcp/... 74, .text 32.
+    // core_relo record: kprobe/tcp_connect 132, tracepoint/sock/... 159,
+    // tracepoint/tcp/... 80, .text 32.
     let count = |sec: &str| {
         (
             ext.func_info(sec).len(),
@@ -354,9 +393,9 @@ fn object_btf_ext_records_match_the_relocations() {
             ext.core_relos(sec).len(),
         )
     };
-    assert_eq!(count("kprobe/tcp_connect"), (1, 71, 17));
-    assert_eq!(count("tracepoint/sock/inet_sock_set_state"), (1, 91, 18));
-    assert_eq!(count("tracepoint/tcp/tcp_retransmit_skb"), (1, 56, 17));
+    assert_eq!(count("kprobe/tcp_connect"), (1, 106, 25));
+    assert_eq!(count("tracepoint/sock/inet_sock_set_state"), (1, 132, 26));
+    assert_eq!(count("tracepoint/tcp/tcp_retransmit_skb"), (1, 62, 17));
     assert_eq!(count(".text"), (1, 31, 0));
     assert_eq!(count("nope"), (0, 0, 0));
     let names: Vec<&str> = ext.func_info.iter().map(|s| s.name.as_str()).collect();
@@ -373,7 +412,7 @@ fn object_btf_ext_records_match_the_relocations() {
         ext.func_info(".text"),
         [FuncInfo {
             insn_off: 0,
-            type_id: 66
+            type_id: 87
         }]
     );
     assert_eq!(
@@ -384,8 +423,9 @@ fn object_btf_ext_records_match_the_relocations() {
         ),
         (8, 16, 16)
     );
-    // The first CO-RE records of kprobe/tcp_connect: ctx->di (pt_regs, "0:0"), then
-    // sk->__sk_common.skc_state ("0:0:5"), and the loginuid existence check.
+    // The first CO-RE records of kprobe/tcp_connect: ctx->di (pt_regs, "0:0"), then the
+    // mount namespace filter's task->nsproxy->mnt_ns->ns.inum, sk->__sk_common.skc_state
+    // ("0:0:5").
     let relos = ext.core_relos("kprobe/tcp_connect");
     let r: Vec<(u32, u32, &[u32], CoreReloKind)> = relos
         .iter()
@@ -395,15 +435,20 @@ fn object_btf_ext_records_match_the_relocations() {
     assert_eq!(
         r,
         [
-            (8, 36, &[0, 0][..], CoreReloKind::FieldByteOffset),
-            (272, 40, &[0, 0, 5][..], CoreReloKind::FieldByteOffset),
-            (344, 40, &[0, 0, 4][..], CoreReloKind::FieldByteOffset),
-            (592, 50, &[0, 0][..], CoreReloKind::FieldExists),
-            (608, 50, &[0, 0, 0][..], CoreReloKind::FieldByteOffset),
+            (8, 47, &[0, 0][..], CoreReloKind::FieldByteOffset),
+            (528, 51, &[0, 1][..], CoreReloKind::FieldByteOffset),
+            (592, 56, &[0, 0][..], CoreReloKind::FieldByteOffset),
+            (640, 58, &[0, 0, 0][..], CoreReloKind::FieldByteOffset),
+            (768, 60, &[0, 0, 5][..], CoreReloKind::FieldByteOffset),
         ]
     );
+    // The socket's network namespace: sk->__sk_common.skc_net.net ("0:0:8:0").
+    assert_eq!(
+        (relos[11].type_id, relos[11].access.as_slice()),
+        (60, &[0, 0, 8, 0][..])
+    );
     // The sk_protocol bitfield read: byte size, signed, lshift, rshift of "0:1".
-    let kinds: Vec<CoreReloKind> = relos[5..10].iter().map(|r| r.kind).collect();
+    let kinds: Vec<CoreReloKind> = relos[13..18].iter().map(|r| r.kind).collect();
     assert_eq!(
         kinds,
         [

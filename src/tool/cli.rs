@@ -20,6 +20,11 @@ Examples:
   tcpconnect -P 80,443 -4         only IPv4 connections to port 80 or 443
   tcpconnect -u 1000 -6           only user 1000's IPv6 connections
   tcpconnect --json               one JSON object per connection
+  tcpconnect --containers         with the container of each connection
+  tcpconnect --cgroup /sys/fs/cgroup/unified/machine.slice
+                                  only processes in that cgroup v2 directory or below
+  tcpconnect --cgroupmap /sys/fs/bpf/test01
+                                  only the cgroup ids in that pinned map (as BCC's)
   tcpconnect -c                   count connects per source, destination and port; print at Ctrl-C
   tcpconnect -c --interval 10     the same, and the totals so far every 10 seconds
   tcpconnect -v --duration 0      tell what each loading step does, then exit
@@ -70,6 +75,16 @@ pub struct Cli {
     pub json: bool,
     /// `-v`.
     pub verbose: bool,
+
+    // ---- containers (issue 13): in-kernel filters and the CONTAINER column ----
+    /// `--cgroup DIR`: a cgroup v2 directory.
+    pub cgroup: Option<PathBuf>,
+    /// `--cgroupmap PIN`: BCC's pinned map of cgroup ids.
+    pub cgroupmap: Option<PathBuf>,
+    /// `--mntnsmap PIN`: BCC's pinned map of mount namespaces.
+    pub mntnsmap: Option<PathBuf>,
+    /// `--containers` (not with `-c`).
+    pub containers: bool,
 }
 
 /// The subcommands.
@@ -395,6 +410,40 @@ pub fn command() -> clap::Command {
             "verbose",
             "Tell what each step of the loading pipeline does (on stderr)",
         ))
+        .args(container_args())
+}
+
+/// The containers' options (issue 13): the in-kernel filters and the CONTAINER column.
+fn container_args() -> [Arg; 4] {
+    [
+        value(
+            "cgroup",
+            "DIR",
+            "Only processes in this cgroup v2 directory or below (libbpf-tools' -c)",
+        )
+        .value_parser(value_parser!(PathBuf)),
+        value(
+            "cgroupmap",
+            "PIN",
+            "Only cgroup ids in this pinned BPF hash map (BCC's --cgroupmap: key u64 cgroup \
+             id, value 8 bytes)",
+        )
+        .value_parser(value_parser!(PathBuf)),
+        value(
+            "mntnsmap",
+            "PIN",
+            "Only mount namespaces in this pinned BPF hash map (BCC's --mntnsmap: key u64 \
+             mount namespace inode, value 4 bytes)",
+        )
+        .value_parser(value_parser!(PathBuf)),
+        flag(
+            "containers",
+            None,
+            "containers",
+            "Add a CONTAINER column: the container's 12-character short id, empty for none",
+        )
+        .conflicts_with("count"),
+    ]
 }
 
 impl Cli {
@@ -460,6 +509,10 @@ impl Cli {
             ipv6: matches.get_flag("ipv6"),
             json: matches.get_flag("json"),
             verbose: matches.get_flag("verbose"),
+            cgroup: matches.get_one::<PathBuf>("cgroup").cloned(),
+            cgroupmap: matches.get_one::<PathBuf>("cgroupmap").cloned(),
+            mntnsmap: matches.get_one::<PathBuf>("mntnsmap").cloned(),
+            containers: matches.get_flag("containers"),
         }
     }
 }
@@ -473,6 +526,35 @@ mod tests {
         command()
             .try_get_matches_from(argv)
             .map(|m| Cli::from_matches(&m))
+    }
+
+    #[test]
+    fn the_container_options() {
+        let cli = parse(&[
+            "--cgroup",
+            "/sys/fs/cgroup/a",
+            "--cgroupmap",
+            "/sys/fs/bpf/cg",
+            "--mntnsmap",
+            "/sys/fs/bpf/mnt",
+            "--containers",
+        ])
+        .unwrap();
+        assert_eq!(cli.cgroup, Some(PathBuf::from("/sys/fs/cgroup/a")));
+        assert_eq!(cli.cgroupmap, Some(PathBuf::from("/sys/fs/bpf/cg")));
+        assert_eq!(cli.mntnsmap, Some(PathBuf::from("/sys/fs/bpf/mnt")));
+        assert!(cli.containers);
+        let defaults = parse(&[]).unwrap();
+        assert_eq!(
+            (defaults.cgroup, defaults.cgroupmap, defaults.mntnsmap),
+            (None, None, None)
+        );
+        assert!(!defaults.containers);
+        // Count rows have no container column.
+        assert_eq!(
+            parse(&["-c", "--containers"]).unwrap_err().kind(),
+            clap::error::ErrorKind::ArgumentConflict
+        );
     }
 
     #[test]

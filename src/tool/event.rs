@@ -6,10 +6,14 @@
 //! ```text
 //!  0 comm[16]  16 pid  20 uid  24 gid  28 loginuid  32 family  33 proto  34 sport  36 dport
 //! 40 saddr  44 saddr6[16]  60 daddr  64 daddr6[16]  80 thesource           (84 bytes)
+//! 81 pad[7]  88 cgroup_id (u64)  96 mntns  100 netns                       (104 bytes)
 //! ```
 //! Numbers are in the host's byte order, ports too; addresses in network byte order, as the
-//! kernel stores them. The kernel pads a raw sample to keep records 8-byte aligned, so a
-//! sample may be longer than 84 bytes: the tail is ignored.
+//! kernel stores them. The first 84 bytes are the seed's layout, which objects given with
+//! `--object` may still have: a sample shorter than 104 bytes is decoded as that layout,
+//! without the container fields. The kernel pads a raw sample to keep records 8-byte
+//! aligned (4 + 84 bytes become 88, 4 + 104 become 112), so a seed sample is never 104
+//! bytes long, and the tail beyond the struct is ignored.
 //!
 //! Count mode (`-c`) sends no events: the program adds one to the `counts` hash map at
 //! `struct flow_key` instead, and the tool reads the map with `BPF_MAP_GET_NEXT_KEY` and
@@ -23,8 +27,10 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// `sizeof(struct data_t)`.
+/// `sizeof(struct data_t)` in the seed's layout, without the container fields.
 pub const DATA_T_SIZE: usize = 84;
+/// `sizeof(struct data_t)` with the container fields appended.
+pub const DATA_T_SIZE_CONTAINERS: usize = 104;
 /// `sizeof(struct flow_key)`.
 pub const FLOW_KEY_SIZE: usize = 36;
 /// The size of a `counts` value (`u64`).
@@ -55,6 +61,20 @@ pub struct ConnectEvent {
     /// The source address; an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is given as IPv4.
     pub saddr: IpAddr,
     pub daddr: IpAddr,
+    /// Where the process ran; `None` for an object of the seed's layout.
+    pub namespaces: Option<Namespaces>,
+}
+
+/// Where the connecting process ran, as the kernel saw it. A 0 (unknown: an exiting task
+/// has no namespaces left) is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Namespaces {
+    /// The cgroup v2 id (`bpf_get_current_cgroup_id`): the inode of the cgroup's directory.
+    pub cgroup_id: Option<u64>,
+    /// The mount namespace: the inode of `/proc/PID/ns/mnt`.
+    pub mntns: Option<u32>,
+    /// The socket's network namespace: the inode of `/proc/PID/ns/net`.
+    pub netns: Option<u32>,
 }
 
 /// The socket's address family.
@@ -174,8 +194,26 @@ impl ConnectEvent {
             dport: u16_at(bytes, 36),
             saddr,
             daddr,
+            namespaces: sample.get(..DATA_T_SIZE_CONTAINERS).map(|tail| Namespaces {
+                cgroup_id: nonzero(u64::from_ne_bytes(array_of(tail, 88))),
+                mntns: nonzero(u32::from_ne_bytes(array_of(tail, 96))),
+                netns: nonzero(u32::from_ne_bytes(array_of(tail, 100))),
+            }),
         })
     }
+}
+
+/// `N` bytes at `offset` of a struct known to be long enough (else zeros).
+fn array_of<const N: usize>(bytes: &[u8], offset: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    if let Some(field) = bytes.get(offset..offset + N) {
+        out.copy_from_slice(field);
+    }
+    out
+}
+
+fn nonzero<T: Default + PartialEq>(value: T) -> Option<T> {
+    (value != T::default()).then_some(value)
 }
 
 /// One row of count mode: how many connects went from `saddr` to `daddr`:`dport`.
@@ -302,8 +340,52 @@ pub(crate) mod tests {
                 dport: 443,
                 saddr: "10.0.0.1".parse().unwrap(),
                 daddr: "1.1.1.1".parse().unwrap(),
+                namespaces: None,
             }
         );
+    }
+
+    /// The same event with the container fields appended.
+    pub(crate) fn with_namespaces(
+        mut raw: Vec<u8>,
+        cgroup_id: u64,
+        mntns: u32,
+        netns: u32,
+    ) -> Vec<u8> {
+        raw.resize(DATA_T_SIZE_CONTAINERS + 4, 0);
+        raw[88..96].copy_from_slice(&cgroup_id.to_ne_bytes());
+        raw[96..100].copy_from_slice(&mntns.to_ne_bytes());
+        raw[100..104].copy_from_slice(&netns.to_ne_bytes());
+        raw
+    }
+
+    #[test]
+    fn decodes_the_container_fields_and_zero_as_unknown() {
+        let raw = raw_event(b"curl", 1, AF_INET, 1, 2, &[0; 4], &[0; 4]);
+        let event =
+            ConnectEvent::parse(&with_namespaces(raw.clone(), 7711, 4026532300, 4026531840))
+                .unwrap();
+        assert_eq!(
+            event.namespaces,
+            Some(Namespaces {
+                cgroup_id: Some(7711),
+                mntns: Some(4026532300),
+                netns: Some(4026531840),
+            })
+        );
+        let event = ConnectEvent::parse(&with_namespaces(raw.clone(), 1, 0, 0)).unwrap();
+        assert_eq!(
+            event.namespaces,
+            Some(Namespaces {
+                cgroup_id: Some(1),
+                mntns: None,
+                netns: None,
+            })
+        );
+        // 103 bytes: a seed-layout sample (at most 84 + 7 bytes of padding), not the new one.
+        let mut short = with_namespaces(raw, 7711, 1, 1);
+        short.truncate(DATA_T_SIZE_CONTAINERS - 1);
+        assert_eq!(ConnectEvent::parse(&short).unwrap().namespaces, None);
     }
 
     #[test]

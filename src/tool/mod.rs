@@ -8,17 +8,21 @@
 //! | [`event`] | `struct data_t` and the `counts` map's rows, decoded |
 //! | [`print`](mod@print) | BCC's columns and JSON lines, on stdout |
 //! | [`count`] | count mode: the `counts` map read and printed as a table |
+//! | [`container`] | which container a cgroup id names: its path, runtime, id, pod |
+//! | [`select`] | the container filters in the kernel: `--cgroup`, `--cgroupmap`, `--mntnsmap` |
 //! | [`features`] | `tcpconnect features`: what this kernel offers, and the path the tool takes |
 //! | [`inspect`] | `tcpconnect inspect`: the loader's tour of an object |
 //! | [`load`] | `tcpconnect load`: every program of any object through the verifier |
 
 pub mod cli;
+pub mod container;
 pub mod count;
 pub mod event;
 pub mod features;
 pub mod inspect;
 pub mod load;
 pub mod print;
+pub mod select;
 pub mod tour;
 pub mod trace;
 

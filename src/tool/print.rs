@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ebpf_loader::perf::Event;
 
+use super::container::{container_of, CgroupNames, Container};
 use super::event::{ConnectEvent, FlowCount};
 
 /// Which optional columns to print.
@@ -23,6 +24,32 @@ pub struct Columns {
     pub uid: bool,
     /// `LPORT`: the local port.
     pub lport: bool,
+    /// `CONTAINER`: the container's short id (12 hex digits), last; empty for none.
+    pub container: bool,
+}
+
+/// Where a connection came from, found in user space from its cgroup id: the cgroup's
+/// path and the container it names. Unknown stays `None`, never guessed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
+    /// The cgroup's path below the v2 hierarchy's root (`/` for the root).
+    pub cgroup: Option<String>,
+    /// The container the path names.
+    pub container: Option<Container>,
+}
+
+impl Place {
+    /// The place of cgroup `id`, looked up in `names`.
+    pub fn of(names: &mut CgroupNames, id: u64) -> Place {
+        let cgroup = names.path(id).map(str::to_string);
+        let container = cgroup.as_deref().and_then(container_of);
+        Place { cgroup, container }
+    }
+}
+
+/// The first 12 characters of a container id, as docker and podman show it.
+pub fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 /// The header line for these columns.
@@ -42,11 +69,14 @@ pub fn header(columns: Columns) -> String {
         line.push_str(&format!("{:<6} ", "LPORT"));
     }
     line.push_str(&format!("{:<16} {}", "DADDR", "DPORT"));
+    if columns.container {
+        line.push_str(" CONTAINER");
+    }
     line
 }
 
 /// One event as a line under [`header`]. `seconds` is the time since start.
-pub fn line(event: &ConnectEvent, columns: Columns, seconds: f64) -> String {
+pub fn line(event: &ConnectEvent, place: &Place, columns: Columns, seconds: f64) -> String {
     let mut line = String::new();
     if columns.timestamp {
         line.push_str(&format!("{seconds:<9.3} "));
@@ -65,6 +95,12 @@ pub fn line(event: &ConnectEvent, columns: Columns, seconds: f64) -> String {
         line.push_str(&format!("{:<6} ", event.sport));
     }
     line.push_str(&format!("{:<16} {}", event.daddr.to_string(), event.dport));
+    if columns.container {
+        if let Some(container) = &place.container {
+            let pad = 5usize.saturating_sub(event.dport.to_string().len());
+            line.push_str(&format!("{:pad$} {}", "", short_id(&container.id)));
+        }
+    }
     line
 }
 
@@ -107,8 +143,10 @@ pub fn push_json_string(out: &mut String, text: &str) {
 }
 
 /// One event as a JSON object on one line. `comm` is the name as UTF-8 (bytes that are
-/// not UTF-8 become U+FFFD); `comm_hex` has the exact bytes.
-pub fn json(event: &ConnectEvent, seconds: f64) -> String {
+/// not UTF-8 become U+FFFD); `comm_hex` has the exact bytes. The container fields
+/// (`cgroup_id`, `cgroup`, `container_id`, `container_runtime`, `pod_uid`, `mntns`,
+/// `netns`) are present only when known.
+pub fn json(event: &ConnectEvent, place: &Place, seconds: f64) -> String {
     let mut out = String::with_capacity(256);
     let _ = write!(
         out,
@@ -123,7 +161,7 @@ pub fn json(event: &ConnectEvent, seconds: f64) -> String {
     let _ = write!(
         out,
         "\",\"uid\":{},\"gid\":{},\"loginuid\":{},\"family\":{},\"proto\":{},\
-         \"saddr\":\"{}\",\"sport\":{},\"daddr\":\"{}\",\"dport\":{}}}",
+         \"saddr\":\"{}\",\"sport\":{},\"daddr\":\"{}\",\"dport\":{}",
         event.uid,
         event.gid,
         event.loginuid,
@@ -134,7 +172,37 @@ pub fn json(event: &ConnectEvent, seconds: f64) -> String {
         event.daddr,
         event.dport
     );
+    push_container_fields(&mut out, event, place);
+    out.push('}');
     out
+}
+
+/// The container fields of [`json`], each only when known.
+fn push_container_fields(out: &mut String, event: &ConnectEvent, place: &Place) {
+    let ns = event.namespaces.unwrap_or_default();
+    if let Some(id) = ns.cgroup_id {
+        let _ = write!(out, ",\"cgroup_id\":{id}");
+    }
+    if let Some(cgroup) = &place.cgroup {
+        out.push_str(",\"cgroup\":");
+        push_json_string(out, cgroup);
+    }
+    if let Some(container) = &place.container {
+        out.push_str(",\"container_id\":");
+        push_json_string(out, &container.id);
+        out.push_str(",\"container_runtime\":");
+        push_json_string(out, container.runtime);
+        if let Some(pod) = &container.pod_uid {
+            out.push_str(",\"pod_uid\":");
+            push_json_string(out, pod);
+        }
+    }
+    if let Some(mntns) = ns.mntns {
+        let _ = write!(out, ",\"mntns\":{mntns}");
+    }
+    if let Some(netns) = ns.netns {
+        let _ = write!(out, ",\"netns\":{netns}");
+    }
 }
 
 /// A lost-samples report as a JSON object: the kernel could not write `count` events
@@ -185,6 +253,8 @@ pub struct Printer<W: Write> {
     bad_events: u64,
     /// The first failed write; the loop stops on it.
     write_error: Option<io::Error>,
+    /// Cgroup ids to paths, for the container fields; `None`: not looked up.
+    names: Option<CgroupNames>,
 }
 
 impl<W: Write> Printer<W> {
@@ -198,6 +268,24 @@ impl<W: Write> Printer<W> {
             lost_total: 0,
             bad_events: 0,
             write_error: None,
+            names: None,
+        }
+    }
+
+    /// Looks each event's cgroup id up under this hierarchy, for its cgroup path and
+    /// container.
+    pub fn with_cgroup_names(mut self, names: Option<CgroupNames>) -> Printer<W> {
+        self.names = names;
+        self
+    }
+
+    fn place(&mut self, event: &ConnectEvent) -> Place {
+        match (
+            &mut self.names,
+            event.namespaces.and_then(|ns| ns.cgroup_id),
+        ) {
+            (Some(names), Some(id)) => Place::of(names, id),
+            _ => Place::default(),
         }
     }
 
@@ -218,8 +306,14 @@ impl<W: Write> Printer<W> {
         let seconds = self.start.elapsed().as_secs_f64();
         let written = match event {
             Event::Sample { data, .. } => match ConnectEvent::parse(data) {
-                Ok(event) if self.json => writeln!(self.out, "{}", json(&event, seconds)),
-                Ok(event) => writeln!(self.out, "{}", line(&event, self.columns, seconds)),
+                Ok(event) => {
+                    let place = self.place(&event);
+                    if self.json {
+                        writeln!(self.out, "{}", json(&event, &place, seconds))
+                    } else {
+                        writeln!(self.out, "{}", line(&event, &place, self.columns, seconds))
+                    }
+                }
                 Err(_) => {
                     self.bad_events += 1;
                     Ok(())
@@ -271,7 +365,8 @@ impl<W: Write> Printer<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tool::event::tests::raw_event;
+    use crate::tool::container::container_of;
+    use crate::tool::event::tests::{raw_event, with_namespaces};
     use crate::tool::event::Family;
 
     fn event(comm: &[u8]) -> ConnectEvent {
@@ -285,13 +380,14 @@ mod tests {
             timestamp: true,
             uid: true,
             lport: true,
+            container: false,
         };
         assert_eq!(
             header(Columns::default()),
             "PID     COMM             IP SADDR            DADDR            DPORT"
         );
         assert_eq!(
-            line(&event(b"curl"), Columns::default(), 0.0),
+            line(&event(b"curl"), &Place::default(), Columns::default(), 0.0),
             "77      curl             4  127.0.0.1        127.0.0.2        8080"
         );
         assert_eq!(
@@ -299,9 +395,63 @@ mod tests {
             "TIME(s)   UID    PID     COMM             IP SADDR            LPORT  DADDR            DPORT"
         );
         assert_eq!(
-            line(&event(b"curl"), all, 1.5),
+            line(&event(b"curl"), &Place::default(), all, 1.5),
             "1.500     1000   77      curl             4  127.0.0.1        40000  127.0.0.2        8080"
         );
+    }
+
+    const ID: &str = "3f2a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f00";
+
+    fn in_a_pod() -> (ConnectEvent, Place) {
+        let raw = raw_event(b"curl", 77, 2, 40000, 8080, &[10, 0, 0, 1], &[10, 0, 0, 2]);
+        let raw = with_namespaces(raw, 4242, 4026532300, 4026532301);
+        let cgroup = format!("/kubepods/burstable/pod0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/{ID}");
+        let place = Place {
+            container: container_of(&cgroup),
+            cgroup: Some(cgroup),
+        };
+        (ConnectEvent::parse(&raw).unwrap(), place)
+    }
+
+    #[test]
+    fn the_container_column_has_the_short_id_or_nothing() {
+        let columns = Columns {
+            container: true,
+            ..Columns::default()
+        };
+        assert_eq!(
+            header(columns),
+            "PID     COMM             IP SADDR            DADDR            DPORT CONTAINER"
+        );
+        let (event, place) = in_a_pod();
+        assert_eq!(
+            line(&event, &place, columns, 0.0),
+            "77      curl             4  10.0.0.1         10.0.0.2         8080  3f2a9b8c7d6e"
+        );
+        // A host process: the column stays empty, not guessed.
+        assert_eq!(
+            line(&event, &Place::default(), columns, 0.0),
+            "77      curl             4  10.0.0.1         10.0.0.2         8080"
+        );
+    }
+
+    #[test]
+    fn json_has_the_container_fields_only_when_known() {
+        let (event, place) = in_a_pod();
+        let text = json(&event, &place, 1.0);
+        assert!(
+            text.ends_with(&format!(
+                "\"dport\":8080,\"cgroup_id\":4242,\
+                 \"cgroup\":\"/kubepods/burstable/pod0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/{ID}\",\
+                 \"container_id\":\"{ID}\",\"container_runtime\":\"containerd\",\
+                 \"pod_uid\":\"0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b\",\
+                 \"mntns\":4026532300,\"netns\":4026532301}}"
+            )),
+            "{text}"
+        );
+        // The seed's layout: no container field at all.
+        let seed = ConnectEvent::parse(&raw_event(b"x", 1, 2, 1, 2, &[0; 4], &[0; 4])).unwrap();
+        assert!(json(&seed, &Place::default(), 0.0).ends_with("\"dport\":2}"));
     }
 
     #[test]
@@ -311,7 +461,7 @@ mod tests {
 
     #[test]
     fn json_is_escaped_and_keeps_the_exact_bytes() {
-        let text = json(&event(b"a\"b\\c\xff"), 2.0);
+        let text = json(&event(b"a\"b\\c\xff"), &Place::default(), 2.0);
         assert_eq!(
             text,
             "{\"time\":2.000000,\"pid\":77,\"comm\":\"a\\\"b\\\\c\u{fffd}\",\"comm_hex\":\"6122625c63ff\",\

@@ -179,7 +179,9 @@ pub fn run(cli: &Cli) -> Result<()> {
         "ObjectSpec::set_global",
         "write the options into .rodata, which the verifier will treat as constants",
     );
-    let settings = configure(&mut spec, cli)?;
+    let mut settings = configure(&mut spec, cli)?;
+    let mut selection = super::select::configure(&mut spec, cli)?;
+    settings.append(&mut selection.settings);
     if settings.is_empty() {
         tour.detail("no filter: .rodata keeps its defaults (every process, user, family, port)");
     }
@@ -249,9 +251,11 @@ pub fn run(cli: &Cli) -> Result<()> {
             programs: names.iter().map(|name| name.to_string()).collect(),
             target_btf: Some(&target_btf),
             verifier_stats: cli.verbose,
+            pinned_maps: selection.pinned_maps.clone(),
             ..LoadOptions::default()
         },
     )?;
+    selection.apply(&object)?;
     let programs = names
         .iter()
         .map(|name| {
@@ -356,9 +360,15 @@ fn event_loop(cli: &Cli, mut reader: PerfReader, signals: &SignalFd) -> Result<(
         timestamp: cli.timestamp,
         uid: cli.print_uid,
         lport: cli.lport,
+        container: cli.containers,
     };
     let stdout = io::stdout();
-    let mut printer = Printer::new(io::BufWriter::new(stdout.lock()), columns, cli.json);
+    // The container fields need the cgroup v2 hierarchy; without one they stay unknown.
+    let names = (cli.json || cli.containers)
+        .then(super::container::CgroupNames::of_this_system)
+        .flatten();
+    let mut printer =
+        Printer::new(io::BufWriter::new(stdout.lock()), columns, cli.json).with_cgroup_names(names);
     if !cli.json {
         printer.line(&print::header(columns));
     }

@@ -16,7 +16,7 @@ fn spec() -> ObjectSpec {
 }
 
 /// Placeholder fds, as `inspect` uses: 10 + map index.
-const FDS: [i32; 5] = [10, 11, 12, 13, 14];
+const FDS: [i32; 8] = [10, 11, 12, 13, 14, 15, 16, 17];
 
 #[test]
 fn license_and_sections() {
@@ -32,14 +32,14 @@ fn license_and_sections() {
     assert_eq!(kinds[2], (".text", &SectionKind::Subprograms, 0x2b0));
     assert_eq!(
         kinds[4],
-        ("kprobe/tcp_connect", &SectionKind::Program, 0x548)
+        ("kprobe/tcp_connect", &SectionKind::Program, 0x8a0)
     );
     assert_eq!(
         kinds[6],
         (
             "tracepoint/sock/inet_sock_set_state",
             &SectionKind::Program,
-            0x5a0
+            0x8d8
         )
     );
     assert_eq!(
@@ -52,13 +52,13 @@ fn license_and_sections() {
     );
     assert_eq!(
         kinds[10],
-        (".rodata", &SectionKind::GlobalData(MapKind::Rodata), 0x91)
+        (".rodata", &SectionKind::GlobalData(MapKind::Rodata), 0x94)
     );
     assert_eq!(
         kinds[11],
         (".bss", &SectionKind::GlobalData(MapKind::Bss), 8)
     );
-    assert_eq!(kinds[12], (".maps", &SectionKind::Maps, 0x58));
+    assert_eq!(kinds[12], (".maps", &SectionKind::Maps, 0xb8));
     assert_eq!(kinds[13], ("license", &SectionKind::License, 4));
     assert_eq!(
         kinds[5].1,
@@ -91,14 +91,17 @@ fn maps_have_every_attribute() {
     assert_eq!(
         summary,
         vec![
-            ("pending", 1, 8, 32, 8192, 0, MapKind::Btf),
+            ("pending", 1, 8, 48, 8192, 0, MapKind::Btf),
             ("events", 4, 4, 4, 0, 0, MapKind::Btf),
+            ("cgroup_filter", 8, 4, 4, 1, 0, MapKind::Btf),
+            ("cgroupset", 1, 8, 8, 1024, 0, MapKind::Btf),
+            ("mount_ns_set", 1, 8, 4, 1024, 0, MapKind::Btf),
             ("counts", 1, 36, 8, 8192, 0, MapKind::Btf),
             (
                 "main.rodata",
                 2,
                 4,
-                0x91,
+                0x94,
                 1,
                 BPF_F_RDONLY_PROG,
                 MapKind::Rodata
@@ -113,9 +116,12 @@ fn maps_have_every_attribute() {
         (spec.maps[1].btf_key_type_id, spec.maps[1].btf_value_type_id),
         (0, 0)
     );
-    assert_eq!(type_name(spec.maps[2].btf_key_type_id), "flow_key");
-    assert_eq!(type_name(spec.maps[2].btf_value_type_id), "u64");
-    let rodata = &spec.maps[3];
+    assert_eq!(type_name(spec.maps[2].btf_key_type_id), "u32");
+    assert_eq!(type_name(spec.maps[3].btf_key_type_id), "u64");
+    assert_eq!(type_name(spec.maps[4].btf_value_type_id), "u32");
+    assert_eq!(type_name(spec.maps[5].btf_key_type_id), "flow_key");
+    assert_eq!(type_name(spec.maps[5].btf_value_type_id), "u64");
+    let rodata = &spec.maps[6];
     assert_eq!(rodata.btf_key_type_id, 0);
     assert_eq!(
         btf.kind(rodata.btf_value_type_id).unwrap(),
@@ -123,13 +129,13 @@ fn maps_have_every_attribute() {
         "global data maps carry their DATASEC"
     );
     assert_eq!(type_name(rodata.btf_value_type_id), ".rodata");
-    assert_eq!(type_name(spec.maps[4].btf_value_type_id), ".bss");
+    assert_eq!(type_name(spec.maps[7].btf_value_type_id), ".bss");
     // .rodata's initial bytes: filter_uid = (u32)-1 at offset 4, everything else 0.
-    let mut want = vec![0u8; 0x91];
+    let mut want = vec![0u8; 0x94];
     want[4..8].copy_from_slice(&[0xff; 4]);
     assert_eq!(rodata.initial, want);
-    assert_eq!(spec.maps[4].initial, vec![0; 8]);
-    assert!(spec.maps[..3].iter().all(|m| m.initial.is_empty()));
+    assert_eq!(spec.maps[7].initial, vec![0; 8]);
+    assert!(spec.maps[..6].iter().all(|m| m.initial.is_empty()));
 }
 
 #[test]
@@ -141,7 +147,7 @@ fn datasecs_are_fixed_up() {
     else {
         panic!("not a DATASEC")
     };
-    assert_eq!(size, 0x91);
+    assert_eq!(size, 0x94);
     let offsets: Vec<(String, u32, u32)> = vars
         .iter()
         .map(|v| {
@@ -161,6 +167,9 @@ fn datasecs_are_fixed_up() {
             ("filter_ports_len".to_string(), 12, 4),
             ("filter_ports".to_string(), 16, 128),
             ("count_mode".to_string(), 0x90, 1),
+            ("filter_cgroup".to_string(), 0x91, 1),
+            ("filter_cgroupmap".to_string(), 0x92, 1),
+            ("filter_mntnsmap".to_string(), 0x93, 1),
         ]
     );
 }
@@ -193,7 +202,7 @@ fn programs_and_subprograms() {
                     offset: 0,
                     retprobe: false
                 },
-                169
+                276
             ),
             (
                 "inet_sock_set_state",
@@ -203,7 +212,7 @@ fn programs_and_subprograms() {
                     category: "sock".into(),
                     name: "inet_sock_set_state".into()
                 },
-                180
+                283
             ),
             (
                 "tcp_retransmit_skb",
@@ -230,7 +239,7 @@ fn programs_and_subprograms() {
         .collect();
     assert_eq!(
         counts,
-        vec![(1, 71, 17), (1, 91, 18), (1, 56, 17), (1, 31, 0)]
+        vec![(1, 106, 25), (1, 132, 26), (1, 62, 17), (1, 31, 0)]
     );
     assert!(spec
         .programs
@@ -302,7 +311,7 @@ fn disassembly_agrees_with_llvm_objdump() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(last, vec![85, 168, 179, 153]);
+    assert_eq!(last, vec![85, 275, 282, 153]);
 }
 
 #[test]
@@ -319,23 +328,77 @@ fn relocation_sites() {
     assert_eq!(
         sites(&spec.programs[0]),
         vec![
-            (17, s("filter_pid"), MapValue { map: 3, offset: 0 }),
-            (24, s("filter_uid"), MapValue { map: 3, offset: 4 }),
-            (55, s("filter_family"), MapValue { map: 3, offset: 8 }),
-            (165, s(".text"), Call { callee: 0 }),
+            (19, s("filter_pid"), MapValue { map: 6, offset: 0 }),
+            (27, s("filter_uid"), MapValue { map: 6, offset: 4 }),
+            (
+                38,
+                s("filter_cgroup"),
+                MapValue {
+                    map: 6,
+                    offset: 145
+                }
+            ),
+            (43, s("cgroup_filter"), Map { map: 2 }),
+            (
+                48,
+                s("filter_cgroupmap"),
+                MapValue {
+                    map: 6,
+                    offset: 146
+                }
+            ),
+            (56, s("cgroupset"), Map { map: 3 }),
+            (
+                61,
+                s("filter_mntnsmap"),
+                MapValue {
+                    map: 6,
+                    offset: 147
+                }
+            ),
+            (91, s("mount_ns_set"), Map { map: 4 }),
+            (119, s("filter_family"), MapValue { map: 6, offset: 8 }),
+            (272, s(".text"), Call { callee: 0 }),
         ]
     );
     assert_eq!(
         sites(&spec.programs[1]),
         vec![
-            (21, s("filter_family"), MapValue { map: 3, offset: 8 }),
-            (40, s("filter_pid"), MapValue { map: 3, offset: 0 }),
-            (47, s("filter_uid"), MapValue { map: 3, offset: 4 }),
-            (85, s("pending"), Map { map: 0 }),
-            (92, s("pending_dropped"), MapValue { map: 4, offset: 0 }),
-            (102, s("pending"), Map { map: 0 }),
-            (128, s("pending"), Map { map: 0 }),
-            (177, s(".text"), Call { callee: 0 }),
+            (23, s("filter_family"), MapValue { map: 6, offset: 8 }),
+            (44, s("filter_pid"), MapValue { map: 6, offset: 0 }),
+            (51, s("filter_uid"), MapValue { map: 6, offset: 4 }),
+            (
+                61,
+                s("filter_cgroup"),
+                MapValue {
+                    map: 6,
+                    offset: 145
+                }
+            ),
+            (65, s("cgroup_filter"), Map { map: 2 }),
+            (
+                70,
+                s("filter_cgroupmap"),
+                MapValue {
+                    map: 6,
+                    offset: 146
+                }
+            ),
+            (78, s("cgroupset"), Map { map: 3 }),
+            (
+                82,
+                s("filter_mntnsmap"),
+                MapValue {
+                    map: 6,
+                    offset: 147
+                }
+            ),
+            (112, s("mount_ns_set"), Map { map: 4 }),
+            (188, s("pending"), Map { map: 0 }),
+            (195, s("pending_dropped"), MapValue { map: 7, offset: 0 }),
+            (205, s("pending"), Map { map: 0 }),
+            (231, s("pending"), Map { map: 0 }),
+            (280, s(".text"), Call { callee: 0 }),
         ]
     );
     assert_eq!(
@@ -349,19 +412,19 @@ fn relocation_sites() {
     assert_eq!(
         sites(&spec.subprograms[0]),
         vec![
-            (1, s("filter_ports_len"), MapValue { map: 3, offset: 12 }),
-            (6, s("filter_ports"), MapValue { map: 3, offset: 16 }),
+            (1, s("filter_ports_len"), MapValue { map: 6, offset: 12 }),
+            (6, s("filter_ports"), MapValue { map: 6, offset: 16 }),
             (
                 18,
                 s("count_mode"),
                 MapValue {
-                    map: 3,
+                    map: 6,
                     offset: 0x90
                 }
             ),
             (40, s("events"), Map { map: 1 }),
-            (69, s("counts"), Map { map: 2 }),
-            (80, s("counts"), Map { map: 2 }),
+            (69, s("counts"), Map { map: 5 }),
+            (80, s("counts"), Map { map: 5 }),
         ]
     );
 }
@@ -386,18 +449,22 @@ fn ld(dst: u8, src: u8, imm: i32, second_imm: i32) -> [Insn; 2] {
 fn tcp_connect_after_relocation() {
     let spec = spec();
     let program = spec.relocate("tcp_connect", &FDS, None).unwrap();
-    assert_eq!(program.insns.len(), 169 + 86);
+    assert_eq!(program.insns.len(), 276 + 86);
     assert_eq!(
         program.layout,
-        vec![("tcp_connect".to_string(), 0), ("emit".to_string(), 169)]
+        vec![("tcp_connect".to_string(), 0), ("emit".to_string(), 276)]
     );
-    // filter_pid: .rodata (fd 13) at offset 0; filter_uid at 4; filter_family at 8.
-    assert_eq!(program.insns[17..19], ld(1, BPF_PSEUDO_MAP_VALUE, 13, 0));
-    assert_eq!(program.insns[24..26], ld(1, BPF_PSEUDO_MAP_VALUE, 13, 4));
-    assert_eq!(program.insns[55..57], ld(2, BPF_PSEUDO_MAP_VALUE, 13, 8));
-    // The call of emit: 169 - 165 - 1.
+    // filter_pid: .rodata (fd 16) at offset 0; filter_uid at 4; filter_family at 8; the
+    // container filters' maps by fd: cgroup_filter 12, cgroupset 13, mount_ns_set 14.
+    assert_eq!(program.insns[19..21], ld(1, BPF_PSEUDO_MAP_VALUE, 16, 0));
+    assert_eq!(program.insns[27..29], ld(1, BPF_PSEUDO_MAP_VALUE, 16, 4));
+    assert_eq!(program.insns[43..45], ld(1, BPF_PSEUDO_MAP_FD, 12, 0));
+    assert_eq!(program.insns[56..58], ld(1, BPF_PSEUDO_MAP_FD, 13, 0));
+    assert_eq!(program.insns[91..93], ld(1, BPF_PSEUDO_MAP_FD, 14, 0));
+    assert_eq!(program.insns[119..121], ld(2, BPF_PSEUDO_MAP_VALUE, 16, 8));
+    // The call of emit: 276 - 272 - 1.
     assert_eq!(
-        program.insns[165],
+        program.insns[272],
         Insn {
             code: 0x85,
             dst_reg: 0,
@@ -406,18 +473,20 @@ fn tcp_connect_after_relocation() {
             imm: 3
         }
     );
-    // emit's own references, now at 169 + their slot in .text.
-    assert_eq!(program.insns[170..172], ld(2, BPF_PSEUDO_MAP_VALUE, 13, 12));
-    assert_eq!(program.insns[175..177], ld(3, BPF_PSEUDO_MAP_VALUE, 13, 16));
+    // emit's own references, now at 276 + their slot in .text.
+    assert_eq!(program.insns[277..279], ld(2, BPF_PSEUDO_MAP_VALUE, 16, 12));
+    assert_eq!(program.insns[282..284], ld(3, BPF_PSEUDO_MAP_VALUE, 16, 16));
     assert_eq!(
-        program.insns[187..189],
-        ld(2, BPF_PSEUDO_MAP_VALUE, 13, 0x90)
+        program.insns[294..296],
+        ld(2, BPF_PSEUDO_MAP_VALUE, 16, 0x90)
     );
-    assert_eq!(program.insns[209..211], ld(2, BPF_PSEUDO_MAP_FD, 11, 0));
-    assert_eq!(program.insns[238..240], ld(1, BPF_PSEUDO_MAP_FD, 12, 0));
-    assert_eq!(program.insns[249..251], ld(1, BPF_PSEUDO_MAP_FD, 12, 0));
+    assert_eq!(program.insns[316..318], ld(2, BPF_PSEUDO_MAP_FD, 11, 0));
+    assert_eq!(program.insns[345..347], ld(1, BPF_PSEUDO_MAP_FD, 15, 0));
+    assert_eq!(program.insns[356..358], ld(1, BPF_PSEUDO_MAP_FD, 15, 0));
     // Nothing else changed: the program's slots outside the sites are as compiled.
-    let sites = [17, 18, 24, 25, 55, 56, 165];
+    let sites = [
+        19, 20, 27, 28, 38, 39, 43, 44, 48, 49, 56, 57, 61, 62, 91, 92, 119, 120, 272,
+    ];
     for (i, (before, after)) in spec.programs[0]
         .insns
         .iter()
@@ -444,21 +513,27 @@ fn tcp_connect_after_relocation() {
     assert_eq!(
         applied,
         vec![
-            (17, 17, "tcp_connect", "main.rodata"),
-            (24, 24, "tcp_connect", "main.rodata"),
-            (55, 55, "tcp_connect", "main.rodata"),
-            (165, 165, "tcp_connect", "emit"),
-            (170, 1, "emit", "main.rodata"),
-            (175, 6, "emit", "main.rodata"),
-            (187, 18, "emit", "main.rodata"),
-            (209, 40, "emit", "events"),
-            (238, 69, "emit", "counts"),
-            (249, 80, "emit", "counts"),
+            (19, 19, "tcp_connect", "main.rodata"),
+            (27, 27, "tcp_connect", "main.rodata"),
+            (38, 38, "tcp_connect", "main.rodata"),
+            (43, 43, "tcp_connect", "cgroup_filter"),
+            (48, 48, "tcp_connect", "main.rodata"),
+            (56, 56, "tcp_connect", "cgroupset"),
+            (61, 61, "tcp_connect", "main.rodata"),
+            (91, 91, "tcp_connect", "mount_ns_set"),
+            (119, 119, "tcp_connect", "main.rodata"),
+            (272, 272, "tcp_connect", "emit"),
+            (277, 1, "emit", "main.rodata"),
+            (282, 6, "emit", "main.rodata"),
+            (294, 18, "emit", "main.rodata"),
+            (316, 40, "emit", "events"),
+            (345, 69, "emit", "counts"),
+            (356, 80, "emit", "counts"),
         ]
     );
-    let call = &program.applied[3];
+    let call = &program.applied[9];
     assert_eq!(call.before[0].imm, -1);
-    assert_eq!(call.after, vec![program.insns[165]]);
+    assert_eq!(call.after, vec![program.insns[272]]);
     assert_eq!(program.applied[0].before, ld(1, 0, 0, 0).to_vec());
 
     // func_info and line_info in instructions, shifted for emit.
@@ -468,15 +543,15 @@ fn tcp_connect_after_relocation() {
         .iter()
         .map(|f| (f.insn_off, btf.type_name(f.type_id).unwrap()))
         .collect();
-    assert_eq!(funcs, vec![(0, "tcp_connect"), (169, "emit")]);
-    assert_eq!(program.line_info.len(), 71 + 31);
+    assert_eq!(funcs, vec![(0, "tcp_connect"), (276, "emit")]);
+    assert_eq!(program.line_info.len(), 106 + 31);
     assert_eq!(program.line_info[0].insn_off, 0);
-    assert_eq!(program.line_info[71].insn_off, 169);
+    assert_eq!(program.line_info[106].insn_off, 276);
     assert!(program
         .line_info
         .windows(2)
         .all(|w| w[0].insn_off < w[1].insn_off));
-    assert!(program.line_info.iter().all(|l| l.insn_off < 255));
+    assert!(program.line_info.iter().all(|l| l.insn_off < 362));
     assert!(program.core.is_empty(), "no CO-RE without a target BTF");
 }
 
@@ -484,16 +559,16 @@ fn tcp_connect_after_relocation() {
 fn inet_sock_set_state_after_relocation() {
     let spec = spec();
     let program = spec.relocate("inet_sock_set_state", &FDS, None).unwrap();
-    assert_eq!(program.insns.len(), 180 + 86);
-    assert_eq!(program.insns[85..87], ld(1, BPF_PSEUDO_MAP_FD, 10, 0));
-    assert_eq!(program.insns[92..94], ld(2, BPF_PSEUDO_MAP_VALUE, 14, 0));
-    assert_eq!(program.insns[177].imm, 180 - 177 - 1);
+    assert_eq!(program.insns.len(), 283 + 86);
+    assert_eq!(program.insns[188..190], ld(1, BPF_PSEUDO_MAP_FD, 10, 0));
+    assert_eq!(program.insns[195..197], ld(2, BPF_PSEUDO_MAP_VALUE, 17, 0));
+    assert_eq!(program.insns[280].imm, 283 - 280 - 1);
     assert_eq!(
-        program.insns[180 + 40..180 + 42],
+        program.insns[283 + 40..283 + 42],
         ld(2, BPF_PSEUDO_MAP_FD, 11, 0)
     );
     let funcs: Vec<u32> = program.func_info.iter().map(|f| f.insn_off).collect();
-    assert_eq!(funcs, vec![0, 180]);
+    assert_eq!(funcs, vec![0, 283]);
 }
 
 #[test]
@@ -508,7 +583,7 @@ fn relocate_refuses_wrong_arguments() {
     assert_eq!(
         spec.relocate("tcp_connect", &FDS[..2], None).unwrap_err(),
         RelocError::MapFdCount {
-            expected: 5,
+            expected: 8,
             got: 2
         }
     );
@@ -516,7 +591,7 @@ fn relocate_refuses_wrong_arguments() {
         spec.relocate("tcp_connect", &FDS[..2], None)
             .unwrap_err()
             .to_string(),
-        "2 map fds given for the object's 5 maps"
+        "2 map fds given for the object's 8 maps"
     );
 }
 
@@ -524,7 +599,7 @@ fn relocate_refuses_wrong_arguments() {
 fn relocate_checks_each_site_of_a_changed_spec() {
     let mut spec = spec();
     // Someone replaced the ld_imm64 of filter_pid by a plain move.
-    spec.programs[0].insns[17] = Insn {
+    spec.programs[0].insns[19] = Insn {
         code: 0xb7,
         dst_reg: 1,
         ..Insn::default()
@@ -533,7 +608,7 @@ fn relocate_checks_each_site_of_a_changed_spec() {
     assert_eq!(
         crate::chain(&error),
         "program tcp_connect: function tcp_connect (section kprobe/tcp_connect) instruction \
-         17, symbol filter_pid: opcode 0xb7 is not ld_imm64 (0x18)"
+         19, symbol filter_pid: opcode 0xb7 is not ld_imm64 (0x18)"
     );
     let mut spec = self::spec();
     spec.subprograms[0].insns[40].code = 0x18;
@@ -545,12 +620,12 @@ fn relocate_checks_each_site_of_a_changed_spec() {
          ld_imm64 has no second slot before the function ends"
     );
     let mut spec = self::spec();
-    spec.programs[0].insns[165].src_reg = 0;
+    spec.programs[0].insns[272].src_reg = 0;
     let error = spec.relocate("tcp_connect", &FDS, None).unwrap_err();
     assert_eq!(
         crate::chain(&error),
         "program tcp_connect: function tcp_connect (section kprobe/tcp_connect) instruction \
-         165, symbol .text: opcode 0x85 src_reg 0 is not a bpf-to-bpf call (0x85, src_reg 1)"
+         272, symbol .text: opcode 0x85 src_reg 0 is not a bpf-to-bpf call (0x85, src_reg 1)"
     );
 }
 
@@ -558,7 +633,19 @@ fn relocate_checks_each_site_of_a_changed_spec() {
 fn object_without_a_name_names_global_data_by_section() {
     let spec = ObjectSpec::parse(OBJECT).unwrap();
     let names: Vec<&str> = spec.maps.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, ["pending", "events", "counts", ".rodata", ".bss"]);
+    assert_eq!(
+        names,
+        [
+            "pending",
+            "events",
+            "cgroup_filter",
+            "cgroupset",
+            "mount_ns_set",
+            "counts",
+            ".rodata",
+            ".bss"
+        ]
+    );
 }
 
 #[test]
@@ -570,7 +657,7 @@ fn co_re_against_the_objects_own_btf_changes_nothing() {
     let with = spec.relocate("tcp_connect", &FDS, Some(&own)).unwrap();
     let without = spec.relocate("tcp_connect", &FDS, None).unwrap();
     assert_eq!(with.insns, without.insns);
-    assert_eq!(with.core.len(), 17);
+    assert_eq!(with.core.len(), 25);
     assert!(with
         .core
         .iter()
@@ -580,7 +667,7 @@ fn co_re_against_the_objects_own_btf_changes_nothing() {
         .iter()
         .find(|f| f.local_access == "struct sock.__sk_common.skc_family")
         .expect("the skc_family read is a CO-RE record");
-    assert_eq!((family.insn_index, family.local_value), (43, 12));
+    assert_eq!((family.insn_index, family.local_value), (106, 12));
 }
 
 #[test]

@@ -794,10 +794,18 @@ fn object_against_itself_changes_nothing() {
         spelled,
         [
             "struct pt_regs.di",
+            "struct task_struct.nsproxy",
+            "struct nsproxy.mnt_ns",
+            "struct mnt_namespace.ns.inum",
             "struct sock.__sk_common.skc_state",
             "struct sock.__sk_common.skc_family",
             "struct task_struct.loginuid",
             "struct task_struct.loginuid.val",
+            "struct task_struct.nsproxy",
+            "struct nsproxy.mnt_ns",
+            "struct mnt_namespace.ns.inum",
+            "struct sock.__sk_common.skc_net.net",
+            "struct net.ns.inum",
             "struct sock.sk_protocol",
             "struct sock.sk_protocol",
             "struct sock.sk_protocol",
@@ -998,8 +1006,8 @@ fn object_against_this_kernel_matches_bpftool() {
             checked += 1;
         }
     }
-    // 17 + 18 records, minus the lshift, signed and 2 rshift ones of sk_protocol.
-    assert_eq!(checked, 31);
+    // 25 + 26 records, minus the lshift, signed and 2 rshift ones of sk_protocol.
+    assert_eq!(checked, 47);
 }
 
 /// libbpf's validation rules (`bpf_core_calc_field_relo`): for a bitfield, the byte
