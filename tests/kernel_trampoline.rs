@@ -53,9 +53,9 @@ fn trampoline(program: &str, counted: &str) {
         eprintln!(
             "this kernel cannot attach fentry programs (no BPF trampoline): {program} not run"
         );
-        let error = load(program)
-            .err()
-            .expect("refused where fentry cannot load");
+        let Err(error) = load(program) else {
+            panic!("{program} loaded where the fentry probe says it cannot")
+        };
         assert!(
             matches!(&error, LoadError::Program(refused) if refused.error.errno == libc::EPERM
                 || refused.error.errno == libc::ENOTSUP || refused.error.errno == 524),
