@@ -81,8 +81,16 @@ fn ours(object: &Path) -> BTreeMap<String, Verdict> {
 
 fn objects() -> Vec<PathBuf> {
     let mut objects = vec![PathBuf::from("bpf/main.bpf.o")];
+    // `../shared/corpus` from the project's root; from a worktree one level deeper, the
+    // nearest ancestor's `shared/corpus` (as tests/elf/real_world.rs finds it).
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .skip(1)
+        .map(|a| a.join("shared/corpus"))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| PathBuf::from("../shared/corpus"));
     for dir in ["libbpf-tools", "libbpf-bootstrap"] {
-        let Ok(entries) = std::fs::read_dir(Path::new("../shared/corpus").join(dir)) else {
+        let Ok(entries) = std::fs::read_dir(corpus.join(dir)) else {
             continue;
         };
         let mut found: Vec<PathBuf> = entries

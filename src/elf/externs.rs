@@ -17,9 +17,10 @@
 //!   kernel's BTF), a typeless one (`extern const void x __ksym`: an address from
 //!   `/proc/kallsyms`) or a kfunc (a FUNC: resolved to its BTF id). They are resolved at
 //!   load time ([`ExternSpec::value`]); a `__weak` one left unresolved is 0, which is
-//!   what `bpf_ksym_exists()` tests, and a call of it is poisoned as libbpf does.
+//!   what `bpf_ksym_exists()` tests, and a call of it is a kfunc call of BTF id 0, as
+//!   libbpf 1.1 writes it (the verifier refuses it only where it can run).
 //! - The externs are kept in libbpf's order (kconfig first, then ksyms; see
-//!   [`sort_externs`]): the poison of an unresolved kfunc call carries the index.
+//!   [`sort_externs`]).
 
 use std::collections::HashMap;
 use std::fmt;

@@ -440,14 +440,15 @@ impl ObjectSpec {
                                     fd_index,
                                     btf_id as i32,
                                 ),
-                                // libbpf's poison_kfunc_call: an unresolved weak kfunc.
-                                None if ext.weak => Insn::new(
-                                    crate::insn::CALL,
-                                    0,
-                                    0,
-                                    0,
-                                    POISON_CALL_KFUNC_BASE.wrapping_add(index as i32),
-                                ),
+                                // An unresolved weak kfunc: a kfunc call of BTF id 0, as
+                                // libbpf 1.1's bpf_object__relocate_data writes it (the
+                                // differential reference, Debian's libbpf 1.1.2; 1.2 and
+                                // later write a poisoned helper call instead). The
+                                // verifier accepts it where `bpf_ksym_exists()` made it
+                                // dead code, and refuses it where it can run.
+                                None if ext.weak => {
+                                    Insn::new(crate::insn::CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, 0)
+                                }
                                 _ => return Err(site_error(RelocProblem::ExternUnresolved)),
                             };
                         } else {
@@ -548,9 +549,6 @@ pub const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 /// `src_reg = BPF_PSEUDO_BTF_ID` on an `ld_imm64`: the address of a kernel variable by
 /// BTF id (`imm`), in the BTF object whose fd is the second slot's `imm` (0: vmlinux).
 pub const BPF_PSEUDO_BTF_ID: u8 = 3;
-/// libbpf's `POISON_CALL_KFUNC_BASE`: an unresolved weak kfunc call becomes
-/// `call POISON_CALL_KFUNC_BASE + extern index`; the verifier refuses it only if reached.
-pub const POISON_CALL_KFUNC_BASE: i32 = 2_002_000_000;
 
 /// What an `ld_imm64` of extern `ext` becomes: `(src_reg, imm, second slot's imm)`, or
 /// `None` for a strong `__ksym` nothing resolved. `kconfig_fd` is the `.kconfig` map's.

@@ -4,6 +4,7 @@
  * libbpf-dev) does with each program of an object, on this kernel.
  *
  * usage: libbpf_loadall OBJECT
+ *        libbpf_loadall --together OBJECT NAME...
  *
  * For each program of OBJECT, in the object's order: open the object afresh, turn
  * autoload off for every other program, load (maps, BTF, CO-RE against the running
@@ -12,6 +13,10 @@
  *   NAME<TAB>refused<TAB>ERRNO     the error bpf_object__load returned
  * An object libbpf cannot open prints "open<TAB>failed<TAB>ERRNO" and exits 2.
  * libbpf's own messages go to stderr.
+ *
+ * --together (scripts/bench/corpus-load.sh): open the object once and load the programs
+ * NAME... in one bpf_object__load, the others' autoload off, as a tool loads its object;
+ * prints the same lines, or "together<TAB>refused<TAB>ERRNO" when the load fails.
  *
  * Built by the test with the system's cc and libbpf; never linked into the tool.
  */
@@ -22,6 +27,54 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+static void print_loaded(struct bpf_program *prog)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+	int err;
+
+	memset(&info, 0, sizeof(info));
+	err = bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
+	if (err) {
+		printf("%s\trefused\t%d\n", bpf_program__name(prog), -err);
+		return;
+	}
+	printf("%s\tloaded\t", bpf_program__name(prog));
+	for (int b = 0; b < 8; b++)
+		printf("%02x", info.tag[b]);
+	printf("\n");
+}
+
+static int together(const char *path, int count, char **names)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct bpf_program *prog;
+	int err;
+
+	if (!obj) {
+		printf("open\tfailed\t%d\n", errno);
+		return 2;
+	}
+	bpf_object__for_each_program(prog, obj) {
+		bool wanted = false;
+
+		for (int i = 0; i < count; i++)
+			wanted = wanted || strcmp(bpf_program__name(prog), names[i]) == 0;
+		bpf_program__set_autoload(prog, wanted);
+	}
+	err = bpf_object__load(obj);
+	if (err) {
+		printf("together\trefused\t%d\n", -err);
+		bpf_object__close(obj);
+		return 1;
+	}
+	bpf_object__for_each_program(prog, obj)
+		if (bpf_program__autoload(prog))
+			print_loaded(prog);
+	bpf_object__close(obj);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct bpf_object *obj;
@@ -29,8 +82,10 @@ int main(int argc, char **argv)
 	char names[1024][64];
 	int count = 0;
 
+	if (argc >= 3 && strcmp(argv[1], "--together") == 0)
+		return together(argv[2], argc - 3, argv + 3);
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s OBJECT\n", argv[0]);
+		fprintf(stderr, "usage: %s OBJECT | --together OBJECT NAME...\n", argv[0]);
 		return 1;
 	}
 	obj = bpf_object__open_file(argv[1], NULL);

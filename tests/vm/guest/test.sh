@@ -9,7 +9,9 @@
 # (sock/inet_sock_set_state with tcp/tcp_retransmit_skb); "tracepoint-unanswered" (a connect
 # whose SYN gets no answer is printed at its first SYN retransmit, once); "kill-prune" (a SIGKILLed tool's kprobe_events entry is removed
 # by the next start); and, when the host put test binaries in /tests, "library-kernel-tests"
-# (the library's tests/kernel_*.rs, the kprobe ones included). Details go to the console as
+# (the library's tests/kernel_*.rs, the kprobe ones included); last, in the guests whose kernel
+# command line has vmtest.corpus=1, "corpus" (every program of /corpus loaded alone by libbpf
+# and by `tcpconnect load`: the same verdicts and tags). Details go to the console as
 # "vm: ..." lines.
 
 . /etc/vmtest.conf
@@ -592,6 +594,83 @@ check_library_kernel_tests() {
     NOTE="($passed passed)"
 }
 
+# Issue 11: the corpus (../shared/corpus beside the repo, and bpf/main.bpf.o), program by
+# program, as libbpf loads it on this kernel. For each object in /corpus (tests/vm/run puts it
+# there only for the kernels that run this check: vmtest.corpus=1 on the kernel's command
+# line), /bin/libbpf_loadall (tests/reference/libbpf_loadall.c, static: Debian's libbpf 1.1.2)
+# loads each program alone and prints "NAME<TAB>loaded<TAB>TAG" or "NAME<TAB>refused<TAB>ERRNO";
+# `tcpconnect load OBJECT` prints its table (PROGRAM TYPE VERDICT INSNS STATES TIME TAG ATTACH).
+# Both are reduced to "NAME loaded TAG" / "NAME refused" and compared program by program, as
+# tests/libbpf_differential.rs does on the host: the same verdict, and for a loaded program
+# the same kernel tag (the same instructions). Every program is logged as
+#   vm: corpus-row OBJECT PROGRAM LIBBPF OURS yes|no
+# (LIBBPF and OURS: loaded:TAG, refused, "-" when that loader did not name the program,
+# cannot-open when libbpf could not open the object). Nothing may be left in the kernel.
+CORPUS_SECS=300 # bound on one object, per loader
+
+# corpus_libbpf OBJECT: libbpf's verdicts, one "NAME loaded TAG" / "NAME refused" per line,
+# sorted; "cannot-open" alone when libbpf cannot open the object.
+corpus_libbpf() {
+    timeout $CORPUS_SECS libbpf_loadall "$1" >$W/corpus-libbpf.out 2>$W/corpus-libbpf.err
+    if grep -q '^open.failed' $W/corpus-libbpf.out; then
+        echo cannot-open
+        return
+    fi
+    awk -F'\t' 'NF >= 2 && $2 == "loaded" { print $1, "loaded", $3; next }
+        NF >= 2 { print $1, "refused" }' $W/corpus-libbpf.out | sort
+}
+# corpus_ours OBJECT: the same from tcpconnect load's table (the header and the summary line
+# skipped: their third word is neither verdict).
+corpus_ours() {
+    timeout $CORPUS_SECS tcpconnect load "$1" >$W/corpus-ours.out 2>$W/corpus-ours.err
+    awk 'NR > 1 && $3 == "loaded" { print $1, "loaded", $7; next }
+        NR > 1 && $3 == "refused" { print $1, "refused" }' $W/corpus-ours.out | sort
+}
+
+check_corpus() {
+    local before objects=0 programs=0 alike=0 differ="" obj name theirs ours rows start t0 t1
+    [ -d /corpus ] || fail "no /corpus in the guest" || return 1
+    before=$(kernel_leftovers)
+    start=$(cut -d. -f1 /proc/uptime)
+    for obj in $(find /corpus -name '*.bpf.o' | sort); do
+        name=${obj#/corpus/}
+        name=${name%.bpf.o}
+        objects=$((objects + 1))
+        t0=$(cut -d' ' -f1 /proc/uptime)
+        theirs=$(corpus_libbpf $obj)
+        t1=$(cut -d' ' -f1 /proc/uptime)
+        ours=$(corpus_ours $obj)
+        say "corpus: $name: libbpf $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f", b - a }') s," \
+            "tcpconnect load $(awk -v a=$t1 -v b=$(cut -d' ' -f1 /proc/uptime) 'BEGIN { printf "%.1f", b - a }') s"
+        # One row per program named by either loader: PROGRAM LIBBPF OURS yes|no.
+        rows=$( { echo "$theirs" | sed 's/^/L /'; echo "$ours" | sed 's/^/O /'; } | awk '
+            $1 == "L" && $2 == "cannot-open" { closed = 1; next }
+            NF >= 3 { v = $3 (NF >= 4 ? ":" $4 : ""); names[$2] = 1
+                      if ($1 == "L") l[$2] = v; else o[$2] = v }
+            END { for (n in names) {
+                      a = closed ? "cannot-open" : (n in l ? l[n] : "-")
+                      b = n in o ? o[n] : "-"
+                      print n, a, b, (!closed && a == b) ? "yes" : "no" } }' | sort)
+        if [ -z "$rows" ]; then
+            rows="(none) - - no"
+        fi
+        echo "$rows" | sed "s|^|vm: corpus-row $name |"
+        programs=$((programs + $(echo "$rows" | wc -l)))
+        alike=$((alike + $(echo "$rows" | grep -c ' yes$')))
+        if echo "$rows" | grep -q ' no$'; then
+            show_file "corpus $name libbpf stderr:" $W/corpus-libbpf.err
+            show_file "corpus $name tcpconnect load:" $W/corpus-ours.out
+            show_file "corpus $name tcpconnect load stderr:" $W/corpus-ours.err
+            differ="$differ $(echo "$rows" | awk -v o=$name '$4 == "no" { printf "%s/%s(libbpf %s, ours %s) ", o, $1, $2, $3 }')"
+        fi
+    done
+    say "corpus: $objects objects, $programs programs, $alike alike, in $(( $(cut -d. -f1 /proc/uptime) - start )) s"
+    [ $objects -gt 0 ] || fail "no objects in /corpus" || return 1
+    [ -z "$differ" ] || fail "$((programs - alike)) of $programs programs differ:$differ" || return 1
+    NOTE="($alike of $programs programs alike)"
+    check_clean corpus "$before"
+}
+
 report environment
 if [ "$VMTEST_MODE" != env ]; then
     report kprobe
@@ -604,3 +683,8 @@ if [ "$VMTEST_MODE" != env ]; then
     report features
 fi
 [ "$VMTEST_LIB_TESTS" != yes ] || report library-kernel-tests
+# Only in the guests the host asked for (the corpus is slow under TCG): tests/vm/run appends
+# vmtest.corpus=1 to their kernel command line.
+if [ "$VMTEST_MODE" != env ] && grep -qw 'vmtest.corpus=1' /proc/cmdline; then
+    report corpus
+fi
