@@ -59,11 +59,17 @@ fn uprobe_round_trip(retprobe: bool, pid: Option<u32>, magic: u64) {
             &AttachOptions::default(),
         )
         .unwrap();
+    // A BPF link where the kernel has links for perf events (5.15), else the ioctl.
+    let via = if ebpf_loader::features::probe_perf_link() {
+        Via::BpfLink
+    } else {
+        Via::PerfIoctl
+    };
     assert_eq!(
         link.method(),
         AttachMethod {
             probe: Probe::UprobePmu,
-            via: Via::BpfLink
+            via
         }
     );
     let what = if retprobe { "uretprobe" } else { "uprobe" };

@@ -185,7 +185,8 @@ fn set_memlock(limit: &libc::rlimit) -> Result<(), i32> {
 
 /// Probes the kernel's accounting and, where it charges `RLIMIT_MEMLOCK`, raises the limit
 /// to infinity (soft and hard, as libbpf). Runs once per process; later calls return the
-/// first answer. [`crate::load::Object::load`] calls it before creating anything.
+/// first answer. [`crate::load::Object::load`], [`crate::load::Map::create`] and
+/// [`crate::load::Program::load_instructions`] call it before creating anything.
 pub fn ensure() -> Memlock {
     static ONCE: OnceLock<Memlock> = OnceLock::new();
     *ONCE.get_or_init(|| {

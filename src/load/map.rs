@@ -97,6 +97,8 @@ impl Map {
     /// Creates the map `spec` describes, on its own (no object, no BTF): a perf event array
     /// of 0 entries gets one per possible CPU; global data is filled and `.rodata` frozen.
     pub fn create(spec: &MapSpec) -> Result<Map, LoadError> {
+        // Before 5.11 the map is charged to RLIMIT_MEMLOCK: raised first, as Object::load does.
+        crate::features::memlock::ensure();
         Map::create_with_btf(spec, None)
     }
 

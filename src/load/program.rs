@@ -178,6 +178,9 @@ impl Program {
             layout: vec![(name.to_string(), 0)],
             ..RelocatedProgram::default()
         };
+        // Before 5.11 the program is charged to RLIMIT_MEMLOCK: raised first, as
+        // Object::load does.
+        crate::features::memlock::ensure();
         let how = ProgramLoad {
             license,
             ..ProgramLoad::default()
