@@ -1,5 +1,5 @@
 //! fentry, fexit and ksyscall, attached by section name and made to fire by the test's own
-//! `unlinkat` calls (root). They need a kernel with BPF trampolines (a function tracer) and
+//! `unlink` calls (root). They need a kernel with BPF trampolines (a function tracer) and
 //! kprobes: the VM matrix's Debian kernels. Where the kernel lacks them (this project's
 //! host), each test says so and checks that loading or attaching is refused with the
 //! kernel's answer, not anything else.
@@ -34,7 +34,8 @@ fn counter(object: &Object, name: &str) -> u64 {
     u64::from_ne_bytes(object.global(name).unwrap().try_into().unwrap())
 }
 
-/// Unlinks a file that does not exist until `name` counts a call (bounded).
+/// Unlinks a file that does not exist (`unlink(2)`, served by `do_unlinkat`) until `name`
+/// counts a call (bounded).
 fn unlink_until_counted(object: &Object, name: &str) {
     let path = std::env::temp_dir().join(format!("ebpf_loader_no_such_{}", std::process::id()));
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -93,7 +94,7 @@ fn ksyscall_attaches_to_the_syscalls_wrapper() {
         return;
     }
     let link = program.attach(&AttachOptions::default()).unwrap();
-    // __x64_sys_unlinkat on every kernel of the matrix (syscall wrappers since 4.17).
-    assert!(link.target().contains("sys_unlinkat"), "{link}");
+    // __x64_sys_unlink on every kernel of the matrix (syscall wrappers since 4.17).
+    assert!(link.target().contains("sys_unlink"), "{link}");
     unlink_until_counted(&object, "syscalls");
 }

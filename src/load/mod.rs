@@ -526,13 +526,6 @@ impl Object {
                 "the object has no map {USDT_SPECS_MAP}: it was not written with usdt.bpf.h"
             ))
         })?;
-        if !crate::features::probe_bpf_cookie() {
-            return Err(unsupported(
-                "this kernel has no BPF cookies (5.15), through which the program finds its \
-                 probe's arguments"
-                    .into(),
-            ));
-        }
         let bad = |reason: String| AttachError::Usdt {
             path: binary.to_path_buf(),
             reason,
@@ -548,6 +541,13 @@ impl Object {
                 path: binary.to_path_buf(),
                 probe: format!("{provider}:{name}"),
             });
+        }
+        if !crate::features::probe_bpf_cookie() {
+            return Err(unsupported(
+                "this kernel has no BPF cookies (5.15), through which the program finds its \
+                 probe's arguments"
+                    .into(),
+            ));
         }
         let mut links = Vec::with_capacity(probes.len());
         for probe in &probes {
