@@ -7,7 +7,7 @@
 //! The reference is `tests/reference/libbpf_loadall.c`, built here with the system's cc and
 //! Debian's libbpf (tests/all installs libbpf-dev). Needs root.
 //!
-//! `DIFF_TABLE=docs/corpus.md cargo test --test libbpf_differential` also writes the whole
+//! `DIFF_TABLE=PATH cargo test --test libbpf_differential` also writes the whole
 //! table as Markdown.
 
 use std::collections::BTreeMap;
