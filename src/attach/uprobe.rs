@@ -66,7 +66,7 @@ pub(crate) fn attach_uprobe(
         }
         None => offset,
     };
-    let Some((type_, retprobe_bit)) = probe_pmu(Path::new(UPROBE_PMU))? else {
+    let Some((_, retprobe_bit)) = probe_pmu(Path::new(UPROBE_PMU))? else {
         return Err(AttachError::UprobesUnsupported);
     };
     let what = if retprobe { "uretprobe" } else { "uprobe" };
@@ -74,30 +74,8 @@ pub(crate) fn attach_uprobe(
         Some(symbol) => format!("{what} {}:{symbol}", binary.display()),
         None => format!("{what} {}:{offset:#x}", binary.display()),
     };
-    let path = CString::new(binary.as_os_str().as_bytes())
-        .map_err(|_| bad("a NUL byte in the path".into()))?;
-    let attr = PerfEventAttr {
-        type_,
-        config: if retprobe { 1 << retprobe_bit } else { 0 },
-        // `path` outlives the call below.
-        config1: path.as_ptr() as usize as u64,
-        config2: offset,
-        sample_period: 1,
-        wakeup: 1,
-        flags: syscall::ATTR_FLAG_DISABLED,
-        ..Default::default()
-    };
-    // One process (on any CPU), or every process (the event on CPU 0 is enough: the
-    // program runs wherever the probe fires), as libbpf opens it.
-    let (pid, cpu) = match pid {
-        Some(pid) => (pid as i32, -1),
-        None => (-1, 0),
-    };
-    let perf = syscall::perf_event_open(&attr, pid, cpu).map_err(|error| AttachError::Sys {
-        target: target.clone(),
-        error,
-    })?;
-    drop(path);
+    let config = if retprobe { 1 << retprobe_bit } else { 0 };
+    let perf = open_uprobe(binary, offset, config, pid, &target)?;
     let (bpf_link, via) = bind(prog, perf.as_fd(), opts, &target)?;
     Ok(Link {
         method: AttachMethod {
@@ -108,6 +86,45 @@ pub(crate) fn attach_uprobe(
         bpf_link,
         perf_event: Some(perf),
         kprobe: None,
+    })
+}
+
+/// A perf event of the uprobe PMU at file `offset` of `binary`, with `config` (the
+/// retprobe bit; a USDT semaphore's reference counter offset in the upper half), in
+/// process `pid` only or in every process (the event on CPU 0 is enough: the program
+/// runs wherever the probe fires), as libbpf opens it.
+pub(super) fn open_uprobe(
+    binary: &Path,
+    offset: u64,
+    config: u64,
+    pid: Option<u32>,
+    target: &str,
+) -> Result<std::os::fd::OwnedFd, AttachError> {
+    let Some((type_, _)) = probe_pmu(Path::new(UPROBE_PMU))? else {
+        return Err(AttachError::UprobesUnsupported);
+    };
+    let path = CString::new(binary.as_os_str().as_bytes()).map_err(|_| AttachError::Binary {
+        path: binary.to_path_buf(),
+        reason: "a NUL byte in the path".into(),
+    })?;
+    let attr = PerfEventAttr {
+        type_,
+        config,
+        // `path` outlives the call below.
+        config1: path.as_ptr() as usize as u64,
+        config2: offset,
+        sample_period: 1,
+        wakeup: 1,
+        flags: syscall::ATTR_FLAG_DISABLED,
+        ..Default::default()
+    };
+    let (pid, cpu) = match pid {
+        Some(pid) => (pid as i32, -1),
+        None => (-1, 0),
+    };
+    syscall::perf_event_open(&attr, pid, cpu).map_err(|error| AttachError::Sys {
+        target: target.to_string(),
+        error,
     })
 }
 

@@ -18,15 +18,12 @@
 //! increments while the probe is attached (4.20), so that a program that tests its
 //! semaphore runs the probe's code.
 
-use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use object::{Object, ObjectSection, ObjectSegment};
 
-use super::{bind_with_cookie, probe_pmu, AttachError, AttachMethod, AttachOptions, Link, Probe};
-use crate::syscall::{self, PerfEventAttr};
+use super::{bind_with_cookie, AttachError, AttachMethod, AttachOptions, Link, Probe};
 
 /// A USDT probe of a binary, as its note describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,9 +269,6 @@ pub(crate) fn attach_usdt_probe(
     pid: Option<u32>,
     opts: &AttachOptions,
 ) -> Result<Link, AttachError> {
-    let Some((type_, _)) = probe_pmu(Path::new(super::UPROBE_PMU))? else {
-        return Err(AttachError::UprobesUnsupported);
-    };
     let target = format!(
         "usdt {}:{}:{} (+{:#x})",
         binary.display(),
@@ -282,30 +276,8 @@ pub(crate) fn attach_usdt_probe(
         probe.name,
         probe.file_offset
     );
-    let path = CString::new(binary.as_os_str().as_bytes()).map_err(|_| AttachError::Binary {
-        path: binary.to_path_buf(),
-        reason: "a NUL byte in the path".into(),
-    })?;
-    let attr = PerfEventAttr {
-        type_,
-        config: probe.semaphore_offset << REF_CTR_OFFSET_SHIFT,
-        // `path` outlives the call below.
-        config1: path.as_ptr() as usize as u64,
-        config2: probe.file_offset,
-        sample_period: 1,
-        wakeup: 1,
-        flags: syscall::ATTR_FLAG_DISABLED,
-        ..Default::default()
-    };
-    let (pid, cpu) = match pid {
-        Some(pid) => (pid as i32, -1),
-        None => (-1, 0),
-    };
-    let perf = syscall::perf_event_open(&attr, pid, cpu).map_err(|error| AttachError::Sys {
-        target: target.clone(),
-        error,
-    })?;
-    drop(path);
+    let config = probe.semaphore_offset << REF_CTR_OFFSET_SHIFT;
+    let perf = super::uprobe::open_uprobe(binary, probe.file_offset, config, pid, &target)?;
     let (bpf_link, via) = bind_with_cookie(prog, perf.as_fd(), opts, &target, u64::from(spec_id))?;
     Ok(Link {
         method: AttachMethod {

@@ -347,24 +347,10 @@ impl PerfReader {
             if n > 0 {
                 return Ok(n);
             }
-            let mut wait = self.poll_interval;
-            if let Some(deadline) = deadline {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Ok(0);
-                }
-                wait = wait.min(left);
-            }
-            let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
-            match self.epoll.wait(&mut self.events, ms) {
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => return Ok(0),
-                Err(e) => {
-                    return Err(PerfError::Sys {
-                        cpu: None,
-                        error: SysError::new("epoll_wait", e as i32),
-                    })
-                }
+            let waited = sleep_on(&self.epoll, &mut self.events, self.poll_interval, deadline)
+                .map_err(|error| PerfError::Sys { cpu: None, error })?;
+            if !waited {
+                return Ok(0);
             }
         }
     }
@@ -377,6 +363,32 @@ impl Drop for PerfReader {
             let _ = syscall::perf_event_disable(ring.fd.as_fd());
             let _ = syscall::map_delete_elem(self.map.as_fd(), &ring.cpu.to_ne_bytes());
         }
+    }
+}
+
+/// One sleep of a poll loop (`PerfReader::poll`, `RingBufReader::poll`): on `epoll`, for
+/// the poll interval or what is left until `deadline`, whichever is shorter. `Ok(false)`
+/// when the loop should return empty-handed: the deadline has passed, or a signal
+/// interrupted the wait (`EINTR`, so that the caller can look at its signals).
+pub(crate) fn sleep_on(
+    epoll: &Epoll,
+    events: &mut [EpollEvent],
+    poll_interval: Duration,
+    deadline: Option<Instant>,
+) -> Result<bool, SysError> {
+    let mut wait = poll_interval;
+    if let Some(deadline) = deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        wait = wait.min(left);
+    }
+    let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
+    match epoll.wait(events, ms) {
+        Ok(_) => Ok(true),
+        Err(nix::errno::Errno::EINTR) => Ok(false),
+        Err(e) => Err(SysError::new("epoll_wait", e as i32)),
     }
 }
 

@@ -248,24 +248,11 @@ impl RingBufReader {
             if n > 0 {
                 return Ok(n);
             }
-            let mut wait = self.poll_interval;
-            if let Some(deadline) = deadline {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Ok(0);
-                }
-                wait = wait.min(left);
-            }
-            let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
-            match self.epoll.wait(&mut self.events, ms) {
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => return Ok(0),
-                Err(e) => {
-                    return Err(RingBufError::Sys {
-                        ring: None,
-                        error: SysError::new("epoll_wait", e as i32),
-                    })
-                }
+            let waited =
+                crate::perf::sleep_on(&self.epoll, &mut self.events, self.poll_interval, deadline)
+                    .map_err(|error| RingBufError::Sys { ring: None, error })?;
+            if !waited {
+                return Ok(0);
             }
         }
     }
