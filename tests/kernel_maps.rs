@@ -2,6 +2,10 @@
 //! emptied through the public API; a per-CPU array's value covers every possible CPU; a
 //! key of the wrong size is refused before any system call. Each test makes its own maps.
 
+mod harness;
+
+use harness::kernel::Bpffs;
+
 use ebpf_loader::elf::MapSpec;
 use ebpf_loader::load::{Map, MapError};
 use ebpf_loader::perf::possible_cpus;
@@ -113,31 +117,6 @@ fn keys_and_values_of_the_wrong_size_are_refused_before_the_kernel_sees_them() {
             .to_string(),
         "map test_sizes: a value is 8 bytes, not 7"
     );
-}
-
-/// A bpf filesystem of the test's own, mounted on a fresh directory, unmounted on drop
-/// (each mount of bpffs is a new, empty instance).
-struct Bpffs(std::path::PathBuf);
-
-impl Bpffs {
-    fn new(name: &str) -> Bpffs {
-        let dir = std::env::temp_dir().join(format!("ebpf_loader_{name}_{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = std::process::Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount -t bpf");
-        Bpffs(dir)
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
 }
 
 #[test]

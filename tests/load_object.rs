@@ -3,6 +3,10 @@
 //! loader: a field the kernel lacks reads as a sentence, and a field guarded by
 //! `bpf_core_field_exists` is simply skipped.
 
+mod harness;
+
+use harness::kernel::Bpffs;
+
 use ebpf_loader::btf::Btf;
 use ebpf_loader::elf::GlobalError;
 use ebpf_loader::elf::ObjectSpec;
@@ -136,14 +140,8 @@ fn globals_written_before_load_are_in_the_kernels_maps() {
 
 #[test]
 fn maps_pinned_by_name_are_created_once_and_reused() {
-    let dir = std::env::temp_dir().join(format!("ebpf_loader_pin_root_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    assert!(std::process::Command::new("mount")
-        .args(["-t", "bpf", "bpf"])
-        .arg(&dir)
-        .status()
-        .unwrap()
-        .success());
+    let fs = Bpffs::new("pin_root");
+    let dir = fs.0.clone();
     let mut spec = spec();
     let counts = spec.map_index("counts").unwrap();
     // As `__uint(pinning, LIBBPF_PIN_BY_NAME)` would declare it.
@@ -164,22 +162,14 @@ fn maps_pinned_by_name_are_created_once_and_reused() {
     assert_eq!(second.map("counts").unwrap().info().unwrap().id, id);
     // The unpinned maps are new ones each time.
     drop(second);
-    let _ = std::process::Command::new("umount").arg(&dir).status();
-    let _ = std::fs::remove_dir(&dir);
 }
 
 #[test]
 fn a_map_given_by_its_pin_replaces_the_objects_own() {
     let spec = spec();
     let kernel = ebpf_loader::btf::kernel::load().expect("kernel BTF");
-    let dir = std::env::temp_dir().join(format!("ebpf_loader_pinned_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    assert!(std::process::Command::new("mount")
-        .args(["-t", "bpf", "bpf"])
-        .arg(&dir)
-        .status()
-        .unwrap()
-        .success());
+    let fs = Bpffs::new("pinned");
+    let dir = fs.0.clone();
     // Someone else's map, of the object's `counts` definition, pinned.
     let counts_spec = &spec.maps[spec.map_index("counts").unwrap()];
     let theirs = ebpf_loader::load::Map::create(counts_spec).unwrap();
@@ -196,6 +186,4 @@ fn a_map_given_by_its_pin_replaces_the_objects_own() {
         theirs.info().unwrap().id
     );
     drop(object);
-    let _ = std::process::Command::new("umount").arg(&dir).status();
-    let _ = std::fs::remove_dir(&dir);
 }

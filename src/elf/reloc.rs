@@ -305,6 +305,12 @@ impl ObjectSpec {
                 .position(|&p| p == part)
                 .and_then(|i| starts.get(i).copied())
         };
+        let callee_name = |callee: usize| {
+            self.subprograms
+                .get(callee)
+                .map(|s| s.name.clone())
+                .unwrap_or_default()
+        };
 
         // 2. CO-RE, function by function, then the functions joined.
         let mut insns = Vec::with_capacity(total);
@@ -359,11 +365,7 @@ impl ObjectSpec {
                         before = vec![*insn];
                         // Both fit i32: the whole program does (checked above).
                         insn.imm = (callee_start as i64 - at as i64 - 1) as i32;
-                        target = self
-                            .subprograms
-                            .get(callee)
-                            .map(|s| s.name.clone())
-                            .unwrap_or_default();
+                        target = callee_name(callee);
                     }
                     RelocationKind::FuncAddr { callee } => {
                         let insn = insns
@@ -387,11 +389,7 @@ impl ObjectSpec {
                             insn.src_reg = BPF_PSEUDO_FUNC;
                             insn.imm = (callee_start as i64 - at as i64 - 1) as i32;
                         }
-                        target = self
-                            .subprograms
-                            .get(callee)
-                            .map(|s| s.name.clone())
-                            .unwrap_or_default();
+                        target = callee_name(callee);
                     }
                     RelocationKind::Extern { index } => {
                         let ext = self

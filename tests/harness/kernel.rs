@@ -134,3 +134,29 @@ pub fn auto_link_via() -> ebpf_loader::attach::Via {
         ebpf_loader::attach::Via::PerfIoctl
     }
 }
+
+/// A bpf filesystem of the test's own, mounted on a fresh directory, unmounted on drop
+/// (each mount of bpffs is a new, empty instance).
+pub struct Bpffs(pub std::path::PathBuf);
+
+impl Bpffs {
+    /// Mounts one at a new directory named after `name` and this process.
+    pub fn new(name: &str) -> Bpffs {
+        let dir = std::env::temp_dir().join(format!("ebpf_loader_{name}_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -t bpf");
+        Bpffs(dir)
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
