@@ -182,7 +182,7 @@ fn import_busybox(setup: &mut Setup) {
 
 /// The static binary (built if needed) in the image `Containerfile` describes.
 fn build_tool_image(setup: &mut Setup) {
-    // Static: .cargo/config.toml links with +crt-static.
+    // Static: .cargo/config.toml links with +crt-static, not as a PIE.
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release"])
         .current_dir(repo(""))
@@ -190,6 +190,10 @@ fn build_tool_image(setup: &mut Setup) {
         .expect("cargo build");
     assert!(status.success(), "cargo build --release");
     let binary = "target/release/tcpconnect";
+    // What the README promises of it, and what a `FROM scratch` image needs.
+    let ldd = Command::new("ldd").arg(repo(binary)).output().expect("ldd");
+    let said = String::from_utf8_lossy(&ldd.stdout) + String::from_utf8_lossy(&ldd.stderr);
+    assert_eq!(said.trim(), "not a dynamic executable", "ldd {binary}");
     podman(&[
         "build",
         "-q",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Binary size, side by side (BENCHMARKS.md, "Binary size"), all with the crate's release
 # profile (stripped by the profile):
-#   - `cargo build --release` as the README says: static-pie on glibc (.cargo/config.toml);
+#   - `cargo build --release` as the README says: static glibc, non-PIE (.cargo/config.toml);
+#   - the same as a static-pie (+crt-static alone);
 #   - the same without the config's +crt-static (RUSTFLAGS= replaces it): dynamic glibc PIE;
 #   - static musl (--target x86_64-unknown-linux-musl): static-pie, and non-PIE
 #     (-C relocation-model=static, as the libbpf reference is linked: gcc -static);
@@ -18,6 +19,8 @@ cargo build -q --release
 gnu=target/release/tcpconnect
 CARGO_TARGET_DIR=target/dynamic RUSTFLAGS= cargo build -q --release
 dynamic=target/dynamic/release/tcpconnect
+CARGO_TARGET_DIR=target/staticpie RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release
+staticpie=target/staticpie/release/tcpconnect
 cargo build -q --release --target $T
 pie=target/$T/release/tcpconnect
 CARGO_TARGET_DIR=target/nonpie RUSTFLAGS="-C relocation-model=static" \
@@ -31,12 +34,13 @@ echo "== sizes (bytes)"
 row() { printf '%-46s %9s  %s; ldd: %s\n' "$1" "$(bytes "$2")" "$(file -b "$2" | cut -d, -f1-4)" \
     "$(ldd "$2" 2>&1 | sed -E 's/ =>.*| \(0x.*//; s/^[[:space:]]*//' | paste -sd' ')"; }
 row "tcpconnect, cargo build --release (glibc)" $gnu
+row "tcpconnect, glibc static-pie" $staticpie
 row "tcpconnect, glibc without +crt-static" $dynamic
 row "tcpconnect, musl static-pie" $pie
 row "tcpconnect, musl non-PIE" $nonpie
 row "libbpf reference (gcc -static, libbpf 1.1)" $ref
 awk -v g="$(bytes $gnu)" -v a="$(bytes $pie)" -v b="$(bytes $nonpie)" -v r="$(bytes $ref)" 'BEGIN {
-    printf "ratio to libbpf: glibc static-pie %.3f, musl static-pie %.3f, musl non-PIE %.3f (target <= 0.6: %d bytes)\n", g/r, a/r, b/r, 0.6*r }'
+    printf "ratio to libbpf: glibc static %.3f, musl static-pie %.3f, musl non-PIE %.3f (target <= 0.6: %d bytes)\n", g/r, a/r, b/r, 0.6*r }'
 
 echo; echo "== sections of the non-PIE binary (> 1 KB)"
 size -A "$nonpie" | awk 'NR>2 && $2>1024 {printf "%-20s %8d\n", $1, $2}'
