@@ -50,6 +50,6 @@ CARGO_TARGET_DIR=target/bloat RUSTFLAGS="-C relocation-model=static" CARGO_PROFI
     cargo bloat -q --release --target $T --crates -n 30 2>/dev/null | sed -n '/File/,/section size/p'
 
 echo; echo "== normal dependency tree (cargo tree -e normal)"
-cargo tree -q -e normal --prefix none | sort -u | grep -v '^tcpconnect ' | sed 's/ (\*)//' | sort -u
-echo "crates linked into the binary: $(cargo tree -q -e normal --prefix none | sort -u | grep -v '^tcpconnect ' \
+cargo tree -q -p tcpconnect -e normal --prefix none | sort -u | grep -v '^tcpconnect ' | sed 's/ (\*)//' | sort -u
+echo "crates linked into the binary: $(cargo tree -q -p tcpconnect -e normal --prefix none | sort -u | grep -v '^tcpconnect ' \
     | grep -v 'proc-macro' | sed 's/ (\*)//' | sort -u | grep -cvE '^(heck|proc-macro2|quote|syn|unicode-ident) ')"
