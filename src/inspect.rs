@@ -301,7 +301,15 @@ fn map_entry(out: &mut String, btf: Option<&Btf>, index: usize, map: &MapSpec) {
         field(
             out,
             "initial",
-            format!("{} (after the programs load)", slots.join(", ")),
+            format!(
+                "{} ({})",
+                slots.join(", "),
+                if map.map_type == MapType::PROG_ARRAY {
+                    "set once the programs are loaded"
+                } else {
+                    "set once every map is created"
+                }
+            ),
         );
     }
     let note = match map.kind {

@@ -21,11 +21,17 @@ impl MapType {
     pub const HASH: MapType = MapType(1);
     /// `BPF_MAP_TYPE_ARRAY`: what global data sections become.
     pub const ARRAY: MapType = MapType(2);
+    /// `BPF_MAP_TYPE_PROG_ARRAY`: program fds, for `bpf_tail_call`.
+    pub const PROG_ARRAY: MapType = MapType(3);
     /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`: one perf event fd per CPU; `max_entries` 0 means
     /// "one per possible CPU" (the loader sizes it).
     pub const PERF_EVENT_ARRAY: MapType = MapType(4);
     /// `BPF_MAP_TYPE_PERCPU_ARRAY`.
     pub const PERCPU_ARRAY: MapType = MapType(6);
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`: map fds, all of one shape (the inner map's).
+    pub const ARRAY_OF_MAPS: MapType = MapType(12);
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS`.
+    pub const HASH_OF_MAPS: MapType = MapType(13);
     /// `BPF_MAP_TYPE_RINGBUF` (5.8).
     pub const RINGBUF: MapType = MapType(27);
 

@@ -169,3 +169,26 @@ fn a_pinned_map_is_opened_again_and_checked_against_the_spec() {
         "{cause}"
     );
 }
+
+#[test]
+fn a_bloom_filter_takes_its_hash_count_from_map_extra_and_has_no_keys() {
+    let spec = MapSpec {
+        name: "test_bloom".into(),
+        map_type: MapType(30), // BPF_MAP_TYPE_BLOOM_FILTER (5.16)
+        value_size: 4,
+        max_entries: 16,
+        map_extra: 3,
+        ..MapSpec::default()
+    };
+    let bloom = match Map::create(&spec) {
+        Ok(map) => map,
+        Err(error) => {
+            // Before 5.16 the kernel knows neither the type nor map_extra.
+            eprintln!("no bloom filter on this kernel: {error}");
+            return;
+        }
+    };
+    assert_eq!(bloom.info().unwrap().map_extra, 3);
+    // No key: the kernel refuses any key pointer but NULL (EINVAL).
+    bloom.update(&[], &7u32.to_ne_bytes(), BPF_ANY).unwrap();
+}

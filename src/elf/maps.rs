@@ -122,7 +122,7 @@ pub struct MapSpec {
     /// that shape (`inner_map_fd`) when the outer map is created.
     pub inner: Option<Box<MapSpec>>,
     /// Initial slots of a map-in-map or prog array (`.values = { [1] = &inner_a }`):
-    /// `(index, name)` of the map or program to store there after the programs load
+    /// `(index, name)` of the map or program the loader stores there once it exists
     /// (from `.rel.maps`, as libbpf's `bpf_object__collect_map_relos` reads it).
     pub init_slots: Vec<(u32, String)>,
 }
@@ -287,11 +287,6 @@ pub(super) fn btf_maps(btf: &Btf) -> Result<Vec<MapSpec>, ParseError> {
     Ok(maps)
 }
 
-/// `enum bpf_map_type` values that only this file needs.
-const MAP_TYPE_PROG_ARRAY: u32 = 3;
-const MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
-const MAP_TYPE_HASH_OF_MAPS: u32 = 13;
-
 /// One `.maps` definition: the STRUCT `def_id`, member by member.
 fn btf_map(btf: &Btf, name: &str, def_id: u32) -> Result<MapSpec, MapProblem> {
     btf_map_def(btf, name, def_id, None)
@@ -330,11 +325,9 @@ fn btf_map_def(
             "numa_node" => map.numa_node = uint_attribute(btf, attr, member.type_id)?,
             "map_extra" => map.map_extra = ulong_attribute(btf, attr, member.type_id)?,
             "values" => {
-                let is_map_in_map = matches!(
-                    map.map_type.0,
-                    MAP_TYPE_ARRAY_OF_MAPS | MAP_TYPE_HASH_OF_MAPS
-                );
-                let is_prog_array = map.map_type.0 == MAP_TYPE_PROG_ARRAY;
+                let is_map_in_map =
+                    matches!(map.map_type, MapType::ARRAY_OF_MAPS | MapType::HASH_OF_MAPS);
+                let is_prog_array = map.map_type == MapType::PROG_ARRAY;
                 let bad = |reason: &str| MapProblem::BadMember {
                     member: attr.to_string(),
                     reason: reason.to_string(),

@@ -124,14 +124,25 @@ impl Map {
                 max_entries = slots;
             }
         }
+        // A map of maps is created with a map of its inner maps' shape (`inner_map_fd`),
+        // which the verifier checks the programs' use of the inner maps against. Only a
+        // template: closed once the outer map exists, as libbpf does.
+        let inner_template = match &spec.inner {
+            Some(inner) => Some(Map::create_with_btf(inner, btf)?),
+            None => None,
+        };
         let mut attr = syscall::MapCreateAttr {
             map_type: spec.map_type.0,
             key_size: spec.key_size,
             value_size: spec.value_size,
             max_entries,
             map_flags: spec.map_flags,
+            inner_map_fd: inner_template
+                .as_ref()
+                .map_or(0, |inner| inner.fd.as_raw_fd() as u32),
             numa_node: spec.numa_node,
             map_name: obj_name(spec.kernel_name()),
+            map_extra: spec.map_extra,
             ..Default::default()
         };
         let typed = btf.filter(|_| spec.btf_key_type_id != 0 || spec.btf_value_type_id != 0);

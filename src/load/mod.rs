@@ -1,6 +1,8 @@
 //! Loading: an [`ObjectSpec`] made into kernel objects, in libbpf's order: the object's
-//! BTF, then the maps (global data filled, `.rodata` frozen), then each program,
-//! relocated against those maps and the kernel's BTF.
+//! BTF, then the maps (global data filled, `.rodata` frozen; a map of maps created with a
+//! template of its inner maps, then its slots set to the object's maps it names), then
+//! each program, relocated against those maps and the kernel's BTF, and last the slots of
+//! prog arrays that name the object's programs.
 //!
 //! ABI: `BPF_BTF_LOAD`, `BPF_MAP_CREATE`, `BPF_MAP_UPDATE_ELEM`, `BPF_MAP_FREEZE` and
 //! `BPF_PROG_LOAD` in `include/uapi/linux/bpf.h`; the rules for maps created with BTF in
@@ -31,6 +33,7 @@ use crate::elf::{
     RelocatedProgram,
 };
 use crate::syscall::{self, CpuListError, ProgLoadOptions, SysError};
+use crate::uapi::{MapType, BPF_ANY};
 
 pub use map::{Entries, Keys, Map, MapError, MapInfo};
 pub use program::{
@@ -120,6 +123,18 @@ pub enum LoadError {
         /// Why its map could not be read.
         error: MapError,
     },
+    /// A slot of a map of maps or prog array that the object fills (`.values = {...}`)
+    /// could not be set.
+    InitSlot {
+        /// The map of maps or prog array.
+        map: String,
+        /// The slot (the key).
+        slot: u32,
+        /// The map or program the object puts there.
+        target: String,
+        /// What the kernel answered; `None`: the object has no map or program of that name.
+        error: Option<MapError>,
+    },
     /// The verifier rejected an instruction that CO-RE had to poison: the kernel lacks a
     /// type or field the program reads.
     CoreUnresolved {
@@ -163,6 +178,18 @@ impl fmt::Display for LoadError {
             LoadError::NoKernelBtf => {
                 write!(f, "the object has externs but no kernel BTF was given")
             }
+            LoadError::InitSlot {
+                map,
+                slot,
+                target,
+                error,
+            } => {
+                write!(f, "map {map}: setting slot [{slot}] to {target}")?;
+                if error.is_none() {
+                    write!(f, ": the object has no map or program of that name")?;
+                }
+                Ok(())
+            }
             LoadError::AttachBtf { program, name } => write!(
                 f,
                 "program {program}: no {name} in the kernel's BTF, so nothing to attach it to"
@@ -196,6 +223,7 @@ impl std::error::Error for LoadError {
             LoadError::Program(error) => error.source(),
             LoadError::Global(error) => error.source(),
             LoadError::ReadGlobal { error, .. } | LoadError::Pin { error, .. } => Some(error),
+            LoadError::InitSlot { error, .. } => error.as_ref().map(|e| e as _),
             LoadError::Pinned { error, .. } => Some(error),
             LoadError::Memlock { error, .. } => Some(error),
             LoadError::Extern(error) => error.source(),
@@ -217,6 +245,20 @@ impl LoadError {
             _ => None,
         }
     }
+}
+
+/// Sets slot `slot` of the map of maps or prog array `map` to the object's map or program
+/// `target` (`fd`; `None`: the object has none of that name).
+fn fill_slot(map: &Map, slot: u32, target: &str, fd: Option<i32>) -> Result<(), LoadError> {
+    let error = |error| LoadError::InitSlot {
+        map: map.spec().name.clone(),
+        slot,
+        target: target.to_string(),
+        error,
+    };
+    let fd = fd.ok_or_else(|| error(None))?;
+    map.update(&slot.to_ne_bytes(), &(fd as u32).to_ne_bytes(), BPF_ANY)
+        .map_err(|e| error(Some(e)))
 }
 
 /// How to load.
@@ -374,6 +416,21 @@ impl Object {
             };
             maps.push(map);
         }
+        // The slots of maps of maps that the object fills (`.values = { [1] = &inner }`).
+        for map in &maps {
+            if matches!(
+                map.spec().map_type,
+                MapType::ARRAY_OF_MAPS | MapType::HASH_OF_MAPS
+            ) {
+                for (slot, target) in &map.spec().init_slots {
+                    let fd = maps
+                        .iter()
+                        .find(|m| m.spec().name == *target)
+                        .map(|m| m.as_fd().as_raw_fd());
+                    fill_slot(map, *slot, target, fd)?;
+                }
+            }
+        }
         let map_fds: Vec<i32> = maps.iter().map(|m| m.as_fd().as_raw_fd()).collect();
 
         // 3. Programs.
@@ -419,6 +476,22 @@ impl Object {
                 relocated,
                 &how,
             )?);
+        }
+
+        // The slots of prog arrays that the object fills, now that their programs exist
+        // (libbpf's order). A slot whose program was not chosen to load stays empty.
+        for map in &maps {
+            if map.spec().map_type == MapType::PROG_ARRAY {
+                for (slot, target) in &map.spec().init_slots {
+                    if let Some(program) = programs.iter().find(|p| p.name() == target) {
+                        fill_slot(map, *slot, target, Some(program.as_fd().as_raw_fd()))?;
+                    } else if !opts.programs.is_empty() {
+                        continue;
+                    } else {
+                        fill_slot(map, *slot, target, None)?;
+                    }
+                }
+            }
         }
 
         Ok(Object {

@@ -53,7 +53,17 @@ fn ptr_u64<T: ?Sized>(p: *const T) -> u64 {
     p as *const u8 as usize as u64
 }
 
-/// `BPF_MAP_CREATE`'s part of `union bpf_attr`, up to `btf_vmlinux_value_type_id`.
+/// A map key as the kernel's `__aligned_u64`: NULL for a map without keys (`key_size` 0:
+/// queue, stack, bloom filter), which refuses any other pointer with `EINVAL`.
+fn key_u64(key: &[u8]) -> u64 {
+    if key.is_empty() {
+        0
+    } else {
+        ptr_u64(key.as_ptr())
+    }
+}
+
+/// `BPF_MAP_CREATE`'s part of `union bpf_attr`, up to `map_extra`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MapCreateAttr {
@@ -71,6 +81,10 @@ pub struct MapCreateAttr {
     pub btf_key_type_id: u32,
     pub btf_value_type_id: u32,
     pub btf_vmlinux_value_type_id: u32,
+    /// Per type (5.16): a bloom filter's number of hash functions, an arena's address.
+    /// Kernels before it read the attribute only up to here, and require what follows to
+    /// be zero.
+    pub map_extra: u64,
 }
 
 /// Creates a map. `attr.map_name` is usually filled with [`crate::uapi::obj_name`].
@@ -101,7 +115,7 @@ pub fn map_update_elem(
 ) -> Result<(), SysError> {
     let mut attr = MapElemAttr {
         map_fd: map.as_raw_fd() as u32,
-        key: ptr_u64(key.as_ptr()),
+        key: key_u64(key),
         value: ptr_u64(value.as_ptr()),
         flags,
         ..Default::default()
@@ -118,7 +132,7 @@ pub fn map_lookup_elem(
 ) -> Result<bool, SysError> {
     let mut attr = MapElemAttr {
         map_fd: map.as_raw_fd() as u32,
-        key: ptr_u64(key.as_ptr()),
+        key: key_u64(key),
         value: ptr_u64(value.as_mut_ptr()),
         ..Default::default()
     };
@@ -133,7 +147,7 @@ pub fn map_lookup_elem(
 pub fn map_delete_elem(map: BorrowedFd<'_>, key: &[u8]) -> Result<bool, SysError> {
     let mut attr = MapElemAttr {
         map_fd: map.as_raw_fd() as u32,
-        key: ptr_u64(key.as_ptr()),
+        key: key_u64(key),
         ..Default::default()
     };
     match sys_bpf("BPF_MAP_DELETE_ELEM", BPF_MAP_DELETE_ELEM, &mut attr) {
@@ -418,7 +432,7 @@ struct BpfProgInfoRaw {
 
 const _: () = assert!(std::mem::size_of::<BpfProgInfoRaw>() == 232);
 const _: () = assert!(std::mem::size_of::<ProgLoadAttr>() == 144);
-const _: () = assert!(std::mem::size_of::<MapCreateAttr>() == 64);
+const _: () = assert!(std::mem::size_of::<MapCreateAttr>() == 72);
 const _: () = assert!(std::mem::size_of::<MapElemAttr>() == 32);
 const _: () = assert!(std::mem::size_of::<BtfLoadAttr>() == 32);
 const _: () = assert!(std::mem::size_of::<LinkCreateAttr>() == 24);
@@ -532,6 +546,8 @@ pub struct MapInfo {
     pub map_flags: u32,
     /// The BTF object describing its key and value, 0 for none.
     pub btf_id: u32,
+    /// The type's extra attribute (a bloom filter's hash functions); 0 before 5.16.
+    pub map_extra: u64,
 }
 
 /// Asks the kernel about a map (`BPF_OBJ_GET_INFO_BY_FD`).
@@ -547,6 +563,7 @@ pub fn map_info(map: BorrowedFd<'_>) -> Result<MapInfo, SysError> {
         max_entries: raw.max_entries,
         map_flags: raw.map_flags,
         btf_id: raw.btf_id,
+        map_extra: raw.map_extra,
     })
 }
 
