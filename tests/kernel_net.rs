@@ -396,3 +396,137 @@ fn the_kernels_netlink_refusal_is_a_typed_error() {
     // The qdisc made for the filter is removed with the failure.
     assert_eq!(tc::has_clsact(lo()).unwrap(), had_clsact);
 }
+
+/// A corpus object (`../shared/corpus` from the project's root, or the nearest
+/// ancestor's `shared/corpus` from a worktree), or `None` when it is not there (the VM
+/// guests): the test then says so and does nothing.
+fn corpus(path: &str) -> Option<std::path::PathBuf> {
+    let found = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .skip(1)
+        .map(|a| a.join("shared/corpus").join(path))
+        .find(|p| p.exists());
+    if found.is_none() {
+        eprintln!("no shared/corpus/{path}: nothing to test");
+    }
+    found
+}
+
+fn load_corpus(path: &std::path::Path, program: &str) -> Object {
+    ebpf_loader::features::memlock::ensure();
+    let spec = ObjectSpec::parse(&std::fs::read(path).unwrap()).unwrap();
+    let kernel = btf::kernel::load().unwrap();
+    Object::load(
+        &spec,
+        &ebpf_loader::load::LoadOptions {
+            programs: vec![program.into()],
+            target_btf: Some(&kernel),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// libbpf-bootstrap's `tc` (`SEC("tc") tc_ingress`, which only bpf_printk()s): attached
+/// to lo both ways, listed where each way puts it, gone after drop. Exclusive: it returns
+/// TC_ACT_OK, which ends the hook's run for the other tests' programs.
+#[test]
+fn the_corpus_tc_program_attaches_to_lo_both_ways() {
+    let Some(path) = corpus("libbpf-bootstrap/tc.bpf.o") else {
+        return;
+    };
+    let _lock = exclusive();
+    for force_tc_netlink in [false, true] {
+        let object = load_corpus(&path, "tc_ingress");
+        let program = object.program("tc_ingress").unwrap();
+        assert_eq!(program.section(), "tc");
+        let id = program.info().unwrap().id;
+        let had_clsact = tc::has_clsact(lo()).unwrap();
+        let opts = AttachOptions {
+            force_tc_netlink,
+            ..Default::default()
+        };
+        let link = program
+            .attach_tc("lo", TcDirection::Ingress, &opts)
+            .unwrap();
+        if force_tc_netlink || !kernel_has_tcx() {
+            assert_eq!(link.method().via, Via::Netlink);
+            let listed = tc::filters(lo(), TcDirection::Ingress).unwrap();
+            let ours = listed.iter().find(|f| f.program_id == Some(id));
+            assert_eq!(
+                ours.and_then(|f| f.bpf_name.clone()),
+                Some(format!("tc_ingress:[{id}]")),
+                "{listed:?}"
+            );
+        } else {
+            assert_eq!(link.method().via, Via::BpfLink);
+            assert!(tc::tcx_programs(lo(), TcDirection::Ingress)
+                .unwrap()
+                .contains(&id));
+        }
+        assert_eq!(link.method().probe, Probe::Tc);
+        drop(link);
+        assert!(!tc::tcx_programs(lo(), TcDirection::Ingress)
+            .unwrap()
+            .contains(&id));
+        assert!(!tc::filters(lo(), TcDirection::Ingress)
+            .unwrap()
+            .iter()
+            .any(|f| f.program_id == Some(id)));
+        assert_eq!(tc::has_clsact(lo()).unwrap(), had_clsact);
+        drop(object);
+        wait_gone(id);
+    }
+}
+
+/// libbpf-bootstrap's `sockfilter` on a packet socket on lo, as its sockfilter.c runs it:
+/// one `struct so_event { __be32 src_addr, dst_addr; __be16 port16[2]; u32 ip_proto,
+/// pkt_type, ifindex; }` in its ring buffer per IPv4 packet. The test's datagram is there
+/// twice: leaving (PACKET_OUTGOING, 4) and arriving (PACKET_HOST, 0).
+#[test]
+fn the_corpus_socket_filter_reports_the_tests_datagram_leaving_and_arriving() {
+    let Some(path) = corpus("libbpf-bootstrap/sockfilter.bpf.o") else {
+        return;
+    };
+    let _lock = shared();
+    let object = load_corpus(&path, "socket_handler");
+    let link = object
+        .program("socket_handler")
+        .unwrap()
+        .attach_packet_socket("lo")
+        .unwrap();
+    let mut rings = ebpf_loader::ringbuf::RingBufReader::open(object.map("rb").unwrap()).unwrap();
+    let (receiver, port) = receiver();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sport = sender.local_addr().unwrap().port();
+    sender.send_to(b"sockfilter", ("127.0.0.1", port)).unwrap();
+    let mut buf = [0u8; 16];
+    receiver.recv_from(&mut buf).unwrap();
+
+    let mut ours = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ours.len() < 2 && Instant::now() < deadline {
+        rings
+            .poll(Some(Duration::from_millis(50)), |_, record| {
+                if record.len() == 24
+                    && record[8..10] == sport.to_be_bytes()
+                    && record[10..12] == port.to_be_bytes()
+                {
+                    ours.push(record.to_vec());
+                }
+            })
+            .unwrap();
+    }
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    let mut pkt_types = Vec::new();
+    for record in &ours {
+        assert_eq!(&record[0..4], &[127, 0, 0, 1]); // src_addr
+        assert_eq!(&record[4..8], &[127, 0, 0, 1]); // dst_addr
+        assert_eq!(record[12], 17); // ip_proto: UDP (one byte of it is written)
+        assert_eq!(u32::from_ne_bytes(record[20..24].try_into().unwrap()), lo());
+        pkt_types.push(u32::from_ne_bytes(record[16..20].try_into().unwrap()));
+    }
+    pkt_types.sort();
+    assert_eq!(pkt_types, [0, 4]);
+    link.detach().unwrap();
+}
