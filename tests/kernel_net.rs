@@ -393,6 +393,10 @@ fn the_kernels_netlink_refusal_is_a_typed_error() {
     };
     assert_eq!(sys.op, "RTM_NEWTFILTER");
     assert_eq!(sys.errno, libc::EINVAL, "{error}");
+    assert_eq!(
+        error.to_string(),
+        "attaching to tc ingress of lo (ifindex 1): RTM_NEWTFILTER: Invalid argument (EINVAL)"
+    );
     // The qdisc made for the filter is removed with the failure.
     assert_eq!(tc::has_clsact(lo()).unwrap(), had_clsact);
 }

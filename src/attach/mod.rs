@@ -144,7 +144,7 @@ impl Via {
         match self {
             Via::BpfLink => {
                 "bound with BPF_LINK_CREATE: the program stays attached while the link fd is open \
-                 (for perf events: 5.15+)"
+                 (for perf events: 5.15+; for tc, a TCX link: 6.6+)"
             }
             Via::PerfIoctl => {
                 "bound with PERF_EVENT_IOC_SET_BPF and enabled with PERF_EVENT_IOC_ENABLE"

@@ -712,6 +712,22 @@ mod tests {
         assert_eq!(attributes(&[2, 0, 1, 0]), vec![]);
     }
 
+    /// Against the running kernel (root): a filter for a parent qdisc lo does not have is
+    /// refused before anything is made, with the kernel's extended ack (4.12+).
+    #[test]
+    fn the_kernels_refusal_comes_with_its_words() {
+        let mut socket = Socket::open().unwrap();
+        let seq = socket.next_seq();
+        let request = add_bpf_filter(1, 0xABCD_0000, 0, 0, -1, "none", seq);
+        match socket.request(&request, seq) {
+            Err(Failure::Refused { errno, message }) => {
+                assert_eq!(errno, libc::EINVAL);
+                assert_eq!(message.as_deref(), Some("Parent Qdisc doesn't exists"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn a_dumped_filter_gives_its_priority_handle_name_and_program_id() {
         // What the kernel echoes for `tc filter add ... bpf da`: the tcmsg, TCA_KIND,
