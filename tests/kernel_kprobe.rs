@@ -129,6 +129,7 @@ fn kretprobe_through_tracefs_and_the_ioctl() {
         &AttachOptions {
             force_tracefs_kprobe: true,
             link: LinkPreference::PerfIoctl,
+            ..Default::default()
         },
         AttachMethod {
             probe: Probe::KprobeTracefs,

@@ -147,3 +147,159 @@ fn attach_prints_the_records_of_a_real_tools_ring_buffer() {
         "{rest}"
     );
 }
+
+/// A corpus object from the project's root (`../shared/corpus`) or a worktree (the
+/// nearest ancestor's `shared/corpus`).
+fn corpus(path: &str) -> Option<std::path::PathBuf> {
+    let found = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .skip(1)
+        .map(|a| a.join("shared/corpus").join(path))
+        .find(|p| p.exists());
+    if found.is_none() {
+        eprintln!("no shared/corpus/{path}: nothing to test");
+    }
+    found
+}
+
+/// A tc program or socket filter without `--target`: the line says what to pass.
+#[test]
+fn a_network_program_without_a_target_is_told_what_to_pass() {
+    for (object, line) in [
+        (
+            "libbpf-bootstrap/tc.bpf.o",
+            "tcpconnect: tc_ingress: a tc program attaches to a network interface's ingress \
+             or egress, given at run time: pass --target tc_ingress=IFNAME[:ingress|:egress] \
+             (e.g. --target tc_ingress=lo)",
+        ),
+        (
+            "libbpf-bootstrap/sockfilter.bpf.o",
+            "tcpconnect: socket_handler: a socket filter attaches to a socket (here: a raw \
+             packet socket on a network interface), given at run time: pass --target \
+             socket_handler=IFNAME (e.g. --target socket_handler=lo)",
+        ),
+    ] {
+        let Some(path) = corpus(object) else {
+            return;
+        };
+        let path = path.to_str().unwrap();
+        let (code, _, stderr) = load(&["--attach", "--duration", "0", path]);
+        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(stderr.lines().next(), Some(line), "{stderr}");
+    }
+}
+
+/// `--target tc_ingress=lo:egress`: attached where asked, the way the kernel offers.
+#[test]
+fn a_tc_program_attaches_to_the_interface_and_direction_given() {
+    let Some(path) = corpus("libbpf-bootstrap/tc.bpf.o") else {
+        return;
+    };
+    let (code, _, stderr) = load(&[
+        "--attach",
+        "--duration",
+        "0",
+        "--target",
+        "tc_ingress=lo:egress",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    // TCX on 6.6+ (this host), the clsact filter before.
+    let line = stderr.lines().next().unwrap();
+    assert!(
+        line == "tcpconnect: tc_ingress: attached to tc egress of lo (ifindex 1) (tc + BPF link)"
+            || line
+                == "tcpconnect: tc_ingress: attached to tc egress of lo (ifindex 1) (tc + netlink clsact bpf filter)",
+        "{stderr}"
+    );
+    let (code, _, stderr) = load(&[
+        "--attach",
+        "--duration",
+        "0",
+        "--target",
+        "tc_ingress=lo:sideways",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with(
+            "tcpconnect: tc_ingress: --target: \"sideways\" is not a direction (ingress or egress)\n"
+        ),
+        "{stderr}"
+    );
+}
+
+/// `load sockfilter.bpf.o --attach --target socket_handler=lo`: libbpf-bootstrap's socket
+/// filter on a packet socket on lo; the test's datagram shows in its ring buffer
+/// (`struct so_event`, 24 bytes: addresses, ports, protocol, packet type, ifindex), leaving
+/// and arriving.
+#[test]
+fn a_socket_filter_on_lo_prints_the_records_of_the_tests_datagram() {
+    let Some(path) = corpus("libbpf-bootstrap/sockfilter.bpf.o") else {
+        return;
+    };
+    let mut tool = Command::new(TOOL)
+        .args(["load", "--attach", "--duration", "4"])
+        .args(["--target", "socket_handler=lo"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(tool.stderr.take().unwrap());
+    let mut said = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "no ready line: {said}"
+        );
+        said.push_str(&line);
+        if line.contains("ready") {
+            break;
+        }
+    }
+    assert!(
+        said.contains(
+            "socket_handler: attached to AF_PACKET socket on lo (ifindex 1) (socket + SO_ATTACH_BPF)"
+        ),
+        "{said}"
+    );
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (sport, dport) = (
+        sender.local_addr().unwrap().port(),
+        receiver.local_addr().unwrap().port(),
+    );
+    sender
+        .send_to(b"hello", receiver.local_addr().unwrap())
+        .unwrap();
+    let out = tool.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{said}{rest}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // "rb: 24 bytes: 7f00 0001 7f00 0001 SPRT DPRT 11.. .... TYPE .... 0100 0000"
+    let ports = format!("{sport:04x} {dport:04x}");
+    let ours: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("rb: 24 bytes: 7f00 0001 7f00 0001 ") && l.contains(&ports))
+        .collect();
+    assert_eq!(ours.len(), 2, "{stdout}");
+    let mut types: Vec<&str> = ours
+        .iter()
+        .map(|l| {
+            let groups: Vec<&str> = l["rb: 24 bytes: ".len()..].split(' ').collect();
+            assert_eq!(&groups[6][..2], "11", "{l}"); // ip_proto UDP
+            assert_eq!(&groups[10..12], ["0100", "0000"], "{l}"); // ifindex 1
+            groups[8] // pkt_type's low half
+        })
+        .collect();
+    types.sort();
+    assert_eq!(types, ["0000", "0400"], "{stdout}");
+    assert!(
+        rest.lines()
+            .any(|l| l.starts_with("tcpconnect: rb: ") && l.ends_with(" records")),
+        "{rest}"
+    );
+}

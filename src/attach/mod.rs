@@ -9,13 +9,24 @@
 //! `BPF_LINK_CREATE` with `BPF_PERF_EVENT` (5.15) or `PERF_EVENT_IOC_SET_BPF` +
 //! `PERF_EVENT_IOC_ENABLE` (`include/uapi/linux/bpf.h`, `perf_event.h`).
 //!
+//! Network programs: tc classifiers on an interface through TCX links or, before 6.6, the
+//! clsact qdisc and a `bpf` filter made with rtnetlink ([`tc`], [`netlink`]); socket
+//! filters with `SO_ATTACH_BPF` ([`socket`]).
+//!
 //! Every way of attaching yields a [`Link`], which owns what it created (the perf event,
 //! the BPF link, the `kprobe_events` entry) and undoes it when dropped, or when
 //! [`Link::detach`] is called, which reports errors.
 
+mod netlink;
+mod socket;
+pub mod tc;
 pub mod tracefs;
 mod uprobe;
 pub mod usdt;
+
+pub(crate) use socket::{attach_packet_socket, attach_socket};
+pub(crate) use tc::attach_tc;
+pub use tc::{TcDirection, TcFilter, TcFilterInfo};
 
 pub(crate) use uprobe::attach_uprobe;
 pub use uprobe::find_binary;
@@ -57,6 +68,11 @@ pub enum Probe {
     Iterator,
     /// A USDT probe: a uprobe at the probe, its semaphore counted, the spec id as cookie.
     Usdt,
+    /// A network interface's tc hook (ingress or egress): a TCX link (6.6), or a `bpf`
+    /// filter on the clsact qdisc.
+    Tc,
+    /// A socket: the program filters what it receives.
+    Socket,
 }
 
 /// How the program was bound to the perf event.
@@ -68,6 +84,11 @@ pub enum Via {
     PerfIoctl,
     /// `BPF_RAW_TRACEPOINT_OPEN`: the fd it returns is the attachment.
     RawTracepointOpen,
+    /// rtnetlink: a `bpf` classifier filter (direct action) on the interface's clsact
+    /// qdisc, as `tc filter add ... bpf da` makes it.
+    Netlink,
+    /// `setsockopt(SO_ATTACH_BPF)`.
+    Setsockopt,
 }
 
 /// How a [`Link`] was made: `kprobe PMU + BPF link`.
@@ -105,6 +126,14 @@ impl Probe {
                 "a uprobe at the USDT probe's file offset (its semaphore as the reference \
                  counter); the program finds its argument specs by the link's BPF cookie"
             }
+            Probe::Tc => {
+                "the tc hook of a network interface (ingress or egress): the program sees \
+                 every packet there and says what becomes of it"
+            }
+            Probe::Socket => {
+                "a socket: the program sees each packet the socket would receive and says how \
+                 many of its bytes the socket keeps"
+            }
         }
     }
 }
@@ -115,13 +144,22 @@ impl Via {
         match self {
             Via::BpfLink => {
                 "bound with BPF_LINK_CREATE: the program stays attached while the link fd is open \
-                 (for perf events: 5.15+)"
+                 (for perf events: 5.15+; for tc, a TCX link: 6.6+)"
             }
             Via::PerfIoctl => {
                 "bound with PERF_EVENT_IOC_SET_BPF and enabled with PERF_EVENT_IOC_ENABLE"
             }
             Via::RawTracepointOpen => {
                 "bound with BPF_RAW_TRACEPOINT_OPEN: attached while its fd is open"
+            }
+            Via::Netlink => {
+                "added with rtnetlink as a bpf filter in direct-action mode on the clsact \
+                 qdisc (created if absent), as `tc filter add dev X ingress bpf da` does: \
+                 kernels before 6.6 have no TCX links; deleted when the link is dropped"
+            }
+            Via::Setsockopt => {
+                "attached with setsockopt(SO_ATTACH_BPF), detached with SO_DETACH_BPF when \
+                 the link is dropped"
             }
         }
     }
@@ -139,11 +177,15 @@ impl fmt::Display for AttachMethod {
             Probe::BtfTarget => "BTF target",
             Probe::Iterator => "iterator",
             Probe::Usdt => "USDT uprobe",
+            Probe::Tc => "tc",
+            Probe::Socket => "socket",
         };
         let via = match self.via {
             Via::BpfLink => "BPF link",
             Via::PerfIoctl => "PERF_EVENT_IOC_SET_BPF",
             Via::RawTracepointOpen => "BPF_RAW_TRACEPOINT_OPEN",
+            Via::Netlink => "netlink clsact bpf filter",
+            Via::Setsockopt => "SO_ATTACH_BPF",
         };
         write!(f, "{probe} + {via}")
     }
@@ -166,6 +208,9 @@ pub struct AttachOptions {
     pub link: LinkPreference,
     /// For kprobes: don't use the PMU even if there is one (use `kprobe_events`).
     pub force_tracefs_kprobe: bool,
+    /// For tc programs: don't use a TCX link even if the kernel has them (6.6); add a
+    /// `bpf` filter on the clsact qdisc with rtnetlink, as older kernels need.
+    pub force_tc_netlink: bool,
 }
 
 /// Entry or return probe.
@@ -271,6 +316,38 @@ pub enum AttachError {
         /// What is missing.
         reason: String,
     },
+    /// The program's section names no target, and its kind needs one given at attach time.
+    NoTarget {
+        /// The program.
+        program: String,
+        /// Its section (`tc`, `socket`, `kprobe`).
+        section: String,
+        /// How to attach it: the method of its kind and what it takes.
+        method: String,
+    },
+    /// No network interface of that name or index.
+    InterfaceNotFound {
+        /// The name or index asked for.
+        interface: String,
+    },
+    /// The kernel refused an rtnetlink request.
+    Netlink {
+        /// What was being attached to or removed (`tc ingress of lo (ifindex 1)`).
+        target: String,
+        /// The request (`RTM_NEWTFILTER`) and the kernel's errno.
+        error: SysError,
+        /// The kernel's own explanation (its extended ack), where it gave one.
+        message: Option<String>,
+    },
+    /// An rtnetlink reply could not be read.
+    NetlinkReply {
+        /// What was being attached to.
+        target: String,
+        /// The request answered (`RTM_NEWTFILTER`).
+        request: &'static str,
+        /// What is wrong with the reply.
+        reason: String,
+    },
 }
 
 impl fmt::Display for AttachError {
@@ -316,6 +393,33 @@ impl fmt::Display for AttachError {
             AttachError::UsdtUnsupported { program, reason } => {
                 write!(f, "program {program}: {reason}")
             }
+            AttachError::NoTarget {
+                program,
+                section,
+                method,
+            } => write!(
+                f,
+                "program {program}: its section {section:?} names no target: attach it with {method}"
+            ),
+            AttachError::InterfaceNotFound { interface } => {
+                write!(f, "no network interface {interface} (see `ip link`)")
+            }
+            AttachError::Netlink {
+                target,
+                error,
+                message,
+            } => {
+                write!(f, "attaching to {target}: {error}")?;
+                if let Some(message) = message {
+                    write!(f, " (the kernel says: {message})")?;
+                }
+                Ok(())
+            }
+            AttachError::NetlinkReply {
+                target,
+                request,
+                reason,
+            } => write!(f, "attaching to {target}: the reply to {request}: {reason}"),
             AttachError::SymbolNotFound { path, symbol } => write!(
                 f,
                 "no function {symbol} in the symbol tables of {}",
@@ -379,6 +483,17 @@ pub struct Link {
     bpf_link: Option<OwnedFd>,
     perf_event: Option<OwnedFd>,
     kprobe: Option<TracefsKprobe>,
+    // What a network attachment owns: the rtnetlink filter, or the socket.
+    owned: Option<Owned>,
+}
+
+/// What a tc or socket filter [`Link`] holds and undoes on drop.
+#[derive(Debug)]
+enum Owned {
+    /// The `bpf` filter added with rtnetlink (and the clsact qdisc made for it).
+    TcFilter(tc::FilterGuard),
+    /// The socket the filter is attached to.
+    Socket(socket::SocketGuard),
 }
 
 impl Link {
@@ -429,6 +544,24 @@ impl Link {
         self.perf_event.as_ref().map(|fd| fd.as_fd())
     }
 
+    /// For a tc program attached with rtnetlink: the filter (its priority and handle, as
+    /// the kernel chose them) and whether the clsact qdisc was made for it.
+    pub fn tc_filter(&self) -> Option<TcFilter> {
+        match &self.owned {
+            Some(Owned::TcFilter(guard)) => Some(guard.filter()),
+            _ => None,
+        }
+    }
+
+    /// For a socket filter: the socket it is attached to (this link's own fd of it), to
+    /// read what the filter lets through.
+    pub fn socket(&self) -> Option<BorrowedFd<'_>> {
+        match &self.owned {
+            Some(Owned::Socket(guard)) => guard.fd(),
+            _ => None,
+        }
+    }
+
     /// Detaches the program and removes what was created, in order; returns the first error.
     pub fn detach(mut self) -> Result<(), AttachError> {
         let mut result = Ok(());
@@ -448,6 +581,14 @@ impl Link {
             if result.is_ok() {
                 result = removed;
             }
+        }
+        let removed = match self.owned.take() {
+            Some(Owned::TcFilter(guard)) => guard.remove(),
+            Some(Owned::Socket(guard)) => guard.detach(&self.target),
+            None => Ok(()),
+        };
+        if result.is_ok() {
+            result = removed;
         }
         result
     }
@@ -525,6 +666,7 @@ pub(crate) fn attach_tracepoint(
         bpf_link,
         perf_event: Some(perf),
         kprobe: None,
+        owned: None,
     })
 }
 
@@ -657,6 +799,7 @@ pub(crate) fn attach_kprobe(
             bpf_link,
             perf_event: Some(perf),
             kprobe: None,
+            owned: None,
         });
     }
 
@@ -720,6 +863,7 @@ pub(crate) fn attach_kprobe(
         bpf_link,
         perf_event: Some(perf),
         kprobe: Some(guard),
+        owned: None,
     })
 }
 
@@ -747,6 +891,7 @@ pub(crate) fn attach_raw_tracepoint(prog: BorrowedFd<'_>, name: &str) -> Result<
         bpf_link: Some(fd),
         perf_event: None,
         kprobe: None,
+        owned: None,
     })
 }
 
@@ -767,6 +912,7 @@ pub(crate) fn attach_btf(prog: BorrowedFd<'_>, target: String) -> Result<Link, A
         bpf_link: Some(fd),
         perf_event: None,
         kprobe: None,
+        owned: None,
     })
 }
 
@@ -789,6 +935,7 @@ pub(crate) fn attach_iter(prog: BorrowedFd<'_>, target: String) -> Result<Link, 
         bpf_link: Some(fd),
         perf_event: None,
         kprobe: None,
+        owned: None,
     })
 }
 
@@ -864,6 +1011,7 @@ pub(crate) fn attach_perf_event(
         bpf_link,
         perf_event: Some(perf),
         kprobe: None,
+        owned: None,
     })
 }
 

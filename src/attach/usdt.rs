@@ -288,6 +288,7 @@ pub(crate) fn attach_usdt_probe(
         bpf_link,
         perf_event: Some(perf),
         kprobe: None,
+        owned: None,
     })
 }
 

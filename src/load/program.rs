@@ -239,9 +239,11 @@ impl Program {
     /// Attaches the program where its section name says: `kprobe/FUNC[+OFF]`,
     /// `kretprobe/FUNC`, `ksyscall/NAME`, `tracepoint/CATEGORY/NAME`, `raw_tp/NAME`,
     /// `tp_btf/NAME`, `fentry/FUNC`, `fexit/FUNC`, `fmod_ret/FUNC`, `lsm/HOOK`, `iter/NAME`,
-    /// `uprobe/BINARY:FUNC[+OFF]`, `uretprobe/...`. A bare section (`SEC("kprobe")`)
-    /// names no target: attach it with the method of its kind. USDT and multi-probes are
-    /// not attached by this loader yet: the error says so.
+    /// `uprobe/BINARY:FUNC[+OFF]`, `uretprobe/...`. A section that names no target
+    /// (`SEC("kprobe")`, and every tc program and socket filter: their interface or
+    /// socket is known only at run time) is refused with [`AttachError::NoTarget`], which
+    /// names the method of its kind ([`Program::attach_tc`], [`Program::attach_socket`],
+    /// ...). USDT and multi-probes are not attached by this loader yet: the error says so.
     pub fn attach(&self, opts: &AttachOptions) -> Result<Link, AttachError> {
         let unsupported = |why: &str| AttachError::Unsupported {
             program: self.name.clone(),
@@ -303,12 +305,80 @@ impl Program {
                 "a USDT probe: a USDT program is attached through its object \
                  (Object::attach_usdt), whose __bpf_usdt_specs map it reads",
             )),
-            AttachTarget::None => Err(unsupported(
-                "no target in the section name: attach it with the method of its kind \
-                 (attach_kprobe, attach_uprobe, ...)",
-            )),
+            AttachTarget::None => Err(self.no_target()),
             other => Err(unsupported(&other.to_string())),
         }
+    }
+
+    /// The error for a program whose section names no target: the method of its kind.
+    fn no_target(&self) -> AttachError {
+        let kind = self.section.split('/').next().unwrap_or("");
+        let method = match (self.program_type, kind) {
+            (ProgramType::SchedCls, _) => {
+                "Program::attach_tc(interface, TcDirection::Ingress or Egress, options): \
+                 a tc program runs on a network interface"
+            }
+            (ProgramType::SocketFilter, _) => {
+                "Program::attach_socket(socket fd), or Program::attach_packet_socket(interface) \
+                 for a raw packet socket on an interface: a socket filter runs on a socket"
+            }
+            (ProgramType::Kprobe, "uprobe" | "uretprobe" | "uprobe.s" | "uretprobe.s") => {
+                "Program::attach_uprobe(binary, function, ...)"
+            }
+            (ProgramType::Kprobe, _) => "Program::attach_kprobe(function, kind, options)",
+            (ProgramType::Tracepoint, _) => "Program::attach_tracepoint(category, name, options)",
+            (ProgramType::RawTracepoint | ProgramType::RawTracepointWritable, _) => {
+                "Program::attach_raw_tracepoint(name)"
+            }
+            (ProgramType::PerfEvent, _) => "Program::attach_perf_event(event, pid, cpu, options)",
+            _ => "nothing yet: this loader has no method for this kind of program",
+        };
+        AttachError::NoTarget {
+            program: self.name.clone(),
+            section: self.section.clone(),
+            method: method.to_string(),
+        }
+    }
+
+    /// `expected_attach_type` as the program was loaded with it (`BPF_TCX_EGRESS` for
+    /// `SEC("tc/egress")`).
+    pub fn expected_attach_type(&self) -> crate::uapi::AttachType {
+        self.expected_attach_type
+    }
+
+    /// Attaches a tc program (`SEC("tc")`, `tc/ingress`, `tcx/egress`, ...) to network
+    /// interface `interface` (a name, `lo`, or an index, `1`), in `direction`: as a TCX
+    /// link where the kernel has them (6.6), else as a `bpf` filter in direct-action mode
+    /// on the interface's clsact qdisc (created if absent and then removed with the
+    /// filter). [`Link::method`] says which; dropping the link detaches the program.
+    ///
+    /// Creating or deleting the clsact qdisc deactivates the interface for a moment, as
+    /// `tc qdisc add` does (`qdisc_graft` calls `dev_deactivate`): packets in flight on it
+    /// then are dropped. A program that only watches should return `TC_ACT_UNSPEC`
+    /// (= `TCX_NEXT`, -1), not `TC_ACT_OK`, which ends the hook's run and hides the
+    /// packet from the programs and filters after it.
+    pub fn attach_tc(
+        &self,
+        interface: &str,
+        direction: attach::TcDirection,
+        opts: &AttachOptions,
+    ) -> Result<Link, AttachError> {
+        attach::attach_tc(self.fd.as_fd(), &self.name, interface, direction, opts)
+    }
+
+    /// Attaches a socket filter (`SEC("socket")`) to `socket` with `SO_ATTACH_BPF`. The
+    /// link holds its own fd of the socket; dropping it detaches the filter
+    /// (`SO_DETACH_BPF`).
+    pub fn attach_socket(&self, socket: BorrowedFd<'_>) -> Result<Link, AttachError> {
+        attach::attach_socket(self.fd.as_fd(), socket)
+    }
+
+    /// Opens a raw packet socket (`AF_PACKET`, every protocol) bound to network interface
+    /// `interface` and attaches the socket filter to it, as libbpf-bootstrap's
+    /// `sockfilter` does: the program then sees every packet the interface sends and
+    /// receives. The link owns the socket ([`Link::socket`]) and closes it on drop.
+    pub fn attach_packet_socket(&self, interface: &str) -> Result<Link, AttachError> {
+        attach::attach_packet_socket(self.fd.as_fd(), interface)
     }
 
     /// Attaches a kprobe program to the entry or return of kernel function `function`:

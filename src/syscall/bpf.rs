@@ -19,6 +19,7 @@ pub const BPF_OBJ_PIN: u32 = 6;
 pub const BPF_OBJ_GET: u32 = 7;
 pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
+pub const BPF_PROG_QUERY: u32 = 16;
 pub const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
 pub const BPF_BTF_LOAD: u32 = 18;
 pub const BPF_MAP_FREEZE: u32 = 22;
@@ -582,4 +583,37 @@ pub(crate) fn link_create_raw_target(
         ..Default::default()
     };
     sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)
+}
+
+/// `BPF_PROG_QUERY`'s part of `union bpf_attr`, up to `prog_cnt` and its padding.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct ProgQueryAttr {
+    /// The target: a cgroup fd, or for TCX (6.6) the interface's index.
+    target: u32,
+    attach_type: u32,
+    query_flags: u32,
+    attach_flags: u32,
+    /// Pointer to a `u32` array the kernel fills with program ids.
+    prog_ids: u64,
+    /// In: the array's length; out: how many programs are attached.
+    prog_cnt: u32,
+    _pad: u32,
+}
+
+/// `BPF_PROG_QUERY` (4.15; for TCX hooks 6.6): the ids of the programs attached to
+/// `target` (an ifindex for `BPF_TCX_INGRESS`/`BPF_TCX_EGRESS`) with `attach_type`, up to
+/// 64 of them.
+pub fn prog_query(target: u32, attach_type: u32) -> Result<Vec<u32>, SysError> {
+    let mut ids = [0u32; 64];
+    let mut attr = ProgQueryAttr {
+        target,
+        attach_type,
+        prog_ids: ptr_u64(ids.as_mut_ptr()),
+        prog_cnt: ids.len() as u32,
+        ..Default::default()
+    };
+    sys_bpf("BPF_PROG_QUERY", BPF_PROG_QUERY, &mut attr)?;
+    let n = (attr.prog_cnt as usize).min(ids.len());
+    Ok(ids[..n].to_vec())
 }

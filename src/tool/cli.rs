@@ -273,7 +273,9 @@ pub fn command() -> clap::Command {
                 "target",
                 "NAME=SPEC",
                 "With --attach: where a program whose section names no target attaches \
-                 (NAME=FUNCTION for a kprobe, NAME=BINARY:FUNCTION for a uprobe)",
+                 (NAME=FUNCTION for a kprobe, NAME=BINARY:FUNCTION for a uprobe, \
+                 NAME=IFNAME[:ingress|:egress] for a tc program, NAME=IFNAME for a socket \
+                 filter: a raw packet socket on that interface)",
             )
             .action(ArgAction::Append)
             .requires("attach"),

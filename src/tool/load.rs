@@ -177,7 +177,8 @@ pub struct AttachRequest<'a> {
     /// The object, programs and BTF, as for the verifier table.
     pub load: LoadRequest<'a>,
     /// Targets for programs whose section names none (`SEC("kprobe")`): `NAME=FUNCTION`
-    /// for kprobes, `NAME=BINARY:FUNCTION` for uprobes.
+    /// for kprobes, `NAME=BINARY:FUNCTION` for uprobes, `NAME=IFNAME[:ingress|:egress]`
+    /// for tc programs, `NAME=IFNAME` for socket filters (a raw packet socket on it).
     pub targets: &'a [String],
     /// Stop after this many seconds; `None`: at SIGINT or SIGTERM.
     pub duration: Option<u64>,
@@ -188,10 +189,10 @@ pub struct AttachRequest<'a> {
 /// arrays as it comes, and a count per map at exit. `Ok(false)` when a program could not
 /// be attached (the others still run).
 pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
-    use ebpf_loader::attach::{AttachOptions, KprobeKind};
+    use ebpf_loader::attach::{AttachOptions, KprobeKind, TcDirection};
     use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};
     use ebpf_loader::ringbuf::RingBufReader;
-    use ebpf_loader::uapi::MapType;
+    use ebpf_loader::uapi::{MapType, ProgramType};
     use std::time::{Duration, Instant};
 
     let signals = super::trace::signals()?;
@@ -246,28 +247,61 @@ pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
             }
             continue;
         }
-        let attached = match given {
-            Some(function) if kind == "kprobe" || kind == "kretprobe" => program.attach_kprobe(
-                function,
-                if retprobe {
-                    KprobeKind::Return
-                } else {
-                    KprobeKind::Entry
-                },
-                &AttachOptions::default(),
-            ),
-            Some(target) if kind == "uprobe" || kind == "uretprobe" => {
-                let (binary, function) = target.rsplit_once(':').unwrap_or((target, ""));
-                program.attach_uprobe(
-                    Path::new(binary),
-                    (!function.is_empty()).then_some(function),
-                    0,
-                    retprobe,
-                    None,
-                    &AttachOptions::default(),
-                )
+        let network = match program.program_type() {
+            ProgramType::SchedCls => Some(NetworkKind::Tc),
+            ProgramType::SocketFilter => Some(NetworkKind::Socket),
+            _ => None,
+        };
+        let attached = match (network, given) {
+            (Some(kind), None) => {
+                all_attached = false;
+                eprintln!(
+                    "tcpconnect: {name}: {what} attaches to {where_}, given at run time: pass \
+                     --target {name}={spec} (e.g. --target {name}=lo)",
+                    name = program.name(),
+                    what = kind.what(),
+                    where_ = kind.target(),
+                    spec = kind.spec(),
+                );
+                continue;
             }
-            _ => program.attach(&AttachOptions::default()),
+            (Some(NetworkKind::Tc), Some(spec)) => {
+                let default = TcDirection::of_attach_type(program.expected_attach_type());
+                match parse_tc_spec(spec, default) {
+                    Ok((interface, direction)) => {
+                        program.attach_tc(interface, direction, &AttachOptions::default())
+                    }
+                    Err(error) => {
+                        all_attached = false;
+                        eprintln!("tcpconnect: {}: --target: {error}", program.name());
+                        continue;
+                    }
+                }
+            }
+            (Some(NetworkKind::Socket), Some(interface)) => program.attach_packet_socket(interface),
+            (None, given) => match given {
+                Some(function) if kind == "kprobe" || kind == "kretprobe" => program.attach_kprobe(
+                    function,
+                    if retprobe {
+                        KprobeKind::Return
+                    } else {
+                        KprobeKind::Entry
+                    },
+                    &AttachOptions::default(),
+                ),
+                Some(target) if kind == "uprobe" || kind == "uretprobe" => {
+                    let (binary, function) = target.rsplit_once(':').unwrap_or((target, ""));
+                    program.attach_uprobe(
+                        Path::new(binary),
+                        (!function.is_empty()).then_some(function),
+                        0,
+                        retprobe,
+                        None,
+                        &AttachOptions::default(),
+                    )
+                }
+                _ => program.attach(&AttachOptions::default()),
+            },
         };
         match attached {
             Ok(link) => {
@@ -365,6 +399,51 @@ pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
     Ok(all_attached)
 }
 
+/// The network program kinds, whose target (an interface) is only given at run time.
+#[derive(Clone, Copy)]
+enum NetworkKind {
+    Tc,
+    Socket,
+}
+
+impl NetworkKind {
+    fn what(self) -> &'static str {
+        match self {
+            NetworkKind::Tc => "a tc program",
+            NetworkKind::Socket => "a socket filter",
+        }
+    }
+
+    fn target(self) -> &'static str {
+        match self {
+            NetworkKind::Tc => "a network interface's ingress or egress",
+            NetworkKind::Socket => "a socket (here: a raw packet socket on a network interface)",
+        }
+    }
+
+    fn spec(self) -> &'static str {
+        match self {
+            NetworkKind::Tc => "IFNAME[:ingress|:egress]",
+            NetworkKind::Socket => "IFNAME",
+        }
+    }
+}
+
+/// `IFNAME[:ingress|:egress]`; without a direction, `default` (the section's, else ingress).
+fn parse_tc_spec(
+    spec: &str,
+    default: ebpf_loader::attach::TcDirection,
+) -> Result<(&str, ebpf_loader::attach::TcDirection), String> {
+    let (interface, direction) = match spec.rsplit_once(':') {
+        Some((interface, direction)) => (interface, direction.parse()?),
+        None => (spec, default),
+    };
+    if interface.is_empty() {
+        return Err(format!("{spec:?}: no interface (IFNAME[:ingress|:egress])"));
+    }
+    Ok((interface, direction))
+}
+
 /// A record's bytes in hex, 16-bit groups, as `xxd` shows them. (A ring buffer or a perf
 /// event array cannot carry a value type in BTF, the kernel refuses one: the record's
 /// struct is known only to the program's source, so there is no type to decode it by.)
@@ -373,4 +452,33 @@ fn render(data: &[u8]) -> String {
         .map(|pair| pair.iter().map(|b| format!("{b:02x}")).collect::<String>())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ebpf_loader::attach::TcDirection;
+
+    #[test]
+    fn tc_targets_name_an_interface_and_maybe_a_direction() {
+        let ingress = TcDirection::Ingress;
+        assert_eq!(parse_tc_spec("lo", ingress), Ok(("lo", ingress)));
+        assert_eq!(
+            parse_tc_spec("lo", TcDirection::Egress),
+            Ok(("lo", TcDirection::Egress))
+        );
+        assert_eq!(
+            parse_tc_spec("eth0:egress", ingress),
+            Ok(("eth0", TcDirection::Egress))
+        );
+        assert_eq!(
+            parse_tc_spec("eth0:ingress", TcDirection::Egress),
+            Ok(("eth0", ingress))
+        );
+        assert_eq!(
+            parse_tc_spec("eth0:out", ingress),
+            Err("\"out\" is not a direction (ingress or egress)".to_string())
+        );
+        assert!(parse_tc_spec(":egress", ingress).is_err());
+    }
 }
