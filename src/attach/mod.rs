@@ -379,6 +379,9 @@ pub struct Link {
     bpf_link: Option<OwnedFd>,
     perf_event: Option<OwnedFd>,
     kprobe: Option<TracefsKprobe>,
+    /// A USDT probe's entry in `__bpf_usdt_ip_to_spec_id` (kernels without BPF cookies),
+    /// deleted last, once no uprobe can look it up.
+    usdt_ip: Option<usdt::UsdtIpEntry>,
 }
 
 impl Link {
@@ -449,6 +452,7 @@ impl Link {
                 result = removed;
             }
         }
+        drop(self.usdt_ip.take());
         result
     }
 }
@@ -525,6 +529,7 @@ pub(crate) fn attach_tracepoint(
         bpf_link,
         perf_event: Some(perf),
         kprobe: None,
+        usdt_ip: None,
     })
 }
 
@@ -657,6 +662,7 @@ pub(crate) fn attach_kprobe(
             bpf_link,
             perf_event: Some(perf),
             kprobe: None,
+            usdt_ip: None,
         });
     }
 
@@ -720,6 +726,7 @@ pub(crate) fn attach_kprobe(
         bpf_link,
         perf_event: Some(perf),
         kprobe: Some(guard),
+        usdt_ip: None,
     })
 }
 
@@ -747,6 +754,7 @@ pub(crate) fn attach_raw_tracepoint(prog: BorrowedFd<'_>, name: &str) -> Result<
         bpf_link: Some(fd),
         perf_event: None,
         kprobe: None,
+        usdt_ip: None,
     })
 }
 
@@ -767,6 +775,7 @@ pub(crate) fn attach_btf(prog: BorrowedFd<'_>, target: String) -> Result<Link, A
         bpf_link: Some(fd),
         perf_event: None,
         kprobe: None,
+        usdt_ip: None,
     })
 }
 
@@ -789,6 +798,7 @@ pub(crate) fn attach_iter(prog: BorrowedFd<'_>, target: String) -> Result<Link, 
         bpf_link: Some(fd),
         perf_event: None,
         kprobe: None,
+        usdt_ip: None,
     })
 }
 
@@ -864,6 +874,7 @@ pub(crate) fn attach_perf_event(
         bpf_link,
         perf_event: Some(perf),
         kprobe: None,
+        usdt_ip: None,
     })
 }
 

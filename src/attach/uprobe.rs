@@ -86,6 +86,7 @@ pub(crate) fn attach_uprobe(
         bpf_link,
         perf_event: Some(perf),
         kprobe: None,
+        usdt_ip: None,
     })
 }
 
