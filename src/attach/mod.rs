@@ -483,17 +483,21 @@ pub struct Link {
     bpf_link: Option<OwnedFd>,
     perf_event: Option<OwnedFd>,
     kprobe: Option<TracefsKprobe>,
-    // What a network attachment owns: the rtnetlink filter, or the socket.
+    // What else the link holds, undone after the perf event and kprobe entry are gone.
     owned: Option<Owned>,
 }
 
-/// What a tc or socket filter [`Link`] holds and undoes on drop.
+/// What a [`Link`] holds besides its BPF link, perf event and `kprobe_events` entry, and
+/// undoes on drop, last.
 #[derive(Debug)]
 enum Owned {
-    /// The `bpf` filter added with rtnetlink (and the clsact qdisc made for it).
+    /// A tc program's `bpf` filter added with rtnetlink (and the clsact qdisc made for it).
     TcFilter(tc::FilterGuard),
-    /// The socket the filter is attached to.
+    /// The socket a socket filter is attached to.
     Socket(socket::SocketGuard),
+    /// A USDT probe's entry in `__bpf_usdt_ip_to_spec_id` (kernels without BPF cookies):
+    /// deleted once no uprobe can look it up any more.
+    UsdtIp(usdt::UsdtIpEntry),
 }
 
 impl Link {
@@ -585,6 +589,10 @@ impl Link {
         let removed = match self.owned.take() {
             Some(Owned::TcFilter(guard)) => guard.remove(),
             Some(Owned::Socket(guard)) => guard.detach(&self.target),
+            Some(Owned::UsdtIp(entry)) => {
+                drop(entry);
+                Ok(())
+            }
             None => Ok(()),
         };
         if result.is_ok() {

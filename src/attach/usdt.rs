@@ -13,12 +13,19 @@
 //! the array map `__bpf_usdt_specs` at the id `bpf_get_attach_cookie` gives it (5.15), and
 //! reads each argument from the registers in `pt_regs` (`struct __bpf_usdt_spec`: twelve
 //! `{u64 val_off; u32 arg_type; s16 reg_off; bool arg_signed; s8 arg_bitshift}`, then
-//! `u64 usdt_cookie; s16 arg_cnt`). The uprobe is placed at the probe's FILE offset, with
+//! `u64 usdt_cookie; s16 arg_cnt`). On kernels without BPF cookies the `.kconfig` extern
+//! `LINUX_HAS_BPF_COOKIE` is false and the program looks its spec id up instead by the
+//! probe's address in the traced process (`PT_REGS_IP`, where the uprobe's breakpoint is)
+//! in the hash map `__bpf_usdt_ip_to_spec_id` (key `long`, value `u32`), which the loader
+//! fills as libbpf's `usdt.c` does: for an `ET_EXEC` binary the address is the one the
+//! note gives; for an `ET_DYN` one (a shared library, a PIE, a static-pie) it depends on
+//! where the process mapped the file, read from `/proc/PID/maps`, so a process must be
+//! named ([`probe_address`]). The uprobe is placed at the probe's FILE offset, with
 //! the semaphore's file offset as the uprobe's reference counter, which the kernel
 //! increments while the probe is attached (4.20), so that a program that tests its
 //! semaphore runs the probe's code.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use object::{Object, ObjectSection, ObjectSegment};
@@ -32,6 +39,9 @@ pub struct UsdtProbe {
     pub provider: String,
     /// The probe's name (`setjmp`).
     pub name: String,
+    /// The probe's virtual address as linked (corrected for prelinking): in memory as is
+    /// for an `ET_EXEC` binary, relative to where the file is mapped for an `ET_DYN` one.
+    pub address: u64,
     /// Where the uprobe goes: the probe's offset in the file.
     pub file_offset: u64,
     /// The semaphore's offset in the file; 0 for a probe without one.
@@ -129,7 +139,8 @@ pub fn usdt_probes(elf: &[u8]) -> Result<Vec<UsdtProbe>, String> {
             Some(base) if note_base != 0 => addr.wrapping_add(base).wrapping_sub(note_base),
             _ => addr,
         };
-        let file_offset = to_offset(shift(pc))
+        let address = shift(pc);
+        let file_offset = to_offset(address)
             .ok_or_else(|| format!("probe {provider}:{name}: its address is in no segment"))?;
         let semaphore_offset = if semaphore == 0 {
             0
@@ -140,6 +151,7 @@ pub fn usdt_probes(elf: &[u8]) -> Result<Vec<UsdtProbe>, String> {
         probes.push(UsdtProbe {
             provider,
             name,
+            address,
             file_offset,
             semaphore_offset,
             arguments,
@@ -254,18 +266,160 @@ pub fn usdt_spec_bytes(args: &[UsdtArg], cookie: u64) -> [u8; USDT_SPEC_SIZE] {
     spec
 }
 
+/// The map from a probe's address to its spec id, for kernels without BPF cookies
+/// (`usdt.bpf.h`).
+pub const USDT_IP_MAP: &str = "__bpf_usdt_ip_to_spec_id";
+
+/// `ET_EXEC` in the ELF header's `e_type`: an executable at fixed addresses.
+const ET_EXEC: u16 = 2;
+/// `ET_DYN`: a shared object (library, position-independent or static-pie executable).
+const ET_DYN: u16 = 3;
+
+/// Is `elf` (already parsed by [`usdt_probes`]) mapped at the addresses it was linked at
+/// (`ET_EXEC`), rather than wherever the process put it (`ET_DYN`)? `None` for another
+/// type, or bytes too short for the header.
+pub fn fixed_addresses(elf: &[u8]) -> Option<bool> {
+    // e_type: a native-endian u16 at byte 16 of both ELF header classes.
+    let e_type = u16::from_ne_bytes(elf.get(16..18)?.try_into().ok()?);
+    match e_type {
+        ET_EXEC => Some(true),
+        ET_DYN => Some(false),
+        _ => None,
+    }
+}
+
+/// The address at which `probe` of `binary` is in memory in process `pid`: its linked
+/// address for an `ET_EXEC` file (`fixed`), else the start of the executable mapping of
+/// the file that holds the probe's file offset, plus the offset's distance into it
+/// (`/proc/PID/maps`, as libbpf's `parse_vma_segs`). What the uprobe's program sees as
+/// `PT_REGS_IP`. An error says why there is no such address.
+pub fn probe_address(
+    binary: &Path,
+    probe: &UsdtProbe,
+    fixed: bool,
+    pid: Option<u32>,
+) -> Result<u64, String> {
+    if fixed {
+        return Ok(probe.address);
+    }
+    let Some(pid) = pid else {
+        return Err(concat!(
+            "the binary is position-independent (ET_DYN): without BPF cookies the program ",
+            "finds its probe by address, which differs from process to process, so a ",
+            "process id is needed"
+        )
+        .into());
+    };
+    let maps_path = format!("/proc/{pid}/maps");
+    let maps = std::fs::read_to_string(&maps_path).map_err(|e| format!("{maps_path}: {e}"))?;
+    // The path as the process sees it: /proc/PID/root/PATH is PATH in its maps (a file in
+    // its container), any other path is resolved as libbpf does (realpath).
+    let prefix = format!("/proc/{pid}/root/");
+    let seen = match binary.to_str().and_then(|p| p.strip_prefix(&prefix)) {
+        Some(rest) => std::path::PathBuf::from(format!("/{rest}")),
+        None => std::fs::canonicalize(binary).unwrap_or_else(|_| binary.to_path_buf()),
+    };
+    address_in_maps(&maps, &seen, probe.file_offset).ok_or_else(|| {
+        format!(
+            "process {pid} has no executable mapping of {} holding file offset {:#x}",
+            seen.display(),
+            probe.file_offset
+        )
+    })
+}
+
+/// In the text of a `/proc/PID/maps` file, the address of file offset `offset` of `path`
+/// in an executable mapping (`start-end perms offset dev inode path`).
+pub fn address_in_maps(maps: &str, path: &Path, offset: u64) -> Option<u64> {
+    let want = path.to_str()?;
+    maps.lines().find_map(|line| {
+        let mut fields = line.splitn(6, ' ');
+        let range = fields.next()?;
+        let perms = fields.next()?;
+        let map_offset = u64::from_str_radix(fields.next()?, 16).ok()?;
+        let (_dev, _inode) = (fields.next()?, fields.next()?);
+        let name = fields.next()?.trim_start();
+        let (start, end) = range.split_once('-')?;
+        let start = u64::from_str_radix(start, 16).ok()?;
+        let end = u64::from_str_radix(end, 16).ok()?;
+        let executable = perms.as_bytes().get(2) == Some(&b'x');
+        (executable
+            && name == want
+            && offset >= map_offset
+            && offset - map_offset < end.checked_sub(start)?)
+        .then(|| start + (offset - map_offset))
+    })
+}
+
+/// An entry of `__bpf_usdt_ip_to_spec_id` that one uprobe needs; deleted when its
+/// [`Link`] goes, after the uprobe (libbpf does the same on detach: a stale entry would
+/// make the next attach at that address collide).
+#[derive(Debug)]
+pub(crate) struct UsdtIpEntry {
+    map: OwnedFd,
+    address: u64,
+}
+
+impl UsdtIpEntry {
+    /// Puts `address -> spec_id` into the map (`BPF_NOEXIST`: another probe of this
+    /// object already at that address is an error, as in libbpf).
+    pub(crate) fn insert(
+        map: &crate::load::Map,
+        address: u64,
+        spec_id: u32,
+    ) -> Result<Self, String> {
+        let fd = map
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| format!("{USDT_IP_MAP}: {e}"))?;
+        map.update(
+            &address.to_ne_bytes(),
+            &spec_id.to_ne_bytes(),
+            crate::uapi::BPF_NOEXIST,
+        )
+        .map_err(|e| match e {
+            crate::load::MapError::Sys { error, .. } if error.errno == libc::EEXIST => format!(
+                "{USDT_IP_MAP} already maps address {address:#x}: a probe of this object is \
+                 attached there"
+            ),
+            crate::load::MapError::Sys { error, .. } => {
+                format!("{USDT_IP_MAP}: mapping address {address:#x}: {error}")
+            }
+            other => format!("{USDT_IP_MAP}: {other}"),
+        })?;
+        Ok(UsdtIpEntry { map: fd, address })
+    }
+}
+
+impl Drop for UsdtIpEntry {
+    fn drop(&mut self) {
+        let _ = crate::syscall::map_delete_elem(self.map.as_fd(), &self.address.to_ne_bytes());
+    }
+}
+
 /// `PERF_UPROBE_REF_CTR_OFFSET_SHIFT`: the uprobe PMU takes the reference counter's
 /// file offset in the upper half of `config` (`kernel/events/core.c`).
 const REF_CTR_OFFSET_SHIFT: u32 = 32;
 
+/// How a probe's program finds the slot of `__bpf_usdt_specs` where the caller put the
+/// probe's `struct __bpf_usdt_spec`.
+#[derive(Debug)]
+pub(crate) enum SpecBy {
+    /// The uprobe's BPF cookie is the slot (5.15).
+    Cookie(u32),
+    /// The entry of `__bpf_usdt_ip_to_spec_id` the caller made for the probe's address.
+    Address(UsdtIpEntry),
+}
+
 /// Attaches a program written against `usdt.bpf.h` to one probe of `binary`: a uprobe at
 /// the probe's file offset, its semaphore as the reference counter, bound with a BPF link
-/// whose cookie is `spec_id`, where the caller put the probe's `struct __bpf_usdt_spec`.
+/// whose cookie is the spec's slot, or without a cookie where the program finds the slot
+/// by address (the entry then lives as long as the link).
 pub(crate) fn attach_usdt_probe(
     prog: BorrowedFd<'_>,
     binary: &Path,
     probe: &UsdtProbe,
-    spec_id: u32,
+    spec: SpecBy,
     pid: Option<u32>,
     opts: &AttachOptions,
 ) -> Result<Link, AttachError> {
@@ -278,7 +432,11 @@ pub(crate) fn attach_usdt_probe(
     );
     let config = probe.semaphore_offset << REF_CTR_OFFSET_SHIFT;
     let perf = super::uprobe::open_uprobe(binary, probe.file_offset, config, pid, &target)?;
-    let (bpf_link, via) = bind_with_cookie(prog, perf.as_fd(), opts, &target, u64::from(spec_id))?;
+    let (cookie, usdt_ip) = match spec {
+        SpecBy::Cookie(spec_id) => (u64::from(spec_id), None),
+        SpecBy::Address(entry) => (0, Some(entry)),
+    };
+    let (bpf_link, via) = bind_with_cookie(prog, perf.as_fd(), opts, &target, cookie)?;
     Ok(Link {
         method: AttachMethod {
             probe: Probe::Usdt,
@@ -288,7 +446,7 @@ pub(crate) fn attach_usdt_probe(
         bpf_link,
         perf_event: Some(perf),
         kprobe: None,
-        owned: None,
+        owned: usdt_ip.map(super::Owned::UsdtIp),
     })
 }
 
@@ -397,6 +555,81 @@ mod tests {
                 options(att_syntax, nomem, nostack, preserves_flags)
             );
         }
+    }
+
+    #[test]
+    fn an_address_is_found_in_the_executable_mapping_that_holds_the_offset() {
+        let maps = "\
+5612a000-5612b000 r--p 00000000 08:01 42 /usr/bin/my app
+5612b000-5612f000 r-xp 00001000 08:01 42 /usr/bin/my app
+5612f000-56130000 rw-p 00005000 08:01 42 /usr/bin/my app
+7f0000000000-7f0000001000 r-xp 00001000 08:01 43 /usr/lib/libother.so
+7ffd0000-7ffd1000 rw-p 00000000 00:00 0 
+";
+        let app = Path::new("/usr/bin/my app");
+        // 0x1234 is in the r-x mapping of the file's 0x1000..0x5000.
+        assert_eq!(address_in_maps(maps, app, 0x1234), Some(0x5612b234));
+        // The read-only first page holds no code; past the mapping, nothing.
+        assert_eq!(address_in_maps(maps, app, 0x10), None);
+        assert_eq!(address_in_maps(maps, app, 0x5000), None);
+        assert_eq!(
+            address_in_maps(maps, Path::new("/usr/lib/libother.so"), 0x1001),
+            Some(0x7f0000000001)
+        );
+        assert_eq!(
+            address_in_maps(maps, Path::new("/usr/bin/my"), 0x1234),
+            None
+        );
+        assert_eq!(address_in_maps("garbage\n\n1-2 r-xp", app, 0), None);
+    }
+
+    #[test]
+    fn the_header_says_whether_addresses_are_fixed() {
+        let mut header = [0u8; 64];
+        header[16..18].copy_from_slice(&2u16.to_ne_bytes());
+        assert_eq!(fixed_addresses(&header), Some(true));
+        header[16..18].copy_from_slice(&3u16.to_ne_bytes());
+        assert_eq!(fixed_addresses(&header), Some(false));
+        header[16..18].copy_from_slice(&1u16.to_ne_bytes());
+        assert_eq!(fixed_addresses(&header), None);
+        assert_eq!(fixed_addresses(&header[..10]), None);
+        let probe = UsdtProbe {
+            provider: "p".into(),
+            name: "n".into(),
+            address: 0x401234,
+            file_offset: 0x1234,
+            semaphore_offset: 0,
+            arguments: String::new(),
+        };
+        // ET_EXEC: the linked address, whatever the process.
+        assert_eq!(
+            probe_address(Path::new("/nonexistent"), &probe, true, None),
+            Ok(0x401234)
+        );
+        // ET_DYN: no process, no address.
+        assert!(
+            probe_address(Path::new("/nonexistent"), &probe, false, None)
+                .unwrap_err()
+                .contains("a process id is needed")
+        );
+    }
+
+    #[test]
+    fn this_test_binarys_probe_is_at_its_address_in_memory() {
+        probe_here(1);
+        let path = std::env::current_exe().unwrap();
+        let exe = std::fs::read(&path).unwrap();
+        let probe = usdt_probes(&exe)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.provider == "unit" && p.name == "here")
+            .unwrap();
+        let fixed = fixed_addresses(&exe).unwrap();
+        let address = probe_address(&path, &probe, fixed, Some(std::process::id())).unwrap();
+        // SAFETY: the address is in this process's executable mapping of its own binary
+        // (found in /proc/self/maps), which stays mapped; one byte is read.
+        let byte = unsafe { std::ptr::read_volatile(address as usize as *const u8) };
+        assert_eq!(byte, 0x90, "the probe's nop at {address:#x}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`memlock`]: where BPF memory is charged (memory cgroup, or `RLIMIT_MEMLOCK` before
 //!   5.11), and the raise of the limit older kernels need.
 //! - [`btf`]: which BTF kinds `BPF_BTF_LOAD` accepts, for [`crate::btf::sanitize`].
+//! - [`lsm`]: the active Linux security modules (is the BPF LSM one of them?).
 //! - [`probe_perf_link`]: perf event links (5.15).
 //! - [`probe_all`]: everything at once, as a plain [`Features`] struct.
 
@@ -17,6 +18,7 @@ use crate::insn::{Insn, BPF_ALU64, BPF_K, BPF_MOV, EXIT};
 use crate::syscall::{self, SysError};
 
 pub mod btf;
+pub mod lsm;
 pub mod memlock;
 mod report;
 

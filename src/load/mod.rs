@@ -277,6 +277,12 @@ pub struct LoadOptions<'a> {
     /// `DIR/NAME`: reused when a map is pinned there, else created and pinned. `None`:
     /// `/sys/fs/bpf`, libbpf's default.
     pub pin_root: Option<PathBuf>,
+    /// Load and attach as on a kernel without BPF cookies (before 5.15), even where the
+    /// kernel has them: the `.kconfig` extern `LINUX_HAS_BPF_COOKIE` is false, and
+    /// [`Object::attach_usdt`] gives the programs their probes' specs by address
+    /// (`__bpf_usdt_ip_to_spec_id`) instead of by cookie. For testing that path on any
+    /// kernel; `false` (the default) follows the kernel.
+    pub without_bpf_cookie: bool,
 }
 
 /// libbpf's `LIBBPF_PIN_BY_NAME`: the map is pinned at `PIN_ROOT/NAME`.
@@ -313,6 +319,8 @@ pub struct Object {
     globals: Vec<GlobalVariable>,
     /// The next free slot of `__bpf_usdt_specs` (one per USDT probe attached).
     next_usdt_spec: std::cell::Cell<u32>,
+    /// Loaded with [`LoadOptions::without_bpf_cookie`].
+    without_bpf_cookie: bool,
 }
 
 impl Object {
@@ -348,7 +356,7 @@ impl Object {
         } else {
             let kernel = kernel.as_deref().ok_or(LoadError::NoKernelBtf)?;
             let mut input = KconfigInput::from_host();
-            input.has_bpf_cookie = crate::features::probe_bpf_cookie();
+            input.has_bpf_cookie = !opts.without_bpf_cookie && crate::features::probe_bpf_cookie();
             input.has_syscall_wrapper = kernel
                 .find_by_name_kind(SYSCALL_WRAPPER_PROBE, crate::btf::Kind::Func)
                 .is_ok();
@@ -502,6 +510,7 @@ impl Object {
             programs,
             globals: spec.globals().unwrap_or_default(),
             next_usdt_spec: std::cell::Cell::new(0),
+            without_bpf_cookie: opts.without_bpf_cookie,
         })
     }
 
@@ -575,8 +584,11 @@ impl Object {
     /// Attaches program `program`, written against libbpf's `usdt.bpf.h`, to every USDT
     /// probe `provider:name` of `binary` (in process `pid` only, or in every process that
     /// runs it): each probe's argument specs go into the object's `__bpf_usdt_specs` map
-    /// at a slot of its own, and the uprobe's BPF cookie is that slot (5.15). One link per
-    /// probe site.
+    /// at a slot of its own, which the program finds by the uprobe's BPF cookie (5.15), or,
+    /// on kernels without cookies (and with [`LoadOptions::without_bpf_cookie`]), by the
+    /// probe's address in `__bpf_usdt_ip_to_spec_id`, as libbpf does. Without cookies a
+    /// position-independent binary (a shared library, a PIE) needs `pid`: its probes'
+    /// addresses differ from process to process. One link per probe site.
     pub fn attach_usdt(
         &self,
         program: &str,
@@ -586,7 +598,7 @@ impl Object {
         pid: Option<u32>,
         opts: &AttachOptions,
     ) -> Result<Vec<Link>, AttachError> {
-        use crate::attach::usdt::{self, USDT_SPECS_MAP};
+        use crate::attach::usdt::{self, SpecBy, UsdtIpEntry, USDT_IP_MAP, USDT_SPECS_MAP};
         let unsupported = |reason: String| AttachError::UsdtUnsupported {
             program: program.to_string(),
             reason,
@@ -615,15 +627,29 @@ impl Object {
                 probe: format!("{provider}:{name}"),
             });
         }
-        if !crate::features::probe_bpf_cookie() {
-            return Err(unsupported(
-                "this kernel has no BPF cookies (5.15), through which the program finds its \
-                 probe's arguments"
-                    .into(),
-            ));
-        }
+        // Without cookies: the address map, and each probe's address in memory, first.
+        let (ips, addresses) = if !self.without_bpf_cookie && crate::features::probe_bpf_cookie() {
+            (None, vec![None; probes.len()])
+        } else {
+            let ips = self.map(USDT_IP_MAP).ok_or_else(|| {
+                unsupported(format!(
+                    "without BPF cookies (5.15) the program finds its probe by address, in \
+                     the map {USDT_IP_MAP}, which the object lacks"
+                ))
+            })?;
+            let fixed = usdt::fixed_addresses(&bytes)
+                .ok_or_else(|| bad("neither an executable nor a shared object".into()))?;
+            let addresses = probes
+                .iter()
+                .map(|probe| usdt::probe_address(binary, probe, fixed, pid).map(Some))
+                .collect::<Result<Vec<Option<u64>>, String>>()
+                .map_err(|e| {
+                    unsupported(format!("{provider}:{name} in {}: {e}", binary.display()))
+                })?;
+            (Some(ips), addresses)
+        };
         let mut links = Vec::with_capacity(probes.len());
-        for probe in &probes {
+        for (probe, address) in probes.iter().zip(addresses) {
             let args = usdt::parse_usdt_args(&probe.arguments)
                 .map_err(|e| bad(format!("{provider}:{name}: {e}")))?;
             let spec_id = self.next_usdt_spec.get();
@@ -633,7 +659,6 @@ impl Object {
                     specs.max_entries()
                 )));
             }
-            self.next_usdt_spec.set(spec_id + 1);
             specs
                 .update(
                     &spec_id.to_ne_bytes(),
@@ -641,14 +666,22 @@ impl Object {
                     crate::uapi::BPF_ANY,
                 )
                 .map_err(|e| unsupported(format!("writing its spec: {e}")))?;
+            let spec = match (ips, address) {
+                (Some(ips), Some(address)) => SpecBy::Address(
+                    UsdtIpEntry::insert(ips, address, spec_id).map_err(&unsupported)?,
+                ),
+                _ => SpecBy::Cookie(spec_id),
+            };
             links.push(crate::attach::attach_usdt_probe(
                 prog.as_fd(),
                 binary,
                 probe,
-                spec_id,
+                spec,
                 pid,
                 opts,
             )?);
+            // Taken only now: a probe that failed to attach leaves its slot to the next.
+            self.next_usdt_spec.set(spec_id + 1);
         }
         Ok(links)
     }

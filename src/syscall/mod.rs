@@ -46,16 +46,31 @@ pub use perf_event::*;
 
 /// Mounts tracefs at `target` (`mount -t tracefs tracefs TARGET`). Needs root.
 pub fn mount_tracefs(target: &std::path::Path) -> Result<(), SysError> {
+    mount_pseudo(c"tracefs", "mount(tracefs)", target)
+}
+
+/// Mounts securityfs at `target` (`mount -t securityfs securityfs TARGET`), where the
+/// kernel lists its active LSMs (`lsm`, 4.15). Needs root.
+pub fn mount_securityfs(target: &std::path::Path) -> Result<(), SysError> {
+    mount_pseudo(c"securityfs", "mount(securityfs)", target)
+}
+
+/// `mount(2)` of a filesystem without a device or options (tracefs, securityfs).
+fn mount_pseudo(
+    fstype: &std::ffi::CStr,
+    what: &'static str,
+    target: &std::path::Path,
+) -> Result<(), SysError> {
     use std::os::unix::ffi::OsStrExt;
     let target = std::ffi::CString::new(target.as_os_str().as_bytes())
-        .map_err(|_| SysError::new("mount(tracefs)", libc::EINVAL))?;
+        .map_err(|_| SysError::new(what, libc::EINVAL))?;
     // SAFETY: every pointer is to a NUL-terminated string that lives across the call;
-    // `data` may be null for tracefs.
+    // `data` may be null for these filesystems.
     let rc = unsafe {
         libc::mount(
-            c"tracefs".as_ptr(),
+            fstype.as_ptr(),
             target.as_ptr(),
-            c"tracefs".as_ptr(),
+            fstype.as_ptr(),
             0,
             std::ptr::null(),
         )
@@ -63,6 +78,6 @@ pub fn mount_tracefs(target: &std::path::Path) -> Result<(), SysError> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(SysError::last("mount(tracefs)"))
+        Err(SysError::last(what))
     }
 }
