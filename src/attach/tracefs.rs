@@ -153,40 +153,57 @@ pub fn remove_kprobe_event(tracefs: &Path, group: &str, event: &str) -> Result<(
 
 /// Removes the kprobes of this loader's group whose creating process is gone. Returns the
 /// events removed. Without tracefs or `kprobe_events` there is nothing to prune.
+///
+/// `kprobe_events` is a seq_file: a read that takes several `read()` calls resumes by line
+/// number, so an entry removed meanwhile by another process makes the listing skip a line.
+/// The listing is therefore read again after each pass that removed something, until a
+/// pass removes nothing (bounded).
 pub fn prune_stale_kprobes() -> Result<Vec<String>, AttachError> {
     let Ok(tracefs) = tracefs_dir() else {
         return Ok(Vec::new());
     };
     let path = tracefs.join("kprobe_events");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(AttachError::Io {
-                path,
-                error: e.to_string(),
-            })
-        }
-    };
     let mut removed = Vec::new();
-    for line in text.lines() {
-        let Some((group, event)) = parse_kprobe_events_line(line) else {
-            continue;
+    for _pass in 0..8 {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+            Err(e) => {
+                return Err(AttachError::Io {
+                    path,
+                    error: e.to_string(),
+                })
+            }
         };
-        if group != KPROBE_GROUP {
-            continue;
+        let before = removed.len();
+        for line in text.lines() {
+            let Some((group, event)) = parse_kprobe_events_line(line) else {
+                continue;
+            };
+            if group != KPROBE_GROUP {
+                continue;
+            }
+            let Some(pid) = kprobe_event_pid(event) else {
+                continue;
+            };
+            if Path::new("/proc").join(pid.to_string()).exists() {
+                continue;
+            }
+            match remove_kprobe_event(&tracefs, group, event) {
+                Ok(()) => removed.push(format!("{group}/{event}")),
+                // Removed by another process since the listing was read.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => {
+                    return Err(AttachError::Io {
+                        path: path.clone(),
+                        error: format!("removing {group}/{event}: {e}"),
+                    })
+                }
+            }
         }
-        let Some(pid) = kprobe_event_pid(event) else {
-            continue;
-        };
-        if Path::new("/proc").join(pid.to_string()).exists() {
-            continue;
+        if removed.len() == before {
+            break;
         }
-        remove_kprobe_event(&tracefs, group, event).map_err(|e| AttachError::Io {
-            path: path.clone(),
-            error: format!("removing {group}/{event}: {e}"),
-        })?;
-        removed.push(format!("{group}/{event}"));
     }
     Ok(removed)
 }
