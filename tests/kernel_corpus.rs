@@ -3,37 +3,16 @@
 //! (libbpf-tools' `runqlat`) that fill their histogram as this machine schedules. The
 //! objects come from `../shared/corpus`; without it the tests say so and do nothing.
 
-use std::path::{Path, PathBuf};
+mod harness;
+
 use std::time::{Duration, Instant};
+
+use harness::corpus::{load, object as corpus};
 
 use ebpf_loader::attach::{AttachOptions, Probe, Via};
 use ebpf_loader::btf;
 use ebpf_loader::elf::ObjectSpec;
 use ebpf_loader::load::{LoadOptions, Object};
-
-fn corpus(path: &str) -> Option<PathBuf> {
-    let path = Path::new("../shared/corpus").join(path);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("{} is not there: nothing to test", path.display());
-        None
-    }
-}
-
-fn load(path: &Path, programs: &[&str]) -> Object {
-    let spec = ObjectSpec::parse(&std::fs::read(path).unwrap()).unwrap();
-    let kernel = btf::kernel::load().unwrap();
-    Object::load(
-        &spec,
-        &LoadOptions {
-            programs: programs.iter().map(|p| p.to_string()).collect(),
-            target_btf: Some(&kernel),
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
 
 #[test]
 fn an_iterator_lists_this_process_among_the_tasks() {

@@ -11,6 +11,8 @@
 //! deactivates lo for a moment (`qdisc_graft` calls `dev_deactivate`): a datagram of a
 //! test running beside would be dropped. The other tests share the lock.
 
+mod harness;
+
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -401,47 +403,17 @@ fn the_kernels_netlink_refusal_is_a_typed_error() {
     assert_eq!(tc::has_clsact(lo()).unwrap(), had_clsact);
 }
 
-/// A corpus object (`../shared/corpus` from the project's root, or the nearest
-/// ancestor's `shared/corpus` from a worktree), or `None` when it is not there (the VM
-/// guests): the test then says so and does nothing.
-fn corpus(path: &str) -> Option<std::path::PathBuf> {
-    let found = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .skip(1)
-        .map(|a| a.join("shared/corpus").join(path))
-        .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("no shared/corpus/{path}: nothing to test");
-    }
-    found
-}
-
-fn load_corpus(path: &std::path::Path, program: &str) -> Object {
-    ebpf_loader::features::memlock::ensure();
-    let spec = ObjectSpec::parse(&std::fs::read(path).unwrap()).unwrap();
-    let kernel = btf::kernel::load().unwrap();
-    Object::load(
-        &spec,
-        &ebpf_loader::load::LoadOptions {
-            programs: vec![program.into()],
-            target_btf: Some(&kernel),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// libbpf-bootstrap's `tc` (`SEC("tc") tc_ingress`, which only bpf_printk()s): attached
 /// to lo both ways, listed where each way puts it, gone after drop. Exclusive: it returns
 /// TC_ACT_OK, which ends the hook's run for the other tests' programs.
 #[test]
 fn the_corpus_tc_program_attaches_to_lo_both_ways() {
-    let Some(path) = corpus("libbpf-bootstrap/tc.bpf.o") else {
+    let Some(path) = harness::corpus::object("libbpf-bootstrap/tc.bpf.o") else {
         return;
     };
     let _lock = exclusive();
     for force_tc_netlink in [false, true] {
-        let object = load_corpus(&path, "tc_ingress");
+        let object = harness::corpus::load(&path, &["tc_ingress"]);
         let program = object.program("tc_ingress").unwrap();
         assert_eq!(program.section(), "tc");
         let id = program.info().unwrap().id;
@@ -489,11 +461,11 @@ fn the_corpus_tc_program_attaches_to_lo_both_ways() {
 /// twice: leaving (PACKET_OUTGOING, 4) and arriving (PACKET_HOST, 0).
 #[test]
 fn the_corpus_socket_filter_reports_the_tests_datagram_leaving_and_arriving() {
-    let Some(path) = corpus("libbpf-bootstrap/sockfilter.bpf.o") else {
+    let Some(path) = harness::corpus::object("libbpf-bootstrap/sockfilter.bpf.o") else {
         return;
     };
     let _lock = shared();
-    let object = load_corpus(&path, "socket_handler");
+    let object = harness::corpus::load(&path, &["socket_handler"]);
     let link = object
         .program("socket_handler")
         .unwrap()

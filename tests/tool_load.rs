@@ -1,5 +1,7 @@
 //! `tcpconnect load`: objects through the verifier, program by program (root).
 
+mod harness;
+
 use std::process::Command;
 
 const TOOL: &str = env!("CARGO_BIN_EXE_tcpconnect");
@@ -11,6 +13,40 @@ fn load(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Starts `load --attach --duration 4 ARGS OBJECT` and reads its stderr up to the line that
+/// says it is ready: the child, the rest of its stderr, what it said until then.
+fn attach_until_ready(
+    args: &[&str],
+    object: &std::path::Path,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+    String,
+) {
+    let mut tool = Command::new(TOOL)
+        .args(["load", "--attach", "--duration", "4"])
+        .args(args)
+        .arg(object)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(tool.stderr.take().unwrap());
+    let mut said = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "no ready line: {said}"
+        );
+        said.push_str(&line);
+        if line.contains("ready") {
+            break;
+        }
+    }
+    (tool, stderr, said)
 }
 
 #[test]
@@ -82,32 +118,11 @@ fn a_file_that_is_not_an_object_is_one_line() {
 /// test starts shows up, with its pid and name.
 #[test]
 fn attach_prints_the_records_of_a_real_tools_ring_buffer() {
-    let object = std::path::Path::new("../shared/corpus/libbpf-bootstrap/bootstrap.bpf.o");
-    if !object.exists() {
-        eprintln!("{} is not there: nothing to test", object.display());
+    let Some(object) = harness::corpus::object("libbpf-bootstrap/bootstrap.bpf.o") else {
         return;
-    }
-    let mut tool = Command::new(TOOL)
-        .args(["load", "--attach", "--duration", "4"])
-        .arg(object)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    };
     // Wait for "ready" on stderr, then run a process of a known name.
-    let mut stderr = std::io::BufReader::new(tool.stderr.take().unwrap());
-    let mut said = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
-            "no ready line: {said}"
-        );
-        said.push_str(&line);
-        if line.contains("ready") {
-            break;
-        }
-    }
+    let (tool, mut stderr, said) = attach_until_ready(&[], &object);
     assert!(said.contains("handle_exec: attached to tracepoint sched/sched_process_exec"));
     assert!(said.contains("handle_exit: attached to tracepoint sched/sched_process_exit"));
     let child = Command::new("true").spawn().unwrap();
@@ -148,20 +163,6 @@ fn attach_prints_the_records_of_a_real_tools_ring_buffer() {
     );
 }
 
-/// A corpus object from the project's root (`../shared/corpus`) or a worktree (the
-/// nearest ancestor's `shared/corpus`).
-fn corpus(path: &str) -> Option<std::path::PathBuf> {
-    let found = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .skip(1)
-        .map(|a| a.join("shared/corpus").join(path))
-        .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("no shared/corpus/{path}: nothing to test");
-    }
-    found
-}
-
 /// A tc program or socket filter without `--target`: the line says what to pass.
 #[test]
 fn a_network_program_without_a_target_is_told_what_to_pass() {
@@ -179,7 +180,7 @@ fn a_network_program_without_a_target_is_told_what_to_pass() {
              socket_handler=IFNAME (e.g. --target socket_handler=lo)",
         ),
     ] {
-        let Some(path) = corpus(object) else {
+        let Some(path) = harness::corpus::object(object) else {
             return;
         };
         let path = path.to_str().unwrap();
@@ -192,7 +193,7 @@ fn a_network_program_without_a_target_is_told_what_to_pass() {
 /// `--target tc_ingress=lo:egress`: attached where asked, the way the kernel offers.
 #[test]
 fn a_tc_program_attaches_to_the_interface_and_direction_given() {
-    let Some(path) = corpus("libbpf-bootstrap/tc.bpf.o") else {
+    let Some(path) = harness::corpus::object("libbpf-bootstrap/tc.bpf.o") else {
         return;
     };
     let (code, _, stderr) = load(&[
@@ -235,30 +236,10 @@ fn a_tc_program_attaches_to_the_interface_and_direction_given() {
 /// and arriving.
 #[test]
 fn a_socket_filter_on_lo_prints_the_records_of_the_tests_datagram() {
-    let Some(path) = corpus("libbpf-bootstrap/sockfilter.bpf.o") else {
+    let Some(path) = harness::corpus::object("libbpf-bootstrap/sockfilter.bpf.o") else {
         return;
     };
-    let mut tool = Command::new(TOOL)
-        .args(["load", "--attach", "--duration", "4"])
-        .args(["--target", "socket_handler=lo"])
-        .arg(&path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(tool.stderr.take().unwrap());
-    let mut said = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
-            "no ready line: {said}"
-        );
-        said.push_str(&line);
-        if line.contains("ready") {
-            break;
-        }
-    }
+    let (tool, mut stderr, said) = attach_until_ready(&["--target", "socket_handler=lo"], &path);
     assert!(
         said.contains(
             "socket_handler: attached to AF_PACKET socket on lo (ifindex 1) (socket + SO_ATTACH_BPF)"

@@ -501,6 +501,18 @@ enum Owned {
 }
 
 impl Link {
+    /// A link that is a BPF link alone (raw tracepoints, BTF targets, iterators, TCX).
+    pub(crate) fn of_bpf_link(method: AttachMethod, target: String, fd: OwnedFd) -> Link {
+        Link {
+            method,
+            target,
+            bpf_link: Some(fd),
+            perf_event: None,
+            kprobe: None,
+            owned: None,
+        }
+    }
+
     /// How the program was attached.
     pub fn method(&self) -> AttachMethod {
         self.method
@@ -890,17 +902,14 @@ pub(crate) fn attach_raw_tracepoint(prog: BorrowedFd<'_>, name: &str) -> Result<
             target: target.clone(),
             error,
         })?;
-    Ok(Link {
-        method: AttachMethod {
+    Ok(Link::of_bpf_link(
+        AttachMethod {
             probe: Probe::RawTracepoint,
             via: Via::RawTracepointOpen,
         },
         target,
-        bpf_link: Some(fd),
-        perf_event: None,
-        kprobe: None,
-        owned: None,
-    })
+        fd,
+    ))
 }
 
 /// Attaches a BTF-typed program (tp_btf, fentry, fexit, fmod_ret, lsm) to the target its
@@ -911,17 +920,14 @@ pub(crate) fn attach_btf(prog: BorrowedFd<'_>, target: String) -> Result<Link, A
         target: target.clone(),
         error,
     })?;
-    Ok(Link {
-        method: AttachMethod {
+    Ok(Link::of_bpf_link(
+        AttachMethod {
             probe: Probe::BtfTarget,
             via: Via::RawTracepointOpen,
         },
         target,
-        bpf_link: Some(fd),
-        perf_event: None,
-        kprobe: None,
-        owned: None,
-    })
+        fd,
+    ))
 }
 
 /// Attaches an iterator program (`iter/task`, ...) as an iterator link (5.8); each
@@ -934,17 +940,14 @@ pub(crate) fn attach_iter(prog: BorrowedFd<'_>, target: String) -> Result<Link, 
                 error,
             }
         })?;
-    Ok(Link {
-        method: AttachMethod {
+    Ok(Link::of_bpf_link(
+        AttachMethod {
             probe: Probe::Iterator,
             via: Via::BpfLink,
         },
         target,
-        bpf_link: Some(fd),
-        perf_event: None,
-        kprobe: None,
-        owned: None,
-    })
+        fd,
+    ))
 }
 
 /// How often a sampling perf event samples.

@@ -164,26 +164,24 @@ fn c_string(s: &str) -> Vec<u8> {
 
 /// `tc qdisc add dev IFINDEX clsact`, failing with `EEXIST` if it is there already.
 pub(crate) fn add_clsact(ifindex: i32, seq: u32) -> Vec<u8> {
-    let mut b = Builder::new(
+    clsact_message(
         RTM_NEWQDISC,
         NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        ifindex,
         seq,
-        &TcMsg {
-            ifindex,
-            handle: CLSACT_HANDLE,
-            parent: TC_H_CLSACT,
-            info: 0,
-        },
-    );
-    b.attr(TCA_KIND, b"clsact\0");
-    b.finish()
+    )
 }
 
 /// `tc qdisc del dev IFINDEX clsact`.
 pub(crate) fn delete_clsact(ifindex: i32, seq: u32) -> Vec<u8> {
+    clsact_message(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, ifindex, seq)
+}
+
+/// A qdisc message (`kind`: new or del) about the clsact qdisc of `ifindex`.
+fn clsact_message(kind: u16, flags: u16, ifindex: i32, seq: u32) -> Vec<u8> {
     let mut b = Builder::new(
-        RTM_DELQDISC,
-        NLM_F_REQUEST | NLM_F_ACK,
+        kind,
+        flags,
         seq,
         &TcMsg {
             ifindex,

@@ -348,17 +348,14 @@ pub(crate) fn attach_tc(
     if !opts.force_tc_netlink {
         match syscall::link_create_raw_target(prog, ifindex as i32, direction.tcx_attach_type().0) {
             Ok(fd) => {
-                return Ok(Link {
-                    method: AttachMethod {
+                return Ok(Link::of_bpf_link(
+                    AttachMethod {
                         probe: Probe::Tc,
                         via: Via::BpfLink,
                     },
                     target,
-                    bpf_link: Some(fd),
-                    perf_event: None,
-                    kprobe: None,
-                    owned: None,
-                })
+                    fd,
+                ))
             }
             // Before 6.6 the kernel knows no TCX attach type: EINVAL.
             Err(e) if e.is_not_supported() => {}

@@ -4,9 +4,11 @@
 //!   program that sends a known payload, a perf event array, connections that fire it.
 //! - [`tool`]: for tests of the `tcpconnect` binary: starting it, reading its lines,
 //!   connecting from a named thread or a child process.
+//! - [`corpus`]: the real-world objects of `shared/corpus`, found and loaded.
 //!
 //! The byte builders (BTF, ELF objects, a fake perf ring) are in the testkit crate
 //! (testkit/), which the library's own unit tests use too.
 
+pub mod corpus;
 pub mod kernel;
 pub mod tool;
