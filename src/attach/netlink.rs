@@ -13,9 +13,9 @@
 //! [`Socket`] does I/O: one `AF_NETLINK`/`NETLINK_ROUTE` socket, a request, and the replies
 //! read up to its acknowledgement (or a dump's `NLMSG_DONE`).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
-use crate::syscall::SysError;
+use crate::syscall::{self, SysError};
 
 pub(crate) const RTM_NEWQDISC: u16 = 36;
 pub(crate) const RTM_DELQDISC: u16 = 37;
@@ -431,32 +431,7 @@ pub(crate) struct Socket {
 
 impl Socket {
     pub fn open() -> Result<Socket, SysError> {
-        // SAFETY: socket(2) with constant arguments; the fd is owned right below.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if fd < 0 {
-            return Err(SysError::last("socket(AF_NETLINK)"));
-        }
-        // SAFETY: `fd` is a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let one: libc::c_int = 1;
-        // Extended acks (4.12) give the kernel's own words with an error; without them
-        // (older kernels) the errno alone. Failure is harmless.
-        // SAFETY: `one` is a c_int that lives across the call; its size is passed.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_NETLINK,
-                libc::NETLINK_EXT_ACK,
-                &one as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
+        let fd = syscall::netlink_route_socket()?;
         let seq = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_secs() as u32);
@@ -470,45 +445,11 @@ impl Socket {
     }
 
     fn send(&self, request: &[u8]) -> Result<(), SysError> {
-        // SAFETY: a zeroed sockaddr_nl is the kernel's address (nl_pid 0).
-        let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: `request` and `kernel` live across the call, their lengths are passed.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                request.as_ptr() as *const libc::c_void,
-                request.len(),
-                0,
-                &kernel as *const libc::sockaddr_nl as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            return Err(SysError::last("sendto(NETLINK_ROUTE)"));
-        }
-        Ok(())
+        syscall::netlink_send(self.fd.as_fd(), request)
     }
 
     fn receive(&self, buf: &mut [u8]) -> Result<usize, SysError> {
-        loop {
-            // SAFETY: `buf` is writable for its length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    0,
-                )
-            };
-            if n >= 0 {
-                return Ok(n as usize);
-            }
-            let error = SysError::last("recv(NETLINK_ROUTE)");
-            if error.errno != libc::EINTR {
-                return Err(error);
-            }
-        }
+        syscall::recv(self.fd.as_fd(), buf, "recv(NETLINK_ROUTE)")
     }
 
     /// Sends a request made with sequence number `seq` and returns the messages of that

@@ -9,10 +9,10 @@
 //! `include/uapi/linux/if_packet.h` and `packet(7)`, as libbpf-bootstrap's `sockfilter.c`
 //! opens it.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use super::{AttachError, AttachMethod, Link, Probe, Via};
-use crate::syscall::SysError;
+use crate::syscall::{self, SysError};
 
 /// `SO_ATTACH_BPF` (3.19).
 const SO_ATTACH_BPF: libc::c_int = 50;
@@ -59,21 +59,7 @@ fn set_socket_option(
     value: libc::c_int,
     op: &'static str,
 ) -> Result<(), SysError> {
-    // SAFETY: `value` is a c_int that lives across the call; its size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            option,
-            &value as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(SysError::last(op))
-    } else {
-        Ok(())
-    }
+    syscall::setsockopt_int(socket, libc::SOL_SOCKET, option, value, op)
 }
 
 fn detach_filter(socket: BorrowedFd<'_>) -> Result<(), SysError> {
@@ -138,34 +124,6 @@ pub(crate) fn attach_packet_socket(
         target: target.clone(),
         error,
     };
-    // SAFETY: socket(2) with constant arguments; the fd is owned right below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::c_int::from(ETH_P_ALL.to_be()),
-        )
-    };
-    if fd < 0 {
-        return Err(sys(SysError::last("socket(AF_PACKET)")));
-    }
-    // SAFETY: `fd` is a new descriptor that nothing else owns.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: sockaddr_ll is plain data; all zeros is a valid value.
-    let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    address.sll_family = libc::AF_PACKET as u16;
-    address.sll_protocol = ETH_P_ALL.to_be();
-    address.sll_ifindex = ifindex as i32;
-    // SAFETY: `address` lives across the call and its size is passed.
-    let rc = unsafe {
-        libc::bind(
-            socket.as_raw_fd(),
-            &address as *const libc::sockaddr_ll as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(sys(SysError::last("bind(AF_PACKET)")));
-    }
+    let socket = syscall::packet_socket(ifindex, ETH_P_ALL).map_err(sys)?;
     attach_to(prog, socket, target)
 }

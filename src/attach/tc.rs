@@ -8,7 +8,6 @@
 //! `net/sched/sch_ingress.c`, `net/sched/cls_bpf.c`; the messages are in
 //! [`super::netlink`]). Interface names to indices: `if_nametoindex(3)`.
 
-use std::ffi::CString;
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::Mutex;
@@ -81,23 +80,11 @@ pub fn interface_index(interface: &str) -> Result<u32, AttachError> {
         interface: interface.to_string(),
     };
     if let Ok(index) = interface.parse::<u32>() {
-        let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-        // SAFETY: `name` has the IF_NAMESIZE bytes if_indextoname writes at most.
-        let found = unsafe { libc::if_indextoname(index, name.as_mut_ptr()) };
-        return if found.is_null() {
-            Err(not_found())
-        } else {
-            Ok(index)
-        };
+        return syscall::interface_exists(index)
+            .then_some(index)
+            .ok_or_else(not_found);
     }
-    let c_name = CString::new(interface).map_err(|_| not_found())?;
-    // SAFETY: `c_name` is NUL-terminated and lives across the call.
-    let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
-    if index == 0 {
-        Err(not_found())
-    } else {
-        Ok(index)
-    }
+    syscall::interface_index(interface).ok_or_else(not_found)
 }
 
 /// A `bpf` filter this process added with rtnetlink: enough to delete it, and whether the

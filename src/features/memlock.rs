@@ -159,30 +159,6 @@ impl Memlock {
     }
 }
 
-fn get_memlock() -> Result<libc::rlimit, i32> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable `struct rlimit` for the call's duration.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) };
-    if rc == 0 {
-        Ok(limit)
-    } else {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-    }
-}
-
-fn set_memlock(limit: &libc::rlimit) -> Result<(), i32> {
-    // SAFETY: `limit` is a valid `struct rlimit` the kernel only reads.
-    let rc = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, limit) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-    }
-}
-
 /// Probes the kernel's accounting and, where it charges `RLIMIT_MEMLOCK`, raises the limit
 /// to infinity (soft and hard, as libbpf). Runs once per process; later calls return the
 /// first answer. [`crate::load::Object::load`], [`crate::load::Map::create`] and
@@ -190,7 +166,7 @@ fn set_memlock(limit: &libc::rlimit) -> Result<(), i32> {
 pub fn ensure() -> Memlock {
     static ONCE: OnceLock<Memlock> = OnceLock::new();
     *ONCE.get_or_init(|| {
-        let current = get_memlock();
+        let current = syscall::get_memlock();
         let before = current.map_or(Limit::Bytes(0), |l| Limit::from_raw(l.rlim_cur));
         let accounting = probe_memcg_accounting();
         if accounting == Accounting::MemoryCgroup {
@@ -209,7 +185,7 @@ pub fn ensure() -> Memlock {
                     rlim_cur: libc::RLIM_INFINITY,
                     rlim_max: libc::RLIM_INFINITY,
                 };
-                match set_memlock(&unlimited) {
+                match syscall::set_memlock(&unlimited) {
                     Ok(()) => MemlockAction::Raised,
                     Err(errno) => MemlockAction::RaiseFailed(errno),
                 }

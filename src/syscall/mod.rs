@@ -1,5 +1,7 @@
 //! The system calls the loader makes: `bpf(2)`, `perf_event_open(2)` and the perf ioctls,
-//! each through `libc::syscall` with one typed attribute struct per command.
+//! each through `libc::syscall` with one typed attribute struct per command; and, in
+//! [`net`] and [`rlimit`], the few other calls of the attach and load steps (sockets for
+//! tc and socket filters, the memlock limit).
 //!
 //! ABI: `union bpf_attr`, `enum bpf_cmd` and `struct bpf_prog_info` in
 //! `include/uapi/linux/bpf.h` (described in `Documentation/userspace-api/ebpf/syscall.rst`
@@ -30,7 +32,9 @@ mod bpf;
 mod cpus;
 mod error;
 mod load;
+mod net;
 mod perf_event;
+mod rlimit;
 
 #[cfg(test)]
 mod kernel_tests;
@@ -38,6 +42,8 @@ mod kernel_tests;
 pub use bpf::*;
 pub use cpus::{online_cpus, possible_cpus, CpuListError};
 pub use error::{errno_name, SysError};
+pub use net::*;
+pub use rlimit::{get_memlock, set_memlock};
 pub use load::{
     load_btf, load_program, BtfInfoOutcome, ProgLoadOptions, ProgLoadRequest, VerifierError,
     VerifierLog, MIN_LOG_SIZE,
