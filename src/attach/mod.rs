@@ -10,8 +10,8 @@
 //! `PERF_EVENT_IOC_ENABLE` (`include/uapi/linux/bpf.h`, `perf_event.h`).
 //!
 //! Network programs: tc classifiers on an interface through TCX links or, before 6.6, the
-//! clsact qdisc and a `bpf` filter made with rtnetlink ([`tc`], [`netlink`]); socket
-//! filters with `SO_ATTACH_BPF` ([`socket`]).
+//! clsact qdisc and a `bpf` filter made with rtnetlink ([`tc`], `attach::netlink`); socket
+//! filters with `SO_ATTACH_BPF` (`attach::socket`).
 //!
 //! Every way of attaching yields a [`Link`], which owns what it created (the perf event,
 //! the BPF link, the `kprobe_events` entry) and undoes it when dropped, or when

@@ -6,7 +6,7 @@
 //! rtnetlink as `tc qdisc add dev X clsact` and `tc filter add dev X ingress bpf da fd N`
 //! make them (`include/uapi/linux/rtnetlink.h`, `pkt_sched.h`, `pkt_cls.h`, `netlink.h`;
 //! `net/sched/sch_ingress.c`, `net/sched/cls_bpf.c`; the messages are in
-//! [`super::netlink`]). Interface names to indices: `if_nametoindex(3)`.
+//! `attach::netlink`). Interface names to indices: `if_nametoindex(3)`.
 
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd};
