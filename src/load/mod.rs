@@ -6,6 +6,16 @@
 //! `BPF_PROG_LOAD` in `include/uapi/linux/bpf.h`; the rules for maps created with BTF in
 //! `Documentation/bpf/btf.rst` ("BPF_MAP_CREATE").
 //!
+//! The kernel's BTF is vmlinux's and, for what vmlinux lacks, the loaded modules'
+//! (`modules.rs`; `Documentation/bpf/btf.rst`, "BTF for kernel modules"): a BTF-typed
+//! program's target (fentry, fexit, fmod_ret, tp_btf, lsm, iter) found in a module is
+//! loaded with that module BTF's fd (`attach_btf_obj_fd`, 5.11), a kfunc found in a module
+//! is called with its BTF's slot in `fd_array` as the call's `off` (slot 0 is vmlinux's),
+//! and a typed `__ksym` variable's `ld_imm64` carries the module BTF's fd, as libbpf does.
+//! The modules' BTF objects are listed only when vmlinux lacks a name, and their fds held
+//! until the programs are loaded (the kernel then holds the module; attaching needs
+//! nothing more). A name found nowhere is "not in vmlinux nor in any loaded module's BTF".
+//!
 //! What comes out is a set of handles that own their fds: an [`Object`] holds its
 //! [`Map`]s and [`Program`]s; a map is read and written through its handle, a program is
 //! attached through its handle, and a perf event array is read with

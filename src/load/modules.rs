@@ -171,3 +171,64 @@ fn read_modules() -> Result<Vec<ModuleBtf>, LoadError> {
     }
     Ok(modules)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btf::build::BtfBuilder;
+
+    /// A module whose split BTF has one FUNC `func`; its fd is /dev/null's (never used as
+    /// a BTF here).
+    fn module(base: &Arc<Btf>, name: &str, id: u32, func: &str) -> ModuleBtf {
+        let mut b = BtfBuilder::new_split(base);
+        let proto = b.add_func_proto(0, &[]);
+        b.add_func(func, proto, 0);
+        ModuleBtf {
+            name: name.into(),
+            id,
+            fd: std::fs::File::open("/dev/null").unwrap().into(),
+            btf: Btf::parse_split(b.build(), base.clone()).unwrap(),
+            fd_index: None,
+        }
+    }
+
+    #[test]
+    fn module_hits_and_fd_array_slots() {
+        let mut b = BtfBuilder::new();
+        let proto = b.add_func_proto(0, &[]);
+        b.add_func("vmlinux_func", proto, 0); // 2
+        let base = Arc::new(Btf::parse(b.build()).unwrap());
+        let mut modules = ModuleBtfs {
+            modules: Some(vec![
+                module(&base, "first", 40, "first_func"),
+                module(&base, "second", 41, "second_func"),
+            ]),
+            fd_array: Vec::new(),
+        };
+        let hit = |m: &str, id, t| ModuleHit {
+            module: m.into(),
+            btf_obj_id: id,
+            type_id: t,
+        };
+        // Ids continue after the base's 2 types.
+        assert_eq!(
+            modules.find("second_func", Kind::Func).unwrap(),
+            Some(hit("second", 41, 4))
+        );
+        assert_eq!(
+            modules.find("first_func", Kind::Func).unwrap(),
+            Some(hit("first", 40, 4))
+        );
+        // vmlinux's own types are not a module's hit, nor another kind.
+        assert_eq!(modules.find("vmlinux_func", Kind::Func).unwrap(), None);
+        assert_eq!(modules.find("first_func", Kind::Var).unwrap(), None);
+        // fd_array: no slot until a kfunc call needs one; slot 0 stays vmlinux's.
+        assert!(modules.fd_array().is_empty());
+        assert_eq!(modules.fd_index(41).unwrap(), Some(1));
+        assert_eq!(modules.fd_index(40).unwrap(), Some(2));
+        assert_eq!(modules.fd_index(41).unwrap(), Some(1));
+        assert_eq!(modules.fd_index(99).unwrap(), None);
+        let fd = |id| modules.fd(id).unwrap().as_raw_fd();
+        assert_eq!(modules.fd_array(), [0, fd(41), fd(40)]);
+    }
+}

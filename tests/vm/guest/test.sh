@@ -682,6 +682,14 @@ if [ "$VMTEST_MODE" != env ]; then
     report memlock
     report features
 fi
+# Modules the library's kernel tests use (tests/kernel_module_btf.rs: dummy), put in
+# /lib/modules/<release>/ by tests/vm/run; loaded before the tests.
+if [ "$VMTEST_LIB_TESTS" = yes ]; then
+    for ko in /lib/modules/$(uname -r)/*.ko; do
+        [ -f "$ko" ] || continue
+        if insmod "$ko"; then say "insmod $ko"; else say "insmod $ko failed"; fi
+    done
+fi
 [ "$VMTEST_LIB_TESTS" != yes ] || report library-kernel-tests
 # Only in the guests the host asked for (the corpus is slow under TCG): tests/vm/run appends
 # vmtest.corpus=1 to their kernel command line.
