@@ -116,7 +116,10 @@ fn fentry_on_a_module_function_is_loaded_with_the_module_btf_and_fires() {
 
     let link = program.attach(&AttachOptions::default()).unwrap();
     assert_eq!(link.method().probe, Probe::BtfTarget);
-    assert_eq!(u64::from_ne_bytes(global(&object, "inits").try_into().unwrap()), 0);
+    assert_eq!(
+        u64::from_ne_bytes(global(&object, "inits").try_into().unwrap()),
+        0
+    );
     // A link of this test's own, named after the process (IFNAMSIZ: 15 bytes).
     let name = format!("ebpfmod{}", std::process::id() % 10_000_000);
     ip(&["link", "add", &name, "type", "dummy"]);

@@ -123,8 +123,8 @@ impl ModuleBtfs {
 
 /// Every loaded module's BTF: the kernel's BTF objects (`kernel_btf`) but vmlinux's,
 /// each parsed as split BTF on the running kernel's vmlinux BTF. A module unloaded while
-/// the list is read is skipped. Before 5.11 no BTF object is a module's: the list is
-/// empty.
+/// the list is read is skipped. Before 5.11 no BTF object is a module's (and
+/// `bpf_btf_info` has no name): the list is empty.
 fn read_modules() -> Result<Vec<ModuleBtf>, LoadError> {
     let mut modules = Vec::new();
     let mut base: Option<Arc<Btf>> = None;
@@ -142,7 +142,13 @@ fn read_modules() -> Result<Vec<ModuleBtf>, LoadError> {
             Err(error) if error.errno == libc::ENOENT => continue,
             Err(error) => return Err(LoadError::ModuleBtfs(error)),
         };
-        let info = syscall::btf_info(fd.as_fd()).map_err(LoadError::ModuleBtfs)?;
+        let info = match syscall::btf_info(fd.as_fd()) {
+            Ok(info) => info,
+            // Before 5.11 `struct bpf_btf_info` ends at `id`: the kernel refuses the
+            // longer struct with a name buffer (E2BIG), and has no module BTF either.
+            Err(error) if error.errno == libc::E2BIG => return Ok(Vec::new()),
+            Err(error) => return Err(LoadError::ModuleBtfs(error)),
+        };
         if !info.kernel_btf || info.name.is_empty() || info.name == "vmlinux" {
             continue;
         }
