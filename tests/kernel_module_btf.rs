@@ -6,9 +6,14 @@
 //! by creating a dummy link of its own (`ip link add NAME type dummy`: register_netdevice
 //! calls the link's ndo_init, `dummy_dev_init`, once the link has its name).
 //!
+//! And kfuncs of a module: nf_conntrack's `bpf_xdp_ct_lookup` and `bpf_ct_release`,
+//! called from an XDP program run with `BPF_PROG_TEST_RUN`. The guests load nf_conntrack
+//! (and what it needs) as modules; this project's host has it built in, so there the
+//! same test checks the vmlinux path (`off` 0).
+//!
 //! On a machine without the module's BTF (this project's host: no modules; 5.10: no
-//! module BTF) the test says why and checks the error the load gives instead: the target
-//! is not in vmlinux nor in any loaded module's BTF.
+//! module BTF) each test says why and checks the error the load gives instead: the
+//! target is not in vmlinux nor in any loaded module's BTF.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,8 +21,9 @@ use std::sync::Arc;
 
 use ebpf_loader::attach::{AttachOptions, Probe};
 use ebpf_loader::btf::{self, Btf, Kind};
-use ebpf_loader::elf::ObjectSpec;
+use ebpf_loader::elf::{ExternProblem, ObjectSpec, RelocationKind};
 use ebpf_loader::features::probe_fentry;
+use ebpf_loader::insn::Insn;
 use ebpf_loader::load::{LoadError, LoadOptions, Object};
 
 /// Embedded: the guests run this test binary without the source tree.
@@ -132,4 +138,86 @@ fn fentry_on_a_module_function_is_loaded_with_the_module_btf_and_fires() {
         (1, name.as_str())
     );
     drop(link);
+}
+
+const KFUNC_OBJECT: &[u8] = include_bytes!("fixtures/module_kfunc.bpf.o");
+const CT_MODULE_BTF: &str = "/sys/kernel/btf/nf_conntrack";
+
+#[test]
+fn a_modules_kfuncs_are_called_through_its_fd_array_slot() {
+    let kernel = btf::kernel::load().unwrap();
+    let spec = ObjectSpec::parse(KFUNC_OBJECT).unwrap();
+    let load = || {
+        Object::load(
+            &spec,
+            &LoadOptions {
+                target_btf: Some(&kernel),
+                ..LoadOptions::default()
+            },
+        )
+    };
+    let vmlinux_ids = ["bpf_xdp_ct_lookup", "bpf_ct_release"]
+        .map(|name| kernel.find_by_name_kind(name, Kind::Func).ok());
+    // Where the kfuncs are, independently of the loader: vmlinux's BTF (built in), or
+    // the module's from sysfs, split on vmlinux's (with `fd_array` slot 1, the first).
+    let (ids, off) = match vmlinux_ids {
+        [Some(lookup), Some(release)] => ([lookup, release], 0),
+        _ if Path::new(CT_MODULE_BTF).exists() => {
+            let module = Btf::parse_split(
+                std::fs::read(CT_MODULE_BTF).unwrap(),
+                Arc::new(btf::kernel::load().unwrap()),
+            )
+            .unwrap();
+            let id = |name| module.find_by_name_kind(name, Kind::Func).unwrap();
+            let ids = [id("bpf_xdp_ct_lookup"), id("bpf_ct_release")];
+            assert!(ids.iter().all(|&id| id >= module.first_id()), "{ids:?}");
+            (ids, 1)
+        }
+        _ => {
+            eprintln!(
+                "nf_conntrack's kfuncs are neither in vmlinux's BTF nor in a module's \
+                 ({CT_MODULE_BTF} does not exist: not loaded, before 6.0, or no module BTF): \
+                 not run"
+            );
+            // The first extern in libbpf's order (by name) is the one named.
+            let error = load().unwrap_err();
+            assert!(
+                matches!(&error, LoadError::Extern(e) if e.name == "bpf_ct_release"
+                    && e.problem == ExternProblem::NotInKernelBtf),
+                "{error}"
+            );
+            return;
+        }
+    };
+    eprintln!(
+        "bpf_xdp_ct_lookup, bpf_ct_release: BTF ids {ids:?} in {}",
+        if off == 0 {
+            "vmlinux"
+        } else {
+            "module nf_conntrack (fd_array slot 1)"
+        }
+    );
+    let object = load().unwrap_or_else(|e| panic!("{e}"));
+    let program = object.program("ct_lookup").unwrap();
+    let calls: Vec<(String, Insn)> = program
+        .relocated()
+        .applied
+        .iter()
+        .filter(|a| matches!(a.kind, RelocationKind::Extern { .. }))
+        .map(|a| (a.target.clone(), a.after[0]))
+        .collect();
+    let kfunc_call = |id: u32| Insn::new(0x85, 0, 2, off, id as i32);
+    assert_eq!(
+        calls,
+        [
+            ("bpf_xdp_ct_lookup".to_string(), kfunc_call(ids[0])),
+            ("bpf_ct_release".to_string(), kfunc_call(ids[1])),
+        ]
+    );
+    // A packet of zeros: the module's lookup of the all-zero TCP tuple finds nothing.
+    assert_eq!(program.test_run(&[0u8; 64]).unwrap(), 2, "XDP_PASS");
+    let read = |name| global(&object, name);
+    assert_eq!(read("lookups"), 1u64.to_ne_bytes());
+    assert_eq!(read("found"), 0u64.to_ne_bytes());
+    assert_eq!(read("lookup_error"), (-libc::ENOENT).to_ne_bytes());
 }

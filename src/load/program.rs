@@ -271,6 +271,13 @@ impl Program {
         syscall::prog_info(self.fd.as_fd())
     }
 
+    /// Runs the program once on `data` in the kernel (`BPF_PROG_TEST_RUN`: XDP, socket
+    /// filter and TC programs, on a packet of at least an Ethernet header for XDP) and
+    /// returns its return value: a program tried without attaching it anywhere.
+    pub fn test_run(&self, data: &[u8]) -> Result<u32, SysError> {
+        syscall::prog_test_run(self.fd.as_fd(), data)
+    }
+
     /// Attaches the program where its section name says: `kprobe/FUNC[+OFF]`,
     /// `kretprobe/FUNC`, `ksyscall/NAME`, `tracepoint/CATEGORY/NAME`, `raw_tp/NAME`,
     /// `tp_btf/NAME`, `fentry/FUNC`, `fexit/FUNC`, `fmod_ret/FUNC`, `lsm/HOOK`, `iter/NAME`,

@@ -15,6 +15,7 @@ pub const BPF_MAP_UPDATE_ELEM: u32 = 2;
 pub const BPF_MAP_DELETE_ELEM: u32 = 3;
 pub const BPF_MAP_GET_NEXT_KEY: u32 = 4;
 pub const BPF_PROG_LOAD: u32 = 5;
+pub const BPF_PROG_TEST_RUN: u32 = 10;
 pub const BPF_OBJ_PIN: u32 = 6;
 pub const BPF_OBJ_GET: u32 = 7;
 pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
@@ -218,6 +219,45 @@ pub(crate) struct ProgLoadAttr {
 /// buffers the attribute points to.
 pub(crate) fn prog_load_raw(attr: &mut ProgLoadAttr) -> Result<OwnedFd, SysError> {
     sys_bpf_fd("BPF_PROG_LOAD", BPF_PROG_LOAD, attr)
+}
+
+/// `BPF_PROG_TEST_RUN`'s part of `union bpf_attr` (its `test` struct), up to `cpu`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<TestRunAttr>() == 72);
+
+/// Runs a loaded program once in the kernel on `data` (`BPF_PROG_TEST_RUN`, 4.12: XDP,
+/// socket filter and TC programs take a packet, at least an Ethernet header for XDP);
+/// returns what the program returned. The packet the program may have changed is not
+/// read back.
+pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8]) -> Result<u32, SysError> {
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: data.len() as u32,
+        data_in: ptr_u64(data.as_ptr()),
+        repeat: 1,
+        ..Default::default()
+    };
+    // `data` lives across the call; `data_out` is null, so the kernel writes no packet.
+    sys_bpf("BPF_PROG_TEST_RUN", BPF_PROG_TEST_RUN, &mut attr)?;
+    Ok(attr.retval)
 }
 
 /// `BPF_BTF_LOAD`'s part of `union bpf_attr`, up to `btf_log_true_size` (6.4).

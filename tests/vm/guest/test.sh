@@ -682,8 +682,9 @@ if [ "$VMTEST_MODE" != env ]; then
     report memlock
     report features
 fi
-# Modules the library's kernel tests use (tests/kernel_module_btf.rs: dummy), put in
-# /lib/modules/<release>/ by tests/vm/run; loaded before the tests.
+# Modules the library's kernel tests use (tests/kernel_module_btf.rs: dummy, nf_conntrack and
+# what it needs), put in /lib/modules/<release>/ by tests/vm/run as N-NAME.ko, N their load
+# order; loaded before the tests.
 if [ "$VMTEST_LIB_TESTS" = yes ]; then
     for ko in /lib/modules/$(uname -r)/*.ko; do
         [ -f "$ko" ] || continue
