@@ -532,7 +532,7 @@ impl super::ObjectSpec {
     /// Resolves every `__ksym` extern against the kernel's BTF (kfuncs and typed
     /// variables, as vmlinux BTF ids: `btf_obj_fd` and `fd_index` 0) and `kallsyms`
     /// (typeless variables; see [`parse_kallsyms`]). Module BTF is the load step's (it
-    /// needs the modules' BTF fds: see [`ObjectSpec::resolve_ksyms_with`]). A strong
+    /// needs the modules' BTF fds: see [`resolve_ksyms_with`](Self::resolve_ksyms_with)). A strong
     /// extern not found is an error naming it; a weak one stays unresolved (0). Kconfig
     /// externs are untouched.
     pub fn resolve_ksyms(
@@ -543,7 +543,7 @@ impl super::ObjectSpec {
         self.resolve_ksyms_with(kernel, kallsyms, None)
     }
 
-    /// [`ObjectSpec::resolve_ksyms`], with `modules` asked for each kfunc or typed
+    /// [`resolve_ksyms`](Self::resolve_ksyms), with `modules` asked for each kfunc or typed
     /// variable that vmlinux's BTF does not have (libbpf's `find_ksym_btf_id` looks in
     /// vmlinux, then in each module's BTF): it answers the module BTF's id with that BTF's
     /// fd and its `fd_array` slot ([`KsymValue::Btf`]), or `None`. Only what vmlinux
