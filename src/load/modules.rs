@@ -133,8 +133,12 @@ fn read_modules() -> Result<Vec<ModuleBtf>, LoadError> {
         id = match syscall::btf_get_next_id(id) {
             Ok(Some(next)) => next,
             Ok(None) => break,
-            // Before 5.4 there is no BTF object to list (EINVAL: unknown command).
+            // Before 5.4 there is no BTF object to list (EINVAL: unknown command). Listing
+            // needs CAP_SYS_ADMIN, loading only CAP_BPF: without it, no module is searched
+            // (libbpf's `load_module_btfs` skips them the same way), and a name vmlinux
+            // lacks is then not found.
             Err(error) if error.errno == libc::EINVAL && modules.is_empty() => break,
+            Err(error) if error.errno == libc::EPERM => break,
             Err(error) => return Err(LoadError::ModuleBtfs(error)),
         };
         let fd = match syscall::btf_get_fd_by_id(id) {
