@@ -31,7 +31,8 @@ pub fn parse_relocate(data: &[u8]) {
 }
 
 /// Any bytes as BTF: the first two bytes (little-endian) give the length of the `.BTF`
-/// part, the rest is read as its `.BTF.ext`. Every type is decoded and sized.
+/// part, the rest is read as its `.BTF.ext`, and as split BTF on top of it (a kernel
+/// module's BTF on vmlinux's). Every type is decoded and sized, and looked up by name.
 pub fn btf_parse(data: &[u8]) {
     let Some((len, rest)) = data.split_first_chunk::<2>() else {
         return;
@@ -47,4 +48,15 @@ pub fn btf_parse(data: &[u8]) {
         let _ = btf.skip_mods_and_typedefs(id);
     }
     let _ = BtfExt::parse(ext, &btf);
+    let base = std::sync::Arc::new(btf);
+    let Ok(split) = Btf::parse_split(ext.to_vec(), base) else {
+        return;
+    };
+    for id in 0..split.len() {
+        if let Ok(ty) = split.type_by_id(id) {
+            let _ = split.ids_by_name(&ty.name);
+        }
+        let _ = split.resolve_size(id);
+        let _ = split.skip_mods_and_typedefs(id);
+    }
 }

@@ -16,6 +16,10 @@ pub struct BtfBuilder {
     strings: Vec<u8>,
     string_offsets: HashMap<String, u32>,
     count: u32,
+    /// Split BTF: the base's type count (ids start at it) and string section length
+    /// (offsets start at it); 1 and 0 otherwise.
+    first_id: u32,
+    first_str: u32,
 }
 
 impl Default for BtfBuilder {
@@ -36,6 +40,23 @@ impl BtfBuilder {
             strings: vec![0],
             string_offsets: HashMap::from([(String::new(), 0)]),
             count: 0,
+            first_id: 1,
+            first_str: 0,
+        }
+    }
+
+    /// Split BTF on top of `base` (a kernel module's on vmlinux's): ids continue after
+    /// the base's last type, string offsets after its string section, and the string
+    /// section starts empty (the empty string is the base's offset 0). Names are not
+    /// looked up in the base: each added name is a string of the split BTF.
+    pub fn new_split(base: &super::Btf) -> BtfBuilder {
+        BtfBuilder {
+            types: Vec::new(),
+            strings: Vec::new(),
+            string_offsets: HashMap::from([(String::new(), 0)]),
+            count: 0,
+            first_id: base.len(),
+            first_str: base.first_str + base.strings().len() as u32,
         }
     }
 
@@ -44,7 +65,7 @@ impl BtfBuilder {
         if let Some(&off) = self.string_offsets.get(s) {
             return off;
         }
-        let off = self.strings.len() as u32;
+        let off = self.first_str + self.strings.len() as u32;
         self.strings.extend_from_slice(s.as_bytes());
         self.strings.push(0);
         self.string_offsets.insert(s.to_string(), off);
@@ -57,7 +78,7 @@ impl BtfBuilder {
             self.types.extend_from_slice(&w.to_le_bytes());
         }
         self.count += 1;
-        self.count
+        self.first_id + self.count - 1
     }
 
     fn info(kind: Kind, kind_flag: bool, vlen: usize) -> u32 {
@@ -229,7 +250,7 @@ impl BtfBuilder {
 
     /// The id the next type will get.
     pub fn next_id(&self) -> u32 {
-        self.count + 1
+        self.first_id + self.count
     }
 
     /// The BTF bytes: header, types, strings.

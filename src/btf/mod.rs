@@ -974,13 +974,21 @@ impl NameIndex {
 #[derive(Clone)]
 pub struct Btf {
     data: Data,
+    /// Split BTF (a kernel module's): the BTF it extends. Its ids and string offsets
+    /// come first; this one's continue after them.
+    base: Option<Arc<Btf>>,
+    /// The id of this BTF's first own type: 1, or the base's `len()` for split BTF.
+    first_id: u32,
+    /// The string offset of this BTF's first own string: 0, or the base's string
+    /// section length for split BTF.
+    first_str: u32,
     /// Absolute byte range of the type section.
     type_start: usize,
     type_end: usize,
     /// Absolute byte range of the string section.
     str_start: usize,
     str_end: usize,
-    /// `offsets[id - 1]`: start of type `id`, relative to `type_start`.
+    /// `offsets[id - first_id]`: start of type `id`, relative to `type_start`.
     offsets: Vec<u32>,
     /// Named types other than FUNC, by essential name: built with the offsets.
     names: NameIndex,
@@ -1002,15 +1010,24 @@ impl fmt::Debug for Btf {
 impl Btf {
     /// Parses BTF it will own (e.g. an object's `.BTF` section, copied).
     pub fn parse(bytes: Vec<u8>) -> Result<Btf, BtfError> {
-        Btf::from_data(Data::Owned(bytes))
+        Btf::from_data(Data::Owned(bytes), None)
     }
 
     /// Parses BTF that lives in a read-only mapping (the kernel's, see [`kernel`]).
     pub fn parse_mapped(map: memmap2::Mmap) -> Result<Btf, BtfError> {
-        Btf::from_data(Data::Mapped(Arc::new(map)))
+        Btf::from_data(Data::Mapped(Arc::new(map)), None)
     }
 
-    fn from_data(data: Data) -> Result<Btf, BtfError> {
+    /// Parses split BTF on top of `base`: a kernel module's BTF (`/sys/kernel/btf/<module>`,
+    /// or what `BPF_OBJ_GET_INFO_BY_FD` gives for a module's BTF object) on vmlinux's.
+    /// Its type ids continue after the base's last (its first type is `base.len()`) and
+    /// its string offsets after the base's string section; types and names may refer to
+    /// the base's. Lookups see both: the base's types first.
+    pub fn parse_split(bytes: Vec<u8>, base: Arc<Btf>) -> Result<Btf, BtfError> {
+        Btf::from_data(Data::Owned(bytes), Some(base))
+    }
+
+    fn from_data(data: Data, base: Option<Arc<Btf>>) -> Result<Btf, BtfError> {
         let bytes = data.bytes();
         let len = bytes.len();
         if len < BTF_HEADER_LEN {
@@ -1057,16 +1074,33 @@ impl Btf {
         let (type_start, type_end) = section("type", type_off, type_len)?;
         let (str_start, str_end) = section("string", str_off, str_len)?;
         let strings = bytes.get(str_start..str_end).unwrap_or(&[]);
-        if strings.first() != Some(&0) {
+        // The kernel's rules (`btf_parse_str_sec`): a base's strings start with the empty
+        // string; split BTF's may be empty, and start anywhere (offset 0 is the base's).
+        if base.is_none() && strings.first() != Some(&0) {
             return Err(BtfError::StringSectionStart);
         }
-        if strings.last() != Some(&0) {
+        if !strings.is_empty() && strings.last() != Some(&0) {
             return Err(BtfError::StringSectionNotTerminated);
         }
+        if base.is_none() && strings.is_empty() {
+            return Err(BtfError::StringSectionStart);
+        }
+        let (first_id, first_str) = match &base {
+            Some(base) => (base.len(), base.first_str + base.strings().len() as u32),
+            None => (1, 0),
+        };
         let types = bytes.get(type_start..type_end).unwrap_or(&[]);
-        let (offsets, named) = index_types(types, strings)?;
+        let pool = Strings {
+            base: base.as_deref(),
+            own: strings,
+            first: first_str,
+        };
+        let (offsets, named) = index_types(types, first_id, &pool)?;
         Ok(Btf {
             data,
+            base,
+            first_id,
+            first_str,
             type_start,
             type_end,
             str_start,
@@ -1084,12 +1118,30 @@ impl Btf {
 
     /// Number of types, counting `void` (id 0): valid ids are `0..len()`.
     pub fn len(&self) -> u32 {
-        self.offsets.len() as u32 + 1
+        self.first_id + self.offsets.len() as u32
     }
 
-    /// True when the BTF holds no type besides `void`.
+    /// True when the BTF holds no type besides `void` (split BTF: none of its own).
     pub fn is_empty(&self) -> bool {
         self.offsets.is_empty()
+    }
+
+    /// The BTF this one extends (split BTF), if any.
+    pub fn base(&self) -> Option<&Btf> {
+        self.base.as_deref()
+    }
+
+    /// The id of this BTF's first own type: 1, or for split BTF the base's [`Btf::len`].
+    /// Own types are `first_id()..len()`.
+    pub fn first_id(&self) -> u32 {
+        self.first_id
+    }
+
+    /// The base that holds type `id`, when `id` is not one of this BTF's own.
+    fn base_for(&self, id: u32) -> Option<&Btf> {
+        self.base
+            .as_deref()
+            .filter(|_| id != 0 && id < self.first_id)
     }
 
     fn types(&self) -> &[u8] {
@@ -1108,13 +1160,16 @@ impl Btf {
 
     /// The string at `offset` in the string section, without its NUL, as bytes.
     pub fn name_bytes(&self, offset: u32) -> Result<&[u8], BtfError> {
+        if let Some(base) = self.base.as_deref().filter(|_| offset < self.first_str) {
+            return base.name_bytes(offset);
+        }
         let strings = self.strings();
         let rest = strings
-            .get(offset as usize..)
+            .get((offset - self.first_str) as usize..)
             .filter(|r| !r.is_empty())
             .ok_or(BtfError::StringOutOfBounds {
                 offset,
-                str_len: strings.len(),
+                str_len: self.first_str as usize + strings.len(),
             })?;
         let end = rest
             .iter()
@@ -1129,18 +1184,26 @@ impl Btf {
             .map_err(|_| BtfError::StringNotUtf8 { offset })
     }
 
+    /// Where own type `id` starts in the type section (a base's type is out of range).
     fn check_id(&self, id: u32) -> Result<usize, BtfError> {
-        if id == 0 || id >= self.len() {
+        if id < self.first_id || id >= self.len() {
             return Err(BtfError::TypeIdOutOfRange {
                 id,
                 count: self.len(),
             });
         }
-        let off = self.offsets.get(id as usize - 1).copied().unwrap_or(0);
+        let off = self
+            .offsets
+            .get((id - self.first_id) as usize)
+            .copied()
+            .unwrap_or(0);
         Ok(off as usize)
     }
 
     fn raw(&self, id: u32) -> Result<RawType, BtfError> {
+        if let Some(base) = self.base_for(id) {
+            return base.raw(id);
+        }
         let off = self.check_id(id)?;
         let t = self.types();
         let word =
@@ -1156,6 +1219,9 @@ impl Btf {
     pub fn kind(&self, id: u32) -> Result<Kind, BtfError> {
         if id == 0 {
             return Ok(Kind::Void);
+        }
+        if let Some(base) = self.base_for(id) {
+            return base.kind(id);
         }
         let raw = self.raw(id)?;
         Kind::from_u8(raw.kind_u8()).ok_or(BtfError::UnknownKind {
@@ -1182,6 +1248,9 @@ impl Btf {
                 name: String::new(),
                 body: TypeBody::Void,
             });
+        }
+        if let Some(base) = self.base_for(id) {
+            return base.type_by_id(id);
         }
         let off = self.check_id(id)?;
         let raw = self.raw(id)?;
@@ -1399,6 +1468,9 @@ impl Btf {
 
     /// An ARRAY's element type and element count, without decoding.
     fn array_info(&self, id: u32) -> Result<(u32, u32), BtfError> {
+        if let Some(base) = self.base_for(id) {
+            return base.array_info(id);
+        }
         let off = self.check_id(id)?;
         let t = self.types();
         let truncated = BtfError::TypeTruncated { id, offset: off };
@@ -1409,14 +1481,16 @@ impl Btf {
 
     fn func_index(&self) -> &NameIndex {
         self.func_names.get_or_init(|| {
-            let strings = self.strings();
-            let funcs: Vec<(u32, u32)> = (1..self.len())
+            let pool = Strings {
+                base: self.base.as_deref(),
+                own: self.strings(),
+                first: self.first_str,
+            };
+            let funcs: Vec<(u32, u32)> = (self.first_id..self.len())
                 .filter_map(|id| {
                     let raw = self.raw(id).ok()?;
-                    (raw.kind_u8() == Kind::Func as u8 && raw.name_off != 0).then(|| {
-                        let name = strings.get(raw.name_off as usize..).unwrap_or(&[]);
-                        (essential_hash(name), id)
-                    })
+                    (raw.kind_u8() == Kind::Func as u8 && raw.name_off != 0)
+                        .then(|| (essential_hash(pool.tail(raw.name_off)), id))
                 })
                 .collect();
             NameIndex::new(&funcs)
@@ -1433,13 +1507,23 @@ impl Btf {
             &self.names
         };
         let enums = |k| matches!(k, Kind::Enum | Kind::Enum64);
-        let mut ids = index.candidates(essential.as_bytes());
+        let mut ids = match &self.base {
+            Some(base) => base.ids_by_essential_name(essential, kind),
+            None => Vec::new(),
+        };
+        let base_count = ids.len();
+        ids.extend(index.candidates(essential.as_bytes()));
+        let mut i = 0;
+        // The base's ids are already checked.
         ids.retain(|&id| {
-            self.kind(id)
-                .is_ok_and(|k| k == kind || (enums(k) && enums(kind)))
-                && self
-                    .type_name(id)
-                    .is_ok_and(|n| essential_name(n) == essential)
+            i += 1;
+            i <= base_count
+                || (self
+                    .kind(id)
+                    .is_ok_and(|k| k == kind || (enums(k) && enums(kind)))
+                    && self
+                        .type_name(id)
+                        .is_ok_and(|n| essential_name(n) == essential))
         });
         ids
     }
@@ -1447,11 +1531,18 @@ impl Btf {
     /// Ids of the types named exactly `name`, in id order, of any kind (FUNCs included).
     pub fn ids_by_name(&self, name: &str) -> Vec<u32> {
         let essential = essential_name(name).as_bytes();
-        let mut ids = self.names.candidates(essential);
-        ids.extend(self.func_index().candidates(essential));
-        ids.sort_unstable();
-        ids.retain(|&id| self.type_name(id) == Ok(name));
-        ids
+        let mut own = self.names.candidates(essential);
+        own.extend(self.func_index().candidates(essential));
+        own.sort_unstable();
+        own.retain(|&id| self.type_name(id) == Ok(name));
+        match &self.base {
+            Some(base) => {
+                let mut ids = base.ids_by_name(name);
+                ids.extend(own);
+                ids
+            }
+            None => own,
+        }
     }
 
     /// The first type (lowest id) named `name` of kind `kind`.
@@ -1482,7 +1573,7 @@ impl Btf {
     ) -> Result<(), BtfError> {
         // Compute all patches first (reading), then write them (the bytes are borrowed).
         let mut patches: Vec<(usize, u32)> = Vec::new();
-        for id in 1..self.len() {
+        for id in self.first_id..self.len() {
             if self.kind(id)? != Kind::Datasec {
                 continue;
             }
@@ -1545,19 +1636,56 @@ impl Btf {
     }
 }
 
+/// The string sections a BTF's names are read from: its own, after its base's for split
+/// BTF (offsets below `first` are the base's).
+struct Strings<'a> {
+    base: Option<&'a Btf>,
+    own: &'a [u8],
+    first: u32,
+}
+
+impl Strings<'_> {
+    /// Whether `offset` falls inside the string sections (below `first`: the base's,
+    /// which is whole by construction).
+    fn contains(&self, offset: u32) -> bool {
+        match offset.checked_sub(self.first) {
+            Some(own) => (own as usize) < self.own.len(),
+            None => self.base.is_some(),
+        }
+    }
+
+    /// The bytes of the string at `offset`, to its NUL or the end of its section (empty
+    /// when out of bounds).
+    fn tail(&self, offset: u32) -> &[u8] {
+        match (offset.checked_sub(self.first), self.base) {
+            (Some(own), _) => self.own.get(own as usize..).unwrap_or(&[]),
+            (None, Some(base)) => base.name_bytes(offset).unwrap_or(&[]),
+            (None, None) => &[],
+        }
+    }
+}
+
 /// One pass over the type section: the start of each type, every record checked to fit,
 /// every kind known, every name offset inside the string section; and the
 /// `(essential name hash, id)` of every named type but FUNCs, for the name index.
 /// Reads each header once, as a fixed 12-byte array: this runs over all ~127k types of
 /// the kernel's BTF.
+/// Split BTF's first id is `first_id`, and its names may be the base's (`strings`).
 #[allow(clippy::type_complexity)]
-fn index_types(types: &[u8], strings: &[u8]) -> Result<(Vec<u32>, Vec<(u32, u32)>), BtfError> {
+fn index_types(
+    types: &[u8],
+    first_id: u32,
+    strings: &Strings<'_>,
+) -> Result<(Vec<u32>, Vec<(u32, u32)>), BtfError> {
     // Each type takes at least 12 bytes: that bounds the count.
     let mut offsets = Vec::with_capacity(types.len() / BTF_TYPE_LEN);
     let mut named = Vec::new();
     let mut off = 0usize;
     while off < types.len() {
-        let id = u32::try_from(offsets.len() + 1).map_err(|_| BtfError::TooManyTypes)?;
+        let id = u32::try_from(offsets.len())
+            .ok()
+            .and_then(|n| n.checked_add(first_id))
+            .ok_or(BtfError::TooManyTypes)?;
         let header: &[u8; BTF_TYPE_LEN] = types
             .get(off..off + BTF_TYPE_LEN)
             .and_then(|h| h.try_into().ok())
@@ -1581,7 +1709,7 @@ fn index_types(types: &[u8], strings: &[u8]) -> Result<(Vec<u32>, Vec<(u32, u32)
                 })
             }
         };
-        if name_off as usize >= strings.len() {
+        if !strings.contains(name_off) {
             return Err(BtfError::TypeNameOutOfBounds { id, name_off });
         }
         let end = off + BTF_TYPE_LEN + extra;
@@ -1600,8 +1728,7 @@ fn index_types(types: &[u8], strings: &[u8]) -> Result<(Vec<u32>, Vec<(u32, u32)
             });
         }
         if name_off != 0 && kind_u8 != Kind::Func as u8 {
-            let name = strings.get(name_off as usize..).unwrap_or(&[]);
-            named.push((essential_hash(name), id));
+            named.push((essential_hash(strings.tail(name_off)), id));
         }
         offsets.push(off as u32);
         off = end;

@@ -1049,3 +1049,145 @@ fn mutated_input_never_panics() {
     // The mutations are not all rejected: the parsers' deeper paths ran.
     assert!(parsed > 100 && ext_parsed > 100, "{parsed} {ext_parsed}");
 }
+
+/// Split BTF (a kernel module's on vmlinux's): ids and string offsets continue after the
+/// base's; its types refer to the base's types and strings; lookups see both.
+#[test]
+fn split_btf_continues_the_bases_ids_and_strings() {
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, BTF_INT_SIGNED); // 1
+    let dev = b.add_struct("net_device", 8, &[("ifindex", int, 0, 0)]); // 2
+    let ptr = b.add_ptr(dev); // 3
+    let proto = b.add_func_proto(int, &[("dev", ptr)]); // 4
+    b.add_func("register_netdev", proto, 1); // 5
+    let base_bytes = b.build();
+    let base = Arc::new(Btf::parse(base_bytes.clone()).unwrap());
+    let base_strings = base.strings().len() as u32;
+    assert_eq!(
+        (base.len(), base.first_id(), base.base().is_none()),
+        (6, 1, true)
+    );
+
+    let mut m = BtfBuilder::new_split(&base);
+    assert_eq!(m.next_id(), 6);
+    let setup_proto = m.add_func_proto(0, &[("dev", ptr)]); // 6, params in the base
+    let setup = m.add_func("dummy_setup", setup_proto, 0); // 7
+    let priv_ = m.add_struct("dummy_priv", 4, &[("ifindex", int, 0, 0)]); // 8: a base name
+                                                                          // A type whose name is the base's string ("int" at offset 1).
+    let same = m.add_raw(1, (Kind::Typedef as u32) << 24, int, &[]); // 9
+    let split = Btf::parse_split(m.build(), base.clone()).unwrap();
+    assert_eq!((setup_proto, setup, priv_, same), (6, 7, 8, 9));
+    assert_eq!((split.first_id(), split.len()), (6, 10));
+    assert!(split.base().is_some());
+
+    // Own types decode, with names from both string sections.
+    let ty = split.type_by_id(setup).unwrap();
+    assert_eq!(ty.name, "dummy_setup");
+    assert!(
+        ty.name_off >= base_strings,
+        "{} < {base_strings}",
+        ty.name_off
+    );
+    assert_eq!(
+        split.type_by_id(setup_proto).unwrap().body,
+        TypeBody::FuncProto {
+            ret: 0,
+            params: vec![Param {
+                name_off: base_strings, // the split's first string
+                name: "dev".into(),
+                type_id: ptr
+            }]
+        }
+    );
+    let priv_ty = split.type_by_id(priv_).unwrap();
+    assert_eq!(priv_ty.members()[0].name, "ifindex");
+    assert_eq!(split.type_name(same), Ok("int"));
+    // The base's types, through the split BTF, are the base's.
+    assert_eq!(
+        split.type_by_id(dev).unwrap(),
+        base.type_by_id(dev).unwrap()
+    );
+    assert_eq!(split.kind(ptr), Ok(Kind::Ptr));
+    assert_eq!(split.resolve_size(priv_), Ok(4));
+    assert_eq!(split.skip_mods_and_typedefs(same), Ok(int));
+    // Lookups: the base's first, then the module's own.
+    assert_eq!(
+        split.find_by_name_kind("dummy_setup", Kind::Func),
+        Ok(setup)
+    );
+    assert_eq!(
+        split.find_by_name_kind("register_netdev", Kind::Func),
+        Ok(5)
+    );
+    assert_eq!(split.find_by_name_kind("net_device", Kind::Struct), Ok(dev));
+    assert_eq!(split.ids_by_name("int"), vec![int, same]);
+    assert_eq!(
+        split.ids_by_essential_name("dummy_priv", Kind::Struct),
+        vec![priv_]
+    );
+    assert_eq!(base.find_by_name_kind("dummy_setup", Kind::Func).ok(), None);
+    // Ids past the end, and 0, as for any BTF.
+    assert!(matches!(
+        split.type_by_id(10),
+        Err(BtfError::TypeIdOutOfRange { id: 10, count: 10 })
+    ));
+    assert_eq!(split.kind(0), Ok(Kind::Void));
+    // The same bytes as base BTF are refused: their names point past their strings.
+    assert!(matches!(
+        Btf::parse(m.build()),
+        Err(BtfError::StringSectionStart | BtfError::TypeNameOutOfBounds { .. })
+    ));
+}
+
+/// What the kernel refuses in split BTF, refused here too, without panics: names past
+/// both string sections, an unterminated string section; an empty one is fine.
+#[test]
+fn split_btf_bounds() {
+    let mut b = BtfBuilder::new();
+    b.add_int("int", 4, 0);
+    let base = Arc::new(Btf::parse(b.build()).unwrap());
+    let total = base.strings().len() as u32; // "\0int\0": 5
+
+    // No strings of its own: names only from the base.
+    let mut m = BtfBuilder::new_split(&base);
+    m.add_raw(1, (Kind::Typedef as u32) << 24, 1, &[]);
+    let split = Btf::parse_split(m.build(), base.clone()).unwrap();
+    assert_eq!(split.type_name(2), Ok("int"));
+
+    // A name offset past the split's strings.
+    let mut m = BtfBuilder::new_split(&base);
+    m.add_string("x");
+    m.add_raw(total + 2, (Kind::Typedef as u32) << 24, 1, &[]);
+    assert_eq!(
+        Btf::parse_split(m.build(), base.clone()).unwrap_err(),
+        BtfError::TypeNameOutOfBounds {
+            id: 2,
+            name_off: total + 2
+        }
+    );
+    // An unterminated string section.
+    let mut bytes = {
+        let mut m = BtfBuilder::new_split(&base);
+        m.add_int("u8", 1, 0);
+        m.build()
+    };
+    let last = bytes.len() - 1;
+    bytes[last] = b'x';
+    assert_eq!(
+        Btf::parse_split(bytes, base.clone()).unwrap_err(),
+        BtfError::StringSectionNotTerminated
+    );
+    // Split on split (a module's BTF extending another's is not what the kernel makes,
+    // but the ids and strings still chain).
+    let mut m = BtfBuilder::new_split(&base);
+    let u8_ = m.add_int("u8", 1, 0);
+    let mid = Arc::new(Btf::parse_split(m.build(), base.clone()).unwrap());
+    let mut t = BtfBuilder::new_split(&mid);
+    let top = t.add_typedef("u8_t", u8_);
+    let top_btf = Btf::parse_split(t.build(), mid).unwrap();
+    assert_eq!((u8_, top), (2, 3));
+    assert_eq!(top_btf.type_name(1), Ok("int"));
+    assert_eq!(top_btf.type_name(2), Ok("u8"));
+    assert_eq!(top_btf.find_by_name_kind("u8_t", Kind::Typedef), Ok(3));
+    assert_eq!(top_btf.resolve_size(3), Ok(1));
+}

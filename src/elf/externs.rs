@@ -159,7 +159,19 @@ impl fmt::Display for ExternSpec {
                 };
                 write!(f, "{} ksym {what}, {strength}", self.name)?;
                 match self.value {
-                    Some(KsymValue::Btf { btf_id, .. }) => write!(f, ", kernel BTF id {btf_id}"),
+                    Some(KsymValue::Btf {
+                        btf_id,
+                        btf_obj_fd: 0,
+                        fd_index: 0,
+                    }) => write!(f, ", kernel BTF id {btf_id}"),
+                    Some(KsymValue::Btf {
+                        btf_id,
+                        btf_obj_fd,
+                        fd_index,
+                    }) => write!(
+                        f,
+                        ", module BTF id {btf_id} (BTF fd {btf_obj_fd}, fd_array slot {fd_index})"
+                    ),
                     Some(KsymValue::Address(a)) => write!(f, ", address {a:#x}"),
                     None => Ok(()),
                 }
@@ -190,6 +202,9 @@ pub enum ExternProblem {
     Btf(BtfError),
     /// A strong extern nothing resolved.
     Unresolved,
+    /// A strong kfunc or typed `__ksym` the load step looked for in vmlinux's BTF and in
+    /// every loaded module's, and found in none.
+    NotInKernelBtf,
     /// A `.kconfig` value that does not fit the extern's type (text from the config).
     BadValue {
         /// The value as the input gives it.
@@ -221,6 +236,10 @@ impl fmt::Display for ExternProblem {
             ExternProblem::KconfigFunc => write!(f, "a __kconfig extern is not a function"),
             ExternProblem::Btf(error) => write!(f, "BTF: {error}"),
             ExternProblem::Unresolved => write!(f, "strong extern not resolved (not __weak)"),
+            ExternProblem::NotInKernelBtf => write!(
+                f,
+                "not in vmlinux nor in any loaded module's BTF (strong extern, not __weak)"
+            ),
             ExternProblem::BadValue { value, reason } => write!(f, "value '{value}': {reason}"),
             ExternProblem::UnknownVirtual => {
                 write!(f, "unknown LINUX_ extern (libbpf defines LINUX_KERNEL_VERSION, LINUX_HAS_BPF_COOKIE, LINUX_HAS_SYSCALL_WRAPPER)")
@@ -504,16 +523,37 @@ pub fn find_ksym_btf_id(kernel: &Btf, ext: &ExternSpec) -> Option<u32> {
         .find(|&id| kernel.kind(id) == Ok(want))
 }
 
+/// What the load step answers for a `__ksym` vmlinux's BTF lacks: its value in a module's
+/// BTF, or `None` (see [`ObjectSpec::resolve_ksyms_with`](super::ObjectSpec::resolve_ksyms_with)).
+pub type ModuleLookup<'a> =
+    &'a mut dyn FnMut(&ExternSpec) -> Result<Option<KsymValue>, ExternError>;
+
 impl super::ObjectSpec {
     /// Resolves every `__ksym` extern against the kernel's BTF (kfuncs and typed
     /// variables, as vmlinux BTF ids: `btf_obj_fd` and `fd_index` 0) and `kallsyms`
     /// (typeless variables; see [`parse_kallsyms`]). Module BTF is the load step's (it
-    /// needs the modules' BTF fds). A strong extern not found is an error naming it; a
-    /// weak one stays unresolved (0). Kconfig externs are untouched.
+    /// needs the modules' BTF fds: see [`resolve_ksyms_with`](Self::resolve_ksyms_with)). A strong
+    /// extern not found is an error naming it; a weak one stays unresolved (0). Kconfig
+    /// externs are untouched.
     pub fn resolve_ksyms(
         &mut self,
         kernel: &Btf,
         kallsyms: Option<&HashMap<String, u64>>,
+    ) -> Result<(), ExternError> {
+        self.resolve_ksyms_with(kernel, kallsyms, None)
+    }
+
+    /// [`resolve_ksyms`](Self::resolve_ksyms), with `modules` asked for each kfunc or typed
+    /// variable that vmlinux's BTF does not have (libbpf's `find_ksym_btf_id` looks in
+    /// vmlinux, then in each module's BTF): it answers the module BTF's id with that BTF's
+    /// fd and its `fd_array` slot ([`KsymValue::Btf`]), or `None`. Only what vmlinux
+    /// lacks is asked, so an object whose externs are all in vmlinux costs nothing more.
+    /// With `modules`, a strong extern found nowhere is [`ExternProblem::NotInKernelBtf`].
+    pub fn resolve_ksyms_with(
+        &mut self,
+        kernel: &Btf,
+        kallsyms: Option<&HashMap<String, u64>>,
+        mut modules: Option<ModuleLookup<'_>>,
     ) -> Result<(), ExternError> {
         for ext in &mut self.externs {
             let ExternKind::Ksym(kind) = ext.kind else {
@@ -523,16 +563,27 @@ impl super::ObjectSpec {
                 KsymKind::Typeless => kallsyms
                     .and_then(|k| k.get(&ext.name))
                     .map(|&a| KsymValue::Address(a)),
-                _ => find_ksym_btf_id(kernel, ext).map(|btf_id| KsymValue::Btf {
-                    btf_id,
-                    btf_obj_fd: 0,
-                    fd_index: 0,
-                }),
+                _ => match find_ksym_btf_id(kernel, ext) {
+                    Some(btf_id) => Some(KsymValue::Btf {
+                        btf_id,
+                        btf_obj_fd: 0,
+                        fd_index: 0,
+                    }),
+                    None => match modules.as_mut() {
+                        Some(modules) => modules(ext)?,
+                        None => None,
+                    },
+                },
             };
             if value.is_none() && !ext.weak {
+                let searched_modules = modules.is_some() && kind != KsymKind::Typeless;
                 return Err(ExternError {
                     name: ext.name.clone(),
-                    problem: ExternProblem::Unresolved,
+                    problem: if searched_modules {
+                        ExternProblem::NotInKernelBtf
+                    } else {
+                        ExternProblem::Unresolved
+                    },
                 });
             }
             ext.value = value;

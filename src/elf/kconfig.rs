@@ -357,6 +357,17 @@ impl ObjectSpec {
         kernel: &crate::btf::Btf,
         input: &KconfigInput,
     ) -> Result<(), ExternError> {
+        self.prepare_externs_with(kernel, input, None)
+    }
+
+    /// [`ObjectSpec::prepare_externs`], with the kernel modules' BTF asked for what
+    /// vmlinux lacks (see [`ObjectSpec::resolve_ksyms_with`]).
+    pub fn prepare_externs_with(
+        &mut self,
+        kernel: &crate::btf::Btf,
+        input: &KconfigInput,
+        modules: Option<super::externs::ModuleLookup<'_>>,
+    ) -> Result<(), ExternError> {
         if self.externs.is_empty() {
             return Ok(());
         }
@@ -365,7 +376,7 @@ impl ObjectSpec {
             e.kind == ExternKind::Ksym(super::externs::KsymKind::Typeless) && e.value.is_none()
         });
         let kallsyms = if typeless { read_kallsyms().ok() } else { None };
-        self.resolve_ksyms(kernel, kallsyms.as_ref())
+        self.resolve_ksyms_with(kernel, kallsyms.as_ref(), modules)
     }
 }
 

@@ -68,6 +68,7 @@ use object::Endianness;
 pub use error::{MapProblem, ParseError, RelocProblem};
 pub use externs::{
     ExternError, ExternKind, ExternProblem, ExternSpec, KconfigType, KsymKind, KsymValue,
+    ModuleLookup,
 };
 pub use globals::{GlobalError, GlobalVariable};
 pub use kconfig::{kernel_version_code, read_kallsyms, read_kernel_config, KconfigInput};

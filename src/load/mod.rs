@@ -8,6 +8,16 @@
 //! `BPF_PROG_LOAD` in `include/uapi/linux/bpf.h`; the rules for maps created with BTF in
 //! `Documentation/bpf/btf.rst` ("BPF_MAP_CREATE").
 //!
+//! The kernel's BTF is vmlinux's and, for what vmlinux lacks, the loaded modules'
+//! (`modules.rs`; `Documentation/bpf/btf.rst`, "BTF for kernel modules"): a BTF-typed
+//! program's target (fentry, fexit, fmod_ret, tp_btf, lsm, iter) found in a module is
+//! loaded with that module BTF's fd (`attach_btf_obj_fd`, 5.11), a kfunc found in a module
+//! is called with its BTF's slot in `fd_array` as the call's `off` (slot 0 is vmlinux's),
+//! and a typed `__ksym` variable's `ld_imm64` carries the module BTF's fd, as libbpf does.
+//! The modules' BTF objects are listed only when vmlinux lacks a name, and their fds held
+//! until the programs are loaded (the kernel then holds the module; attaching needs
+//! nothing more). A name found nowhere is "not in vmlinux nor in any loaded module's BTF".
+//!
 //! What comes out is a set of handles that own their fds: an [`Object`] holds its
 //! [`Map`]s and [`Program`]s; a map is read and written through its handle, a program is
 //! attached through its handle, and a perf event array is read with
@@ -18,6 +28,7 @@
 //! map's `max_entries` can be set directly (as the seed's Go version resizes `events`).
 
 mod map;
+mod modules;
 mod program;
 
 use std::borrow::Cow;
@@ -37,8 +48,8 @@ use crate::uapi::{MapType, BPF_ANY};
 
 pub use map::{Entries, Keys, Map, MapError, MapInfo};
 pub use program::{
-    program_info_by_id, BtfInfoOutcome, Program, ProgramInfo, VerifierError, VerifierLog,
-    VerifierStats,
+    program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramInfo, VerifierError,
+    VerifierLog, VerifierStats,
 };
 
 /// Why an object could not be loaded. Each variant names the map or program; the cause,
@@ -108,8 +119,18 @@ pub enum LoadError {
     KernelBtf(crate::btf::kernel::KernelBtfError),
     /// No kernel BTF to resolve the object's externs against.
     NoKernelBtf,
-    /// A BTF-typed program (fentry, fexit, tp_btf, lsm, iter) whose target is not in the
-    /// kernel's BTF.
+    /// The kernel modules' BTF objects could not be listed or read (looked at only when
+    /// vmlinux's BTF lacks a program's target or a `__ksym`).
+    ModuleBtfs(SysError),
+    /// A kernel module's BTF could not be parsed (as split BTF on vmlinux's).
+    ModuleBtf {
+        /// The module.
+        module: String,
+        /// What is wrong with it.
+        error: crate::btf::BtfError,
+    },
+    /// A BTF-typed program (fentry, fexit, tp_btf, lsm, iter) whose target is neither in
+    /// vmlinux's BTF nor in any loaded module's.
     AttachBtf {
         /// The program.
         program: String,
@@ -192,8 +213,11 @@ impl fmt::Display for LoadError {
             }
             LoadError::AttachBtf { program, name } => write!(
                 f,
-                "program {program}: no {name} in the kernel's BTF, so nothing to attach it to"
+                "program {program}: {name} is not in vmlinux nor in any loaded module's BTF, \
+                 so nothing to attach it to"
             ),
+            LoadError::ModuleBtfs(_) => write!(f, "the kernel modules' BTF"),
+            LoadError::ModuleBtf { module, .. } => write!(f, "module {module}'s BTF"),
             LoadError::CoreUnresolved {
                 program,
                 fixup,
@@ -228,6 +252,8 @@ impl std::error::Error for LoadError {
             LoadError::Memlock { error, .. } => Some(error),
             LoadError::Extern(error) => error.source(),
             LoadError::KernelBtf(error) => Some(error),
+            LoadError::ModuleBtfs(error) => Some(error),
+            LoadError::ModuleBtf { error, .. } => Some(error),
             LoadError::NoSuchProgram { .. }
             | LoadError::CoreUnresolved { .. }
             | LoadError::PinMismatch { .. }
@@ -348,8 +374,11 @@ impl Object {
             )),
             None => None,
         };
-        // Externs: `.kconfig` values from this machine, `.ksyms` from the kernel's BTF, as
-        // libbpf resolves them before relocation.
+        // The modules' BTF, read only if vmlinux's lacks a target or a `__ksym`; their fds
+        // are held until the programs are loaded.
+        let mut modules = modules::ModuleBtfs::default();
+        // Externs: `.kconfig` values from this machine, `.ksyms` from the kernel's BTF
+        // (vmlinux's, then the modules'), as libbpf resolves them before relocation.
         let prepared;
         let spec = if spec.externs.is_empty() {
             spec
@@ -361,8 +390,19 @@ impl Object {
                 .find_by_name_kind(SYSCALL_WRAPPER_PROBE, crate::btf::Kind::Func)
                 .is_ok();
             let mut copy: ObjectSpec = spec.clone();
-            copy.prepare_externs(kernel, &input)
-                .map_err(LoadError::Extern)?;
+            let mut failure = None;
+            let mut in_modules = |ext: &crate::elf::ExternSpec| {
+                let found = module_ksym(&mut modules, ext);
+                Ok(found.unwrap_or_else(|error| {
+                    failure.get_or_insert(error);
+                    None
+                }))
+            };
+            let prepared_externs = copy.prepare_externs_with(kernel, &input, Some(&mut in_modules));
+            if let Some(error) = failure {
+                return Err(error);
+            }
+            prepared_externs.map_err(LoadError::Extern)?;
             prepared = copy;
             &prepared
         };
@@ -441,40 +481,61 @@ impl Object {
         }
         let map_fds: Vec<i32> = maps.iter().map(|m| m.as_fd().as_raw_fd()).collect();
 
-        // 3. Programs.
+        // 3. Programs. BTF-typed ones' targets first: in vmlinux's BTF, else in a
+        //    module's (whose BTF fd then goes with the program).
+        let mut targets = Vec::new();
+        for program in &wanted {
+            let target = match program.attach_btf_name() {
+                Some((name, kind)) => {
+                    let not_found = || LoadError::AttachBtf {
+                        program: program.name.clone(),
+                        name: name.clone(),
+                    };
+                    let kernel = kernel.as_deref().ok_or_else(not_found)?;
+                    Some(match kernel.find_by_name_kind(&name, kind) {
+                        Ok(type_id) => AttachBtf {
+                            name: name.clone(),
+                            type_id,
+                            module: None,
+                        },
+                        Err(_) => {
+                            let hit = modules.find(&name, kind)?.ok_or_else(not_found)?;
+                            AttachBtf {
+                                name: name.clone(),
+                                type_id: hit.type_id,
+                                module: Some(BtfModule {
+                                    name: hit.module,
+                                    btf_obj_id: hit.btf_obj_id,
+                                }),
+                            }
+                        }
+                    })
+                }
+                None => None,
+            };
+            targets.push(target);
+        }
         let how = program::ProgramLoad {
             license: &spec.license,
             kernel_version: spec.kernel_version.unwrap_or(0),
             btf: btf_fd.as_ref().filter(|_| btf_info).map(|fd| fd.as_fd()),
             verifier_stats: opts.verifier_stats,
+            fd_array: modules.fd_array(),
         };
         let mut programs = Vec::new();
-        for program in &spec.programs {
-            if !opts.programs.is_empty() && !opts.programs.contains(&program.name) {
-                continue;
-            }
+        for (program, attach_btf) in wanted.iter().zip(targets) {
             let relocated = spec
                 .relocate(&program.name, &map_fds, opts.target_btf)
                 .map_err(LoadError::Relocate)?;
-            let attach_btf_id = match program.attach_btf_name() {
-                Some((name, kind)) => {
-                    let kernel = kernel.as_deref().ok_or_else(|| LoadError::AttachBtf {
-                        program: program.name.clone(),
-                        name: name.clone(),
-                    })?;
-                    kernel
-                        .find_by_name_kind(&name, kind)
-                        .map_err(|_| LoadError::AttachBtf {
-                            program: program.name.clone(),
-                            name,
-                        })?
-                }
-                None => 0,
-            };
+            let attach_btf_obj_fd = attach_btf
+                .as_ref()
+                .and_then(|t| t.module.as_ref())
+                .and_then(|m| modules.fd(m.btf_obj_id));
             let target = program::LoadTarget {
                 expected_attach_type: program.expected_attach_type,
                 prog_flags: program.prog_flags,
-                attach_btf_id,
+                attach_btf,
+                attach_btf_obj_fd,
             };
             programs.push(Program::load(
                 &program.section,
@@ -685,6 +746,35 @@ impl Object {
         }
         Ok(links)
     }
+}
+
+/// A kfunc or typed `__ksym` vmlinux's BTF lacks, looked up in the modules' BTF: the
+/// module BTF's id with its fd (for an `ld_imm64`) and, for a kfunc, its `fd_array` slot
+/// (a call's `off`), as libbpf resolves them.
+fn module_ksym(
+    modules: &mut modules::ModuleBtfs,
+    ext: &crate::elf::ExternSpec,
+) -> Result<Option<crate::elf::KsymValue>, LoadError> {
+    use crate::elf::{ExternKind, KsymKind, KsymValue};
+    let (kind, kfunc) = match ext.kind {
+        ExternKind::Ksym(KsymKind::Func { .. }) => (crate::btf::Kind::Func, true),
+        ExternKind::Ksym(KsymKind::Var { .. }) => (crate::btf::Kind::Var, false),
+        _ => return Ok(None),
+    };
+    let Some(hit) = modules.find(&ext.name, kind)? else {
+        return Ok(None);
+    };
+    let fd_index = if kfunc {
+        modules.fd_index(hit.btf_obj_id)?.unwrap_or(0)
+    } else {
+        0
+    };
+    let btf_obj_fd = modules.fd(hit.btf_obj_id).map_or(0, |fd| fd.as_raw_fd());
+    Ok(Some(KsymValue::Btf {
+        btf_id: hit.type_id,
+        btf_obj_fd,
+        fd_index,
+    }))
 }
 
 /// A rejected program whose log stops at a poisoned CO-RE instruction

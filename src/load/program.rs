@@ -89,6 +89,29 @@ pub struct Program {
     relocated: RelocatedProgram,
     btf_info: BtfInfoOutcome,
     verifier_stats: Option<VerifierStats>,
+    attach_btf: Option<AttachBtf>,
+}
+
+/// Where a BTF-typed program's target (fentry, fexit, fmod_ret, tp_btf, lsm, iter) was
+/// found: its name and id, in vmlinux's BTF or in a module's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachBtf {
+    /// What was looked up (`tcp_connect`, `btf_trace_sched_switch`, `bpf_lsm_file_open`).
+    pub name: String,
+    /// Its type id (`attach_btf_id`), in vmlinux's BTF or, for a module's target, in the
+    /// module's split BTF.
+    pub type_id: u32,
+    /// The module whose BTF has it; `None`: vmlinux.
+    pub module: Option<BtfModule>,
+}
+
+/// A kernel module's BTF object, as the load step found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtfModule {
+    /// The module's name (`dummy`).
+    pub name: String,
+    /// The BTF object's kernel-wide id (`bpf_prog_info.attach_btf_obj_id` names it).
+    pub btf_obj_id: u32,
 }
 
 /// How to load one program.
@@ -98,15 +121,19 @@ pub(crate) struct ProgramLoad<'a> {
     pub kernel_version: u32,
     pub btf: Option<BorrowedFd<'a>>,
     pub verifier_stats: bool,
+    /// `fd_array`: the module BTFs the kfunc calls' `off` index (empty: none).
+    pub fd_array: &'a [i32],
 }
 
 /// What a program's section says the kernel must be told at load: its expected attach
-/// type, flags, and for BTF-typed programs the target's id in the kernel's BTF.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct LoadTarget {
+/// type, flags, and for BTF-typed programs the target's id in the kernel's BTF (and the
+/// module BTF's fd, for a module's target).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LoadTarget<'a> {
     pub expected_attach_type: crate::uapi::AttachType,
     pub prog_flags: u32,
-    pub attach_btf_id: u32,
+    pub attach_btf: Option<AttachBtf>,
+    pub attach_btf_obj_fd: Option<BorrowedFd<'a>>,
 }
 
 impl Program {
@@ -115,7 +142,7 @@ impl Program {
         section: &str,
         program_type: ProgramType,
         attach_target: AttachTarget,
-        target: LoadTarget,
+        target: LoadTarget<'_>,
         relocated: RelocatedProgram,
         how: &ProgramLoad<'_>,
     ) -> Result<Program, LoadError> {
@@ -128,7 +155,9 @@ impl Program {
         request.kern_version = how.kernel_version;
         request.expected_attach_type = target.expected_attach_type.0;
         request.prog_flags = target.prog_flags;
-        request.attach_btf_id = target.attach_btf_id;
+        request.attach_btf_id = target.attach_btf.as_ref().map_or(0, |t| t.type_id);
+        request.attach_btf_obj_fd = target.attach_btf_obj_fd;
+        request.fd_array = how.fd_array;
         if let Some(btf) = how.btf {
             request.prog_btf_fd = Some(btf);
             request.func_info = &relocated.func_info;
@@ -161,6 +190,7 @@ impl Program {
             relocated,
             btf_info: loaded.btf_info,
             verifier_stats,
+            attach_btf: target.attach_btf,
         })
     }
 
@@ -193,6 +223,11 @@ impl Program {
             relocated,
             &how,
         )
+    }
+
+    /// For a BTF-typed program, where its target was found (vmlinux or a module's BTF).
+    pub fn attach_btf(&self) -> Option<&AttachBtf> {
+        self.attach_btf.as_ref()
     }
 
     /// The function's name in the object (`tcp_connect`).
@@ -234,6 +269,13 @@ impl Program {
     /// `bpftool prog show id N`), tag, sizes, `verified_insns`.
     pub fn info(&self) -> Result<ProgramInfo, SysError> {
         syscall::prog_info(self.fd.as_fd())
+    }
+
+    /// Runs the program once on `data` in the kernel (`BPF_PROG_TEST_RUN`: XDP, socket
+    /// filter and TC programs, on a packet of at least an Ethernet header for XDP) and
+    /// returns its return value: a program tried without attaching it anywhere.
+    pub fn test_run(&self, data: &[u8]) -> Result<u32, SysError> {
+        syscall::prog_test_run(self.fd.as_fd(), data)
     }
 
     /// Attaches the program where its section name says: `kprobe/FUNC[+OFF]`,

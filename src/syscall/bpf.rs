@@ -15,6 +15,7 @@ pub const BPF_MAP_UPDATE_ELEM: u32 = 2;
 pub const BPF_MAP_DELETE_ELEM: u32 = 3;
 pub const BPF_MAP_GET_NEXT_KEY: u32 = 4;
 pub const BPF_PROG_LOAD: u32 = 5;
+pub const BPF_PROG_TEST_RUN: u32 = 10;
 pub const BPF_OBJ_PIN: u32 = 6;
 pub const BPF_OBJ_GET: u32 = 7;
 pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
@@ -22,7 +23,9 @@ pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 pub const BPF_PROG_QUERY: u32 = 16;
 pub const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
 pub const BPF_BTF_LOAD: u32 = 18;
+pub const BPF_BTF_GET_FD_BY_ID: u32 = 19;
 pub const BPF_MAP_FREEZE: u32 = 22;
+pub const BPF_BTF_GET_NEXT_ID: u32 = 23;
 pub const BPF_LINK_CREATE: u32 = 28;
 pub const BPF_ITER_CREATE: u32 = 33;
 
@@ -233,6 +236,45 @@ pub(crate) fn prog_load_raw(attr: &mut ProgLoadAttr) -> Result<OwnedFd, SysError
     sys_bpf_fd("BPF_PROG_LOAD", BPF_PROG_LOAD, attr)
 }
 
+/// `BPF_PROG_TEST_RUN`'s part of `union bpf_attr` (its `test` struct), up to `cpu`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<TestRunAttr>() == 72);
+
+/// Runs a loaded program once in the kernel on `data` (`BPF_PROG_TEST_RUN`, 4.12: XDP,
+/// socket filter and TC programs take a packet, at least an Ethernet header for XDP);
+/// returns what the program returned. The packet the program may have changed is not
+/// read back.
+pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8]) -> Result<u32, SysError> {
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: data.len() as u32,
+        data_in: ptr_u64(data.as_ptr()),
+        repeat: 1,
+        ..Default::default()
+    };
+    // `data` lives across the call; `data_out` is null, so the kernel writes no packet.
+    sys_bpf("BPF_PROG_TEST_RUN", BPF_PROG_TEST_RUN, &mut attr)?;
+    Ok(attr.retval)
+}
+
 /// `BPF_BTF_LOAD`'s part of `union bpf_attr`, up to `btf_log_true_size` (6.4).
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -377,6 +419,92 @@ pub fn prog_get_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
     sys_bpf_fd("BPF_PROG_GET_FD_BY_ID", BPF_PROG_GET_FD_BY_ID, &mut attr)
 }
 
+/// The id of the next BTF object after `start` (`BPF_BTF_GET_NEXT_ID`, 5.4): the kernel's
+/// own (vmlinux, each module's) and those programs loaded. `None` past the last.
+pub fn btf_get_next_id(start: u32) -> Result<Option<u32>, SysError> {
+    let mut attr = GetFdByIdAttr {
+        id: start,
+        ..Default::default()
+    };
+    match sys_bpf("BPF_BTF_GET_NEXT_ID", BPF_BTF_GET_NEXT_ID, &mut attr) {
+        Ok(_) => Ok(Some(attr.next_id)),
+        Err(error) if error.errno == libc::ENOENT => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Opens the BTF object with this id (`BPF_BTF_GET_FD_BY_ID`, 5.4). `ENOENT` once it has
+/// been freed (a module unloaded between listing and opening).
+pub fn btf_get_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
+    let mut attr = GetFdByIdAttr {
+        id,
+        ..Default::default()
+    };
+    sys_bpf_fd("BPF_BTF_GET_FD_BY_ID", BPF_BTF_GET_FD_BY_ID, &mut attr)
+}
+
+/// `struct bpf_btf_info` (5.4; `name`, `name_len`, `kernel_btf` 5.11).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct BpfBtfInfoRaw {
+    btf: u64,
+    btf_size: u32,
+    id: u32,
+    name: u64,
+    name_len: u32,
+    kernel_btf: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<BpfBtfInfoRaw>() == 32);
+
+/// What the kernel says about a BTF object (`struct bpf_btf_info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtfObjectInfo {
+    /// The kernel-wide id.
+    pub id: u32,
+    /// `vmlinux`, a module's name, or empty for BTF a program loaded (and before 5.11).
+    pub name: String,
+    /// The kernel's own BTF (vmlinux or a module's), not one loaded with `BPF_BTF_LOAD`.
+    pub kernel_btf: bool,
+    /// The size of its raw bytes.
+    pub size: u32,
+}
+
+/// Asks the kernel about a BTF object (`BPF_OBJ_GET_INFO_BY_FD`): its id, name (module
+/// names are at most `MODULE_NAME_LEN`, 56 bytes) and whether it is the kernel's.
+pub fn btf_info(btf: BorrowedFd<'_>) -> Result<BtfObjectInfo, SysError> {
+    let mut name = [0u8; 64];
+    let mut raw = BpfBtfInfoRaw {
+        name: ptr_u64(name.as_mut_ptr()),
+        name_len: name.len() as u32,
+        ..Default::default()
+    };
+    // `name` lives across the call; the kernel writes at most `name_len` bytes to it.
+    obj_info(btf, &mut raw)?;
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    Ok(BtfObjectInfo {
+        id: raw.id,
+        name: String::from_utf8_lossy(name.get(..end).unwrap_or_default()).into_owned(),
+        kernel_btf: raw.kernel_btf != 0,
+        size: raw.btf_size,
+    })
+}
+
+/// The raw bytes of a BTF object (`BPF_OBJ_GET_INFO_BY_FD` with a buffer of the size
+/// [`btf_info`] gave): for a module's, split BTF on vmlinux's. `ENOSPC` if it grew.
+pub fn btf_data(btf: BorrowedFd<'_>, size: u32) -> Result<Vec<u8>, SysError> {
+    let mut bytes = vec![0u8; size as usize];
+    let mut raw = BpfBtfInfoRaw {
+        btf: ptr_u64(bytes.as_mut_ptr()),
+        btf_size: size,
+        ..Default::default()
+    };
+    // `bytes` lives across the call; the kernel copies at most `btf_size` bytes to it.
+    obj_info(btf, &mut raw)?;
+    bytes.truncate(raw.btf_size.min(size) as usize);
+    Ok(bytes)
+}
+
 /// `BPF_OBJ_GET_INFO_BY_FD`'s part of `union bpf_attr`.
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -466,6 +594,11 @@ pub struct ProgramInfo {
     pub nr_func_info: u32,
     /// `bpf_line_info` records the kernel kept.
     pub nr_line_info: u32,
+    /// For a BTF-typed program (fentry, tp_btf, lsm...): the id of the BTF object its
+    /// target is in (vmlinux's or a module's), 0 when none or before 5.16.
+    pub attach_btf_obj_id: u32,
+    /// The target's type id in that BTF (5.16).
+    pub attach_btf_id: u32,
 }
 
 /// `BPF_OBJ_GET_INFO_BY_FD`: the kernel fills `info` (a `struct bpf_*_info`), up to the
@@ -501,6 +634,8 @@ pub fn prog_info(prog: BorrowedFd<'_>) -> Result<ProgramInfo, SysError> {
         btf_id: raw.btf_id,
         nr_func_info: raw.nr_func_info,
         nr_line_info: raw.nr_line_info,
+        attach_btf_obj_id: raw.attach_btf_obj_id,
+        attach_btf_id: raw.attach_btf_id,
     })
 }
 

@@ -53,6 +53,12 @@ pub struct ProgLoadRequest<'a> {
     /// For BTF-typed programs (fentry, tp_btf, lsm, iter): the BTF id, in the kernel's
     /// BTF, of the function, tracepoint or hook the program is for.
     pub attach_btf_id: u32,
+    /// `attach_btf_obj_fd` (5.11): the BTF object `attach_btf_id` is in when it is a
+    /// module's (`None`: vmlinux's).
+    pub attach_btf_obj_fd: Option<BorrowedFd<'a>>,
+    /// `fd_array` (5.13): the module BTF fds a kfunc call's `off` indexes (slot 0 unused:
+    /// `off` 0 is vmlinux). Empty: none passed.
+    pub fd_array: &'a [i32],
 }
 
 impl<'a> ProgLoadRequest<'a> {
@@ -70,6 +76,8 @@ impl<'a> ProgLoadRequest<'a> {
             line_info: &[],
             prog_flags: 0,
             attach_btf_id: 0,
+            attach_btf_obj_fd: None,
+            fd_array: &[],
         }
     }
 
@@ -318,6 +326,14 @@ fn prog_attempt(
         expected_attach_type: req.expected_attach_type,
         prog_flags: req.prog_flags,
         attach_btf_id: req.attach_btf_id,
+        // The kernel reads the union's `attach_prog_fd` as a program first, then as
+        // `attach_btf_obj_fd`: a BTF fd is not a program's.
+        attach_prog_fd: req.attach_btf_obj_fd.map_or(0, |fd| fd.as_raw_fd() as u32),
+        fd_array: if req.fd_array.is_empty() {
+            0
+        } else {
+            req.fd_array.as_ptr() as usize as u64
+        },
         ..Default::default()
     };
     let code = crate::insn::encode(req.insns);

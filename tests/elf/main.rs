@@ -3,6 +3,7 @@
 mod bad_input;
 mod corpus;
 mod features;
+mod module_ksyms;
 mod real_object;
 mod real_world;
 
