@@ -277,9 +277,15 @@ check_environment() {
 nc_works() {
     rm -f $W/nc.got
     nc -l -p $2 >$W/nc.got &
-    local listener=$!
+    local listener=$! tries=0
+    # The listener may take a while to listen under TCG on a busy host: the client tries
+    # again while it is refused (up to 10 times, 0.3 s apart).
     usleep 300000
-    echo "hello $1" | timeout 10 nc $1 $2
+    until echo "hello $1" | timeout 10 nc $1 $2 2>/dev/null; do
+        tries=$((tries + 1))
+        [ $tries -lt 10 ] || break
+        usleep 300000
+    done
     wait_for 10 grep -qx "hello $1" $W/nc.got
     local status=$?
     kill $listener 2>/dev/null
