@@ -42,13 +42,13 @@ mod kernel_tests;
 pub use bpf::*;
 pub use cpus::{online_cpus, possible_cpus, CpuListError};
 pub use error::{errno_name, SysError};
-pub use net::*;
-pub use rlimit::{get_memlock, set_memlock};
 pub use load::{
     load_btf, load_program, BtfInfoOutcome, ProgLoadOptions, ProgLoadRequest, VerifierError,
     VerifierLog, MIN_LOG_SIZE,
 };
+pub use net::*;
 pub use perf_event::*;
+pub use rlimit::{get_memlock, set_memlock};
 
 /// Mounts tracefs at `target` (`mount -t tracefs tracefs TARGET`). Needs root.
 pub fn mount_tracefs(target: &std::path::Path) -> Result<(), SysError> {
