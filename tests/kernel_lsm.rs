@@ -5,37 +5,31 @@
 //! kernel cannot run one of them (this project's host has no BPF trampolines), the test
 //! says why and checks that the kernel refused it, not anything else.
 
+mod harness;
+
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
 use ebpf_loader::attach::{AttachError, AttachOptions, Probe};
-use ebpf_loader::btf;
-use ebpf_loader::elf::ObjectSpec;
 use ebpf_loader::features::lsm::bpf_lsm_active;
 use ebpf_loader::features::probe_fentry;
-use ebpf_loader::load::{LoadError, LoadOptions, Object};
+use ebpf_loader::load::{LoadError, Object};
+use harness::kernel::{global_u64, load_fixture};
 
 /// Embedded: the guests run this test binary without the source tree.
 const OBJECT: &[u8] = include_bytes!("fixtures/lsm.bpf.o");
 
 /// Loads `program` to deny mkdir to this thread only (the other tests run beside it).
 fn load(program: &str) -> Result<Object, LoadError> {
-    let mut spec = ObjectSpec::parse(OBJECT).unwrap();
-    let tid = nix::unistd::gettid().as_raw() as u32;
-    spec.set_global("target_tid", &tid.to_ne_bytes()).unwrap();
-    let kernel = btf::kernel::load().unwrap();
-    Object::load(
-        &spec,
-        &LoadOptions {
-            programs: vec![program.into()],
-            target_btf: Some(&kernel),
-            ..LoadOptions::default()
-        },
+    load_fixture(
+        OBJECT,
+        ("target_tid", nix::unistd::gettid().as_raw() as u32),
+        program,
     )
 }
 
 fn counter(object: &Object, name: &str) -> u64 {
-    u64::from_ne_bytes(object.global(name).unwrap().try_into().unwrap())
+    global_u64(object, name)
 }
 
 /// A directory path of this test's own, not there yet.

@@ -4,34 +4,24 @@
 //! host), each test says so and checks that loading or attaching is refused with the
 //! kernel's answer, not anything else.
 
+mod harness;
+
 use std::time::{Duration, Instant};
 
 use ebpf_loader::attach::{kprobes_available, AttachOptions, Probe};
-use ebpf_loader::btf;
-use ebpf_loader::elf::ObjectSpec;
 use ebpf_loader::features::probe_fentry;
-use ebpf_loader::load::{LoadError, LoadOptions, Object};
+use ebpf_loader::load::{LoadError, Object};
+use harness::kernel::{global_u64, load_fixture};
 
 /// Embedded: the guests run this test binary without the source tree.
 const OBJECT: &[u8] = include_bytes!("fixtures/trampoline.bpf.o");
 
 fn load(program: &str) -> Result<Object, LoadError> {
-    let mut spec = ObjectSpec::parse(OBJECT).unwrap();
-    spec.set_global("target_tgid", &std::process::id().to_ne_bytes())
-        .unwrap();
-    let kernel = btf::kernel::load().unwrap();
-    Object::load(
-        &spec,
-        &LoadOptions {
-            programs: vec![program.into()],
-            target_btf: Some(&kernel),
-            ..LoadOptions::default()
-        },
-    )
+    load_fixture(OBJECT, ("target_tgid", std::process::id()), program)
 }
 
 fn counter(object: &Object, name: &str) -> u64 {
-    u64::from_ne_bytes(object.global(name).unwrap().try_into().unwrap())
+    global_u64(object, name)
 }
 
 /// Unlinks a file that does not exist (`unlink(2)`, served by `do_unlinkat`) until `name`

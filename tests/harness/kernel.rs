@@ -160,3 +160,29 @@ impl Drop for Bpffs {
         let _ = std::fs::remove_dir(&self.0);
     }
 }
+
+/// Loads `program` of a fixture object (`bytes`, a tests/fixtures/*.bpf.o), its `.rodata`
+/// variable `watched` (a `u32`: the process or thread its programs count) set to `id`,
+/// CO-RE against the running kernel's BTF.
+pub fn load_fixture(
+    bytes: &[u8],
+    (watched, id): (&str, u32),
+    program: &str,
+) -> Result<ebpf_loader::load::Object, ebpf_loader::load::LoadError> {
+    let mut spec = ebpf_loader::elf::ObjectSpec::parse(bytes).unwrap();
+    spec.set_global(watched, &id.to_ne_bytes()).unwrap();
+    let kernel = ebpf_loader::btf::kernel::load().unwrap();
+    ebpf_loader::load::Object::load(
+        &spec,
+        &ebpf_loader::load::LoadOptions {
+            programs: vec![program.into()],
+            target_btf: Some(&kernel),
+            ..Default::default()
+        },
+    )
+}
+
+/// A `u64` global variable of `object`, read back from the kernel.
+pub fn global_u64(object: &ebpf_loader::load::Object, name: &str) -> u64 {
+    u64::from_ne_bytes(object.global(name).unwrap().try_into().unwrap())
+}
