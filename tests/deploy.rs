@@ -135,3 +135,51 @@ fn the_seccomp_profile_refuses_by_default_and_allows_bpf_and_perf_event_open() {
     sorted.dedup();
     assert_eq!(sorted.len(), allowed.len(), "a syscall is listed twice");
 }
+
+/// The tool's one thread (the cgroup watch of `--json` and `--containers`) is made with
+/// clone(2), allowed only without a namespace flag; clone3(2), whose flags seccomp cannot
+/// see, answers ENOSYS so that the C library falls back to clone (as Docker's default
+/// profile does).
+#[test]
+fn threads_may_be_made_but_no_namespace() {
+    let profile = read("deploy/seccomp.json");
+    let rules = profile["syscalls"].as_array().unwrap();
+    let rule = |name: &str| {
+        let matching: Vec<&Value> = rules
+            .iter()
+            .filter(|r| strings(&r["names"]).contains(&name))
+            .collect();
+        assert_eq!(matching.len(), 1, "{name}: one rule");
+        matching[0]
+    };
+    let clone = rule("clone");
+    assert_eq!(clone["action"], "SCMP_ACT_ALLOW");
+    let namespaces: u64 = [
+        libc::CLONE_NEWNS,
+        libc::CLONE_NEWCGROUP,
+        libc::CLONE_NEWUTS,
+        libc::CLONE_NEWIPC,
+        libc::CLONE_NEWUSER,
+        libc::CLONE_NEWPID,
+        libc::CLONE_NEWNET,
+    ]
+    .iter()
+    .map(|&flag| flag as u64)
+    .sum();
+    assert_eq!(
+        clone["args"],
+        serde_json::json!([{
+            "index": 0,
+            "value": namespaces,
+            "valueTwo": 0,
+            "op": "SCMP_CMP_MASKED_EQ"
+        }])
+    );
+    let clone3 = rule("clone3");
+    assert_eq!(clone3["action"], "SCMP_ACT_ERRNO");
+    assert_eq!(clone3["errnoRet"], libc::ENOSYS);
+    let allowed = allowed(&profile);
+    for name in ["inotify_init1", "inotify_add_watch"] {
+        assert!(allowed.contains(&name), "{name} is not allowed");
+    }
+}

@@ -2,9 +2,13 @@
 //! (`bpf_get_current_cgroup_id`) is the inode number of the cgroup's directory in the v2
 //! hierarchy, so the directory is found again by walking the hierarchy, even after the
 //! process has exited; the path names the container, as each runtime lays its cgroups out.
+//! A container that connects and exits at once takes its cgroup with it, often before its
+//! event is read: so a thread watches the hierarchy with inotify and writes down each new
+//! cgroup's inode as it is made, before any process runs in it.
 //!
 //! ABI: `Documentation/admin-guide/cgroup-v2.rst` (the hierarchy, `/proc/PID/cgroup`'s
-//! `0::PATH` line); the cgroup v2 mount is found in `/proc/self/mountinfo` (`proc(5)`).
+//! `0::PATH` line); the cgroup v2 mount is found in `/proc/self/mountinfo` (`proc(5)`);
+//! `inotify(7)` (`IN_CREATE` of each directory, which `mkdir(2)` on cgroupfs sends).
 //! The paths are the runtimes' conventions, with the cgroupfs and the systemd drivers:
 //!
 //! | runtime | cgroup path (the container id is 64 hex digits) |
@@ -19,6 +23,9 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
 /// A container, as its cgroup path names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,33 +110,43 @@ pub fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
     })
 }
 
-/// Finds a cgroup's path from its id, remembering what it found; a miss walks the
-/// hierarchy again (a cgroup created since the last walk), at most once per id.
+/// Finds a cgroup's path from its id, remembering what it found: first what the watching
+/// thread wrote down, then a walk of the hierarchy (a cgroup made while nothing watched),
+/// at most once per id.
 pub struct CgroupNames {
     root: PathBuf,
     known: HashMap<u64, String>,
-    /// Ids a walk did not find: not looked for again.
+    /// Ids a walk did not find: not walked for again.
     unknown: HashMap<u64, ()>,
+    /// What the watching thread has seen made since it was last taken.
+    watched: Option<Arc<Mutex<HashMap<u64, String>>>>,
 }
 
 impl CgroupNames {
-    /// Names under the v2 hierarchy mounted at `root`.
+    /// Names under the v2 hierarchy mounted at `root`, without a watching thread.
     pub fn new(root: PathBuf) -> CgroupNames {
         CgroupNames {
             root,
             known: HashMap::new(),
             unknown: HashMap::new(),
+            watched: None,
         }
     }
 
-    /// The v2 hierarchy of this system, if it has one.
+    /// The v2 hierarchy of this system, if it has one, watched by a thread from now on
+    /// (where inotify is refused, only walked).
     pub fn of_this_system() -> Option<CgroupNames> {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-        cgroup2_mount(&mountinfo).map(CgroupNames::new)
+        let mut names = CgroupNames::new(cgroup2_mount(&mountinfo)?);
+        names.watched = CgroupWatch::start(names.root.clone());
+        Some(names)
     }
 
     /// The path (below the hierarchy's root, `/` for the root) of cgroup `id`.
     pub fn path(&mut self, id: u64) -> Option<&str> {
+        if !self.known.contains_key(&id) {
+            self.take_watched();
+        }
         if !self.known.contains_key(&id) && !self.unknown.contains_key(&id) {
             self.walk();
             if !self.known.contains_key(&id) {
@@ -137,6 +154,15 @@ impl CgroupNames {
             }
         }
         self.known.get(&id).map(String::as_str)
+    }
+
+    /// Moves what the watching thread has seen into `known`.
+    fn take_watched(&mut self) {
+        if let Some(watched) = &self.watched {
+            if let Ok(mut seen) = watched.lock() {
+                self.known.extend(seen.drain());
+            }
+        }
     }
 
     /// Records every directory of the hierarchy by inode number.
@@ -166,6 +192,96 @@ impl CgroupNames {
         self.unknown.clear();
     }
 }
+
+/// The watching thread's state: an inotify watch (`IN_CREATE`) on every directory of the
+/// hierarchy, and the inode and path of each directory made since it started.
+struct CgroupWatch {
+    root: PathBuf,
+    inotify: Inotify,
+    /// Watch descriptor -> the directory it watches.
+    dirs: HashMap<WatchDescriptor, PathBuf>,
+    seen: Arc<Mutex<HashMap<u64, String>>>,
+}
+
+impl CgroupWatch {
+    /// Watches the hierarchy as it is now, here (so that the tool is not ready before
+    /// the watch is: a container started just after could otherwise come and go unseen),
+    /// then starts the thread that follows it; `None` where inotify cannot be had (the
+    /// caller then walks).
+    fn start(root: PathBuf) -> Option<Arc<Mutex<HashMap<u64, String>>>> {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC).ok()?;
+        let seen = Arc::new(Mutex::new(HashMap::new()));
+        let mut watch = CgroupWatch {
+            root,
+            inotify,
+            dirs: HashMap::new(),
+            seen: Arc::clone(&seen),
+        };
+        watch.watch_tree(watch.root.clone());
+        std::thread::Builder::new()
+            .name("cgroup-watch".into())
+            .spawn(move || watch.run())
+            .ok()?;
+        Some(seen)
+    }
+
+    fn run(&mut self) {
+        // Until the process exits; a read error (none expected) ends the watching.
+        while let Ok(events) = self.inotify.read_events() {
+            for event in events {
+                if event.mask.contains(AddWatchFlags::IN_IGNORED) {
+                    self.dirs.remove(&event.wd);
+                    continue;
+                }
+                let is_new_dir = event
+                    .mask
+                    .contains(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_ISDIR);
+                if let (true, Some(parent), Some(name)) =
+                    (is_new_dir, self.dirs.get(&event.wd), event.name.as_deref())
+                {
+                    let dir = parent.join(name);
+                    self.watch_tree(dir);
+                }
+            }
+        }
+    }
+
+    /// Watches `top` and every directory below it (watch first, then list, so that a
+    /// directory made meanwhile is either listed or announced), and writes each down.
+    fn watch_tree(&mut self, top: PathBuf) {
+        let mut pending = vec![top];
+        while let Some(dir) = pending.pop() {
+            if self.dirs.len() >= MAX_WATCHED {
+                return;
+            }
+            let Ok(wd) = self
+                .inotify
+                .add_watch(&dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_ONLYDIR)
+            else {
+                continue; // gone already, or out of watches
+            };
+            let Ok(meta) = std::fs::metadata(&dir) else {
+                continue;
+            };
+            if let Ok(mut seen) = self.seen.lock() {
+                seen.insert(meta.ino(), relative_path(&self.root, &dir));
+            }
+            self.dirs.insert(wd, dir.clone());
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    pending.push(entry.path());
+                }
+            }
+        }
+    }
+}
+
+/// At most this many directories watched (`fs.inotify.max_user_watches` is often 8192 to
+/// a few hundred thousand); beyond it, cgroups are found by walking only.
+const MAX_WATCHED: usize = 65_536;
 
 /// `dir` below `root`, as `/a/b` (`/` for the root itself).
 fn relative_path(root: &Path, dir: &Path) -> String {
@@ -241,6 +357,36 @@ mod tests {
         );
         let v1_only = "31 25 0:27 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n";
         assert_eq!(cgroup2_mount(v1_only), None);
+    }
+
+    /// A cgroup made and removed before its id is asked for (a container that connects
+    /// and exits at once) is still named: the watching thread wrote it down when it was
+    /// made. Root, and a cgroup v2 hierarchy, else nothing to test.
+    #[test]
+    fn a_cgroup_gone_before_it_is_asked_for_is_named_from_the_watch() {
+        let Some(mut names) = CgroupNames::of_this_system() else {
+            return;
+        };
+        let Some(watched) = names.watched.clone() else {
+            panic!("no inotify watch of the cgroup hierarchy");
+        };
+        let name = format!("tcpconnect-test-watch-{}", std::process::id());
+        let dir = names.root.join(&name);
+        if let Err(e) = std::fs::create_dir(&dir) {
+            eprintln!("cannot make a cgroup here ({e}): nothing to test");
+            return;
+        }
+        let id = std::fs::metadata(&dir).unwrap().ino();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !watched.lock().unwrap().contains_key(&id) {
+            if std::time::Instant::now() > deadline {
+                let _ = std::fs::remove_dir(&dir);
+                panic!("the watch never saw {}", dir.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::fs::remove_dir(&dir).unwrap();
+        assert_eq!(names.path(id), Some(format!("/{name}").as_str()));
     }
 
     #[test]
