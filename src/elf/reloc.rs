@@ -330,6 +330,14 @@ impl ObjectSpec {
         let mut applied = Vec::new();
         for (part, &base) in parts.iter().zip(&starts) {
             for relocation in &part.relocations {
+                // Where a call's (or a function pointer's) callee begins in the program.
+                let callee_start = |callee: usize| {
+                    start_of(Part::Subprogram(callee)).ok_or(RelocError::NoSuchSubprogram {
+                        program: program.to_string(),
+                        function: part.name.clone(),
+                        callee,
+                    })
+                };
                 let site_error = |problem| {
                     RelocError::Site(Box::new(SiteError {
                         program: program.to_string(),
@@ -355,13 +363,7 @@ impl ObjectSpec {
                                 src_reg: insn.src_reg,
                             }));
                         }
-                        let callee_start = start_of(Part::Subprogram(callee)).ok_or(
-                            RelocError::NoSuchSubprogram {
-                                program: program.to_string(),
-                                function: part.name.clone(),
-                                callee,
-                            },
-                        )?;
+                        let callee_start = callee_start(callee)?;
                         before = vec![*insn];
                         // Both fit i32: the whole program does (checked above).
                         insn.imm = (callee_start as i64 - at as i64 - 1) as i32;
@@ -376,13 +378,7 @@ impl ObjectSpec {
                         if !insn.is_ld_imm64() || !marked {
                             return Err(site_error(RelocProblem::FunctionPointer));
                         }
-                        let callee_start = start_of(Part::Subprogram(callee)).ok_or(
-                            RelocError::NoSuchSubprogram {
-                                program: program.to_string(),
-                                function: part.name.clone(),
-                                callee,
-                            },
-                        )?;
+                        let callee_start = callee_start(callee)?;
                         before = insns.get(at..at + 2).unwrap_or_default().to_vec();
                         if let Some(insn) = insns.get_mut(at) {
                             // As a call's: the whole program fits i32 (checked above).
