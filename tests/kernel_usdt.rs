@@ -20,37 +20,17 @@ use ebpf_loader::load::{LoadOptions, Object};
 /// The probe: `a` and `b` in registers, as the note says (`-8@%REG -4@%REG32`).
 #[inline(never)]
 fn usdt_hit(a: i64, b: i32) {
-    // SAFETY: the code is one `nop`; the rest only adds a note (and, once per binary, the
-    // one-byte `.stapsdt.base`) to other sections. No memory, stack or flags are touched.
+    // SAFETY: one `nop` and a note in other sections, no memory, stack or flags touched
+    // (`stap_probe!`).
     unsafe {
-        std::arch::asm!(
-            "990: nop",
-            ".pushsection .note.stapsdt,\"\",@note",
-            ".balign 4",
-            ".4byte 992f-991f, 994f-993f, 3",
-            "991: .asciz \"stapsdt\"",
-            "992: .balign 4",
-            "993: .8byte 990b",
-            ".8byte _.stapsdt.base",
-            ".8byte 0",
-            ".asciz \"ebpf_loader_test\"",
-            ".asciz \"hit\"",
-            ".asciz \"-8@{a} -4@{b:e}\"",
-            "994: .balign 4",
-            ".popsection",
-            ".ifndef _.stapsdt.base",
-            ".pushsection .stapsdt.base,\"aG\",@progbits,.stapsdt.base,comdat",
-            ".weak _.stapsdt.base",
-            ".hidden _.stapsdt.base",
-            "_.stapsdt.base: .space 1",
-            ".size _.stapsdt.base, 1",
-            ".popsection",
-            ".endif",
+        ebpf_testkit::stap_probe!(
+            "ebpf_loader_test",
+            "hit",
+            "-8@{a} -4@{b:e}",
             a = in(reg) a,
-            b = in(reg) b,
-            options(att_syntax, nomem, nostack, preserves_flags)
-        );
-    }
+            b = in(reg) b
+        )
+    };
 }
 
 fn load() -> Object {

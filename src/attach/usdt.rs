@@ -30,7 +30,7 @@ use std::path::Path;
 
 use object::{Object, ObjectSection, ObjectSegment};
 
-use super::{bind_with_cookie, AttachError, AttachMethod, AttachOptions, Link, Probe};
+use super::{AttachError, AttachOptions, Link, Probe};
 
 /// A USDT probe of a binary, as its note describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -436,18 +436,9 @@ pub(crate) fn attach_usdt_probe(
         SpecBy::Cookie(spec_id) => (u64::from(spec_id), None),
         SpecBy::Address(entry) => (0, Some(entry)),
     };
-    let (bpf_link, via) = bind_with_cookie(prog, perf.as_fd(), opts, &target, cookie)?;
-    Ok(Link {
-        method: AttachMethod {
-            probe: Probe::Usdt,
-            via,
-        },
-        target,
-        bpf_link,
-        perf_event: Some(perf),
-        kprobe: None,
-        owned: usdt_ip.map(super::Owned::UsdtIp),
-    })
+    let mut link = Link::of_perf_event(prog, perf, Probe::Usdt, target, opts, cookie)?;
+    link.owned = usdt_ip.map(super::Owned::UsdtIp);
+    Ok(link)
 }
 
 #[cfg(test)]
@@ -526,35 +517,8 @@ mod tests {
     /// A probe in this test binary, declared as `<sys/sdt.h>`'s `STAP_PROBE1` would.
     #[inline(never)]
     fn probe_here(x: i64) {
-        // SAFETY: one `nop`; the rest adds a note (and `.stapsdt.base`) to other sections.
-        unsafe {
-            std::arch::asm!(
-                "990: nop",
-                ".pushsection .note.stapsdt,\"\",@note",
-                ".balign 4",
-                ".4byte 992f-991f, 994f-993f, 3",
-                "991: .asciz \"stapsdt\"",
-                "992: .balign 4",
-                "993: .8byte 990b",
-                ".8byte _.stapsdt.base",
-                ".8byte 0",
-                ".asciz \"unit\"",
-                ".asciz \"here\"",
-                ".asciz \"8@{x}\"",
-                "994: .balign 4",
-                ".popsection",
-                ".ifndef _.stapsdt.base",
-                ".pushsection .stapsdt.base,\"aG\",@progbits,.stapsdt.base,comdat",
-                ".weak _.stapsdt.base",
-                ".hidden _.stapsdt.base",
-                "_.stapsdt.base: .space 1",
-                ".size _.stapsdt.base, 1",
-                ".popsection",
-                ".endif",
-                x = in(reg) x,
-                options(att_syntax, nomem, nostack, preserves_flags)
-            );
-        }
+        // SAFETY: one `nop` and a note in other sections (`stap_probe!`).
+        unsafe { ebpf_testkit::stap_probe!("unit", "here", "8@{x}", x = in(reg) x) };
     }
 
     #[test]

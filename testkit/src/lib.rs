@@ -6,7 +6,8 @@
 //!   gABI, `include/uapi/linux/elf.h`);
 //! - [`perf::FakeRing`]: a `perf_event_mmap_page` and its data area in plain memory, with
 //!   a writer that plays the kernel (`include/uapi/linux/perf_event.h`);
-//! - [`AlignedBytes`]: 8-byte aligned memory for any ring reader under test.
+//! - [`AlignedBytes`]: 8-byte aligned memory for any ring reader under test;
+//! - [`stap_probe!`]: a USDT probe (`.note.stapsdt`) in the test binary itself.
 //!
 //! The builders write what they are told and check nothing: broken input is what many
 //! tests need. They do not depend on the library; the kernel numbers they write are
@@ -19,5 +20,6 @@
 mod aligned;
 pub mod elf;
 pub mod perf;
+mod usdt;
 
 pub use aligned::AlignedBytes;
