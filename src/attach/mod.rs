@@ -501,6 +501,28 @@ enum Owned {
 }
 
 impl Link {
+    /// A link to perf event `perf` (a tracepoint, kprobe, uprobe or sampling event): the
+    /// program bound to it with a BPF link where the kernel has one, else the ioctl (see
+    /// [`bind_with_cookie`]); `cookie` is what `bpf_get_attach_cookie` returns (0: none).
+    fn of_perf_event(
+        prog: BorrowedFd<'_>,
+        perf: OwnedFd,
+        probe: Probe,
+        target: String,
+        opts: &AttachOptions,
+        cookie: u64,
+    ) -> Result<Link, AttachError> {
+        let (bpf_link, via) = bind_with_cookie(prog, perf.as_fd(), opts, &target, cookie)?;
+        Ok(Link {
+            method: AttachMethod { probe, via },
+            target,
+            bpf_link,
+            perf_event: Some(perf),
+            kprobe: None,
+            owned: None,
+        })
+    }
+
     /// A link that is a BPF link alone (raw tracepoints, BTF targets, iterators, TCX).
     pub(crate) fn of_bpf_link(method: AttachMethod, target: String, fd: OwnedFd) -> Link {
         Link {
@@ -620,18 +642,9 @@ impl fmt::Display for Link {
     }
 }
 
-/// Binds `prog` to the perf event and enables it.
-fn bind(
-    prog: BorrowedFd<'_>,
-    perf: BorrowedFd<'_>,
-    opts: &AttachOptions,
-    target: &str,
-) -> Result<(Option<OwnedFd>, Via), AttachError> {
-    bind_with_cookie(prog, perf, opts, target, 0)
-}
-
-/// [`bind`], with a BPF cookie for the program (`bpf_get_attach_cookie`); a cookie needs
-/// the BPF link (5.15): the ioctl cannot carry one.
+/// Binds `prog` to the perf event and enables it, with a BPF cookie for the program
+/// (`bpf_get_attach_cookie`; 0: none); a cookie needs the BPF link (5.15): the ioctl
+/// cannot carry one.
 fn bind_with_cookie(
     prog: BorrowedFd<'_>,
     perf: BorrowedFd<'_>,
@@ -676,18 +689,7 @@ pub(crate) fn attach_tracepoint(
         }
     })?;
     let perf = open_tracepoint_event(id, &target)?;
-    let (bpf_link, via) = bind(prog, perf.as_fd(), opts, &target)?;
-    Ok(Link {
-        method: AttachMethod {
-            probe: Probe::Tracepoint,
-            via,
-        },
-        target,
-        bpf_link,
-        perf_event: Some(perf),
-        kprobe: None,
-        owned: None,
-    })
+    Link::of_perf_event(prog, perf, Probe::Tracepoint, target, opts, 0)
 }
 
 fn open_tracepoint_event(id: u64, target: &str) -> Result<OwnedFd, AttachError> {
@@ -809,18 +811,7 @@ pub(crate) fn attach_kprobe(
             }
         })?;
         drop(name);
-        let (bpf_link, via) = bind(prog, perf.as_fd(), opts, &target)?;
-        return Ok(Link {
-            method: AttachMethod {
-                probe: Probe::KprobePmu,
-                via,
-            },
-            target,
-            bpf_link,
-            perf_event: Some(perf),
-            kprobe: None,
-            owned: None,
-        });
+        return Link::of_perf_event(prog, perf, Probe::KprobePmu, target, opts, 0);
     }
 
     // Legacy: tracefs kprobe_events.
@@ -873,18 +864,9 @@ pub(crate) fn attach_kprobe(
         error: "the kprobe was created but has no id".to_string(),
     })?;
     let perf = open_tracepoint_event(id, &target)?;
-    let (bpf_link, via) = bind(prog, perf.as_fd(), opts, &target)?;
-    Ok(Link {
-        method: AttachMethod {
-            probe: Probe::KprobeTracefs,
-            via,
-        },
-        target,
-        bpf_link,
-        perf_event: Some(perf),
-        kprobe: Some(guard),
-        owned: None,
-    })
+    let mut link = Link::of_perf_event(prog, perf, Probe::KprobeTracefs, target, opts, 0)?;
+    link.kprobe = Some(guard);
+    Ok(link)
 }
 
 /// Attaches a `BPF_PROG_TYPE_RAW_TRACEPOINT` program to the raw tracepoint `name`
@@ -1012,18 +994,7 @@ pub(crate) fn attach_perf_event(
         target: target.clone(),
         error,
     })?;
-    let (bpf_link, via) = bind(prog, perf.as_fd(), opts, &target)?;
-    Ok(Link {
-        method: AttachMethod {
-            probe: Probe::PerfEvent,
-            via,
-        },
-        target,
-        bpf_link,
-        perf_event: Some(perf),
-        kprobe: None,
-        owned: None,
-    })
+    Link::of_perf_event(prog, perf, Probe::PerfEvent, target, opts, 0)
 }
 
 pub use tracefs::prune_stale_kprobes;

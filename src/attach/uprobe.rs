@@ -11,13 +11,13 @@
 //! gABI; libbpf's `elf_find_func_offset` does the same).
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
-use super::{bind, probe_pmu, AttachError, AttachMethod, AttachOptions, Link, Probe};
+use super::{probe_pmu, AttachError, AttachOptions, Link, Probe};
 use crate::syscall::{self, PerfEventAttr};
 
 /// The uprobe PMU's directory in sysfs.
@@ -76,18 +76,7 @@ pub(crate) fn attach_uprobe(
     };
     let config = if retprobe { 1 << retprobe_bit } else { 0 };
     let perf = open_uprobe(binary, offset, config, pid, &target)?;
-    let (bpf_link, via) = bind(prog, perf.as_fd(), opts, &target)?;
-    Ok(Link {
-        method: AttachMethod {
-            probe: Probe::UprobePmu,
-            via,
-        },
-        target,
-        bpf_link,
-        perf_event: Some(perf),
-        kprobe: None,
-        owned: None,
-    })
+    Link::of_perf_event(prog, perf, Probe::UprobePmu, target, opts, 0)
 }
 
 /// A perf event of the uprobe PMU at file `offset` of `binary`, with `config` (the
