@@ -341,12 +341,15 @@ pub(crate) fn parse_error(message: &Message) -> Result<(i32, Option<String>), Ma
         attributes(tlvs)
             .into_iter()
             .find(|(t, _)| *t == NLMSGERR_ATTR_MSG)
-            .map(|(_, data)| {
-                let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-                String::from_utf8_lossy(&data[..end]).into_owned()
-            })
+            .map(|(_, data)| text_of(data))
     });
     Ok((error, text))
+}
+
+/// A string attribute's text, up to its NUL (or the whole of it, unterminated).
+fn text_of(data: &[u8]) -> String {
+    let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    String::from_utf8_lossy(&data[..end]).into_owned()
 }
 
 /// The attributes (`struct rtattr`/`nlattr`) in `buf`, as (type without flags, data);
@@ -386,17 +389,13 @@ pub(crate) fn parse_tc_object(payload: &[u8]) -> Result<TcObject, Malformed> {
         bpf_name: None,
         bpf_id: None,
     };
-    let string = |data: &[u8]| {
-        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-        String::from_utf8_lossy(&data[..end]).into_owned()
-    };
     for (attr_type, data) in attributes(payload.get(TCMSG_LEN..).unwrap_or(&[])) {
         match attr_type {
-            TCA_KIND => object.kind = string(data),
+            TCA_KIND => object.kind = text_of(data),
             TCA_OPTIONS => {
                 for (inner, value) in attributes(data) {
                     match inner {
-                        TCA_BPF_NAME => object.bpf_name = Some(string(value)),
+                        TCA_BPF_NAME => object.bpf_name = Some(text_of(value)),
                         TCA_BPF_ID => {
                             object.bpf_id = value
                                 .get(0..4)
