@@ -84,7 +84,13 @@ fn ksyscall_attaches_to_the_syscalls_wrapper() {
         return;
     }
     let link = program.attach(&AttachOptions::default()).unwrap();
-    // __x64_sys_unlink on every kernel of the matrix (syscall wrappers since 4.17).
-    assert!(link.target().contains("sys_unlink"), "{link}");
+    // The wrapper with the probed prefix: __x64_sys_unlink, __arm64_sys_unlink on every
+    // kernel of the matrix (syscall wrappers since 4.17 and 4.19).
+    let prefix = ebpf_loader::features::syscall_wrapper().expect("a kernel with wrappers");
+    assert_eq!(prefix, ebpf_loader::arch::TARGET.syscall_prefix);
+    assert!(
+        link.target().contains(&format!("__{prefix}_sys_unlink")),
+        "{link}"
+    );
     unlink_until_counted(&object, "syscalls");
 }
