@@ -1,5 +1,5 @@
 //! fentry, fexit and ksyscall, attached by section name and made to fire by the test's own
-//! `unlink` calls (root). They need a kernel with BPF trampolines (a function tracer) and
+//! `unlinkat` calls (root). They need a kernel with BPF trampolines (a function tracer) and
 //! kprobes: the VM matrix's Debian kernels. Where the kernel lacks them (this project's
 //! host), each test says so and checks that loading or attaching is refused with the
 //! kernel's answer, not anything else.
@@ -24,17 +24,20 @@ fn counter(object: &Object, name: &str) -> u64 {
     global_u64(object, name)
 }
 
-/// Unlinks a file that does not exist (`unlink(2)`, served by `do_unlinkat`) until `name`
-/// counts a call (bounded).
+/// Unlinks a file that does not exist (`unlinkat(2)`, served by `do_unlinkat`) until `name`
+/// counts a call (bounded). `unlinkat`, not `unlink`: arm64 has only the former (the
+/// generic system call table), and Rust's `remove_file` takes whichever the C library does.
 fn unlink_until_counted(object: &Object, name: &str) {
     let path = std::env::temp_dir().join(format!("ebpf_loader_no_such_{}", std::process::id()));
+    let path = std::ffi::CString::new(path.into_os_string().into_encoded_bytes()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while counter(object, name) == 0 {
         assert!(
             Instant::now() < deadline,
             "{name} never counted an unlinkat"
         );
-        let _ = std::fs::remove_file(&path);
+        // SAFETY: a NUL-terminated path that outlives the call; the file does not exist.
+        unsafe { libc::unlinkat(libc::AT_FDCWD, path.as_ptr(), 0) };
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -84,12 +87,12 @@ fn ksyscall_attaches_to_the_syscalls_wrapper() {
         return;
     }
     let link = program.attach(&AttachOptions::default()).unwrap();
-    // The wrapper with the probed prefix: __x64_sys_unlink, __arm64_sys_unlink on every
+    // The wrapper with the probed prefix: __x64_sys_unlinkat, __arm64_sys_unlinkat on every
     // kernel of the matrix (syscall wrappers since 4.17 and 4.19).
     let prefix = ebpf_loader::features::syscall_wrapper().expect("a kernel with wrappers");
     assert_eq!(prefix, ebpf_loader::arch::TARGET.syscall_prefix);
     assert!(
-        link.target().contains(&format!("__{prefix}_sys_unlink")),
+        link.target().contains(&format!("__{prefix}_sys_unlinkat")),
         "{link}"
     );
     unlink_until_counted(&object, "syscalls");
