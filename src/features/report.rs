@@ -100,8 +100,9 @@ pub fn probe_bpf_cookie() -> bool {
 
 /// A `fentry` program on kernel function `function`, found in the kernel's BTF: loaded,
 /// then attached (`BPF_RAW_TRACEPOINT_OPEN`) and at once detached. Loading alone is not
-/// enough: arm64 before 6.0 verifies fentry programs but has no BPF trampoline to attach
-/// them with (`ENOTSUPP`, 524, at attach).
+/// enough: arm64 before 6.4 verifies fentry programs on kernel functions but cannot attach
+/// them (no BPF trampoline before 6.0; no ftrace direct calls to reach one before 6.4:
+/// `ENOTSUPP`, 524, at attach; Debian's arm64 5.10 and 6.1).
 pub fn probe_fentry(function: &str) -> bool {
     let Ok(kernel) = btf::kernel::load() else {
         return false;
