@@ -26,6 +26,8 @@ pub mod usdt;
 
 #[cfg(test)]
 mod fake_tests;
+#[cfg(test)]
+mod fault_tests;
 
 pub(crate) use socket::{attach_packet_socket, attach_socket};
 pub(crate) use tc::attach_tc;

@@ -25,8 +25,10 @@ pub const BPF_PROG_TEST_RUN: u32 = 10;
 pub const BPF_OBJ_PIN: u32 = 6;
 pub const BPF_OBJ_GET: u32 = 7;
 pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
-#[cfg_attr(not(test), allow(dead_code))] // the tests' check that a map was freed
-pub const BPF_MAP_GET_FD_BY_ID: u32 = 14;
+#[cfg_attr(not(test), allow(dead_code))] // the tests' checks that objects were freed
+pub const BPF_PROG_GET_NEXT_ID: u32 = 11;
+#[cfg_attr(not(test), allow(dead_code))]
+pub const BPF_MAP_GET_NEXT_ID: u32 = 12;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 pub const BPF_PROG_QUERY: u32 = 16;
 pub const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
@@ -430,29 +432,36 @@ pub fn prog_get_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
     sys_bpf_fd("BPF_PROG_GET_FD_BY_ID", BPF_PROG_GET_FD_BY_ID, &mut attr)
 }
 
-/// Opens the map with this id (`BPF_MAP_GET_FD_BY_ID`, 4.13). `ENOENT` once it has been
-/// freed, which is how tests check that a map did not outlive its owners.
+/// The id of the next map after `start` (`BPF_MAP_GET_NEXT_ID`, 4.13), without opening
+/// it: how tests check that a map they made is gone. `None` past the last.
 #[cfg(test)]
-pub fn map_get_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
+pub fn map_get_next_id(start: u32) -> Result<Option<u32>, SysError> {
+    get_next_id("BPF_MAP_GET_NEXT_ID", BPF_MAP_GET_NEXT_ID, start)
+}
+
+/// The id of the next program after `start` (`BPF_PROG_GET_NEXT_ID`, 4.13).
+#[cfg(test)]
+pub fn prog_get_next_id(start: u32) -> Result<Option<u32>, SysError> {
+    get_next_id("BPF_PROG_GET_NEXT_ID", BPF_PROG_GET_NEXT_ID, start)
+}
+
+/// `BPF_*_GET_NEXT_ID`: the id after `start`, `None` past the last.
+fn get_next_id(op: &'static str, cmd: u32, start: u32) -> Result<Option<u32>, SysError> {
     let mut attr = GetFdByIdAttr {
-        id,
+        id: start,
         ..Default::default()
     };
-    sys_bpf_fd("BPF_MAP_GET_FD_BY_ID", BPF_MAP_GET_FD_BY_ID, &mut attr)
+    match sys_bpf(op, cmd, &mut attr) {
+        Ok(_) => Ok(Some(attr.next_id)),
+        Err(error) if error.errno == libc::ENOENT => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 /// The id of the next BTF object after `start` (`BPF_BTF_GET_NEXT_ID`, 5.4): the kernel's
 /// own (vmlinux, each module's) and those programs loaded. `None` past the last.
 pub fn btf_get_next_id(start: u32) -> Result<Option<u32>, SysError> {
-    let mut attr = GetFdByIdAttr {
-        id: start,
-        ..Default::default()
-    };
-    match sys_bpf("BPF_BTF_GET_NEXT_ID", BPF_BTF_GET_NEXT_ID, &mut attr) {
-        Ok(_) => Ok(Some(attr.next_id)),
-        Err(error) if error.errno == libc::ENOENT => Ok(None),
-        Err(error) => Err(error),
-    }
+    get_next_id("BPF_BTF_GET_NEXT_ID", BPF_BTF_GET_NEXT_ID, start)
 }
 
 /// Opens the BTF object with this id (`BPF_BTF_GET_FD_BY_ID`, 5.4). `ENOENT` once it has

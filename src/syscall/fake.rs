@@ -24,7 +24,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::os::fd::{BorrowedFd, IntoRawFd, RawFd};
@@ -96,7 +96,6 @@ struct Kernel {
     pins: HashMap<String, Object>,
     next_id: u32,
     memlock: libc::rlimit,
-    replies: VecDeque<Vec<u8>>,
     last_sent: Vec<u8>,
     btf_loads: Vec<Vec<u8>>,
     probes: HashMap<usize, Box<dyn Any>>,
@@ -159,7 +158,6 @@ impl FakeKernel {
                 rlim_cur: 8 << 20,
                 rlim_max: 8 << 20,
             },
-            replies: VecDeque::new(),
             last_sent: Vec::new(),
             btf_loads: Vec::new(),
             probes: HashMap::new(),
@@ -264,12 +262,6 @@ impl FakeKernel {
         with(|k| k.btf_loads.clone())
     }
 
-    /// The next `recv` gets `bytes` (without one, the echo the last netlink request asked
-    /// for, if any, and an ack).
-    pub(crate) fn reply(&self, bytes: Vec<u8>) {
-        with(|k| k.replies.push_back(bytes));
-    }
-
     /// The fds this fake handed out that are still open in the process, by name
     /// (`map events`, `prog tcp_v4_connect`), sorted.
     pub(crate) fn open_fds(&self) -> Vec<String> {
@@ -337,7 +329,8 @@ fn cmd_name(cmd: u32) -> &'static str {
         BPF_OBJ_GET => "BPF_OBJ_GET",
         BPF_PROG_TEST_RUN => "BPF_PROG_TEST_RUN",
         BPF_PROG_GET_FD_BY_ID => "BPF_PROG_GET_FD_BY_ID",
-        BPF_MAP_GET_FD_BY_ID => "BPF_MAP_GET_FD_BY_ID",
+        BPF_PROG_GET_NEXT_ID => "BPF_PROG_GET_NEXT_ID",
+        BPF_MAP_GET_NEXT_ID => "BPF_MAP_GET_NEXT_ID",
         BPF_OBJ_GET_INFO_BY_FD => "BPF_OBJ_GET_INFO_BY_FD",
         BPF_PROG_QUERY => "BPF_PROG_QUERY",
         BPF_RAW_TRACEPOINT_OPEN => "BPF_RAW_TRACEPOINT_OPEN",
@@ -588,22 +581,56 @@ impl Kernel {
         }
     }
 
-    /// Step 3 of a `bpf(2)` call, from the model.
-    fn answer_bpf(&mut self, cmd: u32, attr: &mut dyn Any) -> Result<i64, i32> {
+    /// The object a successful `bpf(2)` call makes, if it makes one.
+    fn object_made(&self, cmd: u32, attr: &dyn Any) -> Option<Object> {
         match cmd {
             BPF_MAP_CREATE => {
-                let a = *attr.downcast_ref::<MapCreateAttr>().ok_or(libc::EINVAL)?;
+                let a = *attr.downcast_ref::<MapCreateAttr>()?;
                 let btf_id = match a.btf_fd {
                     0 => 0,
                     fd => self.objects.get(&(fd as RawFd)).map_or(0, |o| o.id),
                 };
-                self.new_fd(Object {
+                Some(Object {
                     kind: "map",
                     name: name_of(&a.map_name),
                     map: Some(a),
                     btf_id,
                     ..Object::default()
                 })
+            }
+            BPF_PROG_LOAD => {
+                let a = attr.downcast_ref::<ProgLoadAttr>()?;
+                Some(Object {
+                    kind: "prog",
+                    name: name_of(&a.prog_name),
+                    prog_type: a.prog_type,
+                    ..Object::default()
+                })
+            }
+            BPF_BTF_LOAD => Some(Object {
+                kind: "btf",
+                name: "BTF".to_string(),
+                ..Object::default()
+            }),
+            BPF_LINK_CREATE | BPF_RAW_TRACEPOINT_OPEN | BPF_ITER_CREATE => Some(Object {
+                kind: "link",
+                name: self.describe_bpf(cmd, attr).detail,
+                ..Object::default()
+            }),
+            _ => None,
+        }
+    }
+
+    /// Step 3 of a `bpf(2)` call, from the model.
+    fn answer_bpf(&mut self, cmd: u32, attr: &mut dyn Any) -> Result<i64, i32> {
+        match cmd {
+            BPF_MAP_CREATE
+            | BPF_PROG_LOAD
+            | BPF_LINK_CREATE
+            | BPF_RAW_TRACEPOINT_OPEN
+            | BPF_ITER_CREATE => {
+                let object = self.object_made(cmd, attr).ok_or(libc::EINVAL)?;
+                self.new_fd(object)
             }
             BPF_MAP_UPDATE_ELEM | BPF_MAP_LOOKUP_ELEM | BPF_MAP_DELETE_ELEM => {
                 let a = attr.downcast_ref::<MapElemAttr>().ok_or(libc::EINVAL)?;
@@ -643,34 +670,13 @@ impl Kernel {
             }
             BPF_MAP_GET_NEXT_KEY => Err(libc::ENOENT),
             BPF_MAP_FREEZE | BPF_PROG_TEST_RUN => Ok(0),
-            BPF_PROG_LOAD => {
-                let a = attr.downcast_ref::<ProgLoadAttr>().ok_or(libc::EINVAL)?;
-                let object = Object {
-                    kind: "prog",
-                    name: name_of(&a.prog_name),
-                    prog_type: a.prog_type,
-                    ..Object::default()
-                };
-                self.new_fd(object)
-            }
             BPF_BTF_LOAD => {
                 let a = attr.downcast_ref::<BtfLoadAttr>().ok_or(libc::EINVAL)?;
                 // SAFETY: `load_btf` passes a slice of `btf_size` bytes.
                 let bytes = unsafe { bytes_at(a.btf, a.btf_size as usize) };
                 self.btf_loads.push(bytes);
-                self.new_fd(Object {
-                    kind: "btf",
-                    name: "BTF".to_string(),
-                    ..Object::default()
-                })
-            }
-            BPF_LINK_CREATE | BPF_RAW_TRACEPOINT_OPEN | BPF_ITER_CREATE => {
-                let name = self.describe_bpf(cmd, attr).detail;
-                self.new_fd(Object {
-                    kind: "link",
-                    name,
-                    ..Object::default()
-                })
+                let object = self.object_made(cmd, attr).ok_or(libc::EINVAL)?;
+                self.new_fd(object)
             }
             BPF_OBJ_PIN => {
                 let a = attr.downcast_ref::<ObjAttr>().ok_or(libc::EINVAL)?;
@@ -707,14 +713,19 @@ impl Kernel {
             BPF_BTF_GET_NEXT_ID
             | BPF_BTF_GET_FD_BY_ID
             | BPF_PROG_GET_FD_BY_ID
-            | BPF_MAP_GET_FD_BY_ID => Err(libc::ENOENT),
+            | BPF_PROG_GET_NEXT_ID
+            | BPF_MAP_GET_NEXT_ID => Err(libc::ENOENT),
             _ => Err(libc::EINVAL),
         }
     }
 
-    /// Over the real kernel: note the id of an object the kernel just made.
-    fn note_real(&mut self, cmd: u32, fd: i64) {
+    /// Over the real kernel: note the object the kernel just made, by name for the
+    /// records and by id for the test.
+    fn note_real(&mut self, cmd: u32, attr: &dyn Any, fd: i64) {
         let Ok(fd) = RawFd::try_from(fd) else { return };
+        if let Some(object) = self.object_made(cmd, attr) {
+            self.objects.insert(fd, object);
+        }
         // SAFETY: the kernel just returned this fd to the caller, who owns it and has not
         // seen it yet: it is open for the length of this borrow.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -810,10 +821,10 @@ impl Kernel {
         }
     }
 
-    /// Step 3 of any other call, from the model.
-    fn answer(&mut self, call: &Call<'_>, seen: Seen) -> Result<i64, i32> {
+    /// The fd a successful call opens, as an object, if it opens one.
+    fn object_opened(&self, call: &Call<'_>, seen: &Seen) -> Option<Object> {
         match *call {
-            Call::PerfEventOpen { attr, .. } => self.new_fd(Object {
+            Call::PerfEventOpen { attr, .. } => Some(Object {
                 kind: "perf",
                 name: match attr.type_ {
                     PERF_TYPE_SOFTWARE => format!("software {}", attr.config),
@@ -822,11 +833,22 @@ impl Kernel {
                 },
                 ..Object::default()
             }),
-            Call::Socket { op, .. } => self.new_fd(Object {
+            Call::Socket { op, .. } => Some(Object {
                 kind: "socket",
                 name: op.to_string(),
                 ..Object::default()
             }),
+            _ => None,
+        }
+    }
+
+    /// Step 3 of any other call, from the model.
+    fn answer(&mut self, call: &Call<'_>, seen: Seen) -> Result<i64, i32> {
+        match *call {
+            Call::PerfEventOpen { .. } | Call::Socket { .. } => {
+                let object = self.object_opened(call, &seen).ok_or(libc::EINVAL)?;
+                self.new_fd(object)
+            }
             Call::Sendto { data, .. } => {
                 self.last_sent = data.to_vec();
                 Ok(data.len() as i64)
@@ -920,7 +942,7 @@ pub(in crate::syscall) fn bpf<A: Any>(
         None if kernel.real => {
             let result = outcome(real(attr));
             if let Ok(fd) = result {
-                kernel.note_real(cmd, fd);
+                kernel.note_real(cmd, attr, fd);
             }
             result
         }
@@ -938,14 +960,20 @@ pub(in crate::syscall) fn call(call: Call<'_>, real: impl FnOnce() -> i64) -> Re
     let seen = kernel.describe(&call);
     let result = match kernel.decide(seen.clone()) {
         Some(errno) => Err(errno),
-        None if kernel.real => outcome(real()),
+        None if kernel.real => {
+            let result = outcome(real());
+            if let (Ok(fd), Some(object)) = (result, kernel.object_opened(&call, &seen)) {
+                kernel.objects.insert(fd as RawFd, object);
+            }
+            result
+        }
         None => kernel.answer(&call, seen),
     };
     put(kernel);
     result
 }
 
-/// The seam's `recv(2)`: the next scripted reply, else an ack of the last request.
+/// The seam's `recv(2)`: the answer to the last netlink request.
 pub(in crate::syscall) fn recv(
     fd: RawFd,
     buf: &mut [u8],
@@ -962,10 +990,7 @@ pub(in crate::syscall) fn recv(
         Some(errno) => Err(errno),
         None if kernel.real => outcome(real(buf)).map(|n| n as usize),
         None => {
-            let reply = kernel
-                .replies
-                .pop_front()
-                .unwrap_or_else(|| kernel.netlink_answer());
+            let reply = kernel.netlink_answer();
             let n = reply.len().min(buf.len());
             buf[..n].copy_from_slice(&reply[..n]);
             Ok(n)
