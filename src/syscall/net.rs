@@ -14,10 +14,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::SysError;
 
-/// A new fd from `socket(2)`'s result.
+/// A new fd from `socket(2)`'s result (a `c_int`, widened by the seam).
 fn owned_socket(fd: Result<i64, i32>, op: &'static str) -> Result<OwnedFd, SysError> {
-    let fd = fd.map_err(|errno| SysError::new(op, errno))?;
-    let fd = libc::c_int::try_from(fd).map_err(|_| SysError::new(op, libc::EBADF))?;
+    let fd = fd.map_err(|errno| SysError::new(op, errno))? as libc::c_int;
     // SAFETY: the kernel just returned this descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -61,10 +61,16 @@ pub(super) enum Call<'a> {
 #[inline(always)]
 pub(super) fn outcome(rc: i64) -> Result<i64, i32> {
     if rc < 0 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        Err(errno())
     } else {
         Ok(rc)
     }
+}
+
+/// The calling thread's `errno`: one function, called on the error paths only (as
+/// `SysError::last` was before the seam), not inlined into every call site.
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// `bpf(cmd, attr, ...)`: `real` makes the call on `attr` and returns its raw result.
@@ -129,6 +135,7 @@ pub(super) fn get_memlock(
 /// A feature probe's answer, computed once per process (`cell`) and kept: the kernel does
 /// not change under a running process. With a fake kernel on the thread, once per fake
 /// kernel instead, so that each test's fake is probed as the kernel it plays.
+#[inline(always)]
 pub(crate) fn probe_once<T: Copy + Send + Sync + 'static>(
     cell: &'static std::sync::OnceLock<T>,
     probe: impl FnOnce() -> T,
