@@ -10,8 +10,8 @@
 //! 2. fails it with the fault plan's errno if it is the planned call ([`FakeKernel::fail_nth`]),
 //!    or with a rule's ([`FakeKernel::refuse`]);
 //! 3. answers it: from its own model of a recent kernel ([`FakeKernel::install`]): maps
-//!    that keep their elements, programs, BTF, links, perf events, sockets, a bpf
-//!    filesystem of pins; or by making the real call ([`FakeKernel::over_real_kernel`],
+//!    that keep their elements (and, as the kernel, no BTF for maps of fds), programs,
+//!    BTF, links, perf events, sockets, a bpf filesystem of pins; or by making the real call ([`FakeKernel::over_real_kernel`],
 //!    to inject faults into a real load).
 //!
 //! The fds it hands out are real: each is a `memfd` named after the fake and the object
@@ -352,6 +352,16 @@ fn holds_fds(map_type: u32) -> bool {
     )
 }
 
+/// Map types whose `map_check_btf` is `map_check_no_btf` (`ENOTSUPP` for a map created
+/// with BTF): prog arrays, perf event arrays, stack traces, cgroup arrays, maps of maps,
+/// devmaps, sockmaps, cpumaps, xskmaps, sockhashes, reuseport arrays.
+fn refuses_btf(map_type: u32) -> bool {
+    matches!(
+        map_type,
+        3 | 4 | 7 | 8 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 20 | 25
+    )
+}
+
 /// Bytes of a value as user space passes it: one per possible CPU for per-CPU maps, as
 /// `load::map` computes it.
 fn user_value_len(map: &MapCreateAttr) -> usize {
@@ -624,6 +634,15 @@ impl Kernel {
     /// Step 3 of a `bpf(2)` call, from the model.
     fn answer_bpf(&mut self, cmd: u32, attr: &mut dyn Any) -> Result<i64, i32> {
         match cmd {
+            // As the kernel's `map_check_no_btf`: no BTF key or value for the maps whose
+            // values are fds, cgroups or stack ids (the loader then creates them without).
+            BPF_MAP_CREATE
+                if attr
+                    .downcast_ref::<MapCreateAttr>()
+                    .is_some_and(|a| a.btf_fd != 0 && refuses_btf(a.map_type)) =>
+            {
+                Err(crate::syscall::error::ENOTSUPP)
+            }
             BPF_MAP_CREATE
             | BPF_PROG_LOAD
             | BPF_LINK_CREATE
