@@ -363,9 +363,9 @@ fn a_map_pinned_by_name_is_created_and_pinned_then_reused() {
     let kernel = probed();
     let mut spec = fixture("nested.bpf.o");
     let jump = spec.maps.iter_mut().find(|m| m.name == "jump").unwrap();
-    jump.pinning = LIBBPF_PIN_BY_NAME;
-    // The loader looks for the pin's file before asking the kernel: a real directory, with
-    // the fake's bpf filesystem behind the paths in it.
+    jump.pinning = 1; // LIBBPF_PIN_BY_NAME
+                      // The loader looks for the pin's file before asking the kernel: a real directory, with
+                      // the fake's bpf filesystem behind the paths in it.
     let root = std::env::temp_dir().join(format!("fake19-pins-{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
     let pin = root.join("jump");
