@@ -27,6 +27,11 @@
 //!
 //! This module holds the crate's `unsafe` for system calls; `perf` (the rings) and
 //! `btf::kernel` (the kernel's BTF file) hold the `unsafe` of their mmaps.
+//!
+//! Every call goes through one function of `seam.rs`, which outside tests is the call
+//! itself; in the crate's unit tests a fake kernel (`fake.rs`) can answer there instead,
+//! record the calls, and fail the ones a test names (`docs/architecture.md`, "The
+//! system-call seam and the fake kernel").
 
 mod bpf;
 mod cpus;

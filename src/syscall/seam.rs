@@ -4,11 +4,11 @@
 //! Each caller in this module tree hands the seam a description of its call and a closure
 //! that makes it (the closure holds the `unsafe` block and its `// SAFETY:`). Outside tests
 //! the seam is that closure, called at once: every function here is `#[inline(always)]`,
-//! the description is never read, and the release binary makes the direct call (checked:
-//! the same size before and after the seam, `BENCHMARKS.md`, "Binary size").
+//! the description is never read, and the release binary makes the direct call (checked
+//! with `objdump` and by size: `BENCHMARKS.md`, "The system-call seam costs nothing").
 //!
 //! In the crate's unit tests (`cfg(test)`) the seam first asks the fake kernel installed on
-//! the test's thread, if any ([`super::bpf::fake`]), which records the call and answers it
+//! the test's thread, if any (`syscall::bpf::fake`, `src/syscall/fake.rs`), which records the call and answers it
 //! from its model of the kernel, fails it as its fault plan says, or passes it to the real
 //! kernel. A thread without a fake makes the real call, so the tests that need a kernel
 //! run beside those that fake one.
