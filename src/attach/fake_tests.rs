@@ -4,13 +4,33 @@
 
 use super::*;
 use crate::elf::ObjectSpec;
-use crate::load::{LoadOptions, Object};
+use crate::load::{LoadOptions, Object, Program};
 use crate::syscall::fake::FakeKernel;
 
 fn fixture(name: &str) -> ObjectSpec {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     ObjectSpec::parse(&bytes).unwrap()
+}
+
+/// The attach calls these tests and `fault_tests` make, in one place.
+pub(super) fn by_section(program: &Program, opts: &AttachOptions) -> Result<Link, AttachError> {
+    program.attach(opts)
+}
+
+/// A tc program on `interface`.
+pub(super) fn tc_attach(
+    program: &Program,
+    interface: &str,
+    direction: tc::TcDirection,
+    opts: &AttachOptions,
+) -> Result<Link, AttachError> {
+    program.attach_tc(interface, direction, opts)
+}
+
+/// A socket filter on a packet socket bound to `interface`.
+pub(super) fn packet_socket(program: &Program, interface: &str) -> Result<Link, AttachError> {
+    program.attach_packet_socket(interface)
 }
 
 /// `fixture` loaded on a fake kernel (probed, its calls forgotten).
@@ -33,9 +53,7 @@ fn inet_sock_set_state_id() -> u64 {
 fn a_tracepoint_is_bound_with_a_bpf_link_where_the_kernel_has_them() {
     let (kernel, object) = loaded("tagged.bpf.o");
     let id = inet_sock_set_state_id();
-    let link = object.programs()[0]
-        .attach(&AttachOptions::default())
-        .unwrap();
+    let link = by_section(&object.programs()[0], &AttachOptions::default()).unwrap();
     assert_eq!(
         kernel.take_calls(),
         [
@@ -67,9 +85,7 @@ fn without_perf_links_the_program_is_set_on_the_event_with_the_ioctl() {
     // Before 5.15 the kernel does not know BPF_PERF_EVENT.
     kernel.refuse(|call| (call.op == "BPF_LINK_CREATE").then_some(libc::EINVAL));
     let id = inet_sock_set_state_id();
-    let link = object.programs()[0]
-        .attach(&AttachOptions::default())
-        .unwrap();
+    let link = by_section(&object.programs()[0], &AttachOptions::default()).unwrap();
     assert_eq!(
         kernel.take_calls(),
         [
@@ -89,9 +105,7 @@ fn without_perf_links_the_program_is_set_on_the_event_with_the_ioctl() {
     // Any other refusal is not a missing feature: the error names the target, and the
     // perf event is closed.
     kernel.refuse(|call| (call.op == "perf_event_open").then_some(libc::EMFILE));
-    let error = object.programs()[0]
-        .attach(&AttachOptions::default())
-        .unwrap_err();
+    let error = by_section(&object.programs()[0], &AttachOptions::default()).unwrap_err();
     match &error {
         AttachError::Sys { target, error } => {
             assert_eq!(target, "tracepoint sock/inet_sock_set_state");
@@ -107,9 +121,7 @@ fn without_perf_links_the_program_is_set_on_the_event_with_the_ioctl() {
 fn a_link_create_refused_for_another_reason_is_an_error_and_closes_the_event() {
     let (kernel, object) = loaded("tagged.bpf.o");
     kernel.refuse(|call| (call.op == "BPF_LINK_CREATE").then_some(libc::EPERM));
-    let error = object.programs()[0]
-        .attach(&AttachOptions::default())
-        .unwrap_err();
+    let error = by_section(&object.programs()[0], &AttachOptions::default()).unwrap_err();
     match &error {
         AttachError::Sys { target, error } => {
             assert_eq!(target, "tracepoint sock/inet_sock_set_state");
@@ -129,9 +141,13 @@ fn a_link_create_refused_for_another_reason_is_an_error_and_closes_the_event() {
 fn tc_attaches_through_tcx_where_the_kernel_has_it() {
     let (kernel, object) = loaded("net.bpf.o");
     let classifier = object.program("count_tc").unwrap();
-    let link = classifier
-        .attach_tc("lo", tc::TcDirection::Ingress, &AttachOptions::default())
-        .unwrap();
+    let link = tc_attach(
+        classifier,
+        "lo",
+        tc::TcDirection::Ingress,
+        &AttachOptions::default(),
+    )
+    .unwrap();
     assert_eq!(
         kernel.take_calls(),
         ["BPF_LINK_CREATE count_tc -> ifindex 1 attach_type=46"]
@@ -148,9 +164,13 @@ fn tc_falls_back_from_tcx_to_a_netlink_filter_and_removes_it() {
             .then_some(libc::EINVAL)
     });
     let classifier = object.program("count_tc").unwrap();
-    let link = classifier
-        .attach_tc("lo", tc::TcDirection::Ingress, &AttachOptions::default())
-        .unwrap();
+    let link = tc_attach(
+        classifier,
+        "lo",
+        tc::TcDirection::Ingress,
+        &AttachOptions::default(),
+    )
+    .unwrap();
     let socket = "socket(AF_NETLINK)";
     assert_eq!(
         kernel.take_calls(),
@@ -207,7 +227,7 @@ fn tc_falls_back_from_tcx_to_a_netlink_filter_and_removes_it() {
 fn a_socket_filter_is_attached_to_a_packet_socket_bound_to_the_interface() {
     let (kernel, object) = loaded("net.bpf.o");
     let filter = object.program("count_socket").unwrap();
-    let link = filter.attach_packet_socket("lo").unwrap();
+    let link = packet_socket(filter, "lo").unwrap();
     let socket = "socket(AF_PACKET)";
     assert_eq!(
         kernel.take_calls(),
@@ -223,11 +243,11 @@ fn a_socket_filter_is_attached_to_a_packet_socket_bound_to_the_interface() {
 #[test]
 fn a_raw_tracepoint_is_opened_by_name() {
     let (kernel, object) = loaded("nested.bpf.o");
-    let link = object
-        .program("on_enter")
-        .unwrap()
-        .attach(&AttachOptions::default())
-        .unwrap();
+    let link = by_section(
+        object.program("on_enter").unwrap(),
+        &AttachOptions::default(),
+    )
+    .unwrap();
     assert_eq!(
         kernel.take_calls(),
         ["BPF_RAW_TRACEPOINT_OPEN on_enter sys_enter"]

@@ -20,6 +20,7 @@
 use std::process::Command;
 use std::sync::OnceLock;
 
+use super::fake_tests::{by_section, packet_socket, tc_attach};
 use super::*;
 use crate::btf::Btf;
 use crate::elf::ObjectSpec;
@@ -71,12 +72,10 @@ fn attach_each(object: &Object, names: &[&str]) -> Result<Vec<Link>, Failure> {
         .iter()
         .map(|name| {
             let program = object.program(name).expect("loaded");
-            program
-                .attach(&AttachOptions::default())
-                .map_err(|error| Failure::Attach {
-                    program: name.to_string(),
-                    error,
-                })
+            by_section(program, &AttachOptions::default()).map_err(|error| Failure::Attach {
+                program: name.to_string(),
+                error,
+            })
         })
         .collect()
 }
@@ -119,22 +118,22 @@ const NET: Case = Case {
     kernel_btf: false,
     globals: &[],
     attach: |object| {
-        let tc = object
-            .program("count_tc")
-            .expect("loaded")
-            .attach_tc("lo", tc::TcDirection::Ingress, &AttachOptions::default())
-            .map_err(|error| Failure::Attach {
-                program: "count_tc".into(),
-                error,
-            })?;
-        let socket = object
-            .program("count_socket")
-            .expect("loaded")
-            .attach_packet_socket("lo")
-            .map_err(|error| Failure::Attach {
-                program: "count_socket".into(),
-                error,
-            })?;
+        let classifier = object.program("count_tc").expect("loaded");
+        let tc = tc_attach(
+            classifier,
+            "lo",
+            tc::TcDirection::Ingress,
+            &AttachOptions::default(),
+        )
+        .map_err(|error| Failure::Attach {
+            program: "count_tc".into(),
+            error,
+        })?;
+        let filter = object.program("count_socket").expect("loaded");
+        let socket = packet_socket(filter, "lo").map_err(|error| Failure::Attach {
+            program: "count_socket".into(),
+            error,
+        })?;
         Ok(vec![tc, socket])
     },
 };
