@@ -51,6 +51,8 @@ pub mod uapi;
 
 pub mod insn;
 
+pub mod pod;
+
 pub mod btf;
 
 pub mod elf;
