@@ -101,8 +101,7 @@ fn opensnoop_reports_this_processs_open_with_its_filter_set() {
     };
     let pid = std::process::id();
     let mut spec = ObjectSpec::parse(&std::fs::read(&path).unwrap()).unwrap();
-    spec.set_global("targ_tgid", &(pid as i32).to_ne_bytes())
-        .unwrap();
+    spec.set_global("targ_tgid", &(pid as i32)).unwrap();
     let kernel = btf::kernel::load().unwrap();
     let programs = [
         "tracepoint__syscalls__sys_enter_openat",

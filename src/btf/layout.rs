@@ -136,7 +136,8 @@ impl std::error::Error for LayoutError {}
 /// Checks `T` against BTF type `type_id` of `btf` (typedefs and modifiers followed).
 pub fn check<T: Pod>(btf: &Btf, type_id: u32) -> Result<(), LayoutError> {
     let c_type = btf
-        .type_by_id(type_id)
+        .skip_mods(type_id)
+        .and_then(|id| btf.type_by_id(id))
         .map(|t| t.describe())
         .unwrap_or_else(|_| format!("type [{type_id}]"));
     let fail = |field: String, problem| LayoutError {

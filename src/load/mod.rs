@@ -30,6 +30,7 @@
 mod map;
 mod modules;
 mod program;
+mod typed;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -51,6 +52,7 @@ pub use program::{
     program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramInfo, VerifierError,
     VerifierLog, VerifierStats,
 };
+pub use typed::{Array, HashMap, PerCpuArray, PerCpuHashMap, TypedMap};
 
 /// Why an object could not be loaded. Each variant names the map or program; the cause,
 /// where there is one below this layer, is the error's [`source`](std::error::Error::source).
@@ -464,6 +466,11 @@ impl Object {
             };
             maps.push(map);
         }
+        // Typed views check keys and values against the object's BTF: the maps share it.
+        if let Some(btf) = &spec.btf {
+            let btf = std::sync::Arc::new(btf.clone());
+            maps.iter_mut().for_each(|map| map.set_btf(btf.clone()));
+        }
         // The slots of maps of maps that the object fills (`.values = { [1] = &inner }`).
         for map in &maps {
             if matches!(
@@ -614,8 +621,26 @@ impl Object {
     }
 
     /// The current value of global variable `name` (`.data` or `.bss`, as the programs
-    /// left it), read from the kernel with `BPF_MAP_LOOKUP_ELEM`.
-    pub fn global(&self, name: &str) -> Result<Vec<u8>, LoadError> {
+    /// left it), read from the kernel with `BPF_MAP_LOOKUP_ELEM`, as a `T` checked against
+    /// the variable's BTF type (as [`ObjectSpec::set_global`] checks it):
+    /// `let dropped: u64 = object.global("pending_dropped")?;`.
+    pub fn global<T: crate::pod::Pod>(&self, name: &str) -> Result<T, LoadError> {
+        let (var, map) = self.global_variable(name)?;
+        if let Some(btf) = map.btf() {
+            var.check::<T>(btf).map_err(LoadError::Global)?;
+        }
+        let bytes = self.global_bytes(name)?;
+        crate::pod::read(&bytes).ok_or_else(|| {
+            LoadError::Global(GlobalError::Size {
+                name: name.to_string(),
+                expected: bytes.len(),
+                got: std::mem::size_of::<T>(),
+            })
+        })
+    }
+
+    /// The variable `name` and its data section's map.
+    fn global_variable(&self, name: &str) -> Result<(&GlobalVariable, &Map), LoadError> {
         let not_found = || {
             LoadError::Global(GlobalError::NotFound {
                 name: name.to_string(),
@@ -627,6 +652,17 @@ impl Object {
             .find(|var| var.name == name)
             .ok_or_else(not_found)?;
         let map = self.maps.get(var.map).ok_or_else(not_found)?;
+        Ok((var, map))
+    }
+
+    /// [`Object::global`] as bytes, for a tool that does not know the variable's type.
+    pub fn global_bytes(&self, name: &str) -> Result<Vec<u8>, LoadError> {
+        let not_found = || {
+            LoadError::Global(GlobalError::NotFound {
+                name: name.to_string(),
+            })
+        };
+        let (var, map) = self.global_variable(name)?;
         let value = map
             .lookup(&0u32.to_ne_bytes())
             .map_err(|error| LoadError::ReadGlobal {

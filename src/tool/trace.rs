@@ -108,11 +108,11 @@ fn choose_programs(mode: AttachMode) -> AttachChoice {
 fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Vec<String>> {
     let mut set = Vec::new();
     if let Some(pid) = cli.pid {
-        spec.set_global("filter_pid", &pid.to_ne_bytes())?;
+        spec.set_global("filter_pid", &pid)?;
         set.push(format!("filter_pid = {pid}: only process {pid}"));
     }
     if let Some(uid) = cli.uid {
-        spec.set_global("filter_uid", &uid.to_ne_bytes())?;
+        spec.set_global("filter_uid", &uid)?;
         set.push(format!("filter_uid = {uid}: only user {uid}"));
     }
     let family: u8 = match (cli.ipv4, cli.ipv6) {
@@ -121,7 +121,7 @@ fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Vec<String>> {
         _ => 0,
     };
     if family != 0 {
-        spec.set_global("filter_family", &[family])?;
+        spec.set_global("filter_family", &family)?;
         let name = if cli.ipv4 { "AF_INET" } else { "AF_INET6" };
         set.push(format!(
             "filter_family = {family} ({name}): only that family"
@@ -131,12 +131,12 @@ fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Vec<String>> {
         if cli.port.len() > MAX_PORTS {
             bail!("at most {MAX_PORTS} ports can be given to --port");
         }
-        let mut ports = [0u8; MAX_PORTS * 2];
-        for (slot, port) in ports.chunks_exact_mut(2).zip(&cli.port) {
-            slot.copy_from_slice(&port.to_ne_bytes());
+        let mut ports = [0u16; MAX_PORTS];
+        for (slot, port) in ports.iter_mut().zip(&cli.port) {
+            *slot = *port;
         }
         spec.set_global("filter_ports", &ports)?;
-        spec.set_global("filter_ports_len", &(cli.port.len() as u32).to_ne_bytes())?;
+        spec.set_global("filter_ports_len", &(cli.port.len() as u32))?;
         set.push(format!(
             "filter_ports = {:?}, filter_ports_len = {}: only these destination ports",
             cli.port,
@@ -144,7 +144,7 @@ fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Vec<String>> {
         ));
     }
     if cli.count {
-        spec.set_global("count_mode", &[1])?;
+        spec.set_global("count_mode", &1u8)?;
         set.push("count_mode = 1: count in the map `counts`, send no events".to_string());
     }
     Ok(set)
@@ -343,10 +343,9 @@ pub fn run(cli: &Cli) -> Result<()> {
 /// event is sent; when that map was full, the program counted the connection in
 /// `pending_dropped` (`.bss`) instead of reporting it. Say so rather than miss it silently.
 fn report_missed(object: &Object) {
-    let Ok(bytes) = object.global("pending_dropped") else {
+    let Ok(missed) = object.global::<u64>("pending_dropped") else {
         return;
     };
-    let missed = bytes.try_into().map(u64::from_ne_bytes).unwrap_or(0);
     if missed > 0 {
         eprintln!(
             "tcpconnect: {missed} connections were not reported: the pending map (tracepoint path) was full"
