@@ -81,7 +81,7 @@ pub enum LayoutProblem {
     /// A C bitfield, which no Rust field can mirror.
     Bitfield,
     /// The BTF itself could not be read there.
-    Btf(BtfError),
+    Btf(Box<BtfError>),
 }
 
 impl fmt::Display for LayoutError {
@@ -158,7 +158,7 @@ fn at(path: &str, problem: LayoutProblem) -> Mismatch {
 }
 
 fn compare(btf: &Btf, id: u32, size: usize, shape: &Shape, path: &str) -> Result<(), Mismatch> {
-    let btf_error = |e| at(path, LayoutProblem::Btf(e));
+    let btf_error = |e| at(path, LayoutProblem::Btf(Box::new(e)));
     let id = btf.skip_mods_and_typedefs(id).map_err(btf_error)?;
     let ty = btf.type_by_id(id).map_err(btf_error)?;
     if let Shape::Struct { fields } = shape {

@@ -58,7 +58,7 @@ pub enum GlobalError {
         /// The variable.
         name: String,
         /// How they differ.
-        error: LayoutError,
+        error: Box<LayoutError>,
     },
 }
 
@@ -194,7 +194,7 @@ impl GlobalVariable {
         }
         layout::check::<T>(btf, self.type_id).map_err(|error| GlobalError::Layout {
             name: self.name.clone(),
-            error,
+            error: Box::new(error),
         })
     }
 }

@@ -60,9 +60,9 @@ pub enum MapError {
         /// The Rust type.
         rust_type: &'static str,
         /// The map's size for it.
-        expected: usize,
+        expected: u32,
         /// The Rust type's size.
-        got: usize,
+        got: u32,
     },
     /// A Rust key or value type that does not mirror the map's BTF type.
     Layout {
@@ -71,7 +71,7 @@ pub enum MapError {
         /// `key` or `value`.
         what: &'static str,
         /// How they differ.
-        error: LayoutError,
+        error: Box<LayoutError>,
     },
     /// A typed view asked of a map of another type.
     WrongType {
@@ -79,8 +79,6 @@ pub enum MapError {
         map: String,
         /// Its type.
         map_type: MapType,
-        /// The view asked for (`HashMap`).
-        view: &'static str,
         /// The map types the view reads.
         expected: &'static [MapType],
     },
@@ -115,13 +113,12 @@ impl fmt::Display for MapError {
             MapError::WrongType {
                 map,
                 map_type,
-                view,
                 expected,
             } => {
                 let names: Vec<String> = expected.iter().map(|t| t.to_string()).collect();
                 write!(
                     f,
-                    "map {map} is a {map_type} map: a {view} reads a {} map",
+                    "map {map} is a {map_type} map, not a {} map",
                     names.join(" or ")
                 )
             }

@@ -42,21 +42,19 @@ impl Object {
     }
 }
 
-/// Checks the map's type against the view's.
-pub(crate) fn check_type(
-    map: &Map,
-    view: &'static str,
-    expected: &'static [MapType],
-) -> Result<(), MapError> {
-    if expected.contains(&map.map_type()) {
-        Ok(())
-    } else {
-        Err(MapError::WrongType {
-            map: map.name().to_string(),
-            map_type: map.map_type(),
-            view,
-            expected,
-        })
+impl Map {
+    /// Refuses (`MapError::WrongType`) a map whose type is not one of `expected`, the
+    /// types a view reads.
+    pub fn check_type(&self, expected: &'static [MapType]) -> Result<(), MapError> {
+        if expected.contains(&self.map_type()) {
+            Ok(())
+        } else {
+            Err(MapError::WrongType {
+                map: self.name().to_string(),
+                map_type: self.map_type(),
+                expected,
+            })
+        }
     }
 }
 
@@ -73,8 +71,8 @@ fn check_side<T: Pod>(
             map: map.name().to_string(),
             what,
             rust_type: std::any::type_name::<T>(),
-            expected: size,
-            got: size_of::<T>(),
+            expected: size as u32,
+            got: size_of::<T>().try_into().unwrap_or(u32::MAX),
         });
     }
     match map.btf() {
@@ -82,7 +80,7 @@ fn check_side<T: Pod>(
             layout::check::<T>(btf, btf_type).map_err(|error| MapError::Layout {
                 map: map.name().to_string(),
                 what,
-                error,
+                error: Box::new(error),
             })
         }
         _ => Ok(()),
@@ -120,7 +118,7 @@ pub struct HashMap<'m, K, V> {
 
 impl<'m, K: Pod, V: Pod> TypedMap<'m> for HashMap<'m, K, V> {
     fn new(map: &'m Map) -> Result<Self, MapError> {
-        check_type(map, "HashMap", &[MapType::HASH, MapType::LRU_HASH])?;
+        map.check_type(&[MapType::HASH, MapType::LRU_HASH])?;
         check_key_value::<K, V>(map)?;
         Ok(HashMap {
             map,
@@ -185,7 +183,7 @@ pub struct Array<'m, V> {
 
 impl<'m, V: Pod> TypedMap<'m> for Array<'m, V> {
     fn new(map: &'m Map) -> Result<Self, MapError> {
-        check_type(map, "Array", &[MapType::ARRAY])?;
+        map.check_type(&[MapType::ARRAY])?;
         check_key_value::<u32, V>(map)?;
         Ok(Array {
             map,
@@ -285,11 +283,7 @@ pub struct PerCpuHashMap<'m, K, V> {
 
 impl<'m, K: Pod, V: Pod> TypedMap<'m> for PerCpuHashMap<'m, K, V> {
     fn new(map: &'m Map) -> Result<Self, MapError> {
-        check_type(
-            map,
-            "PerCpuHashMap",
-            &[MapType::PERCPU_HASH, MapType::LRU_PERCPU_HASH],
-        )?;
+        map.check_type(&[MapType::PERCPU_HASH, MapType::LRU_PERCPU_HASH])?;
         check_key_value::<K, V>(map)?;
         Ok(PerCpuHashMap {
             map,
@@ -347,7 +341,7 @@ pub struct PerCpuArray<'m, V> {
 
 impl<'m, V: Pod> TypedMap<'m> for PerCpuArray<'m, V> {
     fn new(map: &'m Map) -> Result<Self, MapError> {
-        check_type(map, "PerCpuArray", &[MapType::PERCPU_ARRAY])?;
+        map.check_type(&[MapType::PERCPU_ARRAY])?;
         check_key_value::<u32, V>(map)?;
         Ok(PerCpuArray {
             map,
