@@ -144,6 +144,61 @@ pub fn read<T: Pod>(bytes: &[u8]) -> Option<T> {
     Some(unsafe { std::ptr::read_unaligned(head.as_ptr().cast::<T>()) })
 }
 
+/// The `T` a record holds: `bytes` is at least `size_of::<T>()` long and at most
+/// `padding` bytes longer (what the channel adds: a perf sample up to 7 bytes, a ring
+/// buffer record none). Anything else is a [`SizeError`], never a panic.
+pub fn read_padded<T: Pod>(bytes: &[u8], padding: usize) -> Result<T, SizeError> {
+    let size = size_of::<T>();
+    let error = || SizeError {
+        rust_type: std::any::type_name::<T>(),
+        size,
+        got: bytes.len(),
+        padding,
+    };
+    if bytes.len() > size.saturating_add(padding) {
+        return Err(error());
+    }
+    read(bytes).ok_or_else(error)
+}
+
+/// A record of a length that is not its type's (plus the padding its channel allows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeError {
+    /// The type asked for.
+    pub rust_type: &'static str,
+    /// Its size.
+    pub size: usize,
+    /// The record's length.
+    pub got: usize,
+    /// The padding allowed past the type's size.
+    pub padding: usize,
+}
+
+impl std::fmt::Display for SizeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let SizeError {
+            rust_type,
+            size,
+            got,
+            padding,
+        } = self;
+        if got < size {
+            write!(
+                f,
+                "a record of {got} bytes is shorter than {rust_type} ({size} bytes)"
+            )
+        } else {
+            write!(
+                f,
+                "a record of {got} bytes is longer than {rust_type} ({size} bytes) and the \
+                 {padding} bytes of padding allowed"
+            )
+        }
+    }
+}
+
+impl std::error::Error for SizeError {}
+
 /// A `T` of all-zero bytes (a valid value: `T: Pod`).
 pub fn zeroed<T: Pod>() -> T {
     // SAFETY: `T: Pod` promises every bit pattern, all zeros included, is a `T`.
@@ -184,6 +239,39 @@ mod tests {
         assert_eq!(read::<Pair>(&shifted[1..]), Some(pair));
         assert_eq!(read::<Pair>(&bytes[..7]), None);
         assert_eq!(zeroed::<[u64; 3]>(), [0; 3]);
+    }
+
+    #[test]
+    fn a_record_shorter_than_its_type_or_longer_than_its_padding_is_an_error() {
+        let bytes = [1u8, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9];
+        assert_eq!(
+            read_padded::<u32>(&bytes[..4], 0),
+            Ok(u32::from_ne_bytes([1, 0, 0, 0]))
+        );
+        assert_eq!(
+            read_padded::<u32>(&bytes[..11], 7),
+            Ok(u32::from_ne_bytes([1, 0, 0, 0]))
+        );
+        let long = read_padded::<u32>(&bytes[..12], 7).unwrap_err();
+        assert_eq!(
+            long.to_string(),
+            "a record of 12 bytes is longer than u32 (4 bytes) and the 7 bytes of padding allowed"
+        );
+        let short = read_padded::<u64>(&bytes[..7], 7).unwrap_err();
+        assert_eq!(
+            short,
+            SizeError {
+                rust_type: "u64",
+                size: 8,
+                got: 7,
+                padding: 7
+            }
+        );
+        assert_eq!(
+            short.to_string(),
+            "a record of 7 bytes is shorter than u64 (8 bytes)"
+        );
+        assert!(read_padded::<u32>(&bytes[..5], 0).is_err());
     }
 
     #[test]

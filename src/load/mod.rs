@@ -52,7 +52,7 @@ pub use program::{
     program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramInfo, VerifierError,
     VerifierLog, VerifierStats,
 };
-pub use typed::{Array, HashMap, PerCpuArray, PerCpuHashMap, TypedMap};
+pub use typed::{Array, HashMap, PerCpuArray, PerCpuHashMap, PerfEventArray, RingBufMap, TypedMap};
 
 /// Why an object could not be loaded. Each variant names the map or program; the cause,
 /// where there is one below this layer, is the error's [`source`](std::error::Error::source).

@@ -9,8 +9,10 @@
 //! ABI: the same commands as [`Map`] (`BPF_MAP_LOOKUP_ELEM`, `BPF_MAP_UPDATE_ELEM`,
 //! `BPF_MAP_DELETE_ELEM`, `BPF_MAP_GET_NEXT_KEY`, `include/uapi/linux/bpf.h`). Per-CPU
 //! values are one per possible CPU, each in a slot rounded up to 8 bytes
-//! (`bpf_map_value_size` in `kernel/bpf/syscall.c`). The readers' views,
-//! `PerfEventArray` and `RingBuf`, are in [`crate::perf`] and [`crate::ringbuf`].
+//! (`bpf_map_value_size` in `kernel/bpf/syscall.c`). The readers' maps have views too,
+//! [`PerfEventArray`] and [`RingBufMap`], checked for their type here; their readers are
+//! opened from them in [`crate::perf`] and [`crate::ringbuf`] (`PerfEventArray::reader`,
+//! `RingBufMap::reader`), and read records as typed values there.
 //!
 //! (aya's `HashMap<T, K: Pod, V: Pod>::try_from(map)`; cilium/ebpf's `Map.Lookup(key,
 //! &value)`.)
@@ -373,5 +375,58 @@ impl<'m, V: Pod> PerCpuArray<'m, V> {
     pub fn set(&self, index: u32, values: &[V], flags: u64) -> Result<(), MapError> {
         let bytes = per_cpu_bytes(self.map, values)?;
         self.map.update(&index.to_ne_bytes(), &bytes, flags)
+    }
+}
+
+/// A perf event array (`perf_event_array`), the map a [`crate::perf::PerfReader`] reads
+/// ([`PerfEventArray::reader`]). Its values are perf event fds, set by the reader.
+#[derive(Debug, Clone, Copy)]
+pub struct PerfEventArray<'m> {
+    map: &'m Map,
+}
+
+impl<'m> TypedMap<'m> for PerfEventArray<'m> {
+    fn new(map: &'m Map) -> Result<Self, MapError> {
+        map.check_type(&[MapType::PERF_EVENT_ARRAY])?;
+        Ok(PerfEventArray { map })
+    }
+}
+
+impl<'m> PerfEventArray<'m> {
+    /// The view of `map` ([`TypedMap::new`]).
+    pub fn new(map: &'m Map) -> Result<Self, MapError> {
+        <Self as TypedMap>::new(map)
+    }
+
+    /// The map underneath.
+    pub fn map(&self) -> &'m Map {
+        self.map
+    }
+}
+
+/// A ring buffer (`ringbuf`), the map a [`crate::ringbuf::RingBufReader`] reads
+/// ([`RingBufMap::reader`]). (Not `RingBuf`: [`crate::ringbuf::RingBuf`] is the pure
+/// reader of the ring's memory.)
+#[derive(Debug, Clone, Copy)]
+pub struct RingBufMap<'m> {
+    map: &'m Map,
+}
+
+impl<'m> TypedMap<'m> for RingBufMap<'m> {
+    fn new(map: &'m Map) -> Result<Self, MapError> {
+        map.check_type(&[MapType::RINGBUF])?;
+        Ok(RingBufMap { map })
+    }
+}
+
+impl<'m> RingBufMap<'m> {
+    /// The view of `map` ([`TypedMap::new`]).
+    pub fn new(map: &'m Map) -> Result<Self, MapError> {
+        <Self as TypedMap>::new(map)
+    }
+
+    /// The map underneath.
+    pub fn map(&self) -> &'m Map {
+        self.map
     }
 }
