@@ -23,7 +23,7 @@ fn main() -> anyhow::Result<()> {
         &spec,
         &LoadOptions {
             programs: vec!["inet_sock_set_state".into()],
-            target_btf: Some(&kernel_btf),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel_btf),
             ..LoadOptions::default()
         },
     )?;

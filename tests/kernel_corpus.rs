@@ -111,7 +111,7 @@ fn opensnoop_reports_this_processs_open_with_its_filter_set() {
         &spec,
         &LoadOptions {
             programs: programs.iter().map(|p| p.to_string()).collect(),
-            target_btf: Some(&kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
             ..LoadOptions::default()
         },
     )

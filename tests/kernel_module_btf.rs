@@ -37,7 +37,7 @@ fn load(kernel: &Btf) -> Result<Object, LoadError> {
     Object::load(
         &spec,
         &LoadOptions {
-            target_btf: Some(kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(kernel),
             ..LoadOptions::default()
         },
     )
@@ -148,7 +148,7 @@ fn a_modules_kfuncs_are_called_through_its_fd_array_slot() {
         Object::load(
             &spec,
             &LoadOptions {
-                target_btf: Some(&kernel),
+                target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
                 ..LoadOptions::default()
             },
         )

@@ -53,7 +53,10 @@ fn load(program: &str, port: u16) -> Object {
         &spec,
         &ebpf_loader::load::LoadOptions {
             programs: vec![program.into()],
-            target_btf: kernel.as_ref(),
+            target_btf: kernel.as_ref().map_or(
+                ebpf_loader::load::TargetBtf::Off,
+                ebpf_loader::load::TargetBtf::Btf,
+            ),
             ..Default::default()
         },
     )

@@ -52,7 +52,7 @@ fn load_for(tgid: u32, without_cookie: bool) -> Object {
     Object::load(
         &spec,
         &LoadOptions {
-            target_btf: Some(&kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
             without_bpf_cookie: without_cookie,
             ..LoadOptions::default()
         },

@@ -41,7 +41,7 @@ fn a_missing_field_is_named_when_the_verifier_refuses_the_program() {
         &spec,
         &LoadOptions {
             programs: vec!["tcp_connect".into()],
-            target_btf: Some(&target),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&target),
             ..LoadOptions::default()
         },
     )
@@ -71,7 +71,7 @@ fn a_field_guarded_by_exists_is_skipped_and_the_program_loads() {
         &spec,
         &LoadOptions {
             programs: vec!["inet_sock_set_state".into()],
-            target_btf: Some(&target),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&target),
             ..LoadOptions::default()
         },
     )
@@ -130,7 +130,7 @@ fn globals_written_before_load_are_in_the_kernels_maps() {
         &spec,
         &LoadOptions {
             programs: vec!["inet_sock_set_state".into()],
-            target_btf: Some(&kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
             ..LoadOptions::default()
         },
     )
@@ -166,7 +166,7 @@ fn maps_pinned_by_name_are_created_once_and_reused() {
     let kernel = ebpf_loader::btf::kernel::load().expect("kernel BTF");
     let options = LoadOptions {
         programs: vec!["inet_sock_set_state".into()],
-        target_btf: Some(&kernel),
+        target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
         pin_root: Some(dir.clone()),
         ..LoadOptions::default()
     };
@@ -193,7 +193,7 @@ fn a_map_given_by_its_pin_replaces_the_objects_own() {
     theirs.pin(&dir.join("theirs")).unwrap();
     let options = LoadOptions {
         programs: vec!["inet_sock_set_state".into()],
-        target_btf: Some(&kernel),
+        target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
         pinned_maps: vec![("counts".into(), dir.join("theirs"))],
         ..LoadOptions::default()
     };

@@ -20,7 +20,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use ebpf_loader::attach::{self, AttachOptions};
 use ebpf_loader::btf;
 use ebpf_loader::elf::ObjectSpec;
-use ebpf_loader::load::{LoadOptions, Object};
+use ebpf_loader::load::{LoadOptions, Object, TargetBtf};
 use ebpf_loader::perf::{PerfReader, PerfReaderOptions, Wakeup};
 
 use super::cli::{AttachMode, Cli};
@@ -249,7 +249,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         &spec,
         &LoadOptions {
             programs: names.iter().map(|name| name.to_string()).collect(),
-            target_btf: Some(&target_btf),
+            target_btf: TargetBtf::Btf(&target_btf),
             verifier_stats: cli.verbose,
             pinned_maps: selection.pinned_maps.clone(),
             ..LoadOptions::default()

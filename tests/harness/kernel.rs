@@ -176,7 +176,7 @@ pub fn load_fixture(
         &spec,
         &ebpf_loader::load::LoadOptions {
             programs: vec![program.into()],
-            target_btf: Some(&kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
             ..Default::default()
         },
     )
