@@ -174,3 +174,37 @@ fn from_perf(event: Event<'_>) -> Record<'_> {
         Event::Lost { count, .. } => Record::Lost { count },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_reads_as_a_type_with_its_channels_padding() {
+        let bytes = [7u8, 0, 0, 0, 0xee, 0xee, 0xee, 0xee];
+        let perf = Sample {
+            data: &bytes,
+            padding: SAMPLE_PADDING,
+        };
+        // A perf sample of a u32: 4 bytes of the kernel's padding follow it.
+        assert_eq!(perf.read::<u32>(), Ok(u32::from_ne_bytes([7, 0, 0, 0])));
+        assert_eq!(perf.len(), 8);
+        let ring = Sample {
+            data: &bytes,
+            padding: 0,
+        };
+        assert_eq!(ring.read::<u64>(), Ok(u64::from_ne_bytes(bytes)));
+        assert_eq!(
+            ring.read::<u32>().unwrap_err().to_string(),
+            "a record of 8 bytes is longer than u32 (4 bytes) and the 0 bytes of padding allowed"
+        );
+        let short = Sample {
+            data: &bytes[..3],
+            padding: SAMPLE_PADDING,
+        };
+        assert_eq!(
+            short.read::<u32>().unwrap_err().to_string(),
+            "a record of 3 bytes is shorter than u32 (4 bytes)"
+        );
+    }
+}

@@ -118,7 +118,7 @@ impl fmt::Display for MapError {
                 let names: Vec<String> = expected.iter().map(|t| t.to_string()).collect();
                 write!(
                     f,
-                    "map {map} is a {map_type} map, not a {} map",
+                    "map {map} is of type {map_type}; this view reads {}",
                     names.join(" or ")
                 )
             }
