@@ -204,3 +204,29 @@ fn a_map_given_by_its_pin_replaces_the_objects_own() {
     );
     drop(object);
 }
+
+/// `TargetBtf::Off` is the one decision: an object with externs (features.bpf.o's
+/// `__kconfig` and `__ksym`) is refused before any system call, instead of fetching the
+/// kernel's BTF behind the option's back.
+#[test]
+fn target_btf_off_refuses_an_object_that_needs_the_kernels_btf() {
+    let bytes =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/features.bpf.o"))
+            .unwrap();
+    let spec = ObjectSpec::parse(&bytes).unwrap();
+    assert!(!spec.externs.is_empty());
+    let error = Object::load(
+        &spec,
+        &LoadOptions {
+            target_btf: ebpf_loader::load::TargetBtf::Off,
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(error, LoadError::NoKernelBtf), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "the object has externs or BTF-typed programs, which need the kernel's BTF, but the \
+         load's target BTF is TargetBtf::Off"
+    );
+}
