@@ -49,7 +49,6 @@
 //! # Ok(()) }
 //! ```
 
-
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]

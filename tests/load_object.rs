@@ -210,9 +210,11 @@ fn a_map_given_by_its_pin_replaces_the_objects_own() {
 /// kernel's BTF behind the option's back.
 #[test]
 fn target_btf_off_refuses_an_object_that_needs_the_kernels_btf() {
-    let bytes =
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/features.bpf.o"))
-            .unwrap();
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/features.bpf.o"
+    ))
+    .unwrap();
     let spec = ObjectSpec::parse(&bytes).unwrap();
     assert!(!spec.externs.is_empty());
     let error = Object::load(

@@ -103,9 +103,18 @@ fn check_key_value<K: Pod, V: Pod>(map: &Map) -> Result<(), MapError> {
 
 /// `T` from a value the kernel returned, of the size checked when the view was made.
 fn value_of<T: Pod>(map: &Map, bytes: &[u8]) -> Result<T, MapError> {
+    read_as(map, "value", bytes)
+}
+
+/// `T` from a key the kernel returned.
+fn key_of<T: Pod>(map: &Map, bytes: &[u8]) -> Result<T, MapError> {
+    read_as(map, "key", bytes)
+}
+
+fn read_as<T: Pod>(map: &Map, what: &'static str, bytes: &[u8]) -> Result<T, MapError> {
     pod::read(bytes).ok_or_else(|| MapError::Size {
         map: map.name().to_string(),
-        what: "value",
+        what,
         expected: size_of::<T>(),
         got: bytes.len(),
     })
@@ -163,7 +172,7 @@ impl<'m, K: Pod, V: Pod> HashMap<'m, K, V> {
     pub fn keys(&self) -> impl Iterator<Item = Result<K, MapError>> + 'm {
         let map = self.map;
         map.keys()
-            .map(move |key| key.and_then(|bytes| value_of(map, &bytes)))
+            .map(move |key| key.and_then(|bytes| key_of(map, &bytes)))
     }
 
     /// The keys and their values ([`Map::entries`]).
@@ -171,7 +180,7 @@ impl<'m, K: Pod, V: Pod> HashMap<'m, K, V> {
         let map = self.map;
         map.entries().map(move |entry| {
             let (key, value) = entry?;
-            Ok((value_of(map, &key)?, value_of(map, &value)?))
+            Ok((key_of(map, &key)?, value_of(map, &value)?))
         })
     }
 }
@@ -329,7 +338,7 @@ impl<'m, K: Pod, V: Pod> PerCpuHashMap<'m, K, V> {
         let map = self.map;
         map.entries().map(move |entry| {
             let (key, value) = entry?;
-            Ok((value_of(map, &key)?, per_cpu_values(map, &value)?))
+            Ok((key_of(map, &key)?, per_cpu_values(map, &value)?))
         })
     }
 }
