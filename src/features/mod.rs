@@ -10,6 +10,8 @@
 //! - [`btf`]: which BTF kinds `BPF_BTF_LOAD` accepts, for [`crate::btf::sanitize`].
 //! - [`lsm`]: the active Linux security modules (is the BPF LSM one of them?).
 //! - [`probe_perf_link`]: perf event links (5.15).
+//! - [`syscall_wrapper`]: the prefix of the kernel's system call wrappers (`__x64_sys_`),
+//!   for `ksyscall` programs and `LINUX_HAS_SYSCALL_WRAPPER`.
 //! - [`probe_all`]: everything at once, as a plain [`Features`] struct.
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -21,8 +23,10 @@ pub mod btf;
 pub mod lsm;
 pub mod memlock;
 mod report;
+mod wrapper;
 
 pub use report::{probe_all, probe_bpf_cookie, probe_fentry, Features};
+pub use wrapper::{syscall_function, syscall_wrapper};
 
 /// `r0 = 0; exit`: the smallest program every type accepts.
 pub(crate) const RETURN_ZERO: [Insn; 2] = [

@@ -9,6 +9,7 @@
 //! 4.17), `kprobe_events` and `events/CATEGORY/NAME/id` in tracefs, the kernel's
 //! BTF at `/sys/kernel/btf/vmlinux` (5.4 with `CONFIG_DEBUG_INFO_BTF`).
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use super::memlock::{self, Memlock};
@@ -97,7 +98,11 @@ pub fn probe_bpf_cookie() -> bool {
     )
 }
 
-/// A `fentry` program on kernel function `function`, found in the kernel's BTF.
+/// A `fentry` program on kernel function `function`, found in the kernel's BTF: loaded,
+/// then attached (`BPF_RAW_TRACEPOINT_OPEN`) and at once detached. Loading alone is not
+/// enough: arm64 before 6.4 verifies fentry programs on kernel functions but cannot attach
+/// them (no BPF trampoline before 6.0; no ftrace direct calls to reach one before 6.4:
+/// `ENOTSUPP`, 524, at attach; Debian's arm64 5.10 and 6.1).
 pub fn probe_fentry(function: &str) -> bool {
     let Ok(kernel) = btf::kernel::load() else {
         return false;
@@ -105,14 +110,16 @@ pub fn probe_fentry(function: &str) -> bool {
     let Ok(func) = kernel.find_by_name_kind(function, Kind::Func) else {
         return false;
     };
-    probe_load(
+    let Ok(prog) = probe_load(
         "fentry_probe",
         BPF_PROG_TYPE_TRACING,
         BPF_TRACE_FENTRY,
         func,
         &RETURN_ZERO,
-    )
-    .is_ok()
+    ) else {
+        return false;
+    };
+    syscall::raw_tracepoint_open(prog.as_fd(), None).is_ok()
 }
 
 /// Probes everything [`Features`] holds, with the fentry probe on kernel function

@@ -310,7 +310,7 @@ impl Program {
                 } else {
                     KprobeKind::Entry
                 };
-                let function = syscall_function(syscall);
+                let function = crate::features::syscall_function(syscall);
                 attach::attach_kprobe(self.fd.as_fd(), &function, 0, kind, opts)
             }
             AttachTarget::Tracepoint { category, name } => {
@@ -482,22 +482,6 @@ impl AsFd for Program {
     /// `Program`).
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
-    }
-}
-
-/// The kernel function a system call enters through: `__x64_sys_NAME` where the kernel
-/// has syscall wrappers (4.17+ on x86-64, listed in `/proc/kallsyms`), else `sys_NAME`, as
-/// libbpf's `ksyscall` resolves it.
-fn syscall_function(syscall: &str) -> String {
-    let wrapped = format!("__x64_sys_{syscall}");
-    let has_wrappers = std::fs::read_to_string("/proc/kallsyms").is_ok_and(|text| {
-        text.lines()
-            .any(|line| line.split_whitespace().nth(2) == Some("__x64_sys_bpf"))
-    });
-    if has_wrappers {
-        wrapped
-    } else {
-        format!("sys_{syscall}")
     }
 }
 
