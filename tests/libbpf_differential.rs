@@ -23,6 +23,21 @@ enum Verdict {
     Refused,
 }
 
+/// The errno libbpf's `bpf_object__load` returned, by program, for the programs it refused.
+fn libbpf_errnos(reference: &Path, object: &Path) -> BTreeMap<String, i32> {
+    let out = Command::new(reference).arg(object).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            match fields.as_slice() {
+                [name, "refused", errno] => Some((name.to_string(), errno.parse().ok()?)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 fn reference() -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libbpf_loadall");
     let status = Command::new("cc")
@@ -60,9 +75,22 @@ fn libbpf(reference: &Path, object: &Path) -> Option<BTreeMap<String, Verdict>> 
 }
 
 fn ours(object: &Path) -> BTreeMap<String, Verdict> {
-    let out = Command::new(TOOL).arg("load").arg(object).output().unwrap();
+    ours_with(object, &[]).0
+}
+
+/// `tcpconnect load [ARGS] OBJECT`: the verdicts, and the tool's stderr (one line per
+/// refused program, with the verifier's reason).
+fn ours_with(object: &Path, args: &[&str]) -> (BTreeMap<String, Verdict>, String) {
+    let out = Command::new(TOOL)
+        .arg("load")
+        .args(args)
+        .arg(object)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
+    let verdicts = text
+        .lines()
         .skip(1)
         .filter_map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
@@ -76,7 +104,8 @@ fn ours(object: &Path) -> BTreeMap<String, Verdict> {
             };
             Some((name, verdict))
         })
-        .collect()
+        .collect();
+    (verdicts, stderr)
 }
 
 fn objects() -> Vec<PathBuf> {
@@ -173,3 +202,77 @@ fn every_program_loads_as_libbpf_loads_it() {
 /// Programs where this loader does not do what libbpf does, on this host (6.18, no kprobes,
 /// no fentry): none. A program that appears here is a regression to fix, not an answer.
 const KNOWN_DIFFERENCES: &[&str] = &[];
+
+/// One of this repository's fixtures (`tests/fixtures/NAME.bpf.o`), loaded program by
+/// program by libbpf and by `tcpconnect load`: both loaders' verdicts (which must be the
+/// same, tag for tag), libbpf's errnos, and our stderr.
+struct Fixture {
+    verdicts: BTreeMap<String, Verdict>,
+    libbpf_errnos: BTreeMap<String, i32>,
+    stderr: String,
+}
+
+fn fixture(name: &str) -> Fixture {
+    let object = Path::new("tests/fixtures").join(format!("{name}.bpf.o"));
+    let reference = reference();
+    let theirs = libbpf(&reference, &object).expect("libbpf opens the fixture");
+    let (mine, stderr) = ours_with(&object, &[]);
+    assert_eq!(
+        mine, theirs,
+        "{name}: ours, libbpf's; our stderr:\n{stderr}"
+    );
+    Fixture {
+        verdicts: mine,
+        libbpf_errnos: libbpf_errnos(&reference, &object),
+        stderr,
+    }
+}
+
+impl Fixture {
+    fn tag(&self, program: &str) -> &str {
+        match self.verdicts.get(program) {
+            Some(Verdict::Loaded { tag }) => tag,
+            other => panic!("{program}: {other:?}\n{}", self.stderr),
+        }
+    }
+
+    /// `program` was refused by both, libbpf with `errno`, ours with the same errno and a
+    /// line of stderr holding the verifier's `reason`.
+    fn assert_refused(&self, program: &str, errno: i32, errno_name: &str, reason: &str) {
+        assert_eq!(self.verdicts.get(program), Some(&Verdict::Refused));
+        assert_eq!(
+            self.libbpf_errnos.get(program),
+            Some(&errno),
+            "libbpf's errno"
+        );
+        let line = self
+            .stderr
+            .lines()
+            .find(|line| line.starts_with(&format!("tcpconnect: {program}: ")))
+            .unwrap_or_else(|| panic!("no error for {program} in:\n{}", self.stderr));
+        assert!(line.contains(&format!("({errno_name})")), "{line}");
+        assert!(line.contains(reason), "{line}");
+    }
+}
+
+/// Rule 1: a verifier refusal is final. Global functions are checked alone, from their BTF:
+/// passing a stack buffer where the context is expected, and returning a value the caller
+/// cannot bound, are refused, by libbpf and by us, with the verifier's own reason; a loader
+/// that retried without func_info would have loaded both (as static functions).
+#[test]
+fn a_refused_global_function_is_never_loaded_without_its_btf() {
+    let f = fixture("global_func");
+    f.assert_refused(
+        "bad_argument",
+        libc::EINVAL,
+        "EINVAL",
+        "Caller passes invalid args into func#1 ('skb_len')",
+    );
+    f.assert_refused(
+        "bad_return",
+        libc::EINVAL,
+        "EINVAL",
+        "At program exit the register R0 has unknown scalar value should have been in",
+    );
+    assert_eq!(f.tag("good_call").len(), 16);
+}

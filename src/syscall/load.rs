@@ -1,5 +1,5 @@
 //! Loading programs (`BPF_PROG_LOAD`) and BTF (`BPF_BTF_LOAD`) with the verifier-log
-//! protocol the established loaders follow:
+//! protocol the established loaders follow (libbpf's `bpf_object_load_prog`):
 //!
 //! 1. load without a log (fast, and the log costs the kernel time and memory);
 //! 2. on failure, load again with a log buffer (`log_level` 1), so the error carries the
@@ -13,10 +13,19 @@
 //! A rejection returns a [`VerifierError`] with the whole log; its `Display` is one line ending
 //! with the log's last line, [`VerifierError::last_lines`] gives more.
 //!
+//! **A program is sent as it is, or not at all.** Every `BPF_PROG_LOAD` of a program goes
+//! through one function, `prog_attempt`, which only [`load_program`] calls, through
+//! `load_with_log`, with the one request it was given: the attempts above differ in their
+//! log buffer and level only, never in the instructions, BTF, `func_info` or `line_info`.
+//! So a verifier's refusal is never turned into a load of something else (a program whose
+//! global functions, checked without their BTF, would pass as static ones). What the
+//! kernel takes is decided before, once per process, by probing
+//! ([`crate::features::btf::probe`]: BTF, `FUNC` for func_info and line_info, global
+//! functions), as libbpf's `kernel_supports(FEAT_BTF_FUNC)` and `FEAT_BTF_GLOBAL_FUNC` do.
+//!
 //! `func_info` and `line_info` (`struct bpf_func_info`, `struct bpf_line_info` in
-//! `include/uapi/linux/bpf.h`) are optional; a kernel (or a BTF) that does not accept them
-//! answers `EINVAL`. [`load_program`] can retry without them ([`ProgLoadOptions::retry_without_btf_info`])
-//! and says in [`LoadedProgram::btf_info`] whether the kernel took them.
+//! `include/uapi/linux/bpf.h`) are optional; [`LoadedProgram::btf_info`] says whether the
+//! request had them.
 
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -85,16 +94,6 @@ impl<'a> ProgLoadRequest<'a> {
     pub fn has_btf_info(&self) -> bool {
         !self.func_info.is_empty() || !self.line_info.is_empty()
     }
-
-    /// The same request without func_info, line_info and the program BTF.
-    pub fn without_btf_info(&self) -> Self {
-        ProgLoadRequest {
-            prog_btf_fd: None,
-            func_info: &[],
-            line_info: &[],
-            ..*self
-        }
-    }
 }
 
 /// How hard to try for a log.
@@ -111,9 +110,6 @@ pub struct ProgLoadOptions {
     pub max_log_size: usize,
     /// How many times to try again when the kernel answers `EAGAIN`.
     pub eagain_retries: u32,
-    /// When a load with func_info/line_info fails with `EINVAL` or `E2BIG`, load again
-    /// without them (and report it in [`LoadedProgram::btf_info`]).
-    pub retry_without_btf_info: bool,
 }
 
 impl Default for ProgLoadOptions {
@@ -123,7 +119,6 @@ impl Default for ProgLoadOptions {
             initial_log_size: 64 * 1024,
             max_log_size: 16 * 1024 * 1024,
             eagain_retries: 5,
-            retry_without_btf_info: true,
         }
     }
 }
@@ -174,15 +169,14 @@ impl VerifierLog {
     }
 }
 
-/// Whether the kernel took the program's func_info/line_info.
+/// Whether the program was loaded with func_info/line_info. There is no third answer: a
+/// load with them that fails is an error, never retried without them (module header).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BtfInfoOutcome {
-    /// The request had none.
+    /// The request had none (no object BTF, or a kernel without BTF `FUNC`, probed).
     NotGiven,
     /// Loaded with them.
     Accepted,
-    /// The load with them failed with this error; the program was loaded without them.
-    Dropped(Box<VerifierError>),
 }
 
 /// A loaded program.
@@ -356,42 +350,23 @@ fn prog_attempt(
     (result, attr.log_true_size)
 }
 
-/// Loads a program with the log protocol of the module header.
+/// Loads a program with the log protocol of the module header: the request is sent as it
+/// is (only the log differs between attempts), and a refusal is returned with its log.
 pub fn load_program(
     req: &ProgLoadRequest<'_>,
     opts: &ProgLoadOptions,
 ) -> Result<LoadedProgram, VerifierError> {
     let mut attempt = |level: u32, log: Option<&mut [u8]>| prog_attempt(req, level, log);
-    let first = load_with_log("BPF_PROG_LOAD", req.name, opts, &mut attempt);
-    match first {
-        Ok((fd, log)) => Ok(LoadedProgram {
-            fd,
-            log,
-            btf_info: if req.has_btf_info() {
-                BtfInfoOutcome::Accepted
-            } else {
-                BtfInfoOutcome::NotGiven
-            },
-        }),
-        Err(err)
-            if req.has_btf_info()
-                && opts.retry_without_btf_info
-                && matches!(err.error.errno, libc::EINVAL | libc::E2BIG) =>
-        {
-            let bare = req.without_btf_info();
-            let mut attempt = |level: u32, log: Option<&mut [u8]>| prog_attempt(&bare, level, log);
-            match load_with_log("BPF_PROG_LOAD", req.name, opts, &mut attempt) {
-                Ok((fd, log)) => Ok(LoadedProgram {
-                    fd,
-                    log,
-                    btf_info: BtfInfoOutcome::Dropped(Box::new(err)),
-                }),
-                // Not the BTF info's fault: the first error's log has the source lines.
-                Err(_) => Err(err),
-            }
-        }
-        Err(err) => Err(err),
-    }
+    let (fd, log) = load_with_log("BPF_PROG_LOAD", req.name, opts, &mut attempt)?;
+    Ok(LoadedProgram {
+        fd,
+        log,
+        btf_info: if req.has_btf_info() {
+            BtfInfoOutcome::Accepted
+        } else {
+            BtfInfoOutcome::NotGiven
+        },
+    })
 }
 
 /// Loads raw BTF (`BPF_BTF_LOAD`) with the same log protocol. Returns the BTF fd and the
