@@ -276,3 +276,75 @@ fn a_refused_global_function_is_never_loaded_without_its_btf() {
     );
     assert_eq!(f.tag("good_call").len(), 16);
 }
+
+/// Rule 2: subprograms are laid out depth-first in the order of the calls, as libbpf's
+/// `bpf_object__reloc_code` appends them: `layout` calls a() then b(), a() calls c(), c()
+/// calls d(), b() calls d() and e(). The exact layout, the exact call offsets, and the
+/// kernel's tag equal to libbpf's.
+#[test]
+fn subprograms_are_laid_out_depth_first_as_libbpf_does() {
+    let f = fixture("subprog_order");
+    assert_eq!(f.tag("layout").len(), 16);
+
+    let bytes = std::fs::read("tests/fixtures/subprog_order.bpf.o").unwrap();
+    let spec = ebpf_loader::elf::ObjectSpec::parse(&bytes).unwrap();
+    let relocated = spec.relocate("layout", &[], None).unwrap();
+    let layout: Vec<(&str, usize)> = relocated
+        .layout
+        .iter()
+        .map(|(name, start)| (name.as_str(), *start))
+        .collect();
+    let size = |name: &str| {
+        spec.subprograms
+            .iter()
+            .chain(&spec.programs)
+            .find(|f| f.name == name)
+            .unwrap()
+            .insns
+            .len()
+    };
+    let mut expected = Vec::new();
+    let mut at = 0;
+    for name in ["layout", "a", "c", "d", "b", "e"] {
+        expected.push((name, at));
+        at += size(name);
+    }
+    assert_eq!(layout, expected);
+    assert_eq!(relocated.insns.len(), at);
+    // Every call lands on the first instruction of the callee its relocation names.
+    let start = |name: &str| expected.iter().find(|(n, _)| *n == name).unwrap().1;
+    let calls: Vec<(usize, &str, usize)> = relocated
+        .applied
+        .iter()
+        .filter(|a| matches!(a.kind, ebpf_loader::elf::RelocationKind::Call { .. }))
+        .map(|a| {
+            let insn = relocated.insns[a.insn];
+            (
+                a.insn,
+                a.target.as_str(),
+                (a.insn as i64 + 1 + i64::from(insn.imm)) as usize,
+            )
+        })
+        .collect();
+    let callers: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|&(at, callee, _)| {
+            let caller = expected.iter().rev().find(|(_, s)| *s <= at).unwrap().0;
+            (caller, callee)
+        })
+        .collect();
+    assert_eq!(
+        callers,
+        [
+            ("layout", "a"),
+            ("layout", "b"),
+            ("a", "c"),
+            ("c", "d"),
+            ("b", "d"),
+            ("b", "e")
+        ]
+    );
+    for (_, callee, lands) in calls {
+        assert_eq!(lands, start(callee), "call of {callee}");
+    }
+}
