@@ -424,3 +424,27 @@ fn a_zero_length_array_is_flexible_only_as_the_last_member() {
         "access '0:0:2' on local type [",
     );
 }
+
+/// Rule 6: `__kconfig` externs typed as libbpf's `find_kcfg_type` types them: a
+/// `const char[8]`, a typedef of a `const volatile` array of a typedef of `unsigned
+/// char`, a `const volatile signed char`. The program reads them from the frozen
+/// `.kconfig` map, whose bytes the verifier knows: it loads only if `CONFIG_CC_VERSION_TEXT`
+/// was cut to 7 bytes and a NUL and `CONFIG_BPF_SYSCALL` is `'y'`. The cut is reported in
+/// libbpf's words, by libbpf and by us.
+#[test]
+fn kconfig_externs_are_typed_and_cut_as_libbpf_does() {
+    let f = fixture("kconfig_rules");
+    assert_eq!(f.tag("kconfig_types").len(), 16);
+    let object = Path::new("tests/fixtures/kconfig_rules.bpf.o");
+    let out = Command::new(reference()).arg(object).output().unwrap();
+    let theirs = String::from_utf8_lossy(&out.stderr);
+    let warning = theirs
+        .lines()
+        .find_map(|line| line.strip_prefix("libbpf: extern (kcfg) 'CONFIG_CC_VERSION_TEXT'"))
+        .unwrap_or_else(|| panic!("libbpf's stderr:\n{theirs}"));
+    assert!(warning.ends_with("truncated to 7 bytes"), "{warning}");
+    let ours = format!(
+        "tcpconnect: kconfig_types: warning: extern (kcfg) 'CONFIG_CC_VERSION_TEXT'{warning}"
+    );
+    assert!(f.stderr.lines().any(|line| line == ours), "{}", f.stderr);
+}

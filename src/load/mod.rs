@@ -347,6 +347,8 @@ pub struct Object {
     next_usdt_spec: std::cell::Cell<u32>,
     /// Loaded with [`LoadOptions::without_bpf_cookie`].
     without_bpf_cookie: bool,
+    /// The `__kconfig` values taken with libbpf's warning.
+    kconfig_warnings: Vec<crate::elf::KconfigWarning>,
 }
 
 impl Object {
@@ -380,6 +382,7 @@ impl Object {
         // Externs: `.kconfig` values from this machine, `.ksyms` from the kernel's BTF
         // (vmlinux's, then the modules'), as libbpf resolves them before relocation.
         let prepared;
+        let mut kconfig_warnings = Vec::new();
         let spec = if spec.externs.is_empty() {
             spec
         } else {
@@ -402,7 +405,7 @@ impl Object {
             if let Some(error) = failure {
                 return Err(error);
             }
-            prepared_externs.map_err(LoadError::Extern)?;
+            kconfig_warnings = prepared_externs.map_err(LoadError::Extern)?;
             prepared = copy;
             &prepared
         };
@@ -572,7 +575,14 @@ impl Object {
             globals: spec.globals().unwrap_or_default(),
             next_usdt_spec: std::cell::Cell::new(0),
             without_bpf_cookie: opts.without_bpf_cookie,
+            kconfig_warnings,
         })
+    }
+
+    /// The `__kconfig` values taken with a warning, as libbpf warns of them: strings
+    /// longer than their `char[N]` extern, cut to N-1 bytes.
+    pub fn kconfig_warnings(&self) -> &[crate::elf::KconfigWarning] {
+        &self.kconfig_warnings
     }
 
     /// Whether the kernel took the object's BTF.

@@ -76,6 +76,9 @@ pub fn run(request: &LoadRequest<'_>) -> Result<bool> {
                 if request.verbose {
                     tour.load(&spec, &object, &[loaded]);
                 }
+                for warning in object.kconfig_warnings() {
+                    eprintln!("tcpconnect: {}: warning: {warning}", program.name);
+                }
                 let stats = loaded.verifier_stats();
                 let info = loaded.info().ok();
                 // `verified_insns` (5.16) where the log gave no statistics line.
