@@ -448,3 +448,42 @@ fn kconfig_externs_are_typed_and_cut_as_libbpf_does() {
     );
     assert!(f.stderr.lines().any(|line| line == ours), "{}", f.stderr);
 }
+
+/// Rule 7: a ring buffer's size is rounded up to a power-of-two multiple of the page size
+/// before `BPF_MAP_CREATE`, as libbpf's `adjust_ringbuf_sz` does: declared 1000, 5000 and
+/// 8192, created (and shown on the map's handle, and by the kernel) as one page, two, and
+/// 8192. Both loaders load the program that writes to the three.
+#[test]
+fn ring_buffer_sizes_are_rounded_up_as_libbpf_does() {
+    let f = fixture("ringbuf_size");
+    assert_eq!(f.tag("ringbuf_sizes").len(), 16);
+
+    let page = 4096u32;
+    assert_eq!(ebpf_loader::load::adjust_ringbuf_size(1000, page), 4096);
+    assert_eq!(ebpf_loader::load::adjust_ringbuf_size(5000, page), 8192);
+    assert_eq!(ebpf_loader::load::adjust_ringbuf_size(8192, page), 8192);
+    assert_eq!(
+        ebpf_loader::load::adjust_ringbuf_size(3 * 4096, page),
+        16384
+    );
+    assert_eq!(ebpf_loader::load::adjust_ringbuf_size(0, page), 0);
+    // No power-of-two multiple below 4 GiB is larger: left for the kernel to refuse.
+    assert_eq!(
+        ebpf_loader::load::adjust_ringbuf_size(u32::MAX, page),
+        u32::MAX
+    );
+
+    let bytes = std::fs::read("tests/fixtures/ringbuf_size.bpf.o").unwrap();
+    let spec = ebpf_loader::elf::ObjectSpec::parse(&bytes).unwrap();
+    let object = ebpf_loader::load::Object::load(&spec, &Default::default()).unwrap();
+    // The machines of this project (x86-64) have 4 KiB pages.
+    for (name, size) in [("small", 4096), ("middle", 8192), ("exact", 8192)] {
+        let map = object.map(name).unwrap();
+        assert_eq!(map.max_entries(), size, "{name}");
+        assert_eq!(
+            map.info().unwrap().max_entries,
+            size,
+            "{name}: the kernel's"
+        );
+    }
+}

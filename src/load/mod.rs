@@ -46,7 +46,7 @@ use crate::elf::{
 use crate::syscall::{self, CpuListError, ProgLoadOptions, SysError};
 use crate::uapi::{MapType, BPF_ANY};
 
-pub use map::{Entries, Keys, Map, MapError, MapInfo};
+pub use map::{adjust_ringbuf_size, Entries, Keys, Map, MapError, MapInfo};
 pub use program::{
     program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramInfo, VerifierError,
     VerifierLog, VerifierStats,
