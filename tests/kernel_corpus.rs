@@ -113,6 +113,7 @@ fn opensnoop_reports_this_processs_open_with_its_filter_set() {
         &LoadOptions {
             programs: programs.iter().map(|p| p.to_string()).collect(),
             target_btf: Some(&kernel),
+            kernel_btf: Some(&kernel),
             ..LoadOptions::default()
         },
     )

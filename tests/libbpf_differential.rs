@@ -52,7 +52,20 @@ fn reference() -> PathBuf {
 }
 
 fn libbpf(reference: &Path, object: &Path) -> Option<BTreeMap<String, Verdict>> {
-    let out = Command::new(reference).arg(object).output().unwrap();
+    libbpf_with(reference, &[], object)
+}
+
+/// `libbpf_loadall [ARGS] OBJECT` (`--btf PATH`: CO-RE's target).
+fn libbpf_with(
+    reference: &Path,
+    args: &[&str],
+    object: &Path,
+) -> Option<BTreeMap<String, Verdict>> {
+    let out = Command::new(reference)
+        .args(args)
+        .arg(object)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     if text.starts_with("open\tfailed") {
         return None;
@@ -486,4 +499,48 @@ fn ring_buffer_sizes_are_rounded_up_as_libbpf_does() {
             "{name}: the kernel's"
         );
     }
+}
+
+/// Rule 8: `--btf FILE` is CO-RE's target only, as libbpf's `btf_custom_path`: given the
+/// fixture itself as the BTF file, its `task_struct.pid` read is relocated against the
+/// file (offset 0, another tag than against the kernel), while the `tp_btf` target
+/// `btf_trace_sched_switch`, which the file lacks, is found in the running kernel's BTF.
+/// Both loaders load it, with the same tag, with and without `--btf`.
+#[test]
+fn a_btf_file_is_the_target_of_core_only() {
+    let object = Path::new("tests/fixtures/attach_btf.bpf.o");
+    let path = object.to_str().unwrap();
+    let reference = reference();
+    let theirs = libbpf_with(&reference, &["--btf", path], object).unwrap();
+    let (mine, stderr) = ours_with(object, &["--btf", path]);
+    assert_eq!(mine, theirs, "with --btf; our stderr:\n{stderr}");
+    let with_file = match mine.get("on_switch") {
+        Some(Verdict::Loaded { tag }) => tag.clone(),
+        other => panic!("{other:?}: {stderr}"),
+    };
+    let f = fixture("attach_btf");
+    assert_ne!(f.tag("on_switch"), with_file, "CO-RE followed the file");
+
+    // What was looked up where: the target in the running kernel's BTF, the field in the
+    // file's.
+    let bytes = std::fs::read(object).unwrap();
+    let spec = ebpf_loader::elf::ObjectSpec::parse(&bytes).unwrap();
+    let file =
+        ebpf_loader::btf::Btf::parse(spec.btf.as_ref().unwrap().as_bytes().to_vec()).unwrap();
+    let options = ebpf_loader::load::LoadOptions {
+        target_btf: Some(&file),
+        ..Default::default()
+    };
+    let loaded = ebpf_loader::load::Object::load(&spec, &options).unwrap();
+    let program = loaded.program("on_switch").unwrap();
+    let kernel = ebpf_loader::btf::kernel::load().unwrap();
+    let attach = program.attach_btf().unwrap();
+    assert_eq!(attach.name, "btf_trace_sched_switch");
+    assert_eq!(
+        Ok(attach.type_id),
+        kernel.find_by_name_kind("btf_trace_sched_switch", ebpf_loader::btf::Kind::Typedef)
+    );
+    let core = &program.relocated().core;
+    assert_eq!(core.len(), 1);
+    assert_eq!(core[0].target_value, Some(0));
 }

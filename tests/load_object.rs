@@ -117,6 +117,7 @@ fn globals_written_before_load_are_in_the_kernels_maps() {
         &LoadOptions {
             programs: vec!["inet_sock_set_state".into()],
             target_btf: Some(&kernel),
+            kernel_btf: Some(&kernel),
             ..LoadOptions::default()
         },
     )
@@ -150,6 +151,7 @@ fn maps_pinned_by_name_are_created_once_and_reused() {
     let options = LoadOptions {
         programs: vec!["inet_sock_set_state".into()],
         target_btf: Some(&kernel),
+        kernel_btf: Some(&kernel),
         pin_root: Some(dir.clone()),
         ..LoadOptions::default()
     };
@@ -177,6 +179,7 @@ fn a_map_given_by_its_pin_replaces_the_objects_own() {
     let options = LoadOptions {
         programs: vec!["inet_sock_set_state".into()],
         target_btf: Some(&kernel),
+        kernel_btf: Some(&kernel),
         pinned_maps: vec![("counts".into(), dir.join("theirs"))],
         ..LoadOptions::default()
     };

@@ -292,8 +292,16 @@ fn fill_slot(map: &Map, slot: u32, target: &str, fd: Option<i32>) -> Result<(), 
 pub struct LoadOptions<'a> {
     /// The programs to load, by name; empty: all of them. Maps are always all created.
     pub programs: Vec<String>,
-    /// The kernel's BTF, for CO-RE. `None`: the offsets stay as compiled.
+    /// The kernel's BTF, for CO-RE. `None`: the offsets stay as compiled. Only CO-RE's
+    /// target, as libbpf's `btf_custom_path`: attach targets and `__ksym`s are looked up
+    /// in [`LoadOptions::kernel_btf`].
     pub target_btf: Option<&'a Btf>,
+    /// The running kernel's BTF (libbpf's `btf_vmlinux`), where BTF-typed programs'
+    /// targets (`tp_btf`, `fentry`, `lsm`, `iter`, ...) and `__ksym` variables and kfuncs
+    /// are looked up, whatever CO-RE's target is: the kernel checks them against its own
+    /// BTF. `None`: read from `/sys/kernel/btf/vmlinux` when the object needs it. A caller
+    /// that already holds it (as its CO-RE target too) passes it to spare a second read.
+    pub kernel_btf: Option<&'a Btf>,
     /// Ask the verifier for its statistics (`BPF_LOG_STATS`) on every load.
     pub verifier_stats: bool,
     /// Maps to take from a bpf filesystem instead of creating them: (the object's map
@@ -360,16 +368,24 @@ impl Object {
             }
         }
 
-        // The kernel's BTF, when something needs it: CO-RE (given), externs (`.ksyms` by BTF
-        // id) and BTF-typed programs (`attach_btf_id`); read here when not given.
+        // The running kernel's BTF, when something needs it: BTF-typed programs
+        // (`attach_btf_id`) and `.ksyms` (by BTF id), read here when not given. Never CO-RE's
+        // target (`opts.target_btf`, a `--btf` file maybe): the kernel checks attach targets
+        // and ksyms against its own BTF, as libbpf looks them up in `btf_vmlinux` whatever
+        // its `btf_custom_path`. `.kconfig`-only externs take either.
         let wanted: Vec<&ProgramSpec> = spec
             .programs
             .iter()
             .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
             .collect();
-        let needs_kernel =
-            !spec.externs.is_empty() || wanted.iter().any(|p| p.attach_btf_name().is_some());
-        let kernel: Option<Cow<'_, Btf>> = match opts.target_btf {
+        let has_ksyms = spec
+            .externs
+            .iter()
+            .any(|e| matches!(e.kind, crate::elf::ExternKind::Ksym(_)));
+        let needs_kernel = has_ksyms
+            || wanted.iter().any(|p| p.attach_btf_name().is_some())
+            || (!spec.externs.is_empty() && opts.target_btf.is_none());
+        let kernel: Option<Cow<'_, Btf>> = match opts.kernel_btf {
             Some(btf) => Some(Cow::Borrowed(btf)),
             None if needs_kernel => Some(Cow::Owned(
                 crate::btf::kernel::load().map_err(LoadError::KernelBtf)?,
@@ -386,7 +402,10 @@ impl Object {
         let spec = if spec.externs.is_empty() {
             spec
         } else {
-            let kernel = kernel.as_deref().ok_or(LoadError::NoKernelBtf)?;
+            let kernel = kernel
+                .as_deref()
+                .or(opts.target_btf)
+                .ok_or(LoadError::NoKernelBtf)?;
             let mut input = KconfigInput::from_host();
             input.has_bpf_cookie = !opts.without_bpf_cookie && crate::features::probe_bpf_cookie();
             input.has_syscall_wrapper = kernel

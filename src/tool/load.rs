@@ -65,6 +65,8 @@ pub fn run(request: &LoadRequest<'_>) -> Result<bool> {
         let options = LoadOptions {
             programs: vec![program.name.clone()],
             target_btf: Some(&target_btf),
+            // --btf is CO-RE's target only; without it, the same running kernel's BTF.
+            kernel_btf: request.btf.is_none().then_some(&target_btf),
             verifier_stats: true,
             ..LoadOptions::default()
         };
@@ -208,6 +210,7 @@ pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
         &LoadOptions {
             programs: request.load.programs.to_vec(),
             target_btf: Some(&target_btf),
+            kernel_btf: request.load.btf.is_none().then_some(&target_btf),
             ..LoadOptions::default()
         },
     )?;
