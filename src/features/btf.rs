@@ -25,6 +25,7 @@ fn loads(btf: &BtfBuilder) -> bool {
     let opts = ProgLoadOptions {
         log_level: 0,
         initial_log_size: syscall::MIN_LOG_SIZE,
+        refusal_log_size: syscall::MIN_LOG_SIZE,
         max_log_size: syscall::MIN_LOG_SIZE,
         eagain_retries: 2,
     };

@@ -3,14 +3,21 @@
 //!
 //! 1. load without a log (fast, and the log costs the kernel time and memory);
 //! 2. on failure, load again with a log buffer (`log_level` 1), so the error carries the
-//!    verifier's reasons;
+//!    verifier's reasons. That buffer is libbpf's first, 16 MiB
+//!    ([`ProgLoadOptions::refusal_log_size`]): every attempt verifies the whole program
+//!    again (a million instructions take seconds), so the log of a refusal should fit
+//!    the first time. Starting small and growing made a large refused program cost three
+//!    verifications where libbpf's cost two (BENCHMARKS.md, "Loading the largest
+//!    programs");
 //! 3. on `ENOSPC` (the log did not fit) grow the buffer, to the size the kernel asks for
-//!    (`log_true_size`, 6.4) or twice the last, up to a cap;
+//!    (`log_true_size`, 6.4) or twice the last, up to a cap; at the cap the log is kept
+//!    truncated (its end since 6.4) and the error is the verifier's own (`E2BIG`,
+//!    `EACCES`, ...), not the log's `ENOSPC`;
 //! 4. on `EAGAIN` try again, a few times;
 //! 5. a load asked with only the verifier's statistics (`log_level` 4) that fails is made
 //!    again with level 1 as well, whose log says why.
 //!
-//! A rejection returns a [`VerifierError`] with the whole log; its `Display` is one line ending
+//! A rejection returns a [`VerifierError`] with the log; its `Display` is one line ending
 //! with the log's last line, [`VerifierError::last_lines`] gives more.
 //!
 //! **A program is sent as it is, or not at all.** Every `BPF_PROG_LOAD` of a program goes
@@ -103,8 +110,13 @@ pub struct ProgLoadOptions {
     /// at this level (2 is every instruction's state). 4 (`BPF_LOG_STATS`): only the
     /// verifier's statistics (`processed N insns ...`).
     pub log_level: u32,
-    /// The first log buffer's size in bytes (at least [`MIN_LOG_SIZE`]).
+    /// The first log buffer's size in bytes (at least [`MIN_LOG_SIZE`]) when a log is
+    /// asked from the first attempt (`log_level` 1, 2 or 4).
     pub initial_log_size: usize,
+    /// The first log buffer's size in bytes when a refused load is made again for its
+    /// log: libbpf's `BPF_LOG_BUF_SIZE` (`UINT32_MAX >> 8`, 16 MiB), so that one more
+    /// verification gives the log.
+    pub refusal_log_size: usize,
     /// The largest log buffer tried; a longer log is kept truncated (the kernel keeps its
     /// end since 6.4, its start before).
     pub max_log_size: usize,
@@ -117,7 +129,10 @@ impl Default for ProgLoadOptions {
         ProgLoadOptions {
             log_level: 0,
             initial_log_size: 64 * 1024,
-            max_log_size: 16 * 1024 * 1024,
+            refusal_log_size: REFUSAL_LOG_SIZE,
+            // The refusal's buffer is the largest: a longer log is kept truncated rather
+            // than bought with one more verification of the whole program.
+            max_log_size: REFUSAL_LOG_SIZE,
             eagain_retries: 5,
         }
     }
@@ -239,6 +254,9 @@ impl std::error::Error for VerifierError {}
 /// The smallest log buffer the kernel accepts before 6.4.
 pub const MIN_LOG_SIZE: usize = 128;
 
+/// libbpf's `BPF_LOG_BUF_SIZE` (`UINT32_MAX >> 8`): its first buffer for a refusal's log.
+pub const REFUSAL_LOG_SIZE: usize = (u32::MAX >> 8) as usize;
+
 /// One attempt: a log level and an optional buffer in, the result and the `log_true_size`
 /// the kernel reported (0 before 6.4) out.
 type Attempt<'f> = dyn FnMut(u32, Option<&mut [u8]>) -> (Result<OwnedFd, SysError>, u32) + 'f;
@@ -251,28 +269,43 @@ fn load_with_log(
     attempt: &mut Attempt<'_>,
 ) -> Result<(OwnedFd, Option<VerifierLog>), VerifierError> {
     let mut retries = opts.eagain_retries;
-    // Step 1: no log, unless the caller wants one anyway.
-    if opts.log_level == 0 {
-        loop {
-            match attempt(0, None).0 {
-                Ok(fd) => return Ok((fd, None)),
-                Err(e) if e.errno == libc::EAGAIN && retries > 0 => retries -= 1,
-                Err(_) => break,
-            }
-        }
-    }
-    // Steps 2-4: with a log, growing it. A statistics-only log (level 4) of a failed load
-    // says nothing of why: that load is made again with the instructions' log (level 1).
-    let mut level = opts.log_level.max(1);
     // Kernels before 6.4 refuse a log smaller than 128 bytes (EINVAL), and every kernel
     // one of UINT_MAX >> 2 or more (`bpf_verifier_log_attr_valid`).
     let max = opts
         .max_log_size
         .clamp(MIN_LOG_SIZE, (u32::MAX >> 2) as usize - 1);
-    let size = opts.initial_log_size.clamp(MIN_LOG_SIZE, max);
+    let refusal_size = opts.refusal_log_size.clamp(MIN_LOG_SIZE, max);
+    // The first refusal's error: the verifier's own, which a log that does not fit
+    // (`ENOSPC`) must not replace.
+    let mut refusal: Option<SysError> = None;
+    // Step 1: no log, unless the caller wants one anyway.
+    let mut size = opts.initial_log_size.clamp(MIN_LOG_SIZE, max);
+    if opts.log_level == 0 {
+        loop {
+            match attempt(0, None).0 {
+                Ok(fd) => return Ok((fd, None)),
+                Err(e) if e.errno == libc::EAGAIN && retries > 0 => retries -= 1,
+                Err(e) => {
+                    refusal = Some(e);
+                    size = refusal_size;
+                    break;
+                }
+            }
+        }
+    }
+    // Steps 2-4: with a log, growing it. A statistics-only log (level 4) of a failed load
+    // says nothing of why: that load is made again with the instructions' log (level 1),
+    // in a refusal's buffer.
+    let mut level = opts.log_level.max(1);
+    // A fresh buffer is zeroed by the allocator (pages the kernel does not write are never
+    // touched); one used again is cleared first.
     let mut buf = vec![0u8; size];
+    let mut used = false;
     loop {
-        buf.fill(0);
+        if used {
+            buf.fill(0);
+        }
+        used = true;
         let (result, true_size) = attempt(level, Some(&mut buf));
         match result {
             Ok(fd) => return Ok((fd, Some(VerifierLog::from_buf(&buf, false)))),
@@ -280,14 +313,26 @@ fn load_with_log(
             Err(e) if e.errno == libc::ENOSPC && buf.len() < max => {
                 let wanted = (true_size as usize).max(buf.len().saturating_mul(2));
                 buf = vec![0u8; wanted.min(max)];
+                used = false;
             }
-            Err(e) if level & 3 == 0 && e.errno != libc::ENOSPC => level |= 1,
+            Err(e) if level & 3 == 0 && e.errno != libc::ENOSPC => {
+                level |= 1;
+                refusal.get_or_insert(e);
+                if buf.len() < refusal_size {
+                    buf = vec![0u8; refusal_size];
+                    used = false;
+                }
+            }
             Err(e) => {
                 let truncated = e.errno == libc::ENOSPC;
+                let error = match refusal {
+                    Some(first) if truncated => first,
+                    _ => e,
+                };
                 return Err(VerifierError {
                     op,
                     name: name.to_string(),
-                    error: e,
+                    error,
                     log: VerifierLog::from_buf(&buf, truncated),
                 });
             }
@@ -464,7 +509,7 @@ mod tests {
             )
         };
         let opts = ProgLoadOptions {
-            initial_log_size: 150,
+            refusal_log_size: 150,
             ..Default::default()
         };
         let err = load_with_log("BPF_PROG_LOAD", "p", &opts, &mut attempt).unwrap_err();
@@ -473,6 +518,35 @@ mod tests {
         assert!(!err.log.truncated);
         // no log; log 150 (EAGAIN); 150 (ENOSPC); 300 (ENOSPC, kernel wants 1000); 1000.
         assert_eq!(calls, vec![(0, 0), (1, 150), (1, 150), (1, 300), (1, 1000)]);
+    }
+
+    /// As libbpf: a refusal is loaded again once, in a 16 MiB buffer. A log longer than
+    /// the cap is kept truncated, and the error is the verifier's own (`E2BIG`: too many
+    /// instructions), not the log's `ENOSPC`. A statistics-only load (level 4) that fails
+    /// goes to the refusal's buffer as well.
+    #[test]
+    fn a_refusal_is_logged_in_one_large_buffer_and_keeps_its_errno() {
+        for (log_level, first) in [(0, (0, 0)), (4, (4, 64 * 1024))] {
+            let mut calls: Vec<(u32, usize)> = Vec::new();
+            let mut attempt = |level: u32, log: Option<&mut [u8]>| {
+                let len = log.as_ref().map_or(0, |b| b.len());
+                calls.push((level, len));
+                let errno = if len >= REFUSAL_LOG_SIZE {
+                    libc::ENOSPC
+                } else {
+                    libc::E2BIG
+                };
+                (Err(SysError::new("BPF_PROG_LOAD", errno)), 40 << 20)
+            };
+            let opts = ProgLoadOptions {
+                log_level,
+                ..Default::default()
+            };
+            let err = load_with_log("BPF_PROG_LOAD", "p", &opts, &mut attempt).unwrap_err();
+            assert_eq!(err.error.errno, libc::E2BIG);
+            assert!(err.log.truncated);
+            assert_eq!(calls, [first, (log_level | 1, REFUSAL_LOG_SIZE)]);
+        }
     }
 
     #[test]
