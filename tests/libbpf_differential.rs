@@ -23,21 +23,6 @@ enum Verdict {
     Refused,
 }
 
-/// The errno libbpf's `bpf_object__load` returned, by program, for the programs it refused.
-fn libbpf_errnos(reference: &Path, object: &Path) -> BTreeMap<String, i32> {
-    let out = Command::new(reference).arg(object).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split('\t').collect();
-            match fields.as_slice() {
-                [name, "refused", errno] => Some((name.to_string(), errno.parse().ok()?)),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
 fn reference() -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libbpf_loadall");
     let status = Command::new("cc")
@@ -55,12 +40,18 @@ fn libbpf(reference: &Path, object: &Path) -> Option<BTreeMap<String, Verdict>> 
     libbpf_with(reference, &[], object)
 }
 
-/// `libbpf_loadall [ARGS] OBJECT` (`--btf PATH`: CO-RE's target).
-fn libbpf_with(
-    reference: &Path,
-    args: &[&str],
-    object: &Path,
-) -> Option<BTreeMap<String, Verdict>> {
+/// What libbpf did with each program of an object, in one run of the reference.
+struct LibbpfRun {
+    verdicts: BTreeMap<String, Verdict>,
+    /// The errno `bpf_object__load` returned, for the programs it refused.
+    errnos: BTreeMap<String, i32>,
+    /// libbpf's own messages (its warnings, the verifier's logs).
+    stderr: String,
+}
+
+/// `libbpf_loadall [ARGS] OBJECT` (`--btf PATH`: CO-RE's target); `None` when libbpf
+/// cannot open the object.
+fn libbpf_run(reference: &Path, args: &[&str], object: &Path) -> Option<LibbpfRun> {
     let out = Command::new(reference)
         .args(args)
         .arg(object)
@@ -70,21 +61,37 @@ fn libbpf_with(
     if text.starts_with("open\tfailed") {
         return None;
     }
-    Some(
-        text.lines()
-            .filter_map(|line| {
-                let mut fields = line.split('\t');
-                let name = fields.next()?.to_string();
-                let verdict = match (fields.next()?, fields.next()?) {
-                    ("loaded", tag) => Verdict::Loaded {
-                        tag: tag.to_string(),
-                    },
-                    _ => Verdict::Refused,
-                };
-                Some((name, verdict))
-            })
-            .collect(),
-    )
+    let mut run = LibbpfRun {
+        verdicts: BTreeMap::new(),
+        errnos: BTreeMap::new(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        match fields.as_slice() {
+            [name, "loaded", tag] => {
+                let tag = tag.to_string();
+                run.verdicts
+                    .insert(name.to_string(), Verdict::Loaded { tag });
+            }
+            [name, _, errno] => {
+                run.verdicts.insert(name.to_string(), Verdict::Refused);
+                if let Ok(errno) = errno.parse() {
+                    run.errnos.insert(name.to_string(), errno);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(run)
+}
+
+fn libbpf_with(
+    reference: &Path,
+    args: &[&str],
+    object: &Path,
+) -> Option<BTreeMap<String, Verdict>> {
+    libbpf_run(reference, args, object).map(|run| run.verdicts)
 }
 
 fn ours(object: &Path) -> BTreeMap<String, Verdict> {
@@ -222,21 +229,25 @@ const KNOWN_DIFFERENCES: &[&str] = &[];
 struct Fixture {
     verdicts: BTreeMap<String, Verdict>,
     libbpf_errnos: BTreeMap<String, i32>,
+    /// libbpf's stderr.
+    libbpf_stderr: String,
+    /// Ours.
     stderr: String,
 }
 
 fn fixture(name: &str) -> Fixture {
     let object = Path::new("tests/fixtures").join(format!("{name}.bpf.o"));
     let reference = reference();
-    let theirs = libbpf(&reference, &object).expect("libbpf opens the fixture");
+    let theirs = libbpf_run(&reference, &[], &object).expect("libbpf opens the fixture");
     let (mine, stderr) = ours_with(&object, &[]);
     assert_eq!(
-        mine, theirs,
+        mine, theirs.verdicts,
         "{name}: ours, libbpf's; our stderr:\n{stderr}"
     );
     Fixture {
         verdicts: mine,
-        libbpf_errnos: libbpf_errnos(&reference, &object),
+        libbpf_errnos: theirs.errnos,
+        libbpf_stderr: theirs.stderr,
         stderr,
     }
 }
@@ -448,9 +459,7 @@ fn a_zero_length_array_is_flexible_only_as_the_last_member() {
 fn kconfig_externs_are_typed_and_cut_as_libbpf_does() {
     let f = fixture("kconfig_rules");
     assert_eq!(f.tag("kconfig_types").len(), 16);
-    let object = Path::new("tests/fixtures/kconfig_rules.bpf.o");
-    let out = Command::new(reference()).arg(object).output().unwrap();
-    let theirs = String::from_utf8_lossy(&out.stderr);
+    let theirs = &f.libbpf_stderr;
     let warning = theirs
         .lines()
         .find_map(|line| line.strip_prefix("libbpf: extern (kcfg) 'CONFIG_CC_VERSION_TEXT'"))
@@ -543,4 +552,25 @@ fn a_btf_file_is_the_target_of_core_only() {
     let core = &program.relocated().core;
     assert_eq!(core.len(), 1);
     assert_eq!(core[0].target_value, Some(0));
+}
+
+/// The largest programs: `near_limit` (900,000 instructions walked) loads, with libbpf's
+/// tag; `refused_mid`, `refused_late` (a read of a register never written, after 200,000
+/// and 750,000 instructions) and `over_limit` (more than the verifier's million) are
+/// refused as libbpf refuses them: the same errno (`EACCES`, `E2BIG`), the verifier's own,
+/// even where the log did not fit its buffer, and the verifier's reason.
+/// `scripts/bench/large-load.sh` times them beside libbpf.
+#[test]
+fn the_largest_programs_load_and_are_refused_as_libbpf_does() {
+    let f = fixture("large");
+    assert_eq!(f.tag("near_limit").len(), 16);
+    for program in ["refused_mid", "refused_late"] {
+        f.assert_refused(program, libc::EACCES, Some("EACCES"), "R9 !read_ok");
+    }
+    f.assert_refused(
+        "over_limit",
+        libc::E2BIG,
+        Some("E2BIG"),
+        "BPF program is too large. Processed 1000001 insn",
+    );
 }
