@@ -23,17 +23,24 @@ enum Verdict {
     Refused,
 }
 
+/// The reference, built once per test process (the tests run in parallel: one writing it
+/// while another executes it would fail with `ETXTBSY`).
 fn reference() -> PathBuf {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libbpf_loadall");
-    let status = Command::new("cc")
-        .args(["-O2", "-o"])
-        .arg(&out)
-        .arg("tests/reference/libbpf_loadall.c")
-        .arg("-lbpf")
-        .status()
-        .expect("cc");
-    assert!(status.success(), "building the libbpf reference");
-    out
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libbpf_loadall");
+            let status = Command::new("cc")
+                .args(["-O2", "-o"])
+                .arg(&out)
+                .arg("tests/reference/libbpf_loadall.c")
+                .arg("-lbpf")
+                .status()
+                .expect("cc");
+            assert!(status.success(), "building the libbpf reference");
+            out
+        })
+        .clone()
 }
 
 fn libbpf(reference: &Path, object: &Path) -> Option<BTreeMap<String, Verdict>> {
