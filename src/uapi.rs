@@ -42,6 +42,8 @@ impl MapType {
     pub const PERCPU_CGROUP_STORAGE: MapType = MapType(21);
     /// `BPF_MAP_TYPE_RINGBUF` (5.8).
     pub const RINGBUF: MapType = MapType(27);
+    /// `BPF_MAP_TYPE_USER_RINGBUF` (6.1): a ring buffer user space writes.
+    pub const USER_RINGBUF: MapType = MapType(31);
 
     /// The kernel's name without its `BPF_MAP_TYPE_` prefix, lowercase as bpftool prints it
     /// (`perf_event_array`); `None` for a value this table does not know.

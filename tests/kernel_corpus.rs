@@ -112,6 +112,7 @@ fn opensnoop_reports_this_processs_open_with_its_filter_set() {
         &LoadOptions {
             programs: programs.iter().map(|p| p.to_string()).collect(),
             target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
+            kernel_btf: Some(&kernel),
             ..LoadOptions::default()
         },
     )

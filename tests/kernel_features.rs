@@ -169,6 +169,7 @@ fn a_clang_object_with_float_decl_tag_and_type_tag_loads_with_its_btf() {
         &spec,
         &LoadOptions {
             target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
+            kernel_btf: Some(&kernel),
             ..LoadOptions::default()
         },
     )

@@ -38,6 +38,7 @@ fn load(kernel: &Btf) -> Result<Object, LoadError> {
         &spec,
         &LoadOptions {
             target_btf: ebpf_loader::load::TargetBtf::Btf(kernel),
+            kernel_btf: Some(kernel),
             ..LoadOptions::default()
         },
     )
@@ -149,6 +150,7 @@ fn a_modules_kfuncs_are_called_through_its_fd_array_slot() {
             &spec,
             &LoadOptions {
                 target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
+                kernel_btf: Some(&kernel),
                 ..LoadOptions::default()
             },
         )

@@ -70,6 +70,7 @@ fn load_for(tgid: u32, without_cookie: bool) -> Object {
         &spec,
         &LoadOptions {
             target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
+            kernel_btf: Some(&kernel),
             without_bpf_cookie: without_cookie,
             ..LoadOptions::default()
         },

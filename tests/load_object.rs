@@ -131,6 +131,7 @@ fn globals_written_before_load_are_in_the_kernels_maps() {
         &LoadOptions {
             programs: vec!["inet_sock_set_state".into()],
             target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
+            kernel_btf: Some(&kernel),
             ..LoadOptions::default()
         },
     )
@@ -167,6 +168,7 @@ fn maps_pinned_by_name_are_created_once_and_reused() {
     let options = LoadOptions {
         programs: vec!["inet_sock_set_state".into()],
         target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
+        kernel_btf: Some(&kernel),
         pin_root: Some(dir.clone()),
         ..LoadOptions::default()
     };
@@ -194,6 +196,7 @@ fn a_map_given_by_its_pin_replaces_the_objects_own() {
     let options = LoadOptions {
         programs: vec!["inet_sock_set_state".into()],
         target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
+        kernel_btf: Some(&kernel),
         pinned_maps: vec![("counts".into(), dir.join("theirs"))],
         ..LoadOptions::default()
     };

@@ -16,11 +16,18 @@
 //!    `___flavor` suffix) is the local one's.
 //! 3. Each candidate is *matched*: members found by name (through anonymous struct/union
 //!    members), array indexes checked, types checked compatible. Candidates that do not
-//!    match are dropped; the ones that match must all give the same value, else the
-//!    relocation is ambiguous (an error).
+//!    match are dropped; the ones that match must all reach the field at the same bit
+//!    offset and give the same value, else the relocation is ambiguous: an error that
+//!    fails the load, as libbpf's `bpf_core_calc_relo_insn` answers `-EINVAL`. The
+//!    candidates that matched are the only ones later records on the same type try.
+//!    An array indexed past its end matches only where it is *flexible*: zero elements,
+//!    and the last member of its struct (libbpf's `is_flex_arr`), locally and in the
+//!    target.
 //! 4. The instruction is checked to still hold the locally computed value, then patched.
-//!    No matching candidate: `*_EXISTS` and `TYPE_MATCHES` give 0; other kinds *poison*
-//!    the instruction (`call 0xbad2310`): the verifier rejects it only if it is reachable,
+//!    No matching candidate: `*_EXISTS`, and the type-based kinds (`TYPE_ID_TARGET`,
+//!    `TYPE_SIZE`, `TYPE_MATCHES`), give 0 (`bpf_core_calc_type_relo`: "type-based relos
+//!    return zero when target type is not found"); the other kinds *poison* the
+//!    instruction (`call 0xbad2310`): the verifier rejects it only if it is reachable,
 //!    and the loader maps that message back to the recorded [`CoreFixup`].
 
 use super::ext::{CoreRelo, CoreReloKind};
@@ -161,6 +168,9 @@ pub enum CoreError {
         first: (u32, u64),
         /// (candidate type id, value) of the second.
         second: (u32, u64),
+        /// For a field: the bit offsets at which the two candidates have it, when they
+        /// differ (libbpf's "field offset ambiguity", even where the values agree).
+        bit_offsets: Option<(u64, u64)>,
     },
     /// The instruction is not one a relocation of this kind can patch.
     UnexpectedInsn {
@@ -229,6 +239,19 @@ impl fmt::Display for CoreError {
                 local_access,
                 first,
                 second,
+                bit_offsets: Some((a, b)),
+            } => write!(
+                f,
+                "CO-RE insn #{insn_index} {local_access}: ambiguous: target [{}] has it at bit \
+                 {a}, [{}] at bit {b}",
+                first.0, second.0
+            ),
+            CoreError::Ambiguous {
+                insn_index,
+                local_access,
+                first,
+                second,
+                bit_offsets: None,
             } => write!(
                 f,
                 "CO-RE insn #{insn_index} {local_access}: ambiguous: target [{}] gives {}, [{}] gives {}",
@@ -288,17 +311,21 @@ pub fn relocate(
                 value: relo.type_id as u64,
                 type_id: relo.type_id,
                 field: None,
+                bit_offset: 0,
             })
         } else {
             let cands = match candidates.get(&relo.type_id) {
                 Some(c) => c.clone(),
-                None => {
-                    let c = find_candidates(local, target, relo)?;
-                    candidates.insert(relo.type_id, c.clone());
-                    c
-                }
+                None => find_candidates(local, target, relo)?,
             };
-            resolve(&spec, local, &cache, relo, &cands, insn_index)?
+            let (outcome, matched) = resolve(&spec, local, &cache, relo, &cands, insn_index)?;
+            // Later records on the same type try only the candidates that matched, if any
+            // did (libbpf prunes its candidate list the same way).
+            candidates.insert(
+                relo.type_id,
+                if matched.is_empty() { cands } else { matched },
+            );
+            outcome
         };
         fixups.push(apply(
             local, target, relo, insn_index, spec, outcome, insns,
@@ -421,6 +448,7 @@ impl LocalSpec {
                     value,
                     type_id: relo.type_id,
                     field: None,
+                    bit_offset: 0,
                 },
             });
         }
@@ -451,6 +479,7 @@ impl LocalSpec {
                     value,
                     type_id: relo.type_id,
                     field: None,
+                    bit_offset: 0,
                 },
             });
         }
@@ -471,6 +500,9 @@ impl LocalSpec {
             type_id: root_id,
         };
         let mut steps = Vec::new();
+        // Was the last named step a struct's last member (where a zero-length array is
+        // flexible)?
+        let mut at_last_member = false;
         for &index in relo.access.get(1..).unwrap_or(&[]) {
             let cur = btf.skip_mods_and_typedefs(pos.type_id).map_err(lerr)?;
             let ty = btf.type_by_id(cur).map_err(lerr)?;
@@ -479,6 +511,9 @@ impl LocalSpec {
                     let m = members
                         .get(index as usize)
                         .ok_or_else(|| bad(format!("{} has no member {index}", ty.describe())))?;
+                    if !m.name.is_empty() {
+                        at_last_member = index as usize + 1 == members.len();
+                    }
                     pos.bit_offset = pos
                         .bit_offset
                         .checked_add(m.bit_offset as u64)
@@ -494,7 +529,15 @@ impl LocalSpec {
                         });
                     }
                 }
-                TypeBody::Array { elem, .. } => {
+                TypeBody::Array { elem, nelems, .. } => {
+                    if !(at_last_member && *nelems == 0) && index >= *nelems {
+                        return Err(bad(format!(
+                            "index {index} past the {nelems} elements of {} (an array is \
+                             flexible only with 0 elements, as its struct's last member)",
+                            ty.describe()
+                        )));
+                    }
+                    at_last_member = false;
                     let size = btf.resolve_size(*elem).map_err(lerr)? as u64;
                     pos.bit_offset =
                         bits_at(index, size, pos.bit_offset).ok_or_else(|| bad(OVERFLOW.into()))?;
@@ -520,6 +563,7 @@ impl LocalSpec {
                 value: value.0,
                 type_id: relo.type_id,
                 field: Some(value.1),
+                bit_offset: pos.bit_offset,
             },
         })
     }
@@ -541,6 +585,8 @@ struct Resolved {
     type_id: u32,
     /// For field relocations: (size in bytes, field type id).
     field: Option<(u32, u32)>,
+    /// For field relocations: the field's bit offset from the root (0 for the others).
+    bit_offset: u64,
 }
 
 /// The outcome of matching the target.
@@ -642,6 +688,7 @@ fn is_enum(k: Kind) -> bool {
     matches!(k, Kind::Enum | Kind::Enum64)
 }
 
+/// Matches every candidate: the outcome, and the candidates that matched.
 fn resolve(
     spec: &LocalSpec,
     local: &Btf,
@@ -649,34 +696,42 @@ fn resolve(
     relo: &CoreRelo,
     cands: &[u32],
     insn_index: usize,
-) -> Result<Outcome, CoreError> {
+) -> Result<(Outcome, Vec<u32>), CoreError> {
     let terr = |error| CoreError::TargetBtf {
         insn_off: relo.insn_off,
         error,
     };
     let mut found: Option<Resolved> = None;
+    let mut matched = Vec::new();
     let mut first_miss: Option<String> = None;
     for &cand in cands {
         let result = match_candidate(spec, local, target, relo, cand).map_err(terr)?;
         match result {
-            Ok(res) => match found {
-                None => found = Some(res),
-                Some(prev) if prev.value != res.value => {
-                    return Err(CoreError::Ambiguous {
-                        insn_index,
-                        local_access: spec.spelled.clone(),
-                        first: (prev.type_id, prev.value),
-                        second: (res.type_id, res.value),
-                    })
+            Ok(res) => {
+                match found {
+                    None => found = Some(res),
+                    // As libbpf: the same bit offset first (for a field), then the same
+                    // value.
+                    Some(prev) if prev.bit_offset != res.bit_offset || prev.value != res.value => {
+                        return Err(CoreError::Ambiguous {
+                            insn_index,
+                            local_access: spec.spelled.clone(),
+                            first: (prev.type_id, prev.value),
+                            second: (res.type_id, res.value),
+                            bit_offsets: (prev.bit_offset != res.bit_offset)
+                                .then_some((prev.bit_offset, res.bit_offset)),
+                        });
+                    }
+                    Some(_) => {}
                 }
-                Some(_) => {}
-            },
+                matched.push(cand);
+            }
             Err(why) => {
                 first_miss.get_or_insert(why);
             }
         }
     }
-    Ok(match found {
+    let outcome = match found {
         Some(res) => Outcome::Value(res),
         None => Outcome::Missing(first_miss.unwrap_or_else(|| {
             format!(
@@ -684,7 +739,8 @@ fn resolve(
                 spec.spelled.split(['.', '[', ':']).next().unwrap_or("")
             )
         })),
-    })
+    };
+    Ok((outcome, matched))
 }
 
 /// Matches one candidate: `Ok(Ok(value))`, `Ok(Err(why it does not match))`, or a broken
@@ -722,6 +778,7 @@ fn match_candidate(
             value,
             type_id: cand,
             field: None,
+            bit_offset: 0,
         }));
     }
     if let Some(name) = &spec.enumerator {
@@ -747,6 +804,7 @@ fn match_candidate(
             value,
             type_id: cand,
             field: None,
+            bit_offset: 0,
         }));
     }
     // A field: follow the named steps in the target.
@@ -764,6 +822,8 @@ fn match_candidate(
         bitfield_size: 0,
         type_id: root,
     };
+    // Was the last step a struct's last member (where a zero-length array is flexible)?
+    let mut at_last_member = false;
     for step in &spec.steps {
         let cur = target.skip_mods_and_typedefs(pos.type_id)?;
         let ty = cache.get(cur)?;
@@ -772,7 +832,7 @@ fn match_candidate(
                 if !matches!(ty.kind(), Kind::Struct | Kind::Union) {
                     return Ok(Err(format!("{} has no members", ty.describe())));
                 }
-                let Some((off, m)) = find_member(cache, &ty, name, 0)? else {
+                let Some((off, m, last)) = find_member(cache, &ty, name, 0)? else {
                     return Ok(Err(format!("{} has no field {name}", spell_type(&ty))));
                 };
                 match fields_compatible(local, target, *type_id, m.type_id) {
@@ -791,14 +851,17 @@ fn match_candidate(
                 };
                 pos.bitfield_size = m.bitfield_size;
                 pos.type_id = m.type_id;
+                at_last_member = last;
             }
             Step::Element { index, .. } => {
                 let (elem, nelems) = match &ty.body {
                     TypeBody::Array { elem, nelems, .. } => (*elem, *nelems),
                     _ => return Ok(Err(format!("{} is not an array", ty.describe()))),
                 };
-                // A flexible array (0 elements) may be indexed past its end.
-                if nelems != 0 && *index >= nelems {
+                // A flexible array (0 elements, its struct's last member) may be indexed
+                // past its end; any other array may not.
+                let flexible = nelems == 0 && std::mem::take(&mut at_last_member);
+                if !flexible && *index >= nelems {
                     return Ok(Err(format!(
                         "index {index} past the {nelems} elements of the target array"
                     )));
@@ -818,6 +881,7 @@ fn match_candidate(
             value,
             type_id: cand,
             field: Some(field),
+            bit_offset: pos.bit_offset,
         })),
         Err(FieldErr::Btf(e)) => Err(e),
         Err(FieldErr::Layout(why)) => Ok(Err(why)),
@@ -825,26 +889,32 @@ fn match_candidate(
 }
 
 /// The member named `name` of composite `ty`, searched through anonymous struct/union
-/// members: its bit offset from the start of `ty`, and the member.
+/// members: its bit offset from the start of `ty`, the member, and whether it is the last
+/// member of the struct or union that holds it.
 fn find_member(
     cache: &TypeCache,
     ty: &Type,
     name: &str,
     depth: usize,
-) -> Result<Option<(u64, super::Member)>, BtfError> {
+) -> Result<Option<(u64, super::Member, bool)>, BtfError> {
     if depth > MAX_RESOLVE_DEPTH {
         return Err(BtfError::TypeLoop { id: ty.id });
     }
-    for m in ty.members() {
+    let members = ty.members();
+    for (i, m) in members.iter().enumerate() {
         if m.name == name {
-            return Ok(Some((m.bit_offset as u64, m.clone())));
+            return Ok(Some((
+                m.bit_offset as u64,
+                m.clone(),
+                i + 1 == members.len(),
+            )));
         }
         if m.name.is_empty() {
             let inner_id = cache.btf.skip_mods_and_typedefs(m.type_id)?;
             if matches!(cache.btf.kind(inner_id)?, Kind::Struct | Kind::Union) {
                 let inner = cache.get(inner_id)?;
-                if let Some((off, found)) = find_member(cache, &inner, name, depth + 1)? {
-                    return Ok(Some((m.bit_offset as u64 + off, found)));
+                if let Some((off, found, last)) = find_member(cache, &inner, name, depth + 1)? {
+                    return Ok(Some((m.bit_offset as u64 + off, found, last)));
                 }
             }
         }
@@ -1118,14 +1188,18 @@ fn types_match_depth(
     })
 }
 
-/// Is `kind`'s "missing" answer a value (0) rather than a poisoned instruction?
+/// Is `kind`'s "missing" answer a value (0) rather than a poisoned instruction? The
+/// existence checks, and every type-based kind (libbpf's `bpf_core_calc_type_relo`);
+/// field offsets, sizes and enumerator values poison.
 fn missing_is_zero(kind: CoreReloKind) -> bool {
     matches!(
         kind,
         CoreReloKind::FieldExists
-            | CoreReloKind::TypeExists
             | CoreReloKind::EnumvalExists
+            | CoreReloKind::TypeExists
             | CoreReloKind::TypeMatches
+            | CoreReloKind::TypeIdTarget
+            | CoreReloKind::TypeSize
     )
 }
 

@@ -28,7 +28,7 @@ use std::fmt;
 use object::elf;
 
 use super::Symbol;
-use crate::btf::{Btf, BtfError, Kind, TypeBody, BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED};
+use crate::btf::{Btf, BtfError, Kind, TypeBody, BTF_INT_BOOL, BTF_INT_SIGNED};
 
 /// One extern of the object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +71,13 @@ pub enum ExternKind {
 pub enum KconfigType {
     /// `bool`: `y` is 1, `n` is 0 (`m` is an error).
     Bool,
-    /// `char`: the letter itself (`y`, `n`, `m`) or a number.
-    Char,
+    /// `char` (any 1-byte integer that is no `bool`: `char`, `signed char`, `unsigned
+    /// char`, `u8`): the letter itself (`y`, `n`, `m`) or a number, which must fit it as
+    /// a signed number when the type is signed.
+    Char {
+        /// A signed type (`char` and `signed char`, as clang writes them).
+        signed: bool,
+    },
     /// `enum libbpf_tristate`: `n` 0, `y` 1, `m` 2.
     Tristate,
     /// An integer of the extern's size.
@@ -144,7 +149,7 @@ impl fmt::Display for ExternSpec {
                 self.name,
                 match ty {
                     KconfigType::Bool => "bool",
-                    KconfigType::Char => "char",
+                    KconfigType::Char { .. } => "char",
                     KconfigType::Tristate => "tristate",
                     KconfigType::Int { signed: true } => "signed int",
                     KconfigType::Int { signed: false } => "unsigned int",
@@ -410,31 +415,25 @@ fn datasec_of(btf: &Btf, id: u32) -> Result<String, ExternProblem> {
     })
 }
 
-/// libbpf's `find_kcfg_type`.
+/// libbpf's `find_kcfg_type`: modifiers (`const`, `volatile`) and typedefs are skipped
+/// first, at every level. Any 1-byte integer that is no `bool` is a char (clang marks
+/// `char` only as signed, `unsigned char` and `u8` not at all: BTF's `CHAR` encoding is
+/// not needed), and a char array is an array of at least one of those.
 fn kconfig_type(btf: &Btf, type_id: u32) -> Result<KconfigType, ExternProblem> {
     let id = btf.skip_mods_and_typedefs(type_id)?;
     let ty = btf.type_by_id(id)?;
     Ok(match ty.body {
-        TypeBody::Int {
-            size,
-            encoding,
-            offset,
-            bits,
-        } => {
-            if offset != 0 || u32::from(bits) != size * 8 {
-                return Err(ExternProblem::KconfigType);
-            }
+        TypeBody::Int { size, encoding, .. } => {
             if encoding & BTF_INT_BOOL != 0 {
                 if size != 1 {
                     return Err(ExternProblem::KconfigType);
                 }
                 KconfigType::Bool
-            } else if encoding & BTF_INT_CHAR != 0 {
-                if size != 1 {
-                    return Err(ExternProblem::KconfigType);
+            } else if size == 1 {
+                KconfigType::Char {
+                    signed: encoding & BTF_INT_SIGNED != 0,
                 }
-                KconfigType::Char
-            } else if matches!(size, 1 | 2 | 4 | 8) {
+            } else if matches!(size, 2 | 4 | 8) {
                 KconfigType::Int {
                     signed: encoding & BTF_INT_SIGNED != 0,
                 }
@@ -443,15 +442,10 @@ fn kconfig_type(btf: &Btf, type_id: u32) -> Result<KconfigType, ExternProblem> {
             }
         }
         TypeBody::Enum { size: 4, .. } if ty.name == "libbpf_tristate" => KconfigType::Tristate,
-        TypeBody::Array { elem, nelems, .. } if nelems > 0 => {
-            let elem = btf.skip_mods_and_typedefs(elem)?;
-            match btf.type_by_id(elem)?.body {
-                TypeBody::Int {
-                    size: 1, encoding, ..
-                } if encoding & BTF_INT_CHAR != 0 => KconfigType::CharArray,
-                _ => return Err(ExternProblem::KconfigType),
-            }
-        }
+        TypeBody::Array { elem, nelems, .. } if nelems > 0 => match kconfig_type(btf, elem) {
+            Ok(KconfigType::Char { .. }) => KconfigType::CharArray,
+            _ => return Err(ExternProblem::KconfigType),
+        },
         _ => return Err(ExternProblem::KconfigType),
     })
 }

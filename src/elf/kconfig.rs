@@ -14,7 +14,8 @@
 //!   strong; a name with neither prefix is an error.
 //! - `CONFIG_*` from the config text: `y`/`n`/`m` into a `bool` (y 1, n 0, m an error),
 //!   an `enum libbpf_tristate` (n 0, y 1, m 2) or a `char` (the letter); a quoted string
-//!   into a `char[N]` (truncated to N-1 bytes, NUL-terminated); anything else is an
+//!   into a `char[N]` (truncated to N-1 bytes, NUL-terminated, with libbpf's warning: a
+//!   [`KconfigWarning`]); anything else is an
 //!   integer (decimal, `0x` hex, `0` octal) into an integer, `char` or `bool` (0 or 1)
 //!   that must hold it.
 //! - An extern nothing sets is 0 when `__weak`; a strong one is an error naming it.
@@ -65,12 +66,42 @@ pub fn kernel_version_code(release: &str) -> Option<u32> {
     Some((major << 16) + (minor << 8) + patch.min(255))
 }
 
+/// A config value libbpf takes with a warning (`set_kcfg_value_str`): a string longer
+/// than its `char[N]` extern, cut to its first N-1 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KconfigWarning {
+    /// The extern (`CONFIG_DEFAULT_HOSTNAME`).
+    pub name: String,
+    /// The value as the config text has it, quotes included.
+    pub value: String,
+    /// The string's length, quotes excluded.
+    pub len: usize,
+    /// The bytes kept (N-1; the last is the NUL).
+    pub kept: usize,
+}
+
+impl std::fmt::Display for KconfigWarning {
+    /// libbpf's words.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "extern (kcfg) '{}': long string '{}' of ({} bytes) truncated to {} bytes",
+            self.name, self.value, self.len, self.kept
+        )
+    }
+}
+
 impl ObjectSpec {
     /// Computes every `__kconfig` extern's value from `input` and writes them into the
-    /// `.kconfig` map's initial bytes. Objects without one are left alone.
-    pub fn fill_kconfig(&mut self, input: &KconfigInput) -> Result<(), ExternError> {
+    /// `.kconfig` map's initial bytes. Objects without one are left alone. Returns the
+    /// values taken with a warning (strings cut to fit their array).
+    pub fn fill_kconfig(
+        &mut self,
+        input: &KconfigInput,
+    ) -> Result<Vec<KconfigWarning>, ExternError> {
+        let mut warnings = Vec::new();
         let Some(map) = self.maps.iter().position(|m| m.kind == MapKind::Kconfig) else {
-            return Ok(());
+            return Ok(warnings);
         };
         let size = self.maps.get(map).map_or(0, |m| m.value_size as usize);
         let mut data = vec![0u8; size];
@@ -141,7 +172,16 @@ impl ObjectSpec {
                     name: ext.name.clone(),
                     problem,
                 };
-                set_config_value(&mut data, ext.kind, value).map_err(fail)?;
+                if let Some((len, kept)) =
+                    set_config_value(&mut data, ext.kind, value).map_err(fail)?
+                {
+                    warnings.push(KconfigWarning {
+                        name: ext.name.clone(),
+                        value: value.to_string(),
+                        len,
+                        kept,
+                    });
+                }
                 set.insert(ext.name.clone());
             }
         }
@@ -159,7 +199,7 @@ impl ObjectSpec {
         if let Some(map) = self.maps.get_mut(map) {
             map.initial = data;
         }
-        Ok(())
+        Ok(warnings)
     }
 }
 
@@ -191,7 +231,7 @@ fn set_number(
 ) -> Result<(), ExternProblem> {
     let (bytes, ty) = slot(data, kind).ok_or_else(|| bad(text, "outside the .kconfig map"))?;
     match ty {
-        KconfigType::Int { .. } | KconfigType::Char => {}
+        KconfigType::Int { .. } | KconfigType::Char { .. } => {}
         KconfigType::Bool if value <= 1 => {}
         KconfigType::Bool => return Err(bad(text, "not a boolean (0 or 1)")),
         _ => {
@@ -207,7 +247,9 @@ fn set_number(
     let bits = bytes.len() * 8;
     let fits = match ty {
         _ if bits >= 64 => true,
-        KconfigType::Int { signed: true } => value.wrapping_add(1 << (bits - 1)) < (1 << bits),
+        KconfigType::Int { signed: true } | KconfigType::Char { signed: true } => {
+            value.wrapping_add(1 << (bits - 1)) < (1 << bits)
+        }
         _ => value >> bits == 0,
     };
     if !fits {
@@ -220,7 +262,12 @@ fn set_number(
 }
 
 /// One `CONFIG_X=value` into its extern (libbpf's `bpf_object__process_kconfig_line`).
-fn set_config_value(data: &mut [u8], kind: ExternKind, value: &str) -> Result<(), ExternProblem> {
+/// `Some((length, bytes kept))` for a string cut to fit its array.
+fn set_config_value(
+    data: &mut [u8],
+    kind: ExternKind,
+    value: &str,
+) -> Result<Option<(usize, usize)>, ExternProblem> {
     let first = value.as_bytes().first().copied().unwrap_or(0);
     match first {
         b'y' | b'n' | b'm' => {
@@ -234,7 +281,7 @@ fn set_config_value(data: &mut [u8], kind: ExternKind, value: &str) -> Result<()
                 (KconfigType::Tristate, b'y') => 1,
                 (KconfigType::Tristate, b'm') => 2,
                 (KconfigType::Tristate, _) => 0,
-                (KconfigType::Char, c) => c,
+                (KconfigType::Char { .. }, c) => c,
                 _ => {
                     return Err(bad(
                         value,
@@ -245,7 +292,7 @@ fn set_config_value(data: &mut [u8], kind: ExternKind, value: &str) -> Result<()
             if let Some(first) = bytes.first_mut() {
                 *first = v;
             }
-            Ok(())
+            Ok(None)
         }
         b'"' => {
             let (bytes, ty) =
@@ -262,19 +309,19 @@ fn set_config_value(data: &mut [u8], kind: ExternKind, value: &str) -> Result<()
             if let (Some(dst), Some(src)) = (bytes.get_mut(..n), inner.as_bytes().get(..n)) {
                 dst.copy_from_slice(src);
             }
-            Ok(())
+            Ok((n < inner.len()).then_some((inner.len(), n)))
         }
         _ => {
             let number = parse_c_u64(value).ok_or_else(|| bad(value, "not an integer"))?;
             if let Some((_, ty)) = slot(data, kind) {
-                if !matches!(ty, KconfigType::Int { .. } | KconfigType::Char) {
+                if !matches!(ty, KconfigType::Int { .. } | KconfigType::Char { .. }) {
                     return Err(bad(
                         value,
                         "an integer for an extern that is no integer or char",
                     ));
                 }
             }
-            set_number(data, kind, number, value)
+            set_number(data, kind, number, value).map(|()| None)
         }
     }
 }
@@ -356,7 +403,7 @@ impl ObjectSpec {
         &mut self,
         kernel: &crate::btf::Btf,
         input: &KconfigInput,
-    ) -> Result<(), ExternError> {
+    ) -> Result<Vec<KconfigWarning>, ExternError> {
         self.prepare_externs_with(kernel, input, None)
     }
 
@@ -367,16 +414,17 @@ impl ObjectSpec {
         kernel: &crate::btf::Btf,
         input: &KconfigInput,
         modules: Option<super::externs::ModuleLookup<'_>>,
-    ) -> Result<(), ExternError> {
+    ) -> Result<Vec<KconfigWarning>, ExternError> {
         if self.externs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        self.fill_kconfig(input)?;
+        let warnings = self.fill_kconfig(input)?;
         let typeless = self.externs.iter().any(|e| {
             e.kind == ExternKind::Ksym(super::externs::KsymKind::Typeless) && e.value.is_none()
         });
         let kallsyms = if typeless { read_kallsyms().ok() } else { None };
-        self.resolve_ksyms_with(kernel, kallsyms.as_ref(), modules)
+        self.resolve_ksyms_with(kernel, kallsyms.as_ref(), modules)?;
+        Ok(warnings)
     }
 }
 
@@ -464,6 +512,26 @@ mod tests {
         }
     }
 
+    /// A char holds a number as its signedness allows (libbpf's `is_kcfg_value_in_range`).
+    #[test]
+    fn a_char_holds_numbers_by_its_signedness() {
+        let signed = KconfigType::Char { signed: true };
+        let mut spec = object(&[("CONFIG_NEG", signed, 1, false)]);
+        spec.fill_kconfig(&input()).unwrap();
+        assert_eq!(value(&spec, "CONFIG_NEG"), [0xfe]);
+        let unsigned = KconfigType::Char { signed: false };
+        let mut spec = object(&[("CONFIG_NEG", unsigned, 1, false)]);
+        let err = spec.fill_kconfig(&input()).unwrap_err();
+        assert_eq!(err.name, "CONFIG_NEG");
+        assert_eq!(
+            err.problem,
+            ExternProblem::BadValue {
+                value: "-2".into(),
+                reason: "does not fit the extern's size"
+            }
+        );
+    }
+
     #[test]
     fn every_kind_of_value_as_libbpf_writes_it() {
         use KconfigType::*;
@@ -476,13 +544,28 @@ mod tests {
             ("CONFIG_MOD", Tristate, 4, false),
             ("CONFIG_NO", Tristate, 4, false),
             ("CONFIG_HZ", Int { signed: false }, 2, false),
-            ("CONFIG_HEX", Char, 1, false),
+            ("CONFIG_HEX", Char { signed: false }, 1, false),
             ("CONFIG_NEG", Int { signed: true }, 4, false),
             ("CONFIG_NAME", CharArray, 7, false),
             ("CONFIG_OFF", Bool, 1, true),
             ("CONFIG_MISSING", Int { signed: false }, 8, true),
         ]);
-        spec.fill_kconfig(&input()).unwrap();
+        let warnings = spec.fill_kconfig(&input()).unwrap();
+        // "debian kernel" in a char[7]: cut to 6 bytes and the NUL, with libbpf's warning.
+        assert_eq!(
+            warnings,
+            [KconfigWarning {
+                name: "CONFIG_NAME".into(),
+                value: "\"debian kernel\"".into(),
+                len: 13,
+                kept: 6,
+            }]
+        );
+        assert_eq!(
+            warnings[0].to_string(),
+            "extern (kcfg) 'CONFIG_NAME': long string '\"debian kernel\"' of (13 bytes) \
+             truncated to 6 bytes"
+        );
         assert_eq!(
             value(&spec, "LINUX_KERNEL_VERSION"),
             0x06_12_03u32.to_le_bytes()

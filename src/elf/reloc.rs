@@ -261,29 +261,53 @@ impl ObjectSpec {
             Part::Subprogram(i) => self.subprograms.get(i),
         };
 
-        // 1. Layout: breadth-first over the calls, each subprogram once.
+        // 1. Layout: the program, then each subprogram it reaches, depth-first: the calls of
+        //    a function in their instructions' order, a callee met for the first time
+        //    appended at once and its own calls followed before the caller's next ones, as
+        //    libbpf's `bpf_object__reloc_code` (-> `bpf_object__append_subprog_code`) lays
+        //    them out. The layout decides the `call` offsets and so the program's tag.
+        let calls_of = |caller: &ProgramSpec| -> Result<Vec<usize>, RelocError> {
+            let mut calls: Vec<(usize, usize)> = caller
+                .relocations
+                .iter()
+                .filter_map(|relocation| match relocation.kind {
+                    RelocationKind::Call { callee } | RelocationKind::FuncAddr { callee } => {
+                        Some((relocation.insn, callee))
+                    }
+                    _ => None,
+                })
+                .collect();
+            calls.sort_unstable();
+            calls
+                .into_iter()
+                .map(|(_, callee)| {
+                    self.subprograms.get(callee).map(|_| callee).ok_or_else(|| {
+                        RelocError::NoSuchSubprogram {
+                            program: program.to_string(),
+                            function: caller.name.clone(),
+                            callee,
+                        }
+                    })
+                })
+                .collect()
+        };
         let mut order = vec![Part::Program];
         let mut seen = vec![false; self.subprograms.len()];
-        let mut next = 0;
-        while let Some(&part) = order.get(next) {
-            next += 1;
-            let Some(caller) = function(part) else {
+        // The functions being walked, each with its callees still to look at (reversed:
+        // the next one is popped from the end).
+        let mut walking: Vec<Vec<usize>> = vec![rev(calls_of(main)?)];
+        while let Some(pending) = walking.last_mut() {
+            let Some(callee) = pending.pop() else {
+                walking.pop();
                 continue;
             };
-            for relocation in &caller.relocations {
-                if let RelocationKind::Call { callee } | RelocationKind::FuncAddr { callee } =
-                    relocation.kind
-                {
-                    let slot = seen.get_mut(callee).ok_or(RelocError::NoSuchSubprogram {
-                        program: program.to_string(),
-                        function: caller.name.clone(),
-                        callee,
-                    })?;
-                    if !*slot {
-                        *slot = true;
-                        order.push(Part::Subprogram(callee));
-                    }
-                }
+            let Some(slot) = seen.get_mut(callee).filter(|slot| !**slot) else {
+                continue;
+            };
+            *slot = true;
+            order.push(Part::Subprogram(callee));
+            if let Some(subprogram) = self.subprograms.get(callee) {
+                walking.push(rev(calls_of(subprogram)?));
             }
         }
         let parts: Vec<&ProgramSpec> = order.iter().filter_map(|&p| function(p)).collect();
@@ -536,6 +560,12 @@ impl ObjectSpec {
             core,
         })
     }
+}
+
+/// `list` in reverse order.
+fn rev(mut list: Vec<usize>) -> Vec<usize> {
+    list.reverse();
+    list
 }
 
 /// `src_reg = BPF_PSEUDO_KFUNC_CALL`: a call of a kernel function by BTF id.

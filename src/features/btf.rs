@@ -25,9 +25,9 @@ fn loads(btf: &BtfBuilder) -> bool {
     let opts = ProgLoadOptions {
         log_level: 0,
         initial_log_size: syscall::MIN_LOG_SIZE,
+        refusal_log_size: syscall::MIN_LOG_SIZE,
         max_log_size: syscall::MIN_LOG_SIZE,
         eagain_retries: 2,
-        retry_without_btf_info: false,
     };
     syscall::load_btf(&btf.build(), &opts).is_ok()
 }

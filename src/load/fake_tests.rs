@@ -523,3 +523,31 @@ fn eagain_on_prog_load_is_retried_as_libbpf_does() {
     assert_eq!(errno_of(&error), Some(libc::EAGAIN));
     assert_eq!(kernel.open_fds(), Vec::<String>::new());
 }
+
+/// Issue 18, rule 1: a program the kernel refuses with its func_info and line_info is never
+/// sent again without them. `EINVAL` (what a verifier refusal of a global function's
+/// argument gives): the load without a log, the same load with libbpf's 16 MiB log, and the
+/// error; every attempt carries the BTF info.
+#[test]
+fn a_refused_program_is_never_sent_again_without_its_btf_info() {
+    let kernel = probed();
+    kernel.refuse(|call| {
+        (call.op == "BPF_PROG_LOAD" && call.detail.starts_with("tail ")).then_some(libc::EINVAL)
+    });
+    let spec = fixture("nested.bpf.o");
+    let error = Object::load(&spec, &LoadOptions::default()).unwrap_err();
+    assert_eq!(errno_of(&error), Some(libc::EINVAL));
+    let loads: Vec<String> = kernel
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("BPF_PROG_LOAD"))
+        .collect();
+    assert_eq!(
+        loads,
+        [
+            "BPF_PROG_LOAD tail type=17 btf_info log=0",
+            "BPF_PROG_LOAD tail type=17 btf_info log=1",
+        ]
+    );
+    assert_eq!(kernel.open_fds(), Vec::<String>::new());
+}

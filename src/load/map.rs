@@ -170,6 +170,42 @@ fn possible_cpu_slots() -> Result<u32, LoadError> {
     Ok(cpus.iter().max().map_or(1, |&max| max + 1))
 }
 
+/// libbpf's `adjust_ringbuf_sz`: the kernel takes a ring buffer's `max_entries` (its
+/// data size in bytes) only as a power-of-two multiple of the page size
+/// (`ringbuf_map_alloc` in `kernel/bpf/ringbuf.c`), so a size that is not one becomes the
+/// smallest that is and is larger: 1000 is 4096 with 4 KiB pages, 5000 is 8192, 8192
+/// stays. 0 stays 0 (the kernel's error then says the size is missing), and a size no
+/// such multiple below 4 GiB exceeds is passed as it is for the kernel to refuse.
+pub fn adjust_ringbuf_size(size: u32, page_size: u32) -> u32 {
+    if size == 0 || page_size == 0 {
+        return size;
+    }
+    if size % page_size == 0 && (size / page_size).is_power_of_two() {
+        return size;
+    }
+    let mut multiple: u32 = 1;
+    while multiple <= u32::MAX / page_size {
+        if multiple * page_size > size {
+            return multiple * page_size;
+        }
+        match multiple.checked_mul(2) {
+            Some(next) => multiple = next,
+            None => break,
+        }
+    }
+    size
+}
+
+/// The `max_entries` the kernel is asked for: a ring buffer's adjusted
+/// ([`adjust_ringbuf_size`]), any other map's as the spec says.
+fn max_entries_to_create(spec: &MapSpec) -> u32 {
+    if matches!(spec.map_type, MapType::RINGBUF | MapType::USER_RINGBUF) {
+        adjust_ringbuf_size(spec.max_entries, syscall::page_size() as u32)
+    } else {
+        spec.max_entries
+    }
+}
+
 impl Map {
     /// Creates the map `spec` describes, on its own (no object, no BTF): a perf event array
     /// of 0 entries gets one per possible CPU; global data is filled and `.rodata` frozen.
@@ -194,7 +230,7 @@ impl Map {
                 error,
             },
         };
-        let mut max_entries = spec.max_entries;
+        let mut max_entries = max_entries_to_create(spec);
         if spec.map_type == MapType::PERF_EVENT_ARRAY {
             let slots = possible_cpu_slots()?;
             if max_entries == 0 || max_entries > slots {
@@ -297,7 +333,7 @@ impl Map {
                 if any_size {
                     info.max_entries
                 } else {
-                    spec.max_entries
+                    max_entries_to_create(spec)
                 },
                 info.max_entries,
             ),

@@ -50,7 +50,7 @@ use crate::elf::{
 use crate::syscall::{self, CpuListError, ProgLoadOptions, SysError};
 use crate::uapi::{MapType, BPF_ANY};
 
-pub use map::{Entries, Keys, Map, MapError, MapInfo};
+pub use map::{adjust_ringbuf_size, Entries, Keys, Map, MapError, MapInfo};
 pub use program::{
     program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramInfo, VerifierError,
     VerifierLog, VerifierStats,
@@ -302,9 +302,16 @@ fn fill_slot(map: &Map, slot: u32, target: &str, fd: Option<i32>) -> Result<(), 
 pub struct LoadOptions<'a> {
     /// The programs to load, by name; empty: all of them. Maps are always all created.
     pub programs: Vec<String>,
-    /// The BTF CO-RE relocations are resolved against, and that externs and BTF-typed
-    /// programs are looked up in: by default the running kernel's.
+    /// The BTF CO-RE relocations are resolved against: by default the running kernel's.
+    /// Only CO-RE's target, as libbpf's `btf_custom_path`: attach targets and `__ksym`s
+    /// are looked up in [`LoadOptions::kernel_btf`].
     pub target_btf: TargetBtf<'a>,
+    /// The running kernel's BTF (libbpf's `btf_vmlinux`), where BTF-typed programs'
+    /// targets (`tp_btf`, `fentry`, `lsm`, `iter`, ...) and `__ksym` variables and kfuncs
+    /// are looked up, whatever CO-RE's target is: the kernel checks them against its own
+    /// BTF. `None`: read from `/sys/kernel/btf/vmlinux` when the object needs it. A caller
+    /// that already holds it (as its CO-RE target too) passes it to spare a second read.
+    pub kernel_btf: Option<&'a Btf>,
     /// Ask the verifier for its statistics (`BPF_LOG_STATS`) on every load.
     pub verifier_stats: bool,
     /// Maps to take from a bpf filesystem instead of creating them: (the object's map
@@ -322,9 +329,9 @@ pub struct LoadOptions<'a> {
     pub without_bpf_cookie: bool,
 }
 
-/// Which kernel BTF a load uses: for CO-RE (field offsets fitted to the kernel), and for
-/// externs (`.ksyms`) and BTF-typed programs' targets. One decision, made here: there is
-/// no second, silent source of kernel BTF.
+/// CO-RE's target: the BTF whose field offsets the object's CO-RE relocations are fitted
+/// to. One decision, made here: there is no second, silent source of kernel BTF. (Attach
+/// targets and `__ksym`s are always the running kernel's: [`LoadOptions::kernel_btf`].)
 #[derive(Debug, Clone, Copy, Default)]
 pub enum TargetBtf<'a> {
     /// The running kernel's, `/sys/kernel/btf/vmlinux`, read at load when the object
@@ -335,8 +342,9 @@ pub enum TargetBtf<'a> {
     /// This BTF: a file for a kernel that publishes none (the tool's `--btf FILE`:
     /// BTFHub's archive, `pahole --btf_encode_detached`), or another kernel's.
     Btf(&'a Btf),
-    /// None: CO-RE is off, and the offsets stay as compiled. An object with externs or
-    /// BTF-typed programs cannot load so ([`LoadError::NoKernelBtf`]).
+    /// None: CO-RE is off, and the offsets stay as compiled; no kernel BTF is read. An
+    /// object with externs or BTF-typed programs then loads only with
+    /// [`LoadOptions::kernel_btf`] given ([`LoadError::NoKernelBtf`] otherwise).
     Off,
 }
 
@@ -373,6 +381,8 @@ pub struct Object {
     next_usdt_spec: std::cell::Cell<u32>,
     /// Loaded with [`LoadOptions::without_bpf_cookie`].
     without_bpf_cookie: bool,
+    /// The `__kconfig` values taken with libbpf's warning.
+    kconfig_warnings: Vec<crate::elf::KconfigWarning>,
 }
 
 impl Object {
@@ -384,8 +394,11 @@ impl Object {
             }
         }
 
-        // The kernel's BTF, when something needs it: CO-RE (given), externs (`.ksyms` by BTF
-        // id) and BTF-typed programs (`attach_btf_id`); read here when not given.
+        // The running kernel's BTF, when something needs it: BTF-typed programs
+        // (`attach_btf_id`) and `.ksyms` (by BTF id), read here when not given. Never CO-RE's
+        // target (`opts.target_btf`, a `--btf` file maybe): the kernel checks attach targets
+        // and ksyms against its own BTF, as libbpf looks them up in `btf_vmlinux` whatever
+        // its `btf_custom_path`. `.kconfig`-only externs take either.
         let wanted: Vec<&ProgramSpec> = spec
             .programs
             .iter()
@@ -395,15 +408,33 @@ impl Object {
             .btf_ext
             .as_ref()
             .is_some_and(|ext| ext.core_relos.iter().any(|s| !s.records.is_empty()));
-        let needs_kernel =
-            !spec.externs.is_empty() || wanted.iter().any(|p| p.attach_btf_name().is_some());
-        let kernel: Option<Cow<'_, Btf>> = match opts.target_btf {
-            TargetBtf::Btf(btf) => Some(Cow::Borrowed(btf)),
-            TargetBtf::RunningKernel if needs_kernel || has_core => Some(Cow::Owned(
-                crate::btf::kernel::load().map_err(LoadError::KernelBtf)?,
-            )),
-            TargetBtf::RunningKernel => None,
-            TargetBtf::Off if needs_kernel => return Err(LoadError::NoKernelBtf),
+        let has_ksyms = spec
+            .externs
+            .iter()
+            .any(|e| matches!(e.kind, crate::elf::ExternKind::Ksym(_)));
+        // What needs the running kernel's own BTF, whatever CO-RE's target is.
+        let needs_kernel = has_ksyms || wanted.iter().any(|p| p.attach_btf_name().is_some());
+        let read_kernel = || crate::btf::kernel::load().map_err(LoadError::KernelBtf);
+        let kernel: Option<Cow<'_, Btf>> = match (opts.kernel_btf, opts.target_btf) {
+            (Some(btf), _) => Some(Cow::Borrowed(btf)),
+            // The running kernel's BTF is CO-RE's target too: read once for both, and for
+            // `.kconfig` externs.
+            (None, TargetBtf::RunningKernel)
+                if needs_kernel || has_core || !spec.externs.is_empty() =>
+            {
+                Some(Cow::Owned(read_kernel()?))
+            }
+            (None, TargetBtf::Btf(_)) if needs_kernel => Some(Cow::Owned(read_kernel()?)),
+            // No kernel BTF asked for, none given: what needs it cannot load.
+            (None, TargetBtf::Off) if needs_kernel || !spec.externs.is_empty() => {
+                return Err(LoadError::NoKernelBtf)
+            }
+            (None, _) => None,
+        };
+        // CO-RE's target: the running kernel's (read above), a given BTF, or none.
+        let core_target: Option<&Btf> = match opts.target_btf {
+            TargetBtf::RunningKernel => kernel.as_deref(),
+            TargetBtf::Btf(btf) => Some(btf),
             TargetBtf::Off => None,
         };
         // The modules' BTF, read only if vmlinux's lacks a target or a `__ksym`; their fds
@@ -412,10 +443,14 @@ impl Object {
         // Externs: `.kconfig` values from this machine, `.ksyms` from the kernel's BTF
         // (vmlinux's, then the modules'), as libbpf resolves them before relocation.
         let prepared;
+        let mut kconfig_warnings = Vec::new();
         let spec = if spec.externs.is_empty() {
             spec
         } else {
-            let kernel = kernel.as_deref().ok_or(LoadError::NoKernelBtf)?;
+            let kernel = kernel
+                .as_deref()
+                .or(core_target)
+                .ok_or(LoadError::NoKernelBtf)?;
             let mut input = KconfigInput::from_host();
             input.has_bpf_cookie = !opts.without_bpf_cookie && crate::features::probe_bpf_cookie();
             // libbpf's FEAT_SYSCALL_WRAPPER, probed once (and only for objects that ask).
@@ -437,7 +472,7 @@ impl Object {
             if let Some(error) = failure {
                 return Err(error);
             }
-            prepared_externs.map_err(LoadError::Extern)?;
+            kconfig_warnings = prepared_externs.map_err(LoadError::Extern)?;
             prepared = copy;
             &prepared
         };
@@ -565,7 +600,7 @@ impl Object {
         let mut programs = Vec::new();
         for (program, attach_btf) in wanted.iter().zip(targets) {
             let relocated = spec
-                .relocate(&program.name, &map_fds, kernel.as_deref())
+                .relocate(&program.name, &map_fds, core_target)
                 .map_err(LoadError::Relocate)?;
             let attach_btf_obj_fd = attach_btf
                 .as_ref()
@@ -612,7 +647,14 @@ impl Object {
             globals: spec.globals().unwrap_or_default(),
             next_usdt_spec: std::cell::Cell::new(0),
             without_bpf_cookie: opts.without_bpf_cookie,
+            kconfig_warnings,
         })
+    }
+
+    /// The `__kconfig` values taken with a warning, as libbpf warns of them: strings
+    /// longer than their `char[N]` extern, cut to N-1 bytes.
+    pub fn kconfig_warnings(&self) -> &[crate::elf::KconfigWarning] {
+        &self.kconfig_warnings
     }
 
     /// Whether the kernel took the object's BTF.

@@ -1,22 +1,38 @@
 //! Loading programs (`BPF_PROG_LOAD`) and BTF (`BPF_BTF_LOAD`) with the verifier-log
-//! protocol the established loaders follow:
+//! protocol the established loaders follow (libbpf's `bpf_object_load_prog`):
 //!
 //! 1. load without a log (fast, and the log costs the kernel time and memory);
 //! 2. on failure, load again with a log buffer (`log_level` 1), so the error carries the
-//!    verifier's reasons;
+//!    verifier's reasons. That buffer is libbpf's first, 16 MiB
+//!    ([`ProgLoadOptions::refusal_log_size`]): every attempt verifies the whole program
+//!    again (a million instructions take seconds), so the log of a refusal should fit
+//!    the first time. Starting small and growing made a large refused program cost three
+//!    verifications where libbpf's cost two (BENCHMARKS.md, "Loading the largest
+//!    programs");
 //! 3. on `ENOSPC` (the log did not fit) grow the buffer, to the size the kernel asks for
-//!    (`log_true_size`, 6.4) or twice the last, up to a cap;
+//!    (`log_true_size`, 6.4) or twice the last, up to a cap; at the cap the log is kept
+//!    truncated (its end since 6.4) and the error is the verifier's own (`E2BIG`,
+//!    `EACCES`, ...), not the log's `ENOSPC`;
 //! 4. on `EAGAIN` try again, a few times;
 //! 5. a load asked with only the verifier's statistics (`log_level` 4) that fails is made
 //!    again with level 1 as well, whose log says why.
 //!
-//! A rejection returns a [`VerifierError`] with the whole log; its `Display` is one line ending
+//! A rejection returns a [`VerifierError`] with the log; its `Display` is one line ending
 //! with the log's last line, [`VerifierError::last_lines`] gives more.
 //!
+//! **A program is sent as it is, or not at all.** Every `BPF_PROG_LOAD` of a program goes
+//! through one function, `prog_attempt`, which only [`load_program`] calls, through
+//! `load_with_log`, with the one request it was given: the attempts above differ in their
+//! log buffer and level only, never in the instructions, BTF, `func_info` or `line_info`.
+//! So a verifier's refusal is never turned into a load of something else (a program whose
+//! global functions, checked without their BTF, would pass as static ones). What the
+//! kernel takes is decided before, once per process, by probing
+//! ([`crate::features::btf::probe`]: BTF, `FUNC` for func_info and line_info, global
+//! functions), as libbpf's `kernel_supports(FEAT_BTF_FUNC)` and `FEAT_BTF_GLOBAL_FUNC` do.
+//!
 //! `func_info` and `line_info` (`struct bpf_func_info`, `struct bpf_line_info` in
-//! `include/uapi/linux/bpf.h`) are optional; a kernel (or a BTF) that does not accept them
-//! answers `EINVAL`. [`load_program`] can retry without them ([`ProgLoadOptions::retry_without_btf_info`])
-//! and says in [`LoadedProgram::btf_info`] whether the kernel took them.
+//! `include/uapi/linux/bpf.h`) are optional; [`LoadedProgram::btf_info`] says whether the
+//! request had them.
 
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -85,16 +101,6 @@ impl<'a> ProgLoadRequest<'a> {
     pub fn has_btf_info(&self) -> bool {
         !self.func_info.is_empty() || !self.line_info.is_empty()
     }
-
-    /// The same request without func_info, line_info and the program BTF.
-    pub fn without_btf_info(&self) -> Self {
-        ProgLoadRequest {
-            prog_btf_fd: None,
-            func_info: &[],
-            line_info: &[],
-            ..*self
-        }
-    }
 }
 
 /// How hard to try for a log.
@@ -104,16 +110,18 @@ pub struct ProgLoadOptions {
     /// at this level (2 is every instruction's state). 4 (`BPF_LOG_STATS`): only the
     /// verifier's statistics (`processed N insns ...`).
     pub log_level: u32,
-    /// The first log buffer's size in bytes (at least [`MIN_LOG_SIZE`]).
+    /// The first log buffer's size in bytes (at least [`MIN_LOG_SIZE`]) when a log is
+    /// asked from the first attempt (`log_level` 1, 2 or 4).
     pub initial_log_size: usize,
+    /// The first log buffer's size in bytes when a refused load is made again for its
+    /// log: libbpf's `BPF_LOG_BUF_SIZE` (`UINT32_MAX >> 8`, 16 MiB), so that one more
+    /// verification gives the log.
+    pub refusal_log_size: usize,
     /// The largest log buffer tried; a longer log is kept truncated (the kernel keeps its
     /// end since 6.4, its start before).
     pub max_log_size: usize,
     /// How many times to try again when the kernel answers `EAGAIN`.
     pub eagain_retries: u32,
-    /// When a load with func_info/line_info fails with `EINVAL` or `E2BIG`, load again
-    /// without them (and report it in [`LoadedProgram::btf_info`]).
-    pub retry_without_btf_info: bool,
 }
 
 impl Default for ProgLoadOptions {
@@ -121,9 +129,11 @@ impl Default for ProgLoadOptions {
         ProgLoadOptions {
             log_level: 0,
             initial_log_size: 64 * 1024,
-            max_log_size: 16 * 1024 * 1024,
+            refusal_log_size: REFUSAL_LOG_SIZE,
+            // The refusal's buffer is the largest: a longer log is kept truncated rather
+            // than bought with one more verification of the whole program.
+            max_log_size: REFUSAL_LOG_SIZE,
             eagain_retries: 5,
-            retry_without_btf_info: true,
         }
     }
 }
@@ -174,15 +184,14 @@ impl VerifierLog {
     }
 }
 
-/// Whether the kernel took the program's func_info/line_info.
+/// Whether the program was loaded with func_info/line_info. There is no third answer: a
+/// load with them that fails is an error, never retried without them (module header).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BtfInfoOutcome {
-    /// The request had none.
+    /// The request had none (no object BTF, or a kernel without BTF `FUNC`, probed).
     NotGiven,
     /// Loaded with them.
     Accepted,
-    /// The load with them failed with this error; the program was loaded without them.
-    Dropped(Box<VerifierError>),
 }
 
 /// A loaded program.
@@ -245,6 +254,9 @@ impl std::error::Error for VerifierError {}
 /// The smallest log buffer the kernel accepts before 6.4.
 pub const MIN_LOG_SIZE: usize = 128;
 
+/// libbpf's `BPF_LOG_BUF_SIZE` (`UINT32_MAX >> 8`): its first buffer for a refusal's log.
+pub const REFUSAL_LOG_SIZE: usize = (u32::MAX >> 8) as usize;
+
 /// One attempt: a log level and an optional buffer in, the result and the `log_true_size`
 /// the kernel reported (0 before 6.4) out.
 type Attempt<'f> = dyn FnMut(u32, Option<&mut [u8]>) -> (Result<OwnedFd, SysError>, u32) + 'f;
@@ -257,28 +269,43 @@ fn load_with_log(
     attempt: &mut Attempt<'_>,
 ) -> Result<(OwnedFd, Option<VerifierLog>), VerifierError> {
     let mut retries = opts.eagain_retries;
-    // Step 1: no log, unless the caller wants one anyway.
-    if opts.log_level == 0 {
-        loop {
-            match attempt(0, None).0 {
-                Ok(fd) => return Ok((fd, None)),
-                Err(e) if e.errno == libc::EAGAIN && retries > 0 => retries -= 1,
-                Err(_) => break,
-            }
-        }
-    }
-    // Steps 2-4: with a log, growing it. A statistics-only log (level 4) of a failed load
-    // says nothing of why: that load is made again with the instructions' log (level 1).
-    let mut level = opts.log_level.max(1);
     // Kernels before 6.4 refuse a log smaller than 128 bytes (EINVAL), and every kernel
     // one of UINT_MAX >> 2 or more (`bpf_verifier_log_attr_valid`).
     let max = opts
         .max_log_size
         .clamp(MIN_LOG_SIZE, (u32::MAX >> 2) as usize - 1);
-    let size = opts.initial_log_size.clamp(MIN_LOG_SIZE, max);
+    let refusal_size = opts.refusal_log_size.clamp(MIN_LOG_SIZE, max);
+    // The first refusal's error: the verifier's own, which a log that does not fit
+    // (`ENOSPC`) must not replace.
+    let mut refusal: Option<SysError> = None;
+    // Step 1: no log, unless the caller wants one anyway.
+    let mut size = opts.initial_log_size.clamp(MIN_LOG_SIZE, max);
+    if opts.log_level == 0 {
+        loop {
+            match attempt(0, None).0 {
+                Ok(fd) => return Ok((fd, None)),
+                Err(e) if e.errno == libc::EAGAIN && retries > 0 => retries -= 1,
+                Err(e) => {
+                    refusal = Some(e);
+                    size = refusal_size;
+                    break;
+                }
+            }
+        }
+    }
+    // Steps 2-4: with a log, growing it. A statistics-only log (level 4) of a failed load
+    // says nothing of why: that load is made again with the instructions' log (level 1),
+    // in a refusal's buffer.
+    let mut level = opts.log_level.max(1);
+    // A fresh buffer is zeroed by the allocator (pages the kernel does not write are never
+    // touched); one used again is cleared first.
     let mut buf = vec![0u8; size];
+    let mut used = false;
     loop {
-        buf.fill(0);
+        if used {
+            buf.fill(0);
+        }
+        used = true;
         let (result, true_size) = attempt(level, Some(&mut buf));
         match result {
             Ok(fd) => return Ok((fd, Some(VerifierLog::from_buf(&buf, false)))),
@@ -286,14 +313,26 @@ fn load_with_log(
             Err(e) if e.errno == libc::ENOSPC && buf.len() < max => {
                 let wanted = (true_size as usize).max(buf.len().saturating_mul(2));
                 buf = vec![0u8; wanted.min(max)];
+                used = false;
             }
-            Err(e) if level & 3 == 0 && e.errno != libc::ENOSPC => level |= 1,
+            Err(e) if level & 3 == 0 && e.errno != libc::ENOSPC => {
+                level |= 1;
+                refusal.get_or_insert(e);
+                if buf.len() < refusal_size {
+                    buf = vec![0u8; refusal_size];
+                    used = false;
+                }
+            }
             Err(e) => {
                 let truncated = e.errno == libc::ENOSPC;
+                let error = match refusal {
+                    Some(first) if truncated => first,
+                    _ => e,
+                };
                 return Err(VerifierError {
                     op,
                     name: name.to_string(),
-                    error: e,
+                    error,
                     log: VerifierLog::from_buf(&buf, truncated),
                 });
             }
@@ -356,42 +395,23 @@ fn prog_attempt(
     (result, attr.log_true_size)
 }
 
-/// Loads a program with the log protocol of the module header.
+/// Loads a program with the log protocol of the module header: the request is sent as it
+/// is (only the log differs between attempts), and a refusal is returned with its log.
 pub fn load_program(
     req: &ProgLoadRequest<'_>,
     opts: &ProgLoadOptions,
 ) -> Result<LoadedProgram, VerifierError> {
     let mut attempt = |level: u32, log: Option<&mut [u8]>| prog_attempt(req, level, log);
-    let first = load_with_log("BPF_PROG_LOAD", req.name, opts, &mut attempt);
-    match first {
-        Ok((fd, log)) => Ok(LoadedProgram {
-            fd,
-            log,
-            btf_info: if req.has_btf_info() {
-                BtfInfoOutcome::Accepted
-            } else {
-                BtfInfoOutcome::NotGiven
-            },
-        }),
-        Err(err)
-            if req.has_btf_info()
-                && opts.retry_without_btf_info
-                && matches!(err.error.errno, libc::EINVAL | libc::E2BIG) =>
-        {
-            let bare = req.without_btf_info();
-            let mut attempt = |level: u32, log: Option<&mut [u8]>| prog_attempt(&bare, level, log);
-            match load_with_log("BPF_PROG_LOAD", req.name, opts, &mut attempt) {
-                Ok((fd, log)) => Ok(LoadedProgram {
-                    fd,
-                    log,
-                    btf_info: BtfInfoOutcome::Dropped(Box::new(err)),
-                }),
-                // Not the BTF info's fault: the first error's log has the source lines.
-                Err(_) => Err(err),
-            }
-        }
-        Err(err) => Err(err),
-    }
+    let (fd, log) = load_with_log("BPF_PROG_LOAD", req.name, opts, &mut attempt)?;
+    Ok(LoadedProgram {
+        fd,
+        log,
+        btf_info: if req.has_btf_info() {
+            BtfInfoOutcome::Accepted
+        } else {
+            BtfInfoOutcome::NotGiven
+        },
+    })
 }
 
 /// Loads raw BTF (`BPF_BTF_LOAD`) with the same log protocol. Returns the BTF fd and the
@@ -489,7 +509,7 @@ mod tests {
             )
         };
         let opts = ProgLoadOptions {
-            initial_log_size: 150,
+            refusal_log_size: 150,
             ..Default::default()
         };
         let err = load_with_log("BPF_PROG_LOAD", "p", &opts, &mut attempt).unwrap_err();
@@ -498,6 +518,35 @@ mod tests {
         assert!(!err.log.truncated);
         // no log; log 150 (EAGAIN); 150 (ENOSPC); 300 (ENOSPC, kernel wants 1000); 1000.
         assert_eq!(calls, vec![(0, 0), (1, 150), (1, 150), (1, 300), (1, 1000)]);
+    }
+
+    /// As libbpf: a refusal is loaded again once, in a 16 MiB buffer. A log longer than
+    /// the cap is kept truncated, and the error is the verifier's own (`E2BIG`: too many
+    /// instructions), not the log's `ENOSPC`. A statistics-only load (level 4) that fails
+    /// goes to the refusal's buffer as well.
+    #[test]
+    fn a_refusal_is_logged_in_one_large_buffer_and_keeps_its_errno() {
+        for (log_level, first) in [(0, (0, 0)), (4, (4, 64 * 1024))] {
+            let mut calls: Vec<(u32, usize)> = Vec::new();
+            let mut attempt = |level: u32, log: Option<&mut [u8]>| {
+                let len = log.as_ref().map_or(0, |b| b.len());
+                calls.push((level, len));
+                let errno = if len >= REFUSAL_LOG_SIZE {
+                    libc::ENOSPC
+                } else {
+                    libc::E2BIG
+                };
+                (Err(SysError::new("BPF_PROG_LOAD", errno)), 40 << 20)
+            };
+            let opts = ProgLoadOptions {
+                log_level,
+                ..Default::default()
+            };
+            let err = load_with_log("BPF_PROG_LOAD", "p", &opts, &mut attempt).unwrap_err();
+            assert_eq!(err.error.errno, libc::E2BIG);
+            assert!(err.log.truncated);
+            assert_eq!(calls, [first, (log_level | 1, REFUSAL_LOG_SIZE)]);
+        }
     }
 
     #[test]

@@ -99,3 +99,11 @@ fn mount_pseudo(
     .map(drop)
     .map_err(|errno| SysError::new(what, errno))
 }
+
+/// The size of a memory page (`sysconf(_SC_PAGESIZE)`; 4096 where it cannot say): what the
+/// kernel rounds ring buffer sizes and mmap lengths to.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf reads a value and has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}

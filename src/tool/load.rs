@@ -65,6 +65,8 @@ pub fn run(request: &LoadRequest<'_>) -> Result<bool> {
         let options = LoadOptions {
             programs: vec![program.name.clone()],
             target_btf: TargetBtf::Btf(&target_btf),
+            // --btf is CO-RE's target only; without it, the same running kernel's BTF.
+            kernel_btf: request.btf.is_none().then_some(&target_btf),
             verifier_stats: true,
             ..LoadOptions::default()
         };
@@ -75,6 +77,9 @@ pub fn run(request: &LoadRequest<'_>) -> Result<bool> {
                     .context("the program was not loaded")?;
                 if request.verbose {
                     tour.load(&spec, &object, &[loaded]);
+                }
+                for warning in object.kconfig_warnings() {
+                    eprintln!("tcpconnect: {}: warning: {warning}", program.name);
                 }
                 let stats = loaded.verifier_stats();
                 let info = loaded.info().ok();
@@ -205,6 +210,7 @@ pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
         &LoadOptions {
             programs: request.load.programs.to_vec(),
             target_btf: TargetBtf::Btf(&target_btf),
+            kernel_btf: request.load.btf.is_none().then_some(&target_btf),
             ..LoadOptions::default()
         },
     )?;

@@ -222,9 +222,9 @@ impl Tour {
                 relocated.func_info.len(),
                 relocated.line_info.len()
             ),
-            BtfInfoOutcome::NotGiven => "no func_info/line_info given (no object BTF)".to_string(),
-            BtfInfoOutcome::Dropped(error) => {
-                format!("func_info/line_info refused, loaded without them: {error}")
+            BtfInfoOutcome::NotGiven => {
+                "no func_info/line_info given (no object BTF, or a kernel without BTF FUNC)"
+                    .to_string()
             }
         });
     }

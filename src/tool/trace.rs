@@ -251,6 +251,8 @@ pub fn run(cli: &Cli) -> Result<()> {
         &LoadOptions {
             programs: names.iter().map(|name| name.to_string()).collect(),
             target_btf: TargetBtf::Btf(&target_btf),
+            // --btf is CO-RE's target only; without it, the same running kernel's BTF.
+            kernel_btf: cli.btf.is_none().then_some(&target_btf),
             verifier_stats: cli.verbose,
             pinned_maps: selection.pinned_maps.clone(),
             ..LoadOptions::default()

@@ -34,6 +34,7 @@ pub fn load(path: &Path, programs: &[&str]) -> Object {
         &LoadOptions {
             programs: programs.iter().map(|p| p.to_string()).collect(),
             target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
+            kernel_btf: Some(&kernel),
             ..LoadOptions::default()
         },
     )

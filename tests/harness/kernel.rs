@@ -177,6 +177,7 @@ pub fn load_fixture(
         &ebpf_loader::load::LoadOptions {
             programs: vec![program.into()],
             target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
+            kernel_btf: Some(&kernel),
             ..Default::default()
         },
     )

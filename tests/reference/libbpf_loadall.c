@@ -3,7 +3,7 @@
  * The differential reference of tests/libbpf_differential.rs: what libbpf (Debian's
  * libbpf-dev) does with each program of an object, on this kernel.
  *
- * usage: libbpf_loadall OBJECT
+ * usage: libbpf_loadall [--btf PATH] OBJECT
  *        libbpf_loadall --together OBJECT NAME...
  *
  * For each program of OBJECT, in the object's order: open the object afresh, turn
@@ -12,6 +12,8 @@
  *   NAME<TAB>loaded<TAB>TAG        the kernel's tag (bpf_prog_info.tag, 16 hex digits)
  *   NAME<TAB>refused<TAB>ERRNO     the error bpf_object__load returned
  * An object libbpf cannot open prints "open<TAB>failed<TAB>ERRNO" and exits 2.
+ * --btf PATH: PATH is the target of CO-RE (bpf_object_open_opts.btf_custom_path), as
+ * `tcpconnect load --btf PATH` takes it.
  * libbpf's own messages go to stderr.
  *
  * --together (scripts/bench/corpus-load.sh): open the object once and load the programs
@@ -77,6 +79,7 @@ static int together(const char *path, int count, char **names)
 
 int main(int argc, char **argv)
 {
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts);
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	char names[1024][64];
@@ -84,11 +87,17 @@ int main(int argc, char **argv)
 
 	if (argc >= 3 && strcmp(argv[1], "--together") == 0)
 		return together(argv[2], argc - 3, argv + 3);
+	if (argc == 4 && strcmp(argv[1], "--btf") == 0) {
+		open_opts.btf_custom_path = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s OBJECT | --together OBJECT NAME...\n", argv[0]);
+		fprintf(stderr, "usage: %s [--btf PATH] OBJECT | --together OBJECT NAME...\n",
+			argv[0]);
 		return 1;
 	}
-	obj = bpf_object__open_file(argv[1], NULL);
+	obj = bpf_object__open_file(argv[1], &open_opts);
 	if (!obj) {
 		printf("open\tfailed\t%d\n", errno);
 		return 2;
@@ -106,7 +115,7 @@ int main(int argc, char **argv)
 		__u32 len = sizeof(info);
 		int err;
 
-		obj = bpf_object__open_file(argv[1], NULL);
+		obj = bpf_object__open_file(argv[1], &open_opts);
 		if (!obj) {
 			printf("open\tfailed\t%d\n", errno);
 			return 2;

@@ -301,6 +301,64 @@ fn flavors_and_ambiguity() {
             local_access: "struct sock.b".into(),
             first: (7, 12),
             second: (8, 4),
+            bit_offsets: Some((96, 32)),
+        })
+    );
+    // The same size at two offsets: still ambiguous for FIELD_BYTE_SIZE and FIELD_EXISTS,
+    // whose values agree (libbpf compares the bit offsets first).
+    for (kind, insn) in [
+        (CoreReloKind::FieldByteSize, mov(3, 4)),
+        (CoreReloKind::FieldExists, mov(3, 1)),
+    ] {
+        let mut insns = vec![insn];
+        assert_eq!(
+            relocate(&local, &target, &[relo(0, 3, &[0, 1], kind)], &mut insns),
+            Err(CoreError::Ambiguous {
+                insn_index: 0,
+                local_access: "struct sock.b".into(),
+                first: (
+                    7,
+                    if kind == CoreReloKind::FieldExists {
+                        1
+                    } else {
+                        4
+                    }
+                ),
+                second: (
+                    8,
+                    if kind == CoreReloKind::FieldExists {
+                        1
+                    } else {
+                        4
+                    }
+                ),
+                bit_offsets: Some((96, 32)),
+            })
+        );
+        assert_eq!(insns, [insn], "nothing patched");
+    }
+    // Two types whose sizes differ (structs are compatible whatever their members):
+    // TYPE_SIZE is ambiguous.
+    let target = target_with(&[("sock", sock_moved()), ("sock___v2", vec![])]);
+    // target_with gives every struct 64 bytes: make sock___v2 16.
+    let mut bytes = target.as_bytes().to_vec();
+    let at = type_offset(&bytes, 8);
+    bytes[at + 8..at + 12].copy_from_slice(&16u32.to_le_bytes());
+    let target = Btf::parse(bytes).unwrap();
+    let mut insns = vec![mov(4, 28)];
+    assert_eq!(
+        relocate(
+            &local,
+            &target,
+            &[relo(0, 3, &[0], CoreReloKind::TypeSize)],
+            &mut insns
+        ),
+        Err(CoreError::Ambiguous {
+            insn_index: 0,
+            local_access: "struct sock".into(),
+            first: (7, 64),
+            second: (8, 16),
+            bit_offsets: None,
         })
     );
     // ... agreeing flavors are fine, and one without the field is just not a match.
@@ -541,17 +599,170 @@ fn type_relocations() {
     )
     .unwrap();
     assert_eq!(insns, [mov(5, 0)]);
-    // A missing type for TYPE_SIZE poisons.
+    // A missing type: every type-based kind gives 0, none poisons (libbpf's
+    // `bpf_core_calc_type_relo`: "type-based relos return zero when target type is not
+    // found").
     let target = target_with(&[]);
-    let mut insns = vec![mov(4, 28)];
+    let [l0, l1] = ld_imm64(1, 3);
+    let mut insns = vec![l0, l1, mov(3, 1), mov(4, 28), mov(5, 1), mov(2, 3)];
     let f = relocate(
         &local,
         &target,
-        &[relo(0, 3, &[0], CoreReloKind::TypeSize)],
+        &[
+            relo(0, 3, &[0], CoreReloKind::TypeIdTarget),
+            relo(16, 3, &[0], CoreReloKind::TypeExists),
+            relo(24, 3, &[0], CoreReloKind::TypeSize),
+            relo(32, 3, &[0], CoreReloKind::TypeMatches),
+            relo(40, 3, &[0], CoreReloKind::TypeIdLocal),
+        ],
         &mut insns,
     )
     .unwrap();
-    assert!(f[0].poisoned);
+    let [z0, z1] = ld_imm64(1, 0);
+    assert_eq!(insns, [z0, z1, mov(3, 0), mov(4, 0), mov(5, 0), mov(2, 3)]);
+    assert!(f.iter().all(|f| !f.poisoned));
+    assert_eq!(f[2].target_value, Some(0));
+    assert_eq!(
+        f[2].missing.as_deref(),
+        Some("no struct sock in the target BTF")
+    );
+}
+
+/// Byte offset of type `id`'s `struct btf_type` in raw BTF `bytes` (types of the kinds
+/// [`target_with`] writes: INT, ARRAY, STRUCT).
+fn type_offset(bytes: &[u8], id: u32) -> usize {
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let hdr_len = word(4) as usize;
+    let mut at = hdr_len + word(8) as usize;
+    for _ in 1..id {
+        let info = word(at + 4);
+        let vlen = (info & 0xffff) as usize;
+        at += 12
+            + match (info >> 24) & 0x1f {
+                1 => 4,         // INT
+                3 => 12,        // ARRAY
+                4 => 12 * vlen, // STRUCT
+                k => panic!("kind {k}"),
+            };
+    }
+    at
+}
+
+/// Candidates that did not match a record are not tried for later records on the same
+/// type, as libbpf prunes its list: `x` is only in `sock___v2`, so after it only
+/// `sock___v2` is a candidate, and `b`, in `sock` only, is missing.
+#[test]
+fn later_records_try_only_the_candidates_that_matched() {
+    let mut b = BtfBuilder::new();
+    let u32_ = b.add_int("unsigned int", 4, 0); // 1
+    b.add_struct("sock", 8, &[("x", u32_, 0, 0), ("b", u32_, 32, 0)]); // 2
+    let local = Btf::parse(b.build()).unwrap();
+    let target = target_with(&[
+        ("sock", vec![("b", 1, 32, 0)]),
+        ("sock___v2", vec![("x", 1, 64, 0)]),
+    ]);
+    let mut insns = vec![ldx(BPF_W, 0, 1, 0), ldx(BPF_W, 0, 1, 4)];
+    let f = relocate(
+        &local,
+        &target,
+        &[
+            relo(0, 2, &[0, 0], CoreReloKind::FieldByteOffset),
+            relo(8, 2, &[0, 1], CoreReloKind::FieldByteOffset),
+        ],
+        &mut insns,
+    )
+    .unwrap();
+    assert_eq!(insns, [ldx(BPF_W, 0, 1, 8), poison_insn()]);
+    assert!(f[1].poisoned);
+    // Alone, `b` is found in `sock`.
+    let mut insns = vec![ldx(BPF_W, 0, 1, 4)];
+    relocate(
+        &local,
+        &target,
+        &[relo(0, 2, &[0, 1], CoreReloKind::FieldByteOffset)],
+        &mut insns,
+    )
+    .unwrap();
+    assert_eq!(insns, [ldx(BPF_W, 0, 1, 4)]);
+}
+
+/// A zero-length array is flexible (indexable past its end) only as its struct's last
+/// member (libbpf's `is_flex_arr`), in the object and in the target.
+#[test]
+fn zero_length_arrays_are_flexible_only_as_the_last_member() {
+    let local_with = |last: bool| {
+        let mut b = BtfBuilder::new();
+        let u32_ = b.add_int("unsigned int", 4, 0); // 1
+        let empty = b.add_array(u32_, u32_, 0); // 2
+        let members: &[(&str, u32, u32, u8)] = if last {
+            &[("n", u32_, 0, 0), ("data", empty, 32, 0)]
+        } else {
+            &[("data", empty, 0, 0), ("n", u32_, 0, 0)]
+        };
+        b.add_struct("rec", 4, members); // 3
+        Btf::parse(b.build()).unwrap()
+    };
+    let target_with_rec = |last: bool| {
+        let mut b = BtfBuilder::new();
+        let u32_ = b.add_int("unsigned int", 4, 0); // 1
+        let empty = b.add_array(u32_, u32_, 0); // 2
+        let members: &[(&str, u32, u32, u8)] = if last {
+            &[
+                ("pad", u32_, 0, 0),
+                ("n", u32_, 32, 0),
+                ("data", empty, 64, 0),
+            ]
+        } else {
+            &[
+                ("pad", u32_, 0, 0),
+                ("data", empty, 32, 0),
+                ("n", u32_, 32, 0),
+            ]
+        };
+        b.add_struct("rec", 8, members); // 3
+        Btf::parse(b.build()).unwrap()
+    };
+    // data[2], as the last member on both sides: local 4 + 8 = 12, target 8 + 8 = 16.
+    let local = local_with(true);
+    let mut insns = vec![ldx(BPF_W, 0, 1, 12)];
+    relocate(
+        &local,
+        &target_with_rec(true),
+        &[relo(0, 3, &[0, 1, 2], CoreReloKind::FieldByteOffset)],
+        &mut insns,
+    )
+    .unwrap();
+    assert_eq!(insns, [ldx(BPF_W, 0, 1, 16)]);
+    // In the target, not last: not flexible, index 2 is past its 0 elements: no match.
+    let mut insns = vec![ldx(BPF_W, 0, 1, 12)];
+    let f = relocate(
+        &local,
+        &target_with_rec(false),
+        &[relo(0, 3, &[0, 1, 2], CoreReloKind::FieldByteOffset)],
+        &mut insns,
+    )
+    .unwrap();
+    assert_eq!(insns, [poison_insn()]);
+    assert_eq!(
+        f[0].missing.as_deref(),
+        Some("index 2 past the 0 elements of the target array")
+    );
+    // In the object, not last: the record itself is refused, as libbpf's
+    // bpf_core_parse_spec refuses it (-EINVAL).
+    let local = local_with(false);
+    let mut insns = vec![ldx(BPF_W, 0, 1, 8)];
+    let err = relocate(
+        &local,
+        &target_with_rec(true),
+        &[relo(0, 3, &[0, 0, 2], CoreReloKind::FieldByteOffset)],
+        &mut insns,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, CoreError::BadAccess { access, reason, .. }
+            if access == "0:0:2" && reason.starts_with("index 2 past the 0 elements")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -718,20 +929,25 @@ fn instruction_checks() {
     let mut b = BtfBuilder::new();
     let huge = b.add_struct("huge", u32::MAX, &[]);
     let u32_ = b.add_int("unsigned int", 4, 0);
-    let arr = b.add_array(huge, u32_, 4);
+    let arr = b.add_array(huge, u32_, u32::MAX);
     b.add_struct("big", 16, &[("h", arr, 0, 0)]);
     let big = Btf::parse(b.build()).unwrap();
     assert_eq!(
         relocate(
             &big,
             &target,
-            &[relo(0, 4, &[0, 0, u32::MAX], CoreReloKind::FieldByteOffset)],
+            &[relo(
+                0,
+                4,
+                &[0, 0, u32::MAX - 1],
+                CoreReloKind::FieldByteOffset
+            )],
             &mut [mov(1, 0)]
         ),
         Err(CoreError::BadAccess {
             insn_off: 0,
             type_id: 4,
-            access: "0:0:4294967295".into(),
+            access: "0:0:4294967294".into(),
             reason: "the field's offset overflows 64 bits".into()
         })
     );
@@ -741,10 +957,22 @@ fn instruction_checks() {
         local_access: "struct sock.b".into(),
         first: (7, 12),
         second: (8, 4),
+        bit_offsets: None,
     };
     assert_eq!(
         e.to_string(),
         "CO-RE insn #3 struct sock.b: ambiguous: target [7] gives 12, [8] gives 4"
+    );
+    let e = CoreError::Ambiguous {
+        insn_index: 3,
+        local_access: "struct sock.b".into(),
+        first: (7, 4),
+        second: (8, 4),
+        bit_offsets: Some((96, 32)),
+    };
+    assert_eq!(
+        e.to_string(),
+        "CO-RE insn #3 struct sock.b: ambiguous: target [7] has it at bit 96, [8] at bit 32"
     );
 }
 
