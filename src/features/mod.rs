@@ -10,19 +10,28 @@
 //! - [`btf`]: which BTF kinds `BPF_BTF_LOAD` accepts, for [`crate::btf::sanitize`].
 //! - [`lsm`]: the active Linux security modules (is the BPF LSM one of them?).
 //! - [`probe_perf_link`]: perf event links (5.15).
-//! - [`probe_all`]: everything at once, as a plain [`Features`] struct.
+//! - [`probe_bpf_cookie`], [`probe_fentry`]: BPF cookies (5.15), a trampoline on a function.
+//! - [`report`]: everything at once, as a plain [`report::Features`] struct; it sits above
+//!   [`crate::attach`] (it asks where tracefs is), the rest of this module below
+//!   [`crate::load`], which consults it (`docs/architecture.md`, "Layers").
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use crate::insn::{Insn, BPF_ALU64, BPF_K, BPF_MOV, EXIT};
+use crate::btf::Kind;
+use crate::insn::{Insn, BPF_ALU64, BPF_K, BPF_MOV, CALL, EXIT};
 use crate::syscall::{self, SysError};
 
 pub mod btf;
 pub mod lsm;
 pub mod memlock;
-mod report;
+pub mod report;
 
-pub use report::{probe_all, probe_bpf_cookie, probe_fentry, Features};
+/// `enum bpf_prog_type` / `enum bpf_attach_type` values probed here only
+/// (`include/uapi/linux/bpf.h`).
+const BPF_PROG_TYPE_TRACING: u32 = 26;
+const BPF_TRACE_FENTRY: u32 = 24;
+/// `BPF_FUNC_get_attach_cookie` (5.15).
+const BPF_FUNC_GET_ATTACH_COOKIE: i32 = 174;
 
 /// `r0 = 0; exit`: the smallest program every type accepts.
 pub(crate) const RETURN_ZERO: [Insn; 2] = [
@@ -73,4 +82,39 @@ pub fn probe_perf_link() -> bool {
         Ok(_) => true,
         Err(e) => e.errno == libc::EBADF,
     }
+}
+
+/// Does a program of `prog_type` made of `insns` load?
+pub(crate) fn prog_loads(prog_type: u32, insns: &[Insn]) -> bool {
+    probe_load("probe", prog_type, 0, 0, insns).is_ok()
+}
+
+/// Can a tracepoint program call `bpf_get_attach_cookie` (5.15)? libbpf's
+/// `FEAT_BPF_COOKIE` probe.
+pub fn probe_bpf_cookie() -> bool {
+    prog_loads(
+        crate::uapi::ProgramType::Tracepoint.as_u32(),
+        &[
+            Insn::new(CALL, 0, 0, 0, BPF_FUNC_GET_ATTACH_COOKIE),
+            Insn::new(EXIT, 0, 0, 0, 0),
+        ],
+    )
+}
+
+/// A `fentry` program on kernel function `function`, found in the kernel's BTF.
+pub fn probe_fentry(function: &str) -> bool {
+    let Ok(kernel) = crate::btf::kernel::load() else {
+        return false;
+    };
+    let Ok(func) = kernel.find_by_name_kind(function, Kind::Func) else {
+        return false;
+    };
+    probe_load(
+        "fentry_probe",
+        BPF_PROG_TYPE_TRACING,
+        BPF_TRACE_FENTRY,
+        func,
+        &RETURN_ZERO,
+    )
+    .is_ok()
 }
