@@ -10,6 +10,7 @@ use std::os::fd::AsFd;
 
 use harness::kernel::*;
 
+use ebpf_loader::attach;
 use ebpf_loader::attach::{
     AttachError, AttachMethod, AttachOptions, KprobeKind, LinkPreference, Probe, Via,
 };
@@ -32,9 +33,7 @@ fn tracepoint_round_trip(opts: &AttachOptions, expected: AttachMethod, magic: u6
 
     let mut reader = PerfReader::open(&map, &PerfReaderOptions::default()).unwrap();
     assert_eq!(reader.cpus(), online_cpus().unwrap());
-    let link = prog
-        .attach_tracepoint("sock", "inet_sock_set_state", opts)
-        .unwrap();
+    let link = attach::tracepoint::attach(&prog, "sock", "inet_sock_set_state", opts).unwrap();
     assert_eq!(link.method(), expected);
     assert_eq!(link.target(), "tracepoint sock/inet_sock_set_state");
 
@@ -93,9 +92,13 @@ fn dropping_the_link_and_the_program_frees_the_program() {
     );
     let prog = load("test_drop", ProgramType::Tracepoint, &insns);
     let id = prog.info().unwrap().id;
-    let link = prog
-        .attach_tracepoint("sock", "inet_sock_set_state", &AttachOptions::default())
-        .unwrap();
+    let link = attach::tracepoint::attach(
+        &prog,
+        "sock",
+        "inet_sock_set_state",
+        &AttachOptions::default(),
+    )
+    .unwrap();
     // The link keeps the program alive without the program's fd.
     drop(prog);
     assert_eq!(
@@ -118,9 +121,8 @@ fn a_missing_tracepoint_is_named() {
         insn(EXIT, 0, 0, 0, 0),
     ];
     let prog = load("test_notp", ProgramType::Tracepoint, &insns);
-    let err = prog
-        .attach_tracepoint("sock", "no_such_tp", &Default::default())
-        .unwrap_err();
+    let err =
+        attach::tracepoint::attach(&prog, "sock", "no_such_tp", &Default::default()).unwrap_err();
     assert!(
         matches!(err, AttachError::TracepointNotFound { .. }),
         "{err:?}"
@@ -141,13 +143,13 @@ fn kprobes_fail_with_a_clear_error() {
     let has_pmu = std::path::Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
     let has_legacy = std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists()
         || std::path::Path::new("/sys/kernel/debug/tracing/kprobe_events").exists();
-    let err = prog
-        .attach_kprobe(
-            "no_such_function_xyz",
-            KprobeKind::Entry,
-            &Default::default(),
-        )
-        .unwrap_err();
+    let err = attach::kprobe::attach(
+        &prog,
+        "no_such_function_xyz",
+        KprobeKind::Entry,
+        &Default::default(),
+    )
+    .unwrap_err();
     if has_pmu || has_legacy {
         // A kernel with kprobes: the function is named.
         assert!(
@@ -273,9 +275,13 @@ fn a_full_ring_reports_lost_samples() {
         ..Default::default()
     };
     let mut reader = PerfReader::open(&map, &opts).unwrap();
-    let link = prog
-        .attach_tracepoint("sock", "inet_sock_set_state", &AttachOptions::default())
-        .unwrap();
+    let link = attach::tracepoint::attach(
+        &prog,
+        "sock",
+        "inet_sock_set_state",
+        &AttachOptions::default(),
+    )
+    .unwrap();
     // Each connection changes socket states at least twice on this thread (CLOSE ->
     // SYN_SENT -> ESTABLISHED): 1000 of them are more than two rings hold.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

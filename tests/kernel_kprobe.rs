@@ -10,6 +10,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use harness::kernel::*;
 
+use ebpf_loader::attach;
 use ebpf_loader::attach::{
     prune_stale_kprobes, tracefs, AttachError, AttachMethod, AttachOptions, KprobeKind,
     LinkPreference, Probe, Via,
@@ -31,7 +32,7 @@ fn kprobe_round_trip(kind: KprobeKind, opts: &AttachOptions, expected: AttachMet
     let prog_id = prog.info().unwrap().id;
     let mut reader = PerfReader::open(&map, &PerfReaderOptions::default()).unwrap();
 
-    let link = prog.attach_kprobe("tcp_connect", kind, opts).unwrap();
+    let link = attach::kprobe::attach(&prog, "tcp_connect", kind, opts).unwrap();
     assert_eq!(link.method(), expected);
     let ours = link.kprobe_event();
     if expected.probe == Probe::KprobeTracefs {
@@ -159,9 +160,8 @@ fn a_missing_function_is_named_on_both_paths() {
             force_tracefs_kprobe,
             ..Default::default()
         };
-        let err = prog
-            .attach_kprobe("no_such_fn_xyz", KprobeKind::Entry, &opts)
-            .unwrap_err();
+        let err =
+            attach::kprobe::attach(&prog, "no_such_fn_xyz", KprobeKind::Entry, &opts).unwrap_err();
         assert!(
             matches!(&err, AttachError::KprobeFunctionNotFound { function, .. } if function == "no_such_fn_xyz"),
             "{err:?}"

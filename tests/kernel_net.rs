@@ -18,6 +18,7 @@ use std::os::fd::AsFd;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+use ebpf_loader::attach;
 use ebpf_loader::attach::{tc, AttachError, AttachMethod, AttachOptions, Probe, TcDirection, Via};
 use ebpf_loader::btf;
 use ebpf_loader::elf::ObjectSpec;
@@ -127,7 +128,7 @@ fn tc_round_trip(direction: TcDirection, opts: &AttachOptions) {
     let id = program.info().unwrap().id;
     let had_clsact = tc::has_clsact(lo()).unwrap();
 
-    let link = program.attach_tc("lo", direction, opts).unwrap();
+    let link = attach::tc::attach(program, "lo", direction, opts).unwrap();
     assert_eq!(link.target(), format!("tc {direction} of lo (ifindex 1)"));
     if netlink {
         assert_eq!(
@@ -230,16 +231,20 @@ fn two_netlink_filters_live_side_by_side_and_the_qdisc_goes_with_the_last() {
     let first = load("count_tc", port);
     let second = load("count_tc", port);
     let had_clsact = tc::has_clsact(lo()).unwrap();
-    let a = first
-        .program("count_tc")
-        .unwrap()
-        .attach_tc("lo", TcDirection::Ingress, &netlink)
-        .unwrap();
-    let b = second
-        .program("count_tc")
-        .unwrap()
-        .attach_tc("lo", TcDirection::Ingress, &netlink)
-        .unwrap();
+    let a = attach::tc::attach(
+        first.program("count_tc").unwrap(),
+        "lo",
+        TcDirection::Ingress,
+        &netlink,
+    )
+    .unwrap();
+    let b = attach::tc::attach(
+        second.program("count_tc").unwrap(),
+        "lo",
+        TcDirection::Ingress,
+        &netlink,
+    )
+    .unwrap();
     let (fa, fb) = (a.tc_filter().unwrap(), b.tc_filter().unwrap());
     // Made by this process (by the first attach) or found there.
     assert_eq!(fa.created_qdisc, !had_clsact);
@@ -266,7 +271,7 @@ fn a_packet_socket_filter_sees_each_datagram_leave_and_arrive() {
     let (receiver, port) = receiver();
     let object = load("count_socket", port);
     let program = object.program("count_socket").unwrap();
-    let link = program.attach_packet_socket("lo").unwrap();
+    let link = attach::socket::attach_packet(program, "lo").unwrap();
     assert_eq!(
         link.method(),
         AttachMethod {
@@ -291,7 +296,7 @@ fn a_filter_on_a_udp_socket_decides_what_it_receives_until_dropped() {
     let (receiver, port) = receiver();
     let object = load("count_all", port);
     let program = object.program("count_all").unwrap();
-    let link = program.attach_socket(receiver.as_fd()).unwrap();
+    let link = attach::socket::attach(program, receiver.as_fd()).unwrap();
     assert_eq!(
         link.target(),
         format!("socket fd {}", std::os::fd::AsRawFd::as_raw_fd(&receiver))
@@ -324,14 +329,15 @@ fn a_filter_on_a_udp_socket_decides_what_it_receives_until_dropped() {
 #[test]
 fn a_bare_tc_or_socket_section_names_the_method_to_use() {
     for (program, section, method) in [
-        ("count_tc", "tc", "Program::attach_tc("),
-        ("count_socket", "socket", "Program::attach_socket("),
+        ("count_tc", "tc", "attach::tc::attach(&program, "),
+        (
+            "count_socket",
+            "socket",
+            "attach::socket::attach(&program, ",
+        ),
     ] {
         let object = load(program, 9);
-        let error = object
-            .program(program)
-            .unwrap()
-            .attach(&AttachOptions::default())
+        let error = attach::by_section(object.program(program).unwrap(), &AttachOptions::default())
             .unwrap_err();
         let AttachError::NoTarget {
             program: p,
@@ -356,18 +362,19 @@ fn a_bare_tc_or_socket_section_names_the_method_to_use() {
 fn an_unknown_interface_is_refused_before_the_kernel_is_asked() {
     let object = load("count_tc", 9);
     let program = object.program("count_tc").unwrap();
-    let error = program
-        .attach_tc("nosuchif0", TcDirection::Ingress, &AttachOptions::default())
-        .unwrap_err();
+    let error = attach::tc::attach(
+        program,
+        "nosuchif0",
+        TcDirection::Ingress,
+        &AttachOptions::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&error, AttachError::InterfaceNotFound { interface } if interface == "nosuchif0"),
         "{error:?}"
     );
     let object = load("count_socket", 9);
-    let error = object
-        .program("count_socket")
-        .unwrap()
-        .attach_packet_socket("nosuchif0")
+    let error = attach::socket::attach_packet(object.program("count_socket").unwrap(), "nosuchif0")
         .unwrap_err();
     assert!(matches!(error, AttachError::InterfaceNotFound { .. }));
 }
@@ -378,18 +385,16 @@ fn the_kernels_netlink_refusal_is_a_typed_error() {
     let _lock = exclusive();
     let had_clsact = tc::has_clsact(lo()).unwrap();
     let object = load("count_socket", 9);
-    let error = object
-        .program("count_socket")
-        .unwrap()
-        .attach_tc(
-            "lo",
-            TcDirection::Ingress,
-            &AttachOptions {
-                force_tc_netlink: true,
-                ..Default::default()
-            },
-        )
-        .unwrap_err();
+    let error = attach::tc::attach(
+        object.program("count_socket").unwrap(),
+        "lo",
+        TcDirection::Ingress,
+        &AttachOptions {
+            force_tc_netlink: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     let AttachError::Netlink { error: sys, .. } = &error else {
         panic!("{error:?}")
     };
@@ -422,9 +427,7 @@ fn the_corpus_tc_program_attaches_to_lo_both_ways() {
             force_tc_netlink,
             ..Default::default()
         };
-        let link = program
-            .attach_tc("lo", TcDirection::Ingress, &opts)
-            .unwrap();
+        let link = attach::tc::attach(program, "lo", TcDirection::Ingress, &opts).unwrap();
         if force_tc_netlink || !kernel_has_tcx() {
             assert_eq!(link.method().via, Via::Netlink);
             let listed = tc::filters(lo(), TcDirection::Ingress).unwrap();
@@ -466,11 +469,8 @@ fn the_corpus_socket_filter_reports_the_tests_datagram_leaving_and_arriving() {
     };
     let _lock = shared();
     let object = harness::corpus::load(&path, &["socket_handler"]);
-    let link = object
-        .program("socket_handler")
-        .unwrap()
-        .attach_packet_socket("lo")
-        .unwrap();
+    let link =
+        attach::socket::attach_packet(object.program("socket_handler").unwrap(), "lo").unwrap();
     let mut rings = ebpf_loader::ringbuf::RingBufReader::open(object.map("rb").unwrap()).unwrap();
     let (receiver, port) = receiver();
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use harness::kernel::*;
 
+use ebpf_loader::attach;
 use ebpf_loader::attach::{function_offset, AttachError, AttachMethod, AttachOptions, Probe, Via};
 use ebpf_loader::load::program_info_by_id;
 use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};
@@ -49,16 +50,16 @@ fn uprobe_round_trip(retprobe: bool, pid: Option<u32>, magic: u64) {
     let id = prog.info().unwrap().id;
     let mut reader = PerfReader::open(&map, &PerfReaderOptions::default()).unwrap();
     let exe = std::env::current_exe().unwrap();
-    let link = prog
-        .attach_uprobe(
-            &exe,
-            Some("ebpf_loader_uprobe_target"),
-            0,
-            retprobe,
-            pid,
-            &AttachOptions::default(),
-        )
-        .unwrap();
+    let link = attach::uprobe::attach(
+        &prog,
+        &exe,
+        Some("ebpf_loader_uprobe_target"),
+        0,
+        retprobe,
+        pid,
+        &AttachOptions::default(),
+    )
+    .unwrap();
     // A BPF link where the kernel has links for perf events (5.15), else the ioctl.
     let via = if ebpf_loader::features::probe_perf_link() {
         Via::BpfLink
@@ -111,9 +112,16 @@ fn the_offset_given_is_the_functions_place_in_the_file() {
     let insns = program(map.as_fd().as_raw_fd(), pid_tgid, 3);
     let prog = load("test_uprobe_off", ProgramType::Kprobe, &insns);
     let mut reader = PerfReader::open(&map, &PerfReaderOptions::default()).unwrap();
-    let link = prog
-        .attach_uprobe(&exe, None, offset, false, None, &AttachOptions::default())
-        .unwrap();
+    let link = attach::uprobe::attach(
+        &prog,
+        &exe,
+        None,
+        offset,
+        false,
+        None,
+        &AttachOptions::default(),
+    )
+    .unwrap();
     assert_eq!(
         link.target(),
         format!("uprobe {}:{offset:#x}", exe.display())
@@ -138,16 +146,16 @@ fn a_missing_symbol_is_named() {
     ];
     let prog = load("test_nosym", ProgramType::Kprobe, &insns);
     let exe = std::env::current_exe().unwrap();
-    let error = prog
-        .attach_uprobe(
-            &exe,
-            Some("no_such_symbol_xyz"),
-            0,
-            false,
-            None,
-            &AttachOptions::default(),
-        )
-        .unwrap_err();
+    let error = attach::uprobe::attach(
+        &prog,
+        &exe,
+        Some("no_such_symbol_xyz"),
+        0,
+        false,
+        None,
+        &AttachOptions::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(error, AttachError::SymbolNotFound { .. }),
         "{error:?}"
@@ -169,7 +177,7 @@ fn a_raw_tracepoint_fires_on_this_threads_system_calls() {
     let insns = program(map.as_fd().as_raw_fd(), pid_tgid, magic);
     let prog = load("test_raw_tp", ProgramType::RawTracepoint, &insns);
     let mut reader = PerfReader::open(&map, &PerfReaderOptions::default()).unwrap();
-    let link = prog.attach_raw_tracepoint("sys_enter").unwrap();
+    let link = attach::raw_tracepoint::attach(&prog, "sys_enter").unwrap();
     assert_eq!(
         link.method(),
         AttachMethod {
@@ -186,7 +194,7 @@ fn a_raw_tracepoint_fires_on_this_threads_system_calls() {
     for data in &samples {
         assert_payload(data, pid_tgid, magic);
     }
-    let error = prog.attach_raw_tracepoint("no_such_raw_tp").unwrap_err();
+    let error = attach::raw_tracepoint::attach(&prog, "no_such_raw_tp").unwrap_err();
     assert!(
         error
             .to_string()
@@ -197,7 +205,7 @@ fn a_raw_tracepoint_fires_on_this_threads_system_calls() {
 
 #[test]
 fn a_perf_event_program_runs_on_this_threads_cpu_clock_samples() {
-    use ebpf_loader::attach::{PerfEventSpec, SampleRate};
+    use attach::{PerfEventSpec, SampleRate};
     let map = perf_event_array();
     let pid_tgid = this_pid_tgid();
     let magic = 0x0d0d_0001;
@@ -212,9 +220,9 @@ fn a_perf_event_program_runs_on_this_threads_cpu_clock_samples() {
         rate: SampleRate::Frequency(1000),
     };
     let tid = nix::unistd::gettid().as_raw() as u32;
-    let link = prog
-        .attach_perf_event(&event, Some(tid), None, &AttachOptions::default())
-        .unwrap();
+    let link =
+        attach::perf_event::attach(&prog, &event, Some(tid), None, &AttachOptions::default())
+            .unwrap();
     assert_eq!(link.method().probe, Probe::PerfEvent);
     let samples = fire_until_sample(&mut reader, || {
         // Keep this thread on a CPU for 20 ms, so the clock samples it.

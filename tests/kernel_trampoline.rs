@@ -8,6 +8,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
+use ebpf_loader::attach;
 use ebpf_loader::attach::{kprobes_available, AttachOptions, Probe};
 use ebpf_loader::features::probe_fentry;
 use ebpf_loader::load::{LoadError, Object};
@@ -55,11 +56,8 @@ fn trampoline(program: &str, counted: &str) {
         return;
     }
     let object = load(program).unwrap_or_else(|e| panic!("{e}"));
-    let link = object
-        .program(program)
-        .unwrap()
-        .attach(&AttachOptions::default())
-        .unwrap();
+    let link =
+        attach::by_section(object.program(program).unwrap(), &AttachOptions::default()).unwrap();
     assert_eq!(link.method().probe, Probe::BtfTarget);
     unlink_until_counted(&object, counted);
 }
@@ -80,10 +78,10 @@ fn ksyscall_attaches_to_the_syscalls_wrapper() {
     let program = object.program("on_syscall").unwrap();
     if !kprobes_available() {
         eprintln!("this kernel has no kprobes: ksyscall not run");
-        assert!(program.attach(&AttachOptions::default()).is_err());
+        assert!(attach::by_section(program, &AttachOptions::default()).is_err());
         return;
     }
-    let link = program.attach(&AttachOptions::default()).unwrap();
+    let link = attach::by_section(program, &AttachOptions::default()).unwrap();
     // __x64_sys_unlink on every kernel of the matrix (syscall wrappers since 4.17).
     assert!(link.target().contains("sys_unlink"), "{link}");
     unlink_until_counted(&object, "syscalls");
