@@ -57,6 +57,7 @@ pub mod kconfig;
 mod maps;
 mod program;
 pub mod reloc;
+mod section;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -75,11 +76,9 @@ pub use kconfig::{kernel_version_code, read_kallsyms, read_kernel_config, Kconfi
 pub use maps::{
     global_data_map_name, object_name_from_path, MapKind, MapSpec, MAX_GLOBAL_DATA_SIZE,
 };
-pub use program::{
-    program_type_from_section, section_def, AttachTarget, ProgramSpec, Relocation, RelocationKind,
-    SectionDef,
-};
+pub use program::{ProgramSpec, Relocation, RelocationKind};
 pub use reloc::{AppliedRelocation, CoreError, CoreFixup, RelocError, RelocatedProgram, SiteError};
+pub use section::{program_type_from_section, section_def, AttachTarget, SectionDef};
 
 use crate::btf::ext::{BtfExt, CoreRelo, FuncInfo, LineInfo};
 use crate::btf::Btf;
