@@ -26,14 +26,32 @@ impl MapType {
     /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`: one perf event fd per CPU; `max_entries` 0 means
     /// "one per possible CPU" (the loader sizes it).
     pub const PERF_EVENT_ARRAY: MapType = MapType(4);
+    /// `BPF_MAP_TYPE_PERCPU_HASH`: a hash whose values exist once per possible CPU.
+    pub const PERCPU_HASH: MapType = MapType(5);
     /// `BPF_MAP_TYPE_PERCPU_ARRAY`.
     pub const PERCPU_ARRAY: MapType = MapType(6);
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`.
+    pub const LRU_PERCPU_HASH: MapType = MapType(10);
     /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`: map fds, all of one shape (the inner map's).
     pub const ARRAY_OF_MAPS: MapType = MapType(12);
     /// `BPF_MAP_TYPE_HASH_OF_MAPS`.
     pub const HASH_OF_MAPS: MapType = MapType(13);
+    /// `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE`.
+    pub const PERCPU_CGROUP_STORAGE: MapType = MapType(21);
     /// `BPF_MAP_TYPE_RINGBUF` (5.8).
     pub const RINGBUF: MapType = MapType(27);
+
+    /// Does user space see this map's values once per possible CPU (the per-CPU hashes,
+    /// array and cgroup storage)?
+    pub fn is_per_cpu(self) -> bool {
+        matches!(
+            self,
+            MapType::PERCPU_HASH
+                | MapType::PERCPU_ARRAY
+                | MapType::LRU_PERCPU_HASH
+                | MapType::PERCPU_CGROUP_STORAGE
+        )
+    }
 
     /// The kernel's name without its `BPF_MAP_TYPE_` prefix, lowercase as bpftool prints it
     /// (`perf_event_array`); `None` for a value this table does not know.

@@ -64,7 +64,8 @@ pub enum Via {
 /// How a [`Link`] was made: `kprobe PMU + BPF link`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttachMethod {
-    /// The perf event the program hangs off.
+    /// What the program was attached to: a perf event (kprobe, tracepoint, uprobe, USDT,
+    /// sampling event), a raw tracepoint, a BTF target, an iterator, a tc hook or a socket.
     pub probe: Probe,
     /// How the program was bound to it.
     pub via: Via,

@@ -81,11 +81,6 @@ pub struct Map {
     value_len: usize,
 }
 
-/// Is `map_type` one whose values user space sees once per possible CPU?
-fn is_per_cpu(map_type: MapType) -> bool {
-    matches!(map_type.0, 5 | 6 | 10 | 21)
-}
-
 /// The size a perf event array gets when the object leaves it at 0: one slot per
 /// possible CPU (the highest possible CPU number plus one).
 fn possible_cpu_slots() -> Result<u32, LoadError> {
@@ -166,7 +161,7 @@ impl Map {
             None => (syscall::map_create(&attr).map_err(sys)?, false),
         };
 
-        let value_len = if is_per_cpu(spec.map_type) {
+        let value_len = if spec.map_type.is_per_cpu() {
             let cpus = possible_cpu_slots()? as usize;
             (spec.value_size as usize).next_multiple_of(8) * cpus
         } else {
@@ -236,7 +231,7 @@ impl Map {
                 });
             }
         }
-        let value_len = if is_per_cpu(spec.map_type) {
+        let value_len = if spec.map_type.is_per_cpu() {
             let cpus = possible_cpu_slots()? as usize;
             (spec.value_size as usize).next_multiple_of(8) * cpus
         } else {
