@@ -895,35 +895,8 @@ impl Reader<'_> {
                 .symbols
                 .get(record.r_sym(endian) as usize)
                 .ok_or_else(|| fail(map_name, "no such symbol".to_string()))?;
-            let map = spec.maps.get(map_index);
-            let is_map_in_map = map.is_some_and(|m| m.inner.is_some());
-            let target = if is_map_in_map {
-                if symbol.section != Some(maps_section)
-                    || !spec
-                        .maps
-                        .iter()
-                        .any(|m| m.kind == MapKind::Btf && m.name == symbol.name)
-                {
-                    return Err(fail(
-                        map_name,
-                        format!("inner map {} is not a BTF-defined map", symbol.name),
-                    ));
-                }
-                symbol.name.clone()
-            } else {
-                let program = spec.programs.iter().find(|p| p.name == symbol.name);
-                let valid = program.is_some_and(|p| {
-                    Some(p.section_index) == symbol.section
-                        && (p.start * INSN_SIZE) as u64 == symbol.value
-                });
-                if !valid {
-                    return Err(fail(
-                        map_name,
-                        format!("{} is not a program of the object", symbol.name),
-                    ));
-                }
-                symbol.name.clone()
-            };
+            let target = slot_target(spec, map_index, maps_section, symbol)
+                .map_err(|reason| fail(map_name, reason))?;
             if let Some(map) = spec.maps.get_mut(map_index) {
                 map.init_slots.retain(|(slot, _)| *slot != into);
                 map.init_slots.push((into, target));
@@ -932,6 +905,39 @@ impl Reader<'_> {
         }
         Ok(())
     }
+}
+
+/// What a slot of map `map_index` set in `.maps` names, checked: for a map of maps, another
+/// BTF-defined map of the object; for a prog array, a program of the object (at its
+/// symbol's place). `Err` says why not.
+fn slot_target(
+    spec: &ObjectSpec,
+    map_index: usize,
+    maps_section: usize,
+    symbol: &Symbol,
+) -> Result<String, String> {
+    let is_map_in_map = spec.maps.get(map_index).is_some_and(|m| m.inner.is_some());
+    if is_map_in_map {
+        let is_btf_map = spec
+            .maps
+            .iter()
+            .any(|m| m.kind == MapKind::Btf && m.name == symbol.name);
+        if symbol.section != Some(maps_section) || !is_btf_map {
+            return Err(format!(
+                "inner map {} is not a BTF-defined map",
+                symbol.name
+            ));
+        }
+    } else {
+        let program = spec.programs.iter().find(|p| p.name == symbol.name);
+        let valid = program.is_some_and(|p| {
+            Some(p.section_index) == symbol.section && (p.start * INSN_SIZE) as u64 == symbol.value
+        });
+        if !valid {
+            return Err(format!("{} is not a program of the object", symbol.name));
+        }
+    }
+    Ok(symbol.name.clone())
 }
 
 /// The byte offset of the last member of map `name`'s definition, if it is `values`.
@@ -1067,102 +1073,13 @@ fn classify(
         return fail(RelocProblem::Undefined);
     };
     let kind = match r_type {
-        R_BPF_64_64 => {
-            if !insn.is_ld_imm64() {
-                return fail(RelocProblem::NotLdImm64 { code: insn.code });
-            }
-            let second_in_function = code
-                .function_at(slot + 1)
-                .is_some_and(|(f, _)| f == function);
-            if !second_in_function {
-                return fail(RelocProblem::MissingSecondSlot);
-            }
-            match &target_section.kind {
-                SectionKind::Maps => {
-                    let map = (symbol.st_type != elf::STT_SECTION)
-                        .then(|| context.btf_maps.iter().position(|n| *n == symbol.name))
-                        .flatten();
-                    match map {
-                        Some(map) => RelocationKind::Map { map },
-                        None => return fail(RelocProblem::NotAMap),
-                    }
-                }
-                SectionKind::GlobalData(_) => {
-                    let Some(&map) = context.data_maps.get(&target_section.index) else {
-                        // An empty section has no map: nothing can be at any offset in it.
-                        return fail(RelocProblem::DataOffset {
-                            offset: i64::from(insn.imm),
-                            size: 0,
-                        });
-                    };
-                    let offset = i64::from(insn.imm)
-                        .checked_add_unsigned(symbol.value)
-                        .unwrap_or(i64::MAX);
-                    match u32::try_from(offset) {
-                        Ok(offset) if u64::from(offset) < target_section.size => {
-                            RelocationKind::MapValue { map, offset }
-                        }
-                        _ => {
-                            return fail(RelocProblem::DataOffset {
-                                offset,
-                                size: target_section.size,
-                            })
-                        }
-                    }
-                }
-                // The address of a subprogram (a callback for bpf_loop, timers,
-                // bpf_for_each_map_elem): libbpf's RELO_SUBPROG_ADDR. The target is byte
-                // `st_value + imm` of `.text`; clang leaves src_reg 0 and the loader
-                // marks the instruction BPF_PSEUDO_FUNC.
-                SectionKind::Subprograms
-                    if insn.src_reg == 0 || insn.src_reg == crate::insn::BPF_PSEUDO_FUNC =>
-                {
-                    let target = i64::from(insn.imm)
-                        .checked_add_unsigned(symbol.value)
-                        .filter(|t| t % INSN_SIZE as i64 == 0)
-                        .map(|t| t / INSN_SIZE as i64)
-                        .unwrap_or(-1);
-                    match context.subprogram_at(target) {
-                        Some(callee) => RelocationKind::FuncAddr { callee },
-                        None => return fail(RelocProblem::CallTarget { target }),
-                    }
-                }
-                SectionKind::Program | SectionKind::Subprograms => {
-                    return fail(RelocProblem::FunctionPointer)
-                }
-                _ => {
-                    return fail(RelocProblem::UnsupportedTarget {
-                        section: target_section.name.clone(),
-                    })
-                }
-            }
-        }
-        R_BPF_64_32 => {
-            if !insn.is_pseudo_call() {
-                return fail(RelocProblem::NotCall {
-                    code: insn.code,
-                    src_reg: insn.src_reg,
-                });
-            }
-            if Some(target_section.index) != context.text {
-                return fail(RelocProblem::UnsupportedTarget {
-                    section: target_section.name.clone(),
-                });
-            }
-            let target = if symbol.value % INSN_SIZE as u64 == 0 {
-                i64::try_from(symbol.value / INSN_SIZE as u64)
-                    .ok()
-                    .and_then(|base| base.checked_add(i64::from(insn.imm) + 1))
-            } else {
-                None
-            };
-            let target = target.unwrap_or(-1);
-            match context.subprogram_at(target) {
-                Some(callee) => RelocationKind::Call { callee },
-                None => return fail(RelocProblem::CallTarget { target }),
-            }
-        }
-        other => return fail(RelocProblem::UnknownType(other)),
+        R_BPF_64_64 => ld_imm64_kind(context, code, function, slot, insn, symbol, target_section),
+        R_BPF_64_32 => call_kind(context, insn, symbol, target_section),
+        other => Err(RelocProblem::UnknownType(other)),
+    };
+    let kind = match kind {
+        Ok(kind) => kind,
+        Err(problem) => return fail(problem),
     };
     Ok((
         function,
@@ -1172,6 +1089,121 @@ fn classify(
             kind,
         },
     ))
+}
+
+/// What an `R_BPF_64_64` record on the `ld_imm64` at `slot` refers to: a `.maps` map, a
+/// place in a global data map, or the address of a `.text` function.
+fn ld_imm64_kind(
+    context: &Context<'_>,
+    code: &CodeSection,
+    function: FunctionRef,
+    slot: usize,
+    insn: Insn,
+    symbol: &Symbol,
+    target_section: &SectionInfo,
+) -> Result<RelocationKind, RelocProblem> {
+    if !insn.is_ld_imm64() {
+        return Err(RelocProblem::NotLdImm64 { code: insn.code });
+    }
+    let second_in_function = code
+        .function_at(slot + 1)
+        .is_some_and(|(f, _)| f == function);
+    if !second_in_function {
+        return Err(RelocProblem::MissingSecondSlot);
+    }
+    match &target_section.kind {
+        SectionKind::Maps => {
+            let map = (symbol.st_type != elf::STT_SECTION)
+                .then(|| context.btf_maps.iter().position(|n| *n == symbol.name))
+                .flatten();
+            map.map(|map| RelocationKind::Map { map })
+                .ok_or(RelocProblem::NotAMap)
+        }
+        SectionKind::GlobalData(_) => data_kind(context, insn, symbol, target_section),
+        // The address of a subprogram (a callback for bpf_loop, timers,
+        // bpf_for_each_map_elem): libbpf's RELO_SUBPROG_ADDR. The target is byte
+        // `st_value + imm` of `.text`; clang leaves src_reg 0 and the loader marks the
+        // instruction BPF_PSEUDO_FUNC.
+        SectionKind::Subprograms
+            if insn.src_reg == 0 || insn.src_reg == crate::insn::BPF_PSEUDO_FUNC =>
+        {
+            let target = i64::from(insn.imm)
+                .checked_add_unsigned(symbol.value)
+                .filter(|t| t % INSN_SIZE as i64 == 0)
+                .map(|t| t / INSN_SIZE as i64)
+                .unwrap_or(-1);
+            match context.subprogram_at(target) {
+                Some(callee) => Ok(RelocationKind::FuncAddr { callee }),
+                None => Err(RelocProblem::CallTarget { target }),
+            }
+        }
+        SectionKind::Program | SectionKind::Subprograms => Err(RelocProblem::FunctionPointer),
+        _ => Err(RelocProblem::UnsupportedTarget {
+            section: target_section.name.clone(),
+        }),
+    }
+}
+
+/// A place in a global data map: byte `imm + st_value` of the section, which must lie
+/// inside it.
+fn data_kind(
+    context: &Context<'_>,
+    insn: Insn,
+    symbol: &Symbol,
+    target_section: &SectionInfo,
+) -> Result<RelocationKind, RelocProblem> {
+    let Some(&map) = context.data_maps.get(&target_section.index) else {
+        // An empty section has no map: nothing can be at any offset in it.
+        return Err(RelocProblem::DataOffset {
+            offset: i64::from(insn.imm),
+            size: 0,
+        });
+    };
+    let offset = i64::from(insn.imm)
+        .checked_add_unsigned(symbol.value)
+        .unwrap_or(i64::MAX);
+    match u32::try_from(offset) {
+        Ok(offset) if u64::from(offset) < target_section.size => {
+            Ok(RelocationKind::MapValue { map, offset })
+        }
+        _ => Err(RelocProblem::DataOffset {
+            offset,
+            size: target_section.size,
+        }),
+    }
+}
+
+/// What an `R_BPF_64_32` record on a call refers to: a `.text` function, at slot
+/// `st_value / 8 + imm + 1`.
+fn call_kind(
+    context: &Context<'_>,
+    insn: Insn,
+    symbol: &Symbol,
+    target_section: &SectionInfo,
+) -> Result<RelocationKind, RelocProblem> {
+    if !insn.is_pseudo_call() {
+        return Err(RelocProblem::NotCall {
+            code: insn.code,
+            src_reg: insn.src_reg,
+        });
+    }
+    if Some(target_section.index) != context.text {
+        return Err(RelocProblem::UnsupportedTarget {
+            section: target_section.name.clone(),
+        });
+    }
+    let target = if symbol.value % INSN_SIZE as u64 == 0 {
+        i64::try_from(symbol.value / INSN_SIZE as u64)
+            .ok()
+            .and_then(|base| base.checked_add(i64::from(insn.imm) + 1))
+    } else {
+        None
+    };
+    let target = target.unwrap_or(-1);
+    match context.subprogram_at(target) {
+        Some(callee) => Ok(RelocationKind::Call { callee }),
+        None => Err(RelocProblem::CallTarget { target }),
+    }
 }
 
 /// A relocation against extern `index` (libbpf's `RELO_EXTERN_LD64` and
@@ -1259,7 +1291,6 @@ fn functions_of(
         section_def(&section.name)?
     };
     let section_size = insns.len() as u64 * INSN_SIZE as u64;
-    let slot = INSN_SIZE as u64;
     let mut ranges: Vec<(usize, usize, FunctionRef)> = Vec::with_capacity(functions.len());
     let mut previous: Option<&Symbol> = None;
     for symbol in functions {
@@ -1270,16 +1301,7 @@ fn functions_of(
             size: symbol.size,
             section_size,
         };
-        let end = symbol
-            .value
-            .checked_add(symbol.size)
-            .filter(|&end| end <= section_size)
-            .ok_or_else(bounds)?;
-        if symbol.value % slot != 0 || symbol.size % slot != 0 || symbol.size == 0 {
-            return Err(bounds());
-        }
-        // Both are at most the section's size, which came from a slice: they fit usize.
-        let (start, end) = ((symbol.value / slot) as usize, (end / slot) as usize);
+        let (start, end) = function_slots(symbol, section_size).ok_or_else(bounds)?;
         if let (Some(previous), Some(&(_, previous_end, _))) = (previous, ranges.last()) {
             if start < previous_end {
                 return Err(ParseError::FunctionOverlap {
@@ -1321,6 +1343,21 @@ fn functions_of(
         previous = Some(symbol);
     }
     Ok(ranges)
+}
+
+/// The slots `[start, end)` of function `symbol` in a code section of `section_size`
+/// bytes: `None` unless it lies inside, starts and ends at slot boundaries and is not empty.
+fn function_slots(symbol: &Symbol, section_size: u64) -> Option<(usize, usize)> {
+    let slot = INSN_SIZE as u64;
+    let end = symbol
+        .value
+        .checked_add(symbol.size)
+        .filter(|&end| end <= section_size)?;
+    if symbol.value % slot != 0 || symbol.size % slot != 0 || symbol.size == 0 {
+        return None;
+    }
+    // Both are at most the section's size, which came from a slice: they fit usize.
+    Some(((symbol.value / slot) as usize, (end / slot) as usize))
 }
 
 /// bpf-to-bpf calls that have no relocation record: clang leaves a call between two
