@@ -2,7 +2,7 @@
 //! machines have none, so these tests are `#[ignore]`d here and run in QEMU on stock
 //! Debian 6.1 and 6.12 kernels by `tests/vm/run` (see `tests/vm/README.md`), with
 //! `--include-ignored`. Each test uses its own map, program and probe, and filters on its own
-//! thread id.
+//! thread id. One test runs everywhere: on a kernel without kprobes the error says why.
 
 mod harness;
 
@@ -15,6 +15,7 @@ use ebpf_loader::attach::{
     prune_stale_kprobes, tracefs, AttachError, AttachMethod, AttachOptions, KprobeKind,
     LinkPreference, Probe, Via,
 };
+use ebpf_loader::insn::*;
 use ebpf_loader::load::program_info_by_id;
 use ebpf_loader::perf::{PerfReader, PerfReaderOptions};
 use ebpf_loader::uapi::ProgramType;
@@ -205,4 +206,38 @@ fn leftovers_of_dead_processes_are_pruned() {
     assert!(!events.contains(&stale), "{events}");
     assert!(events.contains(&live), "{events}");
     tracefs::remove_kprobe_event(&dir, tracefs::KPROBE_GROUP, &live).unwrap();
+}
+
+#[test]
+fn kprobes_fail_with_a_clear_error() {
+    ebpf_loader::features::memlock::ensure();
+    let insns = [
+        insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
+        insn(EXIT, 0, 0, 0, 0),
+    ];
+    let prog = load("test_kprobe", ProgramType::Kprobe, &insns);
+    let has_pmu = std::path::Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
+    let has_legacy = std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists()
+        || std::path::Path::new("/sys/kernel/debug/tracing/kprobe_events").exists();
+    let err = attach::kprobe::attach(
+        &prog,
+        "no_such_function_xyz",
+        KprobeKind::Entry,
+        &Default::default(),
+    )
+    .unwrap_err();
+    if has_pmu || has_legacy {
+        // A kernel with kprobes: the function is named.
+        assert!(
+            matches!(&err, AttachError::KprobeFunctionNotFound { function, .. } if function == "no_such_function_xyz"),
+            "{err:?}"
+        );
+    } else {
+        // This project's machines: no kprobes at all.
+        assert!(matches!(err, AttachError::KprobesUnsupported), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "this kernel has no kprobe support (CONFIG_KPROBES is off): no kprobe PMU and no kprobe_events in tracefs"
+        );
+    }
 }

@@ -13,83 +13,10 @@
 
 mod harness;
 
-use std::net::UdpSocket;
-use std::os::fd::AsFd;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Duration, Instant};
+use harness::net::*;
 
 use ebpf_loader::attach;
 use ebpf_loader::attach::{tc, AttachError, AttachMethod, AttachOptions, Probe, TcDirection, Via};
-use ebpf_loader::btf;
-use ebpf_loader::elf::ObjectSpec;
-use ebpf_loader::load::{program_info_by_id, Object};
-
-/// Embedded: the guests run this test binary without the source tree.
-const OBJECT: &[u8] = include_bytes!("fixtures/net.bpf.o");
-
-/// lo's index (always 1; asked all the same).
-fn lo() -> u32 {
-    tc::interface_index("lo").unwrap()
-}
-
-/// Written by the tests that may create or delete lo's clsact qdisc, read by the others.
-static CLSACT: RwLock<()> = RwLock::new(());
-
-/// For a test that may create or delete lo's clsact qdisc.
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    CLSACT.write().unwrap_or_else(|e| e.into_inner())
-}
-
-/// For a test that only sends datagrams over lo.
-fn shared() -> RwLockReadGuard<'static, ()> {
-    CLSACT.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn load(program: &str, port: u16) -> Object {
-    ebpf_loader::features::memlock::ensure();
-    let mut spec = ObjectSpec::parse(OBJECT).unwrap();
-    spec.set_global("target_port", &port.to_ne_bytes()).unwrap();
-    let kernel = btf::kernel::load().ok();
-    Object::load(
-        &spec,
-        &ebpf_loader::load::LoadOptions {
-            programs: vec![program.into()],
-            target_btf: kernel.as_ref(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn counter(object: &Object, name: &str) -> u64 {
-    u64::from_ne_bytes(object.global(name).unwrap().try_into().unwrap())
-}
-
-/// A receiver on 127.0.0.1 and its port.
-fn receiver() -> (UdpSocket, u16) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let port = socket.local_addr().unwrap().port();
-    (socket, port)
-}
-
-/// Sends `n` datagrams to the receiver and receives them: by then each has been through
-/// lo's egress and ingress, and every packet socket on lo has seen it leave and arrive.
-fn send_and_receive(receiver: &UdpSocket, n: usize) {
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let to = receiver.local_addr().unwrap();
-    for i in 0..n {
-        sender.send_to(&[i as u8; 8], to).unwrap();
-    }
-    let mut buf = [0u8; 64];
-    for _ in 0..n {
-        let (len, from) = receiver.recv_from(&mut buf).unwrap();
-        assert_eq!(len, 8);
-        assert_eq!(from, sender.local_addr().unwrap());
-    }
-}
 
 /// Does this kernel have TCX links (6.6)?
 fn kernel_has_tcx() -> bool {
@@ -98,19 +25,6 @@ fn kernel_has_tcx() -> bool {
     let major: u32 = parts.next().unwrap().parse().unwrap();
     let minor: u32 = parts.next().unwrap().parse().unwrap();
     (major, minor) >= (6, 6)
-}
-
-/// The program's id, and a wait for it to be gone once its object and link are: the
-/// kernel drops a deleted filter's reference after an RCU grace period (bounded wait).
-fn wait_gone(id: u32) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while program_info_by_id(id).unwrap().is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "program {id} still in the kernel"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Attaches count_tc in `direction`, sends 3 datagrams, checks the count, where the
@@ -264,68 +178,6 @@ fn two_netlink_filters_live_side_by_side_and_the_qdisc_goes_with_the_last() {
     assert_eq!(tc::has_clsact(lo()).unwrap(), had_clsact);
 }
 
-/// A packet socket on lo sees each datagram twice: leaving (PACKET_OUTGOING) and arriving.
-#[test]
-fn a_packet_socket_filter_sees_each_datagram_leave_and_arrive() {
-    let _lock = shared();
-    let (receiver, port) = receiver();
-    let object = load("count_socket", port);
-    let program = object.program("count_socket").unwrap();
-    let link = attach::socket::attach_packet(program, "lo").unwrap();
-    assert_eq!(
-        link.method(),
-        AttachMethod {
-            probe: Probe::Socket,
-            via: Via::Setsockopt
-        }
-    );
-    assert_eq!(link.target(), "AF_PACKET socket on lo (ifindex 1)");
-    assert!(link.socket().is_some());
-    send_and_receive(&receiver, 3);
-    assert_eq!(counter(&object, "socket_packets"), 6);
-    link.detach().unwrap();
-    send_and_receive(&receiver, 1);
-    assert_eq!(counter(&object, "socket_packets"), 6);
-}
-
-/// On the receiver itself: the filter keeps 0 bytes of each datagram, so the socket
-/// receives nothing; once the link is dropped (SO_DETACH_BPF) it receives again.
-#[test]
-fn a_filter_on_a_udp_socket_decides_what_it_receives_until_dropped() {
-    let _lock = shared();
-    let (receiver, port) = receiver();
-    let object = load("count_all", port);
-    let program = object.program("count_all").unwrap();
-    let link = attach::socket::attach(program, receiver.as_fd()).unwrap();
-    assert_eq!(
-        link.target(),
-        format!("socket fd {}", std::os::fd::AsRawFd::as_raw_fd(&receiver))
-    );
-    assert_eq!(link.method().via, Via::Setsockopt);
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for _ in 0..3 {
-        sender.send_to(b"filtered", ("127.0.0.1", port)).unwrap();
-    }
-    // Each is counted as it reaches the socket (bounded wait), and none is queued.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while counter(&object, "socket_all") < 3 {
-        assert!(Instant::now() < deadline, "the filter saw fewer than 3");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    receiver.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 16];
-    assert_eq!(
-        receiver.recv_from(&mut buf).unwrap_err().kind(),
-        std::io::ErrorKind::WouldBlock
-    );
-    receiver.set_nonblocking(false).unwrap();
-    drop(link);
-    sender.send_to(b"through", ("127.0.0.1", port)).unwrap();
-    let (len, _) = receiver.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..len], b"through");
-    assert_eq!(counter(&object, "socket_all"), 3);
-}
-
 #[test]
 fn a_bare_tc_or_socket_section_names_the_method_to_use() {
     for (program, section, method) in [
@@ -456,53 +308,4 @@ fn the_corpus_tc_program_attaches_to_lo_both_ways() {
         drop(object);
         wait_gone(id);
     }
-}
-
-/// libbpf-bootstrap's `sockfilter` on a packet socket on lo, as its sockfilter.c runs it:
-/// one `struct so_event { __be32 src_addr, dst_addr; __be16 port16[2]; u32 ip_proto,
-/// pkt_type, ifindex; }` in its ring buffer per IPv4 packet. The test's datagram is there
-/// twice: leaving (PACKET_OUTGOING, 4) and arriving (PACKET_HOST, 0).
-#[test]
-fn the_corpus_socket_filter_reports_the_tests_datagram_leaving_and_arriving() {
-    let Some(path) = harness::corpus::object("libbpf-bootstrap/sockfilter.bpf.o") else {
-        return;
-    };
-    let _lock = shared();
-    let object = harness::corpus::load(&path, &["socket_handler"]);
-    let link =
-        attach::socket::attach_packet(object.program("socket_handler").unwrap(), "lo").unwrap();
-    let mut rings = ebpf_loader::ringbuf::RingBufReader::open(object.map("rb").unwrap()).unwrap();
-    let (receiver, port) = receiver();
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let sport = sender.local_addr().unwrap().port();
-    sender.send_to(b"sockfilter", ("127.0.0.1", port)).unwrap();
-    let mut buf = [0u8; 16];
-    receiver.recv_from(&mut buf).unwrap();
-
-    let mut ours = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while ours.len() < 2 && Instant::now() < deadline {
-        rings
-            .poll(Some(Duration::from_millis(50)), |_, record| {
-                if record.len() == 24
-                    && record[8..10] == sport.to_be_bytes()
-                    && record[10..12] == port.to_be_bytes()
-                {
-                    ours.push(record.to_vec());
-                }
-            })
-            .unwrap();
-    }
-    assert_eq!(ours.len(), 2, "{ours:?}");
-    let mut pkt_types = Vec::new();
-    for record in &ours {
-        assert_eq!(&record[0..4], &[127, 0, 0, 1]); // src_addr
-        assert_eq!(&record[4..8], &[127, 0, 0, 1]); // dst_addr
-        assert_eq!(record[12], 17); // ip_proto: UDP (one byte of it is written)
-        assert_eq!(u32::from_ne_bytes(record[20..24].try_into().unwrap()), lo());
-        pkt_types.push(u32::from_ne_bytes(record[16..20].try_into().unwrap()));
-    }
-    pkt_types.sort();
-    assert_eq!(pkt_types, [0, 4]);
-    link.detach().unwrap();
 }
