@@ -44,6 +44,11 @@ pub mod tracing;
 pub mod uprobe;
 pub mod usdt;
 
+#[cfg(test)]
+mod fake_tests;
+#[cfg(test)]
+mod fault_tests;
+
 pub use error::AttachError;
 pub use kprobe::{kprobes_available, KprobeKind, KPROBE_PMU};
 pub use link::{AttachMethod, AttachOptions, Link, LinkPreference, Probe, Via};
