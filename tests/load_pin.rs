@@ -27,7 +27,7 @@ fn maps_pinned_by_name_are_created_once_and_reused() {
     let kernel = ebpf_loader::btf::kernel::load().expect("kernel BTF");
     let options = LoadOptions {
         programs: vec!["inet_sock_set_state".into()],
-        target_btf: Some(&kernel),
+        target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
         pin_root: Some(dir.clone()),
         ..LoadOptions::default()
     };
@@ -54,7 +54,7 @@ fn a_map_given_by_its_pin_replaces_the_objects_own() {
     theirs.pin(&dir.join("theirs")).unwrap();
     let options = LoadOptions {
         programs: vec!["inet_sock_set_state".into()],
-        target_btf: Some(&kernel),
+        target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
         pinned_maps: vec![("counts".into(), dir.join("theirs"))],
         ..LoadOptions::default()
     };

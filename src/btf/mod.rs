@@ -34,6 +34,7 @@ pub mod ext;
 mod externs;
 mod index;
 pub mod kernel;
+pub mod layout;
 pub mod sanitize;
 mod types;
 
