@@ -16,7 +16,7 @@
 #ifndef TCPCONNECT_KERNEL_H
 #define TCPCONNECT_KERNEL_H
 
-/* Tells bpf_tracing.h that pt_regs has the kernel's field names (di, si, ...). */
+/* Tells bpf_tracing.h that pt_regs has the kernel's field names (x86: di, si, ...). */
 #define __VMLINUX_H__
 
 typedef signed char __s8;
@@ -57,7 +57,14 @@ enum bpf_map_type {
 #define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
 
-/* arch/x86/include/asm/ptrace.h: a kprobe's context. */
+/*
+ * A kprobe's context: the registers at the probed instruction. The only part of this file
+ * that differs between architectures; bpf/Makefile builds one object per architecture
+ * (-D__TARGET_ARCH_x86, -D__TARGET_ARCH_arm64), and bpf_tracing.h's PT_REGS_PARM1 reads
+ * the first argument's register by the names below.
+ */
+#if defined(__TARGET_ARCH_x86)
+/* arch/x86/include/asm/ptrace.h: the kernel's own names (di, si, ...). */
 struct pt_regs {
 	unsigned long di;
 	unsigned long si;
@@ -71,6 +78,22 @@ struct pt_regs {
 	unsigned long ip;
 	unsigned long ax;
 } __attribute__((preserve_access_index));
+#elif defined(__TARGET_ARCH_arm64)
+/*
+ * arch/arm64/include/uapi/asm/ptrace.h: arm64's pt_regs begins with these fields (a union
+ * with `struct user_pt_regs user_regs`), and bpf_tracing.h reads arguments through this
+ * type (x0 is regs[0], the first argument). The kernel's pt_regs itself is only named.
+ */
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+} __attribute__((preserve_access_index));
+struct pt_regs;
+#else
+#error "bpf/kernel.h: define __TARGET_ARCH_x86 or __TARGET_ARCH_arm64 (bpf/Makefile does)"
+#endif
 
 struct in6_addr {
 	union {

@@ -19,6 +19,8 @@
 //! (`docs/architecture.md`, "Layers").
 //!
 //! Reading order, the pipeline's:
+//! 0. [`arch`]: what differs between CPUs (the registers a probe sees, the syscall
+//!    wrappers' prefix, USDT argument syntax), one file per architecture;
 //! 1. [`uapi`]: the kernel's numbers (map, program and attach types, flags);
 //! 2. [`insn`]: the 8-byte instruction, and [`insn::disasm`] to read it; [`pod`]: plain
 //!    data, the Rust types that are the bytes of C types (checked by [`btf::layout`]);
@@ -59,6 +61,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod arch;
 
 pub mod uapi;
 

@@ -4,7 +4,7 @@
 //! `docs/architecture.md` draws:
 //!
 //! ```text
-//! uapi → insn → pod → btf → elf → inspect │ syscall → features → load → attach → features::report
+//! arch → uapi → insn → pod → btf → elf → inspect │ syscall → features → load → attach → features::report
 //!                                     → perf → ringbuf → records → the crate root
 //! ```
 //!
@@ -29,6 +29,8 @@ use std::path::{Path, PathBuf};
 /// longest entry that prefixes its module path.
 const LAYERS: &[&str] = &[
     // The pure half: bytes in, values out, no host access.
+    // The target's facts (registers, syscall prefix): constants, importing nothing.
+    "arch",
     "uapi",
     "insn",
     "pod",
@@ -51,7 +53,7 @@ const LAYERS: &[&str] = &[
 
 /// The units whose code must not touch the host (the file system, processes, the
 /// environment, `libc`), except their test modules.
-const PURE: &[&str] = &["uapi", "insn", "pod", "btf", "elf", "inspect"];
+const PURE: &[&str] = &["arch", "uapi", "insn", "pod", "btf", "elf", "inspect"];
 
 /// Inside [`PURE`], the one module that reads the host by design: the kernel's own BTF
 /// (`/sys/kernel/btf/vmlinux`, mapped), the input of CO-RE; it is the pure half's one I/O,

@@ -17,16 +17,29 @@ use ebpf_loader::btf;
 use ebpf_loader::elf::ObjectSpec;
 use ebpf_loader::load::{LoadOptions, Object};
 
-/// The probe: `a` and `b` in registers, as the note says (`-8@%REG -4@%REG32`).
+/// The probe: `a` and `b` in registers, as the note says (x86-64: `-8@%REG -4@%REG32`;
+/// arm64: `-8@xN -4@wN`).
 #[inline(never)]
 fn usdt_hit(a: i64, b: i32) {
     // SAFETY: one `nop` and a note in other sections, no memory, stack or flags touched
     // (`stap_probe!`).
+    #[cfg(target_arch = "x86_64")]
     unsafe {
         ebpf_testkit::stap_probe!(
             "ebpf_loader_test",
             "hit",
             "-8@{a} -4@{b:e}",
+            a = in(reg) a,
+            b = in(reg) b
+        )
+    };
+    // SAFETY: as above.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        ebpf_testkit::stap_probe!(
+            "ebpf_loader_test",
+            "hit",
+            "-8@{a} -4@{b:w}",
             a = in(reg) a,
             b = in(reg) b
         )
@@ -45,7 +58,11 @@ fn load_with(without_cookie: bool) -> Object {
 /// Loads the program for the probes of process `tgid`.
 fn load_for(tgid: u32, without_cookie: bool) -> Object {
     // Embedded: the VM matrix runs this test binary in guests without the source tree.
+    // Built for the target's architecture: usdt.bpf.h reads pt_regs.
+    #[cfg(target_arch = "x86_64")]
     let bytes = include_bytes!("fixtures/usdt.bpf.o");
+    #[cfg(target_arch = "aarch64")]
+    let bytes = include_bytes!("fixtures/usdt.arm64.bpf.o");
     let mut spec = ObjectSpec::parse(bytes).unwrap();
     spec.set_global("target_tgid", &tgid).unwrap();
     let kernel = btf::kernel::load().unwrap();

@@ -212,22 +212,6 @@ pub fn kprobes_available() -> bool {
             .any(|dir| Path::new(dir).join("kprobe_events").exists())
 }
 
-/// The kernel function a system call enters through: `__x64_sys_NAME` where the kernel
-/// has syscall wrappers (4.17+ on x86-64, listed in `/proc/kallsyms`), else `sys_NAME`, as
-/// libbpf's `ksyscall` resolves it.
-pub(super) fn syscall_function(syscall: &str) -> String {
-    let wrapped = format!("__x64_sys_{syscall}");
-    let has_wrappers = std::fs::read_to_string("/proc/kallsyms").is_ok_and(|text| {
-        text.lines()
-            .any(|line| line.split_whitespace().nth(2) == Some("__x64_sys_bpf"))
-    });
-    if has_wrappers {
-        wrapped
-    } else {
-        format!("sys_{syscall}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

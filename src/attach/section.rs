@@ -37,7 +37,7 @@ pub fn by_section(prog: &Program, opts: &AttachOptions) -> Result<Link, AttachEr
             retprobe,
         } => kprobe::attach_at(prog, function, *offset, kind(*retprobe), opts),
         AttachTarget::Ksyscall { syscall, retprobe } => {
-            let function = kprobe::syscall_function(syscall);
+            let function = crate::features::syscall_function(syscall);
             kprobe::attach(prog, &function, kind(*retprobe), opts)
         }
         AttachTarget::Tracepoint { category, name } => {

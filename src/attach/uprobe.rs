@@ -127,17 +127,19 @@ pub fn find_binary(name: &str) -> PathBuf {
     if name.contains('/') {
         return PathBuf::from(name);
     }
+    // Debian's multiarch directories are the target architecture's (x86_64-linux-gnu).
+    let multiarch = crate::arch::TARGET.multiarch;
     let library_dirs = [
-        "/lib/x86_64-linux-gnu",
-        "/usr/lib/x86_64-linux-gnu",
-        "/lib64",
-        "/usr/lib64",
-        "/lib",
-        "/usr/lib",
+        format!("/lib/{multiarch}"),
+        format!("/usr/lib/{multiarch}"),
+        "/lib64".to_string(),
+        "/usr/lib64".to_string(),
+        "/lib".to_string(),
+        "/usr/lib".to_string(),
     ];
     let path_var = std::env::var("PATH").unwrap_or_default();
     let dirs: Vec<&str> = if name.contains(".so") {
-        library_dirs.to_vec()
+        library_dirs.iter().map(String::as_str).collect()
     } else {
         path_var.split(':').filter(|d| !d.is_empty()).collect()
     };

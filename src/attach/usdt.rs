@@ -6,8 +6,9 @@
 //! "UserSpaceProbeImplementation" wiki page describes it): the probe's address, the
 //! address of `.stapsdt.base` at link time (to correct for prelinking), the semaphore's
 //! address (0: none), then `provider\0name\0arguments\0`. Each argument is
-//! `SIZE@LOCATION` in the assembler's syntax (x86-64: `-4@%edi`, `8@-16(%rbp)`, `4@$5`);
-//! a negative size is a signed value.
+//! `SIZE@LOCATION` in the assembler's syntax, which is the architecture's ([`crate::arch`]:
+//! x86-64's `-4@%edi`, `8@-16(%rbp)`, `4@$5`; arm64's `-4@x0`, `8@[sp, 16]`, `4@5`); a
+//! negative size is a signed value.
 //!
 //! The BPF side is libbpf's `usdt.bpf.h`: the program finds its probe's argument specs in
 //! the array map `__bpf_usdt_specs` at the id `bpf_get_attach_cookie` gives it (5.15), and
@@ -32,6 +33,7 @@ use object::{Object as _, ObjectSection, ObjectSegment};
 
 use super::link::Owned;
 use super::{AttachError, AttachOptions, Link, Probe};
+use crate::arch::ArgLocation;
 use crate::load::{Object, Program};
 
 /// A USDT probe of a binary, as its note describes it.
@@ -70,7 +72,7 @@ pub struct UsdtArg {
     pub kind: UsdtArgKind,
     /// The constant, or the offset from the register's value.
     pub val_off: u64,
-    /// The register's offset in x86-64's `struct pt_regs`.
+    /// The register's offset in the architecture's `struct pt_regs` ([`crate::arch`]).
     pub reg_off: i16,
     /// A signed value (negative size in the note).
     pub signed: bool,
@@ -162,40 +164,17 @@ pub fn usdt_probes(elf: &[u8]) -> Result<Vec<UsdtProbe>, String> {
     Ok(probes)
 }
 
-/// x86-64's registers by the names the assembler gives their 64-, 32-, 16- and 8-bit
-/// parts, and their offsets in `struct pt_regs` (`arch/x86/include/asm/ptrace.h`).
-const REGISTERS: &[(&[&str], i16)] = &[
-    (&["rip", "eip"], 128),
-    (&["rax", "eax", "ax", "al"], 80),
-    (&["rbx", "ebx", "bx", "bl"], 40),
-    (&["rcx", "ecx", "cx", "cl"], 88),
-    (&["rdx", "edx", "dx", "dl"], 96),
-    (&["rsi", "esi", "si", "sil"], 104),
-    (&["rdi", "edi", "di", "dil"], 112),
-    (&["rbp", "ebp", "bp", "bpl"], 32),
-    (&["rsp", "esp", "sp", "spl"], 152),
-    (&["r8", "r8d", "r8w", "r8b"], 72),
-    (&["r9", "r9d", "r9w", "r9b"], 64),
-    (&["r10", "r10d", "r10w", "r10b"], 56),
-    (&["r11", "r11d", "r11w", "r11b"], 48),
-    (&["r12", "r12d", "r12w", "r12b"], 24),
-    (&["r13", "r13d", "r13w", "r13b"], 16),
-    (&["r14", "r14d", "r14w", "r14b"], 8),
-    (&["r15", "r15d", "r15w", "r15b"], 0),
-];
-
-fn register(name: &str) -> Result<i16, String> {
-    REGISTERS
-        .iter()
-        .find(|(names, _)| names.contains(&name))
-        .map(|&(_, offset)| offset)
-        .ok_or_else(|| format!("unknown register %{name}"))
+/// Reads the arguments of a note (`-4@%edi 8@-16(%rbp) 4@$5` on x86-64, `-4@x0 8@[sp, 16]`
+/// on arm64) for the architecture this crate is built for, as libbpf's `parse_usdt_arg`
+/// does.
+pub fn parse_usdt_args(text: &str) -> Result<Vec<UsdtArg>, String> {
+    parse_usdt_args_for(crate::arch::TARGET, text)
 }
 
-/// Reads the arguments of a note (`-4@%edi 8@-16(%rbp) 4@$5`), as libbpf's
-/// `parse_usdt_arg` does on x86-64.
-pub fn parse_usdt_args(text: &str) -> Result<Vec<UsdtArg>, String> {
-    let args: Vec<&str> = text.split_whitespace().collect();
+/// [`parse_usdt_args`] for the notes of `arch`'s binaries: the SIZE is the same everywhere,
+/// the LOCATION is in the architecture's assembler syntax ([`crate::arch::Arch`]).
+pub fn parse_usdt_args_for(arch: &crate::arch::Arch, text: &str) -> Result<Vec<UsdtArg>, String> {
+    let args = split_usdt_args(text);
     if args.len() > USDT_MAX_ARGS {
         return Err(format!(
             "{} arguments, more than the {USDT_MAX_ARGS} usdt.bpf.h takes",
@@ -211,37 +190,48 @@ pub fn parse_usdt_args(text: &str) -> Result<Vec<UsdtArg>, String> {
                 return Err(format!("argument {arg:?}: size {size} is not 1, 2, 4 or 8"));
             }
             let (signed, bitshift) = (size < 0, (64 - 8 * size.abs()) as i8);
-            let spec = |kind, val_off: u64, reg_off| UsdtArg {
+            let spec = |kind, val_off: i64, reg_off| UsdtArg {
                 kind,
-                val_off,
+                val_off: val_off as u64,
                 reg_off,
                 signed,
                 bitshift,
             };
-            if let Some(constant) = location.strip_prefix('$') {
-                let value: i64 = constant.parse().map_err(|_| bad())?;
-                Ok(spec(UsdtArgKind::Const, value as u64, 0))
-            } else if let Some(reg) = location.strip_prefix('%') {
-                Ok(spec(UsdtArgKind::Reg, 0, register(reg)?))
-            } else if let Some((offset, rest)) = location.split_once("(%") {
-                let reg = rest.strip_suffix(')').ok_or_else(bad)?;
-                if reg.contains(',') {
-                    return Err(format!(
-                        "argument {arg:?}: an indexed location (base, index, scale) is not \
-                         read by usdt.bpf.h's argument kinds"
-                    ));
+            match (arch.usdt_location)(location) {
+                Ok(ArgLocation::Const(value)) => Ok(spec(UsdtArgKind::Const, value, 0)),
+                Ok(ArgLocation::Reg(reg)) => Ok(spec(UsdtArgKind::Reg, 0, reg)),
+                Ok(ArgLocation::Deref { reg, offset }) => {
+                    Ok(spec(UsdtArgKind::RegDeref, offset, reg))
                 }
-                let offset: i64 = if offset.is_empty() {
-                    0
-                } else {
-                    offset.parse().map_err(|_| bad())?
-                };
-                Ok(spec(UsdtArgKind::RegDeref, offset as u64, register(reg)?))
-            } else {
-                Err(bad())
+                Err(error) => Err(format!("argument {arg:?}: {error}")),
             }
         })
         .collect()
+}
+
+/// The arguments of a note, split at the spaces between them but not at those inside
+/// brackets (arm64's `-4@[sp, 16]` is one argument).
+fn split_usdt_args(text: &str) -> Vec<&str> {
+    let mut args = Vec::new();
+    let (mut depth, mut start) = (0usize, None);
+    for (at, c) in text.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            c if c.is_whitespace() && depth == 0 => {
+                if let Some(from) = start.take() {
+                    args.push(&text[from..at]);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        start.get_or_insert(at);
+    }
+    if let Some(from) = start {
+        args.push(&text[from..]);
+    }
+    args
 }
 
 /// `struct __bpf_usdt_spec` for these arguments, as the map `__bpf_usdt_specs` holds it.
@@ -538,10 +528,12 @@ pub fn attach(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::{AARCH64, X86_64};
 
     #[test]
     fn x86_64_argument_specs_are_read_as_libbpf_reads_them() {
-        let args = parse_usdt_args("-4@%edi 8@-16(%rbp) 4@$5 -2@(%rax) 1@%r9b").unwrap();
+        let args =
+            parse_usdt_args_for(&X86_64, "-4@%edi 8@-16(%rbp) 4@$5 -2@(%rax) 1@%r9b").unwrap();
         assert_eq!(
             args,
             [
@@ -582,17 +574,117 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(parse_usdt_args("").unwrap(), []);
-        assert!(parse_usdt_args("3@%eax").unwrap_err().contains("size 3"));
-        assert!(parse_usdt_args("8@%xmm0").unwrap_err().contains("%xmm0"));
-        assert!(parse_usdt_args("8@(%rax,%rbx,8)")
+        assert_eq!(parse_usdt_args_for(&X86_64, "").unwrap(), []);
+        assert!(parse_usdt_args_for(&X86_64, "3@%eax")
+            .unwrap_err()
+            .contains("size 3"));
+        assert!(parse_usdt_args_for(&X86_64, "8@%xmm0")
+            .unwrap_err()
+            .contains("%xmm0"));
+        assert!(parse_usdt_args_for(&X86_64, "8@(%rax,%rbx,8)")
             .unwrap_err()
             .contains("indexed"));
     }
 
+    /// A register argument (`reg_off`) or one in memory at a register plus `val_off`.
+    fn reg(reg_off: i16, size: i32) -> UsdtArg {
+        UsdtArg {
+            kind: UsdtArgKind::Reg,
+            val_off: 0,
+            reg_off,
+            signed: size < 0,
+            bitshift: (64 - 8 * size.abs()) as i8,
+        }
+    }
+    fn mem(reg_off: i16, val_off: i64, size: i32) -> UsdtArg {
+        UsdtArg {
+            kind: UsdtArgKind::RegDeref,
+            val_off: val_off as u64,
+            ..reg(reg_off, size)
+        }
+    }
+    fn constant(value: i64, size: i32) -> UsdtArg {
+        UsdtArg {
+            kind: UsdtArgKind::Const,
+            val_off: value as u64,
+            ..reg(0, size)
+        }
+    }
+
+    /// The notes GCC wrote into an arm64 binary (tests/data/usdt-arm64: `probe_args(1, -3,
+    /// 200, &p, -5)` with `p = {7, -9}`, two probes), read with arm64's syntax: `user_pt_regs`
+    /// has `x0`..`x30` at 8 * N and `sp` at 248.
+    #[test]
+    fn arm64_notes_from_gcc_are_read_as_libbpf_reads_them() {
+        let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/usdt-arm64/");
+        let notes = |name: &str| {
+            let elf = std::fs::read(format!("{data}{name}")).expect("committed test binary");
+            let probes = usdt_probes(&elf).expect("the notes parse");
+            probes
+                .iter()
+                .map(|probe| {
+                    let args = parse_usdt_args_for(&AARCH64, &probe.arguments);
+                    (probe.name.clone(), probe.arguments.clone(), args)
+                })
+                .collect::<Vec<_>>()
+        };
+        // -O0: everything spilled to the stack first (`-4@[sp, 28]`, with its space).
+        let o0 = notes("probes-O0");
+        assert_eq!(o0.len(), 2);
+        assert_eq!(o0[0].0, "args");
+        assert_eq!(
+            o0[0].1,
+            "-4@[sp, 28] -8@[sp, 16] 1@[sp, 27] -8@x0 -2@[sp, 24]"
+        );
+        assert_eq!(
+            o0[0].2,
+            Ok(vec![
+                mem(248, 28, -4),
+                mem(248, 16, -8),
+                mem(248, 27, 1),
+                reg(0, -8),
+                mem(248, 24, -2),
+            ])
+        );
+        assert_eq!(
+            (o0[1].0.as_str(), o0[1].1.as_str()),
+            ("stack", "-4@x1 -4@x0 -4@42")
+        );
+        assert_eq!(o0[1].2, Ok(vec![reg(8, -4), reg(0, -4), constant(42, -4)]));
+        // -O2: the arguments' own registers, and memory behind one (`p->b`, `p->a`).
+        let o2 = notes("probes-O2");
+        assert_eq!(o2.len(), 2);
+        assert_eq!(o2[0].1, "-4@x0 -8@x1 1@x2 -8@[x3, 8] -2@x4");
+        assert_eq!(
+            o2[0].2,
+            Ok(vec![
+                reg(0, -4),
+                reg(8, -8),
+                reg(16, 1),
+                mem(24, 8, -8),
+                reg(32, -2)
+            ])
+        );
+        assert_eq!(o2[1].1, "-4@x1 -4@[x3] -4@42");
+        assert_eq!(
+            o2[1].2,
+            Ok(vec![reg(8, -4), mem(24, 0, -4), constant(42, -4)])
+        );
+        // The same text is no x86-64 location, and x86-64's is none of arm64's.
+        assert!(parse_usdt_args_for(&X86_64, &o2[0].1)
+            .unwrap_err()
+            .contains("not a location of"));
+        assert!(parse_usdt_args_for(&AARCH64, "8@%rdi")
+            .unwrap_err()
+            .contains("not a location of"));
+        assert!(parse_usdt_args_for(&AARCH64, "8@[x31, 8]")
+            .unwrap_err()
+            .contains("unknown register x31"));
+    }
+
     #[test]
     fn a_spec_is_laid_out_as_struct_bpf_usdt_spec() {
-        let args = parse_usdt_args("-4@%edi 8@$7").unwrap();
+        let args = parse_usdt_args_for(&X86_64, "-4@%edi 8@$7").unwrap();
         let spec = usdt_spec_bytes(&args, 0x1234);
         // args[0]: val_off 0, arg_type REG (1), reg_off 112, signed, bitshift 32.
         assert_eq!(
@@ -702,7 +794,7 @@ mod tests {
         // The offset is the `nop` (0x90) the note names.
         assert_eq!(exe.get(probe.file_offset as usize), Some(&0x90));
         assert_eq!(probe.semaphore_offset, 0);
-        let args = parse_usdt_args(&probe.arguments).unwrap();
+        let args = parse_usdt_args_for(&X86_64, &probe.arguments).unwrap();
         assert_eq!(args.len(), 1);
         assert_eq!(args[0].kind, UsdtArgKind::Reg);
         assert!(usdt_probes(b"not an elf").is_err());

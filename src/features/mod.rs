@@ -14,6 +14,8 @@
 //! - [`report`]: everything at once, as a plain [`report::Features`] struct; it sits above
 //!   [`crate::attach`] (it asks where tracefs is), the rest of this module below
 //!   [`crate::load`], which consults it (`docs/architecture.md`, "Layers").
+//! - [`syscall_wrapper`]: the prefix of the kernel's system call wrappers (`__x64_sys_`),
+//!   for `ksyscall` programs and `LINUX_HAS_SYSCALL_WRAPPER`.
 
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -25,6 +27,9 @@ pub mod btf;
 pub mod lsm;
 pub mod memlock;
 pub mod report;
+mod wrapper;
+
+pub use wrapper::{syscall_function, syscall_wrapper};
 
 /// `enum bpf_prog_type` / `enum bpf_attach_type` values probed here only
 /// (`include/uapi/linux/bpf.h`).
@@ -101,7 +106,11 @@ pub fn probe_bpf_cookie() -> bool {
     )
 }
 
-/// A `fentry` program on kernel function `function`, found in the kernel's BTF.
+/// A `fentry` program on kernel function `function`, found in the kernel's BTF: loaded,
+/// then attached (`BPF_RAW_TRACEPOINT_OPEN`) and at once detached. Loading alone is not
+/// enough: arm64 before 6.4 verifies fentry programs on kernel functions but cannot attach
+/// them (no BPF trampoline before 6.0; no ftrace direct calls to reach one before 6.4:
+/// `ENOTSUPP`, 524, at attach; Debian's arm64 5.10 and 6.1).
 pub fn probe_fentry(function: &str) -> bool {
     let Ok(kernel) = crate::btf::kernel::load() else {
         return false;
@@ -109,12 +118,14 @@ pub fn probe_fentry(function: &str) -> bool {
     let Ok(func) = kernel.find_by_name_kind(function, Kind::Func) else {
         return false;
     };
-    probe_load(
+    let Ok(prog) = probe_load(
         "fentry_probe",
         BPF_PROG_TYPE_TRACING,
         BPF_TRACE_FENTRY,
         func,
         &RETURN_ZERO,
-    )
-    .is_ok()
+    ) else {
+        return false;
+    };
+    syscall::raw_tracepoint_open(prog.as_fd(), None).is_ok()
 }

@@ -341,9 +341,6 @@ pub enum TargetBtf<'a> {
 
 /// libbpf's `LIBBPF_PIN_BY_NAME`: the map is pinned at `PIN_ROOT/NAME`.
 const LIBBPF_PIN_BY_NAME: u32 = 1;
-/// A function only kernels with syscall wrappers have (libbpf's `FEAT_SYSCALL_WRAPPER`
-/// probes the same name), for `LINUX_HAS_SYSCALL_WRAPPER`.
-const SYSCALL_WRAPPER_PROBE: &str = "__x64_sys_bpf";
 /// libbpf's default pin root.
 const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
 
@@ -420,9 +417,12 @@ impl Object {
             let kernel = kernel.as_deref().ok_or(LoadError::NoKernelBtf)?;
             let mut input = KconfigInput::from_host();
             input.has_bpf_cookie = !opts.without_bpf_cookie && crate::features::probe_bpf_cookie();
-            input.has_syscall_wrapper = kernel
-                .find_by_name_kind(SYSCALL_WRAPPER_PROBE, crate::btf::Kind::Func)
-                .is_ok();
+            // libbpf's FEAT_SYSCALL_WRAPPER, probed once (and only for objects that ask).
+            input.has_syscall_wrapper = spec
+                .externs
+                .iter()
+                .any(|ext| ext.name == "LINUX_HAS_SYSCALL_WRAPPER")
+                && crate::features::syscall_wrapper().is_some();
             let mut copy: ObjectSpec = spec.clone();
             let mut failure = None;
             let mut in_modules = |ext: &crate::elf::ExternSpec| {

@@ -33,9 +33,16 @@ use anyhow::{Context, Result};
 use ebpf_loader::btf::kernel::KernelBtfError;
 use ebpf_loader::btf::{self, Btf};
 
-/// The object `bpf/Makefile` builds from `bpf/main.bpf.c`, parsed where it lies: the
-/// parser reads unaligned input.
+/// The object `bpf/Makefile` builds from `bpf/main.bpf.c` for the architecture this binary
+/// is built *for* (`cfg(target_arch)`, never the build machine's: a kprobe's registers are
+/// the target's), parsed where it lies: the parser reads unaligned input.
+#[cfg(target_arch = "x86_64")]
 pub static EMBEDDED_OBJECT: &[u8] = include_bytes!("../../bpf/main.bpf.o");
+/// The object `bpf/Makefile` builds from `bpf/main.bpf.c` for the architecture this binary
+/// is built *for* (`cfg(target_arch)`, never the build machine's: a kprobe's registers are
+/// the target's), parsed where it lies: the parser reads unaligned input.
+#[cfg(target_arch = "aarch64")]
+pub static EMBEDDED_OBJECT: &[u8] = include_bytes!("../../bpf/main.arm64.bpf.o");
 
 /// The object's bytes: the file at `path`, or the embedded object.
 pub fn read_object(path: Option<&Path>) -> Result<Cow<'static, [u8]>> {

@@ -1,7 +1,7 @@
 //! vmhelper: the small static helper the VM test script runs inside the guest.
 //!
 //! Built by `tests/vm/run` with plain `rustc` (std only, no crates) for
-//! `x86_64-unknown-linux-musl`, so the guest needs no libc. Two jobs:
+//! `x86_64-unknown-linux-musl` (or `aarch64-unknown-linux-musl`), so the guest needs no libc. Two jobs:
 //!
 //! - `vmhelper connect ADDR PORT [COUNT]`: make COUNT (default 1) TCP connects
 //!   from this one process, so the test knows the pid and comm (`vmhelper`)
@@ -38,7 +38,12 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 
-const SYS_BPF: i64 = 321; // x86_64
+// The system call numbers are the architecture's (arch/x86/entry/syscalls/syscall_64.tbl;
+// arm64 uses the generic table, include/uapi/asm-generic/unistd.h).
+#[cfg(target_arch = "x86_64")]
+const SYS_BPF: i64 = 321;
+#[cfg(target_arch = "aarch64")]
+const SYS_BPF: i64 = 280;
 const BPF_PROG_GET_NEXT_ID: i64 = 11;
 const BPF_MAP_GET_NEXT_ID: i64 = 12;
 const BPF_LINK_GET_NEXT_ID: i64 = 31;
@@ -56,8 +61,14 @@ extern "C" {
 
 const PR_CAPBSET_DROP: i32 = 24;
 const CAP_SYS_RESOURCE: u32 = 24;
-const SYS_CAPGET: i64 = 125; // x86_64
+#[cfg(target_arch = "x86_64")]
+const SYS_CAPGET: i64 = 125;
+#[cfg(target_arch = "x86_64")]
 const SYS_CAPSET: i64 = 126;
+#[cfg(target_arch = "aarch64")]
+const SYS_CAPGET: i64 = 90;
+#[cfg(target_arch = "aarch64")]
+const SYS_CAPSET: i64 = 91;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 /// `struct __user_cap_header_struct` and `struct __user_cap_data_struct`
