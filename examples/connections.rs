@@ -6,6 +6,7 @@
 use std::mem::offset_of;
 use std::time::Duration;
 
+use ebpf_loader::attach;
 use ebpf_loader::attach::AttachOptions;
 use ebpf_loader::btf::{layout, Kind};
 use ebpf_loader::elf::ObjectSpec;
@@ -93,7 +94,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     // Attach the program where its section says (tracepoint/sock/inet_sock_set_state).
     let program = object.program("inet_sock_set_state").expect("loaded");
-    let _link = program.attach(&AttachOptions::default())?;
+    let _link = attach::by_section(program, &AttachOptions::default())?;
     // Read: one ring per CPU; samples and lost counts arrive through one callback.
     let events: PerfEventArray = object.typed_map("events")?;
     let mut reader = events.reader(&PerfReaderOptions::default())?;

@@ -6,12 +6,17 @@
 //!           (elf, btf, insn)     (elf::reloc, btf::core)  (load, attach)     (perf)
 //! ```
 //!
-//! The first half (`uapi`, `insn`, `btf`, `elf`) is pure: it never panics on any input
-//! and is fuzzed; its one I/O is reading the kernel's BTF file (`btf::kernel`, which maps
-//! it with `mmap`). The second half (`load`, `attach`, `perf`, `ringbuf`) is thin: it makes the
-//! system calls through a private `syscall` module, and hands out handles that own
-//! their fds. `unsafe` lives where the kernel is touched: the system calls, and the
-//! `mmap`s of the perf rings, the ring buffers and the kernel's BTF.
+//! The first half (`uapi`, `insn`, `pod`, `btf`, `elf`, `inspect`) is pure: it never panics on
+//! any input and is fuzzed; its one I/O is reading the kernel's BTF file (`btf::kernel`,
+//! which maps it with `mmap`). The second half (`features`, `load`, `attach`, `perf`,
+//! `ringbuf`, `records`) is thin: it makes the system calls through a private `syscall`
+//! module, and hands out handles that own their fds. `unsafe` lives where the kernel is
+//! touched: the system calls, and the `mmap`s of the perf rings, the ring buffers and the
+//! kernel's BTF.
+//!
+//! The modules import one way, in the order below (`load` knows nothing of attaching;
+//! `attach` takes a loaded [`load::Program`]); `tests/architecture.rs` checks it
+//! (`docs/architecture.md`, "Layers").
 //!
 //! Reading order, the pipeline's:
 //! 0. [`arch`]: what differs between CPUs (the registers a probe sees, the syscall
@@ -22,26 +27,28 @@
 //! 3. [`btf`]: types (`.BTF`), their annotations (`.BTF.ext`), the kernel's own BTF, and
 //!    CO-RE ([`btf::core`]);
 //! 4. [`elf`]: the object file as an [`elf::ObjectSpec`]; [`elf::reloc`] links and
-//!    relocates a program;
-//! 5. [`load`]: maps, BTF and programs made into kernel objects, as [`load::Map`] and
+//!    relocates a program; [`inspect`]: the whole of it told for any object, as text;
+//! 5. [`features`]: what the running kernel offers, probed (and the memlock limit raised
+//!    where the kernel still charges it);
+//! 6. [`load`]: maps, BTF and programs made into kernel objects, as [`load::Map`] and
 //!    [`load::Program`] handles;
-//! 6. [`attach`]: kprobes, tracepoints, raw tracepoints, uprobes, perf events, as
-//!    [`attach::Link`]s; [`features`]: what the running kernel offers, probed (and the
-//!    memlock limit raised where the kernel still charges it);
-//! 7. [`perf`] and [`ringbuf`]: the rings the programs write records into, and
-//!    [`records`], one reader for either;
-//! 8. [`inspect`]: the whole of it told for any object, as text.
+//! 7. [`attach`]: one file per way of attaching (kprobes, tracepoints, raw tracepoints,
+//!    BTF targets, iterators, uprobes, USDT, perf events, tc, sockets), each taking a
+//!    loaded program and giving an [`attach::Link`];
+//! 8. [`perf`] and [`ringbuf`]: the rings the programs write records into, and
+//!    [`records`], one reader for either.
 //!
 //! ```no_run
 //! use ebpf_loader::{elf::ObjectSpec, load::{HashMap, LoadOptions, Object, PerfEventArray}};
-//! use ebpf_loader::{attach::AttachOptions, perf::PerfReaderOptions};
+//! use ebpf_loader::{attach::{self, AttachOptions}, perf::PerfReaderOptions};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let bytes = std::fs::read("bpf/main.bpf.o")?;
 //! let mut spec = ObjectSpec::parse(&bytes)?;
 //! spec.set_global("filter_pid", &4242u32)?; // checked against the variable's BTF type
 //! // CO-RE against the running kernel's BTF, the default `TargetBtf`.
 //! let object = Object::load(&spec, &LoadOptions::default())?;
-//! let _link = object.program("inet_sock_set_state").unwrap().attach(&AttachOptions::default())?;
+//! let program = object.program("inet_sock_set_state").unwrap();
+//! let _link = attach::by_section(program, &AttachOptions::default())?;
 //! // Typed views, checked once against the map's sizes and BTF types.
 //! let counts: HashMap<[u8; 36], u64> = object.typed_map("counts")?;
 //! let events: PerfEventArray = object.typed_map("events")?;
@@ -67,20 +74,20 @@ pub mod btf;
 
 pub mod elf;
 
+pub mod inspect;
+
 mod syscall;
+
+pub mod features;
 
 pub mod load;
 
 pub mod attach;
-
-pub mod features;
 
 pub mod perf;
 
 pub mod ringbuf;
 
 pub mod records;
-
-pub mod inspect;
 
 pub use syscall::SysError;

@@ -45,6 +45,18 @@ impl MapType {
     /// `BPF_MAP_TYPE_USER_RINGBUF` (6.1): a ring buffer user space writes.
     pub const USER_RINGBUF: MapType = MapType(31);
 
+    /// Does user space see this map's values once per possible CPU (the per-CPU hashes,
+    /// array and cgroup storage)?
+    pub fn is_per_cpu(self) -> bool {
+        matches!(
+            self,
+            MapType::PERCPU_HASH
+                | MapType::PERCPU_ARRAY
+                | MapType::LRU_PERCPU_HASH
+                | MapType::PERCPU_CGROUP_STORAGE
+        )
+    }
+
     /// The kernel's name without its `BPF_MAP_TYPE_` prefix, lowercase as bpftool prints it
     /// (`perf_event_array`); `None` for a value this table does not know.
     pub fn name(self) -> Option<&'static str> {

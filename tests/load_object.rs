@@ -5,8 +5,6 @@
 
 mod harness;
 
-use harness::kernel::Bpffs;
-
 use ebpf_loader::btf::Btf;
 use ebpf_loader::elf::GlobalError;
 use ebpf_loader::elf::ObjectSpec;
@@ -154,58 +152,6 @@ fn globals_written_before_load_are_in_the_kernels_maps() {
     }
     // .bss: zeroes until a program writes.
     assert_eq!(object.global::<u64>("pending_dropped").unwrap(), 0);
-}
-
-#[test]
-fn maps_pinned_by_name_are_created_once_and_reused() {
-    let fs = Bpffs::new("pin_root");
-    let dir = fs.0.clone();
-    let mut spec = spec();
-    let counts = spec.map_index("counts").unwrap();
-    // As `__uint(pinning, LIBBPF_PIN_BY_NAME)` would declare it.
-    spec.maps[counts].pinning = 1;
-    let kernel = ebpf_loader::btf::kernel::load().expect("kernel BTF");
-    let options = LoadOptions {
-        programs: vec!["inet_sock_set_state".into()],
-        target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
-        kernel_btf: Some(&kernel),
-        pin_root: Some(dir.clone()),
-        ..LoadOptions::default()
-    };
-    let first = Object::load(&spec, &options).unwrap();
-    let id = first.map("counts").unwrap().info().unwrap().id;
-    assert!(dir.join("counts").exists(), "pinned at PIN_ROOT/NAME");
-    drop(first);
-    // Loaded again: the pinned map, not a new one.
-    let second = Object::load(&spec, &options).unwrap();
-    assert_eq!(second.map("counts").unwrap().info().unwrap().id, id);
-    // The unpinned maps are new ones each time.
-    drop(second);
-}
-
-#[test]
-fn a_map_given_by_its_pin_replaces_the_objects_own() {
-    let spec = spec();
-    let kernel = ebpf_loader::btf::kernel::load().expect("kernel BTF");
-    let fs = Bpffs::new("pinned");
-    let dir = fs.0.clone();
-    // Someone else's map, of the object's `counts` definition, pinned.
-    let counts_spec = &spec.maps[spec.map_index("counts").unwrap()];
-    let theirs = ebpf_loader::load::Map::create(counts_spec).unwrap();
-    theirs.pin(&dir.join("theirs")).unwrap();
-    let options = LoadOptions {
-        programs: vec!["inet_sock_set_state".into()],
-        target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
-        kernel_btf: Some(&kernel),
-        pinned_maps: vec![("counts".into(), dir.join("theirs"))],
-        ..LoadOptions::default()
-    };
-    let object = Object::load(&spec, &options).unwrap();
-    assert_eq!(
-        object.map("counts").unwrap().info().unwrap().id,
-        theirs.info().unwrap().id
-    );
-    drop(object);
 }
 
 /// `TargetBtf::Off` is the one decision: an object with externs (features.bpf.o's

@@ -15,7 +15,8 @@ fn report() -> serde_json::Value {
 #[test]
 fn the_json_report_holds_the_probes_answers() {
     let json = report();
-    let probed = ebpf_loader::features::probe_all("tcp_connect", ("sock", "inet_sock_set_state"));
+    let probed =
+        ebpf_loader::features::report::probe_all("tcp_connect", ("sock", "inet_sock_set_state"));
     assert_eq!(json["release"], probed.release.as_str());
     assert_eq!(json["kprobe_pmu"], probed.kprobe_pmu);
     assert_eq!(json["kprobe_events"], probed.kprobe_events);

@@ -20,32 +20,95 @@ use std::time::{Duration, Instant};
 use harness::tool::*;
 use serde_json::Value;
 
-#[test]
-fn pid_filter_keeps_this_process_and_drops_a_child_process() {
-    let (_a, dropped) = listen("127.0.0.1");
-    let (_b, kept) = listen("127.0.0.1");
+/// Who makes a connection: a thread of this test (named, so that its COMM is known), or a
+/// `bash` child process, as `uid` if given.
+#[derive(Clone, Copy)]
+enum By {
+    Thread(&'static [u8]),
+    Child(Option<u32>),
+}
+
+/// One filter checked both ways: the tool started with `options`, a connection it must drop
+/// (to a listener on `dropped.0`, made by `dropped.1`) made first, then the ones it must keep;
+/// the first kept one's line starts with `fields`, and the dropped one never shows.
+/// In `options` and `fields`, `{pid}` is this process's id, `{ports}` the kept ports
+/// (comma-separated), `{port}` the first kept port, `{local}` its connect's local address,
+/// and `{any}` in `fields` matches any one field.
+struct Filter {
+    options: &'static [&'static str],
+    dropped: (&'static str, By),
+    kept: &'static [(&'static str, By)],
+    fields: &'static [&'static str],
+    /// `fields` is the whole line, not just its start.
+    whole: bool,
+}
+
+fn connect(target: SocketAddr, by: By) -> Option<SocketAddr> {
+    match by {
+        By::Thread(name) => Some(connect_from_thread(target, name)),
+        By::Child(uid) => {
+            connect_from_child(target, uid);
+            None
+        }
+    }
+}
+
+fn check_filter(filter: &Filter) {
+    let (_dropped_listener, dropped) = listen(filter.dropped.0);
+    let kept: Vec<(TcpListener, SocketAddr)> =
+        filter.kept.iter().map(|(ip, _)| listen(ip)).collect();
+    let ports: Vec<String> = kept.iter().map(|(_, a)| a.port().to_string()).collect();
     let pid = our_pid();
-    let mut tool = Tool::start(&["-p", &pid]);
-    connect_from_child(dropped, None);
-    let local = connect_from_thread(kept, b"tc-pid");
-    let line = tool.wait_for("the kept port", |l| for_port(l, kept.port()));
-    // PID COMM IP SADDR DADDR DPORT
-    assert_eq!(
-        fields(&line),
-        [
-            pid.as_str(),
-            "tc-pid",
-            "4",
-            &local.ip().to_string(),
-            "127.0.0.1",
-            &kept.port().to_string()
-        ]
+    let fill = |text: &str, local: Option<SocketAddr>| {
+        text.replace("{pid}", &pid)
+            .replace("{ports}", &ports.join(","))
+            .replace("{port}", &ports[0])
+            .replace(
+                "{local}",
+                &local.map(|l| l.ip().to_string()).unwrap_or_default(),
+            )
+    };
+    let options: Vec<String> = filter.options.iter().map(|o| fill(o, None)).collect();
+    let mut tool = Tool::start(&options.iter().map(String::as_str).collect::<Vec<_>>());
+    connect(dropped, filter.dropped.1);
+    let locals: Vec<Option<SocketAddr>> = kept
+        .iter()
+        .zip(filter.kept)
+        .map(|((_, target), (_, by))| connect(*target, *by))
+        .collect();
+    let lines: Vec<String> = kept
+        .iter()
+        .map(|(_, target)| tool.wait_for("a kept port", |l| for_port(l, target.port())))
+        .collect();
+    let fields_of_first = fields(&lines[0]);
+    let expected: Vec<String> = filter.fields.iter().map(|f| fill(f, locals[0])).collect();
+    assert!(
+        fields_of_first.len() >= expected.len()
+            && (!filter.whole || fields_of_first.len() == expected.len())
+            && expected
+                .iter()
+                .zip(&fields_of_first)
+                .all(|(want, got)| want == "{any}" || want == got),
+        "{options:?}: expected {expected:?}, got the line {:?}",
+        lines[0]
     );
     let (lines, _) = tool.stop();
     assert!(
         !lines.iter().any(|l| for_port(l, dropped.port())),
-        "the child's connect passed -p {pid}: {lines:#?}"
+        "the connect to {dropped} passed {options:?}: {lines:#?}"
     );
+}
+
+#[test]
+fn pid_filter_keeps_this_process_and_drops_a_child_process() {
+    // PID COMM IP SADDR DADDR DPORT
+    check_filter(&Filter {
+        options: &["-p", "{pid}"],
+        dropped: ("127.0.0.1", By::Child(None)),
+        kept: &[("127.0.0.1", By::Thread(b"tc-pid"))],
+        fields: &["{pid}", "tc-pid", "4", "{local}", "127.0.0.1", "{port}"],
+        whole: true,
+    });
 }
 
 #[test]
@@ -63,91 +126,61 @@ fn without_a_pid_filter_the_child_process_is_seen() {
 
 #[test]
 fn uid_filter_keeps_root_and_drops_nobody() {
-    let (_a, dropped) = listen("127.0.0.1");
-    let (_b, kept) = listen("127.0.0.1");
-    let mut tool = Tool::start(&["-u", "0", "-U"]);
-    connect_from_child(dropped, Some(65534));
-    connect_from_thread(kept, b"tc-uid0");
-    let line = tool.wait_for("the kept port", |l| for_port(l, kept.port()));
     // UID PID COMM ...
-    assert_eq!(&fields(&line)[..3], ["0", our_pid().as_str(), "tc-uid0"]);
-    let (lines, _) = tool.stop();
-    assert!(
-        !lines.iter().any(|l| for_port(l, dropped.port())),
-        "uid 65534's connect passed -u 0: {lines:#?}"
-    );
+    check_filter(&Filter {
+        options: &["-u", "0", "-U"],
+        dropped: ("127.0.0.1", By::Child(Some(65534))),
+        kept: &[("127.0.0.1", By::Thread(b"tc-uid0"))],
+        fields: &["0", "{pid}", "tc-uid0"],
+        whole: false,
+    });
 }
 
 #[test]
 fn uid_filter_keeps_nobody_and_drops_root() {
-    let (_a, dropped) = listen("127.0.0.1");
-    let (_b, kept) = listen("127.0.0.1");
-    let mut tool = Tool::start(&["-u", "65534", "-U"]);
-    connect_from_thread(dropped, b"tc-uid-root");
-    connect_from_child(kept, Some(65534));
-    let line = tool.wait_for("the kept port", |l| for_port(l, kept.port()));
-    let fields = fields(&line);
-    assert_eq!((fields[0], fields[2]), ("65534", "bash"), "line: {line}");
-    let (lines, _) = tool.stop();
-    assert!(
-        !lines.iter().any(|l| for_port(l, dropped.port())),
-        "root's connect passed -u 65534: {lines:#?}"
-    );
+    check_filter(&Filter {
+        options: &["-u", "65534", "-U"],
+        dropped: ("127.0.0.1", By::Thread(b"tc-uid-root")),
+        kept: &[("127.0.0.1", By::Child(Some(65534)))],
+        fields: &["65534", "{any}", "bash"],
+        whole: false,
+    });
 }
 
 #[test]
 fn port_filter_keeps_only_the_ports_listed() {
-    let (_a, dropped) = listen("127.0.0.1");
-    let (_b, kept) = listen("127.0.0.1");
-    let (_c, also_kept) = listen("::1");
-    let ports = format!("{},{}", kept.port(), also_kept.port());
-    let mut tool = Tool::start(&["-P", &ports]);
-    connect_from_thread(dropped, b"tc-port");
-    connect_from_thread(kept, b"tc-port");
-    connect_from_thread(also_kept, b"tc-port");
-    tool.wait_for("the first kept port", |l| for_port(l, kept.port()));
-    tool.wait_for("the second kept port", |l| for_port(l, also_kept.port()));
-    let (lines, _) = tool.stop();
-    assert!(
-        !lines.iter().any(|l| for_port(l, dropped.port())),
-        "port {} passed -P {ports}: {lines:#?}",
-        dropped.port()
-    );
-}
-
-fn check_family(option: &str, dropped_ip: &str, kept_ip: &str, version: &str) {
-    let (_a, dropped) = listen(dropped_ip);
-    let (_b, kept) = listen(kept_ip);
-    let mut tool = Tool::start(&[option]);
-    connect_from_thread(dropped, b"tc-family");
-    let local = connect_from_thread(kept, b"tc-family");
-    let line = tool.wait_for("the kept family", |l| for_port(l, kept.port()));
-    assert_eq!(
-        fields(&line),
-        [
-            our_pid().as_str(),
-            "tc-family",
-            version,
-            &local.ip().to_string(),
-            kept_ip,
-            &kept.port().to_string()
-        ]
-    );
-    let (lines, _) = tool.stop();
-    assert!(
-        !lines.iter().any(|l| for_port(l, dropped.port())),
-        "a {dropped_ip} connect passed {option}: {lines:#?}"
-    );
+    check_filter(&Filter {
+        options: &["-P", "{ports}"],
+        dropped: ("127.0.0.1", By::Thread(b"tc-port")),
+        kept: &[
+            ("127.0.0.1", By::Thread(b"tc-port")),
+            ("::1", By::Thread(b"tc-port")),
+        ],
+        fields: &["{pid}", "tc-port"],
+        whole: false,
+    });
 }
 
 #[test]
 fn ipv4_only_drops_ipv6() {
-    check_family("-4", "::1", "127.0.0.1", "4");
+    check_filter(&Filter {
+        options: &["-4"],
+        dropped: ("::1", By::Thread(b"tc-family")),
+        kept: &[("127.0.0.1", By::Thread(b"tc-family"))],
+        fields: &["{pid}", "tc-family", "4", "{local}", "127.0.0.1", "{port}"],
+        whole: true,
+    });
 }
 
 #[test]
 fn ipv6_only_drops_ipv4() {
-    check_family("-6", "127.0.0.1", "::1", "6");
+    check_filter(&Filter {
+        options: &["-6"],
+        dropped: ("127.0.0.1", By::Thread(b"tc-family")),
+        kept: &[("::1", By::Thread(b"tc-family"))],
+        fields: &["{pid}", "tc-family", "6", "{local}", "::1", "{port}"],
+        whole: true,
+    });
 }
 
 #[test]

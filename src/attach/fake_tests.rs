@@ -15,7 +15,7 @@ fn fixture(name: &str) -> ObjectSpec {
 
 /// The attach calls these tests and `fault_tests` make, in one place.
 pub(super) fn by_section(program: &Program, opts: &AttachOptions) -> Result<Link, AttachError> {
-    program.attach(opts)
+    super::by_section(program, opts)
 }
 
 /// A tc program on `interface`.
@@ -25,12 +25,12 @@ pub(super) fn tc_attach(
     direction: tc::TcDirection,
     opts: &AttachOptions,
 ) -> Result<Link, AttachError> {
-    program.attach_tc(interface, direction, opts)
+    tc::attach(program, interface, direction, opts)
 }
 
 /// A socket filter on a packet socket bound to `interface`.
 pub(super) fn packet_socket(program: &Program, interface: &str) -> Result<Link, AttachError> {
-    program.attach_packet_socket(interface)
+    socket::attach_packet(program, interface)
 }
 
 /// `fixture` loaded on a fake kernel (probed, its calls forgotten).

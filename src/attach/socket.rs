@@ -11,7 +11,9 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+use super::link::Owned;
 use super::{AttachError, AttachMethod, Link, Probe, Via};
+use crate::load::Program;
 use crate::syscall::{self, SysError};
 
 /// `SO_ATTACH_BPF` (3.19).
@@ -90,7 +92,7 @@ fn attach_to(prog: BorrowedFd<'_>, socket: OwnedFd, target: String) -> Result<Li
         bpf_link: None,
         perf_event: None,
         kprobe: None,
-        owned: Some(super::Owned::Socket(SocketGuard {
+        owned: Some(Owned::Socket(SocketGuard {
             socket: Some(socket),
         })),
     })
@@ -99,10 +101,8 @@ fn attach_to(prog: BorrowedFd<'_>, socket: OwnedFd, target: String) -> Result<Li
 /// Attaches a socket filter to `socket` (any kind: a packet, UDP or TCP socket...). The
 /// link holds a duplicate of the fd: the filter stays until the link is dropped (it is
 /// then detached) or the socket is closed by all its holders.
-pub(crate) fn attach_socket(
-    prog: BorrowedFd<'_>,
-    socket: BorrowedFd<'_>,
-) -> Result<Link, AttachError> {
+pub fn attach(prog: &Program, socket: BorrowedFd<'_>) -> Result<Link, AttachError> {
+    let prog = prog.as_fd();
     let target = format!("socket fd {}", socket.as_raw_fd());
     let own = socket.try_clone_to_owned().map_err(|e| AttachError::Sys {
         target: target.clone(),
@@ -114,10 +114,8 @@ pub(crate) fn attach_socket(
 /// Opens a raw packet socket on `interface` (every protocol, both directions, as
 /// libbpf-bootstrap's `sockfilter.c` does) and attaches the filter to it. The link owns
 /// the socket ([`Link::socket`] to read what the filter keeps) and closes it on drop.
-pub(crate) fn attach_packet_socket(
-    prog: BorrowedFd<'_>,
-    interface: &str,
-) -> Result<Link, AttachError> {
+pub fn attach_packet(prog: &Program, interface: &str) -> Result<Link, AttachError> {
+    let prog = prog.as_fd();
     let ifindex = super::tc::interface_index(interface)?;
     let target = format!("AF_PACKET socket on {interface} (ifindex {ifindex})");
     let sys = |error| AttachError::Sys {

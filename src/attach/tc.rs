@@ -9,11 +9,13 @@
 //! `attach::netlink`). Interface names to indices: `if_nametoindex(3)`.
 
 use std::fmt;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Mutex;
 
+use super::link::Owned;
 use super::netlink::{self, Failure, Socket};
 use super::{AttachError, AttachMethod, AttachOptions, Link, Probe, Via};
+use crate::load::Program;
 use crate::syscall::{self, SysError};
 use crate::uapi::AttachType;
 
@@ -317,15 +319,26 @@ pub fn has_clsact(ifindex: u32) -> Result<bool, AttachError> {
     Ok(false)
 }
 
-/// Attaches a tc program: through TCX where the kernel has it (6.6) unless
-/// [`AttachOptions::force_tc_netlink`], else as a `bpf` filter on the clsact qdisc.
-pub(crate) fn attach_tc(
-    prog: BorrowedFd<'_>,
-    prog_name: &str,
+/// Attaches a tc program (`SEC("tc")`, `tc/ingress`, `tcx/egress`, ...) to network
+/// interface `interface` (a name, `lo`, or an index, `1`), in `direction`: as a TCX link
+/// where the kernel has them (6.6) unless [`AttachOptions::force_tc_netlink`], else as a
+/// `bpf` filter in direct-action mode on the interface's clsact qdisc (created if absent
+/// and then removed with the filter). [`Link::method`] says which; dropping the link
+/// detaches the program.
+///
+/// Creating or deleting the clsact qdisc deactivates the interface for a moment, as
+/// `tc qdisc add` does (`qdisc_graft` calls `dev_deactivate`): packets in flight on it
+/// then are dropped. A program that only watches should return `TC_ACT_UNSPEC`
+/// (= `TCX_NEXT`, -1), not `TC_ACT_OK`, which ends the hook's run and hides the
+/// packet from the programs and filters after it.
+pub fn attach(
+    prog: &Program,
     interface: &str,
     direction: TcDirection,
     opts: &AttachOptions,
 ) -> Result<Link, AttachError> {
+    let prog_name = prog.name();
+    let prog = prog.as_fd();
     let ifindex = interface_index(interface)?;
     let target = if interface.parse::<u32>().is_ok() {
         format!("tc {direction} of ifindex {ifindex}")
@@ -434,7 +447,7 @@ pub(crate) fn attach_tc(
         bpf_link: None,
         perf_event: None,
         kprobe: None,
-        owned: Some(super::Owned::TcFilter(guard)),
+        owned: Some(Owned::TcFilter(guard)),
     })
 }
 

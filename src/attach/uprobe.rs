@@ -11,13 +11,15 @@
 //! gABI; libbpf's `elf_find_func_offset` does the same).
 
 use std::ffi::CString;
-use std::os::fd::BorrowedFd;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
-use super::{probe_pmu, AttachError, AttachOptions, Link, Probe};
+use super::kprobe::probe_pmu;
+use super::{AttachError, AttachOptions, Link, Probe};
+use crate::load::Program;
 use crate::syscall::{self, PerfEventAttr};
 
 /// The uprobe PMU's directory in sysfs.
@@ -41,8 +43,8 @@ pub fn function_offset(elf: &[u8], symbol: &str) -> Option<u64> {
 /// Attaches a kprobe-type program to `symbol` (or the raw file `offset` when `symbol` is
 /// `None`) in `binary`, at its entry or its return, in process `pid` only or in every
 /// process.
-pub(crate) fn attach_uprobe(
-    prog: BorrowedFd<'_>,
+pub fn attach(
+    prog: &Program,
     binary: &Path,
     symbol: Option<&str>,
     offset: u64,
@@ -76,7 +78,7 @@ pub(crate) fn attach_uprobe(
     };
     let config = if retprobe { 1 << retprobe_bit } else { 0 };
     let perf = open_uprobe(binary, offset, config, pid, &target)?;
-    Link::of_perf_event(prog, perf, Probe::UprobePmu, target, opts, 0)
+    Link::of_perf_event(prog.as_fd(), perf, Probe::UprobePmu, target, opts, 0)
 }
 
 /// A perf event of the uprobe PMU at file `offset` of `binary`, with `config` (the

@@ -29,10 +29,12 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use object::{Object, ObjectSection, ObjectSegment};
+use object::{Object as _, ObjectSection, ObjectSegment};
 
+use super::link::Owned;
 use super::{AttachError, AttachOptions, Link, Probe};
 use crate::arch::ArgLocation;
+use crate::load::{Object, Program};
 
 /// A USDT probe of a binary, as its note describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -405,7 +407,7 @@ pub(crate) enum SpecBy {
 /// the probe's file offset, its semaphore as the reference counter, bound with a BPF link
 /// whose cookie is the spec's slot, or without a cookie where the program finds the slot
 /// by address (the entry then lives as long as the link).
-pub(crate) fn attach_usdt_probe(
+fn attach_probe(
     prog: BorrowedFd<'_>,
     binary: &Path,
     probe: &UsdtProbe,
@@ -427,8 +429,100 @@ pub(crate) fn attach_usdt_probe(
         SpecBy::Address(entry) => (0, Some(entry)),
     };
     let mut link = Link::of_perf_event(prog, perf, Probe::Usdt, target, opts, cookie)?;
-    link.owned = usdt_ip.map(super::Owned::UsdtIp);
+    link.owned = usdt_ip.map(Owned::UsdtIp);
     Ok(link)
+}
+
+/// Attaches program `prog` of `object`, written against libbpf's `usdt.bpf.h`, to every USDT
+/// probe `provider:name` of `binary` (in process `pid` only, or in every process that
+/// runs it): each probe's argument specs go into the object's `__bpf_usdt_specs` map
+/// at a slot of its own, which the program finds by the uprobe's BPF cookie (5.15), or,
+/// on kernels without cookies (and with [`crate::load::LoadOptions::without_bpf_cookie`]), by the
+/// probe's address in `__bpf_usdt_ip_to_spec_id`, as libbpf does. Without cookies a
+/// position-independent binary (a shared library, a PIE) needs `pid`: its probes'
+/// addresses differ from process to process. One link per probe site.
+pub fn attach(
+    prog: &Program,
+    object: &Object,
+    binary: &Path,
+    provider: &str,
+    name: &str,
+    pid: Option<u32>,
+    opts: &AttachOptions,
+) -> Result<Vec<Link>, AttachError> {
+    let unsupported = |reason: String| AttachError::UsdtUnsupported {
+        program: prog.name().to_string(),
+        reason,
+    };
+    let specs = object.map(USDT_SPECS_MAP).ok_or_else(|| {
+        unsupported(format!(
+            "the object has no map {USDT_SPECS_MAP}: it was not written with usdt.bpf.h"
+        ))
+    })?;
+    let bad = |reason: String| AttachError::Usdt {
+        path: binary.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(binary).map_err(|e| bad(e.to_string()))?;
+    let probes: Vec<_> = usdt_probes(&bytes)
+        .map_err(bad)?
+        .into_iter()
+        .filter(|p| p.provider == provider && p.name == name)
+        .collect();
+    if probes.is_empty() {
+        return Err(AttachError::UsdtNotFound {
+            path: binary.to_path_buf(),
+            probe: format!("{provider}:{name}"),
+        });
+    }
+    // Without cookies: the address map, and each probe's address in memory, first.
+    let (ips, addresses) = if !object.without_bpf_cookie() && crate::features::probe_bpf_cookie() {
+        (None, vec![None; probes.len()])
+    } else {
+        let ips = object.map(USDT_IP_MAP).ok_or_else(|| {
+            unsupported(format!(
+                "without BPF cookies (5.15) the program finds its probe by address, in \
+                 the map {USDT_IP_MAP}, which the object lacks"
+            ))
+        })?;
+        let fixed = fixed_addresses(&bytes)
+            .ok_or_else(|| bad("neither an executable nor a shared object".into()))?;
+        let addresses = probes
+            .iter()
+            .map(|probe| probe_address(binary, probe, fixed, pid).map(Some))
+            .collect::<Result<Vec<Option<u64>>, String>>()
+            .map_err(|e| unsupported(format!("{provider}:{name} in {}: {e}", binary.display())))?;
+        (Some(ips), addresses)
+    };
+    let mut links = Vec::with_capacity(probes.len());
+    for (probe, address) in probes.iter().zip(addresses) {
+        let args = parse_usdt_args(&probe.arguments)
+            .map_err(|e| bad(format!("{provider}:{name}: {e}")))?;
+        let spec_id = object.usdt_spec_slot().get();
+        if spec_id >= specs.max_entries() {
+            return Err(unsupported(format!(
+                "{USDT_SPECS_MAP} is full ({} probes)",
+                specs.max_entries()
+            )));
+        }
+        specs
+            .update(
+                &spec_id.to_ne_bytes(),
+                &usdt_spec_bytes(&args, 0),
+                crate::uapi::BPF_ANY,
+            )
+            .map_err(|e| unsupported(format!("writing its spec: {e}")))?;
+        let spec = match (ips, address) {
+            (Some(ips), Some(address)) => {
+                SpecBy::Address(UsdtIpEntry::insert(ips, address, spec_id).map_err(&unsupported)?)
+            }
+            _ => SpecBy::Cookie(spec_id),
+        };
+        links.push(attach_probe(prog.as_fd(), binary, probe, spec, pid, opts)?);
+        // Taken only now: a probe that failed to attach leaves its slot to the next.
+        object.usdt_spec_slot().set(spec_id + 1);
+    }
+    Ok(links)
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ pub mod kconfig;
 mod maps;
 mod program;
 pub mod reloc;
+mod section;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -77,11 +78,9 @@ pub use kconfig::{
 pub use maps::{
     global_data_map_name, object_name_from_path, MapKind, MapSpec, MAX_GLOBAL_DATA_SIZE,
 };
-pub use program::{
-    program_type_from_section, section_def, AttachTarget, ProgramSpec, Relocation, RelocationKind,
-    SectionDef,
-};
+pub use program::{ProgramSpec, Relocation, RelocationKind};
 pub use reloc::{AppliedRelocation, CoreError, CoreFixup, RelocError, RelocatedProgram, SiteError};
+pub use section::{program_type_from_section, section_def, AttachTarget, SectionDef};
 
 use crate::btf::ext::{BtfExt, CoreRelo, FuncInfo, LineInfo};
 use crate::btf::Btf;
@@ -308,6 +307,133 @@ fn check_ident(bytes: &[u8]) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// The section named `name`, if the object has one.
+fn section_named<'s>(sections: &'s [SectionInfo], name: &str) -> Option<&'s SectionInfo> {
+    sections.iter().find(|s| s.name == name)
+}
+
+/// Legacy `maps` (`struct bpf_map_def`, before BTF-defined maps) are refused by name.
+fn refuse_legacy_maps(sections: &[SectionInfo]) -> Result<(), ParseError> {
+    match section_named(sections, "maps") {
+        Some(_) => Err(ParseError::LegacyMaps),
+        None => Ok(()),
+    }
+}
+
+/// libbpf's `mark_btf_static`: a global `.text` function of hidden or internal visibility
+/// (`__hidden`, as libbpf's usdt.bpf.h declares bpf_usdt_arg) gets a static BTF FUNC, so
+/// that the verifier checks it in its callers' context instead of on its own as a global
+/// function.
+fn mark_hidden_functions_static(
+    btf: &mut Btf,
+    sections: &[SectionInfo],
+    symbols: &[Symbol],
+) -> Result<(), ParseError> {
+    let Some(text) = sections.iter().find(|s| s.kind == SectionKind::Subprograms) else {
+        return Ok(());
+    };
+    for symbol in symbols {
+        let hidden = matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL);
+        let global = matches!(symbol.st_bind, elf::STB_GLOBAL | elf::STB_WEAK);
+        if symbol.st_type == elf::STT_FUNC && symbol.section == Some(text.index) && global && hidden
+        {
+            btf.make_func_static(&symbol.name)?;
+        }
+    }
+    Ok(())
+}
+
+/// The DATASEC sizes and VAR offsets clang leaves as 0, filled from the section table, the
+/// symbols and the places given to the externs (libbpf's `btf_fixup_datasec`).
+fn fixup_datasecs(
+    btf: &mut Btf,
+    sections: &[SectionInfo],
+    symbols: &[Symbol],
+    extern_offsets: &HashMap<(String, String), u32>,
+) -> Result<(), ParseError> {
+    let mut offsets = HashMap::new();
+    for ((datasec, var), &offset) in extern_offsets {
+        offsets.insert((datasec.as_str(), var.as_str()), u64::from(offset));
+    }
+    for symbol in symbols {
+        if let Some(section) = symbol.section.and_then(|i| sections.get(i)) {
+            offsets
+                .entry((section.name.as_str(), symbol.name.as_str()))
+                .or_insert(symbol.value);
+        }
+    }
+    btf.fixup_datasecs(
+        |datasec| section_named(sections, datasec).and_then(|s| u32::try_from(s.size).ok()),
+        |datasec, var| {
+            offsets
+                .get(&(datasec, var))
+                .and_then(|&value| u32::try_from(value).ok())
+        },
+    )?;
+    Ok(())
+}
+
+/// The maps of `.maps` (BTF-defined), each checked to have its symbol there; they come
+/// first in the object's maps.
+fn btf_maps(
+    sections: &[SectionInfo],
+    symbols: &[Symbol],
+    btf: Option<&Btf>,
+) -> Result<Vec<MapSpec>, ParseError> {
+    if section_named(sections, ".maps").is_none() {
+        return Ok(Vec::new());
+    }
+    let Some(btf) = btf else {
+        return Err(ParseError::Map {
+            map: ".maps".to_string(),
+            problem: MapProblem::NoBtf,
+        });
+    };
+    let maps = maps::btf_maps(btf)?;
+    let in_maps: HashSet<&str> = symbols
+        .iter()
+        .filter(|s| {
+            s.section.and_then(|i| sections.get(i)).map(|s| &s.kind) == Some(&SectionKind::Maps)
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    if let Some(map) = maps.iter().find(|m| !in_maps.contains(m.name.as_str())) {
+        return Err(ParseError::Map {
+            map: map.name.clone(),
+            problem: MapProblem::NoSymbol,
+        });
+    }
+    Ok(maps)
+}
+
+/// The `.kconfig` map (libbpf's internal map for `__kconfig` externs), after the data
+/// maps, when the object has such externs; its index in `maps`.
+fn kconfig_map(
+    externs: &[ExternSpec],
+    kconfig_size: u32,
+    object_name: &str,
+    btf: Option<&Btf>,
+    maps: &mut Vec<MapSpec>,
+) -> Result<Option<usize>, ParseError> {
+    if !externs
+        .iter()
+        .any(|e| matches!(e.kind, ExternKind::Kconfig { .. }))
+    {
+        return Ok(None);
+    }
+    let mut map = maps::global_data_map(
+        object_name,
+        ".kconfig",
+        MapKind::Kconfig,
+        u64::from(kconfig_size),
+        None,
+        btf,
+    )?;
+    map.map_flags |= crate::uapi::BPF_F_RDONLY_PROG;
+    maps.push(map);
+    Ok(Some(maps.len() - 1))
+}
+
 /// The parse, step by step, over the checked section table.
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -328,203 +454,22 @@ impl<'a> Reader<'a> {
             .map_err(elf_error(format!("section {name}")))
     }
 
+    /// The object, read in libbpf's order (`bpf_object_open`: sections, symbols, license and
+    /// version, BTF and externs, `.BTF.ext`, maps, programs, relocations): one named step
+    /// each, over the section table checked once.
     fn read(self, object_name: &str) -> Result<ObjectSpec, ParseError> {
-        let endian = self.endian;
         let sections = self.sections()?;
-        let by_name = |name: &str| sections.iter().find(|s| s.name == name);
         let symbols = self.symbols(&sections)?;
-
-        let license = match by_name("license") {
-            Some(section) => read_license(self.data(section.index, "license")?)?,
-            None => String::new(),
-        };
-        let kernel_version = match by_name("version") {
-            Some(section) => {
-                let data = self.data(section.index, "version")?;
-                let bytes: [u8; 4] = data
-                    .try_into()
-                    .map_err(|_| ParseError::Version { size: section.size })?;
-                Some(u32::from_le_bytes(bytes))
-            }
-            None => None,
-        };
-        if by_name("maps").is_some() {
-            return Err(ParseError::LegacyMaps);
-        }
-
-        // BTF, with the DATASEC sizes and variable offsets clang left as 0.
-        let mut btf = match by_name(".BTF") {
-            Some(section) => Some(Btf::parse(self.data(section.index, ".BTF")?.to_vec())?),
-            None => None,
-        };
-        // Externs, and the .kconfig/.ksyms DATASECs made loadable.
-        let (externs, kconfig_size) =
-            externs::collect(&symbols, btf.as_ref()).map_err(ParseError::Extern)?;
-        let mut extern_offsets = HashMap::new();
-        if let (Some(local), false) = (btf.as_ref(), externs.is_empty()) {
-            let (fixed, placed) =
-                local.with_externs_allocated(&externs::kconfig_offsets(&externs), kconfig_size)?;
-            btf = Some(fixed);
-            extern_offsets = placed;
-        }
-        // libbpf's mark_btf_static: a global `.text` function of hidden or internal
-        // visibility (`__hidden`, as libbpf's usdt.bpf.h declares bpf_usdt_arg) gets a
-        // static BTF FUNC, so that the verifier checks it in its callers' context instead
-        // of on its own as a global function.
-        if let (Some(btf), Some(text)) = (
-            btf.as_mut(),
-            sections.iter().find(|s| s.kind == SectionKind::Subprograms),
-        ) {
-            for symbol in &symbols {
-                let hidden = matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL);
-                let global = matches!(symbol.st_bind, elf::STB_GLOBAL | elf::STB_WEAK);
-                if symbol.st_type == elf::STT_FUNC
-                    && symbol.section == Some(text.index)
-                    && global
-                    && hidden
-                {
-                    btf.make_func_static(&symbol.name)?;
-                }
-            }
-        }
-        if let Some(btf) = btf.as_mut() {
-            let mut offsets = HashMap::new();
-            for ((datasec, var), &offset) in &extern_offsets {
-                offsets.insert((datasec.as_str(), var.as_str()), u64::from(offset));
-            }
-            for symbol in &symbols {
-                if let Some(section) = symbol.section.and_then(|i| sections.get(i)) {
-                    offsets
-                        .entry((section.name.as_str(), symbol.name.as_str()))
-                        .or_insert(symbol.value);
-                }
-            }
-            btf.fixup_datasecs(
-                |datasec| by_name(datasec).and_then(|s| u32::try_from(s.size).ok()),
-                |datasec, var| {
-                    offsets
-                        .get(&(datasec, var))
-                        .and_then(|&value| u32::try_from(value).ok())
-                },
-            )?;
-        }
-        let btf_ext = match (by_name(".BTF.ext"), btf.as_ref()) {
-            (Some(section), Some(btf)) => {
-                Some(BtfExt::parse(self.data(section.index, ".BTF.ext")?, btf)?)
-            }
-            (Some(_), None) => {
-                return Err(ParseError::BtfExt {
-                    section: ".BTF.ext".to_string(),
-                    reason: "present without .BTF, whose strings it needs".to_string(),
-                })
-            }
-            (None, _) => None,
-        };
-
-        // Maps: `.maps` first, then the global data sections in section order.
-        let mut maps = Vec::new();
-        if by_name(".maps").is_some() {
-            let Some(btf) = btf.as_ref() else {
-                return Err(ParseError::Map {
-                    map: ".maps".to_string(),
-                    problem: MapProblem::NoBtf,
-                });
-            };
-            maps = maps::btf_maps(btf)?;
-            let in_maps: HashSet<&str> = symbols
-                .iter()
-                .filter(|s| {
-                    s.section.and_then(|i| sections.get(i)).map(|s| &s.kind)
-                        == Some(&SectionKind::Maps)
-                })
-                .map(|s| s.name.as_str())
-                .collect();
-            for map in &maps {
-                if !in_maps.contains(map.name.as_str()) {
-                    return Err(ParseError::Map {
-                        map: map.name.clone(),
-                        problem: MapProblem::NoSymbol,
-                    });
-                }
-            }
-        }
-        let mut data_maps = HashMap::new();
-        for section in &sections {
-            let SectionKind::GlobalData(kind) = section.kind else {
-                continue;
-            };
-            if section.size == 0 {
-                continue;
-            }
-            let header = self.header(section.index)?;
-            let data = if header.sh_type(endian) == elf::SHT_NOBITS {
-                None
-            } else {
-                Some(self.data(section.index, &section.name)?)
-            };
-            data_maps.insert(section.index, maps.len());
-            maps.push(maps::global_data_map(
-                object_name,
-                &section.name,
-                kind,
-                section.size,
-                data,
-                btf.as_ref(),
-            )?);
-        }
-        // The .kconfig map (libbpf's internal map for __kconfig externs), after them.
-        let kconfig_map = if externs
-            .iter()
-            .any(|e| matches!(e.kind, ExternKind::Kconfig { .. }))
-        {
-            let mut map = maps::global_data_map(
-                object_name,
-                ".kconfig",
-                MapKind::Kconfig,
-                u64::from(kconfig_size),
-                None,
-                btf.as_ref(),
-            )?;
-            map.map_flags |= crate::uapi::BPF_F_RDONLY_PROG;
-            maps.push(map);
-            Some(maps.len() - 1)
-        } else {
-            None
-        };
-
-        // Functions of every code section.
-        let mut programs = Vec::new();
-        let mut subprograms = Vec::new();
-        let mut code = BTreeMap::new();
-        for section in &sections {
-            let is_text = match section.kind {
-                SectionKind::Program => false,
-                SectionKind::Subprograms => true,
-                _ => continue,
-            };
-            let data = self.data(section.index, &section.name)?;
-            let insns = insn::decode(data).map_err(|_| ParseError::CodeSize {
-                section: section.name.clone(),
-                size: data.len() as u64,
-            })?;
-            let functions = functions_of(
-                section,
-                &insns,
-                &symbols,
-                is_text,
-                &mut programs,
-                &mut subprograms,
-            )?;
-            code.insert(
-                section.index,
-                CodeSection {
-                    name: section.name.clone(),
-                    insns,
-                    functions,
-                },
-            );
-        }
-
+        let license = self.license(&sections)?;
+        let kernel_version = self.kernel_version(&sections)?;
+        refuse_legacy_maps(&sections)?;
+        let (btf, externs, kconfig_size) = self.btf_and_externs(&sections, &symbols)?;
+        let btf_ext = self.btf_ext(&sections, btf.as_ref())?;
+        let mut maps = btf_maps(&sections, &symbols, btf.as_ref())?;
+        let data_maps = self.global_data_maps(&sections, object_name, btf.as_ref(), &mut maps)?;
+        let kconfig_map =
+            kconfig_map(&externs, kconfig_size, object_name, btf.as_ref(), &mut maps)?;
+        let (programs, subprograms, code) = self.code_sections(&sections, &symbols)?;
         let mut spec = ObjectSpec {
             name: object_name.to_string(),
             sections: sections.clone(),
@@ -538,49 +483,185 @@ impl<'a> Reader<'a> {
             subprograms,
             externs,
         };
-        let text = sections
-            .iter()
-            .find(|s| s.kind == SectionKind::Subprograms)
-            .map(|s| s.index);
-        let context = Context {
-            sections: &sections,
-            symbols: &symbols,
-            code: &code,
-            data_maps: &data_maps,
-            text,
-            kconfig_map,
-            externs: spec
-                .externs
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.symbol, i))
-                .collect(),
-            kconfig_externs: spec
-                .externs
-                .iter()
-                .map(|e| matches!(e.kind, ExternKind::Kconfig { .. }))
-                .collect(),
-            btf_maps: spec
-                .maps
-                .iter()
-                .filter(|m| m.kind == MapKind::Btf)
-                .map(|m| m.name.clone())
-                .collect(),
-        };
-        for section in &sections {
-            if let SectionKind::Relocations { .. } = section.kind {
-                self.relocations(section, &context, &mut spec)?;
-            }
-        }
-        add_unrelocated_calls(&context, &mut spec)?;
-        for function in spec.programs.iter_mut().chain(spec.subprograms.iter_mut()) {
-            function.relocations.sort_by_key(|r| r.insn);
-        }
+        let context = Context::new(&sections, &symbols, &code, &data_maps, kconfig_map, &spec);
+        self.read_relocations(&context, &mut spec)?;
         if let Some(ext) = &btf_ext {
             split_btf_ext(ext, &code, &mut spec)?;
         }
         spec.btf_ext = btf_ext;
         Ok(spec)
+    }
+
+    /// The `license` section's string; empty when there is none.
+    fn license(&self, sections: &[SectionInfo]) -> Result<String, ParseError> {
+        match section_named(sections, "license") {
+            Some(section) => read_license(self.data(section.index, "license")?),
+            None => Ok(String::new()),
+        }
+    }
+
+    /// The `version` section's `u32` (`LINUX_VERSION_CODE`, which kernels before 5.0 wanted
+    /// for kprobes), if there is one.
+    fn kernel_version(&self, sections: &[SectionInfo]) -> Result<Option<u32>, ParseError> {
+        let Some(section) = section_named(sections, "version") else {
+            return Ok(None);
+        };
+        let data = self.data(section.index, "version")?;
+        let bytes: [u8; 4] = data
+            .try_into()
+            .map_err(|_| ParseError::Version { size: section.size })?;
+        Ok(Some(u32::from_le_bytes(bytes)))
+    }
+
+    /// `.BTF`, with the externs collected and given their places in `.kconfig`/`.ksyms`,
+    /// hidden `.text` functions made static, and the DATASEC sizes and variable offsets
+    /// clang left as 0 filled in; and the size of the `.kconfig` map.
+    fn btf_and_externs(
+        &self,
+        sections: &[SectionInfo],
+        symbols: &[Symbol],
+    ) -> Result<(Option<Btf>, Vec<ExternSpec>, u32), ParseError> {
+        let mut btf = match section_named(sections, ".BTF") {
+            Some(section) => Some(Btf::parse(self.data(section.index, ".BTF")?.to_vec())?),
+            None => None,
+        };
+        let (externs, kconfig_size) =
+            externs::collect(symbols, btf.as_ref()).map_err(ParseError::Extern)?;
+        let mut extern_offsets = HashMap::new();
+        if let (Some(local), false) = (btf.as_ref(), externs.is_empty()) {
+            let (fixed, placed) =
+                local.with_externs_allocated(&externs::kconfig_offsets(&externs), kconfig_size)?;
+            btf = Some(fixed);
+            extern_offsets = placed;
+        }
+        if let Some(btf) = btf.as_mut() {
+            mark_hidden_functions_static(btf, sections, symbols)?;
+            fixup_datasecs(btf, sections, symbols, &extern_offsets)?;
+        }
+        Ok((btf, externs, kconfig_size))
+    }
+
+    /// `.BTF.ext`, read against `.BTF`'s strings.
+    fn btf_ext(
+        &self,
+        sections: &[SectionInfo],
+        btf: Option<&Btf>,
+    ) -> Result<Option<BtfExt>, ParseError> {
+        match (section_named(sections, ".BTF.ext"), btf) {
+            (Some(section), Some(btf)) => Ok(Some(BtfExt::parse(
+                self.data(section.index, ".BTF.ext")?,
+                btf,
+            )?)),
+            (Some(_), None) => Err(ParseError::BtfExt {
+                section: ".BTF.ext".to_string(),
+                reason: "present without .BTF, whose strings it needs".to_string(),
+            }),
+            (None, _) => Ok(None),
+        }
+    }
+
+    /// One array map per non-empty global data section, in section order, appended to
+    /// `maps`; returns section index -> index in `maps`.
+    fn global_data_maps(
+        &self,
+        sections: &[SectionInfo],
+        object_name: &str,
+        btf: Option<&Btf>,
+        maps: &mut Vec<MapSpec>,
+    ) -> Result<HashMap<usize, usize>, ParseError> {
+        let mut data_maps = HashMap::new();
+        for section in sections {
+            let SectionKind::GlobalData(kind) = section.kind else {
+                continue;
+            };
+            if section.size == 0 {
+                continue;
+            }
+            let header = self.header(section.index)?;
+            let data = if header.sh_type(self.endian) == elf::SHT_NOBITS {
+                None
+            } else {
+                Some(self.data(section.index, &section.name)?)
+            };
+            data_maps.insert(section.index, maps.len());
+            maps.push(maps::global_data_map(
+                object_name,
+                &section.name,
+                kind,
+                section.size,
+                data,
+                btf,
+            )?);
+        }
+        Ok(data_maps)
+    }
+
+    /// The functions of every code section, as programs (entry points of program
+    /// sections) and subprograms (`.text`), and each code section's instructions.
+    #[allow(clippy::type_complexity)]
+    fn code_sections(
+        &self,
+        sections: &[SectionInfo],
+        symbols: &[Symbol],
+    ) -> Result<
+        (
+            Vec<ProgramSpec>,
+            Vec<ProgramSpec>,
+            BTreeMap<usize, CodeSection>,
+        ),
+        ParseError,
+    > {
+        let mut programs = Vec::new();
+        let mut subprograms = Vec::new();
+        let mut code = BTreeMap::new();
+        for section in sections {
+            let is_text = match section.kind {
+                SectionKind::Program => false,
+                SectionKind::Subprograms => true,
+                _ => continue,
+            };
+            let data = self.data(section.index, &section.name)?;
+            let insns = insn::decode(data).map_err(|_| ParseError::CodeSize {
+                section: section.name.clone(),
+                size: data.len() as u64,
+            })?;
+            let functions = functions_of(
+                section,
+                &insns,
+                symbols,
+                is_text,
+                &mut programs,
+                &mut subprograms,
+            )?;
+            code.insert(
+                section.index,
+                CodeSection {
+                    name: section.name.clone(),
+                    insns,
+                    functions,
+                },
+            );
+        }
+        Ok((programs, subprograms, code))
+    }
+
+    /// Every relocation record of every code section, then the calls inside a section
+    /// that have none; each function's relocations in slot order.
+    fn read_relocations(
+        &self,
+        context: &Context<'_>,
+        spec: &mut ObjectSpec,
+    ) -> Result<(), ParseError> {
+        for section in context.sections {
+            if let SectionKind::Relocations { .. } = section.kind {
+                self.relocations(section, context, spec)?;
+            }
+        }
+        add_unrelocated_calls(context, spec)?;
+        for function in spec.programs.iter_mut().chain(spec.subprograms.iter_mut()) {
+            function.relocations.sort_by_key(|r| r.insn);
+        }
+        Ok(())
     }
 
     /// Names and kinds of all sections.
@@ -816,35 +897,8 @@ impl Reader<'_> {
                 .symbols
                 .get(record.r_sym(endian) as usize)
                 .ok_or_else(|| fail(map_name, "no such symbol".to_string()))?;
-            let map = spec.maps.get(map_index);
-            let is_map_in_map = map.is_some_and(|m| m.inner.is_some());
-            let target = if is_map_in_map {
-                if symbol.section != Some(maps_section)
-                    || !spec
-                        .maps
-                        .iter()
-                        .any(|m| m.kind == MapKind::Btf && m.name == symbol.name)
-                {
-                    return Err(fail(
-                        map_name,
-                        format!("inner map {} is not a BTF-defined map", symbol.name),
-                    ));
-                }
-                symbol.name.clone()
-            } else {
-                let program = spec.programs.iter().find(|p| p.name == symbol.name);
-                let valid = program.is_some_and(|p| {
-                    Some(p.section_index) == symbol.section
-                        && (p.start * INSN_SIZE) as u64 == symbol.value
-                });
-                if !valid {
-                    return Err(fail(
-                        map_name,
-                        format!("{} is not a program of the object", symbol.name),
-                    ));
-                }
-                symbol.name.clone()
-            };
+            let target = slot_target(spec, map_index, maps_section, symbol)
+                .map_err(|reason| fail(map_name, reason))?;
             if let Some(map) = spec.maps.get_mut(map_index) {
                 map.init_slots.retain(|(slot, _)| *slot != into);
                 map.init_slots.push((into, target));
@@ -853,6 +907,39 @@ impl Reader<'_> {
         }
         Ok(())
     }
+}
+
+/// What a slot of map `map_index` set in `.maps` names, checked: for a map of maps, another
+/// BTF-defined map of the object; for a prog array, a program of the object (at its
+/// symbol's place). `Err` says why not.
+fn slot_target(
+    spec: &ObjectSpec,
+    map_index: usize,
+    maps_section: usize,
+    symbol: &Symbol,
+) -> Result<String, String> {
+    let is_map_in_map = spec.maps.get(map_index).is_some_and(|m| m.inner.is_some());
+    if is_map_in_map {
+        let is_btf_map = spec
+            .maps
+            .iter()
+            .any(|m| m.kind == MapKind::Btf && m.name == symbol.name);
+        if symbol.section != Some(maps_section) || !is_btf_map {
+            return Err(format!(
+                "inner map {} is not a BTF-defined map",
+                symbol.name
+            ));
+        }
+    } else {
+        let program = spec.programs.iter().find(|p| p.name == symbol.name);
+        let valid = program.is_some_and(|p| {
+            Some(p.section_index) == symbol.section && (p.start * INSN_SIZE) as u64 == symbol.value
+        });
+        if !valid {
+            return Err(format!("{} is not a program of the object", symbol.name));
+        }
+    }
+    Ok(symbol.name.clone())
 }
 
 /// The byte offset of the last member of map `name`'s definition, if it is `values`.
@@ -892,6 +979,48 @@ struct Context<'c> {
     externs: HashMap<usize, usize>,
     /// `kconfig_externs[i]`: extern `i` is a `__kconfig` one.
     kconfig_externs: Vec<bool>,
+}
+
+impl<'c> Context<'c> {
+    /// What the relocation step reads, gathered once: the code sections, the data maps, the
+    /// `.kconfig` map, which symbol is which extern, the names of the `.maps` maps.
+    fn new(
+        sections: &'c [SectionInfo],
+        symbols: &'c [Symbol],
+        code: &'c BTreeMap<usize, CodeSection>,
+        data_maps: &'c HashMap<usize, usize>,
+        kconfig_map: Option<usize>,
+        spec: &ObjectSpec,
+    ) -> Context<'c> {
+        Context {
+            sections,
+            symbols,
+            code,
+            data_maps,
+            text: sections
+                .iter()
+                .find(|s| s.kind == SectionKind::Subprograms)
+                .map(|s| s.index),
+            kconfig_map,
+            externs: spec
+                .externs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.symbol, i))
+                .collect(),
+            kconfig_externs: spec
+                .externs
+                .iter()
+                .map(|e| matches!(e.kind, ExternKind::Kconfig { .. }))
+                .collect(),
+            btf_maps: spec
+                .maps
+                .iter()
+                .filter(|m| m.kind == MapKind::Btf)
+                .map(|m| m.name.clone())
+                .collect(),
+        }
+    }
 }
 
 /// One relocation record read against its code: which function it patches and how, or
@@ -946,102 +1075,13 @@ fn classify(
         return fail(RelocProblem::Undefined);
     };
     let kind = match r_type {
-        R_BPF_64_64 => {
-            if !insn.is_ld_imm64() {
-                return fail(RelocProblem::NotLdImm64 { code: insn.code });
-            }
-            let second_in_function = code
-                .function_at(slot + 1)
-                .is_some_and(|(f, _)| f == function);
-            if !second_in_function {
-                return fail(RelocProblem::MissingSecondSlot);
-            }
-            match &target_section.kind {
-                SectionKind::Maps => {
-                    let map = (symbol.st_type != elf::STT_SECTION)
-                        .then(|| context.btf_maps.iter().position(|n| *n == symbol.name))
-                        .flatten();
-                    match map {
-                        Some(map) => RelocationKind::Map { map },
-                        None => return fail(RelocProblem::NotAMap),
-                    }
-                }
-                SectionKind::GlobalData(_) => {
-                    let Some(&map) = context.data_maps.get(&target_section.index) else {
-                        // An empty section has no map: nothing can be at any offset in it.
-                        return fail(RelocProblem::DataOffset {
-                            offset: i64::from(insn.imm),
-                            size: 0,
-                        });
-                    };
-                    let offset = i64::from(insn.imm)
-                        .checked_add_unsigned(symbol.value)
-                        .unwrap_or(i64::MAX);
-                    match u32::try_from(offset) {
-                        Ok(offset) if u64::from(offset) < target_section.size => {
-                            RelocationKind::MapValue { map, offset }
-                        }
-                        _ => {
-                            return fail(RelocProblem::DataOffset {
-                                offset,
-                                size: target_section.size,
-                            })
-                        }
-                    }
-                }
-                // The address of a subprogram (a callback for bpf_loop, timers,
-                // bpf_for_each_map_elem): libbpf's RELO_SUBPROG_ADDR. The target is byte
-                // `st_value + imm` of `.text`; clang leaves src_reg 0 and the loader
-                // marks the instruction BPF_PSEUDO_FUNC.
-                SectionKind::Subprograms
-                    if insn.src_reg == 0 || insn.src_reg == crate::insn::BPF_PSEUDO_FUNC =>
-                {
-                    let target = i64::from(insn.imm)
-                        .checked_add_unsigned(symbol.value)
-                        .filter(|t| t % INSN_SIZE as i64 == 0)
-                        .map(|t| t / INSN_SIZE as i64)
-                        .unwrap_or(-1);
-                    match context.subprogram_at(target) {
-                        Some(callee) => RelocationKind::FuncAddr { callee },
-                        None => return fail(RelocProblem::CallTarget { target }),
-                    }
-                }
-                SectionKind::Program | SectionKind::Subprograms => {
-                    return fail(RelocProblem::FunctionPointer)
-                }
-                _ => {
-                    return fail(RelocProblem::UnsupportedTarget {
-                        section: target_section.name.clone(),
-                    })
-                }
-            }
-        }
-        R_BPF_64_32 => {
-            if !insn.is_pseudo_call() {
-                return fail(RelocProblem::NotCall {
-                    code: insn.code,
-                    src_reg: insn.src_reg,
-                });
-            }
-            if Some(target_section.index) != context.text {
-                return fail(RelocProblem::UnsupportedTarget {
-                    section: target_section.name.clone(),
-                });
-            }
-            let target = if symbol.value % INSN_SIZE as u64 == 0 {
-                i64::try_from(symbol.value / INSN_SIZE as u64)
-                    .ok()
-                    .and_then(|base| base.checked_add(i64::from(insn.imm) + 1))
-            } else {
-                None
-            };
-            let target = target.unwrap_or(-1);
-            match context.subprogram_at(target) {
-                Some(callee) => RelocationKind::Call { callee },
-                None => return fail(RelocProblem::CallTarget { target }),
-            }
-        }
-        other => return fail(RelocProblem::UnknownType(other)),
+        R_BPF_64_64 => ld_imm64_kind(context, code, function, slot, insn, symbol, target_section),
+        R_BPF_64_32 => call_kind(context, insn, symbol, target_section),
+        other => Err(RelocProblem::UnknownType(other)),
+    };
+    let kind = match kind {
+        Ok(kind) => kind,
+        Err(problem) => return fail(problem),
     };
     Ok((
         function,
@@ -1051,6 +1091,121 @@ fn classify(
             kind,
         },
     ))
+}
+
+/// What an `R_BPF_64_64` record on the `ld_imm64` at `slot` refers to: a `.maps` map, a
+/// place in a global data map, or the address of a `.text` function.
+fn ld_imm64_kind(
+    context: &Context<'_>,
+    code: &CodeSection,
+    function: FunctionRef,
+    slot: usize,
+    insn: Insn,
+    symbol: &Symbol,
+    target_section: &SectionInfo,
+) -> Result<RelocationKind, RelocProblem> {
+    if !insn.is_ld_imm64() {
+        return Err(RelocProblem::NotLdImm64 { code: insn.code });
+    }
+    let second_in_function = code
+        .function_at(slot + 1)
+        .is_some_and(|(f, _)| f == function);
+    if !second_in_function {
+        return Err(RelocProblem::MissingSecondSlot);
+    }
+    match &target_section.kind {
+        SectionKind::Maps => {
+            let map = (symbol.st_type != elf::STT_SECTION)
+                .then(|| context.btf_maps.iter().position(|n| *n == symbol.name))
+                .flatten();
+            map.map(|map| RelocationKind::Map { map })
+                .ok_or(RelocProblem::NotAMap)
+        }
+        SectionKind::GlobalData(_) => data_kind(context, insn, symbol, target_section),
+        // The address of a subprogram (a callback for bpf_loop, timers,
+        // bpf_for_each_map_elem): libbpf's RELO_SUBPROG_ADDR. The target is byte
+        // `st_value + imm` of `.text`; clang leaves src_reg 0 and the loader marks the
+        // instruction BPF_PSEUDO_FUNC.
+        SectionKind::Subprograms
+            if insn.src_reg == 0 || insn.src_reg == crate::insn::BPF_PSEUDO_FUNC =>
+        {
+            let target = i64::from(insn.imm)
+                .checked_add_unsigned(symbol.value)
+                .filter(|t| t % INSN_SIZE as i64 == 0)
+                .map(|t| t / INSN_SIZE as i64)
+                .unwrap_or(-1);
+            match context.subprogram_at(target) {
+                Some(callee) => Ok(RelocationKind::FuncAddr { callee }),
+                None => Err(RelocProblem::CallTarget { target }),
+            }
+        }
+        SectionKind::Program | SectionKind::Subprograms => Err(RelocProblem::FunctionPointer),
+        _ => Err(RelocProblem::UnsupportedTarget {
+            section: target_section.name.clone(),
+        }),
+    }
+}
+
+/// A place in a global data map: byte `imm + st_value` of the section, which must lie
+/// inside it.
+fn data_kind(
+    context: &Context<'_>,
+    insn: Insn,
+    symbol: &Symbol,
+    target_section: &SectionInfo,
+) -> Result<RelocationKind, RelocProblem> {
+    let Some(&map) = context.data_maps.get(&target_section.index) else {
+        // An empty section has no map: nothing can be at any offset in it.
+        return Err(RelocProblem::DataOffset {
+            offset: i64::from(insn.imm),
+            size: 0,
+        });
+    };
+    let offset = i64::from(insn.imm)
+        .checked_add_unsigned(symbol.value)
+        .unwrap_or(i64::MAX);
+    match u32::try_from(offset) {
+        Ok(offset) if u64::from(offset) < target_section.size => {
+            Ok(RelocationKind::MapValue { map, offset })
+        }
+        _ => Err(RelocProblem::DataOffset {
+            offset,
+            size: target_section.size,
+        }),
+    }
+}
+
+/// What an `R_BPF_64_32` record on a call refers to: a `.text` function, at slot
+/// `st_value / 8 + imm + 1`.
+fn call_kind(
+    context: &Context<'_>,
+    insn: Insn,
+    symbol: &Symbol,
+    target_section: &SectionInfo,
+) -> Result<RelocationKind, RelocProblem> {
+    if !insn.is_pseudo_call() {
+        return Err(RelocProblem::NotCall {
+            code: insn.code,
+            src_reg: insn.src_reg,
+        });
+    }
+    if Some(target_section.index) != context.text {
+        return Err(RelocProblem::UnsupportedTarget {
+            section: target_section.name.clone(),
+        });
+    }
+    let target = if symbol.value % INSN_SIZE as u64 == 0 {
+        i64::try_from(symbol.value / INSN_SIZE as u64)
+            .ok()
+            .and_then(|base| base.checked_add(i64::from(insn.imm) + 1))
+    } else {
+        None
+    };
+    let target = target.unwrap_or(-1);
+    match context.subprogram_at(target) {
+        Some(callee) => Ok(RelocationKind::Call { callee }),
+        None => Err(RelocProblem::CallTarget { target }),
+    }
 }
 
 /// A relocation against extern `index` (libbpf's `RELO_EXTERN_LD64` and
@@ -1138,7 +1293,6 @@ fn functions_of(
         section_def(&section.name)?
     };
     let section_size = insns.len() as u64 * INSN_SIZE as u64;
-    let slot = INSN_SIZE as u64;
     let mut ranges: Vec<(usize, usize, FunctionRef)> = Vec::with_capacity(functions.len());
     let mut previous: Option<&Symbol> = None;
     for symbol in functions {
@@ -1149,16 +1303,7 @@ fn functions_of(
             size: symbol.size,
             section_size,
         };
-        let end = symbol
-            .value
-            .checked_add(symbol.size)
-            .filter(|&end| end <= section_size)
-            .ok_or_else(bounds)?;
-        if symbol.value % slot != 0 || symbol.size % slot != 0 || symbol.size == 0 {
-            return Err(bounds());
-        }
-        // Both are at most the section's size, which came from a slice: they fit usize.
-        let (start, end) = ((symbol.value / slot) as usize, (end / slot) as usize);
+        let (start, end) = function_slots(symbol, section_size).ok_or_else(bounds)?;
         if let (Some(previous), Some(&(_, previous_end, _))) = (previous, ranges.last()) {
             if start < previous_end {
                 return Err(ParseError::FunctionOverlap {
@@ -1200,6 +1345,21 @@ fn functions_of(
         previous = Some(symbol);
     }
     Ok(ranges)
+}
+
+/// The slots `[start, end)` of function `symbol` in a code section of `section_size`
+/// bytes: `None` unless it lies inside, starts and ends at slot boundaries and is not empty.
+fn function_slots(symbol: &Symbol, section_size: u64) -> Option<(usize, usize)> {
+    let slot = INSN_SIZE as u64;
+    let end = symbol
+        .value
+        .checked_add(symbol.size)
+        .filter(|&end| end <= section_size)?;
+    if symbol.value % slot != 0 || symbol.size % slot != 0 || symbol.size == 0 {
+        return None;
+    }
+    // Both are at most the section's size, which came from a slice: they fit usize.
+    Some(((symbol.value / slot) as usize, (end / slot) as usize))
 }
 
 /// bpf-to-bpf calls that have no relocation record: clang leaves a call between two

@@ -16,7 +16,7 @@ use crate::syscall::{self, ProgLoadOptions};
 /// Does the running kernel accept this BTF? `BPF_BTF_LOAD`, the object closed at once; a
 /// refusal carries the kernel's BTF log. For checking what [`crate::btf::sanitize`] makes
 /// of a BTF against the kernel at hand.
-pub fn accepts(bytes: &[u8]) -> Result<(), crate::load::VerifierError> {
+pub fn accepts(bytes: &[u8]) -> Result<(), crate::syscall::VerifierError> {
     syscall::load_btf(bytes, &ProgLoadOptions::default()).map(drop)
 }
 

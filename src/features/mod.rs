@@ -10,23 +10,33 @@
 //! - [`btf`]: which BTF kinds `BPF_BTF_LOAD` accepts, for [`crate::btf::sanitize`].
 //! - [`lsm`]: the active Linux security modules (is the BPF LSM one of them?).
 //! - [`probe_perf_link`]: perf event links (5.15).
+//! - [`probe_bpf_cookie`], [`probe_fentry`]: BPF cookies (5.15), a trampoline on a function.
+//! - [`report`]: everything at once, as a plain [`report::Features`] struct; it sits above
+//!   [`crate::attach`] (it asks where tracefs is), the rest of this module below
+//!   [`crate::load`], which consults it (`docs/architecture.md`, "Layers").
 //! - [`syscall_wrapper`]: the prefix of the kernel's system call wrappers (`__x64_sys_`),
 //!   for `ksyscall` programs and `LINUX_HAS_SYSCALL_WRAPPER`.
-//! - [`probe_all`]: everything at once, as a plain [`Features`] struct.
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use crate::insn::{Insn, BPF_ALU64, BPF_K, BPF_MOV, EXIT};
+use crate::btf::Kind;
+use crate::insn::{Insn, BPF_ALU64, BPF_K, BPF_MOV, CALL, EXIT};
 use crate::syscall::{self, SysError};
 
 pub mod btf;
 pub mod lsm;
 pub mod memlock;
-mod report;
+pub mod report;
 mod wrapper;
 
-pub use report::{probe_all, probe_bpf_cookie, probe_fentry, Features};
 pub use wrapper::{syscall_function, syscall_wrapper};
+
+/// `enum bpf_prog_type` / `enum bpf_attach_type` values probed here only
+/// (`include/uapi/linux/bpf.h`).
+const BPF_PROG_TYPE_TRACING: u32 = 26;
+const BPF_TRACE_FENTRY: u32 = 24;
+/// `BPF_FUNC_get_attach_cookie` (5.15).
+const BPF_FUNC_GET_ATTACH_COOKIE: i32 = 174;
 
 /// `r0 = 0; exit`: the smallest program every type accepts.
 pub(crate) const RETURN_ZERO: [Insn; 2] = [
@@ -77,4 +87,45 @@ pub fn probe_perf_link() -> bool {
         Ok(_) => true,
         Err(e) => e.errno == libc::EBADF,
     }
+}
+
+/// Does a program of `prog_type` made of `insns` load?
+pub(crate) fn prog_loads(prog_type: u32, insns: &[Insn]) -> bool {
+    probe_load("probe", prog_type, 0, 0, insns).is_ok()
+}
+
+/// Can a tracepoint program call `bpf_get_attach_cookie` (5.15)? libbpf's
+/// `FEAT_BPF_COOKIE` probe.
+pub fn probe_bpf_cookie() -> bool {
+    prog_loads(
+        crate::uapi::ProgramType::Tracepoint.as_u32(),
+        &[
+            Insn::new(CALL, 0, 0, 0, BPF_FUNC_GET_ATTACH_COOKIE),
+            Insn::new(EXIT, 0, 0, 0, 0),
+        ],
+    )
+}
+
+/// A `fentry` program on kernel function `function`, found in the kernel's BTF: loaded,
+/// then attached (`BPF_RAW_TRACEPOINT_OPEN`) and at once detached. Loading alone is not
+/// enough: arm64 before 6.4 verifies fentry programs on kernel functions but cannot attach
+/// them (no BPF trampoline before 6.0; no ftrace direct calls to reach one before 6.4:
+/// `ENOTSUPP`, 524, at attach; Debian's arm64 5.10 and 6.1).
+pub fn probe_fentry(function: &str) -> bool {
+    let Ok(kernel) = crate::btf::kernel::load() else {
+        return false;
+    };
+    let Ok(func) = kernel.find_by_name_kind(function, Kind::Func) else {
+        return false;
+    };
+    let Ok(prog) = probe_load(
+        "fentry_probe",
+        BPF_PROG_TYPE_TRACING,
+        BPF_TRACE_FENTRY,
+        func,
+        &RETURN_ZERO,
+    ) else {
+        return false;
+    };
+    syscall::raw_tracepoint_open(prog.as_fd(), None).is_ok()
 }

@@ -9,24 +9,17 @@
 //! 4.17), `kprobe_events` and `events/CATEGORY/NAME/id` in tracefs, the kernel's
 //! BTF at `/sys/kernel/btf/vmlinux` (5.4 with `CONFIG_DEBUG_INFO_BTF`).
 
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use super::memlock::{self, Memlock};
-use super::{probe_load, probe_perf_link, RETURN_ZERO};
+use super::{probe_bpf_cookie, probe_fentry, probe_perf_link, prog_loads, RETURN_ZERO};
 use crate::attach::{self, tracefs};
+use crate::btf;
 use crate::btf::sanitize::BtfFeatures;
-use crate::btf::{self, Kind};
-use crate::insn::{Insn, CALL, EXIT};
 use crate::syscall::{self, MapCreateAttr};
 
-/// `enum bpf_prog_type` / `enum bpf_attach_type` / `enum bpf_map_type` values probed here
-/// only (`include/uapi/linux/bpf.h`).
-const BPF_PROG_TYPE_TRACING: u32 = 26;
-const BPF_TRACE_FENTRY: u32 = 24;
+/// `enum bpf_map_type`'s ring buffer, probed here only (`include/uapi/linux/bpf.h`).
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
-/// `BPF_FUNC_get_attach_cookie` (5.15).
-const BPF_FUNC_GET_ATTACH_COOKIE: i32 = 174;
 
 /// What the running kernel offers, each field probed (never read off the version).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,10 +66,6 @@ fn release() -> String {
         .unwrap_or_default()
 }
 
-fn prog_loads(prog_type: u32, insns: &[Insn]) -> bool {
-    probe_load("probe", prog_type, 0, 0, insns).is_ok()
-}
-
 fn ringbuf() -> bool {
     let attr = MapCreateAttr {
         map_type: BPF_MAP_TYPE_RINGBUF,
@@ -84,42 +73,6 @@ fn ringbuf() -> bool {
         ..Default::default()
     };
     syscall::map_create(&attr).is_ok()
-}
-
-/// Can a tracepoint program call `bpf_get_attach_cookie` (5.15)? libbpf's
-/// `FEAT_BPF_COOKIE` probe.
-pub fn probe_bpf_cookie() -> bool {
-    prog_loads(
-        crate::uapi::ProgramType::Tracepoint.as_u32(),
-        &[
-            Insn::new(CALL, 0, 0, 0, BPF_FUNC_GET_ATTACH_COOKIE),
-            Insn::new(EXIT, 0, 0, 0, 0),
-        ],
-    )
-}
-
-/// A `fentry` program on kernel function `function`, found in the kernel's BTF: loaded,
-/// then attached (`BPF_RAW_TRACEPOINT_OPEN`) and at once detached. Loading alone is not
-/// enough: arm64 before 6.4 verifies fentry programs on kernel functions but cannot attach
-/// them (no BPF trampoline before 6.0; no ftrace direct calls to reach one before 6.4:
-/// `ENOTSUPP`, 524, at attach; Debian's arm64 5.10 and 6.1).
-pub fn probe_fentry(function: &str) -> bool {
-    let Ok(kernel) = btf::kernel::load() else {
-        return false;
-    };
-    let Ok(func) = kernel.find_by_name_kind(function, Kind::Func) else {
-        return false;
-    };
-    let Ok(prog) = probe_load(
-        "fentry_probe",
-        BPF_PROG_TYPE_TRACING,
-        BPF_TRACE_FENTRY,
-        func,
-        &RETURN_ZERO,
-    ) else {
-        return false;
-    };
-    syscall::raw_tracepoint_open(prog.as_fd(), None).is_ok()
 }
 
 /// Probes everything [`Features`] holds, with the fentry probe on kernel function

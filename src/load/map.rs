@@ -152,17 +152,6 @@ pub struct Map {
     btf: Option<Arc<Btf>>,
 }
 
-/// Is `map_type` one whose values user space sees once per possible CPU?
-fn is_per_cpu(map_type: MapType) -> bool {
-    [
-        MapType::PERCPU_HASH,
-        MapType::PERCPU_ARRAY,
-        MapType::LRU_PERCPU_HASH,
-        MapType::PERCPU_CGROUP_STORAGE,
-    ]
-    .contains(&map_type)
-}
-
 /// The size a perf event array gets when the object leaves it at 0: one slot per
 /// possible CPU (the highest possible CPU number plus one).
 fn possible_cpu_slots() -> Result<u32, LoadError> {
@@ -279,7 +268,7 @@ impl Map {
             None => (syscall::map_create(&attr).map_err(sys)?, false),
         };
 
-        let value_len = if is_per_cpu(spec.map_type) {
+        let value_len = if spec.map_type.is_per_cpu() {
             let cpus = possible_cpu_slots()? as usize;
             (spec.value_size as usize).next_multiple_of(8) * cpus
         } else {
@@ -350,7 +339,7 @@ impl Map {
                 });
             }
         }
-        let value_len = if is_per_cpu(spec.map_type) {
+        let value_len = if spec.map_type.is_per_cpu() {
             let cpus = possible_cpu_slots()? as usize;
             (spec.value_size as usize).next_multiple_of(8) * cpus
         } else {
@@ -424,7 +413,7 @@ impl Map {
 
     /// Whether its values are one per possible CPU.
     pub fn is_per_cpu(&self) -> bool {
-        is_per_cpu(self.spec.map_type)
+        self.spec.map_type.is_per_cpu()
     }
 
     pub(crate) fn sys(&self, error: SysError) -> MapError {

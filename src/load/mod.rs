@@ -40,7 +40,6 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use crate::attach::{AttachError, AttachOptions, Link};
 use crate::btf::core::CoreFixup;
 use crate::btf::Btf;
 use crate::elf::{
@@ -323,7 +322,7 @@ pub struct LoadOptions<'a> {
     pub pin_root: Option<PathBuf>,
     /// Load and attach as on a kernel without BPF cookies (before 5.15), even where the
     /// kernel has them: the `.kconfig` extern `LINUX_HAS_BPF_COOKIE` is false, and
-    /// [`Object::attach_usdt`] gives the programs their probes' specs by address
+    /// [`crate::attach::usdt::attach`] gives the programs their probes' specs by address
     /// (`__bpf_usdt_ip_to_spec_id`) instead of by cookie. For testing that path on any
     /// kernel; `false` (the default) follows the kernel.
     pub without_bpf_cookie: bool,
@@ -753,109 +752,15 @@ impl Object {
 }
 
 impl Object {
-    /// Attaches program `program`, written against libbpf's `usdt.bpf.h`, to every USDT
-    /// probe `provider:name` of `binary` (in process `pid` only, or in every process that
-    /// runs it): each probe's argument specs go into the object's `__bpf_usdt_specs` map
-    /// at a slot of its own, which the program finds by the uprobe's BPF cookie (5.15), or,
-    /// on kernels without cookies (and with [`LoadOptions::without_bpf_cookie`]), by the
-    /// probe's address in `__bpf_usdt_ip_to_spec_id`, as libbpf does. Without cookies a
-    /// position-independent binary (a shared library, a PIE) needs `pid`: its probes'
-    /// addresses differ from process to process. One link per probe site.
-    pub fn attach_usdt(
-        &self,
-        program: &str,
-        binary: &std::path::Path,
-        provider: &str,
-        name: &str,
-        pid: Option<u32>,
-        opts: &AttachOptions,
-    ) -> Result<Vec<Link>, AttachError> {
-        use crate::attach::usdt::{self, SpecBy, UsdtIpEntry, USDT_IP_MAP, USDT_SPECS_MAP};
-        let unsupported = |reason: String| AttachError::UsdtUnsupported {
-            program: program.to_string(),
-            reason,
-        };
-        let prog = self
-            .program(program)
-            .ok_or_else(|| unsupported("no such program in the object".into()))?;
-        let specs = self.map(USDT_SPECS_MAP).ok_or_else(|| {
-            unsupported(format!(
-                "the object has no map {USDT_SPECS_MAP}: it was not written with usdt.bpf.h"
-            ))
-        })?;
-        let bad = |reason: String| AttachError::Usdt {
-            path: binary.to_path_buf(),
-            reason,
-        };
-        let bytes = std::fs::read(binary).map_err(|e| bad(e.to_string()))?;
-        let probes: Vec<_> = usdt::usdt_probes(&bytes)
-            .map_err(bad)?
-            .into_iter()
-            .filter(|p| p.provider == provider && p.name == name)
-            .collect();
-        if probes.is_empty() {
-            return Err(AttachError::UsdtNotFound {
-                path: binary.to_path_buf(),
-                probe: format!("{provider}:{name}"),
-            });
-        }
-        // Without cookies: the address map, and each probe's address in memory, first.
-        let (ips, addresses) = if !self.without_bpf_cookie && crate::features::probe_bpf_cookie() {
-            (None, vec![None; probes.len()])
-        } else {
-            let ips = self.map(USDT_IP_MAP).ok_or_else(|| {
-                unsupported(format!(
-                    "without BPF cookies (5.15) the program finds its probe by address, in \
-                     the map {USDT_IP_MAP}, which the object lacks"
-                ))
-            })?;
-            let fixed = usdt::fixed_addresses(&bytes)
-                .ok_or_else(|| bad("neither an executable nor a shared object".into()))?;
-            let addresses = probes
-                .iter()
-                .map(|probe| usdt::probe_address(binary, probe, fixed, pid).map(Some))
-                .collect::<Result<Vec<Option<u64>>, String>>()
-                .map_err(|e| {
-                    unsupported(format!("{provider}:{name} in {}: {e}", binary.display()))
-                })?;
-            (Some(ips), addresses)
-        };
-        let mut links = Vec::with_capacity(probes.len());
-        for (probe, address) in probes.iter().zip(addresses) {
-            let args = usdt::parse_usdt_args(&probe.arguments)
-                .map_err(|e| bad(format!("{provider}:{name}: {e}")))?;
-            let spec_id = self.next_usdt_spec.get();
-            if spec_id >= specs.max_entries() {
-                return Err(unsupported(format!(
-                    "{USDT_SPECS_MAP} is full ({} probes)",
-                    specs.max_entries()
-                )));
-            }
-            specs
-                .update(
-                    &spec_id.to_ne_bytes(),
-                    &usdt::usdt_spec_bytes(&args, 0),
-                    crate::uapi::BPF_ANY,
-                )
-                .map_err(|e| unsupported(format!("writing its spec: {e}")))?;
-            let spec = match (ips, address) {
-                (Some(ips), Some(address)) => SpecBy::Address(
-                    UsdtIpEntry::insert(ips, address, spec_id).map_err(&unsupported)?,
-                ),
-                _ => SpecBy::Cookie(spec_id),
-            };
-            links.push(crate::attach::attach_usdt_probe(
-                prog.as_fd(),
-                binary,
-                probe,
-                spec,
-                pid,
-                opts,
-            )?);
-            // Taken only now: a probe that failed to attach leaves its slot to the next.
-            self.next_usdt_spec.set(spec_id + 1);
-        }
-        Ok(links)
+    /// Was the object loaded with [`LoadOptions::without_bpf_cookie`]?
+    pub fn without_bpf_cookie(&self) -> bool {
+        self.without_bpf_cookie
+    }
+
+    /// The next free slot of the object's `__bpf_usdt_specs` map, which
+    /// [`crate::attach::usdt::attach`] takes one by one (a slot per USDT probe attached).
+    pub(crate) fn usdt_spec_slot(&self) -> &std::cell::Cell<u32> {
+        &self.next_usdt_spec
     }
 }
 

@@ -1,5 +1,6 @@
 //! A program in the kernel: what relocation made of it, what the verifier said, what the
-//! kernel knows of it, and attaching it.
+//! kernel knows of it. Attaching it is [`crate::attach`]'s: each way of attaching takes a
+//! loaded `&Program`.
 //!
 //! ABI: `BPF_PROG_LOAD` and `BPF_OBJ_GET_INFO_BY_FD` (`struct bpf_prog_info`) in
 //! `include/uapi/linux/bpf.h`; the verifier's statistics line is printed by
@@ -9,7 +10,6 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::LoadError;
-use crate::attach::{self, AttachError, AttachOptions, KprobeKind, Link};
 use crate::elf::{AttachTarget, RelocatedProgram};
 use crate::insn::Insn;
 use crate::syscall::{self, ProgLoadOptions, ProgLoadRequest, SysError};
@@ -278,202 +278,10 @@ impl Program {
         syscall::prog_test_run(self.fd.as_fd(), data)
     }
 
-    /// Attaches the program where its section name says: `kprobe/FUNC[+OFF]`,
-    /// `kretprobe/FUNC`, `ksyscall/NAME`, `tracepoint/CATEGORY/NAME`, `raw_tp/NAME`,
-    /// `tp_btf/NAME`, `fentry/FUNC`, `fexit/FUNC`, `fmod_ret/FUNC`, `lsm/HOOK`, `iter/NAME`,
-    /// `uprobe/BINARY:FUNC[+OFF]`, `uretprobe/...`. A section that names no target
-    /// (`SEC("kprobe")`, and every tc program and socket filter: their interface or
-    /// socket is known only at run time) is refused with [`AttachError::NoTarget`], which
-    /// names the method of its kind ([`Program::attach_tc`], [`Program::attach_socket`],
-    /// ...). USDT and multi-probes are not attached by this loader yet: the error says so.
-    pub fn attach(&self, opts: &AttachOptions) -> Result<Link, AttachError> {
-        let unsupported = |why: &str| AttachError::Unsupported {
-            program: self.name.clone(),
-            target: why.to_string(),
-        };
-        match &self.attach_target {
-            AttachTarget::Kprobe {
-                function,
-                offset,
-                retprobe,
-            } => {
-                let kind = if *retprobe {
-                    KprobeKind::Return
-                } else {
-                    KprobeKind::Entry
-                };
-                attach::attach_kprobe(self.fd.as_fd(), function, *offset, kind, opts)
-            }
-            AttachTarget::Ksyscall { syscall, retprobe } => {
-                let kind = if *retprobe {
-                    KprobeKind::Return
-                } else {
-                    KprobeKind::Entry
-                };
-                let function = crate::features::syscall_function(syscall);
-                attach::attach_kprobe(self.fd.as_fd(), &function, 0, kind, opts)
-            }
-            AttachTarget::Tracepoint { category, name } => {
-                self.attach_tracepoint(category, name, opts)
-            }
-            AttachTarget::RawTracepoint { name } => self.attach_raw_tracepoint(name),
-            AttachTarget::BtfFunction { name } => {
-                let target = format!("{} {name}", self.section.split('/').next().unwrap_or(""));
-                if self.expected_attach_type == crate::uapi::AttachType::TRACE_ITER {
-                    attach::attach_iter(self.fd.as_fd(), target)
-                } else {
-                    attach::attach_btf(self.fd.as_fd(), target)
-                }
-            }
-            AttachTarget::Uprobe {
-                binary,
-                function,
-                offset,
-                retprobe,
-            } => {
-                let path = attach::find_binary(binary);
-                let symbol = (!function.is_empty()).then_some(function.as_str());
-                attach::attach_uprobe(
-                    self.fd.as_fd(),
-                    &path,
-                    symbol,
-                    *offset,
-                    *retprobe,
-                    None,
-                    opts,
-                )
-            }
-            AttachTarget::Usdt { .. } => Err(unsupported(
-                "a USDT probe: a USDT program is attached through its object \
-                 (Object::attach_usdt), whose __bpf_usdt_specs map it reads",
-            )),
-            AttachTarget::None => Err(self.no_target()),
-            other => Err(unsupported(&other.to_string())),
-        }
-    }
-
-    /// The error for a program whose section names no target: the method of its kind.
-    fn no_target(&self) -> AttachError {
-        let kind = self.section.split('/').next().unwrap_or("");
-        let method = match (self.program_type, kind) {
-            (ProgramType::SchedCls, _) => {
-                "Program::attach_tc(interface, TcDirection::Ingress or Egress, options): \
-                 a tc program runs on a network interface"
-            }
-            (ProgramType::SocketFilter, _) => {
-                "Program::attach_socket(socket fd), or Program::attach_packet_socket(interface) \
-                 for a raw packet socket on an interface: a socket filter runs on a socket"
-            }
-            (ProgramType::Kprobe, "uprobe" | "uretprobe" | "uprobe.s" | "uretprobe.s") => {
-                "Program::attach_uprobe(binary, function, ...)"
-            }
-            (ProgramType::Kprobe, _) => "Program::attach_kprobe(function, kind, options)",
-            (ProgramType::Tracepoint, _) => "Program::attach_tracepoint(category, name, options)",
-            (ProgramType::RawTracepoint | ProgramType::RawTracepointWritable, _) => {
-                "Program::attach_raw_tracepoint(name)"
-            }
-            (ProgramType::PerfEvent, _) => "Program::attach_perf_event(event, pid, cpu, options)",
-            _ => "nothing yet: this loader has no method for this kind of program",
-        };
-        AttachError::NoTarget {
-            program: self.name.clone(),
-            section: self.section.clone(),
-            method: method.to_string(),
-        }
-    }
-
     /// `expected_attach_type` as the program was loaded with it (`BPF_TCX_EGRESS` for
     /// `SEC("tc/egress")`).
     pub fn expected_attach_type(&self) -> crate::uapi::AttachType {
         self.expected_attach_type
-    }
-
-    /// Attaches a tc program (`SEC("tc")`, `tc/ingress`, `tcx/egress`, ...) to network
-    /// interface `interface` (a name, `lo`, or an index, `1`), in `direction`: as a TCX
-    /// link where the kernel has them (6.6), else as a `bpf` filter in direct-action mode
-    /// on the interface's clsact qdisc (created if absent and then removed with the
-    /// filter). [`Link::method`] says which; dropping the link detaches the program.
-    ///
-    /// Creating or deleting the clsact qdisc deactivates the interface for a moment, as
-    /// `tc qdisc add` does (`qdisc_graft` calls `dev_deactivate`): packets in flight on it
-    /// then are dropped. A program that only watches should return `TC_ACT_UNSPEC`
-    /// (= `TCX_NEXT`, -1), not `TC_ACT_OK`, which ends the hook's run and hides the
-    /// packet from the programs and filters after it.
-    pub fn attach_tc(
-        &self,
-        interface: &str,
-        direction: attach::TcDirection,
-        opts: &AttachOptions,
-    ) -> Result<Link, AttachError> {
-        attach::attach_tc(self.fd.as_fd(), &self.name, interface, direction, opts)
-    }
-
-    /// Attaches a socket filter (`SEC("socket")`) to `socket` with `SO_ATTACH_BPF`. The
-    /// link holds its own fd of the socket; dropping it detaches the filter
-    /// (`SO_DETACH_BPF`).
-    pub fn attach_socket(&self, socket: BorrowedFd<'_>) -> Result<Link, AttachError> {
-        attach::attach_socket(self.fd.as_fd(), socket)
-    }
-
-    /// Opens a raw packet socket (`AF_PACKET`, every protocol) bound to network interface
-    /// `interface` and attaches the socket filter to it, as libbpf-bootstrap's
-    /// `sockfilter` does: the program then sees every packet the interface sends and
-    /// receives. The link owns the socket ([`Link::socket`]) and closes it on drop.
-    pub fn attach_packet_socket(&self, interface: &str) -> Result<Link, AttachError> {
-        attach::attach_packet_socket(self.fd.as_fd(), interface)
-    }
-
-    /// Attaches a kprobe program to the entry or return of kernel function `function`:
-    /// through the kprobe PMU where there is one, else tracefs `kprobe_events`.
-    pub fn attach_kprobe(
-        &self,
-        function: &str,
-        kind: KprobeKind,
-        opts: &AttachOptions,
-    ) -> Result<Link, AttachError> {
-        attach::attach_kprobe(self.fd.as_fd(), function, 0, kind, opts)
-    }
-
-    /// Attaches a tracepoint program to `category/name` (`sock`, `inet_sock_set_state`).
-    pub fn attach_tracepoint(
-        &self,
-        category: &str,
-        name: &str,
-        opts: &AttachOptions,
-    ) -> Result<Link, AttachError> {
-        attach::attach_tracepoint(self.fd.as_fd(), category, name, opts)
-    }
-
-    /// Attaches a raw tracepoint program to the raw tracepoint `name` (`sys_enter`).
-    pub fn attach_raw_tracepoint(&self, name: &str) -> Result<Link, AttachError> {
-        attach::attach_raw_tracepoint(self.fd.as_fd(), name)
-    }
-
-    /// Attaches a perf event program to a new sampling event on `cpu` or of thread `pid`
-    /// (see [`crate::attach::PerfEventSpec`]).
-    pub fn attach_perf_event(
-        &self,
-        event: &crate::attach::PerfEventSpec,
-        pid: Option<u32>,
-        cpu: Option<u32>,
-        opts: &AttachOptions,
-    ) -> Result<Link, AttachError> {
-        attach::attach_perf_event(self.fd.as_fd(), event, pid, cpu, opts)
-    }
-
-    /// Attaches a kprobe-type program as a uprobe (or uretprobe) on function `symbol` of
-    /// `binary` plus `offset` bytes (or at the raw file `offset` when `symbol` is `None`),
-    /// in process `pid` only, or in every process that runs the binary.
-    pub fn attach_uprobe(
-        &self,
-        binary: &std::path::Path,
-        symbol: Option<&str>,
-        offset: u64,
-        retprobe: bool,
-        pid: Option<u32>,
-        opts: &AttachOptions,
-    ) -> Result<Link, AttachError> {
-        attach::attach_uprobe(self.fd.as_fd(), binary, symbol, offset, retprobe, pid, opts)
     }
 }
 

@@ -47,6 +47,16 @@ fn long_bad_program() -> Vec<Insn> {
     insns
 }
 
+/// `RLIMIT_MEMLOCK` to infinity, for the kernels that still charge BPF memory to it (the
+/// library's own `features::memlock::ensure` sits above this layer).
+fn raise_memlock() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    let _ = set_memlock(&unlimited);
+}
+
 fn is_cloexec(fd: &impl AsRawFd) -> bool {
     let flags = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFD).unwrap();
     flags & libc::FD_CLOEXEC != 0
@@ -54,7 +64,7 @@ fn is_cloexec(fd: &impl AsRawFd) -> bool {
 
 #[test]
 fn array_map_round_trip_and_freeze() {
-    crate::features::memlock::ensure();
+    raise_memlock();
     let attr = MapCreateAttr {
         map_type: MapType::HASH.0,
         key_size: 4,
@@ -101,7 +111,7 @@ fn array_map_round_trip_and_freeze() {
 
 #[test]
 fn map_create_with_bad_sizes_explains_einval() {
-    crate::features::memlock::ensure();
+    raise_memlock();
     let attr = MapCreateAttr {
         map_type: MapType::ARRAY.0,
         key_size: 8, // arrays take 4-byte keys only
@@ -120,7 +130,7 @@ fn map_create_with_bad_sizes_explains_einval() {
 
 #[test]
 fn a_good_program_loads_without_a_log_and_reports_its_info() {
-    crate::features::memlock::ensure();
+    raise_memlock();
     let insns = [mov64_imm(0, 0), exit()];
     let req = ProgLoadRequest::new("test_ok", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
     let prog = load_program(&req, &ProgLoadOptions::default()).unwrap();
@@ -158,7 +168,7 @@ fn a_good_program_loads_without_a_log_and_reports_its_info() {
 
 #[test]
 fn log_level_4_gives_the_verifier_statistics() {
-    crate::features::memlock::ensure();
+    raise_memlock();
     let insns = [mov64_imm(0, 0), exit()];
     let req = ProgLoadRequest::new("test_stats", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
     let opts = ProgLoadOptions {
@@ -172,7 +182,7 @@ fn log_level_4_gives_the_verifier_statistics() {
 
 #[test]
 fn a_rejected_program_returns_the_verifier_log() {
-    crate::features::memlock::ensure();
+    raise_memlock();
     // r0 = r2; exit -- r2 was never written.
     let insns = [mov64_reg(0, 2), exit()];
     let req = ProgLoadRequest::new("test_bad", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
@@ -190,7 +200,7 @@ fn a_rejected_program_returns_the_verifier_log() {
 
 #[test]
 fn a_tiny_log_buffer_is_grown_until_the_log_fits() {
-    crate::features::memlock::ensure();
+    raise_memlock();
     let insns = long_bad_program();
     let req = ProgLoadRequest::new("test_grow", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
     let opts = ProgLoadOptions {
@@ -207,7 +217,7 @@ fn a_tiny_log_buffer_is_grown_until_the_log_fits() {
 
 #[test]
 fn a_log_that_cannot_fit_is_reported_truncated() {
-    crate::features::memlock::ensure();
+    raise_memlock();
     let insns = long_bad_program();
     let req = ProgLoadRequest::new("test_trunc", BPF_PROG_TYPE_SOCKET_FILTER, &insns, "GPL");
     let opts = ProgLoadOptions {
@@ -226,7 +236,7 @@ fn a_log_that_cannot_fit_is_reported_truncated() {
 /// the kernel's error: never loaded again without the func_info.
 #[test]
 fn func_info_without_btf_is_refused_not_dropped() {
-    crate::features::memlock::ensure();
+    raise_memlock();
     let insns = [mov64_imm(0, 0), exit()];
     let func_info = [FuncInfo {
         insn_off: 0,
@@ -240,7 +250,7 @@ fn func_info_without_btf_is_refused_not_dropped() {
 
 #[test]
 fn bad_btf_is_rejected_with_its_log() {
-    crate::features::memlock::ensure();
+    raise_memlock();
     // A BTF header with a bad magic.
     let mut btf = vec![0u8; 24];
     btf[0..2].copy_from_slice(&0x1234u16.to_ne_bytes());
@@ -254,7 +264,7 @@ fn bad_btf_is_rejected_with_its_log() {
 
 #[test]
 fn minimal_btf_loads() {
-    crate::features::memlock::ensure();
+    raise_memlock();
     // header + one INT type "int" (4 bytes, signed, 32 bits) + strings "\0int\0".
     let mut types = Vec::new();
     types.extend_from_slice(&1u32.to_ne_bytes()); // name_off

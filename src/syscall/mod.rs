@@ -18,7 +18,7 @@
 //! Every fd comes back as an [`OwnedFd`](std::os::fd::OwnedFd) and is close-on-exec: the
 //! kernel opens every BPF object fd with `O_CLOEXEC` (`bpf_map_new_fd`, `bpf_prog_new_fd`,
 //! `bpf_link_new_fd` and the BTF fd all pass it to `anon_inode_getfd`; tested in
-//! `tests/kernel_syscall.rs`), and `perf_event_open` is called with `PERF_FLAG_FD_CLOEXEC`.
+//! `src/syscall/kernel_tests.rs`), and `perf_event_open` is called with `PERF_FLAG_FD_CLOEXEC`.
 //!
 //! The module is private to the crate: the public API is the handles built on it
 //! ([`crate::load::Map`], [`crate::load::Program`], [`crate::attach::Link`],

@@ -1,5 +1,5 @@
 //! `tcpconnect features [--json]`: what the running kernel offers this tool, probed by the
-//! library (`ebpf_loader::features::probe_all`), and the attach path and fallbacks the tool
+//! library (`ebpf_loader::features::report::probe_all`), and the attach path and fallbacks the tool
 //! takes here, with the probe answers they follow from. `bpftool feature probe` is the
 //! anchor, restricted to what this loader uses. Each line names the oldest kernel the
 //! feature needs (mainline), as README's table does.
@@ -10,7 +10,7 @@ use super::print::push_json_string;
 use anyhow::Result;
 use ebpf_loader::btf;
 use ebpf_loader::features::memlock::{Limit, MemlockAction};
-use ebpf_loader::features::{self, Features};
+use ebpf_loader::features::report::{self, Features};
 
 /// The function tcpconnect's kprobe attaches to (and the fentry probe is made on).
 pub const KPROBE_FUNCTION: &str = "tcp_connect";
@@ -309,7 +309,7 @@ fn json(f: &Features) -> String {
 
 /// Probes the kernel and prints the report on stdout (one JSON object with `--json`).
 pub fn run(as_json: bool) -> Result<()> {
-    let features = features::probe_all(KPROBE_FUNCTION, TRACEPOINT);
+    let features = report::probe_all(KPROBE_FUNCTION, TRACEPOINT);
     if as_json {
         println!("{}", json(&features));
     } else {
@@ -340,7 +340,7 @@ pub struct AttachPlan {
 }
 
 /// The attach path and fallbacks tcpconnect takes on this kernel, and why: the same rules
-/// as the library's `Program::attach_kprobe`/`attach_tracepoint` and `--attach auto`.
+/// as the library's `attach::kprobe::attach`/`attach::tracepoint::attach` and `--attach auto`.
 pub fn plan(features: &Features) -> AttachPlan {
     let this = features;
     let mut decisions = Vec::new();

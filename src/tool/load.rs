@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use ebpf_loader::attach;
 use ebpf_loader::elf::ObjectSpec;
 use ebpf_loader::load::{LoadError, LoadOptions, Object, TargetBtf};
 
@@ -194,7 +195,7 @@ pub struct AttachRequest<'a> {
 /// arrays as it comes, and a count per map at exit. `Ok(false)` when a program could not
 /// be attached (the others still run).
 pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
-    use ebpf_loader::attach::{AttachOptions, KprobeKind, TcDirection};
+    use attach::{AttachOptions, KprobeKind, TcDirection};
     use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};
     use ebpf_loader::ringbuf::RingBufReader;
     use ebpf_loader::uapi::{MapType, ProgramType};
@@ -231,9 +232,10 @@ pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
             name,
         } = program.attach_target()
         {
-            let path = ebpf_loader::attach::find_binary(binary);
-            match object.attach_usdt(
-                program.name(),
+            let path = attach::find_binary(binary);
+            match attach::usdt::attach(
+                program,
+                &object,
                 &path,
                 provider,
                 name,
@@ -275,7 +277,7 @@ pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
                 let default = TcDirection::of_attach_type(program.expected_attach_type());
                 match parse_tc_spec(spec, default) {
                     Ok((interface, direction)) => {
-                        program.attach_tc(interface, direction, &AttachOptions::default())
+                        attach::tc::attach(program, interface, direction, &AttachOptions::default())
                     }
                     Err(error) => {
                         all_attached = false;
@@ -284,20 +286,26 @@ pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
                     }
                 }
             }
-            (Some(NetworkKind::Socket), Some(interface)) => program.attach_packet_socket(interface),
+            (Some(NetworkKind::Socket), Some(interface)) => {
+                attach::socket::attach_packet(program, interface)
+            }
             (None, given) => match given {
-                Some(function) if kind == "kprobe" || kind == "kretprobe" => program.attach_kprobe(
-                    function,
-                    if retprobe {
-                        KprobeKind::Return
-                    } else {
-                        KprobeKind::Entry
-                    },
-                    &AttachOptions::default(),
-                ),
+                Some(function) if kind == "kprobe" || kind == "kretprobe" => {
+                    attach::kprobe::attach(
+                        program,
+                        function,
+                        if retprobe {
+                            KprobeKind::Return
+                        } else {
+                            KprobeKind::Entry
+                        },
+                        &AttachOptions::default(),
+                    )
+                }
                 Some(target) if kind == "uprobe" || kind == "uretprobe" => {
                     let (binary, function) = target.rsplit_once(':').unwrap_or((target, ""));
-                    program.attach_uprobe(
+                    attach::uprobe::attach(
+                        program,
                         Path::new(binary),
                         (!function.is_empty()).then_some(function),
                         0,
@@ -306,7 +314,7 @@ pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
                         &AttachOptions::default(),
                     )
                 }
-                _ => program.attach(&AttachOptions::default()),
+                _ => attach::by_section(program, &AttachOptions::default()),
             },
         };
         match attached {
@@ -438,8 +446,8 @@ impl NetworkKind {
 /// `IFNAME[:ingress|:egress]`; without a direction, `default` (the section's, else ingress).
 fn parse_tc_spec(
     spec: &str,
-    default: ebpf_loader::attach::TcDirection,
-) -> Result<(&str, ebpf_loader::attach::TcDirection), String> {
+    default: attach::TcDirection,
+) -> Result<(&str, attach::TcDirection), String> {
     let (interface, direction) = match spec.rsplit_once(':') {
         Some((interface, direction)) => (interface, direction.parse()?),
         None => (spec, default),
@@ -463,7 +471,7 @@ fn render(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ebpf_loader::attach::TcDirection;
+    use attach::TcDirection;
 
     #[test]
     fn tc_targets_name_an_interface_and_maybe_a_direction() {

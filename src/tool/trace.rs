@@ -5,7 +5,7 @@
 //! 2. choose where to attach: the kprobe on `tcp_connect`, or on kernels without kprobes
 //!    the tracepoints `sock/inet_sock_set_state` and `tcp/tcp_retransmit_skb`;
 //! 3. load the kernel's BTF (for CO-RE), then the object (`load::Object`);
-//! 4. attach the program(s) (`Program::attach`), open one perf ring per CPU
+//! 4. attach the program(s) (`attach::by_section`), open one perf ring per CPU
 //!    (`perf::PerfReader`);
 //! 5. print each event; in count mode, the `counts` table instead ([`super::count`]).
 
@@ -291,7 +291,7 @@ pub fn run(cli: &Cli) -> Result<()> {
     // detaches them.
     let links = programs
         .iter()
-        .map(|program| program.attach(&choice.options))
+        .map(|program| attach::by_section(program, &choice.options))
         .collect::<Result<Vec<_>, _>>()?;
     for link in &links {
         tour.attached(link);

@@ -187,3 +187,21 @@ pub fn load_fixture(
 pub fn global_u64(object: &ebpf_loader::load::Object, name: &str) -> u64 {
     object.global::<u64>(name).unwrap()
 }
+
+/// Calls `fire` until `reader` has a sample, at most 50 rounds; returns the samples.
+pub fn fire_until_sample(reader: &mut PerfReader, mut fire: impl FnMut()) -> Vec<Vec<u8>> {
+    let mut samples = Vec::new();
+    for _ in 0..50 {
+        fire();
+        reader
+            .poll(Some(Duration::from_millis(100)), |event| match event {
+                Event::Sample { data, .. } => samples.push(data.to_vec()),
+                Event::Lost { count, .. } => panic!("{count} lost"),
+            })
+            .unwrap();
+        if !samples.is_empty() {
+            break;
+        }
+    }
+    samples
+}

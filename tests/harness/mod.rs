@@ -5,10 +5,12 @@
 //! - [`tool`]: for tests of the `tcpconnect` binary: starting it, reading its lines,
 //!   connecting from a named thread or a child process.
 //! - [`corpus`]: the real-world objects of `shared/corpus`, found and loaded.
+//! - [`net`]: the network attach tests' programs, receivers and the lock on lo's clsact.
 //!
 //! The byte builders (BTF, ELF objects, a fake perf ring) are in the testkit crate
 //! (testkit/), which the library's own unit tests use too.
 
 pub mod corpus;
 pub mod kernel;
+pub mod net;
 pub mod tool;

@@ -9,7 +9,8 @@
 # (sock/inet_sock_set_state with tcp/tcp_retransmit_skb); "tracepoint-unanswered" (a connect
 # whose SYN gets no answer is printed at its first SYN retransmit, once); "kill-prune" (a SIGKILLed tool's kprobe_events entry is removed
 # by the next start); and, when the host put test binaries in /tests, "library-kernel-tests"
-# (the library's tests/kernel_*.rs, the kprobe ones included); last, in the guests whose kernel
+# (the library's kernel tests, tests/attach_*.rs and the others tests/vm/run lists, the kprobe
+# ones included); last, in the guests whose kernel
 # command line has vmtest.corpus=1, "corpus" (every program of /corpus loaded alone by libbpf
 # and by `tcpconnect load`: the same verdicts and tags). Details go to the console as
 # "vm: ..." lines.

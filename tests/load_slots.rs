@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use ebpf_loader::attach;
 use ebpf_loader::attach::AttachOptions;
 use ebpf_loader::elf::ObjectSpec;
 use ebpf_loader::load::{LoadError, LoadOptions, Object};
@@ -75,11 +76,11 @@ fn the_program_reads_through_the_outer_map_and_tail_calls() {
         .unwrap()
         .update(&0u32.to_ne_bytes(), &0x1234u64.to_ne_bytes(), BPF_ANY)
         .unwrap();
-    let _link = object
-        .program("on_enter")
-        .unwrap()
-        .attach(&AttachOptions::default())
-        .unwrap();
+    let _link = attach::by_section(
+        object.program("on_enter").unwrap(),
+        &AttachOptions::default(),
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while global(&object, "tail_calls") == 0 {
         assert!(Instant::now() < deadline, "the tail call never ran");

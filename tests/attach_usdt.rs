@@ -80,8 +80,9 @@ fn load_for(tgid: u32, without_cookie: bool) -> Object {
 
 fn attach(object: &Object, pid: Option<u32>) -> Result<Vec<Link>, AttachError> {
     let exe = std::env::current_exe().unwrap();
-    object.attach_usdt(
-        "on_hit",
+    ebpf_loader::attach::usdt::attach(
+        object.program("on_hit").unwrap(),
+        object,
         &exe,
         "ebpf_loader_test",
         "hit",
@@ -304,16 +305,16 @@ fn without_cookies_a_fixed_address_executable_needs_no_process() {
     let child = Child(std::process::Command::new(&binary).spawn().unwrap());
     let object = load_for(child.0.id(), true);
     // No process named: the probe's address is the same in every process that runs it.
-    let links = object
-        .attach_usdt(
-            "on_hit",
-            &binary,
-            "ebpf_loader_test",
-            "hit",
-            None,
-            &AttachOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let links = ebpf_loader::attach::usdt::attach(
+        object.program("on_hit").unwrap(),
+        &object,
+        &binary,
+        "ebpf_loader_test",
+        "hit",
+        None,
+        &AttachOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(links.len(), 1);
     assert_eq!(mapped_addresses(&object), [probe.address]);
     let hits = || object.global::<u64>("hits").unwrap();
@@ -334,16 +335,16 @@ fn without_cookies_a_fixed_address_executable_needs_no_process() {
 fn a_probe_the_binary_lacks_is_named() {
     let object = load();
     let exe = std::env::current_exe().unwrap();
-    let error = object
-        .attach_usdt(
-            "on_hit",
-            &exe,
-            "ebpf_loader_test",
-            "missing",
-            None,
-            &AttachOptions::default(),
-        )
-        .unwrap_err();
+    let error = ebpf_loader::attach::usdt::attach(
+        object.program("on_hit").unwrap(),
+        &object,
+        &exe,
+        "ebpf_loader_test",
+        "missing",
+        None,
+        &AttachOptions::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(error, AttachError::UsdtNotFound { .. }),
         "{error:?}"
@@ -355,16 +356,16 @@ fn a_probe_the_binary_lacks_is_named() {
             exe.display()
         )
     );
-    let error = object
-        .attach_usdt(
-            "on_hit",
-            Path::new("/nonexistent"),
-            "p",
-            "n",
-            None,
-            &AttachOptions::default(),
-        )
-        .unwrap_err();
+    let error = ebpf_loader::attach::usdt::attach(
+        object.program("on_hit").unwrap(),
+        &object,
+        Path::new("/nonexistent"),
+        "p",
+        "n",
+        None,
+        &AttachOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(error, AttachError::Usdt { .. }), "{error:?}");
     // No call of `usdt_hit` here: the test above may be attached at this moment (cargo runs
     // the two in parallel, in one process), and a hit with other arguments would be seen by

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use harness::corpus::{load, object as corpus};
 
+use ebpf_loader::attach;
 use ebpf_loader::attach::{AttachOptions, Probe, Via};
 use ebpf_loader::btf;
 use ebpf_loader::elf::ObjectSpec;
@@ -20,11 +21,11 @@ fn an_iterator_lists_this_process_among_the_tasks() {
         return;
     };
     let object = load(&path, &["get_tasks"]);
-    let link = object
-        .program("get_tasks")
-        .unwrap()
-        .attach(&AttachOptions::default())
-        .unwrap();
+    let link = attach::by_section(
+        object.program("get_tasks").unwrap(),
+        &AttachOptions::default(),
+    )
+    .unwrap();
     assert_eq!(link.method().probe, Probe::Iterator);
     assert_eq!(link.method().via, Via::BpfLink);
     // One `struct task_info { pid_t pid; pid_t tid; u32 state; char comm[16]; ... }` per
@@ -52,10 +53,7 @@ fn runqlat_fills_its_histogram(programs: [&str; 3], probe: Probe) {
     let links: Vec<_> = programs
         .iter()
         .map(|name| {
-            object
-                .program(name)
-                .unwrap()
-                .attach(&AttachOptions::default())
+            attach::by_section(object.program(name).unwrap(), &AttachOptions::default())
                 .unwrap_or_else(|e| panic!("{name}: {e}"))
         })
         .collect();
@@ -120,11 +118,7 @@ fn opensnoop_reports_this_processs_open_with_its_filter_set() {
     let _links: Vec<_> = programs
         .iter()
         .map(|name| {
-            object
-                .program(name)
-                .unwrap()
-                .attach(&AttachOptions::default())
-                .unwrap()
+            attach::by_section(object.program(name).unwrap(), &AttachOptions::default()).unwrap()
         })
         .collect();
     // A ring buffer where the kernel has them (libbpf-tools' `bpf_buffer`), else a perf

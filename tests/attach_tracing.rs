@@ -8,6 +8,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
+use ebpf_loader::attach;
 use ebpf_loader::attach::{kprobes_available, AttachError, AttachOptions, Probe};
 use ebpf_loader::features::probe_fentry;
 use ebpf_loader::load::{LoadError, Object};
@@ -54,12 +55,10 @@ fn trampoline(program: &str, counted: &str) {
             Err(LoadError::Program(error)) => assert!(refused(error.error.errno), "{error}"),
             Err(error) => panic!("{error}"),
             Ok(object) => {
-                let error = object
-                    .program(program)
-                    .unwrap()
-                    .attach(&AttachOptions::default())
-                    .map(|link| link.to_string())
-                    .expect_err("attached where the fentry probe says it cannot");
+                let error =
+                    attach::by_section(object.program(program).unwrap(), &AttachOptions::default())
+                        .map(|link| link.to_string())
+                        .expect_err("attached where the fentry probe says it cannot");
                 assert!(
                     matches!(&error, AttachError::Sys { error, .. } if refused(error.errno)),
                     "{error}"
@@ -69,11 +68,8 @@ fn trampoline(program: &str, counted: &str) {
         return;
     }
     let object = load(program).unwrap_or_else(|e| panic!("{e}"));
-    let link = object
-        .program(program)
-        .unwrap()
-        .attach(&AttachOptions::default())
-        .unwrap();
+    let link =
+        attach::by_section(object.program(program).unwrap(), &AttachOptions::default()).unwrap();
     assert_eq!(link.method().probe, Probe::BtfTarget);
     unlink_until_counted(&object, counted);
 }
@@ -94,10 +90,10 @@ fn ksyscall_attaches_to_the_syscalls_wrapper() {
     let program = object.program("on_syscall").unwrap();
     if !kprobes_available() {
         eprintln!("this kernel has no kprobes: ksyscall not run");
-        assert!(program.attach(&AttachOptions::default()).is_err());
+        assert!(attach::by_section(program, &AttachOptions::default()).is_err());
         return;
     }
-    let link = program.attach(&AttachOptions::default()).unwrap();
+    let link = attach::by_section(program, &AttachOptions::default()).unwrap();
     // The wrapper with the probed prefix: __x64_sys_unlinkat, __arm64_sys_unlinkat on every
     // kernel of the matrix (syscall wrappers since 4.17 and 4.19).
     let prefix = ebpf_loader::features::syscall_wrapper().expect("a kernel with wrappers");

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use harness::kernel::*;
 
+use ebpf_loader::attach;
 use ebpf_loader::attach::AttachOptions;
 use ebpf_loader::elf::MapSpec;
 use ebpf_loader::insn::*;
@@ -82,9 +83,13 @@ fn a_ring_buffer_record_arrives_whole_with_this_threads_id() {
     );
     let mut reader = RingBufReader::open(&map).unwrap();
     assert_eq!(reader.rings(), ["test_rb"]);
-    let _link = prog
-        .attach_tracepoint("sock", "inet_sock_set_state", &AttachOptions::default())
-        .unwrap();
+    let _link = attach::tracepoint::attach(
+        &prog,
+        "sock",
+        "inet_sock_set_state",
+        &AttachOptions::default(),
+    )
+    .unwrap();
     let records = connect_until(|| {
         let mut seen = Vec::new();
         reader
@@ -120,12 +125,8 @@ fn the_record_reader_reads_a_ring_buffer_and_a_perf_array_alike() {
     );
     let opts = AttachOptions::default();
     let _links = [
-        ring_prog
-            .attach_tracepoint("sock", "inet_sock_set_state", &opts)
-            .unwrap(),
-        perf_prog
-            .attach_tracepoint("sock", "inet_sock_set_state", &opts)
-            .unwrap(),
+        attach::tracepoint::attach(&ring_prog, "sock", "inet_sock_set_state", &opts).unwrap(),
+        attach::tracepoint::attach(&perf_prog, "sock", "inet_sock_set_state", &opts).unwrap(),
     ];
     for map in [&ring, &perf] {
         let mut reader = RecordReader::open(map).unwrap();
@@ -240,7 +241,7 @@ fn a_storm_through_a_full_ring_buffer_is_all_accounted() {
 
     // Each getppid enters the kernel once: sys_enter fires once per call (the test's
     // other system calls, like the link's, are few and counted like the rest).
-    let link = prog.attach_raw_tracepoint("sys_enter").unwrap();
+    let link = attach::raw_tracepoint::attach(&prog, "sys_enter").unwrap();
     for _ in 0..20_000 {
         // SAFETY: getppid has no preconditions; it is here only to make a system call.
         unsafe { libc::getppid() };

@@ -10,7 +10,7 @@ mod harness;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use ebpf_loader::attach::{AttachError, AttachOptions, Probe};
+use ebpf_loader::attach::{self, AttachError, AttachOptions, Probe};
 use ebpf_loader::features::lsm::bpf_lsm_active;
 use ebpf_loader::features::probe_fentry;
 use ebpf_loader::load::{LoadError, Object};
@@ -53,10 +53,7 @@ fn refused_by_kernel(errno: i32) -> bool {
 /// `counted` once, then that it succeeds once the link is dropped.
 fn denies_mkdir_until_detached(program: &str, counted: &str) {
     let object = load(program).unwrap_or_else(|e| panic!("{e}"));
-    let link = object
-        .program(program)
-        .unwrap()
-        .attach(&AttachOptions::default())
+    let link = attach::by_section(object.program(program).unwrap(), &AttachOptions::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(link.method().probe, Probe::BtfTarget);
     let dir = fresh_dir(program);
@@ -88,12 +85,10 @@ fn refused(program: &str) {
         }
         Err(error) => panic!("{error}"),
         Ok(object) => {
-            let error = object
-                .program(program)
-                .unwrap()
-                .attach(&AttachOptions::default())
-                .map(|link| link.to_string())
-                .expect_err("attached where the kernel has no BPF trampoline");
+            let error =
+                attach::by_section(object.program(program).unwrap(), &AttachOptions::default())
+                    .map(|link| link.to_string())
+                    .expect_err("attached where the kernel has no BPF trampoline");
             eprintln!("{program}: refused at attach: {error}");
             assert!(
                 matches!(&error, AttachError::Sys { error, .. } if refused_by_kernel(error.errno)),

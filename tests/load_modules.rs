@@ -19,6 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+use ebpf_loader::attach;
 use ebpf_loader::attach::{AttachOptions, Probe};
 use ebpf_loader::btf::{self, Btf, Kind};
 use ebpf_loader::elf::{ExternProblem, ObjectSpec, RelocationKind};
@@ -121,7 +122,7 @@ fn fentry_on_a_module_function_is_loaded_with_the_module_btf_and_fires() {
         );
     }
 
-    let link = program.attach(&AttachOptions::default()).unwrap();
+    let link = attach::by_section(program, &AttachOptions::default()).unwrap();
     assert_eq!(link.method().probe, Probe::BtfTarget);
     assert_eq!(global::<u64>(&object, "inits"), 0);
     // A link of this test's own, named after the process (IFNAMSIZ: 15 bytes).

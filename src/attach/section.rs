@@ -1,0 +1,106 @@
+//! Attaching a program where its section name says, as libbpf's `bpf_program__attach`: the
+//! section table is the spec's ([`crate::elf::AttachTarget`], read from `SEC("...")` by
+//! `elf::program`); here each target goes to the file of its kind.
+
+use super::kprobe::{self, KprobeKind};
+use super::{iter, raw_tracepoint, tracepoint, tracing, uprobe};
+use super::{AttachError, AttachOptions, Link};
+use crate::elf::AttachTarget;
+use crate::load::Program;
+use crate::uapi::{AttachType, ProgramType};
+
+/// Attaches `prog` where its section name says: `kprobe/FUNC[+OFF]`, `kretprobe/FUNC`,
+/// `ksyscall/NAME`, `tracepoint/CATEGORY/NAME`, `raw_tp/NAME`, `tp_btf/NAME`,
+/// `fentry/FUNC`, `fexit/FUNC`, `fmod_ret/FUNC`, `lsm/HOOK`, `iter/NAME`,
+/// `uprobe/BINARY:FUNC[+OFF]`, `uretprobe/...`. A section that names no target
+/// (`SEC("kprobe")`, and every tc program and socket filter: their interface or socket is
+/// known only at run time) is refused with [`AttachError::NoTarget`], which names the
+/// function of its kind ([`super::tc::attach`], [`super::socket::attach`], ...). A USDT
+/// program needs its object's maps: [`super::usdt::attach`]; multi-probes are not attached
+/// by this loader yet: the error says so.
+pub fn by_section(prog: &Program, opts: &AttachOptions) -> Result<Link, AttachError> {
+    let unsupported = |why: &str| AttachError::Unsupported {
+        program: prog.name().to_string(),
+        target: why.to_string(),
+    };
+    let kind = |retprobe: bool| {
+        if retprobe {
+            KprobeKind::Return
+        } else {
+            KprobeKind::Entry
+        }
+    };
+    match prog.attach_target() {
+        AttachTarget::Kprobe {
+            function,
+            offset,
+            retprobe,
+        } => kprobe::attach_at(prog, function, *offset, kind(*retprobe), opts),
+        AttachTarget::Ksyscall { syscall, retprobe } => {
+            let function = crate::features::syscall_function(syscall);
+            kprobe::attach(prog, &function, kind(*retprobe), opts)
+        }
+        AttachTarget::Tracepoint { category, name } => {
+            tracepoint::attach(prog, category, name, opts)
+        }
+        AttachTarget::RawTracepoint { name } => raw_tracepoint::attach(prog, name),
+        AttachTarget::BtfFunction { .. } => {
+            if prog.expected_attach_type() == AttachType::TRACE_ITER {
+                iter::attach(prog)
+            } else {
+                tracing::attach(prog)
+            }
+        }
+        AttachTarget::Uprobe {
+            binary,
+            function,
+            offset,
+            retprobe,
+        } => {
+            let path = uprobe::find_binary(binary);
+            let symbol = (!function.is_empty()).then_some(function.as_str());
+            uprobe::attach(prog, &path, symbol, *offset, *retprobe, None, opts)
+        }
+        AttachTarget::Usdt { .. } => Err(unsupported(
+            "a USDT probe: a USDT program is attached with attach::usdt::attach(&program, \
+             &object, ...), which writes its specs into the object's __bpf_usdt_specs map",
+        )),
+        AttachTarget::None => Err(no_target(prog)),
+        other => Err(unsupported(&other.to_string())),
+    }
+}
+
+/// The error for a program whose section names no target: the function of its kind.
+fn no_target(prog: &Program) -> AttachError {
+    let kind = prog.section().split('/').next().unwrap_or("");
+    let method = match (prog.program_type(), kind) {
+        (ProgramType::SchedCls, _) => {
+            "attach::tc::attach(&program, interface, TcDirection::Ingress or Egress, options): \
+             a tc program runs on a network interface"
+        }
+        (ProgramType::SocketFilter, _) => {
+            "attach::socket::attach(&program, socket fd), or \
+             attach::socket::attach_packet(&program, interface) for a raw packet socket on \
+             an interface: a socket filter runs on a socket"
+        }
+        (ProgramType::Kprobe, "uprobe" | "uretprobe" | "uprobe.s" | "uretprobe.s") => {
+            "attach::uprobe::attach(&program, binary, function, ...)"
+        }
+        (ProgramType::Kprobe, _) => "attach::kprobe::attach(&program, function, kind, options)",
+        (ProgramType::Tracepoint, _) => {
+            "attach::tracepoint::attach(&program, category, name, options)"
+        }
+        (ProgramType::RawTracepoint | ProgramType::RawTracepointWritable, _) => {
+            "attach::raw_tracepoint::attach(&program, name)"
+        }
+        (ProgramType::PerfEvent, _) => {
+            "attach::perf_event::attach(&program, event, pid, cpu, options)"
+        }
+        _ => "nothing yet: this loader has no function for this kind of program",
+    };
+    AttachError::NoTarget {
+        program: prog.name().to_string(),
+        section: prog.section().to_string(),
+        method: method.to_string(),
+    }
+}
