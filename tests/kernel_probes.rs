@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use harness::kernel::*;
 
-use ebpf_loader::attach::{function_offset, AttachError, AttachMethod, AttachOptions, Probe, Via};
+use ebpf_loader::attach::{AttachError, AttachMethod, AttachOptions, Probe, Via};
+use ebpf_loader::elf::target::function_offset;
 use ebpf_loader::load::program_info_by_id;
 use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};
 use ebpf_loader::uapi::ProgramType;

@@ -57,6 +57,8 @@ pub mod kconfig;
 mod maps;
 mod program;
 pub mod reloc;
+pub mod target;
+pub mod usdt;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

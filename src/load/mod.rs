@@ -659,7 +659,9 @@ impl Object {
         pid: Option<u32>,
         opts: &AttachOptions,
     ) -> Result<Vec<Link>, AttachError> {
-        use crate::attach::usdt::{self, SpecBy, UsdtIpEntry, USDT_IP_MAP, USDT_SPECS_MAP};
+        use crate::attach::usdt::{self, SpecBy, UsdtIpEntry};
+        use crate::elf::target::Executable;
+        use crate::elf::usdt::{usdt_probes, usdt_spec_bytes, USDT_IP_MAP, USDT_SPECS_MAP};
         let unsupported = |reason: String| AttachError::UsdtUnsupported {
             program: program.to_string(),
             reason,
@@ -672,12 +674,16 @@ impl Object {
                 "the object has no map {USDT_SPECS_MAP}: it was not written with usdt.bpf.h"
             ))
         })?;
-        let bad = |reason: String| AttachError::Usdt {
+        let bad = |source: crate::elf::usdt::UsdtError| AttachError::Usdt {
             path: binary.to_path_buf(),
-            reason,
+            source,
         };
-        let bytes = std::fs::read(binary).map_err(|e| bad(e.to_string()))?;
-        let probes: Vec<_> = usdt::usdt_probes(&bytes)
+        let bytes = std::fs::read(binary).map_err(|e| AttachError::Binary {
+            path: binary.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let exe = Executable::parse(&bytes).map_err(|e| bad(e.into()))?;
+        let probes: Vec<_> = usdt_probes(&exe)
             .map_err(bad)?
             .into_iter()
             .filter(|p| p.provider == provider && p.name == name)
@@ -698,21 +704,22 @@ impl Object {
                      the map {USDT_IP_MAP}, which the object lacks"
                 ))
             })?;
-            let fixed = usdt::fixed_addresses(&bytes)
-                .ok_or_else(|| bad("neither an executable nor a shared object".into()))?;
+            let fixed = exe.fixed_addresses().map_err(|e| bad(e.into()))?;
             let addresses = probes
                 .iter()
                 .map(|probe| usdt::probe_address(binary, probe, fixed, pid).map(Some))
-                .collect::<Result<Vec<Option<u64>>, String>>()
-                .map_err(|e| {
-                    unsupported(format!("{provider}:{name} in {}: {e}", binary.display()))
+                .collect::<Result<Vec<Option<u64>>, _>>()
+                .map_err(|source| AttachError::UsdtAddress {
+                    program: program.to_string(),
+                    probe: format!("{provider}:{name}"),
+                    path: binary.to_path_buf(),
+                    source,
                 })?;
             (Some(ips), addresses)
         };
         let mut links = Vec::with_capacity(probes.len());
         for (probe, address) in probes.iter().zip(addresses) {
-            let args = usdt::parse_usdt_args(&probe.arguments)
-                .map_err(|e| bad(format!("{provider}:{name}: {e}")))?;
+            let args = probe.args().map_err(bad)?;
             let spec_id = self.next_usdt_spec.get();
             if spec_id >= specs.max_entries() {
                 return Err(unsupported(format!(
@@ -723,7 +730,7 @@ impl Object {
             specs
                 .update(
                     &spec_id.to_ne_bytes(),
-                    &usdt::usdt_spec_bytes(&args, 0),
+                    &usdt_spec_bytes(&args, 0),
                     crate::uapi::BPF_ANY,
                 )
                 .map_err(|e| unsupported(format!("writing its spec: {e}")))?;
