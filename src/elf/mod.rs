@@ -73,7 +73,7 @@ pub use externs::{
     ModuleLookup,
 };
 pub use globals::{GlobalError, GlobalVariable};
-pub use kconfig::{kernel_version_code, read_kallsyms, read_kernel_config, KconfigInput};
+pub use kconfig::{kernel_version_code, KconfigInput};
 pub use maps::{
     global_data_map_name, object_name_from_path, MapKind, MapSpec, MAX_GLOBAL_DATA_SIZE,
 };
