@@ -68,6 +68,7 @@ struct Pin(PathBuf);
 impl Pin {
     /// `bpftool map create` as BCC's special_filtering.md has it.
     fn bcc_map(name: &str, value_size: u32) -> Pin {
+        sys_fs_bpf();
         let path = PathBuf::from(format!(
             "/sys/fs/bpf/tcpconnect-test-{}-{name}",
             std::process::id()

@@ -541,6 +541,7 @@ fn containers_are_named_and_selected_with_podman() {
         ),
         ("mount_ns_set", "4", "--mntnsmap", ns(sleeper_pid, "mnt")),
     ] {
+        sys_fs_bpf();
         let pin = format!("/sys/fs/bpf/tcpconnect-test-{}-{map}", std::process::id());
         let _ = std::fs::remove_file(&pin);
         sh(

@@ -315,3 +315,25 @@ fn tcp_info(fd: std::os::fd::RawFd) -> libc::tcp_info {
     assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
     info
 }
+
+/// Makes sure `/sys/fs/bpf` is a bpf filesystem before a test pins there with bpftool, once
+/// per test process. bpftool mounts one itself when it finds none, but two tests doing so at
+/// the same moment each mount their own, and the pin made in the first is hidden under the
+/// second (seen on a fresh machine: "bpf obj get ...: No such file or directory").
+pub fn sys_fs_bpf() {
+    static MOUNTED: std::sync::Once = std::sync::Once::new();
+    MOUNTED.call_once(|| {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let mounted = mounts.lines().any(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            fields.next() == Some("/sys/fs/bpf") && fields.next() == Some("bpf")
+        });
+        if !mounted {
+            let status = Command::new("mount")
+                .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
+                .status()
+                .expect("run mount");
+            assert!(status.success(), "mount -t bpf bpf /sys/fs/bpf");
+        }
+    });
+}
