@@ -1,6 +1,8 @@
 /* Source of fuzz/seeds/executable/*: a tiny program with two USDT probes (one with a
  * semaphore), declared as <sys/sdt.h>'s STAP_PROBE macros declare them, without libc:
  *   cc -Os -static -nostdlib -no-pie -Wl,-z,noseparate-code,--build-id=none,-z,norelro -o exec probes.c  (ET_EXEC, with .symtab)
+ *   sed 's/\.8byte/.4byte/g; s/%%rbp/%%ebp/; s/-8@%0/-4@%0/' probes.c > probes32.c &&
+ *     cc -m32 -Os -static -nostdlib -no-pie -Wl,-z,noseparate-code,--build-id=none,-z,norelro -o exec32 probes32.c  (ELFCLASS32)
  *   cc -Os -nostdlib -fPIE -pie -rdynamic -s -Wl,-z,noseparate-code,--build-id=none,-z,norelro,--hash-style=gnu -o pie probes.c  (ET_DYN, stripped: .dynsym only)
  */
 unsigned short fuzz_seed_semaphore __attribute__((section(".probes"), used));

@@ -147,6 +147,21 @@ fn the_executable_seeds_reach_their_probes() {
         [UsdtArgKind::Reg, UsdtArgKind::Reg, UsdtArgKind::Const]
     );
     assert_eq!(probes[1].args().unwrap()[0].kind, UsdtArgKind::RegDeref);
+    // The same program as a 32-bit executable: 4-byte addresses in its notes.
+    let bytes = seed("executable", "exec32");
+    let exe = Executable::parse(&bytes).unwrap();
+    assert!(!exe.is_64());
+    let probes = usdt_probes(&exe).unwrap();
+    assert_eq!(probes.len(), 2);
+    for probe in &probes {
+        assert_eq!(bytes.get(probe.file_offset as usize), Some(&0x90));
+        assert!(
+            probe.address > 0x0804_8000 && probe.address < 0x0805_0000,
+            "{probe:?}"
+        );
+    }
+    assert_eq!(probes[0].arguments, "-4@%ecx -4@%eax 4@$5");
+    assert_ne!(probes[1].semaphore_offset, 0);
     // The same program, position-independent and stripped: main is in .dynsym only.
     let bytes = seed("executable", "pie");
     let exe = Executable::parse(&bytes).unwrap();
