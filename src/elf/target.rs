@@ -268,6 +268,12 @@ mod tests {
         // Past p_filesz (in p_memsz: .bss), and below the segment: not in the file.
         assert_eq!(exe.file_offset(0x401800), None);
         assert_eq!(exe.file_offset(0x400fff), None);
+        // A p_offset near the top of the address space: the sum overflows, no offset.
+        let mut huge = bytes.clone();
+        huge[64 + 8..64 + 16].copy_from_slice(&(u64::MAX - 0x10).to_le_bytes());
+        let exe = Executable::parse(&huge).unwrap();
+        assert_eq!(exe.file_offset(0x401000), Some(u64::MAX - 0x10));
+        assert_eq!(exe.file_offset(0x401020), None);
         let dynamic = elf_with_segment(3);
         assert_eq!(
             Executable::parse(&dynamic).unwrap().fixed_addresses(),

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use ebpf_loader::btf::build::BtfBuilder;
 use ebpf_loader::btf::ext::BtfExt;
 use ebpf_loader::btf::{Btf, Kind};
-use ebpf_loader::elf::target::{address_in_maps, Executable};
-use ebpf_loader::elf::usdt::{parse_usdt_args, usdt_probes, UsdtArgKind};
+use ebpf_loader::elf::target::{address_in_maps, Executable, ExecutableError};
+use ebpf_loader::elf::usdt::{parse_usdt_args, usdt_probes, UsdtArgError, UsdtArgKind, UsdtError};
 use ebpf_loader::elf::{ExternKind, KconfigInput, ObjectSpec};
 
 // The fuzz targets' own bodies, so the corpus runs through exactly their steps.
@@ -287,4 +287,42 @@ fn the_split_seed_is_the_builders_and_parses() {
         .find_by_name_kind("fuzz_dev_t", Kind::Typedef)
         .unwrap();
     assert_eq!(split.skip_mods_and_typedefs(typedef).unwrap(), dev);
+}
+
+#[test]
+fn what_once_overflowed_is_a_typed_error() {
+    let regression = |target: &str, name: &str| {
+        let path = format!(
+            "{}/fuzz/regressions/{target}/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(path).unwrap()
+    };
+    // A size of i32::MIN: `abs()` overflowed.
+    let text = regression("usdt_args", "size-i32-min");
+    assert_eq!(
+        parse_usdt_args(std::str::from_utf8(&text).unwrap()),
+        Err(UsdtArgError::Size {
+            arg: "-2147483648@%eax".into()
+        })
+    );
+    // The exec seed with its first PT_LOAD at p_offset 0xffff_ffff_ffff_ffc0: the probe's
+    // file offset (p_offset + its distance into the segment) overflowed.
+    let bytes = regression("executable", "segment-offset-overflow");
+    let exe = Executable::parse(&bytes).unwrap();
+    assert!(matches!(
+        usdt_probes(&exe),
+        Err(UsdtError::NotInSegment { semaphore: false, ref probe, .. }) if probe == "fuzz:plain"
+    ));
+    // The exec seed with .text at sh_offset 0xffff_ffff_ffff_fff0: _start's file offset
+    // (sh_offset + st_value - sh_addr) overflowed.
+    let bytes = regression("executable", "section-offset-overflow");
+    let exe = Executable::parse(&bytes).unwrap();
+    assert_eq!(
+        exe.function_offset("_start"),
+        Err(ExecutableError::FunctionNotInFile {
+            symbol: "_start".into(),
+            address: 0x4000fc
+        })
+    );
 }
