@@ -19,7 +19,8 @@
 //! 3. [`btf`]: types (`.BTF`), their annotations (`.BTF.ext`), the kernel's own BTF, and
 //!    CO-RE ([`btf::core`]);
 //! 4. [`elf`]: the object file as an [`elf::ObjectSpec`]; [`elf::reloc`] links and
-//!    relocates a program;
+//!    relocates a program; the executables uprobes and USDT name ([`elf::target`],
+//!    [`elf::usdt`]);
 //! 5. [`load`]: maps, BTF and programs made into kernel objects, as [`load::Map`] and
 //!    [`load::Program`] handles;
 //! 6. [`attach`]: kprobes, tracepoints, raw tracepoints, uprobes, perf events, as
