@@ -24,6 +24,11 @@ pub mod tracefs;
 mod uprobe;
 pub mod usdt;
 
+#[cfg(test)]
+mod fake_tests;
+#[cfg(test)]
+mod fault_tests;
+
 pub(crate) use socket::{attach_packet_socket, attach_socket};
 pub(crate) use tc::attach_tc;
 pub use tc::{TcDirection, TcFilter, TcFilterInfo};

@@ -93,7 +93,7 @@ fn probe_enum64() -> bool {
 /// return the first answer).
 pub fn probe() -> BtfFeatures {
     static ONCE: OnceLock<BtfFeatures> = OnceLock::new();
-    *ONCE.get_or_init(|| {
+    syscall::probe_once(&ONCE, || {
         super::memlock::ensure();
         BtfFeatures {
             func: probe_func(BTF_FUNC_STATIC),

@@ -165,7 +165,7 @@ impl Memlock {
 /// [`crate::load::Program::load_instructions`] call it before creating anything.
 pub fn ensure() -> Memlock {
     static ONCE: OnceLock<Memlock> = OnceLock::new();
-    *ONCE.get_or_init(|| {
+    syscall::probe_once(&ONCE, || {
         let current = syscall::get_memlock();
         let before = current.map_or(Limit::Bytes(0), |l| Limit::from_raw(l.rlim_cur));
         let accounting = probe_memcg_accounting();

@@ -32,6 +32,9 @@ mod map;
 mod modules;
 mod program;
 
+#[cfg(test)]
+mod fake_tests;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

@@ -8,6 +8,12 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use super::SysError;
 use crate::uapi::BPF_OBJ_NAME_LEN;
 
+/// The fake kernel of the unit tests: a child of this module, so that it reads each
+/// command's attribute struct field by field, as the kernel does.
+#[cfg(test)]
+#[path = "fake.rs"]
+pub(crate) mod fake;
+
 // `enum bpf_cmd`.
 pub const BPF_MAP_CREATE: u32 = 0;
 pub const BPF_MAP_LOOKUP_ELEM: u32 = 1;
@@ -19,6 +25,10 @@ pub const BPF_PROG_TEST_RUN: u32 = 10;
 pub const BPF_OBJ_PIN: u32 = 6;
 pub const BPF_OBJ_GET: u32 = 7;
 pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
+#[cfg_attr(not(test), allow(dead_code))] // the tests' checks that objects were freed
+pub const BPF_PROG_GET_NEXT_ID: u32 = 11;
+#[cfg_attr(not(test), allow(dead_code))]
+pub const BPF_MAP_GET_NEXT_ID: u32 = 12;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 pub const BPF_PROG_QUERY: u32 = 16;
 pub const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
@@ -29,23 +39,26 @@ pub const BPF_BTF_GET_NEXT_ID: u32 = 23;
 pub const BPF_LINK_CREATE: u32 = 28;
 pub const BPF_ITER_CREATE: u32 = 33;
 
-/// Calls `bpf(cmd, attr, size_of::<A>())`. Returns the non-negative result.
-fn sys_bpf<A>(op: &'static str, cmd: u32, attr: &mut A) -> Result<i64, SysError> {
+/// Calls `bpf(cmd, attr, size_of::<A>())`, through the [seam](super::seam). Returns the
+/// non-negative result.
+fn sys_bpf<A: std::any::Any>(op: &'static str, cmd: u32, attr: &mut A) -> Result<i64, SysError> {
     let size = std::mem::size_of::<A>() as libc::c_uint;
-    // SAFETY: `attr` is a live, exclusively borrowed `#[repr(C)]` struct of exactly `size`
-    // bytes, with every byte initialised (padding is explicit); the kernel reads and may
-    // write back at most `size` bytes of it. Pointers inside it (to instructions, keys,
-    // logs) are to buffers the caller keeps alive across this call.
-    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr as *mut A, size) };
-    if rc < 0 {
-        Err(SysError::last(op))
-    } else {
-        Ok(rc)
-    }
+    super::seam::bpf(cmd, attr, |attr| {
+        // SAFETY: `attr` is a live, exclusively borrowed `#[repr(C)]` struct of exactly
+        // `size` bytes, with every byte initialised (padding is explicit); the kernel reads
+        // and may write back at most `size` bytes of it. Pointers inside it (to
+        // instructions, keys, logs) are to buffers the caller keeps alive across this call.
+        unsafe { libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr as *mut A, size) }
+    })
+    .map_err(|errno| SysError::new(op, errno))
 }
 
 /// Like [`sys_bpf`], for the commands that return a new fd.
-fn sys_bpf_fd<A>(op: &'static str, cmd: u32, attr: &mut A) -> Result<OwnedFd, SysError> {
+fn sys_bpf_fd<A: std::any::Any>(
+    op: &'static str,
+    cmd: u32,
+    attr: &mut A,
+) -> Result<OwnedFd, SysError> {
     let fd = sys_bpf(op, cmd, attr)?;
     let fd = RawFd::try_from(fd).map_err(|_| SysError::new(op, libc::EBADF))?;
     // SAFETY: the kernel just returned this fd to us; nothing else owns it.
@@ -419,18 +432,36 @@ pub fn prog_get_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
     sys_bpf_fd("BPF_PROG_GET_FD_BY_ID", BPF_PROG_GET_FD_BY_ID, &mut attr)
 }
 
-/// The id of the next BTF object after `start` (`BPF_BTF_GET_NEXT_ID`, 5.4): the kernel's
-/// own (vmlinux, each module's) and those programs loaded. `None` past the last.
-pub fn btf_get_next_id(start: u32) -> Result<Option<u32>, SysError> {
+/// The id of the next map after `start` (`BPF_MAP_GET_NEXT_ID`, 4.13), without opening
+/// it: how tests check that a map they made is gone. `None` past the last.
+#[cfg(test)]
+pub fn map_get_next_id(start: u32) -> Result<Option<u32>, SysError> {
+    get_next_id("BPF_MAP_GET_NEXT_ID", BPF_MAP_GET_NEXT_ID, start)
+}
+
+/// The id of the next program after `start` (`BPF_PROG_GET_NEXT_ID`, 4.13).
+#[cfg(test)]
+pub fn prog_get_next_id(start: u32) -> Result<Option<u32>, SysError> {
+    get_next_id("BPF_PROG_GET_NEXT_ID", BPF_PROG_GET_NEXT_ID, start)
+}
+
+/// `BPF_*_GET_NEXT_ID`: the id after `start`, `None` past the last.
+fn get_next_id(op: &'static str, cmd: u32, start: u32) -> Result<Option<u32>, SysError> {
     let mut attr = GetFdByIdAttr {
         id: start,
         ..Default::default()
     };
-    match sys_bpf("BPF_BTF_GET_NEXT_ID", BPF_BTF_GET_NEXT_ID, &mut attr) {
+    match sys_bpf(op, cmd, &mut attr) {
         Ok(_) => Ok(Some(attr.next_id)),
         Err(error) if error.errno == libc::ENOENT => Ok(None),
         Err(error) => Err(error),
     }
+}
+
+/// The id of the next BTF object after `start` (`BPF_BTF_GET_NEXT_ID`, 5.4): the kernel's
+/// own (vmlinux, each module's) and those programs loaded. `None` past the last.
+pub fn btf_get_next_id(start: u32) -> Result<Option<u32>, SysError> {
+    get_next_id("BPF_BTF_GET_NEXT_ID", BPF_BTF_GET_NEXT_ID, start)
 }
 
 /// Opens the BTF object with this id (`BPF_BTF_GET_FD_BY_ID`, 5.4). `ENOENT` once it has
@@ -603,7 +634,7 @@ pub struct ProgramInfo {
 
 /// `BPF_OBJ_GET_INFO_BY_FD`: the kernel fills `info` (a `struct bpf_*_info`), up to the
 /// smaller of its size and the kernel's own (an older kernel leaves the rest zero).
-fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> Result<(), SysError> {
+fn obj_info<T: std::any::Any>(fd: BorrowedFd<'_>, info: &mut T) -> Result<(), SysError> {
     let mut attr = InfoAttr {
         bpf_fd: fd.as_raw_fd() as u32,
         info_len: std::mem::size_of::<T>() as u32,

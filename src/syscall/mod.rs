@@ -27,6 +27,11 @@
 //!
 //! This module holds the crate's `unsafe` for system calls; `perf` (the rings) and
 //! `btf::kernel` (the kernel's BTF file) hold the `unsafe` of their mmaps.
+//!
+//! Every call goes through one function of `seam.rs`, which outside tests is the call
+//! itself; in the crate's unit tests a fake kernel (`fake.rs`) can answer there instead,
+//! record the calls, and fail the ones a test names (`docs/architecture.md`, "The
+//! system-call seam and the fake kernel").
 
 mod bpf;
 mod cpus;
@@ -35,10 +40,13 @@ mod load;
 mod net;
 mod perf_event;
 mod rlimit;
+mod seam;
 
 #[cfg(test)]
 mod kernel_tests;
 
+#[cfg(test)]
+pub(crate) use bpf::fake;
 pub use bpf::*;
 pub use cpus::{online_cpus, possible_cpus, CpuListError};
 pub use error::{errno_name, SysError};
@@ -49,6 +57,7 @@ pub use load::{
 pub use net::*;
 pub use perf_event::*;
 pub use rlimit::{get_memlock, set_memlock};
+pub(crate) use seam::probe_once;
 
 /// Mounts tracefs at `target` (`mount -t tracefs tracefs TARGET`). Needs root.
 pub fn mount_tracefs(target: &std::path::Path) -> Result<(), SysError> {
@@ -70,20 +79,23 @@ fn mount_pseudo(
     use std::os::unix::ffi::OsStrExt;
     let target = std::ffi::CString::new(target.as_os_str().as_bytes())
         .map_err(|_| SysError::new(what, libc::EINVAL))?;
-    // SAFETY: every pointer is to a NUL-terminated string that lives across the call;
-    // `data` may be null for these filesystems.
-    let rc = unsafe {
-        libc::mount(
-            fstype.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
+    let call = seam::Call::Mount {
+        fstype,
+        target: &target,
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(SysError::last(what))
-    }
+    seam::call(call, || {
+        // SAFETY: every pointer is to a NUL-terminated string that lives across the call;
+        // `data` may be null for these filesystems.
+        i64::from(unsafe {
+            libc::mount(
+                fstype.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        })
+    })
+    .map(drop)
+    .map_err(|errno| SysError::new(what, errno))
 }

@@ -14,11 +14,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::SysError;
 
-/// A new fd from `socket(2)`'s return value.
-fn owned_socket(fd: libc::c_int, op: &'static str) -> Result<OwnedFd, SysError> {
-    if fd < 0 {
-        return Err(SysError::last(op));
-    }
+/// A new fd from `socket(2)`'s result (a `c_int`, widened by the seam).
+fn owned_socket(fd: Result<i64, i32>, op: &'static str) -> Result<OwnedFd, SysError> {
+    let fd = fd.map_err(|errno| SysError::new(op, errno))? as libc::c_int;
     // SAFETY: the kernel just returned this descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -31,35 +29,47 @@ pub fn setsockopt_int(
     value: libc::c_int,
     op: &'static str,
 ) -> Result<(), SysError> {
-    // SAFETY: `value` is a c_int that lives across the call; its size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            option,
-            &value as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
+    let call = super::seam::Call::Setsockopt {
+        op,
+        fd: socket.as_raw_fd(),
+        value,
     };
-    if rc < 0 {
-        Err(SysError::last(op))
-    } else {
-        Ok(())
-    }
+    super::seam::call(call, || {
+        // SAFETY: `value` is a c_int that lives across the call; its size is passed.
+        i64::from(unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                level,
+                option,
+                &value as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+    })
+    .map(drop)
+    .map_err(|errno| SysError::new(op, errno))
 }
 
 /// An `AF_NETLINK`/`NETLINK_ROUTE` socket, close-on-exec, with extended acks asked for
 /// (where the kernel has none, before 4.12, errors come with their errno alone).
 pub fn netlink_route_socket() -> Result<OwnedFd, SysError> {
-    // SAFETY: socket(2) with constant arguments.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
+    let op = "socket(AF_NETLINK)";
+    let call = super::seam::Call::Socket {
+        op,
+        domain: libc::AF_NETLINK,
+        protocol: libc::NETLINK_ROUTE,
     };
-    let fd = owned_socket(fd, "socket(AF_NETLINK)")?;
+    let fd = super::seam::call(call, || {
+        // SAFETY: socket(2) with constant arguments.
+        i64::from(unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        })
+    });
+    let fd = owned_socket(fd, op)?;
     let _ = setsockopt_int(
         std::os::fd::AsFd::as_fd(&fd),
         libc::SOL_NETLINK,
@@ -75,41 +85,45 @@ pub fn netlink_send(socket: BorrowedFd<'_>, request: &[u8]) -> Result<(), SysErr
     // SAFETY: sockaddr_nl is plain data; all zeros is the kernel's address (nl_pid 0).
     let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // SAFETY: `request` and `kernel` live across the call, their lengths are passed.
-    let n = unsafe {
-        libc::sendto(
-            socket.as_raw_fd(),
-            request.as_ptr() as *const libc::c_void,
-            request.len(),
-            0,
-            &kernel as *const libc::sockaddr_nl as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
+    let call = super::seam::Call::Sendto {
+        fd: socket.as_raw_fd(),
+        data: request,
     };
-    if n < 0 {
-        return Err(SysError::last("sendto(NETLINK_ROUTE)"));
-    }
-    Ok(())
+    super::seam::call(call, || {
+        // SAFETY: `request` and `kernel` live across the call, their lengths are passed.
+        unsafe {
+            libc::sendto(
+                socket.as_raw_fd(),
+                request.as_ptr() as *const libc::c_void,
+                request.len(),
+                0,
+                &kernel as *const libc::sockaddr_nl as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            ) as i64
+        }
+    })
+    .map(drop)
+    .map_err(|errno| SysError::new("sendto(NETLINK_ROUTE)", errno))
 }
 
 /// Receives one datagram into `buf` (retried on `EINTR`); its length.
 pub fn recv(socket: BorrowedFd<'_>, buf: &mut [u8], op: &'static str) -> Result<usize, SysError> {
     loop {
-        // SAFETY: `buf` is writable for its length across the call.
-        let n = unsafe {
-            libc::recv(
-                socket.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                0,
-            )
-        };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let error = SysError::last(op);
-        if error.errno != libc::EINTR {
-            return Err(error);
+        let n = super::seam::recv(socket.as_raw_fd(), buf, |buf| {
+            // SAFETY: `buf` is writable for its length across the call.
+            unsafe {
+                libc::recv(
+                    socket.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    0,
+                ) as i64
+            }
+        });
+        match n {
+            Ok(n) => return Ok(n),
+            Err(libc::EINTR) => continue,
+            Err(errno) => return Err(SysError::new(op, errno)),
         }
     }
 }
@@ -117,31 +131,43 @@ pub fn recv(socket: BorrowedFd<'_>, buf: &mut [u8], op: &'static str) -> Result<
 /// A raw packet socket (`AF_PACKET`, `SOCK_RAW`, non-blocking, close-on-exec) for
 /// `protocol` (`ETH_P_*`, host order), bound to the interface `ifindex`.
 pub fn packet_socket(ifindex: u32, protocol: u16) -> Result<OwnedFd, SysError> {
-    // SAFETY: socket(2) with constant arguments.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::c_int::from(protocol.to_be()),
-        )
+    let op = "socket(AF_PACKET)";
+    let call = super::seam::Call::Socket {
+        op,
+        domain: libc::AF_PACKET,
+        protocol: libc::c_int::from(protocol.to_be()),
     };
-    let socket = owned_socket(fd, "socket(AF_PACKET)")?;
+    let fd = super::seam::call(call, || {
+        // SAFETY: socket(2) with constant arguments.
+        i64::from(unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::c_int::from(protocol.to_be()),
+            )
+        })
+    });
+    let socket = owned_socket(fd, op)?;
     // SAFETY: sockaddr_ll is plain data; all zeros is a valid value.
     let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     address.sll_family = libc::AF_PACKET as u16;
     address.sll_protocol = protocol.to_be();
     address.sll_ifindex = ifindex as i32;
-    // SAFETY: `address` lives across the call and its size is passed.
-    let rc = unsafe {
-        libc::bind(
-            socket.as_raw_fd(),
-            &address as *const libc::sockaddr_ll as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
+    let call = super::seam::Call::BindPacket {
+        fd: socket.as_raw_fd(),
+        ifindex: address.sll_ifindex,
     };
-    if rc < 0 {
-        return Err(SysError::last("bind(AF_PACKET)"));
-    }
+    super::seam::call(call, || {
+        // SAFETY: `address` lives across the call and its size is passed.
+        i64::from(unsafe {
+            libc::bind(
+                socket.as_raw_fd(),
+                &address as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })
+    })
+    .map_err(|errno| SysError::new("bind(AF_PACKET)", errno))?;
     Ok(socket)
 }
 

@@ -68,22 +68,28 @@ const _: () = assert!(std::mem::size_of::<PerfEventAttr>() == 112);
 pub fn perf_event_open(attr: &PerfEventAttr, pid: i32, cpu: i32) -> Result<OwnedFd, SysError> {
     let mut attr = *attr;
     attr.size = std::mem::size_of::<PerfEventAttr>() as u32;
-    // SAFETY: `attr` is a fully initialised `#[repr(C)]` `perf_event_attr` of `attr.size`
-    // bytes that lives across the call; the kernel may write `size` back on E2BIG. Any
-    // pointer it holds (config1) is the caller's to keep alive.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            &mut attr as *mut PerfEventAttr,
-            pid as libc::c_long,
-            cpu as libc::c_long,
-            -1 as libc::c_long,
-            PERF_FLAG_FD_CLOEXEC,
-        )
+    let described = attr;
+    let call = super::seam::Call::PerfEventOpen {
+        attr: &described,
+        pid,
+        cpu,
     };
-    if rc < 0 {
-        return Err(SysError::last("perf_event_open"));
-    }
+    let rc = super::seam::call(call, || {
+        // SAFETY: `attr` is a fully initialised `#[repr(C)]` `perf_event_attr` of
+        // `attr.size` bytes that lives across the call; the kernel may write `size` back on
+        // E2BIG. Any pointer it holds (config1) is the caller's to keep alive.
+        unsafe {
+            libc::syscall(
+                libc::SYS_perf_event_open,
+                &mut attr as *mut PerfEventAttr,
+                pid as libc::c_long,
+                cpu as libc::c_long,
+                -1 as libc::c_long,
+                PERF_FLAG_FD_CLOEXEC,
+            )
+        }
+    })
+    .map_err(|errno| SysError::new("perf_event_open", errno))?;
     let fd = RawFd::try_from(rc).map_err(|_| SysError::new("perf_event_open", libc::EBADF))?;
     // SAFETY: the kernel just returned this fd; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -95,14 +101,18 @@ fn perf_ioctl(
     request: u64,
     arg: libc::c_ulong,
 ) -> Result<(), SysError> {
-    // SAFETY: the PERF_EVENT_IOC_* requests used here take an integer argument (ENABLE and
-    // DISABLE a flags word, SET_BPF a program fd), not a pointer; `fd` is open.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg) };
-    if rc < 0 {
-        Err(SysError::last(op))
-    } else {
-        Ok(())
-    }
+    let call = super::seam::Call::PerfIoctl {
+        op,
+        fd: fd.as_raw_fd(),
+        arg,
+    };
+    super::seam::call(call, || {
+        // SAFETY: the PERF_EVENT_IOC_* requests used here take an integer argument (ENABLE
+        // and DISABLE a flags word, SET_BPF a program fd), not a pointer; `fd` is open.
+        i64::from(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg) })
+    })
+    .map(drop)
+    .map_err(|errno| SysError::new(op, errno))
 }
 
 /// `PERF_EVENT_IOC_ENABLE`.
