@@ -191,11 +191,9 @@ fn without_cookies_a_position_independent_binary_needs_a_process() {
     let error = attach(&object, None).unwrap_err();
     assert!(
         matches!(
-            error,
-            AttachError::UsdtAddress {
-                source: ProbeAddressError::NeedsProcess,
-                ..
-            }
+            &error,
+            AttachError::UsdtAddress { source, .. }
+                if matches!(**source, ProbeAddressError::NeedsProcess)
         ),
         "{error:?}"
     );

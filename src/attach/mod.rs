@@ -322,8 +322,8 @@ pub enum AttachError {
         probe: String,
         /// The binary.
         path: PathBuf,
-        /// Why there is no address.
-        source: usdt::ProbeAddressError,
+        /// Why there is no address (boxed: the error stays small).
+        source: Box<usdt::ProbeAddressError>,
     },
     /// What a USDT program needs that this object or kernel lacks (libbpf's `usdt.bpf.h`
     /// maps, BPF cookies).
@@ -455,7 +455,7 @@ impl std::error::Error for AttachError {
         match self {
             AttachError::Sys { error, .. } => Some(error),
             AttachError::Usdt { source, .. } => Some(source),
-            AttachError::UsdtAddress { source, .. } => Some(source),
+            AttachError::UsdtAddress { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }

@@ -717,7 +717,7 @@ impl Object {
                     program: program.to_string(),
                     probe: format!("{provider}:{name}"),
                     path: binary.to_path_buf(),
-                    source,
+                    source: Box::new(source),
                 })?;
             (Some(ips), addresses)
         };
