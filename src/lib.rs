@@ -15,7 +15,8 @@
 //!
 //! Reading order, the pipeline's:
 //! 1. [`uapi`]: the kernel's numbers (map, program and attach types, flags);
-//! 2. [`insn`]: the 8-byte instruction, and [`insn::disasm`] to read it;
+//! 2. [`insn`]: the 8-byte instruction, and [`insn::disasm`] to read it; [`pod`]: plain
+//!    data, the Rust types that are the bytes of C types (checked by [`btf::layout`]);
 //! 3. [`btf`]: types (`.BTF`), their annotations (`.BTF.ext`), the kernel's own BTF, and
 //!    CO-RE ([`btf::core`]);
 //! 4. [`elf`]: the object file as an [`elf::ObjectSpec`]; [`elf::reloc`] links and
@@ -31,16 +32,21 @@
 //! 8. [`inspect`]: the whole of it told for any object, as text.
 //!
 //! ```no_run
-//! use ebpf_loader::{btf, elf::ObjectSpec, load::{LoadOptions, Object}};
-//! use ebpf_loader::{attach::AttachOptions, perf::{PerfReader, PerfReaderOptions}};
+//! use ebpf_loader::{elf::ObjectSpec, load::{HashMap, LoadOptions, Object, PerfEventArray}};
+//! use ebpf_loader::{attach::AttachOptions, perf::PerfReaderOptions};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let bytes = std::fs::read("bpf/main.bpf.o")?;
-//! let spec = ObjectSpec::parse(&bytes)?;
-//! let kernel = btf::kernel::load()?;
-//! let object = Object::load(&spec, &LoadOptions { target_btf: Some(&kernel), ..Default::default() })?;
+//! let mut spec = ObjectSpec::parse(&bytes)?;
+//! spec.set_global("filter_pid", &4242u32)?; // checked against the variable's BTF type
+//! // CO-RE against the running kernel's BTF, the default `TargetBtf`.
+//! let object = Object::load(&spec, &LoadOptions::default())?;
 //! let _link = object.program("inet_sock_set_state").unwrap().attach(&AttachOptions::default())?;
-//! let mut reader = PerfReader::open(object.map("events").unwrap(), &PerfReaderOptions::default())?;
-//! reader.poll(None, |event| println!("{event:?}"))?;
+//! // Typed views, checked once against the map's sizes and BTF types.
+//! let counts: HashMap<[u8; 36], u64> = object.typed_map("counts")?;
+//! let events: PerfEventArray = object.typed_map("events")?;
+//! let mut reader = events.reader(&PerfReaderOptions::default())?;
+//! // A sample as a `Pod` type: at most the kernel's 7 bytes of padding longer.
+//! reader.poll(None, |event| println!("{:?}", event.read::<[u8; 16]>()))?;
 //! # Ok(()) }
 //! ```
 
@@ -51,6 +57,8 @@
 pub mod uapi;
 
 pub mod insn;
+
+pub mod pod;
 
 pub mod btf;
 

@@ -5,13 +5,19 @@
 //! on the spec before load); with [`RecordReader::open`] the code that reads is the same
 //! either way.
 //!
+//! A sample reads as a typed value with [`Sample::read`]: its length is checked against
+//! the type's, allowing the padding of the channel it came through (a perf sample up to
+//! [`crate::perf::SAMPLE_PADDING`] bytes, a ring buffer record none).
+//!
 //! ABI: see [`crate::perf`] and [`crate::ringbuf`].
 
 use std::fmt;
+use std::ops::Deref;
 use std::time::Duration;
 
 use crate::load::Map;
-use crate::perf::{Event, PerfError, PerfReader, PerfReaderOptions};
+use crate::perf::{Event, PerfError, PerfReader, PerfReaderOptions, SAMPLE_PADDING};
+use crate::pod::{self, Pod, SizeError};
 use crate::ringbuf::{RingBufError, RingBufReader};
 use crate::uapi::MapType;
 
@@ -20,14 +26,48 @@ use crate::uapi::MapType;
 pub enum Record<'a> {
     /// The bytes the program wrote. Through a perf event array they arrive padded by the
     /// kernel to keep records 8-byte aligned (the padding is not zeroed); through a ring
-    /// buffer they arrive at their exact length.
-    Sample(&'a [u8]),
+    /// buffer they arrive at their exact length. [`Sample::read`] reads them as a type.
+    Sample(Sample<'a>),
     /// `count` records the kernel could not write because a perf ring was full. (A full
     /// ring buffer makes the program's own call fail instead: the program counts those.)
     Lost {
         /// How many.
         count: u64,
     },
+}
+
+/// A sample's bytes, and how much padding its channel may have added after them. Derefs
+/// to the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample<'a> {
+    data: &'a [u8],
+    padding: usize,
+}
+
+impl<'a> Sample<'a> {
+    /// The bytes, padding included.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The `T` the program wrote: the sample is `T`'s size, plus at most the padding of
+    /// its channel (7 bytes for a perf event array, none for a ring buffer); anything
+    /// else is a [`SizeError`].
+    pub fn read<T: Pod>(&self) -> Result<T, SizeError> {
+        pod::read_padded(self.data, self.padding)
+    }
+}
+
+impl Deref for Sample<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.data
+    }
+}
+
+fn ring_sample(data: &[u8]) -> Record<'_> {
+    Record::Sample(Sample { data, padding: 0 })
 }
 
 /// Why a record reader could not be opened or read.
@@ -107,7 +147,7 @@ impl RecordReader {
                 .poll(timeout, |event| f(from_perf(event)))
                 .map_err(RecordError::Perf),
             RecordReader::RingBuf(reader) => reader
-                .poll(timeout, |_, data| f(Record::Sample(data)))
+                .poll(timeout, |_, data| f(ring_sample(data)))
                 .map_err(RecordError::RingBuf),
         }
     }
@@ -119,7 +159,7 @@ impl RecordReader {
                 .drain(|event| f(from_perf(event)))
                 .map_err(RecordError::Perf),
             RecordReader::RingBuf(reader) => reader
-                .drain(|_, data| f(Record::Sample(data)))
+                .drain(|_, data| f(ring_sample(data)))
                 .map_err(RecordError::RingBuf),
         }
     }
@@ -127,7 +167,44 @@ impl RecordReader {
 
 fn from_perf(event: Event<'_>) -> Record<'_> {
     match event {
-        Event::Sample { data, .. } => Record::Sample(data),
+        Event::Sample { data, .. } => Record::Sample(Sample {
+            data,
+            padding: SAMPLE_PADDING,
+        }),
         Event::Lost { count, .. } => Record::Lost { count },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_reads_as_a_type_with_its_channels_padding() {
+        let bytes = [7u8, 0, 0, 0, 0xee, 0xee, 0xee, 0xee];
+        let perf = Sample {
+            data: &bytes,
+            padding: SAMPLE_PADDING,
+        };
+        // A perf sample of a u32: 4 bytes of the kernel's padding follow it.
+        assert_eq!(perf.read::<u32>(), Ok(u32::from_ne_bytes([7, 0, 0, 0])));
+        assert_eq!(perf.len(), 8);
+        let ring = Sample {
+            data: &bytes,
+            padding: 0,
+        };
+        assert_eq!(ring.read::<u64>(), Ok(u64::from_ne_bytes(bytes)));
+        assert_eq!(
+            ring.read::<u32>().unwrap_err().to_string(),
+            "a record of 8 bytes is longer than u32 (4 bytes) and the 0 bytes of padding allowed"
+        );
+        let short = Sample {
+            data: &bytes[..3],
+            padding: SAMPLE_PADDING,
+        };
+        assert_eq!(
+            short.read::<u32>().unwrap_err().to_string(),
+            "a record of 3 bytes is shorter than u32 (4 bytes)"
+        );
     }
 }

@@ -26,12 +26,20 @@ impl MapType {
     /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`: one perf event fd per CPU; `max_entries` 0 means
     /// "one per possible CPU" (the loader sizes it).
     pub const PERF_EVENT_ARRAY: MapType = MapType(4);
+    /// `BPF_MAP_TYPE_PERCPU_HASH`: one value per possible CPU.
+    pub const PERCPU_HASH: MapType = MapType(5);
     /// `BPF_MAP_TYPE_PERCPU_ARRAY`.
     pub const PERCPU_ARRAY: MapType = MapType(6);
+    /// `BPF_MAP_TYPE_LRU_HASH`: a hash map that evicts the least recently used element.
+    pub const LRU_HASH: MapType = MapType(9);
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`.
+    pub const LRU_PERCPU_HASH: MapType = MapType(10);
     /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`: map fds, all of one shape (the inner map's).
     pub const ARRAY_OF_MAPS: MapType = MapType(12);
     /// `BPF_MAP_TYPE_HASH_OF_MAPS`.
     pub const HASH_OF_MAPS: MapType = MapType(13);
+    /// `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE`.
+    pub const PERCPU_CGROUP_STORAGE: MapType = MapType(21);
     /// `BPF_MAP_TYPE_RINGBUF` (5.8).
     pub const RINGBUF: MapType = MapType(27);
 

@@ -101,8 +101,7 @@ fn opensnoop_reports_this_processs_open_with_its_filter_set() {
     };
     let pid = std::process::id();
     let mut spec = ObjectSpec::parse(&std::fs::read(&path).unwrap()).unwrap();
-    spec.set_global("targ_tgid", &(pid as i32).to_ne_bytes())
-        .unwrap();
+    spec.set_global("targ_tgid", &(pid as i32)).unwrap();
     let kernel = btf::kernel::load().unwrap();
     let programs = [
         "tracepoint__syscalls__sys_enter_openat",
@@ -112,7 +111,7 @@ fn opensnoop_reports_this_processs_open_with_its_filter_set() {
         &spec,
         &LoadOptions {
             programs: programs.iter().map(|p| p.to_string()).collect(),
-            target_btf: Some(&kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
             ..LoadOptions::default()
         },
     )

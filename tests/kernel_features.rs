@@ -168,7 +168,7 @@ fn a_clang_object_with_float_decl_tag_and_type_tag_loads_with_its_btf() {
     let object = Object::load(
         &spec,
         &LoadOptions {
-            target_btf: Some(&kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
             ..LoadOptions::default()
         },
     )

@@ -37,7 +37,7 @@ fn load(kernel: &Btf) -> Result<Object, LoadError> {
     Object::load(
         &spec,
         &LoadOptions {
-            target_btf: Some(kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(kernel),
             ..LoadOptions::default()
         },
     )
@@ -57,7 +57,7 @@ fn ip(args: &[&str]) {
     );
 }
 
-fn global(object: &Object, name: &str) -> Vec<u8> {
+fn global<T: ebpf_loader::pod::Pod>(object: &Object, name: &str) -> T {
     object.global(name).unwrap()
 }
 
@@ -122,16 +122,13 @@ fn fentry_on_a_module_function_is_loaded_with_the_module_btf_and_fires() {
 
     let link = program.attach(&AttachOptions::default()).unwrap();
     assert_eq!(link.method().probe, Probe::BtfTarget);
-    assert_eq!(
-        u64::from_ne_bytes(global(&object, "inits").try_into().unwrap()),
-        0
-    );
+    assert_eq!(global::<u64>(&object, "inits"), 0);
     // A link of this test's own, named after the process (IFNAMSIZ: 15 bytes).
     let name = format!("ebpfmod{}", std::process::id() % 10_000_000);
     ip(&["link", "add", &name, "type", "dummy"]);
     ip(&["link", "del", &name]);
-    let inits = u64::from_ne_bytes(global(&object, "inits").try_into().unwrap());
-    let last = global(&object, "last_name");
+    let inits = global::<u64>(&object, "inits");
+    let last = global::<[u8; 16]>(&object, "last_name");
     let end = last.iter().position(|&b| b == 0).unwrap_or(last.len());
     assert_eq!(
         (inits, String::from_utf8_lossy(&last[..end]).as_ref()),
@@ -151,7 +148,7 @@ fn a_modules_kfuncs_are_called_through_its_fd_array_slot() {
         Object::load(
             &spec,
             &LoadOptions {
-                target_btf: Some(&kernel),
+                target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
                 ..LoadOptions::default()
             },
         )
@@ -216,8 +213,8 @@ fn a_modules_kfuncs_are_called_through_its_fd_array_slot() {
     );
     // A packet of zeros: the module's lookup of the all-zero TCP tuple finds nothing.
     assert_eq!(program.test_run(&[0u8; 64]).unwrap(), 2, "XDP_PASS");
-    let read = |name| global(&object, name);
-    assert_eq!(read("lookups"), 1u64.to_ne_bytes());
-    assert_eq!(read("found"), 0u64.to_ne_bytes());
-    assert_eq!(read("lookup_error"), (-libc::ENOENT).to_ne_bytes());
+    let read = |name| global::<u64>(&object, name);
+    assert_eq!(read("lookups"), 1);
+    assert_eq!(read("found"), 0);
+    assert_eq!(global::<i32>(&object, "lookup_error"), -libc::ENOENT);
 }

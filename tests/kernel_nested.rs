@@ -17,8 +17,7 @@ const OBJECT: &[u8] = include_bytes!("fixtures/nested.bpf.o");
 
 fn spec() -> ObjectSpec {
     let mut spec = ObjectSpec::parse(OBJECT).unwrap();
-    spec.set_global("target_tgid", &std::process::id().to_ne_bytes())
-        .unwrap();
+    spec.set_global("target_tgid", &std::process::id()).unwrap();
     spec
 }
 
@@ -43,7 +42,7 @@ fn slot(object: &Object, map: &str, slot: u32) -> Option<u32> {
 }
 
 fn global(object: &Object, name: &str) -> u64 {
-    u64::from_ne_bytes(object.global(name).unwrap().try_into().unwrap())
+    object.global::<u64>(name).unwrap()
 }
 
 #[test]

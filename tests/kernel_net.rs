@@ -47,13 +47,16 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 fn load(program: &str, port: u16) -> Object {
     ebpf_loader::features::memlock::ensure();
     let mut spec = ObjectSpec::parse(OBJECT).unwrap();
-    spec.set_global("target_port", &port.to_ne_bytes()).unwrap();
+    spec.set_global("target_port", &port).unwrap();
     let kernel = btf::kernel::load().ok();
     Object::load(
         &spec,
         &ebpf_loader::load::LoadOptions {
             programs: vec![program.into()],
-            target_btf: kernel.as_ref(),
+            target_btf: kernel.as_ref().map_or(
+                ebpf_loader::load::TargetBtf::Off,
+                ebpf_loader::load::TargetBtf::Btf,
+            ),
             ..Default::default()
         },
     )
@@ -61,7 +64,7 @@ fn load(program: &str, port: u16) -> Object {
 }
 
 fn counter(object: &Object, name: &str) -> u64 {
-    u64::from_ne_bytes(object.global(name).unwrap().try_into().unwrap())
+    object.global::<u64>(name).unwrap()
 }
 
 /// A receiver on 127.0.0.1 and its port.

@@ -49,12 +49,12 @@ fn load_for(tgid: u32, without_cookie: bool) -> Object {
     // Embedded: the VM matrix runs this test binary in guests without the source tree.
     let bytes = include_bytes!("fixtures/usdt.bpf.o");
     let mut spec = ObjectSpec::parse(bytes).unwrap();
-    spec.set_global("target_tgid", &tgid.to_ne_bytes()).unwrap();
+    spec.set_global("target_tgid", &tgid).unwrap();
     let kernel = btf::kernel::load().unwrap();
     Object::load(
         &spec,
         &LoadOptions {
-            target_btf: Some(&kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
             without_bpf_cookie: without_cookie,
             ..LoadOptions::default()
         },
@@ -85,14 +85,14 @@ fn mapped_addresses(object: &Object) -> Vec<u64> {
 /// Hits the probe until the program has counted a hit (bounded), then checks the two
 /// arguments it read.
 fn hit_until_seen(object: &Object) {
-    let hits = || u64::from_ne_bytes(object.global("hits").unwrap().try_into().unwrap());
+    let hits = || object.global::<u64>("hits").unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while hits() == 0 {
         assert!(Instant::now() < deadline, "the probe never fired");
         usdt_hit(-7, 42);
         std::thread::sleep(Duration::from_millis(10));
     }
-    let value = |name| i64::from_ne_bytes(object.global(name).unwrap().try_into().unwrap());
+    let value = |name| object.global::<i64>(name).unwrap();
     // Both read through the spec the program found: by cookie or by address.
     assert_eq!(value("seen_a"), -7);
     assert_eq!(value("seen_b"), 42);
@@ -306,13 +306,13 @@ fn without_cookies_a_fixed_address_executable_needs_no_process() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(links.len(), 1);
     assert_eq!(mapped_addresses(&object), [probe.address]);
-    let hits = || u64::from_ne_bytes(object.global("hits").unwrap().try_into().unwrap());
+    let hits = || object.global::<u64>("hits").unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while hits() == 0 {
         assert!(Instant::now() < deadline, "the child's probe never fired");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let value = |name| i64::from_ne_bytes(object.global(name).unwrap().try_into().unwrap());
+    let value = |name| object.global::<i64>(name).unwrap();
     assert_eq!(value("seen_a"), -7);
     assert_eq!(value("seen_b"), 42);
     drop(links);

@@ -41,7 +41,7 @@ fn a_missing_field_is_named_when_the_verifier_refuses_the_program() {
         &spec,
         &LoadOptions {
             programs: vec!["tcp_connect".into()],
-            target_btf: Some(&target),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&target),
             ..LoadOptions::default()
         },
     )
@@ -71,7 +71,7 @@ fn a_field_guarded_by_exists_is_skipped_and_the_program_loads() {
         &spec,
         &LoadOptions {
             programs: vec!["inet_sock_set_state".into()],
-            target_btf: Some(&target),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&target),
             ..LoadOptions::default()
         },
     )
@@ -95,10 +95,9 @@ fn a_field_guarded_by_exists_is_skipped_and_the_program_loads() {
 #[test]
 fn globals_written_before_load_are_in_the_kernels_maps() {
     let mut spec = spec();
-    spec.set_global("filter_uid", &4242u32.to_ne_bytes())
-        .unwrap();
+    spec.set_global("filter_uid", &4242u32).unwrap();
     assert_eq!(
-        spec.set_global("filter_uid", &[1u8]),
+        spec.set_global("filter_uid", &1u8),
         Err(GlobalError::Size {
             name: "filter_uid".into(),
             expected: 4,
@@ -106,7 +105,22 @@ fn globals_written_before_load_are_in_the_kernels_maps() {
         })
     );
     assert_eq!(
-        spec.set_global("no_such_variable", &[1u8]),
+        spec.set_global_bytes("filter_uid", &[1u8]),
+        Err(GlobalError::Size {
+            name: "filter_uid".into(),
+            expected: 4,
+            got: 1
+        })
+    );
+    // The variable is a u32: an i32 of the same size is refused, naming both types.
+    let signed = spec.set_global("filter_uid", &-1i32).unwrap_err();
+    assert_eq!(signed.to_string(), "global variable filter_uid");
+    assert_eq!(
+        std::error::Error::source(&signed).unwrap().to_string(),
+        "i32 does not match TYPEDEF 'u32': unsigned in the object's BTF, signed in Rust"
+    );
+    assert_eq!(
+        spec.set_global("no_such_variable", &1u8),
         Err(GlobalError::NotFound {
             name: "no_such_variable".into()
         })
@@ -116,14 +130,17 @@ fn globals_written_before_load_are_in_the_kernels_maps() {
         &spec,
         &LoadOptions {
             programs: vec!["inet_sock_set_state".into()],
-            target_btf: Some(&kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
             ..LoadOptions::default()
         },
     )
     .expect("load");
     // .rodata: filled, frozen, readable from user space.
-    assert_eq!(object.global("filter_uid").unwrap(), 4242u32.to_ne_bytes());
-    assert_eq!(object.global("filter_pid").unwrap(), 0u32.to_ne_bytes());
+    assert_eq!(object.global::<u32>("filter_uid").unwrap(), 4242);
+    assert_eq!(
+        object.global_bytes("filter_pid").unwrap(),
+        0u32.to_ne_bytes()
+    );
     // Frozen: not even root can change the configuration once the programs are loaded.
     let rodata = object.map(".rodata").expect(".rodata map");
     let zeroes = vec![0u8; rodata.value_size()];
@@ -135,7 +152,7 @@ fn globals_written_before_load_are_in_the_kernels_maps() {
         other => panic!("expected EPERM, got {other:?}"),
     }
     // .bss: zeroes until a program writes.
-    assert_eq!(object.global("pending_dropped").unwrap(), [0u8; 8]);
+    assert_eq!(object.global::<u64>("pending_dropped").unwrap(), 0);
 }
 
 #[test]
@@ -149,7 +166,7 @@ fn maps_pinned_by_name_are_created_once_and_reused() {
     let kernel = ebpf_loader::btf::kernel::load().expect("kernel BTF");
     let options = LoadOptions {
         programs: vec!["inet_sock_set_state".into()],
-        target_btf: Some(&kernel),
+        target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
         pin_root: Some(dir.clone()),
         ..LoadOptions::default()
     };
@@ -176,7 +193,7 @@ fn a_map_given_by_its_pin_replaces_the_objects_own() {
     theirs.pin(&dir.join("theirs")).unwrap();
     let options = LoadOptions {
         programs: vec!["inet_sock_set_state".into()],
-        target_btf: Some(&kernel),
+        target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
         pinned_maps: vec![("counts".into(), dir.join("theirs"))],
         ..LoadOptions::default()
     };
@@ -186,4 +203,32 @@ fn a_map_given_by_its_pin_replaces_the_objects_own() {
         theirs.info().unwrap().id
     );
     drop(object);
+}
+
+/// `TargetBtf::Off` is the one decision: an object with externs (features.bpf.o's
+/// `__kconfig` and `__ksym`) is refused before any system call, instead of fetching the
+/// kernel's BTF behind the option's back.
+#[test]
+fn target_btf_off_refuses_an_object_that_needs_the_kernels_btf() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/features.bpf.o"
+    ))
+    .unwrap();
+    let spec = ObjectSpec::parse(&bytes).unwrap();
+    assert!(!spec.externs.is_empty());
+    let error = Object::load(
+        &spec,
+        &LoadOptions {
+            target_btf: ebpf_loader::load::TargetBtf::Off,
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(error, LoadError::NoKernelBtf), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "the object has externs or BTF-typed programs, which need the kernel's BTF, but the \
+         load's target BTF is TargetBtf::Off"
+    );
 }

@@ -24,7 +24,7 @@ use super::fake_tests::{by_section, packet_socket, tc_attach};
 use super::*;
 use crate::btf::Btf;
 use crate::elf::ObjectSpec;
-use crate::load::{LoadError, LoadOptions, MapError, Object};
+use crate::load::{LoadError, LoadOptions, MapError, Object, TargetBtf};
 use crate::syscall::fake::{FakeKernel, Seen};
 use crate::syscall::SysError;
 
@@ -150,7 +150,7 @@ impl Case {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let mut spec = ObjectSpec::parse(&bytes).unwrap();
         for (name, value) in self.globals {
-            spec.set_global(name, value).unwrap();
+            spec.set_global_bytes(name, value).unwrap();
         }
         spec
     }
@@ -159,7 +159,11 @@ impl Case {
     fn run(&self, spec: &ObjectSpec) -> Result<Made, Failure> {
         let opts = LoadOptions {
             programs: self.programs.iter().map(|p| p.to_string()).collect(),
-            target_btf: self.kernel_btf.then(kernel_btf),
+            target_btf: if self.kernel_btf {
+                TargetBtf::Btf(kernel_btf())
+            } else {
+                TargetBtf::Off
+            },
             ..LoadOptions::default()
         };
         let object = Object::load(spec, &opts).map_err(Failure::Load)?;

@@ -29,6 +29,7 @@ pub mod core;
 pub mod ext;
 mod externs;
 pub mod kernel;
+pub mod layout;
 pub mod sanitize;
 
 use std::fmt;

@@ -12,7 +12,9 @@
 use std::fmt;
 
 use super::{MapKind, ObjectSpec};
-use crate::btf::{Kind, TypeBody};
+use crate::btf::layout::{self, LayoutError};
+use crate::btf::{Btf, Kind, TypeBody};
+use crate::pod::{self, Pod};
 
 /// Where a global variable lives: the map of its data section, and its bytes in that
 /// map's one value.
@@ -28,6 +30,8 @@ pub struct GlobalVariable {
     pub offset: usize,
     /// Size in bytes.
     pub size: usize,
+    /// Its type in the object's BTF (the VAR's type), which typed access is checked against.
+    pub type_id: u32,
 }
 
 /// Why a global variable could not be found or set.
@@ -49,6 +53,13 @@ pub enum GlobalError {
         /// The size of the value given.
         got: usize,
     },
+    /// The Rust type given does not mirror the variable's C type.
+    Layout {
+        /// The variable.
+        name: String,
+        /// How they differ.
+        error: Box<LayoutError>,
+    },
 }
 
 impl fmt::Display for GlobalError {
@@ -64,11 +75,19 @@ impl fmt::Display for GlobalError {
                 expected,
                 got,
             } => write!(f, "global variable {name} is {expected} bytes, not {got}"),
+            GlobalError::Layout { name, .. } => write!(f, "global variable {name}"),
         }
     }
 }
 
-impl std::error::Error for GlobalError {}
+impl std::error::Error for GlobalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GlobalError::Layout { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
 
 impl ObjectSpec {
     /// Every variable of every data section, section by section in map order.
@@ -89,12 +108,17 @@ impl ObjectSpec {
                 let Ok(name) = btf.type_name(var.type_id) else {
                     continue;
                 };
+                let type_id = match btf.type_by_id(var.type_id).map(|t| t.body) {
+                    Ok(TypeBody::Var { type_id, .. }) => type_id,
+                    _ => 0,
+                };
                 globals.push(GlobalVariable {
                     name: name.to_string(),
                     section: map.section.clone(),
                     map: index,
                     offset: var.offset as usize,
                     size: var.size as usize,
+                    type_id,
                 });
             }
         }
@@ -111,9 +135,28 @@ impl ObjectSpec {
             })
     }
 
-    /// Writes the initial value of global variable `name` (for `.rodata`, the only time it
-    /// can be written: the loader freezes the map once filled).
-    pub fn set_global(&mut self, name: &str, value: &[u8]) -> Result<(), GlobalError> {
+    /// Sets the initial value of global variable `name` to `value`, a Rust type checked
+    /// against the variable's C type in the object's BTF ([`layout::check`]: its size,
+    /// and an integer's signedness, an array's length, a struct's fields). For `.rodata`
+    /// this is the only time it can be written: the loader freezes the map once filled.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut spec = ebpf_loader::elf::ObjectSpec::parse(&std::fs::read("bpf/main.bpf.o")?)?;
+    /// spec.set_global("filter_pid", &4242u32)?;
+    /// spec.set_global("filter_ports", &[443u16; 64])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_global<T: Pod>(&mut self, name: &str, value: &T) -> Result<(), GlobalError> {
+        let var = self.global(name)?;
+        let btf = self.btf.as_ref().ok_or(GlobalError::NoBtf)?;
+        var.check::<T>(btf)?;
+        self.set_global_bytes(name, pod::bytes_of(value))
+    }
+
+    /// [`ObjectSpec::set_global`] from bytes, for a tool that does not know the variable's
+    /// type (only the size is checked).
+    pub fn set_global_bytes(&mut self, name: &str, value: &[u8]) -> Result<(), GlobalError> {
         let var = self.global(name)?;
         if var.size != value.len() {
             return Err(GlobalError::Size {
@@ -135,5 +178,23 @@ impl ObjectSpec {
             .ok_or_else(not_found)?
             .copy_from_slice(value);
         Ok(())
+    }
+}
+
+impl GlobalVariable {
+    /// Checks that `T` mirrors the variable's type in `btf`, the object's BTF (the size
+    /// first, then [`layout::check`]).
+    pub fn check<T: Pod>(&self, btf: &Btf) -> Result<(), GlobalError> {
+        if self.size != std::mem::size_of::<T>() {
+            return Err(GlobalError::Size {
+                name: self.name.clone(),
+                expected: self.size,
+                got: std::mem::size_of::<T>(),
+            });
+        }
+        layout::check::<T>(btf, self.type_id).map_err(|error| GlobalError::Layout {
+            name: self.name.clone(),
+            error: Box::new(error),
+        })
     }
 }

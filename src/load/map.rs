@@ -9,14 +9,21 @@
 //! Values of per-CPU maps (`percpu_hash`, `percpu_array`, `lru_percpu_hash`,
 //! `percpu_cgroup_storage`) are read and written for every possible CPU at once: one
 //! value per CPU, each padded to 8 bytes (`bpf_map_value_size` in `kernel/bpf/syscall.c`).
+//!
+//! This is the byte API: keys and values are `&[u8]` of the map's sizes. The typed views
+//! over it (`HashMap<K, V>`, `Array<V>`, the per-CPU ones), checked once against the
+//! map's sizes and its BTF, are in [`super::typed`].
 
 use std::ffi::CString;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::LoadError;
+use crate::btf::layout::LayoutError;
+use crate::btf::Btf;
 use crate::elf::{MapKind, MapSpec};
 use crate::syscall::{self, SysError};
 use crate::uapi::{obj_name, MapType, BPF_ANY};
@@ -44,6 +51,42 @@ pub enum MapError {
         /// The length given.
         got: usize,
     },
+    /// A Rust key or value type of another size than the map's.
+    TypeSize {
+        /// The map's name.
+        map: String,
+        /// `key` or `value`.
+        what: &'static str,
+        /// The Rust type.
+        rust_type: &'static str,
+        /// The map's size for it.
+        expected: u32,
+        /// The Rust type's size.
+        got: u32,
+    },
+    /// A Rust key or value type that does not mirror the map's BTF type.
+    Layout {
+        /// The map's name.
+        map: String,
+        /// `key` or `value`.
+        what: &'static str,
+        /// How they differ.
+        error: Box<LayoutError>,
+    },
+    /// A typed view asked of a map of another type.
+    WrongType {
+        /// The map's name.
+        map: String,
+        /// Its type.
+        map_type: MapType,
+        /// The map types the view reads.
+        expected: &'static [MapType],
+    },
+    /// No map of that name in the object.
+    NotFound {
+        /// The name asked for.
+        map: String,
+    },
 }
 
 impl fmt::Display for MapError {
@@ -56,6 +99,30 @@ impl fmt::Display for MapError {
                 expected,
                 got,
             } => write!(f, "map {map}: a {what} is {expected} bytes, not {got}"),
+            MapError::TypeSize {
+                map,
+                what,
+                rust_type,
+                expected,
+                got,
+            } => write!(
+                f,
+                "map {map}: a {what} is {expected} bytes, but {rust_type} is {got}"
+            ),
+            MapError::Layout { map, what, .. } => write!(f, "map {map}: {what} type"),
+            MapError::WrongType {
+                map,
+                map_type,
+                expected,
+            } => {
+                let names: Vec<String> = expected.iter().map(|t| t.to_string()).collect();
+                write!(
+                    f,
+                    "map {map} is of type {map_type}; this view reads {}",
+                    names.join(" or ")
+                )
+            }
+            MapError::NotFound { map } => write!(f, "no map {map} in the object"),
         }
     }
 }
@@ -64,7 +131,8 @@ impl std::error::Error for MapError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             MapError::Sys { error, .. } => Some(error),
-            MapError::Size { .. } => None,
+            MapError::Layout { error, .. } => Some(error),
+            _ => None,
         }
     }
 }
@@ -79,11 +147,20 @@ pub struct Map {
     typed_by_btf: bool,
     /// Bytes of a whole value as user space reads it (all CPUs' for per-CPU maps).
     value_len: usize,
+    /// The object's BTF, where the map came from an object that has one: its key and
+    /// value types (`spec.btf_key_type_id`, `btf_value_type_id`) are ids in it.
+    btf: Option<Arc<Btf>>,
 }
 
 /// Is `map_type` one whose values user space sees once per possible CPU?
 fn is_per_cpu(map_type: MapType) -> bool {
-    matches!(map_type.0, 5 | 6 | 10 | 21)
+    [
+        MapType::PERCPU_HASH,
+        MapType::PERCPU_ARRAY,
+        MapType::LRU_PERCPU_HASH,
+        MapType::PERCPU_CGROUP_STORAGE,
+    ]
+    .contains(&map_type)
 }
 
 /// The size a perf event array gets when the object leaves it at 0: one slot per
@@ -178,6 +255,7 @@ impl Map {
             fd,
             typed_by_btf,
             value_len,
+            btf: None,
         };
 
         // Global data: one element at key 0 holding the section's bytes.
@@ -248,6 +326,7 @@ impl Map {
             fd,
             typed_by_btf: info.btf_id != 0,
             value_len,
+            btf: None,
         })
     }
 
@@ -296,7 +375,23 @@ impl Map {
         self.typed_by_btf
     }
 
-    fn sys(&self, error: SysError) -> MapError {
+    /// The object's BTF, in which the spec's `btf_key_type_id` and `btf_value_type_id`
+    /// name the key and value types; `None` for a map made on its own ([`Map::create`]).
+    pub fn btf(&self) -> Option<&Btf> {
+        self.btf.as_deref()
+    }
+
+    /// Gives the map its object's BTF (the key and value types' ids are in it).
+    pub(crate) fn set_btf(&mut self, btf: Arc<Btf>) {
+        self.btf = Some(btf);
+    }
+
+    /// Whether its values are one per possible CPU.
+    pub fn is_per_cpu(&self) -> bool {
+        is_per_cpu(self.spec.map_type)
+    }
+
+    pub(crate) fn sys(&self, error: SysError) -> MapError {
         MapError::Sys {
             map: self.spec.name.clone(),
             error,

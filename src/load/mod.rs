@@ -31,6 +31,7 @@ pub mod kconfig;
 mod map;
 mod modules;
 mod program;
+mod typed;
 
 #[cfg(test)]
 mod fake_tests;
@@ -55,6 +56,7 @@ pub use program::{
     program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramInfo, VerifierError,
     VerifierLog, VerifierStats,
 };
+pub use typed::{Array, HashMap, PerCpuArray, PerCpuHashMap, PerfEventArray, RingBufMap, TypedMap};
 
 /// Why an object could not be loaded. Each variant names the map or program; the cause,
 /// where there is one below this layer, is the error's [`source`](std::error::Error::source).
@@ -121,7 +123,8 @@ pub enum LoadError {
     Extern(ExternError),
     /// The kernel's BTF, needed for externs or BTF-typed programs, could not be read.
     KernelBtf(crate::btf::kernel::KernelBtfError),
-    /// No kernel BTF to resolve the object's externs against.
+    /// No kernel BTF to resolve the object's externs or BTF-typed programs against
+    /// ([`TargetBtf::Off`]).
     NoKernelBtf,
     /// The kernel modules' BTF objects could not be listed or read (looked at only when
     /// vmlinux's BTF lacks a program's target or a `__ksym`).
@@ -201,7 +204,11 @@ impl fmt::Display for LoadError {
             LoadError::Extern(error) => write!(f, "{error}"),
             LoadError::KernelBtf(_) => write!(f, "the kernel's BTF"),
             LoadError::NoKernelBtf => {
-                write!(f, "the object has externs but no kernel BTF was given")
+                write!(
+                    f,
+                    "the object has externs or BTF-typed programs, which need the kernel's BTF, \
+                     but the load's target BTF is TargetBtf::Off"
+                )
             }
             LoadError::InitSlot {
                 map,
@@ -296,8 +303,9 @@ fn fill_slot(map: &Map, slot: u32, target: &str, fd: Option<i32>) -> Result<(), 
 pub struct LoadOptions<'a> {
     /// The programs to load, by name; empty: all of them. Maps are always all created.
     pub programs: Vec<String>,
-    /// The kernel's BTF, for CO-RE. `None`: the offsets stay as compiled.
-    pub target_btf: Option<&'a Btf>,
+    /// The BTF CO-RE relocations are resolved against, and that externs and BTF-typed
+    /// programs are looked up in: by default the running kernel's.
+    pub target_btf: TargetBtf<'a>,
     /// Ask the verifier for its statistics (`BPF_LOG_STATS`) on every load.
     pub verifier_stats: bool,
     /// Maps to take from a bpf filesystem instead of creating them: (the object's map
@@ -313,6 +321,24 @@ pub struct LoadOptions<'a> {
     /// (`__bpf_usdt_ip_to_spec_id`) instead of by cookie. For testing that path on any
     /// kernel; `false` (the default) follows the kernel.
     pub without_bpf_cookie: bool,
+}
+
+/// Which kernel BTF a load uses: for CO-RE (field offsets fitted to the kernel), and for
+/// externs (`.ksyms`) and BTF-typed programs' targets. One decision, made here: there is
+/// no second, silent source of kernel BTF.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum TargetBtf<'a> {
+    /// The running kernel's, `/sys/kernel/btf/vmlinux`, read at load when the object
+    /// needs it (CO-RE relocations, externs, BTF-typed programs); a kernel that publishes
+    /// none is then [`LoadError::KernelBtf`].
+    #[default]
+    RunningKernel,
+    /// This BTF: a file for a kernel that publishes none (the tool's `--btf FILE`:
+    /// BTFHub's archive, `pahole --btf_encode_detached`), or another kernel's.
+    Btf(&'a Btf),
+    /// None: CO-RE is off, and the offsets stay as compiled. An object with externs or
+    /// BTF-typed programs cannot load so ([`LoadError::NoKernelBtf`]).
+    Off,
 }
 
 /// libbpf's `LIBBPF_PIN_BY_NAME`: the map is pinned at `PIN_ROOT/NAME`.
@@ -369,14 +395,20 @@ impl Object {
             .iter()
             .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
             .collect();
+        let has_core = spec
+            .btf_ext
+            .as_ref()
+            .is_some_and(|ext| ext.core_relos.iter().any(|s| !s.records.is_empty()));
         let needs_kernel =
             !spec.externs.is_empty() || wanted.iter().any(|p| p.attach_btf_name().is_some());
         let kernel: Option<Cow<'_, Btf>> = match opts.target_btf {
-            Some(btf) => Some(Cow::Borrowed(btf)),
-            None if needs_kernel => Some(Cow::Owned(
+            TargetBtf::Btf(btf) => Some(Cow::Borrowed(btf)),
+            TargetBtf::RunningKernel if needs_kernel || has_core => Some(Cow::Owned(
                 crate::btf::kernel::load().map_err(LoadError::KernelBtf)?,
             )),
-            None => None,
+            TargetBtf::RunningKernel => None,
+            TargetBtf::Off if needs_kernel => return Err(LoadError::NoKernelBtf),
+            TargetBtf::Off => None,
         };
         // The modules' BTF, read only if vmlinux's lacks a target or a `__ksym`; their fds
         // are held until the programs are loaded.
@@ -468,6 +500,11 @@ impl Object {
             };
             maps.push(map);
         }
+        // Typed views check keys and values against the object's BTF: the maps share it.
+        if let Some(btf) = &spec.btf {
+            let btf = std::sync::Arc::new(btf.clone());
+            maps.iter_mut().for_each(|map| map.set_btf(btf.clone()));
+        }
         // The slots of maps of maps that the object fills (`.values = { [1] = &inner }`).
         for map in &maps {
             if matches!(
@@ -529,7 +566,7 @@ impl Object {
         let mut programs = Vec::new();
         for (program, attach_btf) in wanted.iter().zip(targets) {
             let relocated = spec
-                .relocate(&program.name, &map_fds, opts.target_btf)
+                .relocate(&program.name, &map_fds, kernel.as_deref())
                 .map_err(LoadError::Relocate)?;
             let attach_btf_obj_fd = attach_btf
                 .as_ref()
@@ -618,8 +655,26 @@ impl Object {
     }
 
     /// The current value of global variable `name` (`.data` or `.bss`, as the programs
-    /// left it), read from the kernel with `BPF_MAP_LOOKUP_ELEM`.
-    pub fn global(&self, name: &str) -> Result<Vec<u8>, LoadError> {
+    /// left it), read from the kernel with `BPF_MAP_LOOKUP_ELEM`, as a `T` checked against
+    /// the variable's BTF type (as [`ObjectSpec::set_global`] checks it):
+    /// `let dropped: u64 = object.global("pending_dropped")?;`.
+    pub fn global<T: crate::pod::Pod>(&self, name: &str) -> Result<T, LoadError> {
+        let (var, map) = self.global_variable(name)?;
+        if let Some(btf) = map.btf() {
+            var.check::<T>(btf).map_err(LoadError::Global)?;
+        }
+        let bytes = self.global_bytes(name)?;
+        crate::pod::read(&bytes).ok_or_else(|| {
+            LoadError::Global(GlobalError::Size {
+                name: name.to_string(),
+                expected: bytes.len(),
+                got: std::mem::size_of::<T>(),
+            })
+        })
+    }
+
+    /// The variable `name` and its data section's map.
+    fn global_variable(&self, name: &str) -> Result<(&GlobalVariable, &Map), LoadError> {
         let not_found = || {
             LoadError::Global(GlobalError::NotFound {
                 name: name.to_string(),
@@ -631,6 +686,17 @@ impl Object {
             .find(|var| var.name == name)
             .ok_or_else(not_found)?;
         let map = self.maps.get(var.map).ok_or_else(not_found)?;
+        Ok((var, map))
+    }
+
+    /// [`Object::global`] as bytes, for a tool that does not know the variable's type.
+    pub fn global_bytes(&self, name: &str) -> Result<Vec<u8>, LoadError> {
+        let not_found = || {
+            LoadError::Global(GlobalError::NotFound {
+                name: name.to_string(),
+            })
+        };
+        let (var, map) = self.global_variable(name)?;
         let value = map
             .lookup(&0u32.to_ne_bytes())
             .map_err(|error| LoadError::ReadGlobal {

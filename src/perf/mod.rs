@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
-use crate::load::Map;
+use crate::load::{Map, PerfEventArray};
+use crate::pod::{self, Pod, SizeError};
 use crate::syscall::{self, PerfEventAttr, SysError};
 pub use crate::syscall::{online_cpus, possible_cpus, CpuListError};
 use crate::uapi::{MapType, BPF_ANY};
@@ -204,6 +205,34 @@ pub struct PerfReader {
     map: OwnedFd,
     poll_interval: Duration,
     events: Vec<EpollEvent>,
+}
+
+/// How many bytes past its data a raw sample may carry: the kernel pads `u32 size` and
+/// the data to a multiple of 8 (`perf_prepare_sample`, `kernel/events/core.c`), so 1 to 7
+/// bytes of whatever was in the ring follow a sample whose `4 + size` is not.
+pub const SAMPLE_PADDING: usize = 7;
+
+/// The `T` a raw sample holds: the sample is `T`'s size plus at most [`SAMPLE_PADDING`]
+/// bytes. Shorter (or longer) is a [`SizeError`].
+pub fn read_sample<T: Pod>(data: &[u8]) -> Result<T, SizeError> {
+    pod::read_padded(data, SAMPLE_PADDING)
+}
+
+impl Event<'_> {
+    /// A sample's `T` ([`read_sample`]); `None` for a lost-samples report.
+    pub fn read<T: Pod>(&self) -> Option<Result<T, SizeError>> {
+        match self {
+            Event::Sample { data, .. } => Some(read_sample(data)),
+            Event::Lost { .. } => None,
+        }
+    }
+}
+
+impl PerfEventArray<'_> {
+    /// Opens a [`PerfReader`] on this perf event array ([`PerfReader::open`]).
+    pub fn reader(&self, opts: &PerfReaderOptions) -> Result<PerfReader, PerfError> {
+        PerfReader::open(self.map(), opts)
+    }
 }
 
 impl PerfReader {

@@ -21,10 +21,25 @@ use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
-use crate::load::Map;
+use crate::load::{Map, RingBufMap};
+use crate::pod::{self, Pod, SizeError};
 use crate::uapi::MapType;
 use crate::SysError;
 pub use ring::{CorruptRecord, RingBuf, RingBufLayoutError};
+
+/// The `T` a ring buffer record holds. A ring buffer record has the exact length the
+/// program reserved or output (the 8-byte alignment is in the ring, not in the record),
+/// so no padding is allowed: any other length is a [`SizeError`].
+pub fn read_record<T: Pod>(data: &[u8]) -> Result<T, SizeError> {
+    pod::read_padded(data, 0)
+}
+
+impl RingBufMap<'_> {
+    /// Opens a [`RingBufReader`] on this ring buffer ([`RingBufReader::open`]).
+    pub fn reader(&self) -> Result<RingBufReader, RingBufError> {
+        RingBufReader::open(self.map())
+    }
+}
 
 /// Why ring buffers could not be opened or read. `ring` is the map's name.
 #[derive(Debug)]

@@ -1,31 +1,33 @@
 //! Count mode (`-c`): the program sends nothing through the rings; it adds one to the
 //! `counts` hash map per connect, and this module reads the map (its keys, then each
-//! value) every `--interval` and at exit, and prints BCC's table.
+//! value) every `--interval` and at exit, and prints BCC's table. The map is read
+//! through a typed view, `HashMap<FlowKey, u64>`, whose key type is checked against the
+//! map's BTF key type (`struct flow_key`) when the view is made.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use nix::sys::signalfd::SignalFd;
 
-use ebpf_loader::load::{Map, Object};
+use ebpf_loader::load::{HashMap, Object};
 
 use super::cli::Cli;
-use super::event::{sort_flows, FlowCount};
-use super::print;
+use super::event::{sort_flows, FlowCount, FlowKey};
+use super::print::{self, write_stdout};
 use super::tour::Tour;
-use super::trace::write_stdout;
 
-/// The tour's count step; returns the `counts` map.
-pub fn start<'o>(cli: &Cli, object: &'o Object, tour: &mut Tour) -> Result<&'o Map> {
+/// The `counts` map: connects per `struct flow_key`.
+pub type Counts<'o> = HashMap<'o, FlowKey, u64>;
+
+/// The tour's count step; returns the `counts` map's typed view.
+pub fn start<'o>(cli: &Cli, object: &'o Object, tour: &mut Tour) -> Result<Counts<'o>> {
     tour.step(
         "count",
         "src/tool/count.rs",
         "count mode sends nothing through perf rings: the program adds one to the hash \
          map `counts` per connect",
     );
-    let counts = object
-        .map("counts")
-        .context("the object has no map named counts")?;
+    let counts: Counts = object.typed_map("counts")?;
     tour.detail(format!(
         "map counts is read with BPF_MAP_GET_NEXT_KEY and BPF_MAP_LOOKUP_ELEM {}",
         match cli.interval {
@@ -39,7 +41,7 @@ pub fn start<'o>(cli: &Cli, object: &'o Object, tour: &mut Tour) -> Result<&'o M
 /// Waits for SIGINT, SIGTERM or `--duration`, printing the table of the `counts` map
 /// every `--interval` and at exit. The totals are since start (the map is never
 /// cleared: clearing would race with the program's additions).
-pub fn run(cli: &Cli, counts: &Map, signals: &SignalFd) -> Result<()> {
+pub fn run(cli: &Cli, counts: &Counts, signals: &SignalFd) -> Result<()> {
     let start = Instant::now();
     let deadline = cli.duration.map(|secs| start + Duration::from_secs(secs));
     let interval = cli.interval.map(Duration::from_secs);
@@ -74,11 +76,11 @@ pub fn run(cli: &Cli, counts: &Map, signals: &SignalFd) -> Result<()> {
 }
 
 /// Every entry of `counts`, most connects first.
-fn read_counts(counts: &Map) -> Result<Vec<FlowCount>> {
+fn read_counts(counts: &Counts) -> Result<Vec<FlowCount>> {
     let mut flows = Vec::new();
     for entry in counts.entries() {
-        let (key, value) = entry?;
-        flows.push(FlowCount::parse(&key, &value)?);
+        let (key, connects) = entry?;
+        flows.push(FlowCount::from_entry(&key, connects)?);
     }
     sort_flows(&mut flows);
     Ok(flows)
@@ -86,7 +88,7 @@ fn read_counts(counts: &Map) -> Result<Vec<FlowCount>> {
 
 /// Prints one table (text: a header and rows, tables after the first preceded by an empty
 /// line; JSON: one object per row). `Ok(false)` when stdout is closed.
-fn print_counts(cli: &Cli, counts: &Map, start: Instant, tables: usize) -> Result<bool> {
+fn print_counts(cli: &Cli, counts: &Counts, start: Instant, tables: usize) -> Result<bool> {
     let flows = read_counts(counts)?;
     let seconds = start.elapsed().as_secs_f64();
     let mut text = String::new();

@@ -28,6 +28,6 @@ pub fn run(path: Option<&Path>, core: bool, btf: Option<&Path>) -> Result<()> {
             &target_name,
         ));
     }
-    super::trace::write_stdout(&text)?;
+    super::print::write_stdout(&text)?;
     Ok(())
 }

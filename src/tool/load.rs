@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ebpf_loader::elf::ObjectSpec;
-use ebpf_loader::load::{LoadError, LoadOptions, Object};
+use ebpf_loader::load::{LoadError, LoadOptions, Object, TargetBtf};
 
 use super::tour::Tour;
 
@@ -64,7 +64,7 @@ pub fn run(request: &LoadRequest<'_>) -> Result<bool> {
         }
         let options = LoadOptions {
             programs: vec![program.name.clone()],
-            target_btf: Some(&target_btf),
+            target_btf: TargetBtf::Btf(&target_btf),
             verifier_stats: true,
             ..LoadOptions::default()
         };
@@ -204,7 +204,7 @@ pub fn run_attached(request: &AttachRequest<'_>) -> Result<bool> {
         &spec,
         &LoadOptions {
             programs: request.load.programs.to_vec(),
-            target_btf: Some(&target_btf),
+            target_btf: TargetBtf::Btf(&target_btf),
             ..LoadOptions::default()
         },
     )?;

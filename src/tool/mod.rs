@@ -5,7 +5,7 @@
 //! | [`cli`] | the command line |
 //! | [`trace`] | the pipeline in order: parse, configure, load, attach, read until stopped |
 //! | [`tour`] | `--verbose`: what each step of the pipeline did, on stderr |
-//! | [`event`] | `struct data_t` and the `counts` map's rows, decoded |
+//! | [`event`] | `struct data_t` and `struct flow_key` as `Pod` types, checked against the object's BTF |
 //! | [`print`](mod@print) | BCC's columns and JSON lines, on stdout |
 //! | [`count`] | count mode: the `counts` map read and printed as a table |
 //! | [`container`] | which container a cgroup id names: its path, runtime, id, pod |

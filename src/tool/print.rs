@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use ebpf_loader::perf::Event;
 
 use super::container::{container_of, CgroupNames, Container};
-use super::event::{ConnectEvent, FlowCount};
+use super::event::{ConnectEvent, EventLayout, FlowCount};
 
 /// Which optional columns to print.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -243,11 +243,22 @@ pub fn count_json(flow: &FlowCount, seconds: f64) -> String {
     )
 }
 
+/// Writes `text` to stdout; `Ok(false)` when stdout is closed (`tcpconnect | head`).
+pub fn write_stdout(text: &str) -> Result<bool> {
+    match io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(error) => Err(error).context("writing to stdout"),
+    }
+}
+
 /// Turns ring records into lines on `out` and keeps the tallies.
 pub struct Printer<W: Write> {
     out: W,
     columns: Columns,
     json: bool,
+    /// Which `struct data_t` the samples hold (checked against the object's BTF).
+    layout: EventLayout,
     start: Instant,
     lost_total: u64,
     bad_events: u64,
@@ -258,12 +269,14 @@ pub struct Printer<W: Write> {
 }
 
 impl<W: Write> Printer<W> {
-    /// A printer of these columns (or JSON lines), its clock starting now.
-    pub fn new(out: W, columns: Columns, json: bool) -> Printer<W> {
+    /// A printer of these columns (or JSON lines) of events of `layout`, its clock
+    /// starting now.
+    pub fn new(out: W, columns: Columns, json: bool, layout: EventLayout) -> Printer<W> {
         Printer {
             out,
             columns,
             json,
+            layout,
             start: Instant::now(),
             lost_total: 0,
             bad_events: 0,
@@ -305,7 +318,7 @@ impl<W: Write> Printer<W> {
     pub fn handle(&mut self, event: Event<'_>) {
         let seconds = self.start.elapsed().as_secs_f64();
         let written = match event {
-            Event::Sample { data, .. } => match ConnectEvent::parse(data) {
+            Event::Sample { data, .. } => match ConnectEvent::read(data, self.layout) {
                 Ok(event) => {
                     let place = self.place(&event);
                     if self.json {
@@ -366,12 +379,13 @@ impl<W: Write> Printer<W> {
 mod tests {
     use super::*;
     use crate::tool::container::container_of;
-    use crate::tool::event::tests::{raw_event, with_namespaces};
+    use crate::tool::event::tests::{data_t, sample, seed_of};
     use crate::tool::event::Family;
 
+    /// An event of the seed's layout (no container fields), through its perf sample.
     fn event(comm: &[u8]) -> ConnectEvent {
-        let raw = raw_event(comm, 77, 2, 40000, 8080, &[127, 0, 0, 1], &[127, 0, 0, 2]);
-        ConnectEvent::parse(&raw).unwrap()
+        let data = data_t(comm, 77, 2, (40000, 8080), &[127, 0, 0, 1], &[127, 0, 0, 2]);
+        ConnectEvent::read(&sample(&seed_of(&data)), EventLayout::Seed).unwrap()
     }
 
     #[test]
@@ -403,14 +417,24 @@ mod tests {
     const ID: &str = "3f2a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f00";
 
     fn in_a_pod() -> (ConnectEvent, Place) {
-        let raw = raw_event(b"curl", 77, 2, 40000, 8080, &[10, 0, 0, 1], &[10, 0, 0, 2]);
-        let raw = with_namespaces(raw, 4242, 4026532300, 4026532301);
+        let mut data = data_t(
+            b"curl",
+            77,
+            2,
+            (40000, 8080),
+            &[10, 0, 0, 1],
+            &[10, 0, 0, 2],
+        );
+        (data.cgroup_id, data.mntns, data.netns) = (4242, 4026532300, 4026532301);
         let cgroup = format!("/kubepods/burstable/pod0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/{ID}");
         let place = Place {
             container: container_of(&cgroup),
             cgroup: Some(cgroup),
         };
-        (ConnectEvent::parse(&raw).unwrap(), place)
+        (
+            ConnectEvent::read(&sample(&data), EventLayout::Containers).unwrap(),
+            place,
+        )
     }
 
     #[test]
@@ -450,7 +474,8 @@ mod tests {
             "{text}"
         );
         // The seed's layout: no container field at all.
-        let seed = ConnectEvent::parse(&raw_event(b"x", 1, 2, 1, 2, &[0; 4], &[0; 4])).unwrap();
+        let seed = ConnectEvent::from_seed(&seed_of(&data_t(b"x", 1, 2, (1, 2), &[0; 4], &[0; 4])))
+            .unwrap();
         assert!(json(&seed, &Place::default(), 0.0).ends_with("\"dport\":2}"));
     }
 

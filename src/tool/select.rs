@@ -54,7 +54,7 @@ pub fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Selection> {
             bail!("--cgroup {}: not a directory", dir.display());
         }
         let file = File::open(dir).with_context(|| format!("--cgroup {}", dir.display()))?;
-        spec.set_global("filter_cgroup", &[1])
+        spec.set_global("filter_cgroup", &1u8)
             .context("--cgroup needs an object with the container filters")?;
         selection.settings.push(format!(
             "filter_cgroup = 1: only tasks under {} (its fd in map {CGROUP_ARRAY})",
@@ -73,7 +73,7 @@ pub fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Selection> {
     ] {
         let Some(path) = path else { continue };
         fit_to_pin(spec, map, path).with_context(|| format!("{flag} {}", path.display()))?;
-        spec.set_global(switch, &[1])
+        spec.set_global(switch, &1u8)
             .with_context(|| format!("{flag} needs an object with the container filters"))?;
         selection.settings.push(format!(
             "{switch} = 1: map {map} is the one pinned at {}",

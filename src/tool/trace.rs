@@ -9,7 +9,7 @@
 //!    (`perf::PerfReader`);
 //! 5. print each event; in count mode, the `counts` table instead ([`super::count`]).
 
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,10 +20,11 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use ebpf_loader::attach::{self, AttachOptions};
 use ebpf_loader::btf;
 use ebpf_loader::elf::ObjectSpec;
-use ebpf_loader::load::{LoadOptions, Object};
+use ebpf_loader::load::{LoadOptions, Object, PerfEventArray, TargetBtf};
 use ebpf_loader::perf::{PerfReader, PerfReaderOptions, Wakeup};
 
 use super::cli::{AttachMode, Cli};
+use super::event::EventLayout;
 use super::print::{self, Columns, Printer};
 use super::tour::Tour;
 
@@ -108,11 +109,11 @@ fn choose_programs(mode: AttachMode) -> AttachChoice {
 fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Vec<String>> {
     let mut set = Vec::new();
     if let Some(pid) = cli.pid {
-        spec.set_global("filter_pid", &pid.to_ne_bytes())?;
+        spec.set_global("filter_pid", &pid)?;
         set.push(format!("filter_pid = {pid}: only process {pid}"));
     }
     if let Some(uid) = cli.uid {
-        spec.set_global("filter_uid", &uid.to_ne_bytes())?;
+        spec.set_global("filter_uid", &uid)?;
         set.push(format!("filter_uid = {uid}: only user {uid}"));
     }
     let family: u8 = match (cli.ipv4, cli.ipv6) {
@@ -121,7 +122,7 @@ fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Vec<String>> {
         _ => 0,
     };
     if family != 0 {
-        spec.set_global("filter_family", &[family])?;
+        spec.set_global("filter_family", &family)?;
         let name = if cli.ipv4 { "AF_INET" } else { "AF_INET6" };
         set.push(format!(
             "filter_family = {family} ({name}): only that family"
@@ -131,12 +132,12 @@ fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Vec<String>> {
         if cli.port.len() > MAX_PORTS {
             bail!("at most {MAX_PORTS} ports can be given to --port");
         }
-        let mut ports = [0u8; MAX_PORTS * 2];
-        for (slot, port) in ports.chunks_exact_mut(2).zip(&cli.port) {
-            slot.copy_from_slice(&port.to_ne_bytes());
+        let mut ports = [0u16; MAX_PORTS];
+        for (slot, port) in ports.iter_mut().zip(&cli.port) {
+            *slot = *port;
         }
         spec.set_global("filter_ports", &ports)?;
-        spec.set_global("filter_ports_len", &(cli.port.len() as u32).to_ne_bytes())?;
+        spec.set_global("filter_ports_len", &(cli.port.len() as u32))?;
         set.push(format!(
             "filter_ports = {:?}, filter_ports_len = {}: only these destination ports",
             cli.port,
@@ -144,7 +145,7 @@ fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Vec<String>> {
         ));
     }
     if cli.count {
-        spec.set_global("count_mode", &[1])?;
+        spec.set_global("count_mode", &1u8)?;
         set.push("count_mode = 1: count in the map `counts`, send no events".to_string());
     }
     Ok(set)
@@ -249,13 +250,16 @@ pub fn run(cli: &Cli) -> Result<()> {
         &spec,
         &LoadOptions {
             programs: names.iter().map(|name| name.to_string()).collect(),
-            target_btf: Some(&target_btf),
+            target_btf: TargetBtf::Btf(&target_btf),
             verifier_stats: cli.verbose,
             pinned_maps: selection.pinned_maps.clone(),
             ..LoadOptions::default()
         },
     )?;
     selection.apply(&object)?;
+    // The object's struct data_t against the tool's, field by field (its BTF), before
+    // anything is attached: a changed bpf/main.bpf.c stops here, naming the field.
+    let layout = EventLayout::check(spec.btf.as_ref())?;
     let programs = names
         .iter()
         .map(|name| {
@@ -265,6 +269,16 @@ pub fn run(cli: &Cli) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     tour.load(&spec, &object, &programs);
+    tour.detail(match layout {
+        EventLayout::Containers => {
+            "struct data_t checked against the object's BTF: every field where the tool reads \
+             it (104 bytes, with the container fields)"
+        }
+        EventLayout::Seed => {
+            "struct data_t checked against the object's BTF: the seed's 84 bytes, without the \
+             container fields"
+        }
+    });
 
     tour.step(
         "attach",
@@ -293,27 +307,22 @@ pub fn run(cli: &Cli) -> Result<()> {
             return Ok(());
         }
         tour.ready("counting; the table is printed on stdout at exit");
-        super::count::run(cli, counts, &signals)?;
+        super::count::run(cli, &counts, &signals)?;
     } else {
         tour.step(
             "open the perf rings",
             "src/perf",
             "one ring per CPU, shared memory the program writes events into",
         );
-        let events = object
-            .map("events")
-            .context("the object has no map named events")?;
+        let events: PerfEventArray = object.typed_map("events")?;
         // Woken once this many bytes wait (it must be less than the ring: half of one page
         // with --pages 1, the default's 4096 otherwise); poll() looks anyway every 50 ms.
         let wakeup = Wakeup::Watermark((cli.pages * 4096 / 2).min(4096) as u32);
-        let reader = PerfReader::open(
-            events,
-            &PerfReaderOptions {
-                pages: cli.pages,
-                wakeup,
-                ..PerfReaderOptions::default()
-            },
-        )?;
+        let reader = events.reader(&PerfReaderOptions {
+            pages: cli.pages,
+            wakeup,
+            ..PerfReaderOptions::default()
+        })?;
         tour.detail(format!(
             "CPUs {:?}: each a perf event (PERF_COUNT_SW_BPF_OUTPUT) stored in map events at \
              its CPU number, mmapped as 1 metadata page + {} data pages",
@@ -324,7 +333,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             return Ok(());
         }
         tour.ready("each connection is printed on stdout as it comes");
-        event_loop(cli, reader, &signals)?;
+        event_loop(cli, reader, layout, &signals)?;
     }
     // Every link is detached, even after an error; the first error is reported.
     let mut detached = Ok(());
@@ -343,10 +352,9 @@ pub fn run(cli: &Cli) -> Result<()> {
 /// event is sent; when that map was full, the program counted the connection in
 /// `pending_dropped` (`.bss`) instead of reporting it. Say so rather than miss it silently.
 fn report_missed(object: &Object) {
-    let Ok(bytes) = object.global("pending_dropped") else {
+    let Ok(missed) = object.global::<u64>("pending_dropped") else {
         return;
     };
-    let missed = bytes.try_into().map(u64::from_ne_bytes).unwrap_or(0);
     if missed > 0 {
         eprintln!(
             "tcpconnect: {missed} connections were not reported: the pending map (tracepoint path) was full"
@@ -355,7 +363,12 @@ fn report_missed(object: &Object) {
 }
 
 /// Prints each event until SIGINT, SIGTERM, `--duration` or a closed stdout.
-fn event_loop(cli: &Cli, mut reader: PerfReader, signals: &SignalFd) -> Result<()> {
+fn event_loop(
+    cli: &Cli,
+    mut reader: PerfReader,
+    layout: EventLayout,
+    signals: &SignalFd,
+) -> Result<()> {
     let columns = Columns {
         timestamp: cli.timestamp,
         uid: cli.print_uid,
@@ -367,8 +380,8 @@ fn event_loop(cli: &Cli, mut reader: PerfReader, signals: &SignalFd) -> Result<(
     let names = (cli.json || cli.containers)
         .then(super::container::CgroupNames::of_this_system)
         .flatten();
-    let mut printer =
-        Printer::new(io::BufWriter::new(stdout.lock()), columns, cli.json).with_cgroup_names(names);
+    let mut printer = Printer::new(io::BufWriter::new(stdout.lock()), columns, cli.json, layout)
+        .with_cgroup_names(names);
     if !cli.json {
         printer.line(&print::header(columns));
     }
@@ -403,13 +416,4 @@ fn event_loop(cli: &Cli, mut reader: PerfReader, signals: &SignalFd) -> Result<(
     }
     printer.summary();
     Ok(())
-}
-
-/// Writes `text` to stdout; `Ok(false)` when stdout is closed (`tcpconnect | head`).
-pub fn write_stdout(text: &str) -> Result<bool> {
-    match io::stdout().lock().write_all(text.as_bytes()) {
-        Ok(()) => Ok(true),
-        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        Err(error) => Err(error).context("writing to stdout"),
-    }
 }

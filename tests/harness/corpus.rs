@@ -33,7 +33,7 @@ pub fn load(path: &Path, programs: &[&str]) -> Object {
         &spec,
         &LoadOptions {
             programs: programs.iter().map(|p| p.to_string()).collect(),
-            target_btf: Some(&kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
             ..LoadOptions::default()
         },
     )

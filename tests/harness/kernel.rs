@@ -170,13 +170,13 @@ pub fn load_fixture(
     program: &str,
 ) -> Result<ebpf_loader::load::Object, ebpf_loader::load::LoadError> {
     let mut spec = ebpf_loader::elf::ObjectSpec::parse(bytes).unwrap();
-    spec.set_global(watched, &id.to_ne_bytes()).unwrap();
+    spec.set_global(watched, &id).unwrap();
     let kernel = ebpf_loader::btf::kernel::load().unwrap();
     ebpf_loader::load::Object::load(
         &spec,
         &ebpf_loader::load::LoadOptions {
             programs: vec![program.into()],
-            target_btf: Some(&kernel),
+            target_btf: ebpf_loader::load::TargetBtf::Btf(&kernel),
             ..Default::default()
         },
     )
@@ -184,5 +184,5 @@ pub fn load_fixture(
 
 /// A `u64` global variable of `object`, read back from the kernel.
 pub fn global_u64(object: &ebpf_loader::load::Object, name: &str) -> u64 {
-    u64::from_ne_bytes(object.global(name).unwrap().try_into().unwrap())
+    object.global::<u64>(name).unwrap()
 }
