@@ -27,7 +27,8 @@
 //! 3. [`btf`]: types (`.BTF`), their annotations (`.BTF.ext`), the kernel's own BTF, and
 //!    CO-RE ([`btf::core`]);
 //! 4. [`elf`]: the object file as an [`elf::ObjectSpec`]; [`elf::reloc`] links and
-//!    relocates a program; [`inspect`]: the whole of it told for any object, as text;
+//!    relocates a program; the executables uprobes and USDT name ([`elf::target`],
+//!    [`elf::usdt`]); [`inspect`]: the whole of it told for any object, as text;
 //! 5. [`features`]: what the running kernel offers, probed (and the memlock limit raised
 //!    where the kernel still charges it);
 //! 6. [`load`]: maps, BTF and programs made into kernel objects, as [`load::Map`] and

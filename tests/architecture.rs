@@ -76,10 +76,7 @@ const HOST_ACCESS: &[&str] = &[
 /// unit a forbidden edge reaches (`"attach"`), or `"the host"` for host access in the pure
 /// half, or, for the tool, an edge `"tool::a -> tool::b"`, which is left out of the graph
 /// before its circles are looked for.
-const EXCEPTIONS: &[(&str, &str, &str)] = &[
-    // fuzz19 moves the kernel config and kallsyms reads out of `elf` (to the kernel side).
-    ("src/elf/kconfig.rs", "the host", "fuzz19"),
-];
+const EXCEPTIONS: &[(&str, &str, &str)] = &[];
 
 // ---------------------------------------------------------------------------------------
 // Reading the source.

@@ -10,7 +10,8 @@ use std::os::fd::{AsFd, AsRawFd};
 use harness::kernel::*;
 
 use ebpf_loader::attach;
-use ebpf_loader::attach::{function_offset, AttachError, AttachMethod, AttachOptions, Probe, Via};
+use ebpf_loader::attach::{AttachError, AttachMethod, AttachOptions, Probe, Via};
+use ebpf_loader::elf::target::function_offset;
 use ebpf_loader::load::program_info_by_id;
 use ebpf_loader::perf::{PerfReader, PerfReaderOptions};
 use ebpf_loader::uapi::ProgramType;

@@ -11,9 +11,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ebpf_loader::attach::usdt::{fixed_addresses, USDT_IP_MAP};
+use ebpf_loader::attach::usdt::ProbeAddressError;
 use ebpf_loader::attach::{AttachError, AttachOptions, Link, Probe};
 use ebpf_loader::btf;
+use ebpf_loader::elf::target::{Executable, ExecutableError};
+use ebpf_loader::elf::usdt::{usdt_probes, UsdtError, USDT_IP_MAP};
 use ebpf_loader::elf::ObjectSpec;
 use ebpf_loader::load::{LoadOptions, Object};
 
@@ -117,7 +119,7 @@ fn hit_until_seen(object: &Object) {
 
 fn position_independent() -> bool {
     let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-    fixed_addresses(&exe) == Some(false)
+    Executable::parse(&exe).unwrap().fixed_addresses() == Ok(false)
 }
 
 #[test]
@@ -207,12 +209,17 @@ fn without_cookies_a_position_independent_binary_needs_a_process() {
     let object = load_with(true);
     let error = attach(&object, None).unwrap_err();
     assert!(
-        matches!(error, AttachError::UsdtUnsupported { .. }),
+        matches!(
+            &error,
+            AttachError::UsdtAddress { source, .. }
+                if matches!(**source, ProbeAddressError::NeedsProcess)
+        ),
         "{error:?}"
     );
     let exe = std::env::current_exe().unwrap();
+    let cause = std::error::Error::source(&error).unwrap();
     assert_eq!(
-        error.to_string(),
+        format!("{error}: {cause}"),
         format!(
             "program on_hit: ebpf_loader_test:hit in {}: the binary is position-independent \
              (ET_DYN): without BPF cookies the program finds its probe by address, which \
@@ -292,12 +299,13 @@ fn without_cookies_a_fixed_address_executable_needs_no_process() {
         return;
     }
     let bytes = std::fs::read(&binary).unwrap();
+    let exe = Executable::parse(&bytes).unwrap();
     assert_eq!(
-        fixed_addresses(&bytes),
-        Some(true),
+        exe.fixed_addresses(),
+        Ok(true),
         "cc -no-pie made no ET_EXEC"
     );
-    let probe = ebpf_loader::attach::usdt::usdt_probes(&bytes)
+    let probe = usdt_probes(&exe)
         .unwrap()
         .into_iter()
         .find(|p| p.name == "hit")
@@ -356,17 +364,33 @@ fn a_probe_the_binary_lacks_is_named() {
             exe.display()
         )
     );
-    let error = ebpf_loader::attach::usdt::attach(
-        object.program("on_hit").unwrap(),
-        &object,
-        Path::new("/nonexistent"),
-        "p",
-        "n",
-        None,
-        &AttachOptions::default(),
-    )
-    .unwrap_err();
-    assert!(matches!(error, AttachError::Usdt { .. }), "{error:?}");
+    let attach = |binary: &str| {
+        ebpf_loader::attach::usdt::attach(
+            object.program("on_hit").unwrap(),
+            &object,
+            Path::new(binary),
+            "p",
+            "n",
+            None,
+            &AttachOptions::default(),
+        )
+        .unwrap_err()
+    };
+    // A file that cannot be read is the binary's error; a file that is no ELF, the notes'.
+    let error = attach("/nonexistent");
+    assert!(matches!(error, AttachError::Binary { .. }), "{error:?}");
+    let error = attach("/proc/self/status");
+    assert!(
+        matches!(
+            error,
+            AttachError::Usdt {
+                source: UsdtError::Executable(ExecutableError::NotElf(_)),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.to_string(), "USDT probes of /proc/self/status");
     // No call of `usdt_hit` here: the test above may be attached at this moment (cargo runs
     // the two in parallel, in one process), and a hit with other arguments would be seen by
     // its program. Its own call keeps the probe in the binary.

@@ -91,7 +91,19 @@ pub enum AttachError {
         /// The binary.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        source: crate::elf::usdt::UsdtError,
+    },
+    /// Without BPF cookies, a USDT probe's address in the traced process could not be
+    /// found (the program looks its spec up by that address).
+    UsdtAddress {
+        /// The program.
+        program: String,
+        /// The probe, `provider:name`.
+        probe: String,
+        /// The binary.
+        path: PathBuf,
+        /// Why there is no address (boxed: the error stays small).
+        source: Box<super::usdt::ProbeAddressError>,
     },
     /// What a USDT program needs that this object or kernel lacks (libbpf's `usdt.bpf.h`
     /// maps, BPF cookies).
@@ -172,9 +184,13 @@ impl fmt::Display for AttachError {
             AttachError::UsdtNotFound { path, probe } => {
                 write!(f, "no USDT probe {probe} in {}", path.display())
             }
-            AttachError::Usdt { path, reason } => {
-                write!(f, "USDT probes of {}: {reason}", path.display())
-            }
+            AttachError::Usdt { path, .. } => write!(f, "USDT probes of {}", path.display()),
+            AttachError::UsdtAddress {
+                program,
+                probe,
+                path,
+                ..
+            } => write!(f, "program {program}: {probe} in {}", path.display()),
             AttachError::UsdtUnsupported { program, reason } => {
                 write!(f, "program {program}: {reason}")
             }
@@ -218,6 +234,8 @@ impl std::error::Error for AttachError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             AttachError::Sys { error, .. } => Some(error),
+            AttachError::Usdt { source, .. } => Some(source),
+            AttachError::UsdtAddress { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }

@@ -56,4 +56,4 @@ pub use perf_event::{PerfEventSpec, SampleRate};
 pub use section::by_section;
 pub use tc::{TcDirection, TcFilter, TcFilterInfo};
 pub use tracefs::prune_stale_kprobes;
-pub use uprobe::{find_binary, function_offset, UPROBE_PMU};
+pub use uprobe::{find_binary, UPROBE_PMU};

@@ -6,39 +6,22 @@
 //! `config2` = the probe's offset in the FILE (`kernel/trace/trace_event_perf.c`,
 //! `perf_uprobe_init`). The kernel wants a file offset, not an address: a function's
 //! symbol gives its virtual address (`st_value`), and the section holding it says where
-//! that address lies in the file (`sh_offset + st_value - sh_addr`), which holds for
-//! executables, position-independent executables and shared libraries alike (the ELF
-//! gABI; libbpf's `elf_find_func_offset` does the same).
+//! that address lies in the file, read in the pure half
+//! ([`Executable::function_offset`](crate::elf::target::Executable::function_offset)).
 
 use std::ffi::CString;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
-
 use super::kprobe::probe_pmu;
 use super::{AttachError, AttachOptions, Link, Probe};
+use crate::elf::target::{Executable, ExecutableError};
 use crate::load::Program;
 use crate::syscall::{self, PerfEventAttr};
 
 /// The uprobe PMU's directory in sysfs.
 pub const UPROBE_PMU: &str = "/sys/bus/event_source/devices/uprobe";
-
-/// The file offset of function `symbol` in the ELF file `elf` (its `.symtab`, else its
-/// `.dynsym`): what the uprobe PMU takes. `None` when no defined function has that name,
-/// or the file is not an ELF file.
-pub fn function_offset(elf: &[u8], symbol: &str) -> Option<u64> {
-    let file = object::File::parse(elf).ok()?;
-    let found = file
-        .symbols()
-        .chain(file.dynamic_symbols())
-        .find(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.name() == Ok(symbol))?;
-    let section = file.section_by_index(found.section_index()?).ok()?;
-    let (file_start, size) = section.file_range()?;
-    let within = found.address().checked_sub(section.address())?;
-    (within < size).then(|| file_start + within)
-}
 
 /// Attaches a kprobe-type program to `symbol` (or the raw file `offset` when `symbol` is
 /// `None`) in `binary`, at its entry or its return, in process `pid` only or in every
@@ -59,12 +42,18 @@ pub fn attach(
     let offset = match symbol {
         Some(symbol) => {
             let bytes = std::fs::read(binary).map_err(|e| bad(e.to_string()))?;
-            let start =
-                function_offset(&bytes, symbol).ok_or_else(|| AttachError::SymbolNotFound {
-                    path: binary.to_path_buf(),
-                    symbol: symbol.to_string(),
+            let start = Executable::parse(&bytes)
+                .and_then(|exe| exe.function_offset(symbol))
+                .map_err(|error| match error {
+                    ExecutableError::NoFunction { .. } => AttachError::SymbolNotFound {
+                        path: binary.to_path_buf(),
+                        symbol: symbol.to_string(),
+                    },
+                    other => bad(other.to_string()),
                 })?;
-            start + offset
+            start
+                .checked_add(offset)
+                .ok_or_else(|| bad(format!("{symbol}+{offset:#x} is past the end of any file")))?
         }
         None => offset,
     };
@@ -147,20 +136,4 @@ pub fn find_binary(name: &str) -> PathBuf {
         .map(|dir| Path::new(dir).join(name))
         .find(|candidate| candidate.exists())
         .unwrap_or_else(|| PathBuf::from(name))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_function_of_this_test_binary_is_found_at_its_file_offset() {
-        let exe = std::env::current_exe().unwrap();
-        let bytes = std::fs::read(&exe).unwrap();
-        // `main` of the test harness: a defined function in every test executable.
-        let offset = function_offset(&bytes, "main").expect("main in the symbol table");
-        assert!(offset > 0 && (offset as usize) < bytes.len());
-        assert_eq!(function_offset(&bytes, "no_such_function_here"), None);
-        assert_eq!(function_offset(b"not an elf file", "main"), None);
-    }
 }

@@ -20,7 +20,8 @@
 //!   that must hold it.
 //! - An extern nothing sets is 0 when `__weak`; a strong one is an error naming it.
 //!
-//! Only [`read_kernel_config`] and [`KconfigInput::from_host`] touch the system.
+//! Pure: the host reads (the release, the config file, `/proc/kallsyms`) are the load
+//! step's (`load::kconfig`), which hands the text in a [`KconfigInput`].
 
 use std::collections::HashSet;
 
@@ -348,84 +349,6 @@ fn parse_c_u64(text: &str) -> Option<u64> {
     } else {
         value
     })
-}
-
-/// The running kernel's config text, where libbpf looks for it: `/boot/config-RELEASE`,
-/// then `/proc/config.gz` (gzip, decoded by [`super::gunzip`]).
-pub fn read_kernel_config(release: &str) -> std::io::Result<String> {
-    let boot = format!("/boot/config-{release}");
-    let bytes = match std::fs::read(&boot) {
-        Ok(bytes) => bytes,
-        Err(_) => std::fs::read("/proc/config.gz")?,
-    };
-    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
-        super::gunzip::gunzip(&bytes).map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("gzip: {e}"))
-        })?
-    } else {
-        bytes
-    };
-    String::from_utf8(text)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "config is not UTF-8"))
-}
-
-impl KconfigInput {
-    /// This machine's release (`uname -r`) and config text. The two feature flags are
-    /// probes of the kernel (libbpf loads small programs to find out) and are left
-    /// `false` here: the load step sets them.
-    pub fn from_host() -> KconfigInput {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        let config = read_kernel_config(&release).ok();
-        KconfigInput {
-            release,
-            config,
-            ..KconfigInput::default()
-        }
-    }
-}
-
-/// `/proc/kallsyms`, parsed (see [`super::externs::parse_kallsyms`]). As root it has
-/// the addresses; otherwise they read 0.
-pub fn read_kallsyms() -> std::io::Result<std::collections::HashMap<String, u64>> {
-    let text = std::fs::read_to_string("/proc/kallsyms")?;
-    Ok(super::externs::parse_kallsyms(&text))
-}
-
-impl ObjectSpec {
-    /// Everything libbpf does for externs before relocation, against this machine: the
-    /// `.kconfig` values from `input` ([`KconfigInput::from_host`] for this host), the
-    /// `.ksyms` from `kernel` (its BTF) and, only when a typeless one needs it,
-    /// `/proc/kallsyms`. A no-op for objects without externs. The load step calls it on
-    /// a copy of the spec, then relocates.
-    pub fn prepare_externs(
-        &mut self,
-        kernel: &crate::btf::Btf,
-        input: &KconfigInput,
-    ) -> Result<Vec<KconfigWarning>, ExternError> {
-        self.prepare_externs_with(kernel, input, None)
-    }
-
-    /// [`ObjectSpec::prepare_externs`], with the kernel modules' BTF asked for what
-    /// vmlinux lacks (see [`ObjectSpec::resolve_ksyms_with`]).
-    pub fn prepare_externs_with(
-        &mut self,
-        kernel: &crate::btf::Btf,
-        input: &KconfigInput,
-        modules: Option<super::externs::ModuleLookup<'_>>,
-    ) -> Result<Vec<KconfigWarning>, ExternError> {
-        if self.externs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let warnings = self.fill_kconfig(input)?;
-        let typeless = self.externs.iter().any(|e| {
-            e.kind == ExternKind::Ksym(super::externs::KsymKind::Typeless) && e.value.is_none()
-        });
-        let kallsyms = if typeless { read_kallsyms().ok() } else { None };
-        self.resolve_ksyms_with(kernel, kallsyms.as_ref(), modules)?;
-        Ok(warnings)
-    }
 }
 
 #[cfg(test)]

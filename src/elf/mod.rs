@@ -58,6 +58,8 @@ mod maps;
 mod program;
 pub mod reloc;
 mod section;
+pub mod target;
+pub mod usdt;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -72,9 +74,7 @@ pub use externs::{
     ModuleLookup,
 };
 pub use globals::{GlobalError, GlobalVariable};
-pub use kconfig::{
-    kernel_version_code, read_kallsyms, read_kernel_config, KconfigInput, KconfigWarning,
-};
+pub use kconfig::{kernel_version_code, KconfigInput, KconfigWarning};
 pub use maps::{
     global_data_map_name, object_name_from_path, MapKind, MapSpec, MAX_GLOBAL_DATA_SIZE,
 };

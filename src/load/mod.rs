@@ -27,6 +27,7 @@
 //! writes a `const volatile` variable of `.rodata` (the program's configuration), and a
 //! map's `max_entries` can be set directly (as the seed's Go version resizes `events`).
 
+pub mod kconfig;
 mod map;
 mod modules;
 mod program;
