@@ -36,8 +36,20 @@ use std::time::Instant;
 use harness::tool::*;
 use serde_json::Value;
 
-const BUSYBOX_IMAGE: &str = "localhost/tcpconnect-test-busybox:latest";
-const TOOL_IMAGE: &str = "localhost/tcpconnect-test-tool:latest";
+/// The test's images, named after its process: another run of this test at the same
+/// moment (another checkout's) removes only its own.
+static BUSYBOX_IMAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "localhost/tcpconnect-test-busybox-{}:latest",
+        std::process::id()
+    )
+});
+static TOOL_IMAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "localhost/tcpconnect-test-tool-{}:latest",
+        std::process::id()
+    )
+});
 const ULIMITS: [&str; 4] = [
     "--ulimit",
     "nofile=1024:1024",
@@ -174,8 +186,8 @@ fn import_busybox(setup: &mut Setup) {
             ".",
         ],
     );
-    podman(&["import", tarball.to_str().unwrap(), BUSYBOX_IMAGE]);
-    setup.images.push(BUSYBOX_IMAGE);
+    podman(&["import", tarball.to_str().unwrap(), BUSYBOX_IMAGE.as_str()]);
+    setup.images.push(BUSYBOX_IMAGE.as_str());
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&tarball);
 }
@@ -200,14 +212,14 @@ fn build_tool_image(setup: &mut Setup) {
         // No intermediate images left behind.
         "--layers=false",
         "-t",
-        TOOL_IMAGE,
+        TOOL_IMAGE.as_str(),
         "-f",
         repo("Containerfile").to_str().unwrap(),
         "--build-arg",
         &format!("BINARY={binary}"),
         repo("").to_str().unwrap(),
     ]);
-    setup.images.push(TOOL_IMAGE);
+    setup.images.push(TOOL_IMAGE.as_str());
 }
 
 /// `podman run` options from the DaemonSet: its capabilities, its seccomp profile, its
@@ -264,7 +276,7 @@ impl ContainedTool {
             .args(["run", "--rm", "--name", name])
             .args(ULIMITS)
             .args(options_of_the_manifest())
-            .arg(TOOL_IMAGE)
+            .arg(TOOL_IMAGE.as_str())
             .args(["-v", "--attach", "tracepoint"])
             .args(args)
             .stdout(Stdio::piped())
@@ -335,7 +347,7 @@ impl ContainedTool {
 fn start_sleeper(setup: &mut Setup) -> (String, u32) {
     let mut args = vec!["run", "-d", "--network", "none"];
     args.extend(ULIMITS);
-    args.extend([BUSYBOX_IMAGE, "sleep", "600"]);
+    args.extend([BUSYBOX_IMAGE.as_str(), "sleep", "600"]);
     let id = podman(&args);
     setup.containers.push(id.clone());
     let pid: u32 = podman(&["inspect", "--format", "{{.State.Pid}}", &id])
@@ -361,7 +373,7 @@ fn connect_and_exit(setup: &mut Setup, port: u16) -> String {
     args.push(&cidfile_arg);
     args.extend(ULIMITS);
     let port = port.to_string();
-    args.extend([BUSYBOX_IMAGE, "nc", "127.0.0.1", &port]);
+    args.extend([BUSYBOX_IMAGE.as_str(), "nc", "127.0.0.1", &port]);
     let _ = Command::new("podman")
         .args(&args)
         .output()
