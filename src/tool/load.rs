@@ -43,6 +43,16 @@ struct Stats {
     time_usec: Option<u64>,
 }
 
+/// Does loading `spec` need the kernel's BTF: CO-RE relocations, externs, or programs whose
+/// target is named in BTF (libbpf's `obj_needs_vmlinux_btf`)?
+fn needs_kernel_btf(spec: &ObjectSpec) -> bool {
+    let core = spec
+        .btf_ext
+        .as_ref()
+        .is_some_and(|ext| ext.core_relos.iter().any(|s| !s.records.is_empty()));
+    core || !spec.externs.is_empty() || spec.programs.iter().any(|p| p.attach_btf_name().is_some())
+}
+
 /// Runs the command; `Ok(false)` when a program was refused (the exit status is then 1).
 pub fn run(request: &LoadRequest<'_>) -> Result<bool> {
     let bytes = std::fs::read(request.object)
@@ -56,7 +66,14 @@ pub fn run(request: &LoadRequest<'_>) -> Result<bool> {
             anyhow::bail!("no program named {name} in {}", request.object.display());
         }
     }
-    let target_btf = super::kernel_btf(request.btf.map(PathBuf::as_path))?;
+    // Read once for all the programs, and only when something needs it (a --btf file, CO-RE,
+    // externs, BTF-typed programs), as libbpf reads vmlinux's BTF only then: for a large
+    // object without CO-RE, parsing the kernel's BTF was a measurable part of its load.
+    let target_btf = if request.btf.is_some() || needs_kernel_btf(&spec) {
+        Some(super::kernel_btf(request.btf.map(PathBuf::as_path))?)
+    } else {
+        None
+    };
 
     let mut outcomes = Vec::new();
     for program in &spec.programs {
@@ -65,9 +82,11 @@ pub fn run(request: &LoadRequest<'_>) -> Result<bool> {
         }
         let options = LoadOptions {
             programs: vec![program.name.clone()],
-            target_btf: TargetBtf::Btf(&target_btf),
+            target_btf: target_btf
+                .as_ref()
+                .map_or(TargetBtf::RunningKernel, TargetBtf::Btf),
             // --btf is CO-RE's target only; without it, the same running kernel's BTF.
-            kernel_btf: request.btf.is_none().then_some(&target_btf),
+            kernel_btf: target_btf.as_ref().filter(|_| request.btf.is_none()),
             verifier_stats: true,
             ..LoadOptions::default()
         };
