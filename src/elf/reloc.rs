@@ -239,6 +239,12 @@ impl ObjectSpec {
     /// Relocates and links program `program`. `map_fds[i]` is the fd of `self.maps[i]`;
     /// `target_btf` is the running kernel's BTF (`None`: no CO-RE, the offsets stay as
     /// compiled).
+    ///
+    /// The steps of the module header, one call each: the layout (libbpf's
+    /// `bpf_object__reloc_code`), CO-RE (`bpf_object__relocate_core`), the calls, maps,
+    /// global data and externs site by site (`bpf_object__relocate_data`,
+    /// `bpf_object__relocate_calls`), then func_info and line_info
+    /// (`adjust_prog_btf_ext_info`).
     pub fn relocate(
         &self,
         program: &str,
@@ -256,46 +262,45 @@ impl ObjectSpec {
                 got: map_fds.len(),
             });
         }
+        let layout = self.link_subprograms(program, main)?;
+        let (mut insns, core) = self.apply_core_to_functions(program, &layout, target_btf)?;
+        let applied = self.relocate_sites(program, map_fds, &layout, &mut insns)?;
+        let (func_info, line_info) = layout.func_and_line_info();
+        Ok(RelocatedProgram {
+            name: program.to_string(),
+            insns,
+            layout: layout
+                .parts
+                .iter()
+                .zip(&layout.starts)
+                .map(|(part, &start)| (part.name.clone(), start))
+                .collect(),
+            func_info,
+            line_info,
+            applied,
+            core,
+        })
+    }
+
+    /// Step 1, the layout: the program, then each subprogram it reaches, depth-first: the
+    /// calls of a function in their instructions' order, a callee met for the first time
+    /// appended at once and its own calls followed before the caller's next ones, as
+    /// libbpf's `bpf_object__reloc_code` (-> `bpf_object__append_subprog_code`) lays them
+    /// out. The layout decides the `call` offsets and so the program's tag.
+    fn link_subprograms<'s>(
+        &'s self,
+        program: &str,
+        main: &'s ProgramSpec,
+    ) -> Result<Layout<'s>, RelocError> {
         let function = |part: Part| match part {
             Part::Program => Some(main),
             Part::Subprogram(i) => self.subprograms.get(i),
-        };
-
-        // 1. Layout: the program, then each subprogram it reaches, depth-first: the calls of
-        //    a function in their instructions' order, a callee met for the first time
-        //    appended at once and its own calls followed before the caller's next ones, as
-        //    libbpf's `bpf_object__reloc_code` (-> `bpf_object__append_subprog_code`) lays
-        //    them out. The layout decides the `call` offsets and so the program's tag.
-        let calls_of = |caller: &ProgramSpec| -> Result<Vec<usize>, RelocError> {
-            let mut calls: Vec<(usize, usize)> = caller
-                .relocations
-                .iter()
-                .filter_map(|relocation| match relocation.kind {
-                    RelocationKind::Call { callee } | RelocationKind::FuncAddr { callee } => {
-                        Some((relocation.insn, callee))
-                    }
-                    _ => None,
-                })
-                .collect();
-            calls.sort_unstable();
-            calls
-                .into_iter()
-                .map(|(_, callee)| {
-                    self.subprograms.get(callee).map(|_| callee).ok_or_else(|| {
-                        RelocError::NoSuchSubprogram {
-                            program: program.to_string(),
-                            function: caller.name.clone(),
-                            callee,
-                        }
-                    })
-                })
-                .collect()
         };
         let mut order = vec![Part::Program];
         let mut seen = vec![false; self.subprograms.len()];
         // The functions being walked, each with its callees still to look at (reversed:
         // the next one is popped from the end).
-        let mut walking: Vec<Vec<usize>> = vec![rev(calls_of(main)?)];
+        let mut walking: Vec<Vec<usize>> = vec![rev(self.calls_of(program, main)?)];
         while let Some(pending) = walking.last_mut() {
             let Some(callee) = pending.pop() else {
                 walking.pop();
@@ -307,7 +312,7 @@ impl ObjectSpec {
             *slot = true;
             order.push(Part::Subprogram(callee));
             if let Some(subprogram) = self.subprograms.get(callee) {
-                walking.push(rev(calls_of(subprogram)?));
+                walking.push(rev(self.calls_of(program, subprogram)?));
             }
         }
         let parts: Vec<&ProgramSpec> = order.iter().filter_map(|&p| function(p)).collect();
@@ -323,23 +328,55 @@ impl ObjectSpec {
                 insns: total,
             });
         }
-        let start_of = |part: Part| {
-            order
-                .iter()
-                .position(|&p| p == part)
-                .and_then(|i| starts.get(i).copied())
-        };
-        let callee_name = |callee: usize| {
-            self.subprograms
-                .get(callee)
-                .map(|s| s.name.clone())
-                .unwrap_or_default()
-        };
+        Ok(Layout {
+            order,
+            parts,
+            starts,
+            total,
+        })
+    }
 
-        // 2. CO-RE, function by function, then the functions joined.
-        let mut insns = Vec::with_capacity(total);
+    /// The subprograms `caller` calls (or takes the address of), in its instructions'
+    /// order, each checked to exist (for [`ObjectSpec::link_subprograms`]).
+    fn calls_of(&self, program: &str, caller: &ProgramSpec) -> Result<Vec<usize>, RelocError> {
+        let mut calls: Vec<(usize, usize)> = caller
+            .relocations
+            .iter()
+            .filter_map(|relocation| match relocation.kind {
+                RelocationKind::Call { callee } | RelocationKind::FuncAddr { callee } => {
+                    Some((relocation.insn, callee))
+                }
+                _ => None,
+            })
+            .collect();
+        calls.sort_unstable();
+        calls
+            .into_iter()
+            .map(|(_, callee)| {
+                self.subprograms.get(callee).map(|_| callee).ok_or_else(|| {
+                    RelocError::NoSuchSubprogram {
+                        program: program.to_string(),
+                        function: caller.name.clone(),
+                        callee,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Step 2, CO-RE, function by function (as libbpf's `bpf_object__relocate_core`
+    /// relocates each function's own copy), then the functions joined in the layout's
+    /// order. Gives the program's instructions and the CO-RE fixups, numbered from the
+    /// program's first slot.
+    fn apply_core_to_functions(
+        &self,
+        program: &str,
+        layout: &Layout<'_>,
+        target_btf: Option<&Btf>,
+    ) -> Result<(Vec<Insn>, Vec<CoreFixup>), RelocError> {
+        let mut insns = Vec::with_capacity(layout.total);
         let mut core = Vec::new();
-        for (part, &base) in parts.iter().zip(&starts) {
+        for (part, &base) in layout.parts.iter().zip(&layout.starts) {
             let mut code = part.insns.clone();
             let fixups = apply_core(self, program, part, &mut code, target_btf)?;
             // `btf::core` numbers slots from the function's start: make them the program's.
@@ -349,169 +386,43 @@ impl ObjectSpec {
             }));
             insns.extend(code);
         }
+        Ok((insns, core))
+    }
 
-        // 3 and 4. Calls, maps and global data, site by site.
+    /// Steps 3 and 4: calls, function pointers, externs, maps and global data, site by
+    /// site in the layout's order (libbpf's `bpf_object__relocate_data` and
+    /// `bpf_object__relocate_calls`). Gives what was done at each site, by slot.
+    fn relocate_sites(
+        &self,
+        program: &str,
+        map_fds: &[i32],
+        layout: &Layout<'_>,
+        insns: &mut [Insn],
+    ) -> Result<Vec<AppliedRelocation>, RelocError> {
         let mut applied = Vec::new();
-        for (part, &base) in parts.iter().zip(&starts) {
+        for (part, &base) in layout.parts.iter().zip(&layout.starts) {
             for relocation in &part.relocations {
-                // Where a call's (or a function pointer's) callee begins in the program.
-                let callee_start = |callee: usize| {
-                    start_of(Part::Subprogram(callee)).ok_or(RelocError::NoSuchSubprogram {
-                        program: program.to_string(),
-                        function: part.name.clone(),
-                        callee,
-                    })
+                let site = Site {
+                    program,
+                    part,
+                    relocation,
+                    at: base + relocation.insn,
                 };
-                let site_error = |problem| {
-                    RelocError::Site(Box::new(SiteError {
-                        program: program.to_string(),
-                        function: part.name.clone(),
-                        section: part.section.clone(),
-                        insn: part.start + relocation.insn,
-                        symbol: relocation.symbol.clone(),
-                        problem,
-                    }))
-                };
-                let at = base + relocation.insn;
-                let before: Vec<Insn>;
-                let target: String;
-                match relocation.kind {
+                let (before, target) = match relocation.kind {
                     RelocationKind::Call { callee } => {
-                        let insn = insns
-                            .get_mut(at)
-                            .filter(|_| relocation.insn < part.insns.len())
-                            .ok_or_else(|| site_error(RelocProblem::OutsideFunctions))?;
-                        if !insn.is_pseudo_call() {
-                            return Err(site_error(RelocProblem::NotCall {
-                                code: insn.code,
-                                src_reg: insn.src_reg,
-                            }));
-                        }
-                        let callee_start = callee_start(callee)?;
-                        before = vec![*insn];
-                        // Both fit i32: the whole program does (checked above).
-                        insn.imm = (callee_start as i64 - at as i64 - 1) as i32;
-                        target = callee_name(callee);
+                        self.relocate_call(&site, layout, insns, callee)?
                     }
                     RelocationKind::FuncAddr { callee } => {
-                        let insn = insns
-                            .get_mut(at)
-                            .filter(|_| relocation.insn + 1 < part.insns.len())
-                            .ok_or_else(|| site_error(RelocProblem::MissingSecondSlot))?;
-                        let marked = insn.src_reg == 0 || insn.src_reg == BPF_PSEUDO_FUNC;
-                        if !insn.is_ld_imm64() || !marked {
-                            return Err(site_error(RelocProblem::FunctionPointer));
-                        }
-                        let callee_start = callee_start(callee)?;
-                        before = insns.get(at..at + 2).unwrap_or_default().to_vec();
-                        if let Some(insn) = insns.get_mut(at) {
-                            // As a call's: the whole program fits i32 (checked above).
-                            insn.src_reg = BPF_PSEUDO_FUNC;
-                            insn.imm = (callee_start as i64 - at as i64 - 1) as i32;
-                        }
-                        target = callee_name(callee);
+                        self.relocate_func_addr(&site, layout, insns, callee)?
                     }
                     RelocationKind::Extern { index } => {
-                        let ext = self
-                            .externs
-                            .get(index)
-                            .ok_or_else(|| site_error(RelocProblem::ExternUnresolved))?;
-                        let first = *insns
-                            .get(at)
-                            .filter(|_| relocation.insn < part.insns.len())
-                            .ok_or_else(|| site_error(RelocProblem::OutsideFunctions))?;
-                        if first.is_ld_imm64() {
-                            if relocation.insn + 1 >= part.insns.len() {
-                                return Err(site_error(RelocProblem::MissingSecondSlot));
-                            }
-                            let kconfig = self
-                                .maps
-                                .iter()
-                                .position(|m| m.kind == super::MapKind::Kconfig)
-                                .and_then(|i| map_fds.get(i).copied());
-                            let (src_reg, imm, imm2) = extern_ld_imm64(ext, kconfig)
-                                .ok_or_else(|| site_error(RelocProblem::ExternUnresolved))?;
-                            let pair = insns
-                                .get_mut(at..at + 2)
-                                .ok_or_else(|| site_error(RelocProblem::MissingSecondSlot))?;
-                            let [first, second] = pair else {
-                                return Err(site_error(RelocProblem::MissingSecondSlot));
-                            };
-                            before = vec![*first, *second];
-                            first.src_reg = src_reg;
-                            first.imm = imm;
-                            second.imm = imm2;
-                        } else if first.code == crate::insn::CALL
-                            && matches!(ext.kind, ExternKind::Ksym(_))
-                        {
-                            let insn = insns
-                                .get_mut(at)
-                                .ok_or_else(|| site_error(RelocProblem::OutsideFunctions))?;
-                            before = vec![*insn];
-                            *insn = match ext.value {
-                                Some(KsymValue::Btf {
-                                    btf_id, fd_index, ..
-                                }) => Insn::new(
-                                    crate::insn::CALL,
-                                    0,
-                                    BPF_PSEUDO_KFUNC_CALL,
-                                    fd_index,
-                                    btf_id as i32,
-                                ),
-                                // An unresolved weak kfunc: a kfunc call of BTF id 0, as
-                                // libbpf 1.1's bpf_object__relocate_data writes it (the
-                                // differential reference, Debian's libbpf 1.1.2; 1.2 and
-                                // later write a poisoned helper call instead). The
-                                // verifier accepts it where `bpf_ksym_exists()` made it
-                                // dead code, and refuses it where it can run.
-                                None if ext.weak => {
-                                    Insn::new(crate::insn::CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, 0)
-                                }
-                                _ => return Err(site_error(RelocProblem::ExternUnresolved)),
-                            };
-                        } else {
-                            return Err(site_error(RelocProblem::ExternUse { code: first.code }));
-                        }
-                        target = ext.name.clone();
+                        self.relocate_extern(&site, map_fds, insns, index)?
                     }
                     RelocationKind::Map { map } | RelocationKind::MapValue { map, .. } => {
-                        let (spec, &fd) = self.maps.get(map).zip(map_fds.get(map)).ok_or(
-                            RelocError::NoSuchMap {
-                                program: program.to_string(),
-                                function: part.name.clone(),
-                                map,
-                            },
-                        )?;
-                        if relocation.insn + 1 >= part.insns.len() {
-                            let first = part.insns.get(relocation.insn);
-                            return Err(site_error(match first {
-                                Some(insn) if insn.is_ld_imm64() => RelocProblem::MissingSecondSlot,
-                                Some(insn) => RelocProblem::NotLdImm64 { code: insn.code },
-                                None => RelocProblem::OutsideFunctions,
-                            }));
-                        }
-                        let pair = insns
-                            .get_mut(at..at + 2)
-                            .ok_or_else(|| site_error(RelocProblem::MissingSecondSlot))?;
-                        let [first, second] = pair else {
-                            return Err(site_error(RelocProblem::MissingSecondSlot));
-                        };
-                        if !first.is_ld_imm64() {
-                            return Err(site_error(RelocProblem::NotLdImm64 { code: first.code }));
-                        }
-                        before = vec![*first, *second];
-                        first.imm = fd;
-                        match relocation.kind {
-                            RelocationKind::MapValue { offset, .. } => {
-                                first.src_reg = BPF_PSEUDO_MAP_VALUE;
-                                // Offsets are checked against the section size at parse.
-                                second.imm = offset as i32;
-                            }
-                            _ => first.src_reg = BPF_PSEUDO_MAP_FD,
-                        }
-                        target = spec.name.clone();
+                        self.relocate_map(&site, map_fds, insns, map)?
                     }
-                }
+                };
+                let at = site.at;
                 let after = insns
                     .get(at..at + before.len())
                     .unwrap_or_default()
@@ -530,12 +441,222 @@ impl ObjectSpec {
             }
         }
         applied.sort_by_key(|a| a.insn);
+        Ok(applied)
+    }
 
-        // 5. func_info and line_info: shifted, and counted in instructions.
+    /// A bpf-to-bpf call: `imm = callee_start - call_index - 1` (libbpf's
+    /// `bpf_object__relocate_calls`). Gives the slot as it was and the callee's name.
+    fn relocate_call(
+        &self,
+        site: &Site<'_>,
+        layout: &Layout<'_>,
+        insns: &mut [Insn],
+        callee: usize,
+    ) -> Result<(Vec<Insn>, String), RelocError> {
+        let at = site.at;
+        let insn = insns
+            .get_mut(at)
+            .filter(|_| site.relocation.insn < site.part.insns.len())
+            .ok_or_else(|| site.error(RelocProblem::OutsideFunctions))?;
+        if !insn.is_pseudo_call() {
+            return Err(site.error(RelocProblem::NotCall {
+                code: insn.code,
+                src_reg: insn.src_reg,
+            }));
+        }
+        let callee_start = site.callee_start(layout, callee)?;
+        let before = vec![*insn];
+        // Both fit i32: the whole program does (checked by the layout).
+        insn.imm = (callee_start as i64 - at as i64 - 1) as i32;
+        Ok((before, self.callee_name(callee)))
+    }
+
+    /// A function pointer (`ld_imm64` of a subprogram): `src_reg = BPF_PSEUDO_FUNC` and
+    /// the callee's offset as a call's (libbpf's `bpf_object__relocate_calls`, for
+    /// `RELO_SUBPROG_ADDR`).
+    fn relocate_func_addr(
+        &self,
+        site: &Site<'_>,
+        layout: &Layout<'_>,
+        insns: &mut [Insn],
+        callee: usize,
+    ) -> Result<(Vec<Insn>, String), RelocError> {
+        let at = site.at;
+        let insn = insns
+            .get_mut(at)
+            .filter(|_| site.relocation.insn + 1 < site.part.insns.len())
+            .ok_or_else(|| site.error(RelocProblem::MissingSecondSlot))?;
+        let marked = insn.src_reg == 0 || insn.src_reg == BPF_PSEUDO_FUNC;
+        if !insn.is_ld_imm64() || !marked {
+            return Err(site.error(RelocProblem::FunctionPointer));
+        }
+        let callee_start = site.callee_start(layout, callee)?;
+        let before = insns.get(at..at + 2).unwrap_or_default().to_vec();
+        if let Some(insn) = insns.get_mut(at) {
+            // As a call's: the whole program fits i32 (checked by the layout).
+            insn.src_reg = BPF_PSEUDO_FUNC;
+            insn.imm = (callee_start as i64 - at as i64 - 1) as i32;
+        }
+        Ok((before, self.callee_name(callee)))
+    }
+
+    /// An extern: an `ld_imm64` of a `.kconfig` value or a `__ksym` variable, or a call
+    /// of a kfunc (libbpf's `bpf_object__relocate_data`, `RELO_EXTERN_LD64` and
+    /// `RELO_EXTERN_CALL`).
+    fn relocate_extern(
+        &self,
+        site: &Site<'_>,
+        map_fds: &[i32],
+        insns: &mut [Insn],
+        index: usize,
+    ) -> Result<(Vec<Insn>, String), RelocError> {
+        let (at, part, relocation) = (site.at, site.part, site.relocation);
+        let ext = self
+            .externs
+            .get(index)
+            .ok_or_else(|| site.error(RelocProblem::ExternUnresolved))?;
+        let first = *insns
+            .get(at)
+            .filter(|_| relocation.insn < part.insns.len())
+            .ok_or_else(|| site.error(RelocProblem::OutsideFunctions))?;
+        let before;
+        if first.is_ld_imm64() {
+            if relocation.insn + 1 >= part.insns.len() {
+                return Err(site.error(RelocProblem::MissingSecondSlot));
+            }
+            let kconfig = self
+                .maps
+                .iter()
+                .position(|m| m.kind == super::MapKind::Kconfig)
+                .and_then(|i| map_fds.get(i).copied());
+            let (src_reg, imm, imm2) = extern_ld_imm64(ext, kconfig)
+                .ok_or_else(|| site.error(RelocProblem::ExternUnresolved))?;
+            let pair = insns
+                .get_mut(at..at + 2)
+                .ok_or_else(|| site.error(RelocProblem::MissingSecondSlot))?;
+            let [first, second] = pair else {
+                return Err(site.error(RelocProblem::MissingSecondSlot));
+            };
+            before = vec![*first, *second];
+            first.src_reg = src_reg;
+            first.imm = imm;
+            second.imm = imm2;
+        } else if first.code == crate::insn::CALL && matches!(ext.kind, ExternKind::Ksym(_)) {
+            let insn = insns
+                .get_mut(at)
+                .ok_or_else(|| site.error(RelocProblem::OutsideFunctions))?;
+            before = vec![*insn];
+            *insn = match ext.value {
+                Some(KsymValue::Btf {
+                    btf_id, fd_index, ..
+                }) => Insn::new(
+                    crate::insn::CALL,
+                    0,
+                    BPF_PSEUDO_KFUNC_CALL,
+                    fd_index,
+                    btf_id as i32,
+                ),
+                // An unresolved weak kfunc: a kfunc call of BTF id 0, as libbpf 1.1's
+                // bpf_object__relocate_data writes it (the differential reference,
+                // Debian's libbpf 1.1.2; 1.2 and later write a poisoned helper call
+                // instead). The verifier accepts it where `bpf_ksym_exists()` made it
+                // dead code, and refuses it where it can run.
+                None if ext.weak => Insn::new(crate::insn::CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, 0),
+                _ => return Err(site.error(RelocProblem::ExternUnresolved)),
+            };
+        } else {
+            return Err(site.error(RelocProblem::ExternUse { code: first.code }));
+        }
+        Ok((before, ext.name.clone()))
+    }
+
+    /// A map (`src_reg = BPF_PSEUDO_MAP_FD, imm = fd`) or global data
+    /// (`src_reg = BPF_PSEUDO_MAP_VALUE, imm = fd`, second slot's `imm = offset`), as
+    /// libbpf's `bpf_object__relocate_data` (`RELO_LD64`, `RELO_DATA`).
+    fn relocate_map(
+        &self,
+        site: &Site<'_>,
+        map_fds: &[i32],
+        insns: &mut [Insn],
+        map: usize,
+    ) -> Result<(Vec<Insn>, String), RelocError> {
+        let (at, part, relocation) = (site.at, site.part, site.relocation);
+        let (spec, &fd) =
+            self.maps
+                .get(map)
+                .zip(map_fds.get(map))
+                .ok_or(RelocError::NoSuchMap {
+                    program: site.program.to_string(),
+                    function: part.name.clone(),
+                    map,
+                })?;
+        if relocation.insn + 1 >= part.insns.len() {
+            let first = part.insns.get(relocation.insn);
+            return Err(site.error(match first {
+                Some(insn) if insn.is_ld_imm64() => RelocProblem::MissingSecondSlot,
+                Some(insn) => RelocProblem::NotLdImm64 { code: insn.code },
+                None => RelocProblem::OutsideFunctions,
+            }));
+        }
+        let pair = insns
+            .get_mut(at..at + 2)
+            .ok_or_else(|| site.error(RelocProblem::MissingSecondSlot))?;
+        let [first, second] = pair else {
+            return Err(site.error(RelocProblem::MissingSecondSlot));
+        };
+        if !first.is_ld_imm64() {
+            return Err(site.error(RelocProblem::NotLdImm64 { code: first.code }));
+        }
+        let before = vec![*first, *second];
+        first.imm = fd;
+        match relocation.kind {
+            RelocationKind::MapValue { offset, .. } => {
+                first.src_reg = BPF_PSEUDO_MAP_VALUE;
+                // Offsets are checked against the section size at parse.
+                second.imm = offset as i32;
+            }
+            _ => first.src_reg = BPF_PSEUDO_MAP_FD,
+        }
+        Ok((before, spec.name.clone()))
+    }
+
+    /// The name of subprogram `callee` (empty if there is none).
+    fn callee_name(&self, callee: usize) -> String {
+        self.subprograms
+            .get(callee)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Where the functions of one program land: the layout step's result.
+struct Layout<'s> {
+    /// The functions, in the program's order.
+    order: Vec<Part>,
+    /// Their specs, in the same order.
+    parts: Vec<&'s ProgramSpec>,
+    /// Where each begins in the program, in instructions.
+    starts: Vec<usize>,
+    /// The program's length, in instructions.
+    total: usize,
+}
+
+impl Layout<'_> {
+    /// Where `part` begins in the program.
+    fn start_of(&self, part: Part) -> Option<usize> {
+        self.order
+            .iter()
+            .position(|&p| p == part)
+            .and_then(|i| self.starts.get(i).copied())
+    }
+
+    /// Step 5, func_info and line_info: each function's records shifted by where it now
+    /// starts, and counted in instructions (libbpf's `adjust_prog_btf_ext_info`).
+    fn func_and_line_info(&self) -> (Vec<FuncInfo>, Vec<LineInfo>) {
         let to_insns = |base: usize, bytes: u32| (base + bytes as usize / INSN_SIZE) as u32;
         let mut func_info = Vec::new();
         let mut line_info = Vec::new();
-        for (part, &base) in parts.iter().zip(&starts) {
+        for (part, &base) in self.parts.iter().zip(&self.starts) {
             func_info.extend(part.func_info.iter().map(|record| FuncInfo {
                 insn_off: to_insns(base, record.insn_off),
                 ..*record
@@ -545,20 +666,44 @@ impl ObjectSpec {
                 ..*record
             }));
         }
+        (func_info, line_info)
+    }
+}
 
-        Ok(RelocatedProgram {
-            name: program.to_string(),
-            insns,
-            layout: parts
-                .iter()
-                .zip(&starts)
-                .map(|(part, &start)| (part.name.clone(), start))
-                .collect(),
-            func_info,
-            line_info,
-            applied,
-            core,
-        })
+/// One relocation site being patched: its program, function, record and slot.
+struct Site<'a> {
+    /// The program being linked.
+    program: &'a str,
+    /// The function the site belongs to.
+    part: &'a ProgramSpec,
+    /// The relocation record.
+    relocation: &'a super::Relocation,
+    /// The site's slot in the program.
+    at: usize,
+}
+
+impl Site<'_> {
+    /// The error for this site.
+    fn error(&self, problem: RelocProblem) -> RelocError {
+        RelocError::Site(Box::new(SiteError {
+            program: self.program.to_string(),
+            function: self.part.name.clone(),
+            section: self.part.section.clone(),
+            insn: self.part.start + self.relocation.insn,
+            symbol: self.relocation.symbol.clone(),
+            problem,
+        }))
+    }
+
+    /// Where a call's (or a function pointer's) callee begins in the program.
+    fn callee_start(&self, layout: &Layout<'_>, callee: usize) -> Result<usize, RelocError> {
+        layout
+            .start_of(Part::Subprogram(callee))
+            .ok_or(RelocError::NoSuchSubprogram {
+                program: self.program.to_string(),
+                function: self.part.name.clone(),
+                callee,
+            })
     }
 }
 

@@ -195,6 +195,76 @@ fn max_entries_to_create(spec: &MapSpec) -> u32 {
     }
 }
 
+/// The error of a system call made to create or fill map `spec`: a memlock limit named as
+/// such (before 5.11), else the map and the call.
+fn create_error(spec: &MapSpec, error: SysError) -> LoadError {
+    match crate::features::memlock::explain_eperm(&error) {
+        Some(memlock) => LoadError::Memlock {
+            object: format!("map {}", spec.name),
+            error: memlock,
+        },
+        None => LoadError::Map {
+            map: spec.name.clone(),
+            error,
+        },
+    }
+}
+
+/// The `max_entries` map `spec` is created with: a perf event array of 0 entries (or of
+/// more than there are CPUs) gets one per possible CPU, as libbpf's `map_set_def_max_entries`.
+fn max_entries_for(spec: &MapSpec) -> Result<u32, LoadError> {
+    let mut max_entries = max_entries_to_create(spec);
+    if spec.map_type == MapType::PERF_EVENT_ARRAY {
+        let slots = possible_cpu_slots()?;
+        if max_entries == 0 || max_entries > slots {
+            max_entries = slots;
+        }
+    }
+    Ok(max_entries)
+}
+
+/// `BPF_MAP_CREATE` for `attr`, its key and value typed by the object's BTF where the spec
+/// has their types; a kernel that cannot check these types still takes the map without
+/// them (libbpf's retry in `bpf_object__create_map`). Gives the fd and whether it is typed.
+fn create_typed_by_btf(
+    spec: &MapSpec,
+    mut attr: syscall::MapCreateAttr,
+    btf: Option<BorrowedFd<'_>>,
+) -> Result<(OwnedFd, bool), LoadError> {
+    let sys = |error| create_error(spec, error);
+    let typed = btf.filter(|_| spec.btf_key_type_id != 0 || spec.btf_value_type_id != 0);
+    Ok(match typed {
+        Some(btf) => {
+            attr.btf_fd = btf.as_raw_fd() as u32;
+            attr.btf_key_type_id = spec.btf_key_type_id;
+            attr.btf_value_type_id = spec.btf_value_type_id;
+            match syscall::map_create(&attr) {
+                Ok(fd) => (fd, true),
+                // A kernel that cannot check these types still takes the map without them.
+                Err(e) if e.errno == libc::EINVAL || e.is_not_supported() => {
+                    attr.btf_fd = 0;
+                    attr.btf_key_type_id = 0;
+                    attr.btf_value_type_id = 0;
+                    (syscall::map_create(&attr).map_err(sys)?, false)
+                }
+                Err(e) => return Err(sys(e)),
+            }
+        }
+        None => (syscall::map_create(&attr).map_err(sys)?, false),
+    })
+}
+
+/// The length of a value as user space reads and writes it: per-CPU maps hold one value
+/// per possible CPU, each rounded up to 8 bytes (libbpf's `bpf_map__value_size`).
+fn value_len_of(spec: &MapSpec) -> Result<usize, LoadError> {
+    Ok(if spec.map_type.is_per_cpu() {
+        let cpus = possible_cpu_slots()? as usize;
+        (spec.value_size as usize).next_multiple_of(8) * cpus
+    } else {
+        spec.value_size as usize
+    })
+}
+
 impl Map {
     /// Creates the map `spec` describes, on its own (no object, no BTF): a perf event array
     /// of 0 entries gets one per possible CPU; global data is filled and `.rodata` frozen.
@@ -205,27 +275,15 @@ impl Map {
     }
 
     /// [`Map::create`] with the object's BTF (`btf`), which types the key and value.
+    ///
+    /// libbpf's `bpf_object__create_map` then `bpf_object__populate_internal_map`: the
+    /// size, the inner map's template, the map itself (typed by BTF where it can be), then
+    /// its global data.
     pub(crate) fn create_with_btf(
         spec: &MapSpec,
         btf: Option<BorrowedFd<'_>>,
     ) -> Result<Map, LoadError> {
-        let sys = |error| match crate::features::memlock::explain_eperm(&error) {
-            Some(memlock) => LoadError::Memlock {
-                object: format!("map {}", spec.name),
-                error: memlock,
-            },
-            None => LoadError::Map {
-                map: spec.name.clone(),
-                error,
-            },
-        };
-        let mut max_entries = max_entries_to_create(spec);
-        if spec.map_type == MapType::PERF_EVENT_ARRAY {
-            let slots = possible_cpu_slots()?;
-            if max_entries == 0 || max_entries > slots {
-                max_entries = slots;
-            }
-        }
+        let max_entries = max_entries_for(spec)?;
         // A map of maps is created with a map of its inner maps' shape (`inner_map_fd`),
         // which the verifier checks the programs' use of the inner maps against. Only a
         // template: closed once the outer map exists, as libbpf does.
@@ -233,7 +291,7 @@ impl Map {
             Some(inner) => Some(Map::create_with_btf(inner, btf)?),
             None => None,
         };
-        let mut attr = syscall::MapCreateAttr {
+        let attr = syscall::MapCreateAttr {
             map_type: spec.map_type.0,
             key_size: spec.key_size,
             value_size: spec.value_size,
@@ -247,55 +305,36 @@ impl Map {
             map_extra: spec.map_extra,
             ..Default::default()
         };
-        let typed = btf.filter(|_| spec.btf_key_type_id != 0 || spec.btf_value_type_id != 0);
-        let (fd, typed_by_btf) = match typed {
-            Some(btf) => {
-                attr.btf_fd = btf.as_raw_fd() as u32;
-                attr.btf_key_type_id = spec.btf_key_type_id;
-                attr.btf_value_type_id = spec.btf_value_type_id;
-                match syscall::map_create(&attr) {
-                    Ok(fd) => (fd, true),
-                    // A kernel that cannot check these types still takes the map without them.
-                    Err(e) if e.errno == libc::EINVAL || e.is_not_supported() => {
-                        attr.btf_fd = 0;
-                        attr.btf_key_type_id = 0;
-                        attr.btf_value_type_id = 0;
-                        (syscall::map_create(&attr).map_err(sys)?, false)
-                    }
-                    Err(e) => return Err(sys(e)),
-                }
-            }
-            None => (syscall::map_create(&attr).map_err(sys)?, false),
-        };
-
-        let value_len = if spec.map_type.is_per_cpu() {
-            let cpus = possible_cpu_slots()? as usize;
-            (spec.value_size as usize).next_multiple_of(8) * cpus
-        } else {
-            spec.value_size as usize
-        };
+        let (fd, typed_by_btf) = create_typed_by_btf(spec, attr, btf)?;
         let map = Map {
             spec: spec.clone(),
             max_entries,
             fd,
             typed_by_btf,
-            value_len,
+            value_len: value_len_of(spec)?,
             btf: None,
         };
+        map.populate_global_data()?;
+        Ok(map)
+    }
 
-        // Global data: one element at key 0 holding the section's bytes.
+    /// Global data: one element at key 0 holding the section's bytes (written only if
+    /// some byte is not zero), and `.rodata` and `.kconfig` frozen, as libbpf's
+    /// `bpf_object__populate_internal_map`.
+    fn populate_global_data(&self) -> Result<(), LoadError> {
+        let spec = &self.spec;
         if spec.kind != MapKind::Btf {
             let mut value = spec.initial.clone();
             value.resize(spec.value_size as usize, 0);
             if value.iter().any(|&b| b != 0) {
-                syscall::map_update_elem(map.fd.as_fd(), &0u32.to_ne_bytes(), &value, BPF_ANY)
-                    .map_err(sys)?;
+                syscall::map_update_elem(self.fd.as_fd(), &0u32.to_ne_bytes(), &value, BPF_ANY)
+                    .map_err(|error| create_error(spec, error))?;
             }
             if matches!(spec.kind, MapKind::Rodata | MapKind::Kconfig) {
-                syscall::map_freeze(map.fd.as_fd()).map_err(sys)?;
+                syscall::map_freeze(self.fd.as_fd()).map_err(|error| create_error(spec, error))?;
             }
         }
-        Ok(map)
+        Ok(())
     }
 
     /// Opens the map pinned at `path` (in a bpf filesystem) for the object's map `spec`:

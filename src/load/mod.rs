@@ -387,261 +387,47 @@ pub struct Object {
 
 impl Object {
     /// Loads `spec`: BTF, maps, then the programs `opts` names.
+    ///
+    /// The steps of libbpf's `bpf_object_load`, in its order: the kernel's BTF and the
+    /// externs resolved against it, the object's BTF sanitised and loaded, the maps created
+    /// (or opened from their pins) and their slots filled, then each program relocated and
+    /// loaded, and last the prog arrays' slots filled.
     pub fn load(spec: &ObjectSpec, opts: &LoadOptions<'_>) -> Result<Object, LoadError> {
-        for name in &opts.programs {
-            if spec.program(name).is_none() {
-                return Err(LoadError::NoSuchProgram { name: name.clone() });
-            }
-        }
-
-        // The running kernel's BTF, when something needs it: BTF-typed programs
-        // (`attach_btf_id`) and `.ksyms` (by BTF id), read here when not given. Never CO-RE's
-        // target (`opts.target_btf`, a `--btf` file maybe): the kernel checks attach targets
-        // and ksyms against its own BTF, as libbpf looks them up in `btf_vmlinux` whatever
-        // its `btf_custom_path`. `.kconfig`-only externs take either.
-        let wanted: Vec<&ProgramSpec> = spec
-            .programs
-            .iter()
-            .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
-            .collect();
-        let has_core = spec
-            .btf_ext
-            .as_ref()
-            .is_some_and(|ext| ext.core_relos.iter().any(|s| !s.records.is_empty()));
-        let has_ksyms = spec
-            .externs
-            .iter()
-            .any(|e| matches!(e.kind, crate::elf::ExternKind::Ksym(_)));
-        // What needs the running kernel's own BTF, whatever CO-RE's target is.
-        let needs_kernel = has_ksyms || wanted.iter().any(|p| p.attach_btf_name().is_some());
-        let read_kernel = || crate::btf::kernel::load().map_err(LoadError::KernelBtf);
-        let kernel: Option<Cow<'_, Btf>> = match (opts.kernel_btf, opts.target_btf) {
-            (Some(btf), _) => Some(Cow::Borrowed(btf)),
-            // The running kernel's BTF is CO-RE's target too: read once for both, and for
-            // `.kconfig` externs.
-            (None, TargetBtf::RunningKernel)
-                if needs_kernel || has_core || !spec.externs.is_empty() =>
-            {
-                Some(Cow::Owned(read_kernel()?))
-            }
-            (None, TargetBtf::Btf(_)) if needs_kernel => Some(Cow::Owned(read_kernel()?)),
-            // No kernel BTF asked for, none given: what needs it cannot load.
-            (None, TargetBtf::Off) if needs_kernel || !spec.externs.is_empty() => {
-                return Err(LoadError::NoKernelBtf)
-            }
-            (None, _) => None,
-        };
-        // CO-RE's target: the running kernel's (read above), a given BTF, or none.
-        let core_target: Option<&Btf> = match opts.target_btf {
-            TargetBtf::RunningKernel => kernel.as_deref(),
-            TargetBtf::Btf(btf) => Some(btf),
-            TargetBtf::Off => None,
-        };
+        check_programs_named(spec, opts)?;
+        let wanted = wanted_programs(spec, opts);
+        let kernel = kernel_btf_for(spec, opts, &wanted)?;
+        let core_target = core_target(opts, kernel.as_deref());
         // The modules' BTF, read only if vmlinux's lacks a target or a `__ksym`; their fds
         // are held until the programs are loaded.
         let mut modules = modules::ModuleBtfs::default();
-        // Externs: `.kconfig` values from this machine, `.ksyms` from the kernel's BTF
-        // (vmlinux's, then the modules'), as libbpf resolves them before relocation.
-        let prepared;
-        let mut kconfig_warnings = Vec::new();
-        let spec = if spec.externs.is_empty() {
-            spec
-        } else {
-            let kernel = kernel
-                .as_deref()
-                .or(core_target)
-                .ok_or(LoadError::NoKernelBtf)?;
-            let mut input = KconfigInput::from_host();
-            input.has_bpf_cookie = !opts.without_bpf_cookie && crate::features::probe_bpf_cookie();
-            // libbpf's FEAT_SYSCALL_WRAPPER, probed once (and only for objects that ask).
-            input.has_syscall_wrapper = spec
-                .externs
-                .iter()
-                .any(|ext| ext.name == "LINUX_HAS_SYSCALL_WRAPPER")
-                && crate::features::syscall_wrapper().is_some();
-            let mut copy: ObjectSpec = spec.clone();
-            let mut failure = None;
-            let mut in_modules = |ext: &crate::elf::ExternSpec| {
-                let found = module_ksym(&mut modules, ext);
-                Ok(found.unwrap_or_else(|error| {
-                    failure.get_or_insert(error);
-                    None
-                }))
-            };
-            let prepared_externs = copy.prepare_externs_with(kernel, &input, Some(&mut in_modules));
-            if let Some(error) = failure {
-                return Err(error);
-            }
-            kconfig_warnings = prepared_externs.map_err(LoadError::Extern)?;
-            prepared = copy;
-            &prepared
-        };
+        let (prepared, kconfig_warnings) =
+            resolve_externs(spec, opts, kernel.as_deref().or(core_target), &mut modules)?;
+        let spec = prepared.as_ref().unwrap_or(spec);
 
         // Before anything is created: where the kernel charges BPF memory to
         // RLIMIT_MEMLOCK (before 5.11), the limit is raised (once per process).
         crate::features::memlock::ensure();
 
-        // 1. The object's BTF, DATASECs already fixed up by the parser. A kernel that refuses
-        //    it still loads the programs, without BTF for maps and func/line info.
-        //    The kinds this kernel does not know (probed) are rewritten first, every type
-        //    keeping its id (`btf::sanitize`).
-        let btf_features = spec.btf.as_ref().map(|_| crate::features::btf::probe());
-        let mut btf_rewrites = Vec::new();
-        let (btf_fd, btf_error) = match (&spec.btf, &btf_features) {
-            (Some(btf), Some(features)) => {
-                let sanitized = crate::btf::sanitize::sanitize(btf, features);
-                btf_rewrites = sanitized.rewrites;
-                match syscall::load_btf(&sanitized.bytes, &ProgLoadOptions::default()) {
-                    Ok((fd, _log)) => (Some(fd), None),
-                    Err(error) => (None, Some(error)),
-                }
-            }
-            _ => (None, None),
-        };
-        // Without FUNC in BTF (before 5.0) the kernel takes no func_info or line_info.
-        let btf_info = btf_features.is_some_and(|f| f.func);
-
-        // 2. Maps: taken from a pin where the caller or the object says so, else created.
-        let mut maps = Vec::with_capacity(spec.maps.len());
-        let pin_root = opts
-            .pin_root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_ROOT));
-        for map_spec in &spec.maps {
-            let given = opts
-                .pinned_maps
-                .iter()
-                .find(|(name, _)| *name == map_spec.name)
-                .map(|(_, path)| path.clone());
-            let by_name =
-                (map_spec.pinning == LIBBPF_PIN_BY_NAME).then(|| pin_root.join(&map_spec.name));
-            let map = match (given, by_name) {
-                (Some(path), _) => Map::open_pinned(&path, map_spec)?,
-                (None, Some(path)) if path.exists() => Map::open_pinned(&path, map_spec)?,
-                (None, Some(path)) => {
-                    let btf = btf_fd.as_ref().map(|fd| fd.as_fd());
-                    let map = Map::create_with_btf(map_spec, btf)?;
-                    map.pin(&path).map_err(|error| LoadError::Pin {
-                        map: map_spec.name.clone(),
-                        error,
-                    })?;
-                    map
-                }
-                (None, None) => {
-                    let btf = btf_fd.as_ref().map(|fd| fd.as_fd());
-                    Map::create_with_btf(map_spec, btf)?
-                }
-            };
-            maps.push(map);
-        }
-        // Typed views check keys and values against the object's BTF: the maps share it.
-        if let Some(btf) = &spec.btf {
-            let btf = std::sync::Arc::new(btf.clone());
-            maps.iter_mut().for_each(|map| map.set_btf(btf.clone()));
-        }
-        // The slots of maps of maps that the object fills (`.values = { [1] = &inner }`).
-        for map in &maps {
-            if matches!(
-                map.spec().map_type,
-                MapType::ARRAY_OF_MAPS | MapType::HASH_OF_MAPS
-            ) {
-                for (slot, target) in &map.spec().init_slots {
-                    let fd = maps
-                        .iter()
-                        .find(|m| m.spec().name == *target)
-                        .map(|m| m.as_fd().as_raw_fd());
-                    fill_slot(map, *slot, target, fd)?;
-                }
-            }
-        }
-        let map_fds: Vec<i32> = maps.iter().map(|m| m.as_fd().as_raw_fd()).collect();
-
-        // 3. Programs. BTF-typed ones' targets first: in vmlinux's BTF, else in a
-        //    module's (whose BTF fd then goes with the program).
-        let mut targets = Vec::new();
-        for program in &wanted {
-            let target = match program.attach_btf_name() {
-                Some((name, kind)) => {
-                    let not_found = || LoadError::AttachBtf {
-                        program: program.name.clone(),
-                        name: name.clone(),
-                    };
-                    let kernel = kernel.as_deref().ok_or_else(not_found)?;
-                    Some(match kernel.find_by_name_kind(&name, kind) {
-                        Ok(type_id) => AttachBtf {
-                            name: name.clone(),
-                            type_id,
-                            module: None,
-                        },
-                        Err(_) => {
-                            let hit = modules.find(&name, kind)?.ok_or_else(not_found)?;
-                            AttachBtf {
-                                name: name.clone(),
-                                type_id: hit.type_id,
-                                module: Some(BtfModule {
-                                    name: hit.module,
-                                    btf_obj_id: hit.btf_obj_id,
-                                }),
-                            }
-                        }
-                    })
-                }
-                None => None,
-            };
-            targets.push(target);
-        }
+        let btf = load_object_btf(spec);
+        let btf_fd = btf.fd.as_ref().map(|fd| fd.as_fd());
+        let mut maps = create_maps(spec, opts, btf_fd)?;
+        share_btf_with_maps(spec, &mut maps);
+        fill_map_in_map_slots(&maps)?;
+        let targets = find_attach_targets(&wanted, kernel.as_deref(), &mut modules)?;
         let how = program::ProgramLoad {
             license: &spec.license,
             kernel_version: spec.kernel_version.unwrap_or(0),
-            btf: btf_fd.as_ref().filter(|_| btf_info).map(|fd| fd.as_fd()),
+            btf: btf_fd.filter(|_| btf.func_info),
             verifier_stats: opts.verifier_stats,
             fd_array: modules.fd_array(),
         };
-        let mut programs = Vec::new();
-        for (program, attach_btf) in wanted.iter().zip(targets) {
-            let relocated = spec
-                .relocate(&program.name, &map_fds, core_target)
-                .map_err(LoadError::Relocate)?;
-            let attach_btf_obj_fd = attach_btf
-                .as_ref()
-                .and_then(|t| t.module.as_ref())
-                .and_then(|m| modules.fd(m.btf_obj_id));
-            let target = program::LoadTarget {
-                expected_attach_type: program.expected_attach_type,
-                prog_flags: program.prog_flags,
-                attach_btf,
-                attach_btf_obj_fd,
-            };
-            programs.push(Program::load(
-                &program.section,
-                program.prog_type,
-                program.attach.clone(),
-                target,
-                relocated,
-                &how,
-            )?);
-        }
-
-        // The slots of prog arrays that the object fills, now that their programs exist
-        // (libbpf's order). A slot whose program was not chosen to load stays empty.
-        for map in &maps {
-            if map.spec().map_type == MapType::PROG_ARRAY {
-                for (slot, target) in &map.spec().init_slots {
-                    if let Some(program) = programs.iter().find(|p| p.name() == target) {
-                        fill_slot(map, *slot, target, Some(program.as_fd().as_raw_fd()))?;
-                    } else if !opts.programs.is_empty() {
-                        continue;
-                    } else {
-                        fill_slot(map, *slot, target, None)?;
-                    }
-                }
-            }
-        }
+        let programs = load_programs(spec, &wanted, targets, &maps, core_target, &modules, &how)?;
+        fill_prog_array_slots(&maps, &programs, opts)?;
 
         Ok(Object {
-            btf_fd,
-            btf_error,
-            btf_rewrites,
+            btf_fd: btf.fd,
+            btf_error: btf.error,
+            btf_rewrites: btf.rewrites,
             maps,
             programs,
             globals: spec.globals().unwrap_or_default(),
@@ -763,6 +549,329 @@ impl Object {
     pub(crate) fn usdt_spec_slot(&self) -> &std::cell::Cell<u32> {
         &self.next_usdt_spec
     }
+}
+
+// The steps of `Object::load`, in the order it calls them (libbpf's `bpf_object_load`).
+
+/// Fails with [`LoadError::NoSuchProgram`] on the first program `opts` names that the
+/// object lacks, before anything is read or created (libbpf fails on such a name when
+/// it is looked up: `bpf_object__find_program_by_name`).
+fn check_programs_named(spec: &ObjectSpec, opts: &LoadOptions<'_>) -> Result<(), LoadError> {
+    for name in &opts.programs {
+        if spec.program(name).is_none() {
+            return Err(LoadError::NoSuchProgram { name: name.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// The programs to load: those `opts` names, or all of them (libbpf's `autoload`).
+fn wanted_programs<'s>(spec: &'s ObjectSpec, opts: &LoadOptions<'_>) -> Vec<&'s ProgramSpec> {
+    spec.programs
+        .iter()
+        .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
+        .collect()
+}
+
+/// The running kernel's BTF, when something needs it: BTF-typed programs
+/// (`attach_btf_id`) and `.ksyms` (by BTF id), read here when not given. Never CO-RE's
+/// target (`opts.target_btf`, a `--btf` file maybe): the kernel checks attach targets
+/// and ksyms against its own BTF, as libbpf looks them up in `btf_vmlinux` whatever
+/// its `btf_custom_path` (`bpf_object__load_vmlinux_btf`). `.kconfig`-only externs take
+/// either.
+fn kernel_btf_for<'a>(
+    spec: &ObjectSpec,
+    opts: &LoadOptions<'a>,
+    wanted: &[&ProgramSpec],
+) -> Result<Option<Cow<'a, Btf>>, LoadError> {
+    let has_core = spec
+        .btf_ext
+        .as_ref()
+        .is_some_and(|ext| ext.core_relos.iter().any(|s| !s.records.is_empty()));
+    let has_ksyms = spec
+        .externs
+        .iter()
+        .any(|e| matches!(e.kind, crate::elf::ExternKind::Ksym(_)));
+    // What needs the running kernel's own BTF, whatever CO-RE's target is.
+    let needs_kernel = has_ksyms || wanted.iter().any(|p| p.attach_btf_name().is_some());
+    let read_kernel = || crate::btf::kernel::load().map_err(LoadError::KernelBtf);
+    Ok(match (opts.kernel_btf, opts.target_btf) {
+        (Some(btf), _) => Some(Cow::Borrowed(btf)),
+        // The running kernel's BTF is CO-RE's target too: read once for both, and for
+        // `.kconfig` externs.
+        (None, TargetBtf::RunningKernel)
+            if needs_kernel || has_core || !spec.externs.is_empty() =>
+        {
+            Some(Cow::Owned(read_kernel()?))
+        }
+        (None, TargetBtf::Btf(_)) if needs_kernel => Some(Cow::Owned(read_kernel()?)),
+        // No kernel BTF asked for, none given: what needs it cannot load.
+        (None, TargetBtf::Off) if needs_kernel || !spec.externs.is_empty() => {
+            return Err(LoadError::NoKernelBtf)
+        }
+        (None, _) => None,
+    })
+}
+
+/// CO-RE's target: the running kernel's (read by [`kernel_btf_for`]), a given BTF, or
+/// none (libbpf's `btf_custom_path`, else `btf_vmlinux`).
+fn core_target<'b>(opts: &LoadOptions<'b>, kernel: Option<&'b Btf>) -> Option<&'b Btf> {
+    match opts.target_btf {
+        TargetBtf::RunningKernel => kernel,
+        TargetBtf::Btf(btf) => Some(btf),
+        TargetBtf::Off => None,
+    }
+}
+
+/// Externs: `.kconfig` values from this machine, `.ksyms` from the kernel's BTF
+/// (vmlinux's, then the modules'), as libbpf resolves them before relocation
+/// (`bpf_object__resolve_externs`). Gives a copy of `spec` with its externs resolved
+/// (`None`: it has none) and the `__kconfig` values taken with a warning.
+fn resolve_externs(
+    spec: &ObjectSpec,
+    opts: &LoadOptions<'_>,
+    kernel: Option<&Btf>,
+    modules: &mut modules::ModuleBtfs,
+) -> Result<(Option<ObjectSpec>, Vec<crate::elf::KconfigWarning>), LoadError> {
+    if spec.externs.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let kernel = kernel.ok_or(LoadError::NoKernelBtf)?;
+    let mut input = KconfigInput::from_host();
+    input.has_bpf_cookie = !opts.without_bpf_cookie && crate::features::probe_bpf_cookie();
+    // libbpf's FEAT_SYSCALL_WRAPPER, probed once (and only for objects that ask).
+    input.has_syscall_wrapper = spec
+        .externs
+        .iter()
+        .any(|ext| ext.name == "LINUX_HAS_SYSCALL_WRAPPER")
+        && crate::features::syscall_wrapper().is_some();
+    let mut copy: ObjectSpec = spec.clone();
+    let mut failure = None;
+    let mut in_modules = |ext: &crate::elf::ExternSpec| {
+        let found = module_ksym(modules, ext);
+        Ok(found.unwrap_or_else(|error| {
+            failure.get_or_insert(error);
+            None
+        }))
+    };
+    let prepared_externs = copy.prepare_externs_with(kernel, &input, Some(&mut in_modules));
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    let kconfig_warnings = prepared_externs.map_err(LoadError::Extern)?;
+    Ok((Some(copy), kconfig_warnings))
+}
+
+/// The object's BTF as loaded into the kernel (or refused by it).
+struct LoadedBtf {
+    fd: Option<OwnedFd>,
+    error: Option<VerifierError>,
+    /// What was rewritten for this kernel (empty: loaded as compiled).
+    rewrites: Vec<crate::btf::sanitize::Rewrite>,
+    /// Whether the kernel takes func_info and line_info: not without FUNC in BTF
+    /// (before 5.0).
+    func_info: bool,
+}
+
+/// The object's BTF, DATASECs already fixed up by the parser, sanitised then loaded
+/// (libbpf's `bpf_object__sanitize_and_load_btf`): the kinds this kernel does not know
+/// (probed) are rewritten first, every type keeping its id (`btf::sanitize`). A kernel
+/// that refuses it still loads the programs, without BTF for maps and func/line info.
+fn load_object_btf(spec: &ObjectSpec) -> LoadedBtf {
+    let btf_features = spec.btf.as_ref().map(|_| crate::features::btf::probe());
+    let mut rewrites = Vec::new();
+    let (fd, error) = match (&spec.btf, &btf_features) {
+        (Some(btf), Some(features)) => {
+            let sanitized = crate::btf::sanitize::sanitize(btf, features);
+            rewrites = sanitized.rewrites;
+            match syscall::load_btf(&sanitized.bytes, &ProgLoadOptions::default()) {
+                Ok((fd, _log)) => (Some(fd), None),
+                Err(error) => (None, Some(error)),
+            }
+        }
+        _ => (None, None),
+    };
+    LoadedBtf {
+        fd,
+        error,
+        rewrites,
+        func_info: btf_features.is_some_and(|f| f.func),
+    }
+}
+
+/// The maps, in the object's order: taken from a pin where the caller or the object says
+/// so, else created (and pinned, for `LIBBPF_PIN_BY_NAME`), as libbpf's
+/// `bpf_object__create_maps` with `bpf_object__reuse_map`.
+fn create_maps(
+    spec: &ObjectSpec,
+    opts: &LoadOptions<'_>,
+    btf: Option<BorrowedFd<'_>>,
+) -> Result<Vec<Map>, LoadError> {
+    let mut maps = Vec::with_capacity(spec.maps.len());
+    let pin_root = opts
+        .pin_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_ROOT));
+    for map_spec in &spec.maps {
+        let given = opts
+            .pinned_maps
+            .iter()
+            .find(|(name, _)| *name == map_spec.name)
+            .map(|(_, path)| path.clone());
+        let by_name =
+            (map_spec.pinning == LIBBPF_PIN_BY_NAME).then(|| pin_root.join(&map_spec.name));
+        let map = match (given, by_name) {
+            (Some(path), _) => Map::open_pinned(&path, map_spec)?,
+            (None, Some(path)) if path.exists() => Map::open_pinned(&path, map_spec)?,
+            (None, Some(path)) => {
+                let map = Map::create_with_btf(map_spec, btf)?;
+                map.pin(&path).map_err(|error| LoadError::Pin {
+                    map: map_spec.name.clone(),
+                    error,
+                })?;
+                map
+            }
+            (None, None) => Map::create_with_btf(map_spec, btf)?,
+        };
+        maps.push(map);
+    }
+    Ok(maps)
+}
+
+/// Gives every map the object's BTF, so that typed views check keys and values against
+/// it (no system call; libbpf keeps `btf_key_type_id`/`btf_value_type_id` per map).
+fn share_btf_with_maps(spec: &ObjectSpec, maps: &mut [Map]) {
+    if let Some(btf) = &spec.btf {
+        let btf = std::sync::Arc::new(btf.clone());
+        maps.iter_mut().for_each(|map| map.set_btf(btf.clone()));
+    }
+}
+
+/// The slots of maps of maps that the object fills (`.values = { [1] = &inner }`), as
+/// libbpf's `init_map_in_map_slots`.
+fn fill_map_in_map_slots(maps: &[Map]) -> Result<(), LoadError> {
+    for map in maps {
+        if matches!(
+            map.spec().map_type,
+            MapType::ARRAY_OF_MAPS | MapType::HASH_OF_MAPS
+        ) {
+            for (slot, target) in &map.spec().init_slots {
+                let fd = maps
+                    .iter()
+                    .find(|m| m.spec().name == *target)
+                    .map(|m| m.as_fd().as_raw_fd());
+                fill_slot(map, *slot, target, fd)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// BTF-typed programs' targets: in vmlinux's BTF, else in a module's (whose BTF fd then
+/// goes with the program), as libbpf's `libbpf_find_attach_btf_id`. One per wanted
+/// program, `None` for the others.
+fn find_attach_targets(
+    wanted: &[&ProgramSpec],
+    kernel: Option<&Btf>,
+    modules: &mut modules::ModuleBtfs,
+) -> Result<Vec<Option<AttachBtf>>, LoadError> {
+    let mut targets = Vec::new();
+    for program in wanted {
+        let target = match program.attach_btf_name() {
+            Some((name, kind)) => {
+                let not_found = || LoadError::AttachBtf {
+                    program: program.name.clone(),
+                    name: name.clone(),
+                };
+                let kernel = kernel.ok_or_else(not_found)?;
+                Some(match kernel.find_by_name_kind(&name, kind) {
+                    Ok(type_id) => AttachBtf {
+                        name: name.clone(),
+                        type_id,
+                        module: None,
+                    },
+                    Err(_) => {
+                        let hit = modules.find(&name, kind)?.ok_or_else(not_found)?;
+                        AttachBtf {
+                            name: name.clone(),
+                            type_id: hit.type_id,
+                            module: Some(BtfModule {
+                                name: hit.module,
+                                btf_obj_id: hit.btf_obj_id,
+                            }),
+                        }
+                    }
+                })
+            }
+            None => None,
+        };
+        targets.push(target);
+    }
+    Ok(targets)
+}
+
+/// Each wanted program relocated (against the maps' fds and CO-RE's target) then loaded,
+/// one after the other, as libbpf's `bpf_object__relocate` and `bpf_object__load_progs`
+/// (relocation is pure: interleaving it with the loads changes no system call).
+fn load_programs(
+    spec: &ObjectSpec,
+    wanted: &[&ProgramSpec],
+    targets: Vec<Option<AttachBtf>>,
+    maps: &[Map],
+    core_target: Option<&Btf>,
+    modules: &modules::ModuleBtfs,
+    how: &program::ProgramLoad<'_>,
+) -> Result<Vec<Program>, LoadError> {
+    let map_fds: Vec<i32> = maps.iter().map(|m| m.as_fd().as_raw_fd()).collect();
+    let mut programs = Vec::new();
+    for (program, attach_btf) in wanted.iter().zip(targets) {
+        let relocated = spec
+            .relocate(&program.name, &map_fds, core_target)
+            .map_err(LoadError::Relocate)?;
+        let attach_btf_obj_fd = attach_btf
+            .as_ref()
+            .and_then(|t| t.module.as_ref())
+            .and_then(|m| modules.fd(m.btf_obj_id));
+        let target = program::LoadTarget {
+            expected_attach_type: program.expected_attach_type,
+            prog_flags: program.prog_flags,
+            attach_btf,
+            attach_btf_obj_fd,
+        };
+        programs.push(Program::load(
+            &program.section,
+            program.prog_type,
+            program.attach.clone(),
+            target,
+            relocated,
+            how,
+        )?);
+    }
+    Ok(programs)
+}
+
+/// The slots of prog arrays that the object fills, now that their programs exist
+/// (libbpf's order: `bpf_object_init_prog_arrays`, after the programs). A slot whose
+/// program was not chosen to load stays empty.
+fn fill_prog_array_slots(
+    maps: &[Map],
+    programs: &[Program],
+    opts: &LoadOptions<'_>,
+) -> Result<(), LoadError> {
+    for map in maps {
+        if map.spec().map_type == MapType::PROG_ARRAY {
+            for (slot, target) in &map.spec().init_slots {
+                if let Some(program) = programs.iter().find(|p| p.name() == target) {
+                    fill_slot(map, *slot, target, Some(program.as_fd().as_raw_fd()))?;
+                } else if !opts.programs.is_empty() {
+                    continue;
+                } else {
+                    fill_slot(map, *slot, target, None)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A kfunc or typed `__ksym` vmlinux's BTF lacks, looked up in the modules' BTF: the
