@@ -1,8 +1,9 @@
 //! Socket filters on `lo`, made to count the test's own UDP datagrams (root): a filter on a
 //! UDP socket of the test decides what it receives until the link is dropped, one on a raw
-//! packet socket bound to `lo` sees each datagram leave and arrive,, and libbpf-bootstrap's
+//! packet socket bound to `lo` sees each datagram leave and arrive, and libbpf-bootstrap's
 //! `sockfilter` reports the test's datagram leaving and arriving. The programs are
-//! tests/fixtures/net.bpf.c's; each test uses its own port, so tests run in parallel.
+//! tests/fixtures/net.bpf.c's; each test sends on the `lo` of a network namespace of its
+//! own (`private_lo`).
 
 mod harness;
 
@@ -18,7 +19,7 @@ use ebpf_loader::attach::{AttachMethod, Probe, Via};
 /// A packet socket on lo sees each datagram twice: leaving (PACKET_OUTGOING) and arriving.
 #[test]
 fn a_packet_socket_filter_sees_each_datagram_leave_and_arrive() {
-    let _lock = shared();
+    let _ns = private_lo();
     let (receiver, port) = receiver();
     let object = load("count_socket", port);
     let program = object.program("count_socket").unwrap();
@@ -43,7 +44,7 @@ fn a_packet_socket_filter_sees_each_datagram_leave_and_arrive() {
 /// receives nothing; once the link is dropped (SO_DETACH_BPF) it receives again.
 #[test]
 fn a_filter_on_a_udp_socket_decides_what_it_receives_until_dropped() {
-    let _lock = shared();
+    let _ns = private_lo();
     let (receiver, port) = receiver();
     let object = load("count_all", port);
     let program = object.program("count_all").unwrap();
@@ -86,7 +87,7 @@ fn the_corpus_socket_filter_reports_the_tests_datagram_leaving_and_arriving() {
     let Some(path) = harness::corpus::object("libbpf-bootstrap/sockfilter.bpf.o") else {
         return;
     };
-    let _lock = shared();
+    let _ns = private_lo();
     let object = harness::corpus::load(&path, &["socket_handler"]);
     let link =
         attach::socket::attach_packet(object.program("socket_handler").unwrap(), "lo").unwrap();

@@ -5,11 +5,10 @@
 //!
 //! A tc program is attached through TCX where the kernel has it (6.6+: this host, the
 //! 6.12 guest), else, and always with `force_tc_netlink`, as a `bpf` filter on lo's
-//! clsact qdisc through rtnetlink (the 5.10 and 6.1 guests). The rtnetlink tests take a
-//! lock for themselves alone: the clsact qdisc is lo's, one for all of them, whether a
-//! test created it decides whether its drop removes it, and creating or deleting it
-//! deactivates lo for a moment (`qdisc_graft` calls `dev_deactivate`): a datagram of a
-//! test running beside would be dropped. The other tests share the lock.
+//! clsact qdisc through rtnetlink (the 5.10 and 6.1 guests). Each test runs in a network
+//! namespace of its own (`private_lo`): its `lo`, and that `lo`'s clsact qdisc, are its
+//! alone, so whether a test created the qdisc decides whether its drop removes it, and the
+//! datagrams never reach the host's loopback.
 
 mod harness;
 
@@ -31,11 +30,7 @@ fn kernel_has_tcx() -> bool {
 /// program is listed (the TCX hook or a filter), and that nothing is left after drop.
 fn tc_round_trip(direction: TcDirection, opts: &AttachOptions) {
     let netlink = opts.force_tc_netlink || !kernel_has_tcx();
-    let (_exclusive, _shared) = if netlink {
-        (Some(exclusive()), None)
-    } else {
-        (None, Some(shared()))
-    };
+    let _ns = private_lo();
     let (receiver, port) = receiver();
     let object = load("count_tc", port);
     let program = object.program("count_tc").unwrap();
@@ -136,7 +131,7 @@ fn tc_egress_counts_through_a_netlink_filter() {
 /// clsact qdisc stays while one of them is left, whichever goes first.
 #[test]
 fn two_netlink_filters_live_side_by_side_and_the_qdisc_goes_with_the_last() {
-    let _lock = exclusive();
+    let _ns = private_lo();
     let netlink = AttachOptions {
         force_tc_netlink: true,
         ..Default::default()
@@ -234,7 +229,7 @@ fn an_unknown_interface_is_refused_before_the_kernel_is_asked() {
 /// A socket filter is not a tc program: the kernel says so, in rtnetlink's words too.
 #[test]
 fn the_kernels_netlink_refusal_is_a_typed_error() {
-    let _lock = exclusive();
+    let _ns = private_lo();
     let had_clsact = tc::has_clsact(lo()).unwrap();
     let object = load("count_socket", 9);
     let error = attach::tc::attach(
@@ -268,7 +263,7 @@ fn the_corpus_tc_program_attaches_to_lo_both_ways() {
     let Some(path) = harness::corpus::object("libbpf-bootstrap/tc.bpf.o") else {
         return;
     };
-    let _lock = exclusive();
+    let _ns = private_lo();
     for force_tc_netlink in [false, true] {
         let object = harness::corpus::load(&path, &["tc_ingress"]);
         let program = object.program("tc_ingress").unwrap();

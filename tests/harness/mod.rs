@@ -6,6 +6,7 @@
 //!   connecting from a named thread or a child process.
 //! - [`corpus`]: the real-world objects of `shared/corpus`, found and loaded.
 //! - [`net`]: the network attach tests' programs, receivers and the lock on lo's clsact.
+//! - [`netns`]: a network namespace of the test's own, its loopback up.
 //!
 //! The byte builders (BTF, ELF objects, a fake perf ring) are in the testkit crate
 //! (testkit/), which the library's own unit tests use too.
@@ -13,4 +14,5 @@
 pub mod corpus;
 pub mod kernel;
 pub mod net;
+pub mod netns;
 pub mod tool;

@@ -1,12 +1,12 @@
 //! What the network attach tests share (`attach_tc`, `attach_socket`): the programs of
 //! tests/fixtures/net.bpf.c, which count the IPv4 UDP datagrams to one port set before
-//! loading, a receiver on an ephemeral port of its own per test, and the lock on lo's clsact
-//! qdisc: creating or deleting it deactivates lo for a moment (`qdisc_graft` calls
-//! `dev_deactivate`), so a test that may do so holds it alone and the others share it.
+//! loading, a receiver on an ephemeral port of its own per test, and the loopback of a
+//! network namespace of the test's own ([`private_lo`]): the datagrams never reach the
+//! host's, and a test that creates or deletes lo's clsact qdisc (which deactivates lo for a
+//! moment: `qdisc_graft` calls `dev_deactivate`) disturbs no other test.
 #![allow(dead_code)] // each test crate uses a part
 
 use std::net::UdpSocket;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use ebpf_loader::attach::tc;
@@ -17,22 +17,14 @@ use ebpf_loader::load::{program_info_by_id, Object};
 /// Embedded: the guests run this test binary without the source tree.
 pub const OBJECT: &[u8] = include_bytes!("../fixtures/net.bpf.o");
 
-/// lo's index (always 1; asked all the same).
+/// lo's index in the calling thread's namespace (always 1; asked all the same).
 pub fn lo() -> u32 {
     tc::interface_index("lo").unwrap()
 }
 
-/// Written by the tests that may create or delete lo's clsact qdisc, read by the others.
-pub static CLSACT: RwLock<()> = RwLock::new(());
-
-/// For a test that may create or delete lo's clsact qdisc.
-pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    CLSACT.write().unwrap_or_else(|e| e.into_inner())
-}
-
-/// For a test that only sends datagrams over lo.
-pub fn shared() -> RwLockReadGuard<'static, ()> {
-    CLSACT.read().unwrap_or_else(|e| e.into_inner())
+/// The calling test's thread in a network namespace of its own, `lo` up, until dropped.
+pub fn private_lo() -> super::netns::NetNs {
+    super::netns::NetNs::enter().expect("a network namespace for the test")
 }
 
 pub fn load(program: &str, port: u16) -> Object {
