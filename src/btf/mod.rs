@@ -29,6 +29,7 @@
 
 pub mod build;
 pub mod core;
+pub mod dump_c;
 mod error;
 pub mod ext;
 mod externs;
