@@ -255,7 +255,6 @@ impl<'b> Dumper<'b> {
     fn dump(&mut self, roots: &[u32]) -> Result<(), DumpError> {
         self.mark_referenced()?;
         for &root in roots {
-            self.ty(root)?;
             self.queue.clear();
             self.order(root, false, 0)?;
             let queue = std::mem::take(&mut self.queue);
@@ -330,6 +329,12 @@ impl<'b> Dumper<'b> {
         let order = self.state(id)?.order;
         if order == Order::Ordered {
             return Ok(true);
+        }
+        let kind = self.btf.kind(id).map_err(|source| DumpError::Btf { id, source })?;
+        if matches!(kind, Kind::Func | Kind::Var | Kind::Datasec | Kind::DeclTag) {
+            // Not written in a header of types; nothing to order.
+            self.state(id)?.order = Order::Ordered;
+            return Ok(false);
         }
         let t = self.ty(id)?;
         let named = !t.name.is_empty();
@@ -1108,3 +1113,6 @@ impl<'b> Dumper<'b> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

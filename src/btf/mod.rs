@@ -399,7 +399,7 @@ impl Btf {
         let t = self.types();
         let extra = off + BTF_TYPE_LEN;
         let truncated = BtfError::TypeTruncated { id, offset: off };
-        let word = |i: usize| read_u32(t, extra + 4 * i).ok_or(truncated.clone());
+        let word = |i: usize| read_u32(t, extra + 4 * i).ok_or_else(|| truncated.clone());
         let vlen = raw.vlen() as usize;
         let kflag = raw.kind_flag();
         let st = raw.size_or_type;
