@@ -7,19 +7,19 @@
 //! target (8-byte pointers and `long`). The algorithm is libbpf's `btf_dump.c`, told here
 //! in its steps:
 //!
-//! 1. **Mark referenced types** ([`Dumper::mark_referenced`]): an anonymous enum that no
+//! 1. **Mark referenced types** (`Dumper::mark_referenced`): an anonymous enum that no
 //!    type refers to is a top-level declaration of its constants and must be written on
 //!    its own; one that a member refers to is written inline.
-//! 2. **Order** ([`Dumper::order`]): a depth-first walk from each root that queues every
+//! 2. **Order** (`Dumper::order`): a depth-first walk from each root that queues every
 //!    named definition after the definitions it needs. An edge is *strong* when the C
 //!    compiler needs the full definition first (a member embedded by value, an array's
 //!    element, a typedef's target) and *weak* through a pointer, where a forward
 //!    declaration (`struct sock;`) is enough. A cycle of strong edges cannot be written in
 //!    C and is an error; a cycle through a pointer is broken by a forward declaration.
-//! 3. **Emit** ([`Dumper::emit`]): each queued type is written; on the way, a type it
+//! 3. **Emit** (`Dumper::emit`): each queued type is written; on the way, a type it
 //!    refers to that is still being written gets its forward declaration.
 //!
-//! Declarations are written as C spells them ([`Dumper::emit_decl`]): the chain of
+//! Declarations are written as C spells them (`Dumper::emit_decl`): the chain of
 //! pointers, arrays, qualifiers and function prototypes from a name to its base type is
 //! collected, then written inside out (`int (*handler)(void *)`, `char (*p)[16]`).
 //!
@@ -826,7 +826,7 @@ impl<'b> Dumper<'b> {
         Ok(align)
     }
 
-    /// [`Dumper::align_of`], uncached.
+    /// `Dumper::align_of`, uncached.
     fn natural_align(&mut self, id: u32, depth: usize) -> Result<u32, DumpError> {
         let t = self.ty(id)?;
         Ok(match &t.body {

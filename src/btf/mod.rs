@@ -30,6 +30,7 @@
 pub mod build;
 pub mod core;
 pub mod dump_c;
+pub mod gen_rust;
 mod error;
 pub mod ext;
 mod externs;
