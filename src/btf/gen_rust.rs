@@ -647,6 +647,8 @@ impl<'b> Generator<'b> {
             (false, None) => "C".to_string(),
         };
         let _ = writeln!(out, "#[repr({repr})]");
+        // C's member names are kept (`AX`, `____fmt`): the lint would rename them.
+        let _ = writeln!(out, "#[allow(non_snake_case)]");
         let _ = writeln!(out, "#[derive(Debug, Clone, Copy, PartialEq, Eq)]");
         let _ = writeln!(out, "pub struct {name} {{");
         for f in &layout.fields {
@@ -809,7 +811,7 @@ fn write_maps(
     let _ = writeln!(
         out,
         "/// The maps of `{object}`, each through its typed view, from a loaded object.\n\
-         pub struct Maps;\n\nimpl Maps {{"
+         pub struct Maps;\n\n#[allow(non_snake_case)]\nimpl Maps {{"
     );
     let mut seen = HashSet::new();
     for (map, (key, value)) in maps.iter().zip(types) {
@@ -861,7 +863,7 @@ fn write_globals(out: &mut String, object: &str, sections: &[SectionDef], types:
         out,
         "/// The global variables of `{object}`: set in the spec before load, read from the\n\
          /// loaded object; each checked against the variable's BTF type.\n\
-         pub struct Globals;\n\nimpl Globals {{"
+         pub struct Globals;\n\n#[allow(non_snake_case)]\nimpl Globals {{"
     );
     let mut seen = HashSet::new();
     for (section, types) in sections.iter().zip(types) {

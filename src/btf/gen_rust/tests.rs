@@ -32,8 +32,8 @@ fn a_hole_becomes_a_padding_field_and_sizes_are_asserted() {
     );
     let text = gen(&b);
     assert_eq!(
-        item(&text, "#[repr(C)]\n#[derive(Debug, Clone, Copy, PartialEq, Eq)]\npub struct DataT"),
-        "#[repr(C)]\n#[derive(Debug, Clone, Copy, PartialEq, Eq)]\npub struct DataT {\n    \
+        item(&text, "#[repr(C)]\n#[allow(non_snake_case)]\n#[derive(Debug, Clone, Copy, PartialEq, Eq)]\npub struct DataT"),
+        "#[repr(C)]\n#[allow(non_snake_case)]\n#[derive(Debug, Clone, Copy, PartialEq, Eq)]\npub struct DataT {\n    \
          pub comm: [u8; 16],\n    pub port: u16,\n    pub _pad18: [u8; 2],\n    pub pid: u32,\n}\n"
     );
     for line in [
@@ -77,7 +77,7 @@ fn a_union_is_its_bytes_with_its_alignment() {
     let text = gen(&b);
     assert!(
         text.contains(
-            "#[repr(C, align(4))]\n#[derive(Debug, Clone, Copy, PartialEq, Eq)]\n\
+            "#[repr(C, align(4))]\n#[allow(non_snake_case)]\n#[derive(Debug, Clone, Copy, PartialEq, Eq)]\n\
              pub struct In6AddrIn6U {\n    pub bytes: [u8; 16],\n}\n"
         ),
         "{text}"
@@ -94,7 +94,7 @@ fn a_member_off_its_alignment_makes_the_struct_packed() {
     b.add_struct("p", 5, &[("c", u8_, 0, 0), ("x", u32_, 8, 0)]);
     let text = gen(&b);
     assert!(
-        text.contains("#[repr(C, packed)]\n#[derive(Debug, Clone, Copy, PartialEq, Eq)]\npub struct P {"),
+        text.contains("#[repr(C, packed)]\n#[allow(non_snake_case)]\n#[derive(Debug, Clone, Copy, PartialEq, Eq)]\npub struct P {"),
         "{text}"
     );
     assert!(text.contains("offset_of!(P, x) == 1);"), "{text}");
