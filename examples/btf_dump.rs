@@ -37,7 +37,8 @@ fn main() -> anyhow::Result<()> {
 fn load(path: &Path) -> anyhow::Result<Btf> {
     let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
     if bytes.starts_with(b"\x7fELF") {
-        let spec = ObjectSpec::parse(&bytes).with_context(|| format!("parse {}", path.display()))?;
+        let spec =
+            ObjectSpec::parse(&bytes).with_context(|| format!("parse {}", path.display()))?;
         return spec
             .btf
             .with_context(|| format!("{} has no .BTF section", path.display()));

@@ -97,7 +97,15 @@ fn core_relos(object: &Path) -> Vec<Relo> {
 
 fn build(source: &Path, include: &Path, out: &Path) -> bool {
     let status = Command::new("clang")
-        .args(["-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror"])
+        .args([
+            "-g",
+            "-O2",
+            "-target",
+            "bpf",
+            "-D__TARGET_ARCH_x86",
+            "-Wall",
+            "-Werror",
+        ])
         .arg("-I")
         .arg(include)
         .arg("-c")
@@ -134,7 +142,10 @@ fn programs_built_against_ours_have_bpftools_core_relocations() {
         let dir = scratch(name);
         std::fs::write(dir.join("vmlinux.h"), header).unwrap();
         let object = dir.join("core_reads.bpf.o");
-        assert!(build(&source, &dir, &object), "clang against {name}'s vmlinux.h");
+        assert!(
+            build(&source, &dir, &object),
+            "clang against {name}'s vmlinux.h"
+        );
         relos.push(core_relos(&object));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -61,7 +61,8 @@ fn library_rlib() -> (PathBuf, PathBuf) {
 #[test]
 fn generated_rust_compiles_and_its_assertions_hold_for_every_object() {
     let objects = objects();
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("gen_rust-{}", std::process::id()));
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("gen_rust-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut lib = String::new();
     let mut with_maps = 0;
@@ -72,8 +73,8 @@ fn generated_rust_compiles_and_its_assertions_hold_for_every_object() {
             continue;
         };
         let name = object.file_name().unwrap().to_string_lossy().to_string();
-        let source = gen_rust::generate(btf, &name)
-            .unwrap_or_else(|e| panic!("{}: {e}", object.display()));
+        let source =
+            gen_rust::generate(btf, &name).unwrap_or_else(|e| panic!("{}: {e}", object.display()));
         // Every map of the object has its accessor.
         for map in spec.maps.iter().filter(|m| !m.name.contains('.')) {
             assert!(
@@ -95,7 +96,14 @@ fn generated_rust_compiles_and_its_assertions_hold_for_every_object() {
     std::fs::write(dir.join("lib.rs"), lib).unwrap();
     let (rlib, deps) = library_rlib();
     let output = Command::new("rustc")
-        .args(["--edition", "2021", "--crate-type", "lib", "--crate-name", "generated"])
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            "lib",
+            "--crate-name",
+            "generated",
+        ])
         .args(["--emit=metadata", "-A", "dead_code"])
         .arg("--extern")
         .arg(format!("ebpf_loader={}", rlib.display()))
@@ -107,7 +115,23 @@ fn generated_rust_compiles_and_its_assertions_hold_for_every_object() {
         .output()
         .expect("rustc runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "rustc on the generated code:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "rustc on the generated code:\n{stderr}"
+    );
     assert!(!stderr.contains("warning"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tcpconnects_committed_types_are_what_gen_rust_makes_of_its_object() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spec = ObjectSpec::parse(&std::fs::read(root.join("bpf/main.bpf.o")).unwrap()).unwrap();
+    let generated = gen_rust::generate(spec.btf.as_ref().unwrap(), "main.bpf.o").unwrap();
+    let committed = std::fs::read_to_string(root.join("src/tool/main_bpf.rs")).unwrap();
+    assert!(
+        generated == committed,
+        "src/tool/main_bpf.rs is stale: run \
+         `cargo run --example gen_rust -- bpf/main.bpf.o > src/tool/main_bpf.rs` and commit it"
+    );
 }

@@ -272,15 +272,13 @@ impl<'b> Dumper<'b> {
     }
 
     fn state(&mut self, id: u32) -> Result<&mut State, DumpError> {
-        self.states
-            .get_mut(id as usize)
-            .ok_or(DumpError::Btf {
+        self.states.get_mut(id as usize).ok_or(DumpError::Btf {
+            id,
+            source: BtfError::TypeIdOutOfRange {
                 id,
-                source: BtfError::TypeIdOutOfRange {
-                    id,
-                    count: self.btf.len(),
-                },
-            })
+                count: self.btf.len(),
+            },
+        })
     }
 
     /// Step 1: every type another type refers to is marked; decl tags are collected.
@@ -330,7 +328,10 @@ impl<'b> Dumper<'b> {
         if order == Order::Ordered {
             return Ok(true);
         }
-        let kind = self.btf.kind(id).map_err(|source| DumpError::Btf { id, source })?;
+        let kind = self
+            .btf
+            .kind(id)
+            .map_err(|source| DumpError::Btf { id, source })?;
         if matches!(kind, Kind::Func | Kind::Var | Kind::Datasec | Kind::DeclTag) {
             // Not written in a header of types; nothing to order.
             self.state(id)?.order = Order::Ordered;
@@ -631,12 +632,7 @@ impl<'b> Dumper<'b> {
                 signed,
                 values,
             } => (*size, *signed, values, true),
-            _ => {
-                return Err(DumpError::UnexpectedKind {
-                    id,
-                    kind: t.kind(),
-                })
-            }
+            _ => return Err(DumpError::UnexpectedKind { id, kind: t.kind() }),
         };
         let sep = if name.is_empty() { "" } else { " " };
         let _ = write!(self.out, "enum{sep}{name}");
@@ -688,12 +684,7 @@ impl<'b> Dumper<'b> {
         let (is_struct, size, members) = match &t.body {
             TypeBody::Struct { size, members } => (true, *size, members),
             TypeBody::Union { size, members } => (false, *size, members),
-            _ => {
-                return Err(DumpError::UnexpectedKind {
-                    id,
-                    kind: t.kind(),
-                })
-            }
+            _ => return Err(DumpError::UnexpectedKind { id, kind: t.kind() }),
         };
         let align = self.align_of(id, 0)?;
         let packed = is_struct && self.is_packed(size, members)?;
@@ -855,12 +846,7 @@ impl<'b> Dumper<'b> {
                 }
                 max_align
             }
-            _ => {
-                return Err(DumpError::UnexpectedKind {
-                    id,
-                    kind: t.kind(),
-                })
-            }
+            _ => return Err(DumpError::UnexpectedKind { id, kind: t.kind() }),
         })
     }
 
@@ -1073,12 +1059,7 @@ impl<'b> Dumper<'b> {
                     self.emit_params(params, lvl, depth)?;
                     return Ok(());
                 }
-                _ => {
-                    return Err(DumpError::UnexpectedKind {
-                        id,
-                        kind: t.kind(),
-                    })
-                }
+                _ => return Err(DumpError::UnexpectedKind { id, kind: t.kind() }),
             }
             last_was_ptr = t.kind() == Kind::Ptr;
         }
@@ -1095,7 +1076,8 @@ impl<'b> Dumper<'b> {
         depth: usize,
     ) -> Result<(), DumpError> {
         self.out.push('(');
-        if params.is_empty() || (params.len() == 1 && params.first().map(|p| p.type_id) == Some(0)) {
+        if params.is_empty() || (params.len() == 1 && params.first().map(|p| p.type_id) == Some(0))
+        {
             self.out.push_str("void)");
             return Ok(());
         }

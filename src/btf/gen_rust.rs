@@ -161,18 +161,24 @@ struct Generator<'b> {
 
 /// Rust's keywords, which a C name may be: written as raw identifiers.
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern",
-    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
-    "pub", "ref", "return", "static", "struct", "trait", "true", "type", "unsafe", "use",
-    "where", "while", "abstract", "become", "box", "do", "final", "macro", "override", "priv",
-    "typeof", "unsized", "virtual", "yield", "try", "gen",
+    "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern", "false",
+    "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref",
+    "return", "static", "struct", "trait", "true", "type", "unsafe", "use", "where", "while",
+    "abstract", "become", "box", "do", "final", "macro", "override", "priv", "typeof", "unsized",
+    "virtual", "yield", "try", "gen",
 ];
 
 /// A C name as a Rust field or function name.
 fn ident(name: &str) -> String {
     let clean: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     match clean.as_str() {
         "" | "_" => "_unnamed".to_string(),
@@ -477,9 +483,7 @@ impl<'b> Generator<'b> {
                     has_align_attr: align > 1,
                 })
             }
-            TypeBody::Struct { size, members } => {
-                self.struct_layout(name, *size, members, depth)
-            }
+            TypeBody::Struct { size, members } => self.struct_layout(name, *size, members, depth),
             _ => Ok(bytes_layout(0)),
         }
     }
@@ -503,7 +507,13 @@ impl<'b> Generator<'b> {
             let rust = self.rust_type(m.type_id, &hint, depth + 1)?;
             let msize = self.size_of(m.type_id).unwrap_or(0);
             let c_name = (!m.name.is_empty()).then(|| m.name.clone());
-            placed.push((m.bit_offset / 8, ident_or_anon(&m.name, i), c_name, rust, msize));
+            placed.push((
+                m.bit_offset / 8,
+                ident_or_anon(&m.name, i),
+                c_name,
+                rust,
+                msize,
+            ));
         }
         placed.sort_by_key(|p| p.0);
         // Packed when a member is off its alignment, or the size is no multiple of it.
@@ -626,7 +636,11 @@ impl<'b> Generator<'b> {
             let t = self.ty(*id)?;
             let what = format!(
                 "`{} {}`",
-                if t.kind() == Kind::Union { "union" } else { "struct" },
+                if t.kind() == Kind::Union {
+                    "union"
+                } else {
+                    "struct"
+                },
                 if t.name.is_empty() { "(anon)" } else { &t.name }
             );
             self.write_record(&mut out, name, &what, &layout);
@@ -657,7 +671,9 @@ impl<'b> Generator<'b> {
         let _ = writeln!(out, "}}\n");
         write_assertions(out, name, layout);
         let shape = if layout.checkable {
-            let mut s = String::from("::ebpf_loader::pod::Shape::Struct {\n            fields: ::std::vec![\n");
+            let mut s = String::from(
+                "::ebpf_loader::pod::Shape::Struct {\n            fields: ::std::vec![\n",
+            );
             for f in layout.fields.iter().filter(|f| f.c_name.is_some()) {
                 let _ = writeln!(
                     s,
@@ -671,7 +687,10 @@ impl<'b> Generator<'b> {
             s
         } else if layout.align_attr.is_some() {
             // A union's bytes view it whole.
-            format!("<[u8; {}] as ::ebpf_loader::pod::Pod>::shape()", layout.size)
+            format!(
+                "<[u8; {}] as ::ebpf_loader::pod::Pod>::shape()",
+                layout.size
+            )
         } else {
             "::ebpf_loader::pod::Shape::Opaque".to_string()
         };

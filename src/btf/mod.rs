@@ -23,17 +23,18 @@
 //! name index, [`essential_name`]). Submodules: [`ext`] (`.BTF.ext`: func_info, line_info,
 //! CO-RE records), [`build`] (writes BTF bytes: the kernel feature probes' blobs, the tests'
 //! hand-made BTF), [`kernel`] (the running kernel's BTF), [`sanitize`] (rewrites for older
-//! kernels) and [`core`] (CO-RE relocation).
+//! kernels), [`core`] (CO-RE relocation), [`dump_c`] (BTF as a C header, bpftool's
+//! `vmlinux.h`) and [`gen_rust`] (Rust types and typed accessors for an object).
 //!
 //! Only little-endian BTF is read: the loader runs on the machine the BTF is for.
 
 pub mod build;
 pub mod core;
 pub mod dump_c;
-pub mod gen_rust;
 mod error;
 pub mod ext;
 mod externs;
+pub mod gen_rust;
 mod index;
 pub mod kernel;
 pub mod layout;

@@ -79,11 +79,15 @@ fn anonymous_struct_and_union_are_written_inline() {
 fn bitfields_and_the_padding_between_them() {
     let mut b = BtfBuilder::new();
     let u32_ = b.add_int("unsigned int", 4, 0); // 1
-    // flags: 3 bits at 0, mode: 4 bits at 8 (a 5-bit hole), then a u32 at 32.
+                                                // flags: 3 bits at 0, mode: 4 bits at 8 (a 5-bit hole), then a u32 at 32.
     b.add_struct(
         "bits",
         8,
-        &[("flags", u32_, 0, 3), ("mode", u32_, 8, 4), ("n", u32_, 32, 0)],
+        &[
+            ("flags", u32_, 0, 3),
+            ("mode", u32_, 8, 4),
+            ("n", u32_, 32, 0),
+        ],
     );
     assert_eq!(
         dump(&b),
@@ -97,7 +101,7 @@ fn a_member_past_its_natural_alignment_gets_an_aligning_mark() {
     let mut b = BtfBuilder::new();
     let u32_ = b.add_int("unsigned int", 4, 0); // 1
     let u8_ = b.add_int("unsigned char", 1, 0); // 2
-    // `__u32 x __attribute__((aligned(8)))` after a byte: at 8, not at 4.
+                                                // `__u32 x __attribute__((aligned(8)))` after a byte: at 8, not at 4.
     b.add_struct("al", 16, &[("c", u8_, 0, 0), ("x", u32_, 64, 0)]);
     assert_eq!(
         dump(&b),
@@ -198,7 +202,11 @@ fn arrays_of_arrays_and_pointers_to_arrays() {
     b.add_struct(
         "arrs",
         64,
-        &[("grid", grid, 0, 0), ("p", prow, 192, 0), ("ptrs", ptrs, 256, 0)],
+        &[
+            ("grid", grid, 0, 0),
+            ("p", prow, 192, 0),
+            ("ptrs", ptrs, 256, 0),
+        ],
     );
     assert_eq!(
         dump(&b),
@@ -219,7 +227,12 @@ fn qualifiers_and_type_tags() {
     b.add_struct(
         "q",
         32,
-        &[("v", vint, 0, 0), ("u", ptag, 64, 0), ("r", rp, 128, 0), ("c", cp, 192, 0)],
+        &[
+            ("v", vint, 0, 0),
+            ("u", ptag, 64, 0),
+            ("r", rp, 128, 0),
+            ("c", cp, 192, 0),
+        ],
     );
     assert_eq!(
         dump(&b),
@@ -334,10 +347,7 @@ fn member_of_a_missing_type_is_an_error() {
     let mut b = BtfBuilder::new();
     b.add_struct("s", 4, &[("x", 99, 0, 0)]);
     let error = dump_err(&b);
-    assert!(
-        matches!(error, DumpError::Btf { id: 99, .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, DumpError::Btf { id: 99, .. }), "{error:?}");
     assert!(std::error::Error::source(&error).is_some());
 }
 

@@ -12,7 +12,9 @@ fn gen(b: &BtfBuilder) -> String {
 
 /// The item that starts with `start`, up to its closing line.
 fn item<'a>(text: &'a str, start: &str) -> &'a str {
-    let at = text.find(start).unwrap_or_else(|| panic!("no {start:?} in\n{text}"));
+    let at = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in\n{text}"));
     let rest = &text[at..];
     let end = rest.find("\n}\n").map(|e| e + 3).unwrap_or(rest.len());
     &rest[..end]
@@ -28,7 +30,11 @@ fn a_hole_becomes_a_padding_field_and_sizes_are_asserted() {
     b.add_struct(
         "data_t",
         24,
-        &[("comm", comm, 0, 0), ("port", u16_, 128, 0), ("pid", u32_, 160, 0)],
+        &[
+            ("comm", comm, 0, 0),
+            ("port", u16_, 128, 0),
+            ("pid", u32_, 160, 0),
+        ],
     );
     let text = gen(&b);
     assert_eq!(
@@ -53,7 +59,11 @@ fn a_hole_becomes_a_padding_field_and_sizes_are_asserted() {
 fn bitfields_are_bytes_and_the_struct_checks_only_its_size() {
     let mut b = BtfBuilder::new();
     let u32_ = b.add_int("unsigned int", 4, 0); // 1
-    b.add_struct("flags", 8, &[("a", u32_, 0, 3), ("b", u32_, 3, 5), ("n", u32_, 32, 0)]);
+    b.add_struct(
+        "flags",
+        8,
+        &[("a", u32_, 0, 3), ("b", u32_, 3, 5), ("n", u32_, 32, 0)],
+    );
     let text = gen(&b);
     assert!(
         text.contains("pub struct Flags {\n    pub _pad0: [u8; 4],\n    pub n: u32,\n}\n"),
@@ -72,7 +82,11 @@ fn a_union_is_its_bytes_with_its_alignment() {
     let u8_ = b.add_int("unsigned char", 1, 0); // 2
     let bytes = b.add_array(u8_, u32_, 16); // 3
     let words = b.add_array(u32_, u32_, 4); // 4
-    let u = b.add_union("", 16, &[("u6_addr8", bytes, 0, 0), ("u6_addr32", words, 0, 0)]); // 5
+    let u = b.add_union(
+        "",
+        16,
+        &[("u6_addr8", bytes, 0, 0), ("u6_addr32", words, 0, 0)],
+    ); // 5
     b.add_struct("in6_addr", 16, &[("in6_u", u, 0, 0)]);
     let text = gen(&b);
     assert!(
@@ -82,8 +96,14 @@ fn a_union_is_its_bytes_with_its_alignment() {
         ),
         "{text}"
     );
-    assert!(text.contains("pub struct In6Addr {\n    pub in6_u: In6AddrIn6U,\n}\n"), "{text}");
-    assert!(text.contains("<[u8; 16] as ::ebpf_loader::pod::Pod>::shape()"), "{text}");
+    assert!(
+        text.contains("pub struct In6Addr {\n    pub in6_u: In6AddrIn6U,\n}\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<[u8; 16] as ::ebpf_loader::pod::Pod>::shape()"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -110,7 +130,11 @@ fn pointers_floats_enums_and_keywords() {
     b.add_struct(
         "k",
         24,
-        &[("type", e, 0, 0), ("ptr", ptr, 64, 0), ("ratio", float, 128, 0)],
+        &[
+            ("type", e, 0, 0),
+            ("ptr", ptr, 64, 0),
+            ("ratio", float, 128, 0),
+        ],
     );
     let text = gen(&b);
     assert!(
@@ -132,7 +156,11 @@ fn add_map(b: &mut BtfBuilder, name: &str, map_type: u32, key: u32, value: u32, 
     let def = b.add_struct(
         "",
         24,
-        &[("type", type_ptr, 0, 0), ("key", key_ptr, 64, 0), ("value", value_ptr, 128, 0)],
+        &[
+            ("type", type_ptr, 0, 0),
+            ("key", key_ptr, 64, 0),
+            ("value", value_ptr, 128, 0),
+        ],
     );
     b.add_var(name, def, BTF_VAR_GLOBAL_ALLOCATED)
 }
@@ -146,7 +174,11 @@ fn maps_get_their_typed_views_and_globals_their_setters() {
     let counts = add_map(&mut b, "counts", 1, key, u64_, int);
     let ring = add_map(&mut b, "events", 27, int, int, int);
     let odd = add_map(&mut b, "stack", 7, int, int, int);
-    b.add_datasec(".maps", 72, &[(counts, 0, 24), (ring, 24, 24), (odd, 48, 24)]);
+    b.add_datasec(
+        ".maps",
+        72,
+        &[(counts, 0, 24), (ring, 24, 24), (odd, 48, 24)],
+    );
     let pid = b.add_var("filter_pid", int, BTF_VAR_GLOBAL_ALLOCATED);
     let dropped = b.add_var("dropped", u64_, BTF_VAR_GLOBAL_ALLOCATED);
     b.add_datasec(".rodata", 4, &[(pid, 0, 4)]);
@@ -178,9 +210,18 @@ fn clashing_names_get_numbers() {
     b.add_struct("__sk_buff", 4, &[("b", int, 0, 0)]);
     b.add_struct("maps", 4, &[("c", int, 0, 0)]);
     let text = gen(&b);
-    assert!(text.contains("pub struct SkBuff {\n    pub a: i32,"), "{text}");
-    assert!(text.contains("pub struct SkBuff2 {\n    pub b: i32,"), "{text}");
-    assert!(text.contains("pub struct Maps2 {\n    pub c: i32,"), "{text}");
+    assert!(
+        text.contains("pub struct SkBuff {\n    pub a: i32,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pub struct SkBuff2 {\n    pub b: i32,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pub struct Maps2 {\n    pub c: i32,"),
+        "{text}"
+    );
 }
 
 #[test]
