@@ -271,6 +271,17 @@ impl<'b> Dumper<'b> {
             .map_err(|source| DumpError::Btf { id, source })
     }
 
+    /// A type's kind and name, without decoding it (a kernel struct has hundreds of
+    /// members; a pointer to it needs only its name).
+    fn peek(&self, id: u32) -> Result<(Kind, &'b str), DumpError> {
+        let btf = self.btf;
+        let kind = btf.kind(id).map_err(|source| DumpError::Btf { id, source })?;
+        let name = btf
+            .type_name(id)
+            .map_err(|source| DumpError::Btf { id, source })?;
+        Ok((kind, name))
+    }
+
     fn state(&mut self, id: u32) -> Result<&mut State, DumpError> {
         self.states.get_mut(id as usize).ok_or(DumpError::Btf {
             id,
@@ -284,6 +295,11 @@ impl<'b> Dumper<'b> {
     /// Step 1: every type another type refers to is marked; decl tags are collected.
     fn mark_referenced(&mut self) -> Result<(), DumpError> {
         for id in self.btf.first_id()..self.btf.len() {
+            // A FUNC refers to its prototype only: never to an enum (a third of a
+            // kernel's types, not decoded).
+            if self.btf.kind(id) == Ok(Kind::Func) {
+                continue;
+            }
             let t = self.ty(id)?;
             let mut refs: Vec<u32> = Vec::new();
             match &t.body {
@@ -328,13 +344,18 @@ impl<'b> Dumper<'b> {
         if order == Order::Ordered {
             return Ok(true);
         }
-        let kind = self
-            .btf
-            .kind(id)
-            .map_err(|source| DumpError::Btf { id, source })?;
+        let (kind, name) = self.peek(id)?;
         if matches!(kind, Kind::Func | Kind::Var | Kind::Datasec | Kind::DeclTag) {
             // Not written in a header of types; nothing to order.
             self.state(id)?.order = Order::Ordered;
+            return Ok(false);
+        }
+        if matches!(kind, Kind::Struct | Kind::Union)
+            && through_ptr
+            && !name.is_empty()
+            && order == Order::NotOrdered
+        {
+            // Through a pointer, a named record needs only its forward declaration.
             return Ok(false);
         }
         let t = self.ty(id)?;
@@ -426,6 +447,21 @@ impl<'b> Dumper<'b> {
         if state.emit == Emit::Emitted {
             return Ok(());
         }
+        let (kind, name) = self.peek(id)?;
+        if matches!(kind, Kind::Struct | Kind::Union)
+            && !top_level
+            && !name.is_empty()
+            && self.state(id)?.emit == Emit::NotEmitted
+        {
+            // Inside another definition, a named record needs only its forward
+            // declaration (once), not its members.
+            if !self.state(id)?.fwd_emitted && id != cont_id {
+                self.emit_record_fwd(id)?;
+                self.out.push_str(";\n\n");
+                self.state(id)?.fwd_emitted = true;
+            }
+            return Ok(());
+        }
         let t = self.ty(id)?;
         if self.state(id)?.emit == Emit::Emitting {
             return self.emit_fwd_of_emitting(id, &t, cont_id);
@@ -472,7 +508,7 @@ impl<'b> Dumper<'b> {
                         self.emit(m.type_id, new_cont, depth + 1)?;
                     }
                 } else if !self.state(id)?.fwd_emitted && id != cont_id {
-                    self.emit_record_fwd(id, &t)?;
+                    self.emit_record_fwd(id)?;
                     self.out.push_str(";\n\n");
                     self.state(id)?.fwd_emitted = true;
                 }
@@ -514,7 +550,7 @@ impl<'b> Dumper<'b> {
                 if t.name.is_empty() {
                     return Err(DumpError::Cycle { id });
                 }
-                self.emit_record_fwd(id, t)?;
+                self.emit_record_fwd(id)?;
                 self.out.push_str(";\n\n");
                 self.state(id)?.fwd_emitted = true;
             }
@@ -532,23 +568,29 @@ impl<'b> Dumper<'b> {
 
     /// The name to write for `id`: its own, or with a `___N` suffix when it is the N-th
     /// different type of that name in its namespace (libbpf's `btf_dump_resolve_name`).
-    fn resolved_name(&mut self, id: u32, t: &Type, ns: Namespace) -> Result<String, DumpError> {
-        if t.name.is_empty() {
+    fn resolved_name(&mut self, id: u32, ns: Namespace) -> Result<String, DumpError> {
+        let (kind, own) = self.peek(id)?;
+        if own.is_empty() {
             return Ok(String::new());
         }
         if let Some(name) = &self.state(id)?.name {
             return Ok(name.clone());
         }
         // A forward declaration, or an enum without values, declares and never clashes.
-        let declares_only = match &t.body {
-            TypeBody::Fwd { .. } => true,
-            TypeBody::Enum { values, .. } | TypeBody::Enum64 { values, .. } => values.is_empty(),
+        let declares_only = match kind {
+            Kind::Fwd => true,
+            Kind::Enum | Kind::Enum64 => match self.ty(id)?.body {
+                TypeBody::Enum { values, .. } | TypeBody::Enum64 { values, .. } => {
+                    values.is_empty()
+                }
+                _ => false,
+            },
             _ => false,
         };
         let name = if declares_only {
-            t.name.clone()
+            own.to_string()
         } else {
-            self.dedup_name(&t.name, ns)
+            self.dedup_name(own, ns)
         };
         self.state(id)?.name = Some(name.clone());
         Ok(name)
@@ -560,9 +602,17 @@ impl<'b> Dumper<'b> {
             Namespace::Tag => &mut self.tag_names,
             Namespace::Ident => &mut self.ident_names,
         };
-        let count = names.entry(name.to_string()).or_insert(0);
-        *count += 1;
-        if *count > 1 {
+        let count = match names.get_mut(name) {
+            Some(count) => {
+                *count += 1;
+                *count
+            }
+            None => {
+                names.insert(name.to_string(), 1);
+                1
+            }
+        };
+        if count > 1 {
             format!("{name}___{count}")
         } else {
             name.to_string()
@@ -570,13 +620,13 @@ impl<'b> Dumper<'b> {
     }
 
     /// `struct sock` / `union bpf_attr`.
-    fn emit_record_fwd(&mut self, id: u32, t: &Type) -> Result<(), DumpError> {
-        let keyword = if t.kind() == Kind::Union {
+    fn emit_record_fwd(&mut self, id: u32) -> Result<(), DumpError> {
+        let keyword = if self.peek(id)?.0 == Kind::Union {
             "union"
         } else {
             "struct"
         };
-        let name = self.resolved_name(id, t, Namespace::Tag)?;
+        let name = self.resolved_name(id, Namespace::Tag)?;
         let _ = write!(self.out, "{keyword} {name}");
         Ok(())
     }
@@ -584,7 +634,7 @@ impl<'b> Dumper<'b> {
     /// A FWD: `struct x` or `union x`.
     fn emit_fwd_def(&mut self, id: u32, t: &Type) -> Result<(), DumpError> {
         let is_union = matches!(t.body, TypeBody::Fwd { is_union: true });
-        let name = self.resolved_name(id, t, Namespace::Tag)?;
+        let name = self.resolved_name(id, Namespace::Tag)?;
         let keyword = if is_union { "union" } else { "struct" };
         let _ = write!(self.out, "{keyword} {name}");
         Ok(())
@@ -592,7 +642,7 @@ impl<'b> Dumper<'b> {
 
     /// `typedef <decl of target named name>`.
     fn emit_typedef_def(&mut self, id: u32, t: &Type, lvl: usize) -> Result<(), DumpError> {
-        let name = self.resolved_name(id, t, Namespace::Ident)?;
+        let name = self.resolved_name(id, Namespace::Ident)?;
         let target = t.target().unwrap_or(0);
         // Old GCC wrote `__gnuc_va_list` as a typedef of void; C needs the builtin.
         if target == 0 && name == "__gnuc_va_list" {
@@ -620,7 +670,7 @@ impl<'b> Dumper<'b> {
 
     /// An enum with its values; sizes other than `int`'s are forced with `mode`.
     fn emit_enum_def(&mut self, id: u32, t: &Type, lvl: usize) -> Result<(), DumpError> {
-        let name = self.resolved_name(id, t, Namespace::Tag)?;
+        let name = self.resolved_name(id, Namespace::Tag)?;
         let (size, signed, values, is64) = match &t.body {
             TypeBody::Enum {
                 size,
@@ -688,7 +738,7 @@ impl<'b> Dumper<'b> {
         };
         let align = self.align_of(id, 0)?;
         let packed = is_struct && self.is_packed(size, members)?;
-        let name = self.resolved_name(id, t, Namespace::Tag)?;
+        let name = self.resolved_name(id, Namespace::Tag)?;
         let keyword = if is_struct { "struct" } else { "union" };
         let sep = if name.is_empty() { "" } else { " " };
         let _ = write!(self.out, "{keyword}{sep}{name}");
@@ -983,6 +1033,13 @@ impl<'b> Dumper<'b> {
                 last_was_ptr = false;
                 continue;
             }
+            let (kind, name) = self.peek(id)?;
+            if matches!(kind, Kind::Struct | Kind::Union) && !name.is_empty() {
+                self.emit_mods(decls)?;
+                self.emit_record_fwd(id)?;
+                last_was_ptr = false;
+                continue;
+            }
             let t = self.ty(id)?;
             match &t.body {
                 TypeBody::Int { .. } | TypeBody::Float { .. } => {
@@ -994,7 +1051,7 @@ impl<'b> Dumper<'b> {
                     if t.name.is_empty() {
                         self.emit_struct_def(id, &t, lvl, depth + 1)?;
                     } else {
-                        self.emit_record_fwd(id, &t)?;
+                        self.emit_record_fwd(id)?;
                     }
                 }
                 TypeBody::Enum { .. } | TypeBody::Enum64 { .. } => {
@@ -1002,7 +1059,7 @@ impl<'b> Dumper<'b> {
                     if t.name.is_empty() {
                         self.emit_enum_def(id, &t, lvl)?;
                     } else {
-                        let name = self.resolved_name(id, &t, Namespace::Tag)?;
+                        let name = self.resolved_name(id, Namespace::Tag)?;
                         let _ = write!(self.out, "enum {name}");
                     }
                 }
@@ -1012,7 +1069,7 @@ impl<'b> Dumper<'b> {
                 }
                 TypeBody::Typedef { .. } => {
                     self.emit_mods(decls)?;
-                    let name = self.resolved_name(id, &t, Namespace::Ident)?;
+                    let name = self.resolved_name(id, Namespace::Ident)?;
                     self.out.push_str(&name);
                 }
                 TypeBody::Ptr { .. } => {

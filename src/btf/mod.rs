@@ -310,14 +310,14 @@ impl Btf {
         let rest = strings
             .get((offset - self.first_str) as usize..)
             .filter(|r| !r.is_empty())
-            .ok_or(BtfError::StringOutOfBounds {
+            .ok_or_else(|| BtfError::StringOutOfBounds {
                 offset,
                 str_len: self.first_str as usize + strings.len(),
             })?;
         let end = rest
             .iter()
             .position(|&b| b == 0)
-            .ok_or(BtfError::StringNotTerminated { offset })?;
+            .ok_or_else(|| BtfError::StringNotTerminated { offset })?;
         Ok(rest.get(..end).unwrap_or(&[]))
     }
 
@@ -349,8 +349,9 @@ impl Btf {
         }
         let off = self.check_id(id)?;
         let t = self.types();
-        let word =
-            |i: usize| read_u32(t, off + 4 * i).ok_or(BtfError::TypeTruncated { id, offset: off });
+        let word = |i: usize| {
+            read_u32(t, off + 4 * i).ok_or_else(|| BtfError::TypeTruncated { id, offset: off })
+        };
         Ok(RawType {
             name_off: word(0)?,
             info: word(1)?,
