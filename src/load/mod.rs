@@ -27,6 +27,7 @@
 //! writes a `const volatile` variable of `.rodata` (the program's configuration), and a
 //! map's `max_entries` can be set directly (as the seed's Go version resizes `events`).
 
+mod fallback;
 pub mod kconfig;
 mod map;
 mod modules;
@@ -50,6 +51,7 @@ use crate::elf::{
 use crate::syscall::{self, CpuListError, ProgLoadOptions, SysError};
 use crate::uapi::{MapType, BPF_ANY};
 
+pub use fallback::Fallback;
 pub use map::{adjust_ringbuf_size, Entries, Keys, Map, MapError, MapInfo};
 pub use program::{
     program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramInfo, VerifierError,

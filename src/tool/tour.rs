@@ -151,6 +151,14 @@ impl Tour {
         for program in programs {
             self.loaded(program);
         }
+        // Every second way the load took because this kernel lacked the first.
+        let fallbacks = object.fallbacks();
+        if fallbacks.is_empty() {
+            self.detail("fallbacks: none, every step went the first way");
+        }
+        for fallback in fallbacks {
+            self.detail(format!("fallback: {fallback}"));
+        }
     }
 
     fn relocations(&self, spec: &ObjectSpec, program: &Program) {
@@ -235,5 +243,8 @@ impl Tour {
         self.detail(format!("{}: {method}", link.target()));
         self.detail(method.probe.explain());
         self.detail(method.via.explain());
+        if let Some(fallback) = method.fallback() {
+            self.detail(format!("fallback: {fallback}"));
+        }
     }
 }
