@@ -68,8 +68,9 @@ pub enum Refusal {
         /// The lockdown mode, when it is not `none`.
         lockdown: Option<String>,
     },
-    /// `EPERM` to a process with the privilege, for a program that needs no trampoline:
-    /// a security policy refused it.
+    /// `EPERM` to a process with the privilege, for a program that needs no trampoline,
+    /// and a two-instruction program of the same type is refused the same way: a security
+    /// policy refuses programs of this type to this process.
     Policy {
         /// The lockdown mode, when it is not `none`.
         lockdown: Option<String>,
@@ -169,8 +170,9 @@ fn trampoline_kind(prog_type: ProgramType, expected_attach_type: u32) -> Option<
 /// What program `error` (a failed `BPF_PROG_LOAD` of a program of `prog_type`, expected
 /// attach type `expected_attach_type`, on vmlinux's BTF id `attach_btf_id`) really means,
 /// where the errno alone would mislead: `EPERM` to a privileged process. `None`: the
-/// errno's own meaning is the right one (`EPERM` without privilege, any other errno).
-/// Programs on a module's function (`in_module`) are not probed.
+/// errno's own meaning is the right one (`EPERM` without privilege, any other errno), or
+/// nothing probed says otherwise (a two-instruction program of the same type and target
+/// loads). Programs on a module's function (`in_module`) are not probed.
 pub fn explain_prog_load(
     error: &SysError,
     prog_type: ProgramType,
@@ -178,34 +180,43 @@ pub fn explain_prog_load(
     attach_btf_id: u32,
     in_module: bool,
 ) -> Option<Refusal> {
-    if error.op != "BPF_PROG_LOAD" || error.errno != libc::EPERM || privileged() != Some(true) {
+    if error.op != "BPF_PROG_LOAD"
+        || error.errno != libc::EPERM
+        || in_module
+        || privileged() != Some(true)
+    {
+        return None;
+    }
+    // The same type and target with the smallest body: refused the same way, the cause
+    // is the kernel's, not the program's.
+    let minimal_refused = matches!(
+        probe_load(
+            "refusal_probe",
+            prog_type.as_u32(),
+            expected_attach_type,
+            attach_btf_id,
+            &RETURN_ZERO,
+        ),
+        Err(e) if e.errno == libc::EPERM
+    );
+    if !minimal_refused {
+        // Nothing probed says otherwise: the errno's own meaning stands.
         return None;
     }
     let lockdown = lockdown();
-    if let Some(kind) = trampoline_kind(prog_type, expected_attach_type) {
-        if attach_btf_id != 0 && !in_module {
-            let minimal = probe_load(
-                "trampoline_probe",
-                prog_type.as_u32(),
-                expected_attach_type,
-                attach_btf_id,
-                &RETURN_ZERO,
-            );
-            if matches!(&minimal, Err(e) if e.errno == libc::EPERM) {
-                return Some(Refusal::NoTrampoline {
-                    kind,
-                    tracer: Tracer::probe(),
-                    lockdown,
-                });
-            }
-        }
-    }
-    Some(Refusal::Policy {
-        lockdown,
-        lsms: std::fs::read_to_string("/sys/kernel/security/lsm")
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+    Some(match trampoline_kind(prog_type, expected_attach_type) {
+        Some(kind) => Refusal::NoTrampoline {
+            kind,
+            tracer: Tracer::probe(),
+            lockdown,
+        },
+        None => Refusal::Policy {
+            lockdown,
+            lsms: std::fs::read_to_string("/sys/kernel/security/lsm")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        },
     })
 }
 
