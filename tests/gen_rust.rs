@@ -14,7 +14,11 @@ use ebpf_loader::elf::ObjectSpec;
 /// The objects: the corpus's (when it is there), `bpf/main.bpf.o`, `tests/fixtures/*.bpf.o`.
 fn objects() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("bpf"), root.join("tests/fixtures")];
+    let mut dirs = vec![
+        root.join("bpf"),
+        root.join("tests/fixtures"),
+        root.join("examples"),
+    ];
     match root
         .ancestors()
         .skip(1)

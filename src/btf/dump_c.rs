@@ -275,7 +275,9 @@ impl<'b> Dumper<'b> {
     /// members; a pointer to it needs only its name).
     fn peek(&self, id: u32) -> Result<(Kind, &'b str), DumpError> {
         let btf = self.btf;
-        let kind = btf.kind(id).map_err(|source| DumpError::Btf { id, source })?;
+        let kind = btf
+            .kind(id)
+            .map_err(|source| DumpError::Btf { id, source })?;
         let name = btf
             .type_name(id)
             .map_err(|source| DumpError::Btf { id, source })?;

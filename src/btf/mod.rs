@@ -317,7 +317,7 @@ impl Btf {
         let end = rest
             .iter()
             .position(|&b| b == 0)
-            .ok_or_else(|| BtfError::StringNotTerminated { offset })?;
+            .ok_or(BtfError::StringNotTerminated { offset })?;
         Ok(rest.get(..end).unwrap_or(&[]))
     }
 
@@ -349,9 +349,8 @@ impl Btf {
         }
         let off = self.check_id(id)?;
         let t = self.types();
-        let word = |i: usize| {
-            read_u32(t, off + 4 * i).ok_or_else(|| BtfError::TypeTruncated { id, offset: off })
-        };
+        let word =
+            |i: usize| read_u32(t, off + 4 * i).ok_or(BtfError::TypeTruncated { id, offset: off });
         Ok(RawType {
             name_off: word(0)?,
             info: word(1)?,
