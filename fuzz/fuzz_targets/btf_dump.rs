@@ -1,4 +1,5 @@
-//! Any bytes as BTF, told as a C header (`btf::dump_c`). The steps are `btf_dump` in
+//! Any bytes as BTF, told as a C header (`btf::dump_c`) and as Rust (`btf::gen_rust`). The
+//! steps are `btf_dump` in
 //! fuzz/bodies.rs, which tests/elf/corpus.rs also runs over fuzz/seeds and
 //! fuzz/regressions.
 #![no_main]
