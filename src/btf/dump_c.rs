@@ -296,36 +296,27 @@ impl<'b> Dumper<'b> {
 
     /// Step 1: every type another type refers to is marked; decl tags are collected.
     fn mark_referenced(&mut self) -> Result<(), DumpError> {
-        for id in self.btf.first_id()..self.btf.len() {
-            // A FUNC refers to its prototype only: never to an enum (a third of a
-            // kernel's types, not decoded).
-            if self.btf.kind(id) == Ok(Kind::Func) {
-                continue;
-            }
-            let t = self.ty(id)?;
-            let mut refs: Vec<u32> = Vec::new();
-            match &t.body {
-                TypeBody::Struct { members, .. } | TypeBody::Union { members, .. } => {
-                    refs.extend(members.iter().map(|m| m.type_id))
-                }
-                TypeBody::FuncProto { ret, params } => {
-                    refs.push(*ret);
-                    refs.extend(params.iter().map(|p| p.type_id));
-                }
-                TypeBody::Array { elem, index, .. } => refs.extend([*elem, *index]),
-                TypeBody::Datasec { vars, .. } => refs.extend(vars.iter().map(|v| v.type_id)),
-                TypeBody::DeclTag {
+        let btf = self.btf;
+        for id in btf.first_id()..btf.len() {
+            let kind = btf
+                .kind(id)
+                .map_err(|source| DumpError::Btf { id, source })?;
+            if kind == Kind::DeclTag {
+                if let TypeBody::DeclTag {
                     target,
                     component_idx,
-                } => {
+                } = self.ty(id)?.body
+                {
+                    let name = self.peek(id)?.1.to_string();
                     self.decl_tags
-                        .entry(*target)
+                        .entry(target)
                         .or_default()
-                        .push((*component_idx, t.name.clone()));
-                    refs.push(*target);
+                        .push((component_idx, name));
                 }
-                _ => refs.extend(t.target()),
             }
+            let refs = btf
+                .type_refs(id)
+                .map_err(|source| DumpError::Btf { id, source })?;
             for r in refs {
                 if let Some(state) = self.states.get_mut(r as usize) {
                     state.referenced = true;

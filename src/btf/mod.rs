@@ -537,6 +537,53 @@ impl Btf {
         })
     }
 
+    /// The type ids type `id` refers to (members', parameters', an array's element and
+    /// index, a pointer's or typedef's target...), read in place: no name is decoded
+    /// (libbpf's `btf_type_visit_type_ids`). A DECL_TAG's target is included.
+    pub fn type_refs(&self, id: u32) -> Result<Vec<u32>, BtfError> {
+        if id == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(base) = self.base_for(id) {
+            return base.type_refs(id);
+        }
+        let off = self.check_id(id)?;
+        let raw = self.raw(id)?;
+        let t = self.types();
+        let extra = off + BTF_TYPE_LEN;
+        let word = |i: usize| {
+            read_u32(t, extra + 4 * i).ok_or(BtfError::TypeTruncated { id, offset: off })
+        };
+        let vlen = raw.vlen() as usize;
+        let st = raw.size_or_type;
+        // (record size in words, index of the type id in it) of each vlen entry.
+        let every = |stride: usize, at: usize| -> Result<Vec<u32>, BtfError> {
+            (0..vlen).map(|i| word(stride * i + at)).collect()
+        };
+        Ok(match self.kind(id)? {
+            Kind::Void | Kind::Int | Kind::Enum | Kind::Enum64 | Kind::Fwd | Kind::Float => {
+                Vec::new()
+            }
+            Kind::Ptr
+            | Kind::Typedef
+            | Kind::Volatile
+            | Kind::Const
+            | Kind::Restrict
+            | Kind::TypeTag
+            | Kind::Func
+            | Kind::Var
+            | Kind::DeclTag => vec![st],
+            Kind::Array => vec![word(0)?, word(1)?],
+            Kind::Struct | Kind::Union => every(3, 1)?,
+            Kind::FuncProto => {
+                let mut ids = vec![st];
+                ids.extend(every(2, 1)?);
+                ids
+            }
+            Kind::Datasec => every(3, 0)?,
+        })
+    }
+
     /// Follows typedefs and modifiers (const, volatile, restrict, type tags) from `id` to
     /// the first other type. Errors on a loop.
     pub fn skip_mods_and_typedefs(&self, id: u32) -> Result<u32, BtfError> {
