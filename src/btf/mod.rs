@@ -314,11 +314,11 @@ impl Btf {
                 offset,
                 str_len: self.first_str as usize + strings.len(),
             })?;
-        let end = rest
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or(BtfError::StringNotTerminated { offset })?;
-        Ok(rest.get(..end).unwrap_or(&[]))
+        // `CStr` finds the NUL with the standard library's word-at-a-time search.
+        match std::ffi::CStr::from_bytes_until_nul(rest) {
+            Ok(c) => Ok(c.to_bytes()),
+            Err(_) => Err(BtfError::StringNotTerminated { offset }),
+        }
     }
 
     /// The string at `offset` in the string section (a type, member, file or line name).
@@ -349,8 +349,12 @@ impl Btf {
         }
         let off = self.check_id(id)?;
         let t = self.types();
-        let word =
-            |i: usize| read_u32(t, off + 4 * i).ok_or(BtfError::TypeTruncated { id, offset: off });
+        // A `match`, not `ok_or`: the error is built only when it is one (this runs for
+        // every lookup, and an unused `BtfError` still costs its drop).
+        let word = |i: usize| match read_u32(t, off + 4 * i) {
+            Some(w) => Ok(w),
+            None => Err(BtfError::TypeTruncated { id, offset: off }),
+        };
         Ok(RawType {
             name_off: word(0)?,
             info: word(1)?,
