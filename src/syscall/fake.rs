@@ -327,6 +327,8 @@ fn cmd_name(cmd: u32) -> &'static str {
         BPF_PROG_LOAD => "BPF_PROG_LOAD",
         BPF_OBJ_PIN => "BPF_OBJ_PIN",
         BPF_OBJ_GET => "BPF_OBJ_GET",
+        BPF_PROG_ATTACH => "BPF_PROG_ATTACH",
+        BPF_PROG_DETACH => "BPF_PROG_DETACH",
         BPF_PROG_TEST_RUN => "BPF_PROG_TEST_RUN",
         BPF_PROG_GET_FD_BY_ID => "BPF_PROG_GET_FD_BY_ID",
         BPF_PROG_GET_NEXT_ID => "BPF_PROG_GET_NEXT_ID",
@@ -580,6 +582,17 @@ impl Kernel {
                 }
             }),
             BPF_OBJ_GET_INFO_BY_FD => attr.downcast_ref::<InfoAttr>().map(|a| self.name(a.bpf_fd)),
+            BPF_PROG_ATTACH | BPF_PROG_DETACH => attr
+                .downcast_ref::<crate::syscall::attach::ProgAttachAttr>()
+                .map(|a| {
+                    format!(
+                        "{} -> {} attach_type={} flags={}",
+                        self.name(a.attach_bpf_fd),
+                        self.name(a.target_fd),
+                        a.attach_type,
+                        a.attach_flags
+                    )
+                }),
             BPF_PROG_QUERY => attr
                 .downcast_ref::<ProgQueryAttr>()
                 .map(|a| format!("target={} attach_type={}", a.target, a.attach_type)),
@@ -688,7 +701,7 @@ impl Kernel {
                 }
             }
             BPF_MAP_GET_NEXT_KEY => Err(libc::ENOENT),
-            BPF_MAP_FREEZE | BPF_PROG_TEST_RUN => Ok(0),
+            BPF_MAP_FREEZE | BPF_PROG_TEST_RUN | BPF_PROG_ATTACH | BPF_PROG_DETACH => Ok(0),
             BPF_BTF_LOAD => {
                 let a = attr.downcast_ref::<BtfLoadAttr>().ok_or(libc::EINVAL)?;
                 // SAFETY: `load_btf` passes a slice of `btf_size` bytes.

@@ -33,6 +33,7 @@
 //! record the calls, and fail the ones a test names (`docs/architecture.md`, "The
 //! system-call seam and the fake kernel").
 
+mod attach;
 mod bpf;
 mod cpus;
 mod error;
@@ -47,6 +48,10 @@ mod kernel_tests;
 
 #[cfg(test)]
 pub(crate) use bpf::fake;
+pub use attach::{
+    filesystem_magic, prog_attach, prog_detach, BPF_F_ALLOW_MULTI, CGROUP2_SUPER_MAGIC,
+    CGROUP_SUPER_MAGIC,
+};
 pub use bpf::*;
 pub use cpus::{online_cpus, possible_cpus, CpuListError};
 pub use error::{errno_name, SysError};
