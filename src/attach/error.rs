@@ -246,7 +246,7 @@ impl fmt::Display for AttachError {
                 map_type,
             } => write!(
                 f,
-                "program {program}: map {map} is a {} map: sk_msg and sk_skb programs attach \
+                "program {program}: map {map} is of type {}: sk_msg and sk_skb programs attach \
                  to a sockmap or sockhash",
                 map_type
             ),
