@@ -157,3 +157,110 @@ fn method(via: Via) -> AttachMethod {
         via,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The way of attaching on the fake kernel (`syscall::fake`): the exact calls of the
+    //! link, of the fallback to `BPF_PROG_ATTACH`, and of the detach. The cgroup is a real
+    //! cgroup2 directory (only its fd is passed; the fake makes no attachment).
+    use super::*;
+    use crate::elf::ObjectSpec;
+    use crate::load::{LoadOptions, Object};
+    use crate::syscall::fake::FakeKernel;
+
+    /// The first cgroup2 mount of `/proc/self/mountinfo`.
+    fn cgroup2() -> Option<std::path::PathBuf> {
+        let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        text.lines().find_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mount = left.split(' ').nth(4)?;
+            right.starts_with("cgroup2 ").then(|| mount.into())
+        })
+    }
+
+    fn loaded() -> (FakeKernel, Object) {
+        let path = format!("{}/tests/fixtures/cgroup.bpf.o", env!("CARGO_MANIFEST_DIR"));
+        let spec = ObjectSpec::parse(&std::fs::read(path).unwrap()).unwrap();
+        let kernel = FakeKernel::install();
+        let object = Object::load(&spec, &LoadOptions::default()).unwrap();
+        kernel.take_calls();
+        (kernel, object)
+    }
+
+    #[test]
+    fn a_cgroup_program_is_linked_where_the_kernel_can_else_prog_attached_with_allow_multi() {
+        let Some(mount) = cgroup2() else {
+            eprintln!("skipped: no cgroup2 mount in /proc/self/mountinfo");
+            return;
+        };
+        let (kernel, object) = loaded();
+        let program = object.program("deny_port").unwrap();
+        let link = attach(program, &mount, &AttachOptions::default()).unwrap();
+        let create = format!(
+            "BPF_LINK_CREATE deny_port -> {} attach_type=10",
+            mount.display()
+        );
+        assert_eq!(kernel.take_calls(), [create.clone()]);
+        assert_eq!(link.method().via, Via::BpfLink);
+        drop(link);
+        assert_eq!(kernel.take_calls(), Vec::<String>::new());
+
+        // Before 5.7: EINVAL, then BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI (2); the link
+        // detaches exactly this program from exactly this cgroup (its own duplicates).
+        kernel.refuse(|call| (call.op == "BPF_LINK_CREATE").then_some(libc::EINVAL));
+        let link = attach(program, &mount, &AttachOptions::default()).unwrap();
+        let attach_call = format!(
+            "BPF_PROG_ATTACH deny_port -> {} attach_type=10 flags=2",
+            mount.display()
+        );
+        assert_eq!(kernel.take_calls(), [create, attach_call]);
+        assert_eq!(link.method().via, Via::ProgAttach);
+        drop(object);
+        link.detach().unwrap();
+        assert_eq!(
+            kernel.take_calls(),
+            [format!(
+                "BPF_PROG_DETACH deny_port -> {} attach_type=10 flags=0",
+                mount.display()
+            )]
+        );
+        assert_eq!(kernel.open_fds(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn forced_prog_attach_makes_no_link_and_a_refusal_leaves_nothing() {
+        let Some(mount) = cgroup2() else {
+            eprintln!("skipped: no cgroup2 mount in /proc/self/mountinfo");
+            return;
+        };
+        let (kernel, object) = loaded();
+        let program = object.program("count_egress").unwrap();
+        let opts = AttachOptions {
+            force_prog_attach: true,
+            ..AttachOptions::default()
+        };
+        // cgroup_skb/egress: BPF_CGROUP_INET_EGRESS (1). A refusal other than "unknown"
+        // is reported with the cgroup, and no fd is left open.
+        kernel.refuse(|call| (call.op == "BPF_PROG_ATTACH").then_some(libc::EPERM));
+        let error = attach(program, &mount, &opts).unwrap_err();
+        assert_eq!(
+            kernel.take_calls(),
+            [format!(
+                "BPF_PROG_ATTACH count_egress -> {} attach_type=1 flags=2",
+                mount.display()
+            )]
+        );
+        match &error {
+            AttachError::Sys { target, error } => {
+                assert_eq!(
+                    target,
+                    &format!("cgroup {} (cgroup_skb/egress)", mount.display())
+                );
+                assert_eq!((error.op, error.errno), ("BPF_PROG_ATTACH", libc::EPERM));
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(object);
+        assert_eq!(kernel.open_fds(), Vec::<String>::new());
+    }
+}

@@ -137,3 +137,78 @@ fn method(via: Via) -> AttachMethod {
         via,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The way of attaching on the fake kernel (`syscall::fake`): the exact calls.
+    use super::*;
+    use crate::elf::ObjectSpec;
+    use crate::load::{LoadOptions, Object};
+    use crate::syscall::fake::FakeKernel;
+
+    fn loaded() -> (FakeKernel, Object) {
+        let path = format!("{}/tests/fixtures/sockmap.bpf.o", env!("CARGO_MANIFEST_DIR"));
+        let spec = ObjectSpec::parse(&std::fs::read(path).unwrap()).unwrap();
+        let kernel = FakeKernel::install();
+        let object = Object::load(&spec, &LoadOptions::default()).unwrap();
+        kernel.take_calls();
+        (kernel, object)
+    }
+
+    #[test]
+    fn before_sockmap_links_the_program_is_attached_to_the_map_and_detached_on_drop() {
+        let (kernel, object) = loaded();
+        let (program, map) = (
+            object.program("redirect_msg").unwrap(),
+            object.map("sock_hash").unwrap(),
+        );
+        let link = attach(program, map, &AttachOptions::default()).unwrap();
+        let create = "BPF_LINK_CREATE redirect_msg -> sock_hash attach_type=7".to_string();
+        assert_eq!(kernel.take_calls(), [create.clone()]);
+        assert_eq!(link.method().via, Via::BpfLink);
+        drop(link);
+
+        // Before 6.10: EINVAL, then BPF_PROG_ATTACH (no flags), BPF_PROG_DETACH on drop.
+        kernel.refuse(|call| (call.op == "BPF_LINK_CREATE").then_some(libc::EINVAL));
+        let link = attach(program, map, &AttachOptions::default()).unwrap();
+        let attach_call = "BPF_PROG_ATTACH redirect_msg -> sock_hash attach_type=7 flags=0";
+        assert_eq!(kernel.take_calls(), [create, attach_call.to_string()]);
+        assert_eq!(link.method().via, Via::ProgAttach);
+        drop(object);
+        drop(link);
+        assert_eq!(
+            kernel.take_calls(),
+            ["BPF_PROG_DETACH redirect_msg -> sock_hash attach_type=7 flags=0"]
+        );
+        assert_eq!(kernel.open_fds(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_bare_sk_skb_or_a_wrong_attach_type_is_refused_before_any_call() {
+        let (kernel, object) = loaded();
+        let (program, map) = (
+            object.program("skb_stream_verdict").unwrap(),
+            object.map("sock_hash").unwrap(),
+        );
+        let error = attach_as(program, map, AttachType::SK_MSG_VERDICT, &AttachOptions::default())
+            .unwrap_err();
+        assert!(matches!(error, AttachError::NoTarget { .. }), "{error:?}");
+        assert_eq!(kernel.take_calls(), Vec::<String>::new());
+        let link = attach_as(
+            program,
+            map,
+            AttachType::SK_SKB_STREAM_VERDICT,
+            &AttachOptions {
+                force_prog_attach: true,
+                ..AttachOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            kernel.take_calls(),
+            // The kernel's names are 15 bytes at most (BPF_OBJ_NAME_LEN).
+            ["BPF_PROG_ATTACH skb_stream_verd -> sock_hash attach_type=5 flags=0"]
+        );
+        assert_eq!(link.target(), "sockmap sock_hash (sk_skb stream verdict)");
+    }
+}

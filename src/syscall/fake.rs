@@ -439,10 +439,25 @@ impl Kernel {
         id
     }
 
+    /// The object behind `fd`, by its name: the fd's memfd says which, so that a
+    /// duplicate of one of the fake's fds (a link's own copy of a program) is named as
+    /// the original; a file by its path (a cgroup directory); an fd of the real kernel by
+    /// the object recorded for it (over the real kernel); else `fd N`.
     fn name(&self, fd: u32) -> String {
-        match self.objects.get(&(fd as RawFd)) {
+        let fd = fd as RawFd;
+        let path = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+            .map(|p| p.to_string_lossy().trim_end_matches(" (deleted)").to_string())
+            .unwrap_or_default();
+        if let Some(rest) = path.strip_prefix(&format!("/memfd:{} ", self.tag)) {
+            // "KIND NAME": the name.
+            return rest.split_once(' ').map_or(rest, |(_, name)| name).to_string();
+        }
+        if path.starts_with('/') {
+            return path;
+        }
+        match self.objects.get(&fd) {
             Some(object) => object.name.clone(),
-            None => format!("fd {}", fd as i32),
+            None => format!("fd {fd}"),
         }
     }
 
