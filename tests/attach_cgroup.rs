@@ -42,7 +42,9 @@ fn load(program: &str, configure: impl FnOnce(&mut ObjectSpec)) -> Object {
 }
 
 fn denying(port: u16) -> Object {
-    load("deny_port", |spec| spec.set_global("denied_port", &port).unwrap())
+    load("deny_port", |spec| {
+        spec.set_global("denied_port", &port).unwrap()
+    })
 }
 
 fn counter(object: &Object, name: &str) -> u64 {
@@ -69,7 +71,12 @@ fn listener() -> (TcpListener, u16) {
 
 /// The child in `cgroup` connects to `ports` in turn: the errno of each (0: connected).
 fn child_connects(cgroup: &TestCgroup, ports: [u16; 2]) -> [i32; 2] {
-    cgroup.run(|| [connect4(libc::SOCK_STREAM, ports[0]), connect4(libc::SOCK_STREAM, ports[1])])
+    cgroup.run(|| {
+        [
+            connect4(libc::SOCK_STREAM, ports[0]),
+            connect4(libc::SOCK_STREAM, ports[1]),
+        ]
+    })
 }
 
 #[test]
@@ -116,9 +123,12 @@ fn cgroup_connect4_prog_attach_detaches_exactly_its_own_program() {
         ..Default::default()
     };
     let (deny_first, deny_second) = (denying(first), denying(second));
-    let first_link =
-        attach::cgroup::attach(deny_first.program("deny_port").unwrap(), cgroup.path(), &opts)
-            .unwrap();
+    let first_link = attach::cgroup::attach(
+        deny_first.program("deny_port").unwrap(),
+        cgroup.path(),
+        &opts,
+    )
+    .unwrap();
     assert_eq!(
         first_link.method(),
         AttachMethod {
@@ -128,9 +138,12 @@ fn cgroup_connect4_prog_attach_detaches_exactly_its_own_program() {
     );
     assert_eq!(first_link.method().to_string(), "cgroup + BPF_PROG_ATTACH");
     // BPF_F_ALLOW_MULTI: the second runs beside the first.
-    let second_link =
-        attach::cgroup::attach(deny_second.program("deny_port").unwrap(), cgroup.path(), &opts)
-            .unwrap();
+    let second_link = attach::cgroup::attach(
+        deny_second.program("deny_port").unwrap(),
+        cgroup.path(),
+        &opts,
+    )
+    .unwrap();
     assert_eq!(
         child_connects(&cgroup, [first, second]),
         [libc::EPERM, libc::EPERM]
@@ -159,7 +172,10 @@ fn cgroup_skb_egress_counts_exactly_the_childs_datagrams() {
     let object = load("count_egress", |spec| {
         spec.set_global("counted_port", &port).unwrap()
     });
-    let link = attach::by_section(object.program("count_egress").unwrap(), &AttachOptions::default());
+    let link = attach::by_section(
+        object.program("count_egress").unwrap(),
+        &AttachOptions::default(),
+    );
     // The section names no cgroup: the error says which function takes one.
     match link {
         Err(AttachError::NoTarget { method, .. }) => {
@@ -233,8 +249,8 @@ fn cgroup_sock_create_refuses_one_socket_type() {
 fn cgroup_attach_refuses_what_is_not_a_cgroup_v2_directory() {
     let object = denying(1);
     let program = object.program("deny_port").unwrap();
-    let error = attach::cgroup::attach(program, Path::new("/proc"), &AttachOptions::default())
-        .unwrap_err();
+    let error =
+        attach::cgroup::attach(program, Path::new("/proc"), &AttachOptions::default()).unwrap_err();
     assert!(matches!(error, AttachError::NotACgroup { .. }), "{error:?}");
     assert_eq!(
         error.to_string(),
@@ -254,7 +270,10 @@ fn cgroup_attach_refuses_what_is_not_a_cgroup_v2_directory() {
     let info = program.info().unwrap();
     drop(object);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while ebpf_loader::load::program_info_by_id(info.id).unwrap().is_some() {
+    while ebpf_loader::load::program_info_by_id(info.id)
+        .unwrap()
+        .is_some()
+    {
         assert!(std::time::Instant::now() < deadline, "program still held");
         std::thread::sleep(Duration::from_millis(10));
     }

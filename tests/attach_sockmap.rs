@@ -196,20 +196,121 @@ fn sockmap_attach_refuses_a_map_that_is_not_a_sockmap() {
         &AttachOptions::default(),
     )
     .unwrap_err();
-    assert!(matches!(error, AttachError::NotASockmap { .. }), "{error:?}");
+    assert!(
+        matches!(error, AttachError::NotASockmap { .. }),
+        "{error:?}"
+    );
     assert_eq!(
         error.to_string(),
         "program redirect_msg: map not_a_sockmap is of type array: sk_msg and sk_skb \
          programs attach to a sockmap or sockhash"
     );
     // The section names no map: by_section says which function takes one.
-    let error =
-        attach::by_section(object.program("redirect_msg").unwrap(), &AttachOptions::default())
-            .unwrap_err();
+    let error = attach::by_section(
+        object.program("redirect_msg").unwrap(),
+        &AttachOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(
         error.to_string(),
         "program redirect_msg: its section \"sk_msg\" names no target: attach it with \
          attach::sockmap::attach(&program, &map, options): an sk_msg or sk_skb program runs \
          for the sockets of a sockmap or sockhash"
     );
+}
+
+/// An sk_reuseport program (tests/fixtures/reuseport.bpf.c) on a group of two UDP sockets
+/// bound to one port with SO_REUSEPORT: every datagram goes to the socket it selects (the
+/// second), none to the first, whatever the sender's port; dropped, the kernel's hash picks
+/// again (the program counts no more).
+#[test]
+fn reuseport_program_selects_the_socket_of_its_group() {
+    use std::net::UdpSocket;
+    use std::os::fd::{AsFd, FromRawFd};
+
+    const REUSEPORT: &[u8] = include_bytes!("fixtures/reuseport.bpf.o");
+    let _ns = harness::netns::NetNs::enter().unwrap();
+    let bound = |port: u16| {
+        // SAFETY: plain socket calls; the fd is owned by the UdpSocket at once.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0);
+            let socket = UdpSocket::from_raw_fd(fd);
+            let one: libc::c_int = 1;
+            let rc = libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_REUSEPORT,
+                (&one as *const libc::c_int).cast(),
+                4,
+            );
+            assert_eq!(rc, 0);
+            let addr = harness::cgroup::sockaddr_in(port);
+            let rc = libc::bind(
+                fd,
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as u32,
+            );
+            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+            socket
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            socket
+        }
+    };
+    let first = bound(0);
+    let port = first.local_addr().unwrap().port();
+    let second = bound(port);
+
+    ebpf_loader::features::memlock::ensure();
+    let mut spec = ObjectSpec::parse(REUSEPORT).unwrap();
+    spec.set_global("selected", &1u32).unwrap();
+    let object = Object::load(&spec, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let group = object.map("group").unwrap();
+    for (index, socket) in [&first, &second].into_iter().enumerate() {
+        let fd = socket.as_raw_fd() as u32;
+        group
+            .update(&(index as u32).to_ne_bytes(), &fd.to_ne_bytes(), 0)
+            .unwrap();
+    }
+    let program = object.program("select_socket").unwrap();
+    let link = attach::reuseport::attach(program, first.as_fd()).unwrap();
+    assert_eq!(
+        link.method().to_string(),
+        "reuseport group + SO_ATTACH_REUSEPORT_EBPF"
+    );
+    for i in 0..6u8 {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(&[i; 4], ("127.0.0.1", port)).unwrap();
+        let mut buf = [0u8; 8];
+        let (len, from) = second.recv_from(&mut buf).unwrap();
+        assert_eq!(
+            (&buf[..len], from),
+            (&[i; 4][..], sender.local_addr().unwrap())
+        );
+    }
+    assert_eq!(counter(&object, "selections"), 6);
+    first.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        first.recv_from(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    link.detach().unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.send_to(b"hash", ("127.0.0.1", port)).unwrap();
+    // One of the two gets it, by the kernel's hash; the program no longer runs.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    second.set_nonblocking(true).unwrap();
+    loop {
+        if first.recv_from(&mut buf).is_ok() || second.recv_from(&mut buf).is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the datagram after detach got lost"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(counter(&object, "selections"), 6);
 }

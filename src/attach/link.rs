@@ -11,7 +11,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::{prog_attach, socket, tc, tracefs, usdt, AttachError, TcFilter};
+use super::{prog_attach, reuseport, socket, tc, tracefs, usdt, AttachError, TcFilter};
 use crate::syscall;
 use crate::uapi::AttachType;
 
@@ -290,6 +290,8 @@ pub(super) enum Owned {
     /// A program attached with `BPF_PROG_ATTACH` (a cgroup's, a sockmap's): detached with
     /// `BPF_PROG_DETACH`.
     ProgAttach(prog_attach::ProgAttachGuard),
+    /// The socket of a `SO_REUSEPORT` group an `sk_reuseport` program was set on.
+    Reuseport(reuseport::ReuseportGuard),
 }
 
 impl Link {
@@ -432,6 +434,7 @@ impl Link {
                 Ok(())
             }
             Some(Owned::ProgAttach(guard)) => guard.detach(&self.target),
+            Some(Owned::Reuseport(guard)) => guard.detach(&self.target),
             None => Ok(()),
         };
         if result.is_ok() {

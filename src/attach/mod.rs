@@ -15,6 +15,7 @@
 //! | socket filters | [`socket`] | [`socket::attach`], [`socket::attach_packet`] |
 //! | cgroup programs (BPF link, or `BPF_PROG_ATTACH`) | [`cgroup`] | [`cgroup::attach`], [`cgroup::attach_fd`] |
 //! | `sk_msg`, `sk_skb` on a sockmap or sockhash | [`sockmap`] | [`sockmap::attach`], [`sockmap::attach_as`] |
+//! | `sk_reuseport` on a `SO_REUSEPORT` group | [`reuseport`] | [`reuseport::attach`] |
 //!
 //! [`by_section`] attaches a program where its section name says (libbpf's
 //! `bpf_program__attach`); the section table itself is the spec's
@@ -39,6 +40,7 @@ mod netlink;
 pub mod perf_event;
 mod prog_attach;
 pub mod raw_tracepoint;
+pub mod reuseport;
 mod section;
 pub mod socket;
 pub mod sockmap;

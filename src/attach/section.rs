@@ -101,6 +101,10 @@ fn no_target(prog: &Program) -> AttachError {
             "attach::cgroup::attach(&program, cgroup v2 directory, options): a cgroup \
              program runs for the processes of a cgroup"
         }
+        (ProgramType::SkReuseport, _) => {
+            "attach::reuseport::attach(&program, socket fd): an sk_reuseport program picks \
+             the socket of a SO_REUSEPORT group"
+        }
         (ProgramType::SkMsg | ProgramType::SkSkb, _) => {
             "attach::sockmap::attach(&program, &map, options): an sk_msg or sk_skb program \
              runs for the sockets of a sockmap or sockhash"

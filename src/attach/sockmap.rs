@@ -147,7 +147,10 @@ mod tests {
     use crate::syscall::fake::FakeKernel;
 
     fn loaded() -> (FakeKernel, Object) {
-        let path = format!("{}/tests/fixtures/sockmap.bpf.o", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/sockmap.bpf.o",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let spec = ObjectSpec::parse(&std::fs::read(path).unwrap()).unwrap();
         let kernel = FakeKernel::install();
         let object = Object::load(&spec, &LoadOptions::default()).unwrap();
@@ -190,8 +193,13 @@ mod tests {
             object.program("skb_stream_verdict").unwrap(),
             object.map("sock_hash").unwrap(),
         );
-        let error = attach_as(program, map, AttachType::SK_MSG_VERDICT, &AttachOptions::default())
-            .unwrap_err();
+        let error = attach_as(
+            program,
+            map,
+            AttachType::SK_MSG_VERDICT,
+            &AttachOptions::default(),
+        )
+        .unwrap_err();
         assert!(matches!(error, AttachError::NoTarget { .. }), "{error:?}");
         assert_eq!(kernel.take_calls(), Vec::<String>::new());
         let link = attach_as(

@@ -446,11 +446,18 @@ impl Kernel {
     fn name(&self, fd: u32) -> String {
         let fd = fd as RawFd;
         let path = std::fs::read_link(format!("/proc/self/fd/{fd}"))
-            .map(|p| p.to_string_lossy().trim_end_matches(" (deleted)").to_string())
+            .map(|p| {
+                p.to_string_lossy()
+                    .trim_end_matches(" (deleted)")
+                    .to_string()
+            })
             .unwrap_or_default();
         if let Some(rest) = path.strip_prefix(&format!("/memfd:{} ", self.tag)) {
             // "KIND NAME": the name.
-            return rest.split_once(' ').map_or(rest, |(_, name)| name).to_string();
+            return rest
+                .split_once(' ')
+                .map_or(rest, |(_, name)| name)
+                .to_string();
         }
         if path.starts_with('/') {
             return path;

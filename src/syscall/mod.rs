@@ -46,12 +46,12 @@ mod seam;
 #[cfg(test)]
 mod kernel_tests;
 
-#[cfg(test)]
-pub(crate) use bpf::fake;
 pub use attach::{
     filesystem_magic, prog_attach, prog_detach, BPF_F_ALLOW_MULTI, CGROUP2_SUPER_MAGIC,
     CGROUP_SUPER_MAGIC,
 };
+#[cfg(test)]
+pub(crate) use bpf::fake;
 pub use bpf::*;
 pub use cpus::{online_cpus, possible_cpus, CpuListError};
 pub use error::{errno_name, SysError};

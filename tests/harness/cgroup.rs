@@ -90,7 +90,8 @@ impl TestCgroup {
         // SAFETY: `fds` is an array of two ints the kernel fills.
         assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
         // SAFETY: the kernel just gave these fds; nothing else owns them.
-        let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (reader, writer) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         // SAFETY: the child makes only async-signal-safe calls (open, write, the body's
         // socket calls, _exit) and never returns.
         let pid = unsafe { libc::fork() };
