@@ -200,7 +200,7 @@ mod tests {
             "BPF_LINK_CREATE deny_port -> {} attach_type=10",
             mount.display()
         );
-        assert_eq!(kernel.take_calls(), [create.clone()]);
+        assert_eq!(kernel.take_calls(), std::slice::from_ref(&create));
         assert_eq!(link.method().via, Via::BpfLink);
         drop(link);
         assert_eq!(kernel.take_calls(), Vec::<String>::new());

@@ -167,7 +167,7 @@ mod tests {
         );
         let link = attach(program, map, &AttachOptions::default()).unwrap();
         let create = "BPF_LINK_CREATE redirect_msg -> sock_hash attach_type=7".to_string();
-        assert_eq!(kernel.take_calls(), [create.clone()]);
+        assert_eq!(kernel.take_calls(), std::slice::from_ref(&create));
         assert_eq!(link.method().via, Via::BpfLink);
         drop(link);
 
