@@ -137,6 +137,11 @@ fn cgroup_connect4_prog_attach_detaches_exactly_its_own_program() {
         }
     );
     assert_eq!(first_link.method().to_string(), "cgroup + BPF_PROG_ATTACH");
+    assert!(first_link
+        .method()
+        .fallback()
+        .unwrap()
+        .starts_with("BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI instead of a BPF link"));
     // BPF_F_ALLOW_MULTI: the second runs beside the first.
     let second_link = attach::cgroup::attach(
         deny_second.program("deny_port").unwrap(),

@@ -174,9 +174,10 @@ impl Via {
 impl AttachMethod {
     /// When this method is the second choice, what the first was and why it was not
     /// taken: the ioctl instead of a BPF link, `kprobe_events` instead of the kprobe PMU,
-    /// a clsact filter instead of a TCX link. `None` for a first choice. (With
-    /// [`LinkPreference::PerfIoctl`] or [`AttachOptions::force_tc_netlink`] the second
-    /// choice was asked for; the text says so too.)
+    /// a clsact filter instead of a TCX link, `BPF_PROG_ATTACH` instead of a cgroup or
+    /// sockmap link. `None` for a first choice. (With [`LinkPreference::PerfIoctl`],
+    /// [`AttachOptions::force_tc_netlink`] or [`AttachOptions::force_prog_attach`] the
+    /// second choice was asked for; the text says so too.)
     pub fn fallback(self) -> Option<&'static str> {
         match (self.probe, self.via) {
             (Probe::Tc, Via::Netlink) => Some(
@@ -184,6 +185,14 @@ impl AttachMethod {
             ),
             (_, Via::PerfIoctl) => Some(
                 "PERF_EVENT_IOC_SET_BPF instead of a BPF link: this kernel has no perf event                  links (before 5.15), or LinkPreference::PerfIoctl asked for it",
+            ),
+            (Probe::Cgroup, Via::ProgAttach) => Some(
+                "BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI instead of a BPF link: this kernel has \
+                 no cgroup links (before 5.7), or force_prog_attach asked for it",
+            ),
+            (Probe::Sockmap, Via::ProgAttach) => Some(
+                "BPF_PROG_ATTACH instead of a BPF link: this kernel has no sockmap links \
+                 (before 6.10), or force_prog_attach asked for it",
             ),
             (Probe::KprobeTracefs, _) => Some(
                 "a kprobe_events entry instead of the kprobe PMU: this kernel has no kprobe                  PMU (before 4.17), or force_tracefs_kprobe asked for it",
