@@ -24,6 +24,8 @@ pub const BPF_PROG_LOAD: u32 = 5;
 pub const BPF_PROG_TEST_RUN: u32 = 10;
 pub const BPF_OBJ_PIN: u32 = 6;
 pub const BPF_OBJ_GET: u32 = 7;
+pub const BPF_PROG_ATTACH: u32 = 8;
+pub const BPF_PROG_DETACH: u32 = 9;
 pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
 #[cfg_attr(not(test), allow(dead_code))] // the tests' checks that objects were freed
 pub const BPF_PROG_GET_NEXT_ID: u32 = 11;
@@ -41,7 +43,11 @@ pub const BPF_ITER_CREATE: u32 = 33;
 
 /// Calls `bpf(cmd, attr, size_of::<A>())`, through the [seam](super::seam). Returns the
 /// non-negative result.
-fn sys_bpf<A: std::any::Any>(op: &'static str, cmd: u32, attr: &mut A) -> Result<i64, SysError> {
+pub(super) fn sys_bpf<A: std::any::Any>(
+    op: &'static str,
+    cmd: u32,
+    attr: &mut A,
+) -> Result<i64, SysError> {
     let size = std::mem::size_of::<A>() as libc::c_uint;
     super::seam::bpf(cmd, attr, |attr| {
         // SAFETY: `attr` is a live, exclusively borrowed `#[repr(C)]` struct of exactly
