@@ -11,7 +11,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::{socket, tc, tracefs, usdt, AttachError, TcFilter};
+use super::{netns, socket, tc, tracefs, usdt, xdp, AttachError, TcFilter};
 use crate::syscall;
 use crate::uapi::AttachType;
 
@@ -43,6 +43,12 @@ pub enum Probe {
     Tc,
     /// A socket: the program filters what it receives.
     Socket,
+    /// A network interface's XDP hook (generic, driver or offloaded).
+    Xdp,
+    /// A network namespace's socket lookup (`sk_lookup`, 5.9).
+    SkLookup,
+    /// A network namespace's flow dissector.
+    FlowDissector,
 }
 
 /// How the program was bound to the perf event.
@@ -59,6 +65,10 @@ pub enum Via {
     Netlink,
     /// `setsockopt(SO_ATTACH_BPF)`.
     Setsockopt,
+    /// rtnetlink `RTM_SETLINK` with `IFLA_XDP`, as `ip link set dev X xdp` does.
+    NetlinkXdp,
+    /// `BPF_PROG_ATTACH`, undone with `BPF_PROG_DETACH`.
+    ProgAttach,
 }
 
 /// How a [`Link`] was made: `kprobe PMU + BPF link`.
@@ -105,6 +115,19 @@ impl Probe {
                 "a socket: the program sees each packet the socket would receive and says how \
                  many of its bytes the socket keeps"
             }
+            Probe::Xdp => {
+                "the XDP hook of a network interface: the program sees each received frame \
+                 before the stack does (in the driver, or in generic mode on the skb) and \
+                 says whether it passes, is dropped, sent back or redirected"
+            }
+            Probe::SkLookup => {
+                "a network namespace's socket lookup: the program may pick the socket an \
+                 incoming connection or datagram goes to"
+            }
+            Probe::FlowDissector => {
+                "a network namespace's flow dissector: the program, not the kernel's C \
+                 code, reads each packet's flow keys (addresses, ports, protocol)"
+            }
         }
     }
 }
@@ -132,6 +155,15 @@ impl Via {
                 "attached with setsockopt(SO_ATTACH_BPF), detached with SO_DETACH_BPF when \
                  the link is dropped"
             }
+            Via::NetlinkXdp => {
+                "set with rtnetlink (RTM_SETLINK, IFLA_XDP), as `ip link set dev X xdp` does: \
+                 kernels before 5.9 have no XDP links; removed when the link is dropped, \
+                 only if it is still this program (IFLA_XDP_EXPECTED_FD)"
+            }
+            Via::ProgAttach => {
+                "attached with BPF_PROG_ATTACH (kernels without a link for this hook), \
+                 detached with BPF_PROG_DETACH when the link is dropped"
+            }
         }
     }
 }
@@ -150,6 +182,9 @@ impl fmt::Display for AttachMethod {
             Probe::Usdt => "USDT uprobe",
             Probe::Tc => "tc",
             Probe::Socket => "socket",
+            Probe::Xdp => "XDP",
+            Probe::SkLookup => "sk_lookup",
+            Probe::FlowDissector => "flow dissector",
         };
         let via = match self.via {
             Via::BpfLink => "BPF link",
@@ -157,6 +192,8 @@ impl fmt::Display for AttachMethod {
             Via::RawTracepointOpen => "BPF_RAW_TRACEPOINT_OPEN",
             Via::Netlink => "netlink clsact bpf filter",
             Via::Setsockopt => "SO_ATTACH_BPF",
+            Via::NetlinkXdp => "netlink IFLA_XDP",
+            Via::ProgAttach => "BPF_PROG_ATTACH",
         };
         write!(f, "{probe} + {via}")
     }
@@ -182,6 +219,12 @@ pub struct AttachOptions {
     /// For tc programs: don't use a TCX link even if the kernel has them (6.6); add a
     /// `bpf` filter on the clsact qdisc with rtnetlink, as older kernels need.
     pub force_tc_netlink: bool,
+    /// For XDP programs: don't use a BPF link even if the kernel has them (5.9); set the
+    /// program with rtnetlink (`IFLA_XDP`), as older kernels need.
+    pub force_xdp_netlink: bool,
+    /// For hooks that have both (the flow dissector): use `BPF_PROG_ATTACH` even if the
+    /// kernel can make a BPF link there.
+    pub force_prog_attach: bool,
 }
 
 /// A `kprobe_events` entry this process created; removed on drop.
@@ -244,6 +287,10 @@ pub(super) enum Owned {
     /// A USDT probe's entry in `__bpf_usdt_ip_to_spec_id` (kernels without BPF cookies):
     /// deleted once no uprobe can look it up any more.
     UsdtIp(usdt::UsdtIpEntry),
+    /// An XDP program set with rtnetlink: removed if it is still the one attached.
+    Xdp(xdp::XdpGuard),
+    /// A program attached to a network namespace with `BPF_PROG_ATTACH`.
+    NetNsProg(netns::ProgAttachGuard),
 }
 
 impl Link {
@@ -373,6 +420,8 @@ impl Link {
                 drop(entry);
                 Ok(())
             }
+            Some(Owned::Xdp(guard)) => guard.remove(),
+            Some(Owned::NetNsProg(guard)) => guard.remove(),
             None => Ok(()),
         };
         if result.is_ok() {

@@ -13,6 +13,8 @@
 //! | sampling perf events | [`perf_event`] | [`perf_event::attach`] |
 //! | tc classifiers (TCX, or clsact + rtnetlink) | [`tc`] | [`tc::attach`] |
 //! | socket filters | [`socket`] | [`socket::attach`], [`socket::attach_packet`] |
+//! | XDP (BPF link, or rtnetlink `IFLA_XDP`) | [`xdp`] | [`xdp::attach`] |
+//! | `sk_lookup`, `flow_dissector` (network namespaces) | [`netns`] | [`netns::attach`], [`netns::attach_path`] |
 //!
 //! [`by_section`] attaches a program where its section name says (libbpf's
 //! `bpf_program__attach`); the section table itself is the spec's
@@ -33,6 +35,7 @@ pub mod iter;
 pub mod kprobe;
 mod link;
 mod netlink;
+pub mod netns;
 pub mod perf_event;
 pub mod raw_tracepoint;
 mod section;
@@ -43,6 +46,7 @@ pub mod tracepoint;
 pub mod tracing;
 pub mod uprobe;
 pub mod usdt;
+pub mod xdp;
 
 #[cfg(test)]
 mod fake_tests;
@@ -57,3 +61,4 @@ pub use section::by_section;
 pub use tc::{TcDirection, TcFilter, TcFilterInfo};
 pub use tracefs::prune_stale_kprobes;
 pub use uprobe::{find_binary, UPROBE_PMU};
+pub use xdp::{XdpMode, XdpOptions};

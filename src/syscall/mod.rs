@@ -33,6 +33,7 @@
 //! record the calls, and fail the ones a test names (`docs/architecture.md`, "The
 //! system-call seam and the fake kernel").
 
+mod attach_target;
 mod bpf;
 mod cpus;
 mod error;
@@ -45,6 +46,7 @@ mod seam;
 #[cfg(test)]
 mod kernel_tests;
 
+pub use attach_target::*;
 #[cfg(test)]
 pub(crate) use bpf::fake;
 pub use bpf::*;

@@ -1,0 +1,123 @@
+//! The `bpf(2)` commands that attach a program to a target named by a number rather than
+//! by a perf event: a BPF link to a network interface (`link_create.target_ifindex`, XDP)
+//! or to a network namespace (`link_create.target_fd`, `sk_lookup` and
+//! `flow_dissector`), with the attach type's flags; and the older `BPF_PROG_ATTACH` /
+//! `BPF_PROG_DETACH` (the flow dissector's way before 5.8).
+//!
+//! ABI: `union bpf_attr`'s `link_create` and `BPF_PROG_ATTACH`/`BPF_PROG_DETACH` structs
+//! (`include/uapi/linux/bpf.h`); for a namespace the kernel's side is
+//! `kernel/bpf/net_namespace.c`, for XDP `bpf_xdp_link_attach` in `net/core/dev.c`.
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use super::bpf::{sys_bpf, sys_bpf_fd, BPF_LINK_CREATE};
+use super::SysError;
+use crate::uapi::AttachType;
+
+/// `BPF_PROG_ATTACH` (4.10).
+pub const BPF_PROG_ATTACH: u32 = 8;
+/// `BPF_PROG_DETACH` (4.10).
+pub const BPF_PROG_DETACH: u32 = 9;
+
+/// `BPF_LINK_CREATE`'s part of `union bpf_attr` up to `flags`: `target` is `target_fd`
+/// or, in the same place, `target_ifindex`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct LinkTargetAttr {
+    prog_fd: u32,
+    target: u32,
+    attach_type: u32,
+    flags: u32,
+}
+
+/// `BPF_LINK_CREATE` to a network interface (`target_ifindex`: XDP, 5.9) with the attach
+/// type's `flags` (for XDP, one of the `XDP_FLAGS_*_MODE`, or none). Closing the returned
+/// fd detaches the program.
+pub fn link_create_ifindex(
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    attach_type: AttachType,
+    flags: u32,
+) -> Result<OwnedFd, SysError> {
+    let mut attr = LinkTargetAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target: ifindex,
+        attach_type: attach_type.0,
+        flags,
+    };
+    sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)
+}
+
+/// `BPF_LINK_CREATE` to the object `target` is an fd of (a network namespace for
+/// `BPF_SK_LOOKUP` and `BPF_FLOW_DISSECTOR`, 5.8/5.9), without flags.
+pub fn link_create_fd(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: AttachType,
+) -> Result<OwnedFd, SysError> {
+    let mut attr = LinkTargetAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target: target.as_raw_fd() as u32,
+        attach_type: attach_type.0,
+        flags: 0,
+    };
+    sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)
+}
+
+/// `BPF_PROG_ATTACH`'s and `BPF_PROG_DETACH`'s part of `union bpf_attr`, up to
+/// `attach_flags` (`replace_bpf_fd`, 5.6, is not used).
+#[repr(C)]
+#[derive(Debug, Default)]
+struct ProgAttachAttr {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+}
+
+/// `BPF_PROG_ATTACH`: attaches `prog` to `target` (a cgroup, or a network namespace for
+/// the flow dissector) with `attach_type` and `flags`. Nothing to close: it stays until
+/// [`prog_detach`].
+pub fn prog_attach(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: AttachType,
+    flags: u32,
+) -> Result<(), SysError> {
+    let mut attr = ProgAttachAttr {
+        target_fd: target.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: attach_type.0,
+        attach_flags: flags,
+    };
+    sys_bpf("BPF_PROG_ATTACH", BPF_PROG_ATTACH, &mut attr).map(drop)
+}
+
+/// `BPF_PROG_DETACH`: detaches `prog` from `target`. For a network namespace (5.8+) the
+/// kernel detaches it only if it is the program attached there (`ENOENT` otherwise).
+pub fn prog_detach(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: AttachType,
+) -> Result<(), SysError> {
+    let mut attr = ProgAttachAttr {
+        target_fd: target.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: attach_type.0,
+        attach_flags: 0,
+    };
+    sys_bpf("BPF_PROG_DETACH", BPF_PROG_DETACH, &mut attr).map(drop)
+}
+
+/// `BPF_LINK_CREATE` with program fd -1 and `attach_type`, for feature probes (libbpf's
+/// `probe_perf_link` trick): a kernel that can link that attach type answers `EBADF` (it
+/// went on to look the program up), one that cannot answers `EINVAL`.
+pub fn link_create_probe(attach_type: AttachType) -> Result<OwnedFd, SysError> {
+    let mut attr = LinkTargetAttr {
+        prog_fd: u32::MAX,
+        target: 0,
+        attach_type: attach_type.0,
+        flags: 0,
+    };
+    sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)
+}
