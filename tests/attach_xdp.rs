@@ -171,7 +171,11 @@ fn xdp_round_trip(mode: XdpMode, opts: &AttachOptions) {
         link.method(),
         AttachMethod {
             probe: Probe::Xdp,
-            via: if netlink { Via::NetlinkXdp } else { Via::BpfLink },
+            via: if netlink {
+                Via::NetlinkXdp
+            } else {
+                Via::BpfLink
+            },
         }
     );
     let info = xdp::query("xdp0").unwrap();
@@ -319,7 +323,8 @@ fn xdp_link_refuses_a_second_program_either_way() {
                 };
                 assert_eq!(error.errno, libc::EBUSY, "{e}");
                 assert!(
-                    e.to_string().contains("a program is attached there already"),
+                    e.to_string()
+                        .contains("a program is attached there already"),
                     "{e}"
                 );
             }
@@ -382,11 +387,16 @@ fn xdp_section_names_the_function_to_attach_with() {
     let program = object.program("xdp_drop_port").unwrap();
     match attach::by_section(program, &AttachOptions::default()) {
         Err(AttachError::NoTarget {
-            program, section, method,
+            program,
+            section,
+            method,
         }) => {
             assert_eq!(program, "xdp_drop_port");
             assert_eq!(section, "xdp");
-            assert!(method.starts_with("attach::xdp::attach(&program, interface"), "{method}");
+            assert!(
+                method.starts_with("attach::xdp::attach(&program, interface"),
+                "{method}"
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -392,7 +392,10 @@ pub(crate) fn parse_link_xdp(payload: &[u8]) -> Result<XdpState, Malformed> {
         ifindex: index,
         ..XdpState::default()
     };
-    let u32_of = |v: &[u8]| v.get(0..4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    let u32_of = |v: &[u8]| {
+        v.get(0..4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
     for (attr_type, data) in attributes(payload.get(IFINFOMSG_LEN..).unwrap_or(&[])) {
         if attr_type != IFLA_XDP {
             continue;

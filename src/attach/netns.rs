@@ -13,11 +13,12 @@
 //!   programs, in the order attached, but one flow dissector: a second link is refused
 //!   (`E2BIG`), as is a flow dissector where the root namespace has one or, on the root
 //!   namespace, where another namespace has one (`EEXIST`).
-//! - `BPF_PROG_ATTACH` with `target_fd` = the namespace's fd and `BPF_FLOW_DISSECTOR`
-//!   (4.20; the namespace's fd since 5.8, before it the caller's own namespace). It
+//! - `BPF_PROG_ATTACH` with `BPF_FLOW_DISSECTOR` (4.20), which knows no target: it acts
+//!   on the calling thread's own namespace (`target_fd` must be 0). The attach moves the
+//!   calling thread into the target namespace for the call (`setns(2)`) and back. It
 //!   replaces a flow dissector attached that way, is refused beside a link (`EEXIST`), and
 //!   stays until `BPF_PROG_DETACH`, which since 5.8 detaches only the program it names:
-//!   the [`Link`] sends it on drop with its own program.
+//!   the [`Link`] sends it on drop with its own program, from inside the namespace again.
 //!
 //! Which way: a link where the kernel makes one for this kind (for the flow dissector,
 //! `BPF_LINK_CREATE` answering `EINVAL` says it cannot: 5.7), unless
@@ -85,11 +86,7 @@ impl fmt::Display for NetNsKind {
 
 /// Attaches a `sk_lookup` or `flow_dissector` program to the network namespace whose
 /// `nsfs` file is at `path` (`/proc/self/ns/net`, `/var/run/netns/NAME`).
-pub fn attach_path(
-    prog: &Program,
-    path: &Path,
-    opts: &AttachOptions,
-) -> Result<Link, AttachError> {
+pub fn attach_path(prog: &Program, path: &Path, opts: &AttachOptions) -> Result<Link, AttachError> {
     let netns = File::open(path).map_err(|e| AttachError::Io {
         path: path.to_path_buf(),
         error: format!("opening the network namespace: {e}"),
@@ -113,9 +110,12 @@ pub fn attach(
 /// The namespace as `/proc/self/fd/N` reads it: `net:[4026531840]`.
 fn namespace_name(netns: BorrowedFd<'_>) -> String {
     use std::os::fd::AsRawFd;
-    std::fs::read_link(PathBuf::from(format!("/proc/self/fd/{}", netns.as_raw_fd())))
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| format!("fd {}", netns.as_raw_fd()))
+    std::fs::read_link(PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        netns.as_raw_fd()
+    )))
+    .map(|p| p.display().to_string())
+    .unwrap_or_else(|_| format!("fd {}", netns.as_raw_fd()))
 }
 
 fn attach_with_name(
@@ -170,8 +170,11 @@ fn attach_with_name(
             message: Some(format!("program {} is attached there", attached[0])),
         });
     }
-    syscall::prog_attach(prog.as_fd(), netns, kind.attach_type(), 0)
-        .map_err(|error| refusal(target.clone(), error))?;
+    in_namespace(netns, || {
+        syscall::prog_attach(prog.as_fd(), 0, kind.attach_type(), 0)
+    })
+    .map_err(&sys)?
+    .map_err(|error| refusal(target.clone(), error))?;
     Ok(Link {
         method: method(Via::ProgAttach),
         target,
@@ -185,6 +188,21 @@ fn attach_with_name(
             removed: false,
         })),
     })
+}
+
+/// Runs `f` with the calling thread inside network namespace `netns`, then moves the
+/// thread back to the namespace it was in (`/proc/thread-self/ns/net`, opened first).
+fn in_namespace<R>(netns: BorrowedFd<'_>, f: impl FnOnce() -> R) -> Result<R, SysError> {
+    let home = File::open("/proc/thread-self/ns/net").map_err(|e| {
+        SysError::new(
+            "open(/proc/thread-self/ns/net)",
+            e.raw_os_error().unwrap_or(libc::ENOENT),
+        )
+    })?;
+    syscall::setns_net(netns)?;
+    let result = f();
+    syscall::setns_net(home.as_fd())?;
+    Ok(result)
 }
 
 /// A refusal: the hook is taken (`EEXIST`, `E2BIG`), or another failure.
@@ -206,7 +224,10 @@ pub fn programs(netns: BorrowedFd<'_>, kind: NetNsKind) -> Result<Vec<u32>, Atta
     use std::os::fd::AsRawFd;
     syscall::prog_query(netns.as_raw_fd() as u32, kind.attach_type().0).map_err(|error| {
         AttachError::Sys {
-            target: format!("the {kind} programs of network namespace {}", namespace_name(netns)),
+            target: format!(
+                "the {kind} programs of network namespace {}",
+                namespace_name(netns)
+            ),
             error,
         }
     })
@@ -231,7 +252,11 @@ impl ProgAttachGuard {
             return Ok(());
         }
         self.removed = true;
-        match syscall::prog_detach(self.prog.as_fd(), self.netns.as_fd(), self.kind.attach_type()) {
+        let detached = in_namespace(self.netns.as_fd(), || {
+            syscall::prog_detach(self.prog.as_fd(), 0, self.kind.attach_type())
+        })
+        .and_then(|detached| detached);
+        match detached {
             Ok(()) => Ok(()),
             // Not ours any more (replaced by someone's BPF_PROG_ATTACH): nothing to undo.
             Err(error) if error.errno == libc::ENOENT => Ok(()),

@@ -153,9 +153,10 @@ const XDP_ATTACHED_HW: u8 = 3;
 /// where it does not (and before 5.7, where there is no `BPF_LINK_CREATE` at all).
 pub fn links_supported() -> bool {
     static CELL: OnceLock<bool> = OnceLock::new();
-    syscall::probe_once(&CELL, || {
-        matches!(syscall::link_create_probe(AttachType::XDP), Err(e) if e.errno == libc::EBADF)
-    })
+    syscall::probe_once(
+        &CELL,
+        || matches!(syscall::link_create_probe(AttachType::XDP), Err(e) if e.errno == libc::EBADF),
+    )
 }
 
 /// The XDP programs on interface `interface` (a name or an index): `RTM_GETLINK` and
@@ -267,7 +268,9 @@ fn attach_netlink(
     let request = netlink::set_xdp(ifindex as i32, own.as_raw_fd(), flags, expected, seq);
     match socket.request(&request, seq) {
         Ok(_) => {}
-        Err(Failure::Refused { errno, message }) if errno == libc::EBUSY || errno == libc::EEXIST => {
+        Err(Failure::Refused { errno, message })
+            if errno == libc::EBUSY || errno == libc::EEXIST =>
+        {
             return Err(AttachError::AlreadyAttached {
                 target,
                 error: SysError::new("RTM_SETLINK", errno),

@@ -2,11 +2,13 @@
 //! by a perf event: a BPF link to a network interface (`link_create.target_ifindex`, XDP)
 //! or to a network namespace (`link_create.target_fd`, `sk_lookup` and
 //! `flow_dissector`), with the attach type's flags; and the older `BPF_PROG_ATTACH` /
-//! `BPF_PROG_DETACH` (the flow dissector's way before 5.8).
+//! `BPF_PROG_DETACH` (the flow dissector's way before 5.8), which act on the calling
+//! thread's own network namespace: [`setns_net`] moves the thread there.
 //!
 //! ABI: `union bpf_attr`'s `link_create` and `BPF_PROG_ATTACH`/`BPF_PROG_DETACH` structs
 //! (`include/uapi/linux/bpf.h`); for a namespace the kernel's side is
-//! `kernel/bpf/net_namespace.c`, for XDP `bpf_xdp_link_attach` in `net/core/dev.c`.
+//! `kernel/bpf/net_namespace.c`, for XDP `bpf_xdp_link_attach` in `net/core/dev.c`;
+//! `setns(2)`.
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
@@ -75,17 +77,18 @@ struct ProgAttachAttr {
     attach_flags: u32,
 }
 
-/// `BPF_PROG_ATTACH`: attaches `prog` to `target` (a cgroup, or a network namespace for
-/// the flow dissector) with `attach_type` and `flags`. Nothing to close: it stays until
+/// `BPF_PROG_ATTACH`: attaches `prog` to `target_fd` (a cgroup's fd; 0 for the flow
+/// dissector, which goes to the calling thread's network namespace and refuses any other
+/// value with `EINVAL`) with `attach_type` and `flags`. Nothing to close: it stays until
 /// [`prog_detach`].
 pub fn prog_attach(
     prog: BorrowedFd<'_>,
-    target: BorrowedFd<'_>,
+    target_fd: u32,
     attach_type: AttachType,
     flags: u32,
 ) -> Result<(), SysError> {
     let mut attr = ProgAttachAttr {
-        target_fd: target.as_raw_fd() as u32,
+        target_fd,
         attach_bpf_fd: prog.as_raw_fd() as u32,
         attach_type: attach_type.0,
         attach_flags: flags,
@@ -93,15 +96,16 @@ pub fn prog_attach(
     sys_bpf("BPF_PROG_ATTACH", BPF_PROG_ATTACH, &mut attr).map(drop)
 }
 
-/// `BPF_PROG_DETACH`: detaches `prog` from `target`. For a network namespace (5.8+) the
-/// kernel detaches it only if it is the program attached there (`ENOENT` otherwise).
+/// `BPF_PROG_DETACH`: detaches `prog` from `target_fd` (as for [`prog_attach`]: 0 for the
+/// calling thread's network namespace). For a namespace (5.8+) the kernel detaches it
+/// only if it is the program attached there (`ENOENT` otherwise).
 pub fn prog_detach(
     prog: BorrowedFd<'_>,
-    target: BorrowedFd<'_>,
+    target_fd: u32,
     attach_type: AttachType,
 ) -> Result<(), SysError> {
     let mut attr = ProgAttachAttr {
-        target_fd: target.as_raw_fd() as u32,
+        target_fd,
         attach_bpf_fd: prog.as_raw_fd() as u32,
         attach_type: attach_type.0,
         attach_flags: 0,
@@ -120,4 +124,18 @@ pub fn link_create_probe(attach_type: AttachType) -> Result<OwnedFd, SysError> {
         flags: 0,
     };
     sys_bpf_fd("BPF_LINK_CREATE", BPF_LINK_CREATE, &mut attr)
+}
+
+/// `setns(netns, CLONE_NEWNET)`: moves the calling thread (not the process) into the
+/// network namespace `netns` (an fd of its `nsfs` file); `EINVAL` if it is no network
+/// namespace.
+pub fn setns_net(netns: BorrowedFd<'_>) -> Result<(), SysError> {
+    let fd = netns.as_raw_fd();
+    super::seam::call(super::seam::Call::SetnsNet { fd }, || {
+        // SAFETY: setns takes an fd and flags; CLONE_NEWNET makes the kernel check that the
+        // fd is a network namespace, and affects the calling thread only.
+        i64::from(unsafe { libc::setns(fd, libc::CLONE_NEWNET) })
+    })
+    .map(drop)
+    .map_err(|errno| SysError::new("setns(CLONE_NEWNET)", errno))
 }

@@ -41,7 +41,11 @@ pub const BPF_ITER_CREATE: u32 = 33;
 
 /// Calls `bpf(cmd, attr, size_of::<A>())`, through the [seam](super::seam). Returns the
 /// non-negative result.
-pub(super) fn sys_bpf<A: std::any::Any>(op: &'static str, cmd: u32, attr: &mut A) -> Result<i64, SysError> {
+pub(super) fn sys_bpf<A: std::any::Any>(
+    op: &'static str,
+    cmd: u32,
+    attr: &mut A,
+) -> Result<i64, SysError> {
     let size = std::mem::size_of::<A>() as libc::c_uint;
     super::seam::bpf(cmd, attr, |attr| {
         // SAFETY: `attr` is a live, exclusively borrowed `#[repr(C)]` struct of exactly

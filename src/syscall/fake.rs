@@ -837,6 +837,10 @@ impl Kernel {
                 op: "mount",
                 detail: format!("{} {}", fstype.to_string_lossy(), target.to_string_lossy()),
             },
+            Call::SetnsNet { fd } => Seen {
+                op: "setns(CLONE_NEWNET)",
+                detail: format!("fd {fd}"),
+            },
         }
     }
 
@@ -877,7 +881,7 @@ impl Kernel {
                 Ok(0)
             }
             Call::PerfIoctl { .. } | Call::BindPacket { .. } | Call::Setsockopt { .. } => Ok(0),
-            Call::Mount { .. } => Ok(0),
+            Call::Mount { .. } | Call::SetnsNet { .. } => Ok(0),
         }
     }
 

@@ -198,14 +198,8 @@ impl Message {
         // SAFETY: `raw` is a new fd nobody else owns.
         let socket = unsafe { OwnedFd::from_raw_fd(raw) };
         // SAFETY: the buffer is live and its length passed; no address: to the kernel.
-        let sent = unsafe {
-            libc::send(
-                socket.as_raw_fd(),
-                self.0.as_ptr().cast(),
-                self.0.len(),
-                0,
-            )
-        };
+        let sent =
+            unsafe { libc::send(socket.as_raw_fd(), self.0.as_ptr().cast(), self.0.len(), 0) };
         if sent < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -276,7 +270,11 @@ pub fn add_veth(name: &str, peer: &str) -> io::Result<()> {
 
 /// `ip link set NAME netns NS`: `RTM_SETLINK` with `IFLA_NET_NS_FD`.
 pub fn move_to(name: &str, ns: BorrowedFd<'_>) -> io::Result<()> {
-    let mut m = Message::new(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, &ifinfomsg(index_of(name)?));
+    let mut m = Message::new(
+        RTM_SETLINK,
+        NLM_F_REQUEST | NLM_F_ACK,
+        &ifinfomsg(index_of(name)?),
+    );
     m.attr(IFLA_NET_NS_FD, &(ns.as_raw_fd() as u32).to_ne_bytes());
     m.send()
 }
