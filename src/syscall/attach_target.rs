@@ -25,11 +25,11 @@ pub const BPF_PROG_DETACH: u32 = 9;
 /// or, in the same place, `target_ifindex`.
 #[repr(C)]
 #[derive(Debug, Default)]
-struct LinkTargetAttr {
-    prog_fd: u32,
-    target: u32,
-    attach_type: u32,
-    flags: u32,
+pub(super) struct LinkTargetAttr {
+    pub(super) prog_fd: u32,
+    pub(super) target: u32,
+    pub(super) attach_type: u32,
+    pub(super) flags: u32,
 }
 
 /// `BPF_LINK_CREATE` to a network interface (`target_ifindex`: XDP, 5.9) with the attach
