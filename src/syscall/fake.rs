@@ -572,7 +572,7 @@ impl Kernel {
                 })
                 .or_else(|| {
                     // An interface or namespace target, with flags (attach_target.rs).
-                    let a = attr.downcast_ref::<super::super::attach_target::LinkTargetAttr>()?;
+                    let a = attr.downcast_ref::<crate::syscall::attach_target::LinkTargetAttr>()?;
                     let target = match a.attach_type {
                         37 => format!("ifindex {}", a.target),
                         _ => self.name(a.target),
@@ -667,7 +667,7 @@ impl Kernel {
             // As the kernel: the program is looked up first (the probes' fd -1).
             BPF_LINK_CREATE
                 if attr
-                    .downcast_ref::<super::super::attach_target::LinkTargetAttr>()
+                    .downcast_ref::<crate::syscall::attach_target::LinkTargetAttr>()
                     .is_some_and(|a| !self.objects.contains_key(&(a.prog_fd as RawFd))) =>
             {
                 Err(libc::EBADF)
