@@ -85,7 +85,9 @@ impl fmt::Display for NetNsKind {
 }
 
 /// Attaches a `sk_lookup` or `flow_dissector` program to the network namespace whose
-/// `nsfs` file is at `path` (`/proc/self/ns/net`, `/var/run/netns/NAME`).
+/// `nsfs` file is at `path` (`/proc/self/ns/net`, `/var/run/netns/NAME`). Network
+/// namespaces are per thread: `/proc/self/ns/net` is the main thread's; a thread that
+/// moved (`unshare`, `setns`) names its own with `/proc/thread-self/ns/net`.
 pub fn attach_path(prog: &Program, path: &Path, opts: &AttachOptions) -> Result<Link, AttachError> {
     let netns = File::open(path).map_err(|e| AttachError::Io {
         path: path.to_path_buf(),
