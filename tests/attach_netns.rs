@@ -213,6 +213,12 @@ fn flow_dissector_round_trip(opts: &AttachOptions, via: Via) {
             via
         }
     );
+    assert_eq!(
+        link.method()
+            .fallback()
+            .is_some_and(|why| why.starts_with("BPF_PROG_ATTACH instead of a BPF link")),
+        via == Via::ProgAttach
+    );
     assert!(
         link.target()
             .starts_with("flow_dissector of network namespace net:["),

@@ -178,6 +178,13 @@ fn xdp_round_trip(mode: XdpMode, opts: &AttachOptions) {
             },
         }
     );
+    // The netlink way is the second choice, and says so.
+    assert_eq!(
+        link.method()
+            .fallback()
+            .is_some_and(|why| why.starts_with("rtnetlink IFLA_XDP instead of an XDP BPF link")),
+        netlink
+    );
     let info = xdp::query("xdp0").unwrap();
     assert_eq!(info.program(mode), Some(id), "{info:?}");
     match mode {

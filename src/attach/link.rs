@@ -182,6 +182,15 @@ impl AttachMethod {
             (_, Via::PerfIoctl) => Some(
                 "PERF_EVENT_IOC_SET_BPF instead of a BPF link: this kernel has no perf event                  links (before 5.15), or LinkPreference::PerfIoctl asked for it",
             ),
+            (Probe::Xdp, Via::NetlinkXdp) => Some(
+                "rtnetlink IFLA_XDP instead of an XDP BPF link: this kernel has no XDP links \
+                 (before 5.9), force_xdp_netlink asked for it, or XdpOptions::replace named \
+                 a program to take the place of (a link cannot)",
+            ),
+            (Probe::FlowDissector, Via::ProgAttach) => Some(
+                "BPF_PROG_ATTACH instead of a BPF link: this kernel has no flow dissector \
+                 links (before 5.8), or force_prog_attach asked for it",
+            ),
             (Probe::KprobeTracefs, _) => Some(
                 "a kprobe_events entry instead of the kprobe PMU: this kernel has no kprobe                  PMU (before 4.17), or force_tracefs_kprobe asked for it",
             ),
