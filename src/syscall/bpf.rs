@@ -60,7 +60,7 @@ pub(super) fn sys_bpf<A: std::any::Any>(
 }
 
 /// Like [`sys_bpf`], for the commands that return a new fd.
-fn sys_bpf_fd<A: std::any::Any>(
+pub(super) fn sys_bpf_fd<A: std::any::Any>(
     op: &'static str,
     cmd: u32,
     attr: &mut A,
