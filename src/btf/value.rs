@@ -135,7 +135,20 @@ pub fn decode(btf: &Btf, type_id: u32, bytes: &[u8]) -> Result<Value, ValueError
             len: bytes.len(),
         });
     }
-    Decoder { btf }.value(type_id, bytes, 0, 0)
+    Decoder {
+        btf,
+        partial: false,
+    }
+    .value(type_id, bytes, 0, 0)
+}
+
+/// Reads `bytes` as type `type_id` where the bytes may end before the type does: a
+/// record sent at the length it fills (libbpf-tools' `execsnoop` sends its `struct event`
+/// up to the last argument it copied). The members that lie wholly in the bytes are read;
+/// a char array cut short reads as the string up to the cut; the members after the end
+/// are left out, which [`Value::field`] then does not find.
+pub fn decode_prefix(btf: &Btf, type_id: u32, bytes: &[u8]) -> Result<Value, ValueError> {
+    Decoder { btf, partial: true }.value(type_id, bytes, 0, 0)
 }
 
 /// The STRUCTs (and UNIONs) of `btf` that are `size` bytes long and have a name: the
@@ -154,6 +167,8 @@ pub fn named_structs_of_size(btf: &Btf, size: usize) -> Vec<u32> {
 /// The walk: `bytes` starts where the outermost value starts; offsets are in bits from it.
 struct Decoder<'b> {
     btf: &'b Btf,
+    /// [`decode_prefix`]: members past the end of the bytes are left out.
+    partial: bool,
 }
 
 impl Decoder<'_> {
@@ -230,6 +245,18 @@ impl Decoder<'_> {
                 self.members(members, bytes, bit_offset, depth, &mut fields)?;
                 Ok(Value::Union(fields))
             }
+            // A global data map's value: its variables, by name, at their offsets.
+            TypeBody::Datasec { ref vars, .. } => {
+                let mut fields = Vec::with_capacity(vars.len());
+                for var in vars {
+                    let name = self.btf.type_name(var.type_id)?.to_string();
+                    let at = bit_offset + u64::from(var.offset) * 8;
+                    let value = self.value(var.type_id, bytes, at, depth + 1)?;
+                    fields.push(Field { name, value });
+                }
+                Ok(Value::Struct(fields))
+            }
+            TypeBody::Var { type_id, .. } => self.value(type_id, bytes, bit_offset, depth + 1),
             _ => {
                 let size = self.btf.resolve_size(id).unwrap_or(0);
                 Ok(Value::Bytes(self.slice(id, bytes, start, u64::from(size))?.to_vec()))
@@ -249,6 +276,9 @@ impl Decoder<'_> {
     ) -> Result<(), ValueError> {
         for member in members {
             let at = bit_offset + u64::from(member.bit_offset);
+            if self.partial && at / 8 >= bytes.len() as u64 {
+                break;
+            }
             let value = if member.bitfield_size > 0 {
                 let raw = self.bits(member.type_id, bytes, at, member.bitfield_size)?;
                 let target = self.btf.skip_mods_and_typedefs(member.type_id)?;
@@ -257,7 +287,10 @@ impl Decoder<'_> {
                     _ => Value::Unsigned(raw),
                 }
             } else {
-                self.value(member.type_id, bytes, at, depth + 1)?
+                match self.value(member.type_id, bytes, at, depth + 1) {
+                    Err(ValueError::Short { .. }) if self.partial => break,
+                    other => other?,
+                }
             };
             match value {
                 Value::Struct(inner) | Value::Union(inner) if member.name.is_empty() => {
@@ -286,8 +319,15 @@ impl Decoder<'_> {
         let elem_size = u64::from(self.btf.resolve_size(elem)?);
         let start = bit_offset / 8;
         if elem_size == 1 && self.is_char(elem)? {
-            let raw = self.slice(id, bytes, start, u64::from(nelems))?;
-            if let Some(text) = printable_string(raw) {
+            let available = (bytes.len() as u64).saturating_sub(start);
+            let len = if self.partial {
+                u64::from(nelems).min(available)
+            } else {
+                u64::from(nelems)
+            };
+            let raw = self.slice(id, bytes, start, len)?;
+            let cut = len < u64::from(nelems);
+            if let Some(text) = printable_string(raw, cut) {
                 return Ok(Value::String(text));
             }
         }
@@ -367,10 +407,15 @@ fn sign_extend(raw: u64, bits: u8) -> i64 {
     ((raw << shift) as i64) >> shift
 }
 
-/// The bytes up to the first NUL, if there is one and every byte before it is printable
-/// ASCII (bpftool's `is_str_array`); an empty string when the first byte is NUL.
-fn printable_string(raw: &[u8]) -> Option<String> {
-    let end = raw.iter().position(|&b| b == 0)?;
+/// The bytes up to the first NUL, if there is one (or the array was `cut` short) and every
+/// byte before it is printable ASCII (bpftool's `is_str_array`); an empty string when the
+/// first byte is NUL.
+fn printable_string(raw: &[u8], cut: bool) -> Option<String> {
+    let end = match raw.iter().position(|&b| b == 0) {
+        Some(end) => end,
+        None if cut => raw.len(),
+        None => return None,
+    };
     let text = raw.get(..end)?;
     text.iter()
         .all(|&b| (0x20..0x7f).contains(&b))
@@ -621,6 +666,15 @@ mod tests {
                 len: 23
             })
         );
+    }
+
+    #[test]
+    fn a_prefix_reads_the_members_it_holds() {
+        let (btf, event) = event_btf();
+        // pid and 3 bytes of comm: the string cut there, the rest left out.
+        let value = decode_prefix(&btf, event, &event_bytes()[..7]).unwrap();
+        assert_eq!(value.to_string(), "{pid: -5, comm: \"bas\"}");
+        assert_eq!(value.field("flags"), None);
     }
 
     #[test]

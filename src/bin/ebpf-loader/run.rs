@@ -1,0 +1,361 @@
+//! `ebpf-loader load OBJECT --attach`: the object's programs loaded together, each attached
+//! where its section says (or where `--target` says), and every record of the object's ring
+//! buffers and perf event arrays printed as it comes, decoded through the object's BTF
+//! ([`crate::records`]); a count per map at the end, and with `--dump-maps` every hash and
+//! array map's elements ([`crate::dump`]). With `--pin DIR`, each map is pinned at
+//! `DIR/NAME` first, and stays pinned.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ebpf_loader::attach;
+use ebpf_loader::elf::ObjectSpec;
+use ebpf_loader::load::{LoadOptions, Object, TargetBtf};
+
+use crate::cli::Load;
+use crate::records::Records;
+
+/// Loads the programs together, attaches each where its section says (or where
+/// `--target` says), prints every record of the object's ring buffers and perf event
+/// arrays as it comes, and a count per map at exit. `Ok(false)` when a program could not
+/// be attached (the others still run).
+pub fn run(request: &Load) -> Result<bool> {
+    use attach::{AttachOptions, KprobeKind, TcDirection};
+    use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};
+    use ebpf_loader::ringbuf::RingBufReader;
+    use ebpf_loader::uapi::{MapType, ProgramType};
+    use std::time::{Duration, Instant};
+
+    let signals = crate::signals()?;
+    let path = &request.object;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let spec = ObjectSpec::parse(&bytes).with_context(|| format!("{}", path.display()))?;
+    // The records' types are checked before anything reaches the kernel.
+    let output_maps: Vec<String> = spec
+        .maps
+        .iter()
+        .filter(|m| matches!(m.map_type, MapType::RINGBUF | MapType::PERF_EVENT_ARRAY))
+        .map(|m| m.name.clone())
+        .collect();
+    let record_btf = match &request.record_btf {
+        Some(path) => Some(
+            ebpf_loader::btf::kernel::load_file(path)
+                .with_context(|| format!("--record-btf {}", path.display()))?
+                .0,
+        ),
+        None => None,
+    };
+    let mut records = Records::new(
+        record_btf.as_ref().or(spec.btf.as_ref()),
+        &request.records,
+        &output_maps,
+        request.json,
+    )?;
+    let target_btf = crate::kernel_btf(request.btf.as_deref())?;
+    let object = Object::load(
+        &spec,
+        &LoadOptions {
+            programs: request.programs.clone(),
+            target_btf: TargetBtf::Btf(&target_btf),
+            kernel_btf: request.btf.is_none().then_some(&target_btf),
+            ..LoadOptions::default()
+        },
+    )?;
+    if let Some(dir) = &request.pin {
+        pin_maps(&object, dir)?;
+    }
+
+    let mut all_attached = true;
+    let mut links = Vec::new();
+    for program in object.programs() {
+        let given = request.targets.iter().find_map(|t| {
+            let (name, target) = t.split_once('=')?;
+            (name == program.name()).then_some(target)
+        });
+        let section = program.section();
+        let kind = section.split('/').next().unwrap_or(section);
+        let retprobe = kind.starts_with("kret") || kind.starts_with("uret");
+        if let ebpf_loader::elf::AttachTarget::Usdt {
+            binary,
+            provider,
+            name,
+        } = program.attach_target()
+        {
+            let path = attach::find_binary(binary);
+            match attach::usdt::attach(
+                program,
+                &object,
+                &path,
+                provider,
+                name,
+                None,
+                &AttachOptions::default(),
+            ) {
+                Ok(usdt_links) => {
+                    for link in usdt_links {
+                        eprintln!("ebpf-loader: {}: attached to {link}", program.name());
+                        links.push(link);
+                    }
+                }
+                Err(error) => {
+                    all_attached = false;
+                    eprintln!("ebpf-loader: {}: {error}", program.name());
+                }
+            }
+            continue;
+        }
+        let network = match program.program_type() {
+            ProgramType::SchedCls => Some(NetworkKind::Tc),
+            ProgramType::SocketFilter => Some(NetworkKind::Socket),
+            _ => None,
+        };
+        let attached = match (network, given) {
+            (Some(kind), None) => {
+                all_attached = false;
+                eprintln!(
+                    "ebpf-loader: {name}: {what} attaches to {where_}, given at run time: pass \
+                     --target {name}={spec} (e.g. --target {name}=lo)",
+                    name = program.name(),
+                    what = kind.what(),
+                    where_ = kind.target(),
+                    spec = kind.spec(),
+                );
+                continue;
+            }
+            (Some(NetworkKind::Tc), Some(spec)) => {
+                let default = TcDirection::of_attach_type(program.expected_attach_type());
+                match parse_tc_spec(spec, default) {
+                    Ok((interface, direction)) => {
+                        attach::tc::attach(program, interface, direction, &AttachOptions::default())
+                    }
+                    Err(error) => {
+                        all_attached = false;
+                        eprintln!("ebpf-loader: {}: --target: {error}", program.name());
+                        continue;
+                    }
+                }
+            }
+            (Some(NetworkKind::Socket), Some(interface)) => {
+                attach::socket::attach_packet(program, interface)
+            }
+            (None, given) => match given {
+                Some(function) if kind == "kprobe" || kind == "kretprobe" => {
+                    attach::kprobe::attach(
+                        program,
+                        function,
+                        if retprobe {
+                            KprobeKind::Return
+                        } else {
+                            KprobeKind::Entry
+                        },
+                        &AttachOptions::default(),
+                    )
+                }
+                Some(target) if kind == "uprobe" || kind == "uretprobe" => {
+                    let (binary, function) = target.rsplit_once(':').unwrap_or((target, ""));
+                    attach::uprobe::attach(
+                        program,
+                        Path::new(binary),
+                        (!function.is_empty()).then_some(function),
+                        0,
+                        retprobe,
+                        None,
+                        &AttachOptions::default(),
+                    )
+                }
+                _ => attach::by_section(program, &AttachOptions::default()),
+            },
+        };
+        match attached {
+            Ok(link) => {
+                eprintln!("ebpf-loader: {}: attached to {link}", program.name());
+                links.push(link);
+            }
+            Err(error) => {
+                all_attached = false;
+                eprintln!("ebpf-loader: {}: {}", program.name(), crate::one_line(&error));
+            }
+        }
+    }
+
+    // Every ring buffer behind one reader, a perf reader per perf event array.
+    let mut rings = RingBufReader::new(Duration::from_millis(50))?;
+    let mut ring_names = Vec::new();
+    let mut perf_readers = Vec::new();
+    for map in object.maps() {
+        if map.map_type() == MapType::RINGBUF {
+            rings.add(map)?;
+            ring_names.push(map.name().to_string());
+        } else if map.map_type() == MapType::PERF_EVENT_ARRAY {
+            perf_readers.push((
+                map.name().to_string(),
+                PerfReader::open(map, &PerfReaderOptions::default())?,
+            ));
+        }
+    }
+    let names: Vec<String> = ring_names
+        .iter()
+        .chain(perf_readers.iter().map(|(name, _)| name))
+        .cloned()
+        .collect();
+    eprintln!(
+        "ebpf-loader: ready: reading {}; stop with Ctrl-C",
+        if names.is_empty() {
+            "no ring buffer or perf event array (the object has none)".to_string()
+        } else {
+            names.join(", ")
+        }
+    );
+
+    let mut counts: Vec<(String, u64)> = names.iter().map(|n| (n.clone(), 0)).collect();
+    let mut count = |map: &str| {
+        if let Some(entry) = counts.iter_mut().find(|(name, _)| name == map) {
+            entry.1 += 1;
+        }
+    };
+    let deadline = request
+        .duration
+        .map(|secs| Instant::now() + Duration::from_secs(secs));
+    loop {
+        let wait = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                left.min(Duration::from_millis(50))
+            }
+            None => Duration::from_millis(50),
+        };
+        if ring_names.is_empty() {
+            std::thread::sleep(wait);
+        } else {
+            rings.poll(Some(wait), |index, data| {
+                let name = &ring_names[index];
+                println!("{}", records.line(name, None, data));
+                count(name);
+            })?;
+        }
+        for (name, reader) in &mut perf_readers {
+            reader.drain(|event| match event {
+                Event::Sample { cpu, data } => {
+                    println!("{}", records.line(name, Some(cpu), data));
+                    count(name);
+                }
+                Event::Lost { cpu, count } => println!("{name} cpu {cpu}: lost {count}"),
+            })?;
+        }
+        if signals.read_signal()?.is_some() {
+            break;
+        }
+    }
+    for (name, n) in &counts {
+        eprintln!("ebpf-loader: {name}: {n} records");
+    }
+    drop(links);
+    if request.dump_maps {
+        for map in object.maps() {
+            if crate::dump::dumpable(map.map_type()) {
+                let text = crate::dump::render(map, map.btf(), request.json)?;
+                if !request.json {
+                    println!("== map {} ==", map.name());
+                }
+                crate::write_stdout(&text)?;
+            }
+        }
+    }
+    Ok(all_attached)
+}
+
+/// The network program kinds, whose target (an interface) is only given at run time.
+#[derive(Clone, Copy)]
+enum NetworkKind {
+    Tc,
+    Socket,
+}
+
+impl NetworkKind {
+    fn what(self) -> &'static str {
+        match self {
+            NetworkKind::Tc => "a tc program",
+            NetworkKind::Socket => "a socket filter",
+        }
+    }
+
+    fn target(self) -> &'static str {
+        match self {
+            NetworkKind::Tc => "a network interface's ingress or egress",
+            NetworkKind::Socket => "a socket (here: a raw packet socket on a network interface)",
+        }
+    }
+
+    fn spec(self) -> &'static str {
+        match self {
+            NetworkKind::Tc => "IFNAME[:ingress|:egress]",
+            NetworkKind::Socket => "IFNAME",
+        }
+    }
+}
+
+/// `IFNAME[:ingress|:egress]`; without a direction, `default` (the section's, else ingress).
+fn parse_tc_spec(
+    spec: &str,
+    default: attach::TcDirection,
+) -> Result<(&str, attach::TcDirection), String> {
+    let (interface, direction) = match spec.rsplit_once(':') {
+        Some((interface, direction)) => (interface, direction.parse()?),
+        None => (spec, default),
+    };
+    if interface.is_empty() {
+        return Err(format!("{spec:?}: no interface (IFNAME[:ingress|:egress])"));
+    }
+    Ok((interface, direction))
+}
+
+/// `--pin DIR`: each map at `DIR/NAME` (the directory made if missing). If one cannot be
+/// pinned, those pinned before it are removed: an error leaves nothing behind.
+fn pin_maps(object: &Object, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut pinned = Vec::new();
+    for map in object.maps() {
+        let path = dir.join(map.name());
+        if let Err(error) = map.pin(&path) {
+            for path in &pinned {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(error).with_context(|| format!("pinning at {}", path.display()));
+        }
+        eprintln!("ebpf-loader: {}: pinned at {}", map.name(), path.display());
+        pinned.push(path);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attach::TcDirection;
+
+    #[test]
+    fn tc_targets_name_an_interface_and_maybe_a_direction() {
+        let ingress = TcDirection::Ingress;
+        assert_eq!(parse_tc_spec("lo", ingress), Ok(("lo", ingress)));
+        assert_eq!(
+            parse_tc_spec("lo", TcDirection::Egress),
+            Ok(("lo", TcDirection::Egress))
+        );
+        assert_eq!(
+            parse_tc_spec("eth0:egress", ingress),
+            Ok(("eth0", TcDirection::Egress))
+        );
+        assert_eq!(
+            parse_tc_spec("eth0:ingress", TcDirection::Egress),
+            Ok(("eth0", ingress))
+        );
+        assert_eq!(
+            parse_tc_spec("eth0:out", ingress),
+            Err("\"out\" is not a direction (ingress or egress)".to_string())
+        );
+        assert!(parse_tc_spec(":egress", ingress).is_err());
+    }
+}
