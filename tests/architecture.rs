@@ -785,7 +785,10 @@ fn a_workbench_file_is_a_module_of_its_own_binary() {
     );
     assert_eq!(
         module_of(Path::new("/r/src/tool/trace.rs"), src),
-        (vec!["tool".to_string(), "trace".to_string()], "tcpconnect".to_string())
+        (
+            vec!["tool".to_string(), "trace".to_string()],
+            "tcpconnect".to_string()
+        )
     );
     assert_eq!(
         module_of(Path::new("/r/src/load/map.rs"), src),

@@ -173,7 +173,13 @@ struct Decoder<'b> {
 
 impl Decoder<'_> {
     /// The value of type `id` at bit `bit_offset` of `bytes`.
-    fn value(&self, id: u32, bytes: &[u8], bit_offset: u64, depth: usize) -> Result<Value, ValueError> {
+    fn value(
+        &self,
+        id: u32,
+        bytes: &[u8],
+        bit_offset: u64,
+        depth: usize,
+    ) -> Result<Value, ValueError> {
         if depth > MAX_NESTING {
             return Err(ValueError::TooDeep { type_id: id });
         }
@@ -197,7 +203,16 @@ impl Decoder<'_> {
                 let raw = self.bits(id, bytes, bit_offset + u64::from(offset), bits)?;
                 Ok(int_value(raw, bits, encoding))
             }
-            TypeBody::Enum { size, signed, ref values } | TypeBody::Enum64 { size, signed, ref values } => {
+            TypeBody::Enum {
+                size,
+                signed,
+                ref values,
+            }
+            | TypeBody::Enum64 {
+                size,
+                signed,
+                ref values,
+            } => {
                 let bits = (size * 8).min(64) as u8;
                 let raw = self.bits(id, bytes, bit_offset, bits)?;
                 let value = if signed {
@@ -234,7 +249,9 @@ impl Decoder<'_> {
                 let raw = self.bits(id, bytes, bit_offset, 64)?;
                 Ok(Value::Pointer(raw))
             }
-            TypeBody::Array { elem, nelems, .. } => self.array(id, elem, nelems, bytes, bit_offset, depth),
+            TypeBody::Array { elem, nelems, .. } => {
+                self.array(id, elem, nelems, bytes, bit_offset, depth)
+            }
             TypeBody::Struct { ref members, .. } => {
                 let mut fields = Vec::with_capacity(members.len());
                 self.members(members, bytes, bit_offset, depth, &mut fields)?;
@@ -259,7 +276,9 @@ impl Decoder<'_> {
             TypeBody::Var { type_id, .. } => self.value(type_id, bytes, bit_offset, depth + 1),
             _ => {
                 let size = self.btf.resolve_size(id).unwrap_or(0);
-                Ok(Value::Bytes(self.slice(id, bytes, start, u64::from(size))?.to_vec()))
+                Ok(Value::Bytes(
+                    self.slice(id, bytes, start, u64::from(size))?.to_vec(),
+                ))
             }
         }
     }
@@ -283,7 +302,9 @@ impl Decoder<'_> {
                 let raw = self.bits(member.type_id, bytes, at, member.bitfield_size)?;
                 let target = self.btf.skip_mods_and_typedefs(member.type_id)?;
                 match self.btf.type_by_id(target)?.body {
-                    TypeBody::Int { encoding, .. } => int_value(raw, member.bitfield_size, encoding),
+                    TypeBody::Int { encoding, .. } => {
+                        int_value(raw, member.bitfield_size, encoding)
+                    }
                     _ => Value::Unsigned(raw),
                 }
             } else {
@@ -333,7 +354,12 @@ impl Decoder<'_> {
         }
         // The whole array must lie in the bytes before any element is read: a bound on the
         // work for a huge `nelems`.
-        self.slice(id, bytes, start, elem_size.saturating_mul(u64::from(nelems)))?;
+        self.slice(
+            id,
+            bytes,
+            start,
+            elem_size.saturating_mul(u64::from(nelems)),
+        )?;
         let mut values = Vec::with_capacity(nelems.min(4096) as usize);
         for i in 0..u64::from(nelems) {
             values.push(self.value(elem, bytes, bit_offset + i * elem_size * 8, depth + 1)?);
@@ -341,21 +367,28 @@ impl Decoder<'_> {
         Ok(Value::Array(values))
     }
 
-    /// Is `id` (through typedefs) a one-byte INT that C calls `char`: `BTF_INT_CHAR`, or
-    /// clang's plain `char`, which it encodes as a signed one-byte INT named "char"?
+    /// Is `id` a one-byte INT that C calls `char`: `BTF_INT_CHAR`, or named "char" (clang
+    /// encodes `char` as a signed one-byte INT)? Modifiers are skipped, typedefs not: a
+    /// `__u8` array is bytes, as bpftool's `is_str_array` has it.
     fn is_char(&self, id: u32) -> Result<bool, ValueError> {
-        let id = self.btf.skip_mods_and_typedefs(id)?;
+        let id = self.btf.skip_mods(id)?;
         let ty = self.btf.type_by_id(id)?;
         Ok(match ty.body {
-            TypeBody::Int { size: 1, encoding, .. } => {
-                encoding & BTF_INT_CHAR != 0 || ty.name.contains("char")
-            }
+            TypeBody::Int {
+                size: 1, encoding, ..
+            } => encoding & BTF_INT_CHAR != 0 || ty.name == "char",
             _ => false,
         })
     }
 
     /// `len` bytes from byte `start`, or [`ValueError::Short`].
-    fn slice<'a>(&self, id: u32, bytes: &'a [u8], start: u64, len: u64) -> Result<&'a [u8], ValueError> {
+    fn slice<'a>(
+        &self,
+        id: u32,
+        bytes: &'a [u8],
+        start: u64,
+        len: u64,
+    ) -> Result<&'a [u8], ValueError> {
         let end = start.saturating_add(len);
         usize::try_from(start)
             .ok()
@@ -380,7 +413,11 @@ impl Decoder<'_> {
         for (i, &byte) in raw.iter().enumerate() {
             word |= u128::from(byte) << (8 * i);
         }
-        let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        let mask = if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
         Ok((word >> shift) as u64 & mask)
     }
 }
@@ -651,7 +688,10 @@ mod tests {
         // No NUL in the 8 bytes: not a C string.
         bytes[4..12].copy_from_slice(b"abcdefgh");
         let value = decode(&btf, event, &bytes).unwrap();
-        let expected: Vec<Value> = b"abcdefgh".iter().map(|&c| Value::Signed(i64::from(c))).collect();
+        let expected: Vec<Value> = b"abcdefgh"
+            .iter()
+            .map(|&c| Value::Signed(i64::from(c)))
+            .collect();
         assert_eq!(value.field("comm"), Some(&Value::Array(expected)));
     }
 

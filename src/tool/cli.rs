@@ -552,7 +552,10 @@ mod tests {
 
     #[test]
     fn load_is_a_pointer_to_the_workbench() {
-        for args in [&["load"][..], &["load", "x.o", "--attach", "--duration", "1"]] {
+        for args in [
+            &["load"][..],
+            &["load", "x.o", "--attach", "--duration", "1"],
+        ] {
             let cli = parse(args).unwrap();
             assert!(matches!(cli.command, Some(Command::LoadMoved)), "{args:?}");
         }

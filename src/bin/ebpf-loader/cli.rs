@@ -147,9 +147,13 @@ fn inspect() -> clap::Command {
             "Also resolve each CO-RE record against the running kernel's BTF (or --btf)",
         ))
         .arg(
-            value("btf", "PATH", "The target BTF for --core (raw BTF or an ELF with .BTF)")
-                .value_parser(value_parser!(PathBuf))
-                .requires("core"),
+            value(
+                "btf",
+                "PATH",
+                "The target BTF for --core (raw BTF or an ELF with .BTF)",
+            )
+            .value_parser(value_parser!(PathBuf))
+            .requires("core"),
         )
 }
 
@@ -264,7 +268,10 @@ fn map() -> clap::Command {
                 .value_parser(value_parser!(PathBuf))
                 .help("The map's pin in a bpf filesystem"),
         )
-        .arg(flag("json", "A JSON array of {\"key\": ..., \"value\": ...}"));
+        .arg(flag(
+            "json",
+            "A JSON array of {\"key\": ..., \"value\": ...}",
+        ));
     clap::Command::new("map")
         .about("Maps in the kernel")
         .subcommand_required(true)
@@ -365,9 +372,21 @@ mod tests {
     #[test]
     fn load_attach_takes_its_options() {
         let Command::Load(load) = parse(&[
-            "load", "o.bpf.o", "--attach", "--duration", "3", "--pin", "/sys/fs/bpf/x",
-            "--record", "rb=event", "--record", "pb=data_t", "--json", "--dump-maps",
-            "--target", "p=lo",
+            "load",
+            "o.bpf.o",
+            "--attach",
+            "--duration",
+            "3",
+            "--pin",
+            "/sys/fs/bpf/x",
+            "--record",
+            "rb=event",
+            "--record",
+            "pb=data_t",
+            "--json",
+            "--dump-maps",
+            "--target",
+            "p=lo",
         ])
         .unwrap() else {
             panic!("not load");

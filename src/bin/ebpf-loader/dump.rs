@@ -53,8 +53,9 @@ pub fn render(map: &Map, btf: Option<&Btf>, json: bool) -> Result<String> {
     let read = |id: u32, bytes: &[u8]| -> Result<Value> {
         match types {
             // A key type id of 0 is an array's `int` key that BTF left out: read it as u32.
-            Some(btf) if id != 0 => Ok(value::decode(btf, id, bytes)
-                .with_context(|| format!("map {}", map.name()))?),
+            Some(btf) if id != 0 => {
+                Ok(value::decode(btf, id, bytes).with_context(|| format!("map {}", map.name()))?)
+            }
             _ => Ok(Value::Bytes(bytes.to_vec())),
         }
     };
@@ -68,7 +69,12 @@ pub fn render(map: &Map, btf: Option<&Btf>, json: bool) -> Result<String> {
         let key = read(spec.btf_key_type_id, &key)?;
         let values: Vec<Value> = value
             .chunks(stride.max(1))
-            .map(|bytes| read(spec.btf_value_type_id, bytes.get(..spec.value_size as usize).unwrap_or(bytes)))
+            .map(|bytes| {
+                read(
+                    spec.btf_value_type_id,
+                    bytes.get(..spec.value_size as usize).unwrap_or(bytes),
+                )
+            })
             .collect::<Result<_>>()?;
         if json {
             if count > 0 {

@@ -6,7 +6,6 @@
 //! whole log of each refused program follows the table (the refusal's line alone says
 //! where the verifier stopped, the log says how it got there).
 
-
 use anyhow::{Context, Result};
 use ebpf_loader::elf::ObjectSpec;
 use ebpf_loader::load::{LoadError, LoadOptions, Object, TargetBtf, VerifierLog};

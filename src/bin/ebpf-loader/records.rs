@@ -39,7 +39,12 @@ pub struct Records<'b> {
 impl<'b> Records<'b> {
     /// Resolves each `MAP=TYPE` in the object's BTF: an error for a map that is not one
     /// of `maps` or a type the BTF does not have.
-    pub fn new(btf: Option<&'b Btf>, given: &[String], maps: &[String], json: bool) -> Result<Self> {
+    pub fn new(
+        btf: Option<&'b Btf>,
+        given: &[String],
+        maps: &[String],
+        json: bool,
+    ) -> Result<Self> {
         let mut named = HashMap::new();
         for spec in given {
             let Some((map, type_name)) = spec.split_once('=') else {
@@ -55,8 +60,11 @@ impl<'b> Records<'b> {
             let Some(btf) = btf else {
                 bail!("--record {spec}: the object has no BTF to find {type_name} in");
             };
-            let id = find_type(btf, type_name)
-                .ok_or_else(|| anyhow::anyhow!("--record {spec}: no struct, union or typedef {type_name} in the object's BTF"))?;
+            let id = find_type(btf, type_name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--record {spec}: no struct, union or typedef {type_name} in the object's BTF"
+                )
+            })?;
             named.insert(map.to_string(), (id, type_label(btf, id)));
         }
         Ok(Records {
@@ -76,7 +84,9 @@ impl<'b> Records<'b> {
             (Choice::Type { id, name }, Some(btf)) => {
                 // A record may be sent at the length it fills (execsnoop's), shorter than
                 // its struct: the members it holds are read.
-                let short = btf.resolve_size(*id).is_ok_and(|size| (size as usize) > data.len());
+                let short = btf
+                    .resolve_size(*id)
+                    .is_ok_and(|size| (size as usize) > data.len());
                 let decoded = if short {
                     value::decode_prefix(btf, *id, data)
                 } else {
@@ -144,11 +154,11 @@ impl<'b> Records<'b> {
         match &choice {
             Choice::Type { name, .. } => eprintln!(
                 "ebpf-loader: {map}: records of {len} bytes read as {name}, the one struct of \
-                 the object's BTF of that size (name another with --record {map}=TYPE)"
+                 that size in the BTF (name another with --record {map}=TYPE)"
             ),
-            Choice::Hex(reason) => eprintln!(
-                "ebpf-loader: {map}: records of {len} bytes printed in hex: {reason}"
-            ),
+            Choice::Hex(reason) => {
+                eprintln!("ebpf-loader: {map}: records of {len} bytes printed in hex: {reason}")
+            }
         }
         self.by_size.insert(key, choice.clone());
         choice
@@ -171,13 +181,17 @@ fn by_size(btf: &Btf, len: usize, padding: usize) -> Choice {
             name: type_label(btf, id),
         },
         [] => Choice::Hex(format!(
-            "no struct of the object's BTF is {len} bytes{}",
-            if padding > 0 { " (or up to 7 fewer)" } else { "" }
+            "no struct of the BTF is {len} bytes{}",
+            if padding > 0 {
+                " (or up to 7 fewer)"
+            } else {
+                ""
+            }
         )),
         _ => {
             let names: Vec<String> = candidates.iter().map(|&id| type_label(btf, id)).collect();
             Choice::Hex(format!(
-                "{} structs of the object's BTF have that size ({}): name one with --record",
+                "{} structs of the BTF have that size ({}): name one with --record",
                 names.len(),
                 names.join(", ")
             ))
@@ -191,12 +205,9 @@ fn find_type(btf: &Btf, name: &str) -> Option<u32> {
         .strip_prefix("struct ")
         .or_else(|| name.strip_prefix("union "))
         .unwrap_or(name);
-    btf.ids_by_name(bare).into_iter().find(|&id| {
-        matches!(
-            btf.kind(id),
-            Ok(Kind::Struct | Kind::Union | Kind::Typedef)
-        )
-    })
+    btf.ids_by_name(bare)
+        .into_iter()
+        .find(|&id| matches!(btf.kind(id), Ok(Kind::Struct | Kind::Union | Kind::Typedef)))
 }
 
 /// `struct event`, `union u`, or a typedef's name.

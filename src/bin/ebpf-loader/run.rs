@@ -173,7 +173,11 @@ pub fn run(request: &Load) -> Result<bool> {
             }
             Err(error) => {
                 all_attached = false;
-                eprintln!("ebpf-loader: {}: {}", program.name(), crate::one_line(&error));
+                eprintln!(
+                    "ebpf-loader: {}: {}",
+                    program.name(),
+                    crate::one_line(&error)
+                );
             }
         }
     }
