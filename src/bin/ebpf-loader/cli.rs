@@ -223,7 +223,7 @@ fn load() -> clap::Command {
             value(
                 "pin",
                 "DIR",
-                "With --attach: pin each map at DIR/NAME (DIR in a bpf filesystem, created \
+                "With --attach: pin each map at DIR/NAME (dots made _; DIR in a bpf filesystem, created \
                  if missing); the pins stay after the command ends",
             )
             .value_parser(value_parser!(PathBuf)),

@@ -3,7 +3,7 @@
 //! buffers and perf event arrays printed as it comes, decoded through the object's BTF
 //! ([`crate::records`]); a count per map at the end, and with `--dump-maps` every hash and
 //! array map's elements ([`crate::dump`]). With `--pin DIR`, each map is pinned at
-//! `DIR/NAME` first, and stays pinned.
+//! `DIR/NAME` first (`.rodata` as `_rodata`), and stays pinned.
 
 use std::path::Path;
 
@@ -316,13 +316,15 @@ fn parse_tc_spec(
     Ok((interface, direction))
 }
 
-/// `--pin DIR`: each map at `DIR/NAME` (the directory made if missing). If one cannot be
-/// pinned, those pinned before it are removed: an error leaves nothing behind.
+/// `--pin DIR`: each map at `DIR/NAME` (the directory made if missing), its dots made
+/// underscores as libbpf's `sanitize_pin_path` does (bpffs refuses `.rodata`: a name that
+/// starts with a dot). If one cannot be pinned, those pinned before it are removed: an
+/// error leaves nothing behind.
 fn pin_maps(object: &Object, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut pinned = Vec::new();
     for map in object.maps() {
-        let path = dir.join(map.name());
+        let path = dir.join(map.name().replace('.', "_"));
         if let Err(error) = map.pin(&path) {
             for path in &pinned {
                 let _ = std::fs::remove_file(path);
