@@ -134,6 +134,18 @@ impl<'b> Records<'b> {
         }
     }
 
+    /// A perf ring's report of `count` records lost on `cpu` (the ring was full).
+    pub fn lost(&self, map: &str, cpu: u32, count: u64) -> String {
+        if self.json {
+            let mut out = String::from("{\"map\":");
+            push_json_string(&mut out, map);
+            out.push_str(&format!(",\"cpu\":{cpu},\"lost\":{count}}}"));
+            out
+        } else {
+            format!("{map} cpu {cpu}: lost {count}")
+        }
+    }
+
     /// The type for a record of `len` bytes of `map` (the named one, else by size), and
     /// the choice said on stderr the first time it is made.
     fn choice(&mut self, map: &str, len: usize, padding: usize) -> Choice {

@@ -6,11 +6,17 @@
 //! `DIR/NAME` first (`.rodata` as `_rodata`), and stays pinned.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use ebpf_loader::attach;
-use ebpf_loader::elf::ObjectSpec;
-use ebpf_loader::load::{LoadOptions, Object, TargetBtf};
+use ebpf_loader::attach::{self, AttachOptions, KprobeKind, Link, TcDirection};
+use ebpf_loader::btf::{self, Btf};
+use ebpf_loader::elf::{AttachTarget, ObjectSpec};
+use ebpf_loader::load::{LoadOptions, Object, Program, TargetBtf};
+use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};
+use ebpf_loader::ringbuf::RingBufReader;
+use ebpf_loader::uapi::{MapType, ProgramType};
+use nix::sys::signalfd::SignalFd;
 
 use crate::cli::Load;
 use crate::records::Records;
@@ -20,35 +26,17 @@ use crate::records::Records;
 /// arrays as it comes, and a count per map at exit. `Ok(false)` when a program could not
 /// be attached (the others still run).
 pub fn run(request: &Load) -> Result<bool> {
-    use attach::{AttachOptions, KprobeKind, TcDirection};
-    use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};
-    use ebpf_loader::ringbuf::RingBufReader;
-    use ebpf_loader::uapi::{MapType, ProgramType};
-    use std::time::{Duration, Instant};
-
+    // Blocked before anything is created, so a signal never interrupts half a setup.
     let signals = crate::signals()?;
     let path = &request.object;
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let spec = ObjectSpec::parse(&bytes).with_context(|| format!("{}", path.display()))?;
     // The records' types are checked before anything reaches the kernel.
-    let output_maps: Vec<String> = spec
-        .maps
-        .iter()
-        .filter(|m| matches!(m.map_type, MapType::RINGBUF | MapType::PERF_EVENT_ARRAY))
-        .map(|m| m.name.clone())
-        .collect();
-    let record_btf = match &request.record_btf {
-        Some(path) => Some(
-            ebpf_loader::btf::kernel::load_file(path)
-                .with_context(|| format!("--record-btf {}", path.display()))?
-                .0,
-        ),
-        None => None,
-    };
+    let record_btf = record_btf(request)?;
     let mut records = Records::new(
         record_btf.as_ref().or(spec.btf.as_ref()),
         &request.records,
-        &output_maps,
+        &output_maps(&spec),
         request.json,
     )?;
     let target_btf = crate::kernel_btf(request.btf.as_deref())?;
@@ -64,125 +52,138 @@ pub fn run(request: &Load) -> Result<bool> {
     if let Some(dir) = &request.pin {
         pin_maps(&object, dir)?;
     }
-
-    let mut all_attached = true;
     let mut links = Vec::new();
+    let mut all_attached = true;
     for program in object.programs() {
-        let given = request.targets.iter().find_map(|t| {
-            let (name, target) = t.split_once('=')?;
-            (name == program.name()).then_some(target)
-        });
-        let section = program.section();
-        let kind = section.split('/').next().unwrap_or(section);
-        let retprobe = kind.starts_with("kret") || kind.starts_with("uret");
-        if let ebpf_loader::elf::AttachTarget::Usdt {
-            binary,
-            provider,
-            name,
-        } = program.attach_target()
-        {
-            let path = attach::find_binary(binary);
-            match attach::usdt::attach(
-                program,
-                &object,
-                &path,
-                provider,
-                name,
-                None,
-                &AttachOptions::default(),
-            ) {
-                Ok(usdt_links) => {
-                    for link in usdt_links {
-                        eprintln!("ebpf-loader: {}: attached to {link}", program.name());
-                        links.push(link);
-                    }
-                }
-                Err(error) => {
-                    all_attached = false;
-                    eprintln!("ebpf-loader: {}: {error}", program.name());
+        match attach_one(program, &object, &request.targets) {
+            Ok(attached) => {
+                for link in attached {
+                    eprintln!("ebpf-loader: {}: attached to {link}", program.name());
+                    links.push(link);
                 }
             }
-            continue;
-        }
-        let network = match program.program_type() {
-            ProgramType::SchedCls => Some(NetworkKind::Tc),
-            ProgramType::SocketFilter => Some(NetworkKind::Socket),
-            _ => None,
-        };
-        let attached = match (network, given) {
-            (Some(kind), None) => {
+            Err(line) => {
                 all_attached = false;
-                eprintln!(
-                    "ebpf-loader: {name}: {what} attaches to {where_}, given at run time: pass \
-                     --target {name}={spec} (e.g. --target {name}=lo)",
-                    name = program.name(),
-                    what = kind.what(),
-                    where_ = kind.target(),
-                    spec = kind.spec(),
-                );
-                continue;
-            }
-            (Some(NetworkKind::Tc), Some(spec)) => {
-                let default = TcDirection::of_attach_type(program.expected_attach_type());
-                match parse_tc_spec(spec, default) {
-                    Ok((interface, direction)) => {
-                        attach::tc::attach(program, interface, direction, &AttachOptions::default())
-                    }
-                    Err(error) => {
-                        all_attached = false;
-                        eprintln!("ebpf-loader: {}: --target: {error}", program.name());
-                        continue;
-                    }
-                }
-            }
-            (Some(NetworkKind::Socket), Some(interface)) => {
-                attach::socket::attach_packet(program, interface)
-            }
-            (None, given) => match given {
-                Some(function) if kind == "kprobe" || kind == "kretprobe" => {
-                    attach::kprobe::attach(
-                        program,
-                        function,
-                        if retprobe {
-                            KprobeKind::Return
-                        } else {
-                            KprobeKind::Entry
-                        },
-                        &AttachOptions::default(),
-                    )
-                }
-                Some(target) if kind == "uprobe" || kind == "uretprobe" => {
-                    let (binary, function) = target.rsplit_once(':').unwrap_or((target, ""));
-                    attach::uprobe::attach(
-                        program,
-                        Path::new(binary),
-                        (!function.is_empty()).then_some(function),
-                        0,
-                        retprobe,
-                        None,
-                        &AttachOptions::default(),
-                    )
-                }
-                _ => attach::by_section(program, &AttachOptions::default()),
-            },
-        };
-        match attached {
-            Ok(link) => {
-                eprintln!("ebpf-loader: {}: attached to {link}", program.name());
-                links.push(link);
-            }
-            Err(error) => {
-                all_attached = false;
-                eprintln!(
-                    "ebpf-loader: {}: {}",
-                    program.name(),
-                    crate::one_line(&error)
-                );
+                eprintln!("ebpf-loader: {}: {line}", program.name());
             }
         }
     }
+    let counts = read_until_stopped(&object, &mut records, request.duration, &signals)?;
+    for (name, n) in &counts {
+        eprintln!("ebpf-loader: {name}: {n} records");
+    }
+    drop(links);
+    if request.dump_maps {
+        dump_maps(&object, request.json)?;
+    }
+    Ok(all_attached)
+}
 
-    // Every ring buffer behind one reader, a perf reader per perf event array.
+/// The object's ring buffers and perf event arrays, by name.
+fn output_maps(spec: &ObjectSpec) -> Vec<String> {
+    spec.maps
+        .iter()
+        .filter(|m| matches!(m.map_type, MapType::RINGBUF | MapType::PERF_EVENT_ARRAY))
+        .map(|m| m.name.clone())
+        .collect()
+}
+
+/// `--record-btf FILE`, read.
+fn record_btf(request: &Load) -> Result<Option<Btf>> {
+    request
+        .record_btf
+        .as_ref()
+        .map(|path| {
+            Ok(btf::kernel::load_file(path)
+                .with_context(|| format!("--record-btf {}", path.display()))?
+                .0)
+        })
+        .transpose()
+}
+
+/// Attaches `program` where `--target` (in `targets`) or its section says: its links, or
+/// the line that says why not.
+fn attach_one(program: &Program, object: &Object, targets: &[String]) -> Result<Vec<Link>, String> {
+    let given = targets.iter().find_map(|t| {
+        let (name, target) = t.split_once('=')?;
+        (name == program.name()).then_some(target)
+    });
+    let section = program.section();
+    let kind = section.split('/').next().unwrap_or(section);
+    let retprobe = kind.starts_with("kret") || kind.starts_with("uret");
+    let options = AttachOptions::default();
+    if let AttachTarget::Usdt {
+        binary,
+        provider,
+        name,
+    } = program.attach_target()
+    {
+        let path = attach::find_binary(binary);
+        return attach::usdt::attach(program, object, &path, provider, name, None, &options)
+            .map_err(|error| crate::one_line(&error));
+    }
+    let network = match program.program_type() {
+        ProgramType::SchedCls => Some(NetworkKind::Tc),
+        ProgramType::SocketFilter => Some(NetworkKind::Socket),
+        _ => None,
+    };
+    let attached = match (network, given) {
+        (Some(kind), None) => {
+            return Err(format!(
+                "{what} attaches to {where_}, given at run time: pass --target \
+                 {name}={spec} (e.g. --target {name}=lo)",
+                name = program.name(),
+                what = kind.what(),
+                where_ = kind.target(),
+                spec = kind.spec(),
+            ))
+        }
+        (Some(NetworkKind::Tc), Some(spec)) => {
+            let default = TcDirection::of_attach_type(program.expected_attach_type());
+            let (interface, direction) =
+                parse_tc_spec(spec, default).map_err(|error| format!("--target: {error}"))?;
+            attach::tc::attach(program, interface, direction, &options)
+        }
+        (Some(NetworkKind::Socket), Some(interface)) => {
+            attach::socket::attach_packet(program, interface)
+        }
+        (None, Some(function)) if kind == "kprobe" || kind == "kretprobe" => {
+            let how = if retprobe {
+                KprobeKind::Return
+            } else {
+                KprobeKind::Entry
+            };
+            attach::kprobe::attach(program, function, how, &options)
+        }
+        (None, Some(target)) if kind == "uprobe" || kind == "uretprobe" => {
+            let (binary, function) = target.rsplit_once(':').unwrap_or((target, ""));
+            let function = (!function.is_empty()).then_some(function);
+            attach::uprobe::attach(
+                program,
+                Path::new(binary),
+                function,
+                0,
+                retprobe,
+                None,
+                &options,
+            )
+        }
+        (None, _) => attach::by_section(program, &options),
+    };
+    attached
+        .map(|link| vec![link])
+        .map_err(|error| crate::one_line(&error))
+}
+
+/// Every ring buffer behind one reader, a perf reader per perf event array; each record
+/// printed as it comes until `duration` has passed or a signal came. The count of records
+/// per map.
+fn read_until_stopped(
+    object: &Object,
+    records: &mut Records<'_>,
+    duration: Option<u64>,
+    signals: &SignalFd,
+) -> Result<Vec<(String, u64)>> {
     let mut rings = RingBufReader::new(Duration::from_millis(50))?;
     let mut ring_names = Vec::new();
     let mut perf_readers = Vec::new();
@@ -191,10 +192,8 @@ pub fn run(request: &Load) -> Result<bool> {
             rings.add(map)?;
             ring_names.push(map.name().to_string());
         } else if map.map_type() == MapType::PERF_EVENT_ARRAY {
-            perf_readers.push((
-                map.name().to_string(),
-                PerfReader::open(map, &PerfReaderOptions::default())?,
-            ));
+            let reader = PerfReader::open(map, &PerfReaderOptions::default())?;
+            perf_readers.push((map.name().to_string(), reader));
         }
     }
     let names: Vec<String> = ring_names
@@ -210,16 +209,13 @@ pub fn run(request: &Load) -> Result<bool> {
             names.join(", ")
         }
     );
-
     let mut counts: Vec<(String, u64)> = names.iter().map(|n| (n.clone(), 0)).collect();
     let mut count = |map: &str| {
         if let Some(entry) = counts.iter_mut().find(|(name, _)| name == map) {
             entry.1 += 1;
         }
     };
-    let deadline = request
-        .duration
-        .map(|secs| Instant::now() + Duration::from_secs(secs));
+    let deadline = duration.map(|secs| Instant::now() + Duration::from_secs(secs));
     loop {
         let wait = match deadline {
             Some(deadline) => {
@@ -235,9 +231,10 @@ pub fn run(request: &Load) -> Result<bool> {
             std::thread::sleep(wait);
         } else {
             rings.poll(Some(wait), |index, data| {
-                let name = &ring_names[index];
-                println!("{}", records.line(name, None, data));
-                count(name);
+                if let Some(name) = ring_names.get(index) {
+                    println!("{}", records.line(name, None, data));
+                    count(name);
+                }
             })?;
         }
         for (name, reader) in &mut perf_readers {
@@ -246,29 +243,28 @@ pub fn run(request: &Load) -> Result<bool> {
                     println!("{}", records.line(name, Some(cpu), data));
                     count(name);
                 }
-                Event::Lost { cpu, count } => println!("{name} cpu {cpu}: lost {count}"),
+                Event::Lost { cpu, count } => println!("{}", records.lost(name, cpu, count)),
             })?;
         }
         if signals.read_signal()?.is_some() {
             break;
         }
     }
-    for (name, n) in &counts {
-        eprintln!("ebpf-loader: {name}: {n} records");
-    }
-    drop(links);
-    if request.dump_maps {
-        for map in object.maps() {
-            if crate::dump::dumpable(map.map_type()) {
-                let text = crate::dump::render(map, map.btf(), request.json)?;
-                if !request.json {
-                    println!("== map {} ==", map.name());
-                }
-                crate::write_stdout(&text)?;
+    Ok(counts)
+}
+
+/// `--dump-maps`: every hash and array map, through the object's BTF.
+fn dump_maps(object: &Object, json: bool) -> Result<()> {
+    for map in object.maps() {
+        if crate::dump::dumpable(map.map_type()) {
+            let text = crate::dump::render(map, map.btf(), json)?;
+            if !json {
+                println!("== map {} ==", map.name());
             }
+            crate::write_stdout(&text)?;
         }
     }
-    Ok(all_attached)
+    Ok(())
 }
 
 /// The network program kinds, whose target (an interface) is only given at run time.
