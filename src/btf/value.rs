@@ -20,7 +20,7 @@ use super::{Btf, BtfError, Kind, TypeBody, BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_S
 
 /// How deep structs, unions and arrays may nest before the type is called a loop (the
 /// kernel's BTF checker refuses deeper nesting too: `MAX_RESOLVE_DEPTH` is 32).
-const MAX_NESTING: usize = 32;
+pub const MAX_NESTING: usize = 32;
 
 /// A value read through its BTF type.
 #[derive(Debug, Clone, PartialEq)]

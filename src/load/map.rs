@@ -94,7 +94,7 @@ pub enum MapError {
         /// The kernel's BTF object id.
         btf_id: u32,
         /// Why its bytes do not parse.
-        error: crate::btf::BtfError,
+        error: Box<crate::btf::BtfError>,
     },
 }
 
@@ -458,7 +458,7 @@ impl Map {
         let btf = Btf::parse(bytes).map_err(|error| MapError::Btf {
             map: self.spec.name.clone(),
             btf_id: info.btf_id,
-            error,
+            error: Box::new(error),
         })?;
         self.spec.btf_key_type_id = info.btf_key_type_id;
         self.spec.btf_value_type_id = info.btf_value_type_id;
