@@ -274,6 +274,7 @@ fn map() -> clap::Command {
         ));
     clap::Command::new("map")
         .about("Maps in the kernel")
+        .after_help(MAP_DUMP_EXAMPLES)
         .subcommand_required(true)
         .subcommand(dump)
 }
