@@ -136,6 +136,28 @@ impl Via {
     }
 }
 
+impl AttachMethod {
+    /// When this method is the second choice, what the first was and why it was not
+    /// taken: the ioctl instead of a BPF link, `kprobe_events` instead of the kprobe PMU,
+    /// a clsact filter instead of a TCX link. `None` for a first choice. (With
+    /// [`LinkPreference::PerfIoctl`] or [`AttachOptions::force_tc_netlink`] the second
+    /// choice was asked for; the text says so too.)
+    pub fn fallback(self) -> Option<&'static str> {
+        match (self.probe, self.via) {
+            (Probe::Tc, Via::Netlink) => Some(
+                "a bpf filter on the clsact qdisc instead of a TCX link: this kernel has no                  TCX (before 6.6), or force_tc_netlink asked for it",
+            ),
+            (_, Via::PerfIoctl) => Some(
+                "PERF_EVENT_IOC_SET_BPF instead of a BPF link: this kernel has no perf event                  links (before 5.15), or LinkPreference::PerfIoctl asked for it",
+            ),
+            (Probe::KprobeTracefs, _) => Some(
+                "a kprobe_events entry instead of the kprobe PMU: this kernel has no kprobe                  PMU (before 4.17), or force_tracefs_kprobe asked for it",
+            ),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for AttachMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let probe = match self.probe {
@@ -436,5 +458,22 @@ mod tests {
             m.to_string(),
             "tracefs kprobe_events + PERF_EVENT_IOC_SET_BPF"
         );
+    }
+
+    #[test]
+    fn second_choices_say_what_the_first_was() {
+        let method = |probe, via| AttachMethod { probe, via }.fallback();
+        assert_eq!(method(Probe::KprobePmu, Via::BpfLink), None);
+        assert_eq!(method(Probe::Tc, Via::BpfLink), None);
+        assert_eq!(method(Probe::BtfTarget, Via::RawTracepointOpen), None);
+        assert!(method(Probe::Tracepoint, Via::PerfIoctl)
+            .unwrap()
+            .starts_with("PERF_EVENT_IOC_SET_BPF instead of a BPF link"));
+        assert!(method(Probe::Tc, Via::Netlink)
+            .unwrap()
+            .starts_with("a bpf filter on the clsact qdisc instead of a TCX link"));
+        assert!(method(Probe::KprobeTracefs, Via::BpfLink)
+            .unwrap()
+            .starts_with("a kprobe_events entry instead of the kprobe PMU"));
     }
 }
