@@ -28,9 +28,12 @@ fn main() -> ExitCode {
 /// Runs the subcommand.
 fn run(cli: &Cli) -> anyhow::Result<bool> {
     match &cli.command {
-        Some(Command::Inspect { object, core, btf }) => {
-            tool::inspect::run(object.as_deref(), *core, btf.as_deref()).map(|()| true)
-        }
+        Some(Command::Inspect {
+            object,
+            core,
+            btf,
+            bytes,
+        }) => tool::inspect::run(object.as_deref(), *core, btf.as_deref(), *bytes).map(|()| true),
         Some(Command::Features { json }) => tool::features::run(*json).map(|()| true),
         Some(Command::LoadMoved) => {
             // A bad command line now: the general commands are the workbench's.

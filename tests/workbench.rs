@@ -409,3 +409,24 @@ fn map_dump_matches_bpftool() {
         "{stdout}"
     );
 }
+
+#[test]
+fn inspect_bytes_follows_the_events_map_reference_in_both_binaries() {
+    // The map reference to `events` in emit: `r2 = 0 ll` as clang left it (the relocation
+    // names the symbol), then src_reg 1 (BPF_PSEUDO_MAP_FD) and the map's placeholder, #1,
+    // in imm until the kernel's fd replaces it at load.
+    let object = concat!(env!("CARGO_MANIFEST_DIR"), "/bpf/main.bpf.o");
+    let bytes = "bytes 18 02 00 00 00 00 00 00 | 00 00 00 00 00 00 00 00  ->  \
+                 18 12 00 00 01 00 00 00 | 00 00 00 00 00 00 00 00";
+    let (code, stdout, stderr) = run(&["inspect", "--bytes", object]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(stdout.contains(bytes), "{stdout}");
+    let out = Command::new(TCPCONNECT)
+        .args(["inspect", "--bytes"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(bytes));
+    // Without the option, no bytes.
+    let (_, stdout, _) = run(&["inspect", object]);
+    assert!(!stdout.contains("bytes 18"), "{stdout}");
+}

@@ -99,6 +99,8 @@ pub enum Command {
         core: bool,
         /// `--btf PATH` (with `--core`).
         btf: Option<PathBuf>,
+        /// `--bytes`.
+        bytes: bool,
     },
     /// `features [--json]`.
     Features {
@@ -197,6 +199,12 @@ pub fn command() -> clap::Command {
             None,
             "core",
             "Also resolve each CO-RE record against the running kernel's BTF (or --btf)",
+        ))
+        .arg(flag(
+            "bytes",
+            None,
+            "bytes",
+            "Show each map reference's 8 bytes before and after relocation",
         ))
         .arg(
             value(
@@ -401,6 +409,7 @@ impl Cli {
                 object: inspect.get_one::<PathBuf>("object").cloned(),
                 core: inspect.get_flag("core"),
                 btf: inspect.get_one::<PathBuf>("btf").cloned(),
+                bytes: inspect.get_flag("bytes"),
             }),
             Some(("features", features)) => Some(Command::Features {
                 json: features.get_flag("json"),
@@ -541,12 +550,18 @@ mod tests {
 
     #[test]
     fn inspect_takes_an_object_core_and_btf() {
-        let cli = parse(&["inspect", "x.o", "--core", "--btf", "b"]).unwrap();
-        let Some(Command::Inspect { object, core, btf }) = cli.command else {
+        let cli = parse(&["inspect", "x.o", "--core", "--btf", "b", "--bytes"]).unwrap();
+        let Some(Command::Inspect {
+            object,
+            core,
+            btf,
+            bytes,
+        }) = cli.command
+        else {
             panic!("no inspect: {cli:?}");
         };
         assert_eq!(object, Some(PathBuf::from("x.o")));
-        assert!(core);
+        assert!(core && bytes);
         assert_eq!(btf, Some(PathBuf::from("b")));
     }
 

@@ -66,6 +66,8 @@ pub enum Command {
         core: bool,
         /// `--btf PATH` (with `--core`).
         btf: Option<PathBuf>,
+        /// `--bytes`.
+        bytes: bool,
     },
     /// `load OBJECT ...`.
     Load(Load),
@@ -145,6 +147,10 @@ fn inspect() -> clap::Command {
         .arg(flag(
             "core",
             "Also resolve each CO-RE record against the running kernel's BTF (or --btf)",
+        ))
+        .arg(flag(
+            "bytes",
+            "Show each map reference's 8 bytes before and after relocation",
         ))
         .arg(
             value(
@@ -321,6 +327,7 @@ fn from_matches(matches: &ArgMatches) -> Command {
             object: m.get_one::<PathBuf>("object").cloned().unwrap_or_default(),
             core: m.get_flag("core"),
             btf: m.get_one::<PathBuf>("btf").cloned(),
+            bytes: m.get_flag("bytes"),
         },
         Some(("load", m)) => Command::Load(Load {
             object: m.get_one::<PathBuf>("object").cloned().unwrap_or_default(),

@@ -61,9 +61,12 @@ fn main() -> ExitCode {
 /// Runs the subcommand; `Ok(false)` when a program was refused or not attached.
 fn run(command: &Command) -> Result<bool> {
     match command {
-        Command::Inspect { object, core, btf } => {
-            inspect(object, *core, btf.as_deref()).map(|()| true)
-        }
+        Command::Inspect {
+            object,
+            core,
+            btf,
+            bytes,
+        } => inspect(object, *core, btf.as_deref(), *bytes).map(|()| true),
         Command::Load(request) if request.attach => run::run(request),
         Command::Load(request) => load::run(request),
         Command::MapDump { pin, json } => dump::pinned(pin, *json).map(|()| true),
@@ -80,11 +83,12 @@ fn report(error: &anyhow::Error) {
     eprintln!("{line}");
 }
 
-/// `inspect OBJECT [--core [--btf PATH]]`: the library's tour of the object on stdout.
-fn inspect(path: &Path, core: bool, btf: Option<&Path>) -> Result<()> {
+/// `inspect OBJECT [--bytes] [--core [--btf PATH]]`: the library's tour of the object on stdout.
+fn inspect(path: &Path, core: bool, btf: Option<&Path>, show_bytes: bool) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let spec = ObjectSpec::parse(&bytes).with_context(|| format!("{}", path.display()))?;
-    let mut text = ebpf_loader::inspect::render(&spec, &path.display().to_string());
+    let options = ebpf_loader::inspect::Options { bytes: show_bytes };
+    let mut text = ebpf_loader::inspect::render_with(&spec, &path.display().to_string(), &options);
     if core {
         let target = kernel_btf(btf)?;
         let target_name = match btf {
