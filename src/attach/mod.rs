@@ -13,6 +13,11 @@
 //! | sampling perf events | [`perf_event`] | [`perf_event::attach`] |
 //! | tc classifiers (TCX, or clsact + rtnetlink) | [`tc`] | [`tc::attach`] |
 //! | socket filters | [`socket`] | [`socket::attach`], [`socket::attach_packet`] |
+//! | cgroup programs (BPF link, or `BPF_PROG_ATTACH`) | [`cgroup`] | [`cgroup::attach`], [`cgroup::attach_fd`] |
+//! | `sk_msg`, `sk_skb` on a sockmap or sockhash | [`sockmap`] | [`sockmap::attach`], [`sockmap::attach_as`] |
+//! | `sk_reuseport` on a `SO_REUSEPORT` group | [`reuseport`] | [`reuseport::attach`] |
+//! | XDP (BPF link, or rtnetlink `IFLA_XDP`) | [`xdp`] | [`xdp::attach`] |
+//! | `sk_lookup`, `flow_dissector` (network namespaces) | [`netns`] | [`netns::attach`], [`netns::attach_path`] |
 //!
 //! [`by_section`] attaches a program where its section name says (libbpf's
 //! `bpf_program__attach`); the section table itself is the spec's
@@ -28,21 +33,27 @@
 //! Every way of attaching yields a [`Link`], which owns what it created and undoes it when
 //! dropped, or when [`Link::detach`] is called, which reports errors.
 
+pub mod cgroup;
 mod error;
 pub mod iter;
 pub mod kprobe;
 mod link;
 mod netlink;
+pub mod netns;
 pub mod perf_event;
+mod prog_attach;
 pub mod raw_tracepoint;
+pub mod reuseport;
 mod section;
 pub mod socket;
+pub mod sockmap;
 pub mod tc;
 pub mod tracefs;
 pub mod tracepoint;
 pub mod tracing;
 pub mod uprobe;
 pub mod usdt;
+pub mod xdp;
 
 #[cfg(test)]
 mod fake_tests;
@@ -57,3 +68,4 @@ pub use section::by_section;
 pub use tc::{TcDirection, TcFilter, TcFilterInfo};
 pub use tracefs::prune_stale_kprobes;
 pub use uprobe::{find_binary, UPROBE_PMU};
+pub use xdp::{XdpMode, XdpOptions};
