@@ -43,6 +43,19 @@ use super::{Btf, BtfError, Kind, Member, Type, TypeBody};
 /// BTF is taken for a loop. The kernel's own types nest a few dozen levels at most.
 pub const MAX_DEPTH: usize = 256;
 
+/// The most text a header may have for BTF of `btf_len` bytes: 1 MiB plus 16 bytes per
+/// byte of BTF (a kernel's header is half its BTF's size). Inline anonymous records can
+/// make the text grow exponentially with their nesting; this bounds time and memory.
+pub fn output_limit(btf_len: usize) -> usize {
+    (1 << 20) + btf_len.saturating_mul(16)
+}
+
+/// The most steps (a type visited by the ordering or the writing walk) a dump of
+/// `types` types may take: 64 per type, plus 64 Ki (this host's kernel BTF dumps within it).
+pub fn step_limit(types: u32) -> usize {
+    (types as usize).saturating_mul(64) + (1 << 16)
+}
+
 /// Pointer (and `long`) size of the BPF target.
 const PTR_SIZE: u32 = 8;
 
@@ -75,6 +88,20 @@ pub enum DumpError {
         /// Its kind.
         kind: Kind,
     },
+    /// The header grew past [`output_limit`] of the BTF's size: anonymous records that
+    /// embed each other many times over (each written inline, so the text doubles with
+    /// each level), which no compiler writes.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The walks took more than [`step_limit`] steps: pointers and prototypes that
+    /// refer to each other many times over (a walk does not remember what it passed
+    /// through a pointer or a prototype, as libbpf's does not), which no compiler writes.
+    TooManySteps {
+        /// The limit.
+        limit: usize,
+    },
     /// No type of the BTF has a name that was asked for.
     NotFound {
         /// The name.
@@ -97,6 +124,16 @@ impl fmt::Display for DumpError {
             DumpError::UnexpectedKind { id, kind } => {
                 write!(f, "type [{id}] is a {kind}, which C cannot declare there")
             }
+            DumpError::TooLarge { limit } => write!(
+                f,
+                "the header would be larger than {limit} bytes: anonymous records nested \
+                 many times over"
+            ),
+            DumpError::TooManySteps { limit } => write!(
+                f,
+                "ordering the types took more than {limit} steps: types that refer to each \
+                 other many times over"
+            ),
             DumpError::NotFound { name } => write!(f, "no type named '{name}' in the BTF"),
         }
     }
@@ -218,6 +255,11 @@ struct Dumper<'b> {
     /// Natural alignments found so far, by id (0: not yet).
     aligns: Vec<u32>,
     out: String,
+    /// [`output_limit`] of this BTF.
+    limit: usize,
+    /// Steps taken, and [`step_limit`] of this BTF.
+    steps: usize,
+    step_limit: usize,
 }
 
 /// `__builtin_va_list` is clang's own: a typedef of it in the BTF is not written.
@@ -248,6 +290,9 @@ impl<'b> Dumper<'b> {
             queue: Vec::new(),
             aligns: vec![0; btf.len() as usize],
             out: String::new(),
+            limit: output_limit(btf.as_bytes().len()),
+            steps: 0,
+            step_limit: step_limit(btf.len()),
         }
     }
 
@@ -269,6 +314,17 @@ impl<'b> Dumper<'b> {
         self.btf
             .type_by_id(id)
             .map_err(|source| DumpError::Btf { id, source })
+    }
+
+    /// One more step of a walk, within [`step_limit`].
+    fn step(&mut self) -> Result<(), DumpError> {
+        self.steps += 1;
+        if self.steps > self.step_limit {
+            return Err(DumpError::TooManySteps {
+                limit: self.step_limit,
+            });
+        }
+        Ok(())
     }
 
     /// A type's kind and name, without decoding it (a kernel struct has hundreds of
@@ -333,6 +389,7 @@ impl<'b> Dumper<'b> {
         if depth > MAX_DEPTH {
             return Err(DumpError::TooDeep { id });
         }
+        self.step()?;
         let order = self.state(id)?.order;
         if order == Order::Ordered {
             return Ok(true);
@@ -435,6 +492,7 @@ impl<'b> Dumper<'b> {
         if depth > MAX_DEPTH {
             return Err(DumpError::TooDeep { id });
         }
+        self.step()?;
         let top_level = cont_id == 0;
         let state = self.state(id)?;
         if state.emit == Emit::Emitted {
@@ -740,6 +798,9 @@ impl<'b> Dumper<'b> {
         let mut off: i64 = 0;
         let mut prev_bitfield = false;
         for (index, m) in members.iter().enumerate() {
+            if self.out.len() > self.limit {
+                return Err(DumpError::TooLarge { limit: self.limit });
+            }
             let m_off = m.bit_offset as i64;
             let m_sz = m.bitfield_size as i64;
             let m_align = if packed {
@@ -748,7 +809,7 @@ impl<'b> Dumper<'b> {
                 self.align_of(m.type_id, 0)?
             };
             let in_bitfield = prev_bitfield && m_sz != 0;
-            self.emit_bit_padding(off, m_off, m_align as i64, in_bitfield, lvl + 1);
+            self.emit_bit_padding(off, m_off, m_align as i64, in_bitfield, lvl + 1)?;
             let _ = write!(self.out, "\n{}", indent(lvl + 1));
             self.emit_member_decl(m, lvl + 1, depth)?;
             if m_sz != 0 {
@@ -764,7 +825,7 @@ impl<'b> Dumper<'b> {
             self.out.push(';');
         }
         if is_struct {
-            self.emit_bit_padding(off, size as i64 * 8, align as i64, false, lvl + 1);
+            self.emit_bit_padding(off, size as i64 * 8, align as i64, false, lvl + 1)?;
         }
         // `struct empty {}` stays on one line.
         if !members.is_empty() || size != 0 {
@@ -794,9 +855,9 @@ impl<'b> Dumper<'b> {
         next_align: i64,
         in_bitfield: bool,
         lvl: usize,
-    ) {
+    ) -> Result<(), DumpError> {
         if cur_off >= next_off {
-            return;
+            return Ok(());
         }
         const PADS: [(&str, i64); 4] = [
             ("long", PTR_SIZE as i64 * 8),
@@ -831,6 +892,10 @@ impl<'b> Dumper<'b> {
         }
         // Whole fillers of the chosen type, then the smallest type that holds the rest.
         while cur < next_off {
+            // A struct of 4 GiB would be 500 million fillers.
+            if self.out.len() > self.limit {
+                return Err(DumpError::TooLarge { limit: self.limit });
+            }
             let bits = (next_off - cur).min(pad_bits);
             if bits < pad_bits {
                 if let Some(&(name, width)) = PADS.iter().rev().find(|(_, w)| *w >= bits) {
@@ -841,6 +906,7 @@ impl<'b> Dumper<'b> {
             let _ = write!(self.out, "\n{}{pad_type}: {bits};", indent(lvl));
             cur += bits;
         }
+        Ok(())
     }
 
     /// A type's natural alignment in bytes as the BTF shows it (libbpf's
@@ -1020,6 +1086,10 @@ impl<'b> Dumper<'b> {
         // `int ***p`, not `int * * *p`; a lone pointer of a function pointer is `(*f)`.
         let mut last_was_ptr = true;
         while let Some(id) = decls.pop() {
+            // Every declaration goes through here: the one place to bound the text.
+            if self.out.len() > self.limit {
+                return Err(DumpError::TooLarge { limit: self.limit });
+            }
             if id == 0 {
                 self.emit_mods(decls)?;
                 self.out.push_str("void");

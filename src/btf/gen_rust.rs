@@ -51,6 +51,11 @@ pub enum GenError {
         /// Where the walk stopped.
         id: u32,
     },
+    /// A struct or union that contains itself by value, which no C compiler writes.
+    Cycle {
+        /// The record.
+        id: u32,
+    },
 }
 
 impl fmt::Display for GenError {
@@ -61,6 +66,7 @@ impl fmt::Display for GenError {
                 f,
                 "type [{id}] nests deeper than {MAX_DEPTH} levels: a loop in the BTF"
             ),
+            GenError::Cycle { id } => write!(f, "type [{id}] contains itself by value"),
         }
     }
 }
@@ -69,7 +75,7 @@ impl std::error::Error for GenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             GenError::Btf { source, .. } => Some(source),
-            GenError::TooDeep { .. } => None,
+            GenError::TooDeep { .. } | GenError::Cycle { .. } => None,
         }
     }
 }
@@ -157,6 +163,9 @@ struct Generator<'b> {
     layouts: HashMap<u32, Layout>,
     /// Ids waiting for their layout.
     pending: Vec<u32>,
+    /// Records whose layout is being computed: met again, they contain themselves (and
+    /// without this, each member on the way would be walked again: exponential).
+    in_progress: HashSet<u32>,
 }
 
 /// Rust's keywords, which a C name may be: written as raw identifiers.
@@ -215,6 +224,7 @@ impl<'b> Generator<'b> {
             used,
             layouts: HashMap::new(),
             pending: Vec::new(),
+            in_progress: HashSet::new(),
         }
     }
 
@@ -447,7 +457,12 @@ impl<'b> Generator<'b> {
         if let Some(layout) = self.layouts.get(&id) {
             return Ok(layout.clone());
         }
-        let layout = self.layout(id, name, depth)?;
+        if !self.in_progress.insert(id) {
+            return Err(GenError::Cycle { id });
+        }
+        let layout = self.layout(id, name, depth);
+        self.in_progress.remove(&id);
+        let layout = layout?;
         self.layouts.insert(id, layout.clone());
         Ok(layout)
     }

@@ -366,3 +366,66 @@ fn function_as_a_member_type_is_refused() {
         }
     );
 }
+
+#[test]
+fn anonymous_records_nested_many_times_over_are_refused_not_written() {
+    // Each anonymous struct holds the previous one twice: 2^20 copies inline.
+    let mut b = BtfBuilder::new();
+    let mut inner = b.add_int("int", 4, BTF_INT_SIGNED);
+    let mut size = 4;
+    for _ in 0..20 {
+        inner = b.add_struct(
+            "",
+            size * 2,
+            &[("a", inner, 0, 0), ("b", inner, size * 8, 0)],
+        );
+        size *= 2;
+    }
+    b.add_struct("top", size, &[("x", inner, 0, 0)]);
+    let btf = Btf::parse(b.build()).unwrap();
+    let top = btf.len() - 1;
+    // The walk that declares what the members need is cut first; the text would be next.
+    assert_eq!(
+        declarations(&btf, &[top]).unwrap_err(),
+        DumpError::TooManySteps {
+            limit: step_limit(btf.len())
+        }
+    );
+}
+
+#[test]
+fn prototypes_that_refer_to_each_other_many_times_over_are_refused_in_time() {
+    // Each prototype takes eight pointers to the previous one: 8^30 paths to walk.
+    let mut b = BtfBuilder::new();
+    let mut proto = b.add_func_proto(0, &[]);
+    for _ in 0..30 {
+        let ptr = b.add_ptr(proto);
+        let params: Vec<(&str, u32)> = (0..8).map(|_| ("", ptr)).collect();
+        proto = b.add_func_proto(0, &params);
+    }
+    let ptr = b.add_ptr(proto);
+    b.add_typedef("cb", ptr);
+    let btf = Btf::parse(b.build()).unwrap();
+    let error = declarations(&btf, &[btf.len() - 1]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            DumpError::TooManySteps { .. } | DumpError::TooLarge { .. }
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_struct_of_four_gigabytes_is_refused_not_padded() {
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, BTF_INT_SIGNED);
+    b.add_struct("huge", u32::MAX - 3, &[("x", int, 0, 0)]);
+    let btf = Btf::parse(b.build()).unwrap();
+    assert_eq!(
+        declarations(&btf, &[2]).unwrap_err(),
+        DumpError::TooLarge {
+            limit: output_limit(btf.as_bytes().len())
+        }
+    );
+}

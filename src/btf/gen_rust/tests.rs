@@ -238,3 +238,18 @@ fn a_loop_and_a_bad_id_are_errors() {
     let error = generate(&btf, "x").unwrap_err();
     assert!(matches!(error, GenError::Btf { id: 77, .. }), "{error:?}");
 }
+
+#[test]
+fn a_struct_containing_itself_is_refused_at_once() {
+    // Each of its members is itself: walking them all would never end in time.
+    let mut b = BtfBuilder::new();
+    let members: Vec<(String, u32, u32, u8)> =
+        (0..8).map(|i| (format!("m{i}"), 1, i * 32, 0)).collect();
+    let specs: Vec<(&str, u32, u32, u8)> = members
+        .iter()
+        .map(|(n, t, o, s)| (n.as_str(), *t, *o, *s))
+        .collect();
+    b.add_struct("me", 32, &specs);
+    let btf = Btf::parse(b.build()).unwrap();
+    assert_eq!(generate(&btf, "x").unwrap_err(), GenError::Cycle { id: 1 });
+}
