@@ -43,6 +43,10 @@ pub enum Probe {
     Tc,
     /// A socket: the program filters what it receives.
     Socket,
+    /// Many functions of one user-space binary, through one multi-uprobe link (6.6).
+    UprobeMulti,
+    /// Many kernel functions, through one multi-kprobe (fprobe) link (5.18).
+    KprobeMulti,
 }
 
 /// How the program was bound to the perf event.
@@ -105,6 +109,14 @@ impl Probe {
                 "a socket: the program sees each packet the socket would receive and says how \
                  many of its bytes the socket keeps"
             }
+            Probe::UprobeMulti => {
+                "a multi-uprobe: uprobes at many file offsets of one binary, one link, each \
+                 place with its own BPF cookie"
+            }
+            Probe::KprobeMulti => {
+                "a multi-kprobe: an fprobe on many kernel functions, one link, each function \
+                 with its own BPF cookie"
+            }
         }
     }
 }
@@ -150,6 +162,8 @@ impl fmt::Display for AttachMethod {
             Probe::Usdt => "USDT uprobe",
             Probe::Tc => "tc",
             Probe::Socket => "socket",
+            Probe::UprobeMulti => "multi-uprobe",
+            Probe::KprobeMulti => "multi-kprobe",
         };
         let via = match self.via {
             Via::BpfLink => "BPF link",

@@ -13,6 +13,8 @@
 //! | sampling perf events | [`perf_event`] | [`perf_event::attach`] |
 //! | tc classifiers (TCX, or clsact + rtnetlink) | [`tc`] | [`tc::attach`] |
 //! | socket filters | [`socket`] | [`socket::attach`], [`socket::attach_packet`] |
+//! | `uprobe.multi`, `uretprobe.multi` (6.6) | [`uprobe_multi`] | [`uprobe_multi::attach_symbols`], [`uprobe_multi::attach_glob`] |
+//! | `kprobe.multi`, `kretprobe.multi` (5.18) | [`kprobe_multi`] | [`kprobe_multi::attach`], [`kprobe_multi::attach_glob`] |
 //!
 //! [`by_section`] attaches a program where its section name says (libbpf's
 //! `bpf_program__attach`); the section table itself is the spec's
@@ -31,6 +33,7 @@
 mod error;
 pub mod iter;
 pub mod kprobe;
+pub mod kprobe_multi;
 mod link;
 mod netlink;
 pub mod perf_event;
@@ -42,6 +45,7 @@ pub mod tracefs;
 pub mod tracepoint;
 pub mod tracing;
 pub mod uprobe;
+pub mod uprobe_multi;
 pub mod usdt;
 
 #[cfg(test)]

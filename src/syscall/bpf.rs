@@ -41,7 +41,11 @@ pub const BPF_ITER_CREATE: u32 = 33;
 
 /// Calls `bpf(cmd, attr, size_of::<A>())`, through the [seam](super::seam). Returns the
 /// non-negative result.
-fn sys_bpf<A: std::any::Any>(op: &'static str, cmd: u32, attr: &mut A) -> Result<i64, SysError> {
+pub(super) fn sys_bpf<A: std::any::Any>(
+    op: &'static str,
+    cmd: u32,
+    attr: &mut A,
+) -> Result<i64, SysError> {
     let size = std::mem::size_of::<A>() as libc::c_uint;
     super::seam::bpf(cmd, attr, |attr| {
         // SAFETY: `attr` is a live, exclusively borrowed `#[repr(C)]` struct of exactly
@@ -54,7 +58,7 @@ fn sys_bpf<A: std::any::Any>(op: &'static str, cmd: u32, attr: &mut A) -> Result
 }
 
 /// Like [`sys_bpf`], for the commands that return a new fd.
-fn sys_bpf_fd<A: std::any::Any>(
+pub(super) fn sys_bpf_fd<A: std::any::Any>(
     op: &'static str,
     cmd: u32,
     attr: &mut A,
@@ -66,7 +70,7 @@ fn sys_bpf_fd<A: std::any::Any>(
 }
 
 /// A pointer as the kernel's `__aligned_u64`.
-fn ptr_u64<T: ?Sized>(p: *const T) -> u64 {
+pub(super) fn ptr_u64<T: ?Sized>(p: *const T) -> u64 {
     p as *const u8 as usize as u64
 }
 

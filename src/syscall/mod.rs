@@ -37,6 +37,7 @@ mod bpf;
 mod cpus;
 mod error;
 mod load;
+mod multi;
 mod net;
 mod perf_event;
 mod rlimit;
@@ -54,6 +55,7 @@ pub use load::{
     load_btf, load_program, BtfInfoOutcome, ProgLoadOptions, ProgLoadRequest, VerifierError,
     VerifierLog, MIN_LOG_SIZE,
 };
+pub use multi::*;
 pub use net::*;
 pub use perf_event::*;
 pub use rlimit::{get_memlock, set_memlock};
