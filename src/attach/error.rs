@@ -137,6 +137,13 @@ pub enum AttachError {
         /// What was searched.
         searched: String,
     },
+    /// A struct_ops map could not be registered (before any system call).
+    StructOps {
+        /// The map.
+        map: String,
+        /// Why.
+        reason: String,
+    },
     /// No network interface of that name or index.
     InterfaceNotFound {
         /// The name or index asked for.
@@ -223,6 +230,9 @@ impl fmt::Display for AttachError {
             ),
             AttachError::NoMatch { pattern, searched } => {
                 write!(f, "no match for {pattern:?} in {searched}")
+            }
+            AttachError::StructOps { map, reason } => {
+                write!(f, "registering struct_ops map {map}: {reason}")
             }
             AttachError::InterfaceNotFound { interface } => {
                 write!(f, "no network interface {interface} (see `ip link`)")

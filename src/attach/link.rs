@@ -11,7 +11,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::{socket, tc, tracefs, usdt, AttachError, TcFilter};
+use super::{socket, struct_ops, tc, tracefs, usdt, AttachError, TcFilter};
 use crate::syscall;
 use crate::uapi::AttachType;
 
@@ -47,6 +47,9 @@ pub enum Probe {
     UprobeMulti,
     /// Many kernel functions, through one multi-kprobe (fprobe) link (5.18).
     KprobeMulti,
+    /// A kernel ops struct (`tcp_congestion_ops`, ...) implemented by programs: a
+    /// struct_ops map registered with the kernel (5.6).
+    StructOps,
 }
 
 /// How the program was bound to the perf event.
@@ -63,6 +66,9 @@ pub enum Via {
     Netlink,
     /// `setsockopt(SO_ATTACH_BPF)`.
     Setsockopt,
+    /// `BPF_MAP_UPDATE_ELEM` of a struct_ops map's value: registered until its key is
+    /// deleted.
+    MapUpdate,
 }
 
 /// How a [`Link`] was made: `kprobe PMU + BPF link`.
@@ -117,6 +123,10 @@ impl Probe {
                 "a multi-kprobe: an fprobe on many kernel functions, one link, each function \
                  with its own BPF cookie"
             }
+            Probe::StructOps => {
+                "a kernel ops struct implemented by the programs (a struct_ops map): the \
+                 kernel calls them where it would call its own implementations"
+            }
         }
     }
 }
@@ -144,6 +154,12 @@ impl Via {
                 "attached with setsockopt(SO_ATTACH_BPF), detached with SO_DETACH_BPF when \
                  the link is dropped"
             }
+            Via::MapUpdate => {
+                "registered with BPF_MAP_UPDATE_ELEM of the struct_ops map's value, \
+                 unregistered with BPF_MAP_DELETE_ELEM when the link is dropped (kernels \
+                 before 6.4 have no struct_ops links; an object's .struct_ops section asks \
+                 for this way)"
+            }
         }
     }
 }
@@ -164,6 +180,7 @@ impl fmt::Display for AttachMethod {
             Probe::Socket => "socket",
             Probe::UprobeMulti => "multi-uprobe",
             Probe::KprobeMulti => "multi-kprobe",
+            Probe::StructOps => "struct_ops",
         };
         let via = match self.via {
             Via::BpfLink => "BPF link",
@@ -171,6 +188,7 @@ impl fmt::Display for AttachMethod {
             Via::RawTracepointOpen => "BPF_RAW_TRACEPOINT_OPEN",
             Via::Netlink => "netlink clsact bpf filter",
             Via::Setsockopt => "SO_ATTACH_BPF",
+            Via::MapUpdate => "BPF_MAP_UPDATE_ELEM",
         };
         write!(f, "{probe} + {via}")
     }
@@ -258,6 +276,8 @@ pub(super) enum Owned {
     /// A USDT probe's entry in `__bpf_usdt_ip_to_spec_id` (kernels without BPF cookies):
     /// deleted once no uprobe can look it up any more.
     UsdtIp(usdt::UsdtIpEntry),
+    /// A struct_ops map registered with `BPF_MAP_UPDATE_ELEM`: its key deleted.
+    StructOps(struct_ops::StructOpsGuard),
 }
 
 impl Link {
@@ -387,6 +407,7 @@ impl Link {
                 drop(entry);
                 Ok(())
             }
+            Some(Owned::StructOps(guard)) => guard.unregister(&self.target),
             None => Ok(()),
         };
         if result.is_ok() {

@@ -15,6 +15,7 @@
 //! | socket filters | [`socket`] | [`socket::attach`], [`socket::attach_packet`] |
 //! | `uprobe.multi`, `uretprobe.multi` (6.6) | [`uprobe_multi`] | [`uprobe_multi::attach_symbols`], [`uprobe_multi::attach_glob`] |
 //! | `kprobe.multi`, `kretprobe.multi` (5.18) | [`kprobe_multi`] | [`kprobe_multi::attach`], [`kprobe_multi::attach_glob`] |
+//! | struct_ops maps (`.struct_ops` 5.6, `.struct_ops.link` 6.4) | [`struct_ops`] | [`struct_ops::register`] |
 //!
 //! [`by_section`] attaches a program where its section name says (libbpf's
 //! `bpf_program__attach`); the section table itself is the spec's
@@ -40,6 +41,7 @@ pub mod perf_event;
 pub mod raw_tracepoint;
 mod section;
 pub mod socket;
+pub mod struct_ops;
 pub mod tc;
 pub mod tracefs;
 pub mod tracepoint;

@@ -128,6 +128,10 @@ fn no_target(prog: &Program) -> AttachError {
         (ProgramType::PerfEvent, _) => {
             "attach::perf_event::attach(&program, event, pid, cpu, options)"
         }
+        (ProgramType::StructOps, _) => {
+            "attach::struct_ops::register(&object, map): a struct_ops program implements a \
+             member of its object's struct_ops map, which is registered whole"
+        }
         _ => "nothing yet: this loader has no function for this kind of program",
     };
     AttachError::NoTarget {

@@ -42,6 +42,7 @@ mod net;
 mod perf_event;
 mod rlimit;
 mod seam;
+mod struct_ops;
 
 #[cfg(test)]
 mod kernel_tests;
@@ -60,6 +61,7 @@ pub use net::*;
 pub use perf_event::*;
 pub use rlimit::{get_memlock, set_memlock};
 pub(crate) use seam::probe_once;
+pub use struct_ops::link_create_struct_ops;
 
 /// Mounts tracefs at `target` (`mount -t tracefs tracefs TARGET`). Needs root.
 pub fn mount_tracefs(target: &std::path::Path) -> Result<(), SysError> {

@@ -1,0 +1,200 @@
+//! struct_ops maps fitted to the running kernel, as libbpf's `bpf_map__init_kern_struct_ops`:
+//! the object declares its ops struct with its own (local) type; the kernel takes the map's
+//! value as its own `struct bpf_struct_ops_<name>`, which wraps the kernel's ops struct
+//! (`struct bpf_struct_ops_tcp_congestion_ops { common; struct tcp_congestion_ops data; }`).
+//!
+//! For each struct_ops map of the object ([`crate::elf::struct_ops`]):
+//! 1. the kernel's ops struct and its wrapper are found by name in vmlinux's BTF (neither:
+//!    the kernel cannot take a BPF implementation of this struct, [`LoadError::StructOps`]);
+//! 2. each local member is matched by name with the kernel's: a data member is copied to
+//!    the kernel's offset inside `data` (sizes must agree); a function pointer set to a
+//!    program records where the program's fd will go, and gives the program its
+//!    `attach_btf_id` (the kernel's ops struct) and `expected_attach_type` (the kernel
+//!    member's index), with which it must be loaded; a member the kernel lacks is skipped
+//!    if the object left it zero, refused otherwise;
+//! 3. the map is created with `btf_vmlinux_value_type_id` = the wrapper's id, value size =
+//!    the wrapper's size, and the object's BTF fd (`crate::load::map`).
+//!
+//! Registration (writing the fds and `BPF_MAP_UPDATE_ELEM`, or a BPF link) is an attach
+//! step: [`crate::attach::struct_ops`].
+//!
+//! ABI: `BPF_MAP_TYPE_STRUCT_OPS`, `btf_vmlinux_value_type_id`, `BPF_PROG_TYPE_STRUCT_OPS`
+//! with `attach_btf_id` and `expected_attach_type` (`include/uapi/linux/bpf.h`); the
+//! wrapper's name is the kernel's `BPF_STRUCT_OPS_TYPE_VALUE_PREFIX`
+//! (`kernel/bpf/bpf_struct_ops.c`).
+
+use crate::btf::{Btf, Kind, TypeBody};
+use crate::elf::struct_ops::{KernelStructOps, StructOpsSpec};
+use crate::elf::{ObjectSpec, ProgramSpec};
+use crate::uapi::{AttachType, ProgramType};
+
+use super::program::AttachBtf;
+use super::LoadError;
+
+/// The kernel's prefix of the value type that wraps each ops struct.
+const VALUE_PREFIX: &str = "bpf_struct_ops_";
+
+/// Does the object have struct_ops maps?
+pub(super) fn has_struct_ops(spec: &ObjectSpec) -> bool {
+    spec.maps.iter().any(|m| m.struct_ops.is_some())
+}
+
+/// `spec` with every struct_ops map fitted to `kernel` (value size, value type id, the
+/// kernel's value) and every program a map points to given its member index as
+/// `expected_attach_type`; `None` when the object has no struct_ops map.
+pub(super) fn fit_to_kernel(
+    spec: &ObjectSpec,
+    kernel: Option<&Btf>,
+) -> Result<Option<ObjectSpec>, LoadError> {
+    if !has_struct_ops(spec) {
+        return Ok(None);
+    }
+    let kernel = kernel.ok_or(LoadError::NoKernelBtf)?;
+    let mut fitted = spec.clone();
+    for map in &mut fitted.maps {
+        let Some(ops) = map.struct_ops.as_mut() else {
+            continue;
+        };
+        let kernel_ops = kernel_value(kernel, ops).map_err(|reason| LoadError::StructOps {
+            map: map.name.clone(),
+            reason,
+        })?;
+        map.value_size = kernel_ops.value.len() as u32;
+        map.btf_vmlinux_value_type_id = kernel_ops.value_type_id;
+        // The kernel refuses key and value types beside btf_vmlinux_value_type_id.
+        map.btf_key_type_id = 0;
+        map.btf_value_type_id = 0;
+        for (_, program, member_index) in &kernel_ops.programs {
+            if let Some(p) = fitted.programs.iter_mut().find(|p| p.name == *program) {
+                p.expected_attach_type = AttachType(*member_index);
+            }
+        }
+        ops.kernel = Some(kernel_ops);
+    }
+    Ok(Some(fitted))
+}
+
+/// The `attach_btf_id` of a struct_ops program: the kernel's ops struct of the (first)
+/// map that points to it; `None` for any other program, and for a struct_ops program no
+/// map points to.
+pub(super) fn attach_btf(spec: &ObjectSpec, program: &ProgramSpec) -> Option<AttachBtf> {
+    if program.prog_type != ProgramType::StructOps {
+        return None;
+    }
+    spec.maps
+        .iter()
+        .filter_map(|m| m.struct_ops.as_ref())
+        .find_map(|ops| {
+            let kernel = ops.kernel.as_ref()?;
+            kernel
+                .programs
+                .iter()
+                .any(|(_, name, _)| *name == program.name)
+                .then(|| AttachBtf {
+                    name: ops.type_name.clone(),
+                    type_id: kernel.type_id,
+                    module: None,
+                })
+        })
+}
+
+/// Is `program` a struct_ops program that no struct_ops map points to? libbpf does not
+/// load those (`bpf_object_adjust_struct_ops_autoload`): the kernel would have no member
+/// to verify it against.
+pub(super) fn is_unused(spec: &ObjectSpec, program: &ProgramSpec) -> bool {
+    program.prog_type == ProgramType::StructOps
+        && !spec
+            .maps
+            .iter()
+            .filter_map(|m| m.struct_ops.as_ref())
+            .any(|ops| {
+                ops.members
+                    .iter()
+                    .any(|m| m.program.as_deref() == Some(program.name.as_str()))
+            })
+}
+
+/// The kernel's value for `ops`: steps 1 and 2 of the module's header.
+fn kernel_value(kernel: &Btf, ops: &StructOpsSpec) -> Result<KernelStructOps, String> {
+    let type_id = kernel
+        .find_by_name_kind(&ops.type_name, Kind::Struct)
+        .map_err(|_| format!("the kernel has no struct {}", ops.type_name))?;
+    let wrapper = format!("{VALUE_PREFIX}{}", ops.type_name);
+    let value_type_id = kernel
+        .find_by_name_kind(&wrapper, Kind::Struct)
+        .map_err(|_| {
+            format!(
+                "the kernel cannot take a BPF struct {} (no struct {wrapper} in its BTF: \
+             struct_ops needs Linux 5.6 and a kernel that lets BPF implement this struct)",
+                ops.type_name
+            )
+        })?;
+    let btf_error = |e: crate::btf::BtfError| e.to_string();
+    let TypeBody::Struct {
+        size: value_size,
+        members: wrapper_members,
+    } = kernel.type_by_id(value_type_id).map_err(btf_error)?.body
+    else {
+        return Err(format!("{wrapper} is not a struct"));
+    };
+    let data_offset = wrapper_members
+        .iter()
+        .find(|m| m.name == "data")
+        .map(|m| m.bit_offset / 8)
+        .ok_or_else(|| format!("{wrapper} has no member data"))?;
+    let TypeBody::Struct {
+        members: kernel_members,
+        ..
+    } = kernel.type_by_id(type_id).map_err(btf_error)?.body
+    else {
+        return Err(format!("{} is not a struct", ops.type_name));
+    };
+    let mut value = vec![0u8; value_size as usize];
+    let mut programs = Vec::new();
+    for member in &ops.members {
+        let local = ops
+            .data
+            .get(member.offset as usize..(member.offset + member.size) as usize)
+            .ok_or_else(|| format!("member {} lies outside the variable", member.name))?;
+        let Some((index, kernel_member)) = kernel_members
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.name == member.name)
+        else {
+            // libbpf: a member the kernel lacks is fine only if the object left it empty.
+            if member.program.is_none() && local.iter().all(|&b| b == 0) {
+                continue;
+            }
+            return Err(format!(
+                "the kernel's struct {} has no member {}",
+                ops.type_name, member.name
+            ));
+        };
+        let at = data_offset + kernel_member.bit_offset / 8;
+        if member.is_function {
+            if let Some(program) = &member.program {
+                programs.push((at, program.clone(), index as u32));
+            }
+            continue;
+        }
+        let kernel_size = kernel
+            .resolve_size(kernel_member.type_id)
+            .map_err(btf_error)?;
+        if kernel_size != member.size {
+            return Err(format!(
+                "member {} is {} bytes here and {kernel_size} in the kernel",
+                member.name, member.size
+            ));
+        }
+        value
+            .get_mut(at as usize..(at + kernel_size) as usize)
+            .ok_or_else(|| format!("member {} lies outside {wrapper}", member.name))?
+            .copy_from_slice(local);
+    }
+    Ok(KernelStructOps {
+        type_id,
+        value_type_id,
+        value,
+        programs,
+    })
+}
