@@ -282,3 +282,53 @@ fn is_function_pointer(btf: &Btf, id: u32) -> bool {
         .and_then(|target| btf.kind(target).ok())
         == Some(Kind::FuncProto)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> StructOpsSpec {
+        let member = |name: &str, offset, size, is_function| StructOpsMember {
+            name: name.into(),
+            offset,
+            size,
+            is_function,
+            program: None,
+        };
+        StructOpsSpec {
+            type_name: "demo_ops".into(),
+            data: vec![0; 16],
+            members: vec![member("go", 0, 8, true), member("name", 8, 8, false)],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn members_are_set_by_name_and_checked() {
+        let mut ops = spec();
+        ops.set_member("name", b"abcdefg\0").unwrap();
+        assert_eq!(&ops.data[8..], b"abcdefg\0");
+        ops.set_program("go", Some("prog")).unwrap();
+        assert_eq!(ops.members[0].program.as_deref(), Some("prog"));
+        assert_eq!(
+            ops.set_member("name", b"short").unwrap_err().to_string(),
+            "member name: 5 bytes given for a member of 8"
+        );
+        assert_eq!(
+            ops.set_member("go", &[0; 8]).unwrap_err().to_string(),
+            "member go: a function pointer: set_program names its program"
+        );
+        assert_eq!(
+            ops.set_program("name", Some("prog"))
+                .unwrap_err()
+                .to_string(),
+            "member name: not a function pointer"
+        );
+        assert_eq!(
+            ops.set_member("nope", &[]).unwrap_err(),
+            StructOpsError::NoMember {
+                member: "nope".into()
+            }
+        );
+    }
+}

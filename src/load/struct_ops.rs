@@ -198,3 +198,116 @@ fn kernel_value(kernel: &Btf, ops: &StructOpsSpec) -> Result<KernelStructOps, St
         programs,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btf::build::BtfBuilder;
+    use crate::elf::struct_ops::StructOpsMember;
+
+    /// A kernel whose `struct demo_ops` is laid out otherwise than the object's: an extra
+    /// member first, `name` before `go`; and its wrapper `bpf_struct_ops_demo_ops`, with
+    /// the ops struct at offset 16.
+    fn kernel(with_wrapper: bool) -> Btf {
+        let mut b = BtfBuilder::new();
+        let u32_ = b.add_int("unsigned int", 4, 0);
+        let char_ = b.add_int("char", 1, 0);
+        let name = b.add_array(char_, u32_, 8);
+        let proto = b.add_func_proto(u32_, &[]);
+        let fn_ptr = b.add_ptr(proto);
+        let ops = b.add_struct(
+            "demo_ops",
+            32,
+            &[
+                ("kernel_only", u32_, 0, 0),
+                ("name", name, 64, 0),
+                ("go", fn_ptr, 128, 0),
+                ("flags", u32_, 192, 0),
+            ],
+        );
+        if with_wrapper {
+            let common = b.add_struct("bpf_struct_ops_common_value", 16, &[]);
+            b.add_struct(
+                "bpf_struct_ops_demo_ops",
+                48,
+                &[("common", common, 0, 0), ("data", ops, 128, 0)],
+            );
+        }
+        Btf::parse(b.build()).unwrap()
+    }
+
+    /// The object's `struct demo_ops { u32 (*go)(void); char name[8]; u32 unused; }`,
+    /// `go` set to program `prog_go`, `name` "demo", `unused` as given.
+    fn local(unused: u32) -> StructOpsSpec {
+        let mut data = vec![0u8; 24];
+        data[8..12].copy_from_slice(b"demo");
+        data[16..20].copy_from_slice(&unused.to_ne_bytes());
+        let member =
+            |name: &str, offset, size, is_function, program: Option<&str>| StructOpsMember {
+                name: name.into(),
+                offset,
+                size,
+                is_function,
+                program: program.map(Into::into),
+            };
+        StructOpsSpec {
+            type_name: "demo_ops".into(),
+            type_id: 1,
+            section_offset: 0,
+            data,
+            members: vec![
+                member("go", 0, 8, true, Some("prog_go")),
+                member("name", 8, 8, false, None),
+                member("unused", 16, 4, false, None),
+            ],
+            kernel: None,
+        }
+    }
+
+    #[test]
+    fn the_value_is_laid_out_by_the_kernels_types() {
+        let kernel = kernel(true);
+        let fitted = kernel_value(&kernel, &local(0)).unwrap();
+        assert_eq!(fitted.value.len(), 48);
+        // `data` at 16; `name` at 8 inside it; everything else zero.
+        let mut want = vec![0u8; 48];
+        want[24..28].copy_from_slice(b"demo");
+        assert_eq!(fitted.value, want);
+        // `go` is the kernel's member 2, at 16 + 16: the program's slot and attach type.
+        assert_eq!(fitted.programs, [(32, "prog_go".to_string(), 2)]);
+        assert_eq!(
+            kernel.type_name(fitted.value_type_id).unwrap(),
+            "bpf_struct_ops_demo_ops"
+        );
+        assert_eq!(kernel.type_name(fitted.type_id).unwrap(), "demo_ops");
+    }
+
+    #[test]
+    fn what_the_kernel_cannot_take_is_refused_as_libbpf_refuses_it() {
+        // A member the kernel lacks, set by the object.
+        assert_eq!(
+            kernel_value(&kernel(true), &local(1)).unwrap_err(),
+            "the kernel's struct demo_ops has no member unused"
+        );
+        // No wrapper: the kernel has the struct but lets no BPF implement it.
+        assert_eq!(
+            kernel_value(&kernel(false), &local(0)).unwrap_err(),
+            "the kernel cannot take a BPF struct demo_ops (no struct bpf_struct_ops_demo_ops \
+             in its BTF: struct_ops needs Linux 5.6 and a kernel that lets BPF implement this \
+             struct)"
+        );
+        // A data member of another size than the kernel's.
+        let mut wrong = local(0);
+        wrong.members[1].size = 4;
+        assert_eq!(
+            kernel_value(&kernel(true), &wrong).unwrap_err(),
+            "member name is 4 bytes here and 8 in the kernel"
+        );
+        let mut unknown = local(0);
+        unknown.type_name = "no_such_ops".into();
+        assert_eq!(
+            kernel_value(&kernel(true), &unknown).unwrap_err(),
+            "the kernel has no struct no_such_ops"
+        );
+    }
+}
