@@ -245,20 +245,17 @@ fn struct_ops_link_registers_and_unregisters_with_its_link() {
         eprintln!("this kernel cannot take a BPF tcp_congestion_ops: not run");
         return;
     }
-    // struct_ops links (6.4) are a link type of the kernel's `enum bpf_link_type`.
+    // struct_ops links (6.4): the kernel's BTF has their struct where it has them.
     let kernel = ebpf_loader::btf::kernel::load().unwrap();
-    let has_links = kernel
-        .find_by_name_kind("bpf_link_type", Kind::Enum)
-        .ok()
-        .and_then(|id| kernel.type_by_id(id).ok())
-        .is_some_and(|ty| match ty.body {
-            ebpf_loader::btf::TypeBody::Enum { values, .. } => {
-                values.iter().any(|v| v.name == "BPF_LINK_TYPE_STRUCT_OPS")
-            }
-            _ => false,
-        });
-    if !has_links {
-        eprintln!("this kernel has no struct_ops links (6.4): BPF_F_LINK maps not run");
+    if !ebpf_loader::load::has_struct_ops_links(&kernel) {
+        eprintln!("this kernel has no struct_ops links (6.4): checking the refusal");
+        let error = load(LINK_OBJECT, &ca_name("r")).map(drop).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "struct_ops map test_ca: it is in .struct_ops.link, to be registered by a BPF \
+             link, and this kernel has no struct_ops links (Linux 6.4: no struct \
+             bpf_struct_ops_link in its BTF); put it in .struct_ops instead"
+        );
         return;
     }
     congestion_control_round_trip(LINK_OBJECT, "l", Via::BpfLink);

@@ -19,7 +19,7 @@
 //! kernel by name (`syms`).
 //!
 //! Kernels before 5.18, or without `CONFIG_FPROBE`, have no multi-kprobes: [`available`]
-//! asks the kernel (libbpf's `probe_kern_kprobe_multi_link`) and every attach refuses with
+//! asks the kernel and every attach refuses with
 //! [`AttachError::MultiProbeUnsupported`] where it answers no.
 
 use std::ffi::CString;
@@ -40,11 +40,11 @@ pub struct KprobeMultiOptions {
     pub retprobe: bool,
 }
 
-/// Can `BPF_LINK_CREATE` make a multi-kprobe (5.18, `CONFIG_FPROBE`)? As libbpf's
-/// `probe_kern_kprobe_multi_link`: a program of that attach type linked to a function
-/// that does not exist gets `ENOENT` where the kernel can (it looked the name up);
-/// `EINVAL` (unknown attach type) or `EOPNOTSUPP` (no fprobe) where it cannot. Asked once
-/// per process.
+/// Can `BPF_LINK_CREATE` make a multi-kprobe (5.18, `CONFIG_FPROBE`)? A program of that
+/// attach type linked to a function that cannot exist is refused because the name was not
+/// found where the kernel can (it got as far as looking it up: `ESRCH` from 6.1's
+/// `ftrace_lookup_symbols`, `ENOENT` from later kernels'); with `EINVAL` (unknown attach
+/// type) or `EOPNOTSUPP` (no fprobe) where it cannot. Asked once per process.
 pub fn available() -> bool {
     static ANSWER: OnceLock<bool> = OnceLock::new();
     syscall::probe_once(&ANSWER, || {
@@ -61,7 +61,7 @@ pub fn available() -> bool {
         let names = [c"ebpf_loader_we_hope_this_does_not_exist"];
         match syscall::link_create_kprobe_multi(prog.as_fd(), &names, &[], 0) {
             Ok(_) => true,
-            Err(e) => e.errno == libc::ENOENT,
+            Err(e) => matches!(e.errno, libc::ENOENT | libc::ESRCH),
         }
     })
 }

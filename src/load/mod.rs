@@ -56,6 +56,7 @@ pub use program::{
     program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramInfo, VerifierError,
     VerifierLog, VerifierStats,
 };
+pub use struct_ops::has_struct_ops_links;
 pub use typed::{Array, HashMap, PerCpuArray, PerCpuHashMap, PerfEventArray, RingBufMap, TypedMap};
 
 /// Why an object could not be loaded. Each variant names the map or program; the cause,

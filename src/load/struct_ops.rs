@@ -12,6 +12,9 @@
 //!    `attach_btf_id` (the kernel's ops struct) and `expected_attach_type` (the kernel
 //!    member's index), with which it must be loaded; a member the kernel lacks is skipped
 //!    if the object left it zero, refused otherwise;
+//!    A map of `.struct_ops.link` (`BPF_F_LINK`) needs a kernel with struct_ops links
+//!    (6.4; its BTF has `struct bpf_struct_ops_link`): refused otherwise, as the kernel
+//!    would refuse the map's flag;
 //! 3. the map is created with `btf_vmlinux_value_type_id` = the wrapper's id, value size =
 //!    the wrapper's size, and the object's BTF fd (`crate::load::map`).
 //!
@@ -26,13 +29,22 @@
 use crate::btf::{Btf, Kind, TypeBody};
 use crate::elf::struct_ops::{KernelStructOps, StructOpsSpec};
 use crate::elf::{ObjectSpec, ProgramSpec};
-use crate::uapi::{AttachType, ProgramType};
+use crate::uapi::{AttachType, ProgramType, BPF_F_LINK};
 
 use super::program::AttachBtf;
 use super::LoadError;
 
 /// The kernel's prefix of the value type that wraps each ops struct.
 const VALUE_PREFIX: &str = "bpf_struct_ops_";
+/// The kernel's struct of a struct_ops link (`kernel/bpf/bpf_struct_ops.c`, 6.4): in its
+/// BTF where `BPF_F_LINK` maps and `BPF_LINK_CREATE` with `BPF_STRUCT_OPS` exist. (Not
+/// `BPF_LINK_TYPE_STRUCT_OPS`: that link type is older, for the kernel's own use.)
+const LINK_TYPE: &str = "bpf_struct_ops_link";
+
+/// Does the kernel register struct_ops maps by BPF link (6.4)? Its BTF says.
+pub fn has_struct_ops_links(kernel: &Btf) -> bool {
+    kernel.find_by_name_kind(LINK_TYPE, Kind::Struct).is_ok()
+}
 
 /// Does the object have struct_ops maps?
 pub(super) fn has_struct_ops(spec: &ObjectSpec) -> bool {
@@ -55,10 +67,19 @@ pub(super) fn fit_to_kernel(
         let Some(ops) = map.struct_ops.as_mut() else {
             continue;
         };
-        let kernel_ops = kernel_value(kernel, ops).map_err(|reason| LoadError::StructOps {
+        let refused = |reason| LoadError::StructOps {
             map: map.name.clone(),
             reason,
-        })?;
+        };
+        if map.map_flags & BPF_F_LINK != 0 && !has_struct_ops_links(kernel) {
+            return Err(refused(format!(
+                "it is in {}, to be registered by a BPF link, and this kernel has no \
+                 struct_ops links (Linux 6.4: no struct {LINK_TYPE} in its BTF); put it in \
+                 .struct_ops instead",
+                map.section
+            )));
+        }
+        let kernel_ops = kernel_value(kernel, ops).map_err(refused)?;
         map.value_size = kernel_ops.value.len() as u32;
         map.btf_vmlinux_value_type_id = kernel_ops.value_type_id;
         // The kernel refuses key and value types beside btf_vmlinux_value_type_id.
