@@ -158,6 +158,34 @@ pub enum AttachError {
         /// The kernel's own explanation (its extended ack), where it gave one.
         message: Option<String>,
     },
+    /// The target given for a cgroup program is not a cgroup v2 directory.
+    NotACgroup {
+        /// The path or fd given.
+        path: String,
+        /// What it is instead, or why it could not be opened.
+        reason: String,
+    },
+    /// The map given for a sockmap program is not a sockmap or sockhash.
+    NotASockmap {
+        /// The program.
+        program: String,
+        /// The map's name.
+        map: String,
+        /// The map's type.
+        map_type: crate::uapi::MapType,
+    },
+    /// The hook holds a program already, and the request was not to replace it: XDP with
+    /// `XDP_FLAGS_UPDATE_IF_NOEXIST` or as a BPF link (`EBUSY`), a replace whose expected
+    /// program is no longer the one attached (`EEXIST`), a second flow dissector on a
+    /// network namespace (`E2BIG` for a link, `EEXIST` beside a link).
+    AlreadyAttached {
+        /// The hook (`XDP (generic) of veth0 (ifindex 4)`, `flow_dissector of netns ...`).
+        target: String,
+        /// The request and the kernel's errno.
+        error: SysError,
+        /// The kernel's own explanation (its extended ack), where it gave one.
+        message: Option<String>,
+    },
     /// An rtnetlink reply could not be read.
     NetlinkReply {
         /// What was being attached to.
@@ -248,11 +276,36 @@ impl fmt::Display for AttachError {
                 }
                 Ok(())
             }
+            AttachError::AlreadyAttached {
+                target, message, ..
+            } => {
+                write!(
+                    f,
+                    "attaching to {target}: a program is attached there already"
+                )?;
+                if let Some(message) = message {
+                    write!(f, " (the kernel says: {message})")?;
+                }
+                Ok(())
+            }
             AttachError::NetlinkReply {
                 target,
                 request,
                 reason,
             } => write!(f, "attaching to {target}: the reply to {request}: {reason}"),
+            AttachError::NotACgroup { path, reason } => {
+                write!(f, "{path} is not a cgroup v2 directory: {reason}")
+            }
+            AttachError::NotASockmap {
+                program,
+                map,
+                map_type,
+            } => write!(
+                f,
+                "program {program}: map {map} is of type {}: sk_msg and sk_skb programs attach \
+                 to a sockmap or sockhash",
+                map_type
+            ),
             AttachError::SymbolNotFound { path, symbol } => write!(
                 f,
                 "no function {symbol} in the symbol tables of {}",
@@ -266,6 +319,7 @@ impl std::error::Error for AttachError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             AttachError::Sys { error, .. } => Some(error),
+            AttachError::AlreadyAttached { error, .. } => Some(error),
             AttachError::Usdt { source, .. } => Some(source),
             AttachError::UsdtAddress { source, .. } => Some(source.as_ref()),
             _ => None,

@@ -11,7 +11,10 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::{socket, struct_ops, tc, tracefs, usdt, AttachError, TcFilter};
+use super::{
+    netns, prog_attach, reuseport, socket, struct_ops, tc, tracefs, usdt, xdp, AttachError,
+    TcFilter,
+};
 use crate::syscall;
 use crate::uapi::AttachType;
 
@@ -50,6 +53,21 @@ pub enum Probe {
     /// A kernel ops struct (`tcp_congestion_ops`, ...) implemented by programs: a
     /// struct_ops map registered with the kernel (5.6).
     StructOps,
+    /// A cgroup v2 directory: the program runs for the sockets, devices or sysctls of the
+    /// processes in it and in its descendants.
+    Cgroup,
+    /// A sockmap or sockhash: the program runs on the messages or packets of the sockets
+    /// in the map.
+    Sockmap,
+    /// A socket of a `SO_REUSEPORT` group: the program picks the group's socket for each
+    /// new connection or datagram.
+    Reuseport,
+    /// A network interface's XDP hook (generic, driver or offloaded).
+    Xdp,
+    /// A network namespace's socket lookup (`sk_lookup`, 5.9).
+    SkLookup,
+    /// A network namespace's flow dissector.
+    FlowDissector,
 }
 
 /// How the program was bound to the perf event.
@@ -69,6 +87,13 @@ pub enum Via {
     /// `BPF_MAP_UPDATE_ELEM` of a struct_ops map's value: registered until its key is
     /// deleted.
     MapUpdate,
+    /// `BPF_PROG_ATTACH` (with `BPF_F_ALLOW_MULTI` on a cgroup; inside the namespace for a
+    /// flow dissector): no fd holds it, the link detaches it with `BPF_PROG_DETACH`.
+    ProgAttach,
+    /// `setsockopt(SO_ATTACH_REUSEPORT_EBPF)`.
+    ReuseportSetsockopt,
+    /// rtnetlink `RTM_SETLINK` with `IFLA_XDP`, as `ip link set dev X xdp` does.
+    NetlinkXdp,
 }
 
 /// How a [`Link`] was made: `kprobe PMU + BPF link`.
@@ -127,6 +152,31 @@ impl Probe {
                 "a kernel ops struct implemented by the programs (a struct_ops map): the \
                  kernel calls them where it would call its own implementations"
             }
+            Probe::Cgroup => {
+                "a cgroup v2 directory: the program runs for the processes in it and in its \
+                 descendants (their sockets, devices or sysctls, as its attach type says)"
+            }
+            Probe::Sockmap => {
+                "a sockmap or sockhash: the program runs on the messages or packets of the \
+                 sockets in the map, and may redirect them to another socket of a map"
+            }
+            Probe::Reuseport => {
+                "a socket of a SO_REUSEPORT group: the program picks which of the group's \
+                 sockets gets each new connection or datagram"
+            }
+            Probe::Xdp => {
+                "the XDP hook of a network interface: the program sees each received frame \
+                 before the stack does (in the driver, or in generic mode on the skb) and \
+                 says whether it passes, is dropped, sent back or redirected"
+            }
+            Probe::SkLookup => {
+                "a network namespace's socket lookup: the program may pick the socket an \
+                 incoming connection or datagram goes to"
+            }
+            Probe::FlowDissector => {
+                "a network namespace's flow dissector: the program, not the kernel's C \
+                 code, reads each packet's flow keys (addresses, ports, protocol)"
+            }
         }
     }
 }
@@ -160,6 +210,64 @@ impl Via {
                  before 6.4 have no struct_ops links; an object's .struct_ops section asks \
                  for this way)"
             }
+            Via::ProgAttach => {
+                "attached with BPF_PROG_ATTACH (BPF_F_ALLOW_MULTI on a cgroup): kernels before \
+                 5.7 have no cgroup links, before 5.8 no flow dissector links, before 6.10 no \
+                 sockmap links; detached with BPF_PROG_DETACH of exactly this program when \
+                 the link is dropped"
+            }
+            Via::ReuseportSetsockopt => {
+                "attached with setsockopt(SO_ATTACH_REUSEPORT_EBPF), detached with \
+                 SO_DETACH_REUSEPORT_BPF when the link is dropped"
+            }
+            Via::NetlinkXdp => {
+                "set with rtnetlink (RTM_SETLINK, IFLA_XDP), as `ip link set dev X xdp` does: \
+                 kernels before 5.9 have no XDP links; removed when the link is dropped, \
+                 only if it is still this program (IFLA_XDP_EXPECTED_FD)"
+            }
+        }
+    }
+}
+
+impl AttachMethod {
+    /// When this method is the second choice, what the first was and why it was not
+    /// taken: the ioctl instead of a BPF link, `kprobe_events` instead of the kprobe PMU,
+    /// a clsact filter instead of a TCX link, `BPF_PROG_ATTACH` instead of a cgroup or
+    /// sockmap link. `None` for a first choice. (With [`LinkPreference::PerfIoctl`],
+    /// [`AttachOptions::force_tc_netlink`] or [`AttachOptions::force_prog_attach`] the
+    /// second choice was asked for; the text says so too.)
+    pub fn fallback(self) -> Option<&'static str> {
+        match (self.probe, self.via) {
+            (Probe::Tc, Via::Netlink) => Some(
+                "a bpf filter on the clsact qdisc instead of a TCX link: this kernel has no \
+                 TCX (before 6.6), or force_tc_netlink asked for it",
+            ),
+            (_, Via::PerfIoctl) => Some(
+                "PERF_EVENT_IOC_SET_BPF instead of a BPF link: this kernel has no perf event \
+                 links (before 5.15), or LinkPreference::PerfIoctl asked for it",
+            ),
+            (Probe::Cgroup, Via::ProgAttach) => Some(
+                "BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI instead of a BPF link: this kernel has \
+                 no cgroup links (before 5.7), or force_prog_attach asked for it",
+            ),
+            (Probe::Sockmap, Via::ProgAttach) => Some(
+                "BPF_PROG_ATTACH instead of a BPF link: this kernel has no sockmap links \
+                 (before 6.10), or force_prog_attach asked for it",
+            ),
+            (Probe::Xdp, Via::NetlinkXdp) => Some(
+                "rtnetlink IFLA_XDP instead of an XDP BPF link: this kernel has no XDP links \
+                 (before 5.9), force_xdp_netlink asked for it, or XdpOptions::replace named \
+                 a program to take the place of (a link cannot)",
+            ),
+            (Probe::FlowDissector, Via::ProgAttach) => Some(
+                "BPF_PROG_ATTACH instead of a BPF link: this kernel has no flow dissector \
+                 links (before 5.8), or force_prog_attach asked for it",
+            ),
+            (Probe::KprobeTracefs, _) => Some(
+                "a kprobe_events entry instead of the kprobe PMU: this kernel has no kprobe \
+                 PMU (before 4.17), or force_tracefs_kprobe asked for it",
+            ),
+            _ => None,
         }
     }
 }
@@ -181,6 +289,12 @@ impl fmt::Display for AttachMethod {
             Probe::UprobeMulti => "multi-uprobe",
             Probe::KprobeMulti => "multi-kprobe",
             Probe::StructOps => "struct_ops",
+            Probe::Cgroup => "cgroup",
+            Probe::Sockmap => "sockmap",
+            Probe::Reuseport => "reuseport group",
+            Probe::Xdp => "XDP",
+            Probe::SkLookup => "sk_lookup",
+            Probe::FlowDissector => "flow dissector",
         };
         let via = match self.via {
             Via::BpfLink => "BPF link",
@@ -189,6 +303,9 @@ impl fmt::Display for AttachMethod {
             Via::Netlink => "netlink clsact bpf filter",
             Via::Setsockopt => "SO_ATTACH_BPF",
             Via::MapUpdate => "BPF_MAP_UPDATE_ELEM",
+            Via::ProgAttach => "BPF_PROG_ATTACH",
+            Via::ReuseportSetsockopt => "SO_ATTACH_REUSEPORT_EBPF",
+            Via::NetlinkXdp => "netlink IFLA_XDP",
         };
         write!(f, "{probe} + {via}")
     }
@@ -214,6 +331,13 @@ pub struct AttachOptions {
     /// For tc programs: don't use a TCX link even if the kernel has them (6.6); add a
     /// `bpf` filter on the clsact qdisc with rtnetlink, as older kernels need.
     pub force_tc_netlink: bool,
+    /// For XDP programs: don't use a BPF link even if the kernel has them (5.9); set the
+    /// program with rtnetlink (`IFLA_XDP`), as older kernels need.
+    pub force_xdp_netlink: bool,
+    /// For cgroup, sockmap and flow dissector programs: attach with `BPF_PROG_ATTACH` even
+    /// where the kernel has BPF links for them (cgroups 5.7, the flow dissector 5.8,
+    /// sockmaps 6.10), as older kernels need.
+    pub force_prog_attach: bool,
 }
 
 /// A `kprobe_events` entry this process created; removed on drop.
@@ -278,6 +402,15 @@ pub(super) enum Owned {
     UsdtIp(usdt::UsdtIpEntry),
     /// A struct_ops map registered with `BPF_MAP_UPDATE_ELEM`: its key deleted.
     StructOps(struct_ops::StructOpsGuard),
+    /// A program attached with `BPF_PROG_ATTACH` (a cgroup's, a sockmap's): detached with
+    /// `BPF_PROG_DETACH`.
+    ProgAttach(prog_attach::ProgAttachGuard),
+    /// The socket of a `SO_REUSEPORT` group an `sk_reuseport` program was set on.
+    Reuseport(reuseport::ReuseportGuard),
+    /// An XDP program set with rtnetlink: removed if it is still the one attached.
+    Xdp(xdp::XdpGuard),
+    /// A program attached to a network namespace with `BPF_PROG_ATTACH`.
+    NetNsProg(netns::ProgAttachGuard),
 }
 
 impl Link {
@@ -312,6 +445,18 @@ impl Link {
             perf_event: None,
             kprobe: None,
             owned: None,
+        }
+    }
+
+    /// A link that holds an attachment of its own kind, undone on drop.
+    pub(super) fn of_owned(method: AttachMethod, target: String, owned: Owned) -> Link {
+        Link {
+            method,
+            target,
+            bpf_link: None,
+            perf_event: None,
+            kprobe: None,
+            owned: Some(owned),
         }
     }
 
@@ -408,6 +553,10 @@ impl Link {
                 Ok(())
             }
             Some(Owned::StructOps(guard)) => guard.unregister(&self.target),
+            Some(Owned::ProgAttach(guard)) => guard.detach(&self.target),
+            Some(Owned::Reuseport(guard)) => guard.detach(&self.target),
+            Some(Owned::Xdp(guard)) => guard.remove(),
+            Some(Owned::NetNsProg(guard)) => guard.remove(),
             None => Ok(()),
         };
         if result.is_ok() {
@@ -471,5 +620,22 @@ mod tests {
             m.to_string(),
             "tracefs kprobe_events + PERF_EVENT_IOC_SET_BPF"
         );
+    }
+
+    #[test]
+    fn second_choices_say_what_the_first_was() {
+        let method = |probe, via| AttachMethod { probe, via }.fallback();
+        assert_eq!(method(Probe::KprobePmu, Via::BpfLink), None);
+        assert_eq!(method(Probe::Tc, Via::BpfLink), None);
+        assert_eq!(method(Probe::BtfTarget, Via::RawTracepointOpen), None);
+        assert!(method(Probe::Tracepoint, Via::PerfIoctl)
+            .unwrap()
+            .starts_with("PERF_EVENT_IOC_SET_BPF instead of a BPF link"));
+        assert!(method(Probe::Tc, Via::Netlink)
+            .unwrap()
+            .starts_with("a bpf filter on the clsact qdisc instead of a TCX link"));
+        assert!(method(Probe::KprobeTracefs, Via::BpfLink)
+            .unwrap()
+            .starts_with("a kprobe_events entry instead of the kprobe PMU"));
     }
 }

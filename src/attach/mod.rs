@@ -16,6 +16,11 @@
 //! | `uprobe.multi`, `uretprobe.multi` (6.6) | [`uprobe_multi`] | [`uprobe_multi::attach_symbols`], [`uprobe_multi::attach_glob`] |
 //! | `kprobe.multi`, `kretprobe.multi` (5.18) | [`kprobe_multi`] | [`kprobe_multi::attach`], [`kprobe_multi::attach_glob`] |
 //! | struct_ops maps (`.struct_ops` 5.6, `.struct_ops.link` 6.4) | [`struct_ops`] | [`struct_ops::register`] |
+//! | cgroup programs (BPF link, or `BPF_PROG_ATTACH`) | [`cgroup`] | [`cgroup::attach`], [`cgroup::attach_fd`] |
+//! | `sk_msg`, `sk_skb` on a sockmap or sockhash | [`sockmap`] | [`sockmap::attach`], [`sockmap::attach_as`] |
+//! | `sk_reuseport` on a `SO_REUSEPORT` group | [`reuseport`] | [`reuseport::attach`] |
+//! | XDP (BPF link, or rtnetlink `IFLA_XDP`) | [`xdp`] | [`xdp::attach`] |
+//! | `sk_lookup`, `flow_dissector` (network namespaces) | [`netns`] | [`netns::attach`], [`netns::attach_path`] |
 //!
 //! [`by_section`] attaches a program where its section name says (libbpf's
 //! `bpf_program__attach`); the section table itself is the spec's
@@ -31,16 +36,21 @@
 //! Every way of attaching yields a [`Link`], which owns what it created and undoes it when
 //! dropped, or when [`Link::detach`] is called, which reports errors.
 
+pub mod cgroup;
 mod error;
 pub mod iter;
 pub mod kprobe;
 pub mod kprobe_multi;
 mod link;
 mod netlink;
+pub mod netns;
 pub mod perf_event;
+mod prog_attach;
 pub mod raw_tracepoint;
+pub mod reuseport;
 mod section;
 pub mod socket;
+pub mod sockmap;
 pub mod struct_ops;
 pub mod tc;
 pub mod tracefs;
@@ -49,6 +59,7 @@ pub mod tracing;
 pub mod uprobe;
 pub mod uprobe_multi;
 pub mod usdt;
+pub mod xdp;
 
 #[cfg(test)]
 mod fake_tests;
@@ -63,3 +74,4 @@ pub use section::by_section;
 pub use tc::{TcDirection, TcFilter, TcFilterInfo};
 pub use tracefs::prune_stale_kprobes;
 pub use uprobe::{find_binary, UPROBE_PMU};
+pub use xdp::{XdpMode, XdpOptions};

@@ -13,9 +13,11 @@ use crate::uapi::{AttachType, ProgramType};
 /// `ksyscall/NAME`, `tracepoint/CATEGORY/NAME`, `raw_tp/NAME`, `tp_btf/NAME`,
 /// `fentry/FUNC`, `fexit/FUNC`, `fmod_ret/FUNC`, `lsm/HOOK`, `iter/NAME`,
 /// `uprobe/BINARY:FUNC[+OFF]`, `uretprobe/...`. A section that names no target
-/// (`SEC("kprobe")`, and every tc program and socket filter: their interface or socket is
-/// known only at run time) is refused with [`AttachError::NoTarget`], which names the
-/// function of its kind ([`super::tc::attach`], [`super::socket::attach`], ...). A USDT
+/// (`SEC("kprobe")`, and every tc, XDP (`xdp`, `xdp.frags`), `sk_lookup`,
+/// `flow_dissector`, cgroup and sockmap program and socket filter: their interface,
+/// namespace, cgroup, map or socket is known only at run time) is refused with
+/// [`AttachError::NoTarget`], which names the function of its kind ([`super::tc::attach`],
+/// [`super::xdp::attach`], [`super::cgroup::attach`], [`super::sockmap::attach`], ...). A USDT
 /// program needs its object's maps: [`super::usdt::attach`]. `uprobe.multi/BINARY:GLOB`
 /// and `kprobe.multi/GLOB` attach to every function the glob matches, cookies 0
 /// ([`super::uprobe_multi`], [`super::kprobe_multi`]; `kprobe.session` is not attached).
@@ -125,12 +127,33 @@ fn no_target(prog: &Program) -> AttachError {
         (ProgramType::RawTracepoint | ProgramType::RawTracepointWritable, _) => {
             "attach::raw_tracepoint::attach(&program, name)"
         }
+        (ProgramType::Xdp, _) => {
+            "attach::xdp::attach(&program, interface, &XdpOptions { mode, replace }, options): \
+             an XDP program runs on a network interface"
+        }
+        (ProgramType::SkLookup | ProgramType::FlowDissector, _) => {
+            "attach::netns::attach(&program, netns fd, options), or \
+             attach::netns::attach_path(&program, \"/proc/self/ns/net\", options): \
+             it runs on a network namespace"
+        }
         (ProgramType::PerfEvent, _) => {
             "attach::perf_event::attach(&program, event, pid, cpu, options)"
         }
         (ProgramType::StructOps, _) => {
             "attach::struct_ops::register(&object, map): a struct_ops program implements a \
              member of its object's struct_ops map, which is registered whole"
+        }
+        (t, _) if super::cgroup::is_cgroup_program(t) => {
+            "attach::cgroup::attach(&program, cgroup v2 directory, options): a cgroup \
+             program runs for the processes of a cgroup"
+        }
+        (ProgramType::SkReuseport, _) => {
+            "attach::reuseport::attach(&program, socket fd): an sk_reuseport program picks \
+             the socket of a SO_REUSEPORT group"
+        }
+        (ProgramType::SkMsg | ProgramType::SkSkb, _) => {
+            "attach::sockmap::attach(&program, &map, options): an sk_msg or sk_skb program \
+             runs for the sockets of a sockmap or sockhash"
         }
         _ => "nothing yet: this loader has no function for this kind of program",
     };

@@ -199,6 +199,11 @@ impl FakeKernel {
         with(|k| k.rules.push(Box::new(rule)));
     }
 
+    /// The last netlink request sent, as sent.
+    pub(crate) fn last_sent(&self) -> Vec<u8> {
+        with(|k| k.last_sent.clone())
+    }
+
     /// Every call so far, one line each.
     pub(crate) fn calls(&self) -> Vec<String> {
         with(|k| k.calls.iter().map(Seen::to_string).collect())
@@ -327,6 +332,8 @@ fn cmd_name(cmd: u32) -> &'static str {
         BPF_PROG_LOAD => "BPF_PROG_LOAD",
         BPF_OBJ_PIN => "BPF_OBJ_PIN",
         BPF_OBJ_GET => "BPF_OBJ_GET",
+        BPF_PROG_ATTACH => "BPF_PROG_ATTACH",
+        BPF_PROG_DETACH => "BPF_PROG_DETACH",
         BPF_PROG_TEST_RUN => "BPF_PROG_TEST_RUN",
         BPF_PROG_GET_FD_BY_ID => "BPF_PROG_GET_FD_BY_ID",
         BPF_PROG_GET_NEXT_ID => "BPF_PROG_GET_NEXT_ID",
@@ -437,10 +444,32 @@ impl Kernel {
         id
     }
 
+    /// The object behind `fd`, by its name: the fd's memfd says which, so that a
+    /// duplicate of one of the fake's fds (a link's own copy of a program) is named as
+    /// the original; a file by its path (a cgroup directory); an fd of the real kernel by
+    /// the object recorded for it (over the real kernel); else `fd N`.
     fn name(&self, fd: u32) -> String {
-        match self.objects.get(&(fd as RawFd)) {
+        let fd = fd as RawFd;
+        let path = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+            .map(|p| {
+                p.to_string_lossy()
+                    .trim_end_matches(" (deleted)")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        if let Some(rest) = path.strip_prefix(&format!("/memfd:{} ", self.tag)) {
+            // "KIND NAME": the name.
+            return rest
+                .split_once(' ')
+                .map_or(rest, |(_, name)| name)
+                .to_string();
+        }
+        if path.starts_with('/') {
+            return path;
+        }
+        match self.objects.get(&fd) {
             Some(object) => object.name.clone(),
-            None => format!("fd {}", fd as i32),
+            None => format!("fd {fd}"),
         }
     }
 
@@ -548,21 +577,37 @@ impl Kernel {
             BPF_BTF_LOAD => attr
                 .downcast_ref::<BtfLoadAttr>()
                 .map(|a| format!("{} bytes log={}", a.btf_size, a.btf_log_level)),
-            BPF_LINK_CREATE => attr.downcast_ref::<LinkCreateAttr>().map(|a| {
-                let target = match a.attach_type {
-                    46 | 47 => format!("ifindex {}", a.target_fd),
-                    _ => self.name(a.target_fd),
-                };
-                let mut d = format!(
-                    "{} -> {target} attach_type={}",
-                    self.name(a.prog_fd),
-                    a.attach_type
-                );
-                if a.bpf_cookie != 0 {
-                    d.push_str(&format!(" cookie={}", a.bpf_cookie));
-                }
-                d
-            }),
+            BPF_LINK_CREATE => attr
+                .downcast_ref::<LinkCreateAttr>()
+                .map(|a| {
+                    let target = match a.attach_type {
+                        46 | 47 => format!("ifindex {}", a.target_fd),
+                        _ => self.name(a.target_fd),
+                    };
+                    let mut d = format!(
+                        "{} -> {target} attach_type={}",
+                        self.name(a.prog_fd),
+                        a.attach_type
+                    );
+                    if a.bpf_cookie != 0 {
+                        d.push_str(&format!(" cookie={}", a.bpf_cookie));
+                    }
+                    d
+                })
+                .or_else(|| {
+                    // An interface or namespace target, with flags (attach_target.rs).
+                    let a = attr.downcast_ref::<crate::syscall::attach_target::LinkTargetAttr>()?;
+                    let target = match a.attach_type {
+                        37 => format!("ifindex {}", a.target),
+                        _ => self.name(a.target),
+                    };
+                    Some(format!(
+                        "{} -> {target} attach_type={} flags={:#x}",
+                        self.name(a.prog_fd),
+                        a.attach_type,
+                        a.flags
+                    ))
+                }),
             BPF_RAW_TRACEPOINT_OPEN => attr.downcast_ref::<RawTracepointOpenAttr>().map(|a| {
                 // SAFETY: `raw_tracepoint_open` passes a NUL-terminated name or none.
                 let name = unsafe { str_at(a.name) };
@@ -580,6 +625,17 @@ impl Kernel {
                 }
             }),
             BPF_OBJ_GET_INFO_BY_FD => attr.downcast_ref::<InfoAttr>().map(|a| self.name(a.bpf_fd)),
+            BPF_PROG_ATTACH | BPF_PROG_DETACH => attr
+                .downcast_ref::<crate::syscall::attach::ProgAttachAttr>()
+                .map(|a| {
+                    format!(
+                        "{} -> {} attach_type={} flags={}",
+                        self.name(a.attach_bpf_fd),
+                        self.name(a.target_fd),
+                        a.attach_type,
+                        a.attach_flags
+                    )
+                }),
             BPF_PROG_QUERY => attr
                 .downcast_ref::<ProgQueryAttr>()
                 .map(|a| format!("target={} attach_type={}", a.target, a.attach_type)),
@@ -643,6 +699,14 @@ impl Kernel {
             {
                 Err(crate::syscall::error::ENOTSUPP)
             }
+            // As the kernel: the program is looked up first (the probes' fd -1).
+            BPF_LINK_CREATE
+                if attr
+                    .downcast_ref::<crate::syscall::attach_target::LinkTargetAttr>()
+                    .is_some_and(|a| !self.objects.contains_key(&(a.prog_fd as RawFd))) =>
+            {
+                Err(libc::EBADF)
+            }
             BPF_MAP_CREATE
             | BPF_PROG_LOAD
             | BPF_LINK_CREATE
@@ -688,7 +752,7 @@ impl Kernel {
                 }
             }
             BPF_MAP_GET_NEXT_KEY => Err(libc::ENOENT),
-            BPF_MAP_FREEZE | BPF_PROG_TEST_RUN => Ok(0),
+            BPF_MAP_FREEZE | BPF_PROG_TEST_RUN | BPF_PROG_ATTACH | BPF_PROG_DETACH => Ok(0),
             BPF_BTF_LOAD => {
                 let a = attr.downcast_ref::<BtfLoadAttr>().ok_or(libc::EINVAL)?;
                 // SAFETY: `load_btf` passes a slice of `btf_size` bytes.
@@ -837,6 +901,10 @@ impl Kernel {
                 op: "mount",
                 detail: format!("{} {}", fstype.to_string_lossy(), target.to_string_lossy()),
             },
+            Call::SetnsNet { fd } => Seen {
+                op: "setns(CLONE_NEWNET)",
+                detail: format!("fd {fd}"),
+            },
         }
     }
 
@@ -877,7 +945,7 @@ impl Kernel {
                 Ok(0)
             }
             Call::PerfIoctl { .. } | Call::BindPacket { .. } | Call::Setsockopt { .. } => Ok(0),
-            Call::Mount { .. } => Ok(0),
+            Call::Mount { .. } | Call::SetnsNet { .. } => Ok(0),
         }
     }
 

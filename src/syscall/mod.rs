@@ -33,6 +33,8 @@
 //! record the calls, and fail the ones a test names (`docs/architecture.md`, "The
 //! system-call seam and the fake kernel").
 
+mod attach;
+mod attach_target;
 mod bpf;
 mod cpus;
 mod error;
@@ -47,6 +49,11 @@ mod struct_ops;
 #[cfg(test)]
 mod kernel_tests;
 
+pub use attach::{
+    filesystem_magic, prog_attach, prog_attach_own_netns, prog_detach, prog_detach_own_netns,
+    BPF_F_ALLOW_MULTI, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC,
+};
+pub use attach_target::*;
 #[cfg(test)]
 pub(crate) use bpf::fake;
 pub use bpf::*;
