@@ -10,6 +10,9 @@
 //! `percpu_cgroup_storage`) are read and written for every possible CPU at once: one
 //! value per CPU, each padded to 8 bytes (`bpf_map_value_size` in `kernel/bpf/syscall.c`).
 //!
+//! Queue and stack pops, lookup-and-delete, the batch commands and freezing are in
+//! [`super::map_ops`].
+//!
 //! This is the byte API: keys and values are `&[u8]` of the map's sizes. The typed views
 //! over it (`HashMap<K, V>`, `Array<V>`, the per-CPU ones), checked once against the
 //! map's sizes and its BTF, are in [`super::typed`].
@@ -87,6 +90,19 @@ pub enum MapError {
         /// The name asked for.
         map: String,
     },
+    /// An operation the running kernel does not have, for this map or at all (batch
+    /// commands before 5.6, `lookup_and_delete` of a hash map before 5.14), decided by
+    /// what the kernel answered, not by its version.
+    NotSupported {
+        /// The map's name.
+        map: String,
+        /// The operation (`BPF_MAP_LOOKUP_BATCH`).
+        operation: &'static str,
+        /// Since when, and for which maps, the kernel has it.
+        since: &'static str,
+        /// What the kernel answered.
+        error: SysError,
+    },
 }
 
 impl fmt::Display for MapError {
@@ -123,6 +139,15 @@ impl fmt::Display for MapError {
                 )
             }
             MapError::NotFound { map } => write!(f, "no map {map} in the object"),
+            MapError::NotSupported {
+                map,
+                operation,
+                since,
+                ..
+            } => write!(
+                f,
+                "map {map}: this kernel has no {operation} for this map ({since})"
+            ),
         }
     }
 }
@@ -130,7 +155,7 @@ impl fmt::Display for MapError {
 impl std::error::Error for MapError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            MapError::Sys { error, .. } => Some(error),
+            MapError::Sys { error, .. } | MapError::NotSupported { error, .. } => Some(error),
             MapError::Layout { error, .. } => Some(error),
             _ => None,
         }

@@ -29,6 +29,7 @@
 
 pub mod kconfig;
 mod map;
+mod map_ops;
 mod modules;
 mod program;
 mod typed;
@@ -51,9 +52,10 @@ use crate::syscall::{self, CpuListError, ProgLoadOptions, SysError};
 use crate::uapi::{MapType, BPF_ANY};
 
 pub use map::{adjust_ringbuf_size, Entries, Keys, Map, MapError, MapInfo};
+pub use map_ops::{BatchCursor, BatchPage};
 pub use program::{
-    program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramInfo, VerifierError,
-    VerifierLog, VerifierStats,
+    program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramError, ProgramInfo,
+    TestRun, TestRunResult, VerifierError, VerifierLog, VerifierStats,
 };
 pub use typed::{Array, HashMap, PerCpuArray, PerCpuHashMap, PerfEventArray, RingBufMap, TypedMap};
 
