@@ -57,7 +57,9 @@ pub use program::{
     program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramError, ProgramInfo,
     TestRun, TestRunResult, VerifierError, VerifierLog, VerifierStats,
 };
-pub use typed::{Array, HashMap, PerCpuArray, PerCpuHashMap, PerfEventArray, RingBufMap, TypedMap};
+pub use typed::{
+    Array, HashMap, PerCpuArray, PerCpuHashMap, PerfEventArray, Queue, RingBufMap, Stack, TypedMap,
+};
 
 /// Why an object could not be loaded. Each variant names the map or program; the cause,
 /// where there is one below this layer, is the error's [`source`](std::error::Error::source).
