@@ -1,6 +1,6 @@
 //! Typed views of a map: `HashMap<K, V>`, `Array<V>`, their per-CPU kin, `Queue<V>` and
-//! `Stack<V>`, over the byte API of [`Map`]. A view is made once from a `&Map` ([`TypedMap::new`]) or by
-//! name from an [`Object`] ([`Object::typed_map`]); making it checks the map's type,
+//! `Stack<V>`, over the byte API of [`Map`]. A view is made once from a `&Map`
+//! ([`TypedMap::new`]) or by name from an [`Object`] ([`Object::typed_map`]); making it checks the map's type,
 //! the Rust types' sizes against the map's key and value sizes and, where the map came
 //! from an object with BTF, the Rust types against its BTF key and value types
 //! ([`crate::btf::layout`]). After that every call is typed and cannot be given a key
