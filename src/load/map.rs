@@ -348,7 +348,7 @@ impl Map {
     /// `bpf_object__populate_internal_map`.
     fn populate_global_data(&self) -> Result<(), LoadError> {
         let spec = &self.spec;
-        if spec.kind != MapKind::Btf {
+        if !matches!(spec.kind, MapKind::Btf | MapKind::Legacy) {
             let mut value = spec.initial.clone();
             value.resize(spec.value_size as usize, 0);
             if value.iter().any(|&b| b != 0) {
