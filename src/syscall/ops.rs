@@ -361,8 +361,9 @@ pub fn map_batch_exists() -> bool {
 }
 
 /// What kind of BPF object an fd is, by the name of its anonymous inode
-/// (`/proc/self/fd/N` reads `anon_inode:bpf-prog`, `anon_inode:bpf-map`,
-/// `anon_inode:bpf_link`; `kernel/bpf/syscall.c` names them): `prog`, `map`, `link`, or
+/// (`/proc/self/fd/N` reads `anon_inode:bpf-prog`, `anon_inode:bpf-map`, and for a link
+/// `anon_inode:bpf_link` as made, `anon_inode:bpf-link` as reopened: `kernel/bpf/syscall.c`
+/// names them so, in `bpf_link_prime` and `bpf_link_new_fd`): `prog`, `map`, `link`, or
 /// `None` for another file. `BPF_OBJ_GET` opens whatever is pinned at a path, and
 /// `BPF_OBJ_GET_INFO_BY_FD` fills any info struct from any kind, so this is how a
 /// reopened pin is checked to be what the caller expects.
@@ -371,7 +372,7 @@ pub fn bpf_fd_kind(fd: BorrowedFd<'_>) -> Option<&'static str> {
     match target.to_str()? {
         "anon_inode:bpf-prog" => Some("prog"),
         "anon_inode:bpf-map" => Some("map"),
-        "anon_inode:bpf_link" => Some("link"),
+        "anon_inode:bpf_link" | "anon_inode:bpf-link" => Some("link"),
         _ => None,
     }
 }
