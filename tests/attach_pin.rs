@@ -25,8 +25,9 @@ const CHILD_TID: &str = "EBPF_LOADER_PIN_CHILD_TID";
 
 /// The calling thread's id.
 fn gettid() -> u32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() as u32 }
+    // SAFETY: gettid has no preconditions (called by number: musl's libc crate may lack
+    // the wrapper, and the guests' tests are built for musl).
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
 }
 
 /// ops.bpf.o, its counters watching `getppid` calls of thread `tid`.
