@@ -199,11 +199,39 @@ impl ProgramType {
     pub fn from_u32(value: u32) -> Option<ProgramType> {
         use ProgramType::*;
         const ALL: [ProgramType; 33] = [
-            Unspec, SocketFilter, Kprobe, SchedCls, SchedAct, Tracepoint, Xdp, PerfEvent,
-            CgroupSkb, CgroupSock, LwtIn, LwtOut, LwtXmit, SockOps, SkSkb, CgroupDevice, SkMsg,
-            RawTracepoint, CgroupSockAddr, LwtSeg6local, LircMode2, SkReuseport,
-            FlowDissector, CgroupSysctl, RawTracepointWritable, CgroupSockopt, Tracing,
-            StructOps, Ext, Lsm, SkLookup, Syscall, Netfilter,
+            Unspec,
+            SocketFilter,
+            Kprobe,
+            SchedCls,
+            SchedAct,
+            Tracepoint,
+            Xdp,
+            PerfEvent,
+            CgroupSkb,
+            CgroupSock,
+            LwtIn,
+            LwtOut,
+            LwtXmit,
+            SockOps,
+            SkSkb,
+            CgroupDevice,
+            SkMsg,
+            RawTracepoint,
+            CgroupSockAddr,
+            LwtSeg6local,
+            LircMode2,
+            SkReuseport,
+            FlowDissector,
+            CgroupSysctl,
+            RawTracepointWritable,
+            CgroupSockopt,
+            Tracing,
+            StructOps,
+            Ext,
+            Lsm,
+            SkLookup,
+            Syscall,
+            Netfilter,
         ];
         ALL.into_iter().find(|t| t.as_u32() == value)
     }
@@ -427,6 +455,16 @@ mod tests {
         assert_eq!(MapType::RINGBUF.to_string(), "ringbuf");
         assert_eq!(MapType(33).to_string(), "arena");
         assert_eq!(MapType(99).to_string(), "type 99");
+    }
+
+    #[test]
+    fn every_program_type_is_found_by_its_number() {
+        for value in 0..=32 {
+            let found = ProgramType::from_u32(value).unwrap();
+            assert_eq!(found.as_u32(), value);
+        }
+        assert_eq!(ProgramType::from_u32(6), Some(ProgramType::Xdp));
+        assert_eq!(ProgramType::from_u32(33), None);
     }
 
     #[test]

@@ -82,7 +82,11 @@ fn child_attaches_pins_and_exits() {
     iter.pin(&dir.join("iter_link")).unwrap();
     say_a.pin(&dir.join("say_a")).unwrap();
     let bss = spec.maps.iter().find(|m| m.kind == MapKind::Bss).unwrap();
-    object.map(&bss.name).unwrap().pin(&dir.join("bss")).unwrap();
+    object
+        .map(&bss.name)
+        .unwrap()
+        .pin(&dir.join("bss"))
+        .unwrap();
     // Exits with its links, programs and maps closed: only the pins hold them.
 }
 
@@ -142,7 +146,11 @@ fn pinned_links_outlive_the_process_that_made_them() {
     };
     let before = count();
     getppid(5);
-    assert_eq!(count(), before + 5, "the pinned program counts after its maker exited");
+    assert_eq!(
+        count(),
+        before + 5,
+        "the pinned program counts after its maker exited"
+    );
 
     // A raw tracepoint link cannot take another program: the kernel says so, typed.
     let mine = load(&spec, &["count_b", "say_b"]);
@@ -253,7 +261,13 @@ fn pins_of_another_kind_and_links_that_are_not_bpf_links_are_refused() {
     .unwrap();
     let error = link.pin(&fs.0.join("socket_link")).unwrap_err();
     assert!(
-        matches!(error, AttachError::NotABpfLink { operation: "pin", .. }),
+        matches!(
+            error,
+            AttachError::NotABpfLink {
+                operation: "pin",
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert_eq!(

@@ -229,11 +229,17 @@ fn a_queue_gives_back_in_push_order_and_a_stack_in_reverse() {
     typed.push(&7, BPF_ANY).unwrap();
     typed.push(&8, BPF_ANY).unwrap();
     assert_eq!(typed.peek().unwrap(), Some(7));
-    assert_eq!((typed.pop().unwrap(), typed.pop().unwrap()), (Some(7), Some(8)));
+    assert_eq!(
+        (typed.pop().unwrap(), typed.pop().unwrap()),
+        (Some(7), Some(8))
+    );
     let typed: Stack<u64> = Stack::new(&stack).unwrap();
     typed.push(&7, BPF_ANY).unwrap();
     typed.push(&8, BPF_ANY).unwrap();
-    assert_eq!((typed.pop().unwrap(), typed.pop().unwrap()), (Some(8), Some(7)));
+    assert_eq!(
+        (typed.pop().unwrap(), typed.pop().unwrap()),
+        (Some(8), Some(7))
+    );
     // A queue is not a stack, nor a hash map a queue.
     assert!(matches!(
         Stack::<u64>::new(&queue).unwrap_err(),
@@ -380,7 +386,10 @@ fn typed_per_cpu_values_are_one_per_possible_cpu_each_in_an_8_byte_slot() {
     // One value too few is refused before the kernel sees it.
     assert!(matches!(
         view.set(1, &values[1..], BPF_ANY).unwrap_err(),
-        MapError::Size { what: "per-CPU value list", .. }
+        MapError::Size {
+            what: "per-CPU value list",
+            ..
+        }
     ));
     let hash = map("test_pc_hash", MapType::PERCPU_HASH, 8, 8, 2);
     let view: PerCpuHashMap<u64, u64> = PerCpuHashMap::new(&hash).unwrap();
@@ -416,9 +425,8 @@ fn legacy_maps_of_struct_bpf_map_def_load_and_work() {
             ("stack", MapType::STACK, 0, 8, 8),
         ]
     );
-    let object =
-        ebpf_loader::load::Object::load(&spec, &ebpf_loader::load::LoadOptions::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+    let object = ebpf_loader::load::Object::load(&spec, &ebpf_loader::load::LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let program = object.program("count_runs").unwrap();
     // Three runs of the socket filter on an Ethernet-sized packet.
     let run = program

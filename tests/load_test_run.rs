@@ -13,7 +13,8 @@ const OPS: &[u8] = include_bytes!("fixtures/ops.bpf.o");
 const XDP_PASS: u32 = 2;
 
 fn rewrite() -> Object {
-    harness::kernel::load_fixture(OPS, ("watched_tid", 0), "rewrite").unwrap_or_else(|e| panic!("{e}"))
+    harness::kernel::load_fixture(OPS, ("watched_tid", 0), "rewrite")
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A packet of `len` bytes: 0, 1, 2, ...

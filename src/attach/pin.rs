@@ -69,7 +69,10 @@ fn c_path(path: &Path, op: &'static str) -> Result<CString, SysError> {
 impl Link {
     /// The BPF link fd, if this link is one and holds nothing else this process must
     /// undo; else why not.
-    fn bpf_link_only(&self, operation: &'static str) -> Result<std::os::fd::BorrowedFd<'_>, AttachError> {
+    fn bpf_link_only(
+        &self,
+        operation: &'static str,
+    ) -> Result<std::os::fd::BorrowedFd<'_>, AttachError> {
         match &self.bpf_link {
             Some(fd) if self.kprobe.is_none() && self.owned.is_none() => Ok(fd.as_fd()),
             _ => Err(AttachError::NotABpfLink {

@@ -703,11 +703,17 @@ mod legacy_tests {
             (counts.map_type, counts.key_size, counts.value_size),
             (MapType::HASH, 4, 8)
         );
-        assert_eq!((counts.max_entries, counts.map_flags, counts.pinning), (128, 1, 0));
+        assert_eq!(
+            (counts.max_entries, counts.map_flags, counts.pinning),
+            (128, 1, 0)
+        );
         assert_eq!(counts.kind, MapKind::Legacy);
         assert_eq!(counts.section, "maps");
         assert_eq!((queue.map_type, queue.key_size), (MapType::QUEUE, 0));
-        assert_eq!((queue.value_size, queue.max_entries, queue.pinning), (4, 16, 1));
+        assert_eq!(
+            (queue.value_size, queue.max_entries, queue.pinning),
+            (4, 16, 1)
+        );
     }
 
     #[test]
@@ -716,20 +722,23 @@ mod legacy_tests {
         let mut data = def(&[2, 4, 4, 1]);
         data.extend(def(&[1, 8, 8, 2]));
         let maps = legacy_maps("maps", &data, &[symbol("a", 0, 0), symbol("b", 16, 0)]).unwrap();
-        assert_eq!((maps[0].map_type, maps[0].max_entries, maps[0].map_flags), (MapType::ARRAY, 1, 0));
+        assert_eq!(
+            (maps[0].map_type, maps[0].max_entries, maps[0].map_flags),
+            (MapType::ARRAY, 1, 0)
+        );
         assert_eq!((maps[1].key_size, maps[1].max_entries), (8, 2));
     }
 
     #[test]
     fn bad_definitions_are_refused_with_the_reason() {
-        let problem = |data: &[u8], symbols: &[LegacySymbol]| match legacy_maps("maps", data, symbols)
-        {
-            Err(ParseError::Map {
-                map,
-                problem: MapProblem::Legacy { reason },
-            }) => format!("{map}: {reason}"),
-            other => panic!("{other:?}"),
-        };
+        let problem =
+            |data: &[u8], symbols: &[LegacySymbol]| match legacy_maps("maps", data, symbols) {
+                Err(ParseError::Map {
+                    map,
+                    problem: MapProblem::Legacy { reason },
+                }) => format!("{map}: {reason}"),
+                other => panic!("{other:?}"),
+            };
         let data = def(&[1, 4, 4, 1, 0, 0, 0, 3, 0]);
         assert_eq!(
             problem(&data, &[symbol("m", 0, 36)]),

@@ -563,7 +563,10 @@ impl<'a> Reader<'a> {
         symbols: &[Symbol],
     ) -> Result<Vec<MapSpec>, ParseError> {
         let mut found = Vec::new();
-        for section in sections.iter().filter(|s| s.kind == SectionKind::LegacyMaps) {
+        for section in sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::LegacyMaps)
+        {
             let in_section: Vec<maps::LegacySymbol> = symbols
                 .iter()
                 .filter(|s| s.section == Some(section.index) && s.st_type != elf::STT_SECTION)

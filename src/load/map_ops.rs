@@ -34,7 +34,8 @@ pub struct BatchPage {
 }
 
 /// The map types that are a queue or a stack (`BPF_MAP_TYPE_QUEUE`, `_STACK`, 4.20).
-const QUEUE_STACK: &[crate::uapi::MapType] = &[crate::uapi::MapType::QUEUE, crate::uapi::MapType::STACK];
+const QUEUE_STACK: &[crate::uapi::MapType] =
+    &[crate::uapi::MapType::QUEUE, crate::uapi::MapType::STACK];
 
 impl Map {
     fn check_len(&self, what: &'static str, expected: usize, got: usize) -> Result<(), MapError> {
@@ -77,8 +78,8 @@ impl Map {
     pub fn lookup_and_delete(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
         self.check_len("key", self.key_size(), key.len())?;
         let mut value = vec![0u8; self.value_size()];
-        let found = syscall::map_lookup_and_delete_elem(self.as_fd(), key, &mut value, 0)
-            .map_err(|e| {
+        let found =
+            syscall::map_lookup_and_delete_elem(self.as_fd(), key, &mut value, 0).map_err(|e| {
                 self.unsupported_or_sys(
                     "BPF_MAP_LOOKUP_AND_DELETE_ELEM",
                     "queue and stack maps since 4.20, hash maps since 5.14",
@@ -113,9 +114,8 @@ impl Map {
     /// later update or delete from user space is refused with `EPERM`; the programs may
     /// still write it unless it was created `BPF_F_RDONLY_PROG`.
     pub fn freeze(&self) -> Result<(), MapError> {
-        syscall::map_freeze(self.as_fd()).map_err(|e| {
-            self.unsupported_or_sys("BPF_MAP_FREEZE", "since 5.2", e)
-        })
+        syscall::map_freeze(self.as_fd())
+            .map_err(|e| self.unsupported_or_sys("BPF_MAP_FREEZE", "since 5.2", e))
     }
 
     /// The bytes of a batch cursor: a hash map's is a bucket (4 bytes), an array's a key.
@@ -172,8 +172,7 @@ impl Map {
                 syscall::map_lookup_batch(self.as_fd(), batch),
             )
         };
-        let (n, at_end) =
-            result.map_err(|e| self.batch_error(operation, e))?;
+        let (n, at_end) = result.map_err(|e| self.batch_error(operation, e))?;
         let n = (n as usize).min(count as usize);
         let entries = keys
             .chunks(key_size.max(1))

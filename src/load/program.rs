@@ -474,11 +474,9 @@ impl fmt::Display for ProgramError {
                 ..
             } => write!(f, "program {program}, pin {}", path.display()),
             ProgramError::Sys { program, .. } => write!(f, "program {program}"),
-            ProgramError::NotAProgram { path, kind } => write!(
-                f,
-                "{} holds a {kind}, not a program",
-                path.display()
-            ),
+            ProgramError::NotAProgram { path, kind } => {
+                write!(f, "{} holds a {kind}, not a program", path.display())
+            }
             ProgramError::UnknownType { path, prog_type } => write!(
                 f,
                 "program pinned at {} is of type {prog_type}, which this loader does not know",

@@ -406,9 +406,18 @@ pub struct Stack<'m, V> {
 fn check_queue_stack<V: Pod>(map: &Map, map_type: MapType) -> Result<(), MapError> {
     const QUEUE: &[MapType] = &[MapType::QUEUE];
     const STACK: &[MapType] = &[MapType::STACK];
-    map.check_type(if map_type == MapType::QUEUE { QUEUE } else { STACK })?;
+    map.check_type(if map_type == MapType::QUEUE {
+        QUEUE
+    } else {
+        STACK
+    })?;
     let spec = map.spec();
-    check_side::<V>(map, "value", spec.value_size as usize, spec.btf_value_type_id)
+    check_side::<V>(
+        map,
+        "value",
+        spec.value_size as usize,
+        spec.btf_value_type_id,
+    )
 }
 
 macro_rules! queue_or_stack {

@@ -108,9 +108,7 @@ fn map_batch(
 ) -> Result<(u32, bool), SysError> {
     let mut attr = BatchAttr {
         in_batch: batch.in_batch.map_or(0, |c| ptr_u64(c.as_ptr())),
-        out_batch: batch
-            .out_batch
-            .map_or(0, |c| ptr_u64(c.as_mut_ptr())),
+        out_batch: batch.out_batch.map_or(0, |c| ptr_u64(c.as_mut_ptr())),
         keys: ptr_u64(batch.keys.as_mut_ptr()),
         values: if batch.values.is_empty() {
             0
@@ -126,9 +124,7 @@ fn map_batch(
     // sized them from the map), the cursors the map's cursor size.
     match sys_bpf(op, cmd, &mut attr) {
         Ok(_) => Ok((attr.count, false)),
-        Err(e) if e.errno == libc::ENOENT && cmd != BPF_MAP_DELETE_BATCH => {
-            Ok((attr.count, true))
-        }
+        Err(e) if e.errno == libc::ENOENT && cmd != BPF_MAP_DELETE_BATCH => Ok((attr.count, true)),
         Err(e) => Err(e),
     }
 }
@@ -314,18 +310,12 @@ pub fn prog_test_run_opts(
         data_size_in: run.data_in.len() as u32,
         data_size_out: run.data_out.len() as u32,
         data_in: nonnull(run.data_in.len(), ptr_u64(run.data_in.as_ptr())),
-        data_out: nonnull(
-            run.data_out.len(),
-            ptr_u64(run.data_out.as_mut_ptr()),
-        ),
+        data_out: nonnull(run.data_out.len(), ptr_u64(run.data_out.as_mut_ptr())),
         repeat: run.repeat,
         ctx_size_in: run.ctx_in.len() as u32,
         ctx_size_out: run.ctx_out.len() as u32,
         ctx_in: nonnull(run.ctx_in.len(), ptr_u64(run.ctx_in.as_ptr())),
-        ctx_out: nonnull(
-            run.ctx_out.len(),
-            ptr_u64(run.ctx_out.as_mut_ptr()),
-        ),
+        ctx_out: nonnull(run.ctx_out.len(), ptr_u64(run.ctx_out.as_mut_ptr())),
         flags: run.flags,
         cpu: run.cpu,
         batch_size: run.batch_size,
