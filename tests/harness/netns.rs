@@ -81,13 +81,13 @@ pub fn set_up(name: &str) -> io::Result<()> {
         *slot = byte as libc::c_char;
     }
     // SAFETY: `req` is a valid ifreq with a NUL-terminated name; the kernel fills its flags.
-    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } != 0 {
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) } != 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
     unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
     // SAFETY: as above; the kernel reads the name and the flags.
-    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
