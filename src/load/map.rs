@@ -487,7 +487,12 @@ impl Map {
         }
     }
 
-    fn check(&self, what: &'static str, expected: usize, got: usize) -> Result<(), MapError> {
+    pub(super) fn check(
+        &self,
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    ) -> Result<(), MapError> {
         if expected == got {
             Ok(())
         } else {

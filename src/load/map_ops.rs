@@ -38,19 +38,6 @@ const QUEUE_STACK: &[crate::uapi::MapType] =
     &[crate::uapi::MapType::QUEUE, crate::uapi::MapType::STACK];
 
 impl Map {
-    fn check_len(&self, what: &'static str, expected: usize, got: usize) -> Result<(), MapError> {
-        if expected == got {
-            Ok(())
-        } else {
-            Err(MapError::Size {
-                map: self.name().to_string(),
-                what,
-                expected,
-                got,
-            })
-        }
-    }
-
     /// A refusal the kernel gave because it lacks `operation` (`since` says which
     /// kernels have it), typed as such; any other error as it is.
     fn unsupported_or_sys(
@@ -76,7 +63,7 @@ impl Map {
     /// maps take an empty key (their pop, 4.20); hash maps have it since 5.14
     /// (`MapError::NotSupported` before).
     pub fn lookup_and_delete(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
-        self.check_len("key", self.key_size(), key.len())?;
+        self.check("key", self.key_size(), key.len())?;
         let mut value = vec![0u8; self.value_size()];
         let found =
             syscall::map_lookup_and_delete_elem(self.as_fd(), key, &mut value, 0).map_err(|e| {
@@ -209,8 +196,8 @@ impl Map {
         let mut keys = Vec::with_capacity(entries.len() * self.key_size());
         let mut values = Vec::with_capacity(entries.len() * self.value_size());
         for (key, value) in entries {
-            self.check_len("key", self.key_size(), key.len())?;
-            self.check_len("value", self.value_size(), value.len())?;
+            self.check("key", self.key_size(), key.len())?;
+            self.check("value", self.value_size(), value.len())?;
             keys.extend_from_slice(key);
             values.extend_from_slice(value);
         }
@@ -232,7 +219,7 @@ impl Map {
     pub fn delete_batch(&self, keys: &[&[u8]]) -> Result<u32, MapError> {
         let mut bytes = Vec::with_capacity(keys.len() * self.key_size());
         for key in keys {
-            self.check_len("key", self.key_size(), key.len())?;
+            self.check("key", self.key_size(), key.len())?;
             bytes.extend_from_slice(key);
         }
         let batch = Batch {

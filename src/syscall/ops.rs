@@ -299,7 +299,9 @@ pub struct TestRunOutcome {
     pub ctx_size_out: u32,
 }
 
-/// `BPF_PROG_TEST_RUN` (4.12; context in and out 5.2 for skb, 5.10 for XDP... per type).
+/// `BPF_PROG_TEST_RUN` (4.12): runs the program on the buffers' inputs and fills their
+/// outputs. A context in and out came later, type by type (5.2 for tc and socket filters,
+/// 5.12 for XDP); a type or kernel that cannot take an input answers `EINVAL`.
 pub fn prog_test_run_opts(
     prog: BorrowedFd<'_>,
     run: TestRunBuffers<'_>,
