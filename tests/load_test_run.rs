@@ -133,7 +133,11 @@ fn a_raw_tracepoint_runs_on_the_cpu_asked_with_the_arguments_given() {
         .iter()
         .flat_map(|v| v.to_ne_bytes())
         .collect();
-    let cpu = *ebpf_loader::perf::online_cpus().unwrap().iter().max().unwrap();
+    let cpu = *ebpf_loader::perf::online_cpus()
+        .unwrap()
+        .iter()
+        .max()
+        .unwrap();
     let run = program.test_run_with(&TestRun {
         context: &args,
         // A raw tracepoint gives no context back: asking for one is EINVAL.

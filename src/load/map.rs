@@ -96,11 +96,8 @@ pub enum MapError {
     NotSupported {
         /// The map's name.
         map: String,
-        /// The operation (`BPF_MAP_LOOKUP_BATCH`).
-        operation: &'static str,
-        /// Since when, and for which maps, the kernel has it.
-        since: &'static str,
-        /// What the kernel answered.
+        /// What the kernel answered to the command (its `op`, `BPF_MAP_LOOKUP_BATCH`);
+        /// [`MapError::since`] says which kernels have it.
         error: SysError,
     },
 }
@@ -139,15 +136,30 @@ impl fmt::Display for MapError {
                 )
             }
             MapError::NotFound { map } => write!(f, "no map {map} in the object"),
-            MapError::NotSupported {
-                map,
-                operation,
-                since,
-                ..
-            } => write!(
+            MapError::NotSupported { map, error } => write!(
                 f,
-                "map {map}: this kernel has no {operation} for this map ({since})"
+                "map {map}: this kernel has no {} for this map ({})",
+                error.op,
+                MapError::since(error.op)
             ),
+        }
+    }
+}
+
+impl MapError {
+    /// Since which kernel, and for which maps, a map command exists: what
+    /// [`MapError::NotSupported`] says of its command.
+    pub fn since(command: &str) -> &'static str {
+        match command {
+            "BPF_MAP_LOOKUP_AND_DELETE_ELEM" => {
+                "queue and stack maps since 4.20, hash maps since 5.14"
+            }
+            "BPF_MAP_FREEZE" => "since 5.2",
+            "BPF_MAP_LOOKUP_BATCH"
+            | "BPF_MAP_LOOKUP_AND_DELETE_BATCH"
+            | "BPF_MAP_UPDATE_BATCH"
+            | "BPF_MAP_DELETE_BATCH" => "since 5.6, for hash maps and arrays",
+            _ => "not in every kernel",
         }
     }
 }

@@ -19,6 +19,9 @@ use std::os::fd::AsFd;
 use super::{Map, MapError};
 use crate::syscall::{self, Batch, SysError};
 
+/// A key and its value, as bytes.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// Where a batch walk goes on from: the `out_batch` the kernel gave for the last call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchCursor(Vec<u8>);
@@ -28,7 +31,7 @@ pub struct BatchCursor(Vec<u8>);
 pub struct BatchPage {
     /// The keys and values read (values one per possible CPU for per-CPU maps, as
     /// [`Map::lookup`] gives them).
-    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    pub entries: Vec<Entry>,
     /// Where the next call starts; `None` once the walk reached the map's end.
     pub next: Option<BatchCursor>,
 }
@@ -38,19 +41,12 @@ const QUEUE_STACK: &[crate::uapi::MapType] =
     &[crate::uapi::MapType::QUEUE, crate::uapi::MapType::STACK];
 
 impl Map {
-    /// A refusal the kernel gave because it lacks `operation` (`since` says which
-    /// kernels have it), typed as such; any other error as it is.
-    fn unsupported_or_sys(
-        &self,
-        operation: &'static str,
-        since: &'static str,
-        error: SysError,
-    ) -> MapError {
+    /// A refusal the kernel gave because it lacks the command ([`MapError::since`] says
+    /// which kernels have it), typed as such; any other error as it is.
+    fn unsupported_or_sys(&self, error: SysError) -> MapError {
         if error.is_not_supported() {
             MapError::NotSupported {
                 map: self.name().to_string(),
-                operation,
-                since,
                 error,
             }
         } else {
@@ -65,14 +61,8 @@ impl Map {
     pub fn lookup_and_delete(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
         self.check("key", self.key_size(), key.len())?;
         let mut value = vec![0u8; self.value_size()];
-        let found =
-            syscall::map_lookup_and_delete_elem(self.as_fd(), key, &mut value, 0).map_err(|e| {
-                self.unsupported_or_sys(
-                    "BPF_MAP_LOOKUP_AND_DELETE_ELEM",
-                    "queue and stack maps since 4.20, hash maps since 5.14",
-                    e,
-                )
-            })?;
+        let found = syscall::map_lookup_and_delete_elem(self.as_fd(), key, &mut value, 0)
+            .map_err(|e| self.unsupported_or_sys(e))?;
         Ok(found.then_some(value))
     }
 
@@ -101,8 +91,7 @@ impl Map {
     /// later update or delete from user space is refused with `EPERM`; the programs may
     /// still write it unless it was created `BPF_F_RDONLY_PROG`.
     pub fn freeze(&self) -> Result<(), MapError> {
-        syscall::map_freeze(self.as_fd())
-            .map_err(|e| self.unsupported_or_sys("BPF_MAP_FREEZE", "since 5.2", e))
+        syscall::map_freeze(self.as_fd()).map_err(|e| self.unsupported_or_sys(e))
     }
 
     /// The bytes of a batch cursor: a hash map's is a bucket (4 bytes), an array's a key.
@@ -148,18 +137,12 @@ impl Map {
             count,
             elem_flags: 0,
         };
-        let (operation, result) = if delete {
-            (
-                "BPF_MAP_LOOKUP_AND_DELETE_BATCH",
-                syscall::map_lookup_and_delete_batch(self.as_fd(), batch),
-            )
+        let result = if delete {
+            syscall::map_lookup_and_delete_batch(self.as_fd(), batch)
         } else {
-            (
-                "BPF_MAP_LOOKUP_BATCH",
-                syscall::map_lookup_batch(self.as_fd(), batch),
-            )
+            syscall::map_lookup_batch(self.as_fd(), batch)
         };
-        let (n, at_end) = result.map_err(|e| self.batch_error(operation, e))?;
+        let (n, at_end) = result.map_err(|e| self.batch_error(e))?;
         let n = (n as usize).min(count as usize);
         let entries = keys
             .chunks(key_size.max(1))
@@ -174,7 +157,7 @@ impl Map {
     }
 
     /// Every element, read `per_call` at a time with [`Map::lookup_batch`].
-    pub fn batch_entries(&self, per_call: u32) -> Result<Vec<(Vec<u8>, Vec<u8>)>, MapError> {
+    pub fn batch_entries(&self, per_call: u32) -> Result<Vec<Entry>, MapError> {
         let mut all = Vec::new();
         let mut cursor = None;
         // A walk of a map that others fill meanwhile still ends: at most one call per
@@ -209,8 +192,7 @@ impl Map {
             count: entries.len() as u32,
             elem_flags: flags,
         };
-        syscall::map_update_batch(self.as_fd(), batch)
-            .map_err(|e| self.batch_error("BPF_MAP_UPDATE_BATCH", e))
+        syscall::map_update_batch(self.as_fd(), batch).map_err(|e| self.batch_error(e))
     }
 
     /// Deletes each key with one system call (`BPF_MAP_DELETE_BATCH`, 5.6; hash maps
@@ -230,24 +212,20 @@ impl Map {
             count: keys.len() as u32,
             elem_flags: 0,
         };
-        syscall::map_delete_batch(self.as_fd(), batch)
-            .map_err(|e| self.batch_error("BPF_MAP_DELETE_BATCH", e))
+        syscall::map_delete_batch(self.as_fd(), batch).map_err(|e| self.batch_error(e))
     }
 
     /// A batch command's error: "not supported" where the kernel lacks the command
     /// (before 5.6, it answers `EINVAL` to every batch command: the probe
     /// [`syscall::map_batch_exists`] tells that from a bad argument) or the map type
     /// lacks it (`ENOTSUPP`).
-    fn batch_error(&self, operation: &'static str, error: SysError) -> MapError {
-        const SINCE: &str = "since 5.6, for hash maps and arrays";
+    fn batch_error(&self, error: SysError) -> MapError {
         if error.errno == libc::EINVAL && !syscall::map_batch_exists() {
             return MapError::NotSupported {
                 map: self.name().to_string(),
-                operation,
-                since: SINCE,
                 error,
             };
         }
-        self.unsupported_or_sys(operation, SINCE, error)
+        self.unsupported_or_sys(error)
     }
 }

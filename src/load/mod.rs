@@ -52,7 +52,7 @@ use crate::syscall::{self, CpuListError, ProgLoadOptions, SysError};
 use crate::uapi::{MapType, BPF_ANY};
 
 pub use map::{adjust_ringbuf_size, Entries, Keys, Map, MapError, MapInfo};
-pub use map_ops::{BatchCursor, BatchPage};
+pub use map_ops::{BatchCursor, BatchPage, Entry};
 pub use program::{
     program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramError, ProgramInfo,
     TestRun, TestRunResult, VerifierError, VerifierLog, VerifierStats,

@@ -787,7 +787,7 @@ fn legacy_map_relocations_by_symbol_and_by_section_offset() {
     let kinds: Vec<_> = spec.programs[0]
         .relocations
         .iter()
-        .map(|r| r.kind.clone())
+        .map(|r| r.kind)
         .collect();
     assert_eq!(
         kinds,
