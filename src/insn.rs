@@ -225,9 +225,37 @@ pub fn encode(insns: &[Insn]) -> Vec<u8> {
     insns.iter().flat_map(|insn| insn.to_bytes()).collect()
 }
 
+/// The bytes of `insns` as the kernel receives them, in hex, 8 to a slot, slots apart by
+/// ` | `: `18 12 00 00 06 00 00 00 | 00 00 00 00 00 00 00 00` for `r2 = map[fd:6] ll`
+/// (byte 0 the opcode; byte 1 `src_reg << 4 | dst_reg`; bytes 2-3 `off`; bytes 4-7 `imm`,
+/// little-endian on x86-64 and arm64).
+pub fn hex(insns: &[Insn]) -> String {
+    insns
+        .iter()
+        .map(|insn| {
+            insn.to_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_shows_the_slots_as_the_kernel_reads_them() {
+        // r2 = map[fd:6] ll: ld_imm64 (0x18), src_reg 1 (BPF_PSEUDO_MAP_FD), dst_reg 2.
+        let insns = [Insn::new(LD_IMM64, 2, 1, 0, 6), Insn::new(0, 0, 0, 0, 0)];
+        assert_eq!(
+            hex(&insns),
+            "18 12 00 00 06 00 00 00 | 00 00 00 00 00 00 00 00"
+        );
+    }
 
     #[test]
     fn round_trips_every_field() {

@@ -5,7 +5,14 @@
 //! the loader reads from the object and what it will do with it: the ELF sections, the
 //! license, the maps with every attribute, each program with its relocations, its
 //! disassembly before and after relocation (with placeholder fds, since no map exists
-//! yet), its CO-RE records spelled out, and a summary of the BTF.
+//! yet, printed `map[#1 events]`, map #1 of the object, so that they cannot be taken for
+//! real fds), its CO-RE records spelled out, and a summary of the BTF. With
+//! [`Options::bytes`], each map reference's bytes before and after relocation too.
+//!
+//! One numbering of instructions everywhere: `insn N` is the instruction's index in the
+//! program as the kernel receives it (the linked program: the function, then the
+//! subprograms it calls), which is the numbering of the verifier's log. Where an ELF
+//! record says where a site came from, that is a byte offset (`r_offset`) in its section.
 //!
 //! ABI: none of its own; it names what the other modules speak (`include/uapi/linux/bpf.h`,
 //! `include/uapi/linux/btf.h`).
@@ -17,12 +24,25 @@ use crate::btf::core::CoreFixup;
 use crate::btf::ext::{CoreRelo, LineInfo};
 use crate::btf::{Btf, Kind, TypeBody};
 use crate::elf::{AttachTarget, MapKind, MapSpec, ObjectSpec, ProgramSpec};
-use crate::insn::disasm::disassemble;
+use crate::insn::disasm::{disassemble, disassemble_with};
 use crate::insn::Insn;
 use crate::uapi::{MapType, BPF_F_RDONLY_PROG};
 
+/// What to show beyond the tour itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Each map reference's 8-byte slots before and after relocation, in hex
+    /// (`18 02 00 00 00 00 00 00` -> `18 12 00 00 01 00 00 00`), with what each byte is.
+    pub bytes: bool,
+}
+
 /// Renders the whole tour. `title` names the object (its path, usually).
 pub fn render(spec: &ObjectSpec, title: &str) -> String {
+    render_with(spec, title, &Options::default())
+}
+
+/// [`render`], with what `options` asks for.
+pub fn render_with(spec: &ObjectSpec, title: &str, options: &Options) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "eBPF object {title}");
     let _ = writeln!(out, "{}", "=".repeat(11 + title.len()));
@@ -31,7 +51,7 @@ pub fn render(spec: &ObjectSpec, title: &str) -> String {
     maps(&mut out, spec);
     externs(&mut out, spec);
     for program in &spec.programs {
-        self::program(&mut out, spec, program);
+        self::program(&mut out, spec, program, options);
     }
     btf_summary(&mut out, spec);
     out
@@ -59,7 +79,8 @@ fn externs(out: &mut String, spec: &ObjectSpec) {
 /// Renders what CO-RE does to each program against `target` (the running kernel's BTF,
 /// or a BTF file of another kernel): for every record, the local access, the value clang
 /// computed, the value on the target, and the instruction before and after. Programs
-/// are relocated with placeholder map fds (map #i gets fd i), as in [`render`].
+/// are relocated with placeholder map fds (map #i, printed `map[#i NAME]`), as in
+/// [`render`].
 pub fn render_core(spec: &ObjectSpec, target: &Btf, target_name: &str) -> String {
     let mut out = String::new();
     heading(&mut out, &format!("CO-RE against {target_name}"));
@@ -68,9 +89,11 @@ pub fn render_core(spec: &ObjectSpec, target: &Btf, target_name: &str) -> String
         "  ",
         "Each record of .BTF.ext, resolved in the target BTF: the field's offset (or size, \
          existence, ...) as clang computed it from the object's own BTF, then as it is on the \
-         target, and the instruction the loader rewrites. `slot` counts in the linked \
-         program. A field the target lacks poisons its instruction (call 0xbad2310): the \
-         verifier then refuses the program, unless the code guards the read with \
+         target, and the instruction the loader rewrites. `insn N` is the instruction's \
+         index in the program as the kernel receives it (the verifier log's numbering). A \
+         field the target lacks poisons its instruction: `call unknown#195896080`, as the \
+         verifier and bpftool print it (= 0xbad2310, libbpf's name for it): the verifier \
+         then refuses the program, unless the code guards the read with \
          bpf_core_field_exists.",
     );
     let fds: Vec<i32> = (0..spec.maps.len())
@@ -86,7 +109,7 @@ pub fn render_core(spec: &ObjectSpec, target: &Btf, target_name: &str) -> String
             }
         };
         for fixup in &relocated.core {
-            let _ = writeln!(out, "    slot {:<4} {fixup}", fixup.insn_index);
+            let _ = writeln!(out, "    insn {:<4} {fixup}", fixup.insn_index);
         }
         let poisoned = relocated.core.iter().filter(|f| f.poisoned).count();
         let _ = writeln!(
@@ -329,7 +352,15 @@ fn map_entry(out: &mut String, btf: Option<&Btf>, index: usize, map: &MapSpec) {
     );
 }
 
-fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
+/// `#1 events` for placeholder fd 1: map #1 of the object (inspect relocates with each
+/// map's index as its fd, since no map exists yet).
+fn placeholder(spec: &ObjectSpec, imm: i32) -> Option<String> {
+    let map = spec.maps.get(usize::try_from(imm).ok()?)?;
+    Some(format!("#{imm} {}", map.name))
+}
+
+fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec, options: &Options) {
+    let names = |imm: i32| placeholder(spec, imm);
     heading(out, &format!("Program {}", program.name));
     let field = |out: &mut String, name: &str, value: String| {
         let _ = writeln!(out, "  {name:<13} {value}");
@@ -370,7 +401,7 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
         format!("{} (8-byte slots)", program.insns.len()),
     );
 
-    // Placeholder fds: map #i gets fd i.
+    // Placeholder fds: map #i gets fd i, printed `map[#i NAME]`.
     let fds: Vec<i32> = (0..spec.maps.len())
         .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
         .collect();
@@ -400,14 +431,15 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
             .layout
             .iter()
             .skip(1)
-            .map(|(name, start)| format!("{name} at slot {start}"))
+            .map(|(name, start)| format!("{name} at insn {start}"))
             .collect();
         field(
             out,
             "linked",
             format!(
-                "{} slots with {}",
+                "{} instructions (insn 0-{}), {}",
                 relocated.insns.len(),
+                relocated.insns.len().saturating_sub(1),
                 callees.join(", ")
             ),
         );
@@ -417,23 +449,38 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
     explain(
         out,
         "    ",
-        "Each site where it lands in the linked program (its slot, its function), what it \
+        "Each site: `insn N` (the kernel's numbering), the function it came from, what it \
          now refers to and the instruction before -> after; then the ELF record it came \
-         from. The fds are placeholders: map #i gets fd i here; the loader patches in the \
-         real ones.",
+         from (its byte offset in its section). No map exists yet: `map[#1 events]` is map \
+         #1 of the object, whose fd the loader writes into the instruction at load.",
     );
+    if options.bytes {
+        explain(
+            out,
+            "    ",
+            "Bytes: the 8 of each slot as the kernel reads them. Byte 0 is the opcode (0x18: \
+             ld_imm64, two slots); byte 1 is src_reg << 4 | dst_reg, and src_reg 1 \
+             (BPF_PSEUDO_MAP_FD) or 2 (BPF_PSEUDO_MAP_VALUE) tells the verifier that imm is \
+             a map's fd; bytes 4-7 are imm, little-endian: here the placeholder, at load the \
+             real fd. For a map's value, the second slot's imm is the offset in the value.",
+        );
+    }
     for applied in &relocated.applied {
         let _ = writeln!(
             out,
-            "    {applied}\n               ({} record in {} at slot {}, symbol {})",
+            "    {}\n               ({} record in {} at offset {}, symbol {})",
+            applied.render(&names),
             applied.kind.name(),
             applied.section,
-            applied.section_insn,
+            applied.section_insn * 8,
             applied.symbol,
         );
+        if options.bytes && applied.is_map_reference() {
+            let _ = writeln!(out, "               bytes {}", applied.bytes());
+        }
     }
 
-    core_records(out, spec, &parts, &relocated.core);
+    core_records(out, spec, &parts, &relocated.layout, &relocated.core);
 
     let _ = writeln!(
         out,
@@ -442,8 +489,8 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
     explain(
         out,
         "    ",
-        "Slot numbers are the linked program's; lines starting with ';' are the source \
-         lines clang recorded (line_info). A '*' marks a slot the loader changed.",
+        "Numbers are insn numbers (the kernel's); lines starting with ';' are the source \
+         lines clang recorded (line_info). A '*' marks an instruction the loader changed.",
     );
     let mut before = Vec::with_capacity(relocated.insns.len());
     let mut lines: BTreeMap<usize, &LineInfo> = BTreeMap::new();
@@ -455,10 +502,11 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
             lines.insert(start + line.insn_off as usize / 8, line);
         }
     }
-    let before_text: BTreeMap<usize, String> = disassemble(&before).into_iter().collect();
+    let before_text: BTreeMap<usize, String> =
+        disassemble_with(&before, &names).into_iter().collect();
     let btf = spec.btf.as_ref();
     let mut last_line = None;
-    for (slot, text) in disassemble(&relocated.insns) {
+    for (slot, text) in disassemble_with(&relocated.insns, &names) {
         if let Some(part) = starts.get(&slot) {
             let _ = writeln!(out, "    <{}> (from {})", part.name, part.section);
             last_line = None;
@@ -482,7 +530,13 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec) {
     }
 }
 
-fn core_records(out: &mut String, spec: &ObjectSpec, parts: &[&ProgramSpec], core: &[CoreFixup]) {
+fn core_records(
+    out: &mut String,
+    spec: &ObjectSpec,
+    parts: &[&ProgramSpec],
+    layout: &[(String, usize)],
+    core: &[CoreFixup],
+) {
     let count: usize = parts.iter().map(|p| p.core_relos.len()).sum();
     let _ = writeln!(out, "\n  CO-RE relocations ({count}):");
     explain(
@@ -490,13 +544,14 @@ fn core_records(out: &mut String, spec: &ObjectSpec, parts: &[&ProgramSpec], cor
         "    ",
         "Compile Once, Run Everywhere: clang compiled field offsets against its own \
          headers and recorded each access here; the loader looks the same fields up in \
-         the running kernel's BTF and rewrites the instruction. `slot` is in the \
-         function's own numbering; the value is the one clang computed.",
+         the running kernel's BTF and rewrites the instruction. `insn N` is the \
+         instruction's index in the linked program (the kernel's numbering); the value is \
+         the one clang computed.",
     );
     // `btf::core` gives one fix-up per record, in the same order, when it could run.
     let mut fixups = (core.len() == count).then(|| core.iter());
     let btf = spec.btf.as_ref();
-    for part in parts {
+    for (part, (_, start)) in parts.iter().zip(layout) {
         for relo in &part.core_relos {
             let slot = relo.insn_off as usize / 8;
             let insn = part
@@ -513,8 +568,8 @@ fn core_records(out: &mut String, spec: &ObjectSpec, parts: &[&ProgramSpec], cor
             };
             let _ = writeln!(
                 out,
-                "    {}:{slot:<4} {:<14} {spelled} ({})   {insn}",
-                part.name,
+                "    insn {:<4} {:<14} {spelled} ({})   {insn}",
+                start + slot,
                 relo.kind.name(),
                 raw.join(":"),
             );
@@ -665,24 +720,56 @@ mod tests {
             "Program tcp_connect",
             "  attaches to   entry of kernel function tcp_connect",
             "  instructions  276 (8-byte slots)",
-            "  linked        362 slots with emit at slot 276",
-            "    insn 272 in tcp_connect          call emit                      call pc-1  ->  call pc+3",
-            "               (call record in kprobe/tcp_connect at slot 272, symbol .text)",
-            "    insn 316 in emit                 map events                     r2 = 0 ll  ->  r2 = map[fd:1] ll",
-            "               (map record in .text at slot 40, symbol events)",
-            "    *  19: r1 = 0 ll                          => r1 = map[fd:6][0]+0 ll",
+            "  linked        362 instructions (insn 0-361), emit at insn 276",
+            "    insn 272 (tcp_connect)          call emit                      call pc-1  ->  call pc+3",
+            "               (call record in kprobe/tcp_connect at offset 2176, symbol .text)",
+            "    insn 316 (emit)                 map events                     r2 = 0 ll  ->  r2 = map[#1 events] ll",
+            "               (map record in .text at offset 320, symbol events)",
+            "    *  19: r1 = 0 ll                          => r1 = map[#6 main.rodata][0]+0 ll",
+            "    insn  19 (tcp_connect)          global filter_pid (+0)         r1 = 0 ll  ->  r1 = map[#6 main.rodata][0]+0 ll",
             "    <emit> (from .text)",
-            "tcp_connect:106  byte_off       struct sock.__sk_common.skc_family = 12 (0:0:4)   r1 = 12",
-            "tcp_connect:139  field_exists   struct task_struct.loginuid = 1 (0:0)   r2 = 1",
+            "    insn 106  byte_off       struct sock.__sk_common.skc_family = 12 (0:0:4)   r1 = 12",
+            "    insn 139  field_exists   struct task_struct.loginuid = 1 (0:0)   r2 = 1",
             "Program inet_sock_set_state",
             "Program tcp_retransmit_skb",
             "  attaches to   tracepoint tcp:tcp_retransmit_skb",
-            "  linked        240 slots with emit at slot 154",
-            "tcp_retransmit_skb:8    type_exists    struct trace_event_raw_tcp_retransmit_skb = 1 (0)   r2 = 1",
-            "tcp_retransmit_skb:13   byte_off       struct trace_event_raw_tcp_event_sk_skb.skaddr = 16 (0:2)   r2 = 16",
+            "  linked        240 instructions (insn 0-239), emit at insn 154",
+            "    insn 8    type_exists    struct trace_event_raw_tcp_retransmit_skb = 1 (0)   r2 = 1",
+            "    insn 13   byte_off       struct trace_event_raw_tcp_event_sk_skb.skaddr = 16 (0:2)   r2 = 16",
             "  .BTF.ext: 4 func_info, 331 line_info, 68 CO-RE records",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }
+        // No placeholder reads like a real fd; without the option, no bytes.
+        assert!(!text.contains("map[fd:"), "{text}");
+        assert!(!text.contains("bytes 18 "), "{text}");
+    }
+
+    #[test]
+    fn bytes_follow_events_from_its_placeholder_to_the_imm_field() {
+        let spec = ObjectSpec::parse_named(OBJECT, "main").unwrap();
+        let text = render_with(&spec, "bpf/main.bpf.o", &Options { bytes: true });
+        // `events` is map #1: emit's `r2 = events` gets src_reg 1 (BPF_PSEUDO_MAP_FD) in
+        // byte 1's high nibble and the placeholder 1 in imm (bytes 4-7).
+        let site = "    insn 316 (emit)                 map events                     \
+                    r2 = 0 ll  ->  r2 = map[#1 events] ll\n               \
+                    (map record in .text at offset 320, symbol events)\n               \
+                    bytes 18 02 00 00 00 00 00 00 | 00 00 00 00 00 00 00 00  ->  \
+                    18 12 00 00 01 00 00 00 | 00 00 00 00 00 00 00 00\n";
+        assert!(text.contains(site), "missing {site:?} in:\n{text}");
+        // A global: src_reg 2 (BPF_PSEUDO_MAP_VALUE), map #6, the offset in the second slot.
+        assert!(
+            text.contains(
+                "bytes 18 01 00 00 00 00 00 00 | 00 00 00 00 00 00 00 00  ->  \
+                 18 21 00 00 06 00 00 00 | 00 00 00 00 04 00 00 00"
+            ),
+            "{text}"
+        );
+        // Calls are not map references: no bytes for them.
+        let call = text
+            .lines()
+            .position(|l| l.contains("insn 272 (tcp_connect)          call emit"))
+            .unwrap();
+        assert!(!text.lines().nth(call + 2).unwrap().contains("bytes"));
     }
 }

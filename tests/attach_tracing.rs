@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use ebpf_loader::attach;
 use ebpf_loader::attach::{kprobes_available, AttachError, AttachOptions, Probe};
 use ebpf_loader::features::probe_fentry;
+use ebpf_loader::features::refusal::Refusal;
 use ebpf_loader::load::{LoadError, Object};
 use harness::kernel::{global_u64, load_fixture};
 
@@ -43,6 +44,29 @@ fn unlink_until_counted(object: &Object, name: &str) {
     }
 }
 
+/// A refusal at load explained by the probes: no trampoline, not privilege.
+fn assert_no_trampoline(error: &LoadError) {
+    let LoadError::Refused { refusal, .. } = error else {
+        panic!("{error}");
+    };
+    assert!(
+        matches!(
+            refusal,
+            Refusal::NoTrampoline {
+                kind: "fentry" | "fexit",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let text = error.to_string();
+    assert!(!text.contains("needs root"), "{text}");
+    assert!(
+        text.contains("not for lack of privilege") && text.contains("makes no BPF trampoline"),
+        "{text}"
+    );
+}
+
 fn trampoline(program: &str, counted: &str) {
     if !probe_fentry("do_unlinkat") {
         eprintln!(
@@ -53,6 +77,8 @@ fn trampoline(program: &str, counted: &str) {
         let refused = |errno: i32| matches!(errno, libc::EPERM | libc::ENOTSUP | 524);
         match load(program) {
             Err(LoadError::Program(error)) => assert!(refused(error.error.errno), "{error}"),
+            // EPERM to root: the message says why, and does not blame privilege.
+            Err(error @ LoadError::Refused { .. }) => assert_no_trampoline(&error),
             Err(error) => panic!("{error}"),
             Ok(object) => {
                 let error =

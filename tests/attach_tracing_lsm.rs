@@ -83,6 +83,13 @@ fn refused(program: &str) {
             eprintln!("{program}: refused at load: {error}");
             assert!(refused_by_kernel(error.error.errno), "{error}")
         }
+        // EPERM to root: explained by the probes, not blamed on privilege.
+        Err(error @ LoadError::Refused { .. }) => {
+            eprintln!("{program}: refused at load: {error}");
+            let text = error.to_string();
+            assert!(!text.contains("needs root"), "{text}");
+            assert!(text.contains("makes no BPF trampoline"), "{text}");
+        }
         Err(error) => panic!("{error}"),
         Ok(object) => {
             let error =

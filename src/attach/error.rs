@@ -165,6 +165,22 @@ pub enum AttachError {
         /// The kernel's own explanation (its extended ack), where it gave one.
         message: Option<String>,
     },
+    /// The target given for a cgroup program is not a cgroup v2 directory.
+    NotACgroup {
+        /// The path or fd given.
+        path: String,
+        /// What it is instead, or why it could not be opened.
+        reason: String,
+    },
+    /// The map given for a sockmap program is not a sockmap or sockhash.
+    NotASockmap {
+        /// The program.
+        program: String,
+        /// The map's name.
+        map: String,
+        /// The map's type.
+        map_type: crate::uapi::MapType,
+    },
     /// An rtnetlink reply could not be read.
     NetlinkReply {
         /// What was being attached to.
@@ -268,6 +284,19 @@ impl fmt::Display for AttachError {
                 request,
                 reason,
             } => write!(f, "attaching to {target}: the reply to {request}: {reason}"),
+            AttachError::NotACgroup { path, reason } => {
+                write!(f, "{path} is not a cgroup v2 directory: {reason}")
+            }
+            AttachError::NotASockmap {
+                program,
+                map,
+                map_type,
+            } => write!(
+                f,
+                "program {program}: map {map} is of type {}: sk_msg and sk_skb programs attach \
+                 to a sockmap or sockhash",
+                map_type
+            ),
             AttachError::SymbolNotFound { path, symbol } => write!(
                 f,
                 "no function {symbol} in the symbol tables of {}",

@@ -176,7 +176,10 @@ impl Case {
 /// program, shown whole) in its verifier error.
 fn errno_of(failure: &Failure) -> Option<i32> {
     let mut at: Option<&(dyn std::error::Error + 'static)> = Some(match failure {
-        Failure::Load(LoadError::Program(verifier)) => return Some(verifier.error.errno),
+        Failure::Load(LoadError::Program(verifier))
+        | Failure::Load(LoadError::Refused {
+            error: verifier, ..
+        }) => return Some(verifier.error.errno),
         Failure::Load(error) => error,
         Failure::Attach { error, .. } => error,
     });

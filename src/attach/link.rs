@@ -11,7 +11,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::{socket, tc, tracefs, usdt, AttachError, TcFilter};
+use super::{prog_attach, reuseport, socket, tc, tracefs, usdt, AttachError, TcFilter};
 use crate::syscall;
 use crate::uapi::AttachType;
 
@@ -46,6 +46,15 @@ pub enum Probe {
     /// A BPF link reopened from its pin ([`Link::from_pin`]): what it is attached to is
     /// the kernel's to say (its `bpf_link_info` type, in the link's target).
     Pinned,
+    /// A cgroup v2 directory: the program runs for the sockets, devices or sysctls of the
+    /// processes in it and in its descendants.
+    Cgroup,
+    /// A sockmap or sockhash: the program runs on the messages or packets of the sockets
+    /// in the map.
+    Sockmap,
+    /// A socket of a `SO_REUSEPORT` group: the program picks the group's socket for each
+    /// new connection or datagram.
+    Reuseport,
 }
 
 /// How the program was bound to the perf event.
@@ -62,6 +71,11 @@ pub enum Via {
     Netlink,
     /// `setsockopt(SO_ATTACH_BPF)`.
     Setsockopt,
+    /// `BPF_PROG_ATTACH` (with `BPF_F_ALLOW_MULTI` on a cgroup): no fd holds it, the link
+    /// detaches it with `BPF_PROG_DETACH`.
+    ProgAttach,
+    /// `setsockopt(SO_ATTACH_REUSEPORT_EBPF)`.
+    ReuseportSetsockopt,
 }
 
 /// How a [`Link`] was made: `kprobe PMU + BPF link`.
@@ -112,6 +126,18 @@ impl Probe {
                 "a BPF link reopened from its pin in a bpf filesystem: attached by another \
                  process (or an earlier run), it lives while pinned or open"
             }
+            Probe::Cgroup => {
+                "a cgroup v2 directory: the program runs for the processes in it and in its \
+                 descendants (their sockets, devices or sysctls, as its attach type says)"
+            }
+            Probe::Sockmap => {
+                "a sockmap or sockhash: the program runs on the messages or packets of the \
+                 sockets in the map, and may redirect them to another socket of a map"
+            }
+            Probe::Reuseport => {
+                "a socket of a SO_REUSEPORT group: the program picks which of the group's \
+                 sockets gets each new connection or datagram"
+            }
         }
     }
 }
@@ -139,6 +165,46 @@ impl Via {
                 "attached with setsockopt(SO_ATTACH_BPF), detached with SO_DETACH_BPF when \
                  the link is dropped"
             }
+            Via::ProgAttach => {
+                "attached with BPF_PROG_ATTACH (BPF_F_ALLOW_MULTI on a cgroup): kernels before \
+                 5.7 have no cgroup links, before 6.10 no sockmap links; detached with \
+                 BPF_PROG_DETACH of exactly this program when the link is dropped"
+            }
+            Via::ReuseportSetsockopt => {
+                "attached with setsockopt(SO_ATTACH_REUSEPORT_EBPF), detached with \
+                 SO_DETACH_REUSEPORT_BPF when the link is dropped"
+            }
+        }
+    }
+}
+
+impl AttachMethod {
+    /// When this method is the second choice, what the first was and why it was not
+    /// taken: the ioctl instead of a BPF link, `kprobe_events` instead of the kprobe PMU,
+    /// a clsact filter instead of a TCX link, `BPF_PROG_ATTACH` instead of a cgroup or
+    /// sockmap link. `None` for a first choice. (With [`LinkPreference::PerfIoctl`],
+    /// [`AttachOptions::force_tc_netlink`] or [`AttachOptions::force_prog_attach`] the
+    /// second choice was asked for; the text says so too.)
+    pub fn fallback(self) -> Option<&'static str> {
+        match (self.probe, self.via) {
+            (Probe::Tc, Via::Netlink) => Some(
+                "a bpf filter on the clsact qdisc instead of a TCX link: this kernel has no                  TCX (before 6.6), or force_tc_netlink asked for it",
+            ),
+            (_, Via::PerfIoctl) => Some(
+                "PERF_EVENT_IOC_SET_BPF instead of a BPF link: this kernel has no perf event                  links (before 5.15), or LinkPreference::PerfIoctl asked for it",
+            ),
+            (Probe::Cgroup, Via::ProgAttach) => Some(
+                "BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI instead of a BPF link: this kernel has \
+                 no cgroup links (before 5.7), or force_prog_attach asked for it",
+            ),
+            (Probe::Sockmap, Via::ProgAttach) => Some(
+                "BPF_PROG_ATTACH instead of a BPF link: this kernel has no sockmap links \
+                 (before 6.10), or force_prog_attach asked for it",
+            ),
+            (Probe::KprobeTracefs, _) => Some(
+                "a kprobe_events entry instead of the kprobe PMU: this kernel has no kprobe                  PMU (before 4.17), or force_tracefs_kprobe asked for it",
+            ),
+            _ => None,
         }
     }
 }
@@ -158,6 +224,9 @@ impl fmt::Display for AttachMethod {
             Probe::Tc => "tc",
             Probe::Socket => "socket",
             Probe::Pinned => "pinned link",
+            Probe::Cgroup => "cgroup",
+            Probe::Sockmap => "sockmap",
+            Probe::Reuseport => "reuseport group",
         };
         let via = match self.via {
             Via::BpfLink => "BPF link",
@@ -165,6 +234,8 @@ impl fmt::Display for AttachMethod {
             Via::RawTracepointOpen => "BPF_RAW_TRACEPOINT_OPEN",
             Via::Netlink => "netlink clsact bpf filter",
             Via::Setsockopt => "SO_ATTACH_BPF",
+            Via::ProgAttach => "BPF_PROG_ATTACH",
+            Via::ReuseportSetsockopt => "SO_ATTACH_REUSEPORT_EBPF",
         };
         write!(f, "{probe} + {via}")
     }
@@ -190,6 +261,9 @@ pub struct AttachOptions {
     /// For tc programs: don't use a TCX link even if the kernel has them (6.6); add a
     /// `bpf` filter on the clsact qdisc with rtnetlink, as older kernels need.
     pub force_tc_netlink: bool,
+    /// For cgroup and sockmap programs: attach with `BPF_PROG_ATTACH` even where the kernel
+    /// has BPF links for them (cgroups 5.7, sockmaps 6.10), as older kernels need.
+    pub force_prog_attach: bool,
 }
 
 /// A `kprobe_events` entry this process created; removed on drop.
@@ -252,6 +326,11 @@ pub(super) enum Owned {
     /// A USDT probe's entry in `__bpf_usdt_ip_to_spec_id` (kernels without BPF cookies):
     /// deleted once no uprobe can look it up any more.
     UsdtIp(usdt::UsdtIpEntry),
+    /// A program attached with `BPF_PROG_ATTACH` (a cgroup's, a sockmap's): detached with
+    /// `BPF_PROG_DETACH`.
+    ProgAttach(prog_attach::ProgAttachGuard),
+    /// The socket of a `SO_REUSEPORT` group an `sk_reuseport` program was set on.
+    Reuseport(reuseport::ReuseportGuard),
 }
 
 impl Link {
@@ -286,6 +365,18 @@ impl Link {
             perf_event: None,
             kprobe: None,
             owned: None,
+        }
+    }
+
+    /// A link that holds an attachment of its own kind, undone on drop.
+    pub(super) fn of_owned(method: AttachMethod, target: String, owned: Owned) -> Link {
+        Link {
+            method,
+            target,
+            bpf_link: None,
+            perf_event: None,
+            kprobe: None,
+            owned: Some(owned),
         }
     }
 
@@ -382,6 +473,8 @@ impl Link {
                 drop(entry);
                 Ok(())
             }
+            Some(Owned::ProgAttach(guard)) => guard.detach(&self.target),
+            Some(Owned::Reuseport(guard)) => guard.detach(&self.target),
             None => Ok(()),
         };
         if result.is_ok() {
@@ -445,5 +538,22 @@ mod tests {
             m.to_string(),
             "tracefs kprobe_events + PERF_EVENT_IOC_SET_BPF"
         );
+    }
+
+    #[test]
+    fn second_choices_say_what_the_first_was() {
+        let method = |probe, via| AttachMethod { probe, via }.fallback();
+        assert_eq!(method(Probe::KprobePmu, Via::BpfLink), None);
+        assert_eq!(method(Probe::Tc, Via::BpfLink), None);
+        assert_eq!(method(Probe::BtfTarget, Via::RawTracepointOpen), None);
+        assert!(method(Probe::Tracepoint, Via::PerfIoctl)
+            .unwrap()
+            .starts_with("PERF_EVENT_IOC_SET_BPF instead of a BPF link"));
+        assert!(method(Probe::Tc, Via::Netlink)
+            .unwrap()
+            .starts_with("a bpf filter on the clsact qdisc instead of a TCX link"));
+        assert!(method(Probe::KprobeTracefs, Via::BpfLink)
+            .unwrap()
+            .starts_with("a kprobe_events entry instead of the kprobe PMU"));
     }
 }

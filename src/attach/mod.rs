@@ -13,6 +13,9 @@
 //! | sampling perf events | [`perf_event`] | [`perf_event::attach`] |
 //! | tc classifiers (TCX, or clsact + rtnetlink) | [`tc`] | [`tc::attach`] |
 //! | socket filters | [`socket`] | [`socket::attach`], [`socket::attach_packet`] |
+//! | cgroup programs (BPF link, or `BPF_PROG_ATTACH`) | [`cgroup`] | [`cgroup::attach`], [`cgroup::attach_fd`] |
+//! | `sk_msg`, `sk_skb` on a sockmap or sockhash | [`sockmap`] | [`sockmap::attach`], [`sockmap::attach_as`] |
+//! | `sk_reuseport` on a `SO_REUSEPORT` group | [`reuseport`] | [`reuseport::attach`] |
 //!
 //! [`by_section`] attaches a program where its section name says (libbpf's
 //! `bpf_program__attach`); the section table itself is the spec's
@@ -28,6 +31,7 @@
 //! Every way of attaching yields a [`Link`], which owns what it created and undoes it when
 //! dropped, or when [`Link::detach`] is called, which reports errors.
 
+pub mod cgroup;
 mod error;
 pub mod iter;
 pub mod kprobe;
@@ -35,9 +39,12 @@ mod link;
 mod netlink;
 pub mod perf_event;
 mod pin;
+mod prog_attach;
 pub mod raw_tracepoint;
+pub mod reuseport;
 mod section;
 pub mod socket;
+pub mod sockmap;
 pub mod tc;
 pub mod tracefs;
 pub mod tracepoint;

@@ -13,9 +13,10 @@ use crate::uapi::{AttachType, ProgramType};
 /// `ksyscall/NAME`, `tracepoint/CATEGORY/NAME`, `raw_tp/NAME`, `tp_btf/NAME`,
 /// `fentry/FUNC`, `fexit/FUNC`, `fmod_ret/FUNC`, `lsm/HOOK`, `iter/NAME`,
 /// `uprobe/BINARY:FUNC[+OFF]`, `uretprobe/...`. A section that names no target
-/// (`SEC("kprobe")`, and every tc program and socket filter: their interface or socket is
-/// known only at run time) is refused with [`AttachError::NoTarget`], which names the
-/// function of its kind ([`super::tc::attach`], [`super::socket::attach`], ...). A USDT
+/// (`SEC("kprobe")`, and every tc, cgroup and sockmap program and socket filter: their
+/// interface, cgroup, map or socket is known only at run time) is refused with [`AttachError::NoTarget`], which names the
+/// function of its kind ([`super::tc::attach`], [`super::cgroup::attach`],
+/// [`super::sockmap::attach`], ...). A USDT
 /// program needs its object's maps: [`super::usdt::attach`]; multi-probes are not attached
 /// by this loader yet: the error says so.
 pub fn by_section(prog: &Program, opts: &AttachOptions) -> Result<Link, AttachError> {
@@ -95,6 +96,18 @@ fn no_target(prog: &Program) -> AttachError {
         }
         (ProgramType::PerfEvent, _) => {
             "attach::perf_event::attach(&program, event, pid, cpu, options)"
+        }
+        (t, _) if super::cgroup::is_cgroup_program(t) => {
+            "attach::cgroup::attach(&program, cgroup v2 directory, options): a cgroup \
+             program runs for the processes of a cgroup"
+        }
+        (ProgramType::SkReuseport, _) => {
+            "attach::reuseport::attach(&program, socket fd): an sk_reuseport program picks \
+             the socket of a SO_REUSEPORT group"
+        }
+        (ProgramType::SkMsg | ProgramType::SkSkb, _) => {
+            "attach::sockmap::attach(&program, &map, options): an sk_msg or sk_skb program \
+             runs for the sockets of a sockmap or sockhash"
         }
         _ => "nothing yet: this loader has no function for this kind of program",
     };

@@ -27,8 +27,10 @@
 //!    No matching candidate: `*_EXISTS`, and the type-based kinds (`TYPE_ID_TARGET`,
 //!    `TYPE_SIZE`, `TYPE_MATCHES`), give 0 (`bpf_core_calc_type_relo`: "type-based relos
 //!    return zero when target type is not found"); the other kinds *poison* the
-//!    instruction (`call 0xbad2310`): the verifier rejects it only if it is reachable,
-//!    and the loader maps that message back to the recorded [`CoreFixup`].
+//!    instruction (`call 0xbad2310`, libbpf's `BPF_CORE_POISON`; the verifier and bpftool
+//!    print it in decimal, `call unknown#195896080`, and so does this crate's disassembler,
+//!    with the hex beside it): the verifier rejects it only if it is reachable, and the
+//!    loader maps that message back to the recorded [`CoreFixup`].
 
 use super::ext::{CoreRelo, CoreReloKind};
 use super::{

@@ -63,9 +63,11 @@ pub struct AppliedRelocation {
     pub function: String,
     /// That function's ELF section.
     pub section: String,
-    /// The site's slot in its ELF section (what llvm-objdump -d numbers).
+    /// The site's slot in its ELF section (what llvm-objdump -d numbers; the ELF record's
+    /// `r_offset` is 8 times it).
     pub section_insn: usize,
-    /// The site's slot in the linked program.
+    /// The site's index in the linked program, as the kernel receives it: the numbering
+    /// of the verifier's log, and the one every output of this crate calls `insn N`.
     pub insn: usize,
     /// The ELF symbol of the record (`events`, `.text`).
     pub symbol: String,
@@ -79,10 +81,10 @@ pub struct AppliedRelocation {
     pub after: Vec<Insn>,
 }
 
-impl std::fmt::Display for AppliedRelocation {
-    /// One line: the slot, the function, what the site now refers to, the instruction
-    /// before -> after: `insn  22 in tcp_connect  map events  r2 = 0 ll  ->  r2 = map[fd:4]`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl AppliedRelocation {
+    /// [`Display`](std::fmt::Display)'s line, with map references named by `maps`
+    /// (before load: `r2 = map[#1 events] ll`, a placeholder that reads as no fd).
+    pub fn render(&self, maps: crate::insn::disasm::MapNames<'_>) -> String {
         let what = match self.kind {
             RelocationKind::Map { .. } => format!("map {}", self.target),
             RelocationKind::MapValue { offset, .. } => {
@@ -92,15 +94,41 @@ impl std::fmt::Display for AppliedRelocation {
             RelocationKind::Extern { .. } => format!("extern {}", self.target),
             RelocationKind::FuncAddr { .. } => format!("callback {}", self.target),
         };
-        write!(
-            f,
-            "insn {:>3} in {:<20} {:<30} {}  ->  {}",
+        format!(
+            "insn {:>3} {:<22} {:<30} {}  ->  {}",
             self.insn,
-            self.function,
+            format!("({})", self.function),
             what,
-            crate::insn::disasm::text(&self.before),
-            crate::insn::disasm::text(&self.after)
+            crate::insn::disasm::text_with(&self.before, maps),
+            crate::insn::disasm::text_with(&self.after, maps)
         )
+    }
+
+    /// Is the site a map reference (`ld_imm64` of a map, or of a map's value)?
+    pub fn is_map_reference(&self) -> bool {
+        matches!(
+            self.kind,
+            RelocationKind::Map { .. } | RelocationKind::MapValue { .. }
+        )
+    }
+
+    /// The site's bytes before and after, as the kernel reads them
+    /// ([`crate::insn::hex`]): `18 02 00 00 00 00 00 00 | ...  ->  18 12 00 00 06 00 00 00 | ...`.
+    pub fn bytes(&self) -> String {
+        format!(
+            "{}  ->  {}",
+            crate::insn::hex(&self.before),
+            crate::insn::hex(&self.after)
+        )
+    }
+}
+
+impl std::fmt::Display for AppliedRelocation {
+    /// One line: the instruction's index in the linked program (the kernel's numbering),
+    /// the function it came from, what the site now refers to, the instruction before ->
+    /// after: `insn  22 (tcp_connect)  map events  r2 = 0 ll  ->  r2 = map[fd:4] ll`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(&|_| None))
     }
 }
 

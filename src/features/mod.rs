@@ -11,6 +11,9 @@
 //! - [`lsm`]: the active Linux security modules (is the BPF LSM one of them?).
 //! - [`probe_perf_link`]: perf event links (5.15).
 //! - [`probe_bpf_cookie`], [`probe_fentry`]: BPF cookies (5.15), a trampoline on a function.
+//! - [`refusal`]: what an `EPERM` of `BPF_PROG_LOAD` means to a privileged process (no
+//!   BPF trampoline, a security policy), found by probes, so that no message blames
+//!   permissions when the cause is something else.
 //! - [`report`]: everything at once, as a plain [`report::Features`] struct; it sits above
 //!   [`crate::attach`] (it asks where tracefs is), the rest of this module below
 //!   [`crate::load`], which consults it (`docs/architecture.md`, "Layers").
@@ -26,6 +29,7 @@ use crate::syscall::{self, SysError};
 pub mod btf;
 pub mod lsm;
 pub mod memlock;
+pub mod refusal;
 pub mod report;
 mod wrapper;
 

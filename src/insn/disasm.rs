@@ -13,6 +13,8 @@
 //! | `ld_imm64`, plain constant | `r3 = 4294967295 ll` |
 //! | `ld_imm64`, `BPF_PSEUDO_MAP_FD` | `r1 = map[fd:3] ll` |
 //! | `ld_imm64`, `BPF_PSEUDO_MAP_VALUE` | `r1 = map[fd:4][0]+12 ll` (value 0 of the map, byte 12) |
+//! | the same before load ([`disassemble_with`]) | `r1 = map[#1 events] ll`: map #1 of the object, no fd yet |
+//! | a CO-RE relocation that failed | `call unknown#195896080 (= 0xbad2310, ...)`: bpftool's text, and the hex the sources use |
 //!
 //! Nothing here fails: an opcode the disassembler does not know prints as
 //! `invalid opcode 0x..`, and an `ld_imm64` cut off by the end of the slice says so.
@@ -32,15 +34,25 @@ pub const BPF_PSEUDO_MAP_IDX: u8 = 5;
 /// `ld_imm64` with this `src_reg`: `imm` is an index into `fd_array`, plus a value offset.
 pub const BPF_PSEUDO_MAP_IDX_VALUE: u8 = 6;
 
+/// What a map reference's `imm` stands for, when the caller knows better than `fd:N`:
+/// before load, `imm` is a placeholder (the map's index), and `inspect` names it
+/// `#1 events`, so that it cannot be taken for a real fd. `None`: print `fd:N`.
+pub type MapNames<'a> = &'a dyn Fn(i32) -> Option<String>;
+
 /// Disassembles a stream of slots. Each entry is the slot index and its text; an
 /// `ld_imm64` is one entry covering two slots, so the indexes can skip by two.
 pub fn disassemble(insns: &[Insn]) -> Vec<(usize, String)> {
+    disassemble_with(insns, &|_| None)
+}
+
+/// [`disassemble`], with map references named by `maps` (`r2 = map[#1 events] ll`).
+pub fn disassemble_with(insns: &[Insn], maps: MapNames<'_>) -> Vec<(usize, String)> {
     let mut lines = Vec::with_capacity(insns.len());
     let mut index = 0;
     while let Some(&insn) = insns.get(index) {
         if insn.is_ld_imm64() {
             let text = match insns.get(index + 1) {
-                Some(&next) => ld_imm64(insn, next),
+                Some(&next) => ld_imm64(insn, next, maps),
                 None => format!("r{} = <ld_imm64 without its second slot>", insn.dst_reg),
             };
             lines.push((index, text));
@@ -56,7 +68,12 @@ pub fn disassemble(insns: &[Insn]) -> Vec<(usize, String)> {
 /// The text of a short run of slots on one line, instructions joined with `; ` (a
 /// relocation site, a CO-RE fix-up: an `ld_imm64` is one instruction of two slots).
 pub fn text(insns: &[Insn]) -> String {
-    disassemble(insns)
+    text_with(insns, &|_| None)
+}
+
+/// [`text`], with map references named by `maps`.
+pub fn text_with(insns: &[Insn], maps: MapNames<'_>) -> String {
+    disassemble_with(insns, maps)
         .into_iter()
         .map(|(_, text)| text)
         .collect::<Vec<_>>()
@@ -107,11 +124,12 @@ fn address(reg: u8, off: i16) -> String {
     }
 }
 
-fn ld_imm64(insn: Insn, next: Insn) -> String {
+fn ld_imm64(insn: Insn, next: Insn, maps: MapNames<'_>) -> String {
     let dst = insn.dst_reg;
+    let map = || maps(insn.imm).unwrap_or_else(|| format!("fd:{}", insn.imm));
     match insn.src_reg {
-        BPF_PSEUDO_MAP_FD => format!("r{dst} = map[fd:{}] ll", insn.imm),
-        BPF_PSEUDO_MAP_VALUE => format!("r{dst} = map[fd:{}][0]+{} ll", insn.imm, next.imm),
+        BPF_PSEUDO_MAP_FD => format!("r{dst} = map[{}] ll", map()),
+        BPF_PSEUDO_MAP_VALUE => format!("r{dst} = map[{}][0]+{} ll", map(), next.imm),
         BPF_PSEUDO_BTF_ID => format!("r{dst} = btf_id[{}] ll", insn.imm),
         BPF_PSEUDO_FUNC => format!("r{dst} = func[pc{:+}] ll", insn.imm),
         BPF_PSEUDO_MAP_IDX => format!("r{dst} = map[idx:{}] ll", insn.imm),
@@ -289,9 +307,12 @@ fn call(insn: Insn) -> String {
     match insn.src_reg {
         BPF_PSEUDO_CALL => format!("call pc{:+}", insn.imm),
         BPF_PSEUDO_KFUNC_CALL => format!("call kfunc#{}", insn.imm),
-        0 if insn.imm == CORE_POISON_IMM => {
-            format!("call unknown#{} (a CO-RE relocation that failed)", insn.imm)
-        }
+        // bpftool and the verifier print the number in decimal; libbpf's sources and
+        // this loader's name it in hex (CORE_POISON_IMM): both are said.
+        0 if insn.imm == CORE_POISON_IMM => format!(
+            "call unknown#{} (= 0x{:x}, CO-RE's poison: a relocation that failed)",
+            insn.imm, insn.imm
+        ),
         0 => match helper_name(insn.imm) {
             Some(name) => format!("call {name}#{}", insn.imm),
             None => format!("call unknown#{}", insn.imm),
@@ -564,7 +585,7 @@ mod tests {
                 (4, "call pc+84".to_string()),
                 (
                     5,
-                    "call unknown#195896080 (a CO-RE relocation that failed)".to_string()
+                    "call unknown#195896080 (= 0xbad2310, CO-RE's poison: a relocation that failed)".to_string()
                 ),
                 (6, "call kfunc#1234".to_string()),
                 (7, "call unknown#100000".to_string()),

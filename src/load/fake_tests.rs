@@ -161,6 +161,34 @@ fn a_map_the_kernel_cannot_type_with_btf_is_created_again_without() {
     assert!(object.maps().iter().all(|m| !m.typed_by_btf()));
     // The programs still carry their BTF: only the maps' typing was refused.
     assert!(calls.contains(&"BPF_PROG_LOAD tail type=17 btf_info log=0".to_string()));
+    // Each map made again without its types is a fallback the caller sees, in order.
+    let untyped: Vec<Fallback> = ["inner_b", "outer", "jump", "inner_a", ".rodata", ".bss"]
+        .into_iter()
+        .map(|map| Fallback::MapWithoutBtf { map: map.into() })
+        .collect();
+    assert_eq!(object.fallbacks(), untyped);
+    assert_eq!(
+        object.fallbacks()[1].to_string(),
+        "map outer: created without its BTF key/value types (the kernel refused them)"
+    );
+}
+
+#[test]
+fn a_load_that_went_the_first_way_everywhere_but_for_fd_maps_says_so() {
+    let _kernel = probed();
+    let spec = fixture("nested.bpf.o");
+    let object = Object::load(&spec, &LoadOptions::default()).unwrap();
+    // A map of maps and a prog array hold fds: the kernel takes no BTF types for them
+    // (ENOTSUPP), and they are made again without; nothing else fell back.
+    assert_eq!(
+        object.fallbacks(),
+        [
+            Fallback::MapWithoutBtf {
+                map: "outer".into()
+            },
+            Fallback::MapWithoutBtf { map: "jump".into() },
+        ]
+    );
 }
 
 #[test]
@@ -211,6 +239,13 @@ fn btf_the_kernel_refuses_leaves_maps_and_programs_without_btf() {
         BtfStatus::Refused(error) => assert_eq!(error.error.errno, libc::EINVAL),
         other => panic!("{other:?}"),
     }
+    // One fallback, the BTF's: maps and programs without BTF follow from it.
+    let fallbacks = object.fallbacks();
+    assert_eq!(fallbacks.len(), 1, "{fallbacks:?}");
+    assert!(
+        matches!(&fallbacks[0], Fallback::BtfRefused { error } if error.starts_with("loading BTF BTF: BPF_BTF_LOAD: Invalid argument (EINVAL)")),
+        "{fallbacks:?}"
+    );
 }
 
 #[test]
@@ -238,6 +273,12 @@ fn btf_is_sanitised_for_the_kinds_the_kernel_was_probed_without() {
         .map(|r| r.to_string())
         .collect();
     assert_eq!(rewrites.len(), 3, "{rewrites:?}");
+    assert_eq!(
+        object.fallbacks(),
+        [Fallback::BtfRewritten {
+            rewrites: rewrites.clone()
+        }]
+    );
     assert!(
         rewrites.iter().any(|r| r.contains("FLOAT -> STRUCT")),
         "{rewrites:?}"
@@ -550,4 +591,47 @@ fn a_refused_program_is_never_sent_again_without_its_btf_info() {
         ]
     );
     assert_eq!(kernel.open_fds(), Vec::<String>::new());
+}
+
+#[test]
+fn programs_loaded_without_func_info_on_a_kernel_without_btf_func_are_fallbacks() {
+    let kernel = FakeKernel::install();
+    // The first kind `features::btf::probe` loads is FUNC: this kernel refuses it (4.x).
+    let probe = Rc::new(Cell::new(0));
+    let at = probe.clone();
+    kernel.refuse(move |call| {
+        if call.op != "BPF_BTF_LOAD" {
+            return None;
+        }
+        if call.detail.ends_with(" log=0") {
+            at.set(at.get() + 1);
+        }
+        (at.get() == 1).then_some(libc::EINVAL)
+    });
+    let spec = fixture("nested.bpf.o");
+    let object = Object::load(&spec, &LoadOptions::default()).unwrap();
+    let fallbacks = object.fallbacks();
+    let programs: Vec<&Fallback> = fallbacks
+        .iter()
+        .filter(|f| matches!(f, Fallback::ProgramWithoutBtfInfo { .. }))
+        .collect();
+    assert_eq!(
+        programs,
+        [
+            &Fallback::ProgramWithoutBtfInfo {
+                program: "tail".into()
+            },
+            &Fallback::ProgramWithoutBtfInfo {
+                program: "on_enter".into()
+            },
+        ],
+        "{fallbacks:?}"
+    );
+    assert!(
+        matches!(&fallbacks[0], Fallback::BtfRewritten { rewrites } if rewrites.iter().any(|r| r.contains("FUNC"))),
+        "{fallbacks:?}"
+    );
+    assert!(kernel
+        .calls()
+        .contains(&"BPF_PROG_LOAD tail type=17 log=0".to_string()));
 }

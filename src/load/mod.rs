@@ -27,6 +27,7 @@
 //! writes a `const volatile` variable of `.rodata` (the program's configuration), and a
 //! map's `max_entries` can be set directly (as the seed's Go version resizes `events`).
 
+mod fallback;
 pub mod kconfig;
 mod map;
 mod map_ops;
@@ -51,6 +52,7 @@ use crate::elf::{
 use crate::syscall::{self, CpuListError, ProgLoadOptions, SysError};
 use crate::uapi::{MapType, BPF_ANY};
 
+pub use fallback::Fallback;
 pub use map::{adjust_ringbuf_size, Entries, Keys, Map, MapError, MapInfo};
 pub use map_ops::{BatchCursor, BatchPage, Entry};
 pub use program::{
@@ -166,6 +168,15 @@ pub enum LoadError {
         /// What the kernel answered; `None`: the object has no map or program of that name.
         error: Option<MapError>,
     },
+    /// The kernel refused the program for a cause its errno does not say, found by probes
+    /// ([`crate::features::refusal`]): `EPERM` to a privileged process, because this kernel
+    /// makes no BPF trampoline here, or a security policy said no.
+    Refused {
+        /// The cause.
+        refusal: crate::features::refusal::Refusal,
+        /// The refusal as the kernel gave it, with its log.
+        error: Box<VerifierError>,
+    },
     /// The verifier rejected an instruction that CO-RE had to poison: the kernel lacks a
     /// type or field the program reads.
     CoreUnresolved {
@@ -185,6 +196,14 @@ impl fmt::Display for LoadError {
             LoadError::Map { map, .. } => write!(f, "map {map}"),
             LoadError::Relocate(error) => write!(f, "{error}"),
             LoadError::Program(error) => write!(f, "{error}"),
+            LoadError::Refused { refusal, error } => write!(
+                f,
+                "loading program {}: {}: {} ({}), {refusal}",
+                error.name,
+                error.error.op,
+                nix::errno::Errno::from_raw(error.error.errno).desc(),
+                error.error.errno_name()
+            ),
             LoadError::NoSuchProgram { name } => write!(f, "no program named {name} in the object"),
             LoadError::Global(error) => write!(f, "{error}"),
             LoadError::ReadGlobal { name, .. } => write!(f, "reading global variable {name}"),
@@ -270,6 +289,7 @@ impl std::error::Error for LoadError {
             LoadError::ModuleBtf { error, .. } => Some(error),
             LoadError::NoSuchProgram { .. }
             | LoadError::CoreUnresolved { .. }
+            | LoadError::Refused { .. }
             | LoadError::PinMismatch { .. }
             | LoadError::NoKernelBtf
             | LoadError::AttachBtf { .. } => None,
@@ -281,7 +301,9 @@ impl LoadError {
     /// The verifier's log, when the kernel refused a program.
     pub fn verifier_log(&self) -> Option<&VerifierLog> {
         match self {
-            LoadError::Program(error) | LoadError::CoreUnresolved { error, .. } => Some(&error.log),
+            LoadError::Program(error)
+            | LoadError::CoreUnresolved { error, .. }
+            | LoadError::Refused { error, .. } => Some(&error.log),
             _ => None,
         }
     }

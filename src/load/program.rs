@@ -171,11 +171,26 @@ impl Program {
             log_level: if how.verifier_stats { 4 } else { 0 },
             ..ProgLoadOptions::default()
         };
+        let (attach_btf_id, in_module) =
+            (request.attach_btf_id, request.attach_btf_obj_fd.is_some());
         let loaded = syscall::load_program(&request, &options).map_err(|error| {
-            match crate::features::memlock::explain_eperm(&error.error) {
-                Some(memlock) => LoadError::Memlock {
+            if let Some(memlock) = crate::features::memlock::explain_eperm(&error.error) {
+                return LoadError::Memlock {
                     object: format!("program {}", relocated.name),
                     error: memlock,
+                };
+            }
+            // An EPERM to root: the probes say what it really is.
+            match crate::features::refusal::explain_prog_load(
+                &error.error,
+                program_type,
+                target.expected_attach_type.0,
+                attach_btf_id,
+                in_module,
+            ) {
+                Some(refusal) => LoadError::Refused {
+                    refusal,
+                    error: Box::new(error),
                 },
                 None => super::explain_rejection(&relocated, error),
             }

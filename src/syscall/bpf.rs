@@ -24,6 +24,8 @@ pub const BPF_PROG_LOAD: u32 = 5;
 pub const BPF_PROG_TEST_RUN: u32 = 10;
 pub const BPF_OBJ_PIN: u32 = 6;
 pub const BPF_OBJ_GET: u32 = 7;
+pub const BPF_PROG_ATTACH: u32 = 8;
+pub const BPF_PROG_DETACH: u32 = 9;
 pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
 #[cfg_attr(not(test), allow(dead_code))] // the tests' checks that objects were freed
 pub const BPF_PROG_GET_NEXT_ID: u32 = 11;

@@ -327,6 +327,8 @@ fn cmd_name(cmd: u32) -> &'static str {
         BPF_PROG_LOAD => "BPF_PROG_LOAD",
         BPF_OBJ_PIN => "BPF_OBJ_PIN",
         BPF_OBJ_GET => "BPF_OBJ_GET",
+        BPF_PROG_ATTACH => "BPF_PROG_ATTACH",
+        BPF_PROG_DETACH => "BPF_PROG_DETACH",
         BPF_PROG_TEST_RUN => "BPF_PROG_TEST_RUN",
         BPF_PROG_GET_FD_BY_ID => "BPF_PROG_GET_FD_BY_ID",
         BPF_PROG_GET_NEXT_ID => "BPF_PROG_GET_NEXT_ID",
@@ -440,10 +442,32 @@ impl Kernel {
         id
     }
 
+    /// The object behind `fd`, by its name: the fd's memfd says which, so that a
+    /// duplicate of one of the fake's fds (a link's own copy of a program) is named as
+    /// the original; a file by its path (a cgroup directory); an fd of the real kernel by
+    /// the object recorded for it (over the real kernel); else `fd N`.
     fn name(&self, fd: u32) -> String {
-        match self.objects.get(&(fd as RawFd)) {
+        let fd = fd as RawFd;
+        let path = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+            .map(|p| {
+                p.to_string_lossy()
+                    .trim_end_matches(" (deleted)")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        if let Some(rest) = path.strip_prefix(&format!("/memfd:{} ", self.tag)) {
+            // "KIND NAME": the name.
+            return rest
+                .split_once(' ')
+                .map_or(rest, |(_, name)| name)
+                .to_string();
+        }
+        if path.starts_with('/') {
+            return path;
+        }
+        match self.objects.get(&fd) {
             Some(object) => object.name.clone(),
-            None => format!("fd {}", fd as i32),
+            None => format!("fd {fd}"),
         }
     }
 
@@ -583,6 +607,17 @@ impl Kernel {
                 }
             }),
             BPF_OBJ_GET_INFO_BY_FD => attr.downcast_ref::<InfoAttr>().map(|a| self.name(a.bpf_fd)),
+            BPF_PROG_ATTACH | BPF_PROG_DETACH => attr
+                .downcast_ref::<crate::syscall::attach::ProgAttachAttr>()
+                .map(|a| {
+                    format!(
+                        "{} -> {} attach_type={} flags={}",
+                        self.name(a.attach_bpf_fd),
+                        self.name(a.target_fd),
+                        a.attach_type,
+                        a.attach_flags
+                    )
+                }),
             BPF_PROG_QUERY => attr
                 .downcast_ref::<ProgQueryAttr>()
                 .map(|a| format!("target={} attach_type={}", a.target, a.attach_type)),
@@ -691,7 +726,7 @@ impl Kernel {
                 }
             }
             BPF_MAP_GET_NEXT_KEY => Err(libc::ENOENT),
-            BPF_MAP_FREEZE | BPF_PROG_TEST_RUN => Ok(0),
+            BPF_MAP_FREEZE | BPF_PROG_TEST_RUN | BPF_PROG_ATTACH | BPF_PROG_DETACH => Ok(0),
             BPF_BTF_LOAD => {
                 let a = attr.downcast_ref::<BtfLoadAttr>().ok_or(libc::EINVAL)?;
                 // SAFETY: `load_btf` passes a slice of `btf_size` bytes.

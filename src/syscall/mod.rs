@@ -33,6 +33,7 @@
 //! record the calls, and fail the ones a test names (`docs/architecture.md`, "The
 //! system-call seam and the fake kernel").
 
+mod attach;
 mod bpf;
 mod cpus;
 mod error;
@@ -46,6 +47,10 @@ mod seam;
 #[cfg(test)]
 mod kernel_tests;
 
+pub use attach::{
+    filesystem_magic, prog_attach, prog_detach, BPF_F_ALLOW_MULTI, CGROUP2_SUPER_MAGIC,
+    CGROUP_SUPER_MAGIC,
+};
 #[cfg(test)]
 pub(crate) use bpf::fake;
 pub use bpf::*;

@@ -151,6 +151,14 @@ impl Tour {
         for program in programs {
             self.loaded(program);
         }
+        // Every second way the load took because this kernel lacked the first.
+        let fallbacks = object.fallbacks();
+        if fallbacks.is_empty() {
+            self.detail("fallbacks: none, every step went the first way");
+        }
+        for fallback in fallbacks {
+            self.detail(format!("fallback: {fallback}"));
+        }
     }
 
     fn relocations(&self, spec: &ObjectSpec, program: &Program) {
@@ -167,11 +175,18 @@ impl Tour {
                 .join(", ")
         ));
         self.detail(
-            "each site: slot, function, what it refers to, the instruction before -> after \
-             (map[fd:N] is BPF_PSEUDO_MAP_FD, map[fd:N][0]+OFF is BPF_PSEUDO_MAP_VALUE)",
+            "each site: insn N (its index in the program as the kernel receives it, the \
+             verifier log's numbering), the function it came from, what it refers to, the \
+             instruction before -> after (map[fd:N] is BPF_PSEUDO_MAP_FD, map[fd:N][0]+OFF is \
+             BPF_PSEUDO_MAP_VALUE); under a map reference, its bytes before -> after: byte 1 \
+             is src_reg << 4 | dst_reg (src_reg 1 or 2 says imm is a map fd), bytes 4-7 are \
+             imm, the fd, little-endian",
         );
         for site in &relocated.applied {
             self.detail(site.to_string());
+            if site.is_map_reference() {
+                self.detail(format!("             bytes {}", site.bytes()));
+            }
         }
         // The records .BTF.ext holds for this program and the subprograms linked into it.
         let records: usize = relocated
@@ -189,12 +204,12 @@ impl Tour {
         ));
         if !relocated.core.is_empty() {
             self.detail(
-                "each fix-up: the access, what clang computed from the object's BTF -> what it \
-                 is on this kernel, the instruction before -> after",
+                "each fix-up: insn N, the access, what clang computed from the object's BTF -> \
+                 what it is on this kernel, the instruction before -> after",
             );
         }
         for fixup in &relocated.core {
-            self.detail(fixup.to_string());
+            self.detail(format!("insn {:>3} {fixup}", fixup.insn_index));
         }
     }
 
@@ -235,5 +250,8 @@ impl Tour {
         self.detail(format!("{}: {method}", link.target()));
         self.detail(method.probe.explain());
         self.detail(method.via.explain());
+        if let Some(fallback) = method.fallback() {
+            self.detail(format!("fallback: {fallback}"));
+        }
     }
 }

@@ -7,10 +7,12 @@
 //! - [`corpus`]: the real-world objects of `shared/corpus`, found and loaded.
 //! - [`net`]: the network attach tests' programs, receivers and the lock on lo's clsact.
 //! - [`netns`]: a network namespace of the test's own, its loopback up.
+//! - [`cgroup`]: a cgroup v2 directory of the test's own, and a child process run in it.
 //!
 //! The byte builders (BTF, ELF objects, a fake perf ring) are in the testkit crate
 //! (testkit/), which the library's own unit tests use too.
 
+pub mod cgroup;
 pub mod corpus;
 pub mod kernel;
 pub mod net;

@@ -223,7 +223,7 @@ fn missing_field_poisons_but_exists_gives_zero() {
             "struct sock.b",
             4,
             "missing",
-            "r0 = *(u32 *)(r1 + 4)  ->  call unknown#195896080 (a CO-RE relocation that failed)  \
+            "r0 = *(u32 *)(r1 + 4)  ->  call unknown#195896080 (= 0xbad2310, CO-RE's poison: a relocation that failed)  \
              [poisoned: the verifier will refuse the program if this path can run] \
              (struct sock has no field b)"
         )
