@@ -25,37 +25,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the subcommand; `Ok(false)` when `load` found a program refused or unattached.
+/// Runs the subcommand.
 fn run(cli: &Cli) -> anyhow::Result<bool> {
     match &cli.command {
-        Some(Command::Inspect { object, core, btf }) => {
-            tool::inspect::run(object.as_deref(), *core, btf.as_deref()).map(|()| true)
-        }
-        Some(Command::Features { json }) => tool::features::run(*json).map(|()| true),
-        Some(Command::Load {
+        Some(Command::Inspect {
             object,
-            programs,
+            core,
             btf,
-            verbose,
-            attach,
-            duration,
-            targets,
-        }) => {
-            let load = tool::load::LoadRequest {
-                object,
-                programs,
-                btf: btf.as_ref(),
-                verbose: *verbose,
-            };
-            if *attach {
-                tool::load::run_attached(&tool::load::AttachRequest {
-                    load,
-                    targets,
-                    duration: *duration,
-                })
-            } else {
-                tool::load::run(&load)
-            }
+            bytes,
+        }) => tool::inspect::run(object.as_deref(), *core, btf.as_deref(), *bytes).map(|()| true),
+        Some(Command::Features { json }) => tool::features::run(*json).map(|()| true),
+        Some(Command::LoadMoved) => {
+            // A bad command line now: the general commands are the workbench's.
+            eprintln!(
+                "tcpconnect: `load` moved to the workbench binary: ebpf-loader load OBJECT \
+                 (ebpf-loader load --help)"
+            );
+            std::process::exit(2);
         }
         None => tool::trace::run(cli).map(|()| true),
     }

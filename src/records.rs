@@ -7,7 +7,10 @@
 //!
 //! A sample reads as a typed value with [`Sample::read`]: its length is checked against
 //! the type's, allowing the padding of the channel it came through (a perf sample up to
-//! [`crate::perf::SAMPLE_PADDING`] bytes, a ring buffer record none).
+//! [`crate::perf::SAMPLE_PADDING`] bytes, a ring buffer record none). Where no Rust type
+//! is at hand, [`Sample::decode`] reads it through a BTF type instead, into a
+//! [`crate::btf::value::Value`] tree (fields by name, char arrays as strings), which is
+//! how the workbench (`ebpf-loader load --attach`) prints any object's records.
 //!
 //! ABI: see [`crate::perf`] and [`crate::ringbuf`].
 
@@ -15,6 +18,8 @@ use std::fmt;
 use std::ops::Deref;
 use std::time::Duration;
 
+use crate::btf::value::{self, Value, ValueError};
+use crate::btf::Btf;
 use crate::load::Map;
 use crate::perf::{Event, PerfError, PerfReader, PerfReaderOptions, SAMPLE_PADDING};
 use crate::pod::{self, Pod, SizeError};
@@ -55,6 +60,16 @@ impl<'a> Sample<'a> {
     /// else is a [`SizeError`].
     pub fn read<T: Pod>(&self) -> Result<T, SizeError> {
         pod::read_padded(self.data, self.padding)
+    }
+}
+
+impl Sample<'_> {
+    /// The sample read as type `type_id` of `btf` ([`crate::btf::value::decode`]): the
+    /// bytes the channel padded it with are ignored; a sample shorter than the type is an
+    /// error (for records sent at the length they fill, see
+    /// [`crate::btf::value::decode_prefix`]).
+    pub fn decode(&self, btf: &Btf, type_id: u32) -> Result<Value, ValueError> {
+        value::decode(btf, type_id, self.data)
     }
 }
 
@@ -206,5 +221,31 @@ mod tests {
             short.read::<u32>().unwrap_err().to_string(),
             "a record of 3 bytes is shorter than u32 (4 bytes)"
         );
+    }
+
+    #[test]
+    fn a_sample_decodes_through_btf_past_its_padding() {
+        let mut b = crate::btf::build::BtfBuilder::new();
+        let u32_ = b.add_int("u32", 4, 0);
+        let event = b.add_struct("event", 4, &[("pid", u32_, 0, 0)]);
+        let btf = Btf::parse(b.build()).unwrap();
+        let bytes = [7u8, 0, 0, 0, 0xee, 0xee, 0xee, 0xee];
+        let perf = Sample {
+            data: &bytes,
+            padding: SAMPLE_PADDING,
+        };
+        assert_eq!(perf.decode(&btf, event).unwrap().to_string(), "{pid: 7}");
+        let short = Sample {
+            data: &bytes[..3],
+            padding: 0,
+        };
+        assert!(matches!(
+            short.decode(&btf, event),
+            Err(ValueError::Short {
+                needed: 4,
+                len: 3,
+                ..
+            })
+        ));
     }
 }

@@ -11,8 +11,10 @@
 //! A module may use its own unit (the files under one entry of [`LAYERS`]) freely and any
 //! unit *left* of it; never one to its right. The pure half (left of `syscall`) also must not
 //! touch the host: no file system, no process, no environment, no `libc` in code that is not a
-//! test ([`PURE`], [`HOST_ACCESS`]), `btf::kernel` (the kernel's BTF file) aside. The tool's
-//! modules (`src/main.rs`, `src/tool/X.rs`) form no circle. Edges are read in test modules
+//! test ([`PURE`], [`HOST_ACCESS`]), `btf::kernel` (the kernel's BTF file) aside. Each
+//! binary's modules form no circle: tcpconnect's (`src/main.rs`, `src/tool/X.rs`) and the
+//! workbench's (`src/bin/ebpf-loader/X.rs`), which shares only the files of [`SHARED`] with
+//! tcpconnect, and tcpconnect none of its own. Edges are read in test modules
 //! too (a test of `syscall` may not call up into `features`); host access is allowed there.
 //!
 //! Comments and string literals are blanked before reading, so a doc link such as
@@ -72,6 +74,11 @@ const HOST_ACCESS: &[&str] = &[
     "MmapOptions",
 ];
 
+/// The files of tcpconnect's `src/tool/` that the workbench (`src/bin/ebpf-loader/`)
+/// compiles too, with `#[path]`: the tour and the feature report. Nothing else crosses
+/// between the two binaries, so that tcpconnect links none of the workbench.
+const SHARED: &[&str] = &["../../tool/features.rs", "../../tool/tour.rs"];
+
 /// Edges against the order that another branch removes. `(file, what, branch)`: `what` is the
 /// unit a forbidden edge reaches (`"attach"`), or `"the host"` for host access in the pure
 /// half, or, for the tool, an edge `"tool::a -> tool::b"`, which is left out of the graph
@@ -87,8 +94,11 @@ struct Source {
     file: String,
     /// Its module path inside its crate: `["load", "map"]`.
     module: Vec<String>,
-    /// Which crate: `true` for the binary (`src/main.rs`, `src/tool/`).
+    /// Which crate: `true` for a binary (`src/main.rs`, `src/tool/`, `src/bin/NAME/`).
     tool: bool,
+    /// Which binary: `tcpconnect`, the directory's name under `src/bin/`, or empty for
+    /// the library.
+    binary: String,
     /// The code with comments and string contents blanked, lines kept.
     code: String,
     /// The line from which the rest of the file is a `#[cfg(test)]` module, if any.
@@ -108,7 +118,8 @@ struct Edge {
     to: Vec<String>,
 }
 
-fn module_of(file: &Path, src: &Path) -> (Vec<String>, bool) {
+/// A file's module path inside its crate, and its binary (empty for the library).
+fn module_of(file: &Path, src: &Path) -> (Vec<String>, String) {
     let rel = file.strip_prefix(src).unwrap();
     let mut parts: Vec<String> = rel
         .iter()
@@ -116,11 +127,19 @@ fn module_of(file: &Path, src: &Path) -> (Vec<String>, bool) {
         .collect();
     let last = parts.pop().unwrap();
     let stem = last.trim_end_matches(".rs");
-    let tool = parts.first().is_some_and(|p| p == "tool") || stem == "main";
+    let binary = if parts.first().is_some_and(|p| p == "bin") && parts.len() >= 2 {
+        let name = parts[1].clone();
+        parts.drain(..2);
+        name
+    } else if parts.first().is_some_and(|p| p == "tool") || stem == "main" {
+        "tcpconnect".to_string()
+    } else {
+        String::new()
+    };
     if !matches!(stem, "mod" | "lib" | "main") {
         parts.push(stem.to_string());
     }
-    (parts, tool)
+    (parts, binary)
 }
 
 /// Blanks comments, string and char literals (keeping newlines), so that what remains is
@@ -256,7 +275,7 @@ fn read_sources(root: &Path) -> Vec<Source> {
         .map(|path| {
             let text = std::fs::read_to_string(path).unwrap();
             let code = blank_comments_and_strings(&text);
-            let (module, tool) = module_of(path, &src);
+            let (module, binary) = module_of(path, &src);
             let lines: Vec<&str> = code.lines().collect();
             let mut tests_from = None;
             let mut children = BTreeSet::new();
@@ -282,7 +301,8 @@ fn read_sources(root: &Path) -> Vec<Source> {
                     .to_string_lossy()
                     .into_owned(),
                 module,
-                tool,
+                tool: !binary.is_empty(),
+                binary,
                 code,
                 tests_from,
                 test_only: false,
@@ -291,7 +311,7 @@ fn read_sources(root: &Path) -> Vec<Source> {
         })
         .collect();
     // Files declared `#[cfg(test)] mod NAME;` are test modules, and so is all below them.
-    let mut test_modules: Vec<(bool, Vec<String>)> = Vec::new();
+    let mut test_modules: Vec<(String, Vec<String>)> = Vec::new();
     for s in &sources {
         let lines: Vec<&str> = s.code.lines().collect();
         for (n, line) in lines.iter().enumerate() {
@@ -304,14 +324,14 @@ fn read_sources(root: &Path) -> Vec<Source> {
                 let name = t.trim_start_matches("mod ").trim_end_matches(';').trim();
                 let mut m = s.module.clone();
                 m.push(name.to_string());
-                test_modules.push((s.tool, m));
+                test_modules.push((s.binary.clone(), m));
             }
         }
     }
     for s in &mut sources {
         s.test_only = test_modules
             .iter()
-            .any(|(tool, m)| *tool == s.tool && s.module.starts_with(m));
+            .any(|(binary, m)| *binary == s.binary && s.module.starts_with(m));
     }
     sources
 }
@@ -672,7 +692,21 @@ fn the_library_imports_one_way_the_pure_half_is_pure_and_the_tool_has_no_circle(
         .into_iter()
         .partition(|e| excepted(&tool_edge(e)));
     allowed.extend(excepted_tool.iter().map(tool_edge));
-    broken.extend(circle_violations(&tool_edges));
+    // Each binary is its own crate: its circles are looked for among its own edges.
+    let binaries: BTreeSet<&str> = sources.iter().map(|s| s.binary.as_str()).collect();
+    for binary in binaries.iter().filter(|b| !b.is_empty()) {
+        let files: BTreeSet<&str> = sources
+            .iter()
+            .filter(|s| s.binary == *binary)
+            .map(|s| s.file.as_str())
+            .collect();
+        let own: Vec<Edge> = tool_edges
+            .iter()
+            .filter(|e| files.contains(e.file.as_str()))
+            .cloned()
+            .collect();
+        broken.extend(circle_violations(&own));
+    }
 
     let stale: Vec<String> = EXCEPTIONS
         .iter()
@@ -697,6 +731,68 @@ fn the_library_imports_one_way_the_pure_half_is_pure_and_the_tool_has_no_circle(
         stale.is_empty(),
         "exceptions no longer needed, remove them from EXCEPTIONS in tests/architecture.rs:\n{}",
         stale.join("\n")
+    );
+}
+
+/// The `#[path = "…"]` attributes of a file's code (strings blanked in `code`, so read
+/// from the text).
+fn path_attributes(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("#[path = \""))
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_binaries_share_only_the_files_they_say() {
+    let root = root();
+    let workbench = root.join("src/bin/ebpf-loader");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&workbench).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        found.extend(path_attributes(&text));
+    }
+    found.sort();
+    assert_eq!(found, SHARED, "the workbench's #[path] modules");
+    // tcpconnect compiles nothing of the workbench.
+    let mut tcpconnect = vec![root.join("src/main.rs")];
+    for entry in std::fs::read_dir(root.join("src/tool")).unwrap() {
+        tcpconnect.push(entry.unwrap().path());
+    }
+    for path in tcpconnect {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            path_attributes(&text),
+            Vec::<String>::new(),
+            "{}: a #[path] module in tcpconnect",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_workbench_file_is_a_module_of_its_own_binary() {
+    let src = Path::new("/r/src");
+    assert_eq!(
+        module_of(Path::new("/r/src/bin/ebpf-loader/dump.rs"), src),
+        (vec!["dump".to_string()], "ebpf-loader".to_string())
+    );
+    assert_eq!(
+        module_of(Path::new("/r/src/bin/ebpf-loader/main.rs"), src),
+        (vec![], "ebpf-loader".to_string())
+    );
+    assert_eq!(
+        module_of(Path::new("/r/src/tool/trace.rs"), src),
+        (
+            vec!["tool".to_string(), "trace".to_string()],
+            "tcpconnect".to_string()
+        )
+    );
+    assert_eq!(
+        module_of(Path::new("/r/src/load/map.rs"), src),
+        (vec!["load".to_string(), "map".to_string()], String::new())
     );
 }
 

@@ -106,7 +106,10 @@ fn cgroup_connect4_link_refuses_one_port_to_the_cgroup_only() {
     // The test's own process is in another cgroup: its connect is not seen.
     std::net::TcpStream::connect(("127.0.0.1", denied)).unwrap();
     assert_eq!(counter(&object, "connects_denied"), 1);
-    link.detach().unwrap();
+    {
+        let _quiet = harness::cgroup::quiet();
+        link.detach().unwrap();
+    }
     assert_eq!(child_connects(&cgroup, [denied, other]), [0, 0]);
     assert_eq!(counter(&object, "connects_denied"), 1);
 }
@@ -156,9 +159,15 @@ fn cgroup_connect4_prog_attach_detaches_exactly_its_own_program() {
     // Dropping the first detaches it alone (BPF_PROG_DETACH names the program), even with
     // its object gone first: the link holds its own fd of the program.
     drop(deny_first);
-    drop(first_link);
+    {
+        let _quiet = harness::cgroup::quiet();
+        drop(first_link);
+    }
     assert_eq!(child_connects(&cgroup, [first, second]), [0, libc::EPERM]);
-    second_link.detach().unwrap();
+    {
+        let _quiet = harness::cgroup::quiet();
+        second_link.detach().unwrap();
+    }
     assert_eq!(child_connects(&cgroup, [first, second]), [0, 0]);
     assert_eq!(counter(&deny_second, "connects_denied"), 2);
 }
@@ -207,7 +216,10 @@ fn cgroup_skb_egress_counts_exactly_the_childs_datagrams() {
         assert_eq!(receiver.recv_from(&mut buf).unwrap().0, 8);
     }
     assert_eq!(counter(&object, "egress_packets"), 5);
-    drop(link);
+    {
+        let _quiet = harness::cgroup::quiet();
+        drop(link);
+    }
     assert_eq!(cgroup.run(|| [send_datagrams(port, 2)]), [0]);
     assert_eq!(counter(&object, "egress_packets"), 5);
 }
@@ -242,7 +254,10 @@ fn cgroup_sock_create_refuses_one_socket_type() {
         [libc::EPERM, 0]
     );
     assert_eq!(counter(&object, "sockets_refused"), 1);
-    drop(link);
+    {
+        let _quiet = harness::cgroup::quiet();
+        drop(link);
+    }
     assert_eq!(
         cgroup.run(|| [socket(libc::SOCK_DGRAM), socket(libc::SOCK_STREAM)]),
         [0, 0]

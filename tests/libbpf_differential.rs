@@ -1,7 +1,7 @@
 //! The loader against libbpf, program by program, on the real-world corpus
 //! (`../shared/corpus`) and the tool's own object: for every program, libbpf's verdict and
 //! the kernel's tag of what it loaded (`bpf_prog_info.tag`, a hash of the instructions with
-//! map fds masked) beside this loader's (`tcpconnect load`). Same verdict and same tag:
+//! map fds masked) beside this loader's (`ebpf-loader load`). Same verdict and same tag:
 //! the same instructions reached the same verifier.
 //!
 //! The reference is `tests/reference/libbpf_loadall.c`, built here with the system's cc and
@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const TOOL: &str = env!("CARGO_BIN_EXE_tcpconnect");
+const TOOL: &str = env!("CARGO_BIN_EXE_ebpf-loader");
 
 /// What one loader did with one program.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +105,7 @@ fn ours(object: &Path) -> BTreeMap<String, Verdict> {
     ours_with(object, &[]).0
 }
 
-/// `tcpconnect load [ARGS] OBJECT`: the verdicts, and the tool's stderr (one line per
+/// `ebpf-loader load [ARGS] OBJECT`: the verdicts, and the tool's stderr (one line per
 /// refused program, with the verifier's reason).
 fn ours_with(object: &Path, args: &[&str]) -> (BTreeMap<String, Verdict>, String) {
     let out = Command::new(TOOL)
@@ -231,7 +231,7 @@ fn every_program_loads_as_libbpf_loads_it() {
 const KNOWN_DIFFERENCES: &[&str] = &[];
 
 /// One of this repository's fixtures (`tests/fixtures/NAME.bpf.o`), loaded program by
-/// program by libbpf and by `tcpconnect load`: both loaders' verdicts (which must be the
+/// program by libbpf and by `ebpf-loader load`: both loaders' verdicts (which must be the
 /// same, tag for tag), libbpf's errnos, and our stderr.
 struct Fixture {
     verdicts: BTreeMap<String, Verdict>,
@@ -279,7 +279,7 @@ impl Fixture {
         let line = self
             .stderr
             .lines()
-            .find(|line| line.starts_with(&format!("tcpconnect: {program}: ")))
+            .find(|line| line.starts_with(&format!("ebpf-loader: {program}: ")))
             .unwrap_or_else(|| panic!("no error for {program} in:\n{}", self.stderr));
         if let Some(name) = errno_name {
             assert!(line.contains(&format!("({name})")), "{line}");
@@ -473,7 +473,7 @@ fn kconfig_externs_are_typed_and_cut_as_libbpf_does() {
         .unwrap_or_else(|| panic!("libbpf's stderr:\n{theirs}"));
     assert!(warning.ends_with("truncated to 7 bytes"), "{warning}");
     let ours = format!(
-        "tcpconnect: kconfig_types: warning: extern (kcfg) 'CONFIG_CC_VERSION_TEXT'{warning}"
+        "ebpf-loader: kconfig_types: warning: extern (kcfg) 'CONFIG_CC_VERSION_TEXT'{warning}"
     );
     assert!(f.stderr.lines().any(|line| line == ours), "{}", f.stderr);
 }

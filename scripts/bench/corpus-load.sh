@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Loading the largest corpus objects (BENCHMARKS.md, "Loading the corpus"): wall time and peak
-# RSS of `tcpconnect load OBJECT` beside libbpf's reference (tests/reference/libbpf_loadall.c,
+# RSS of `ebpf-loader load OBJECT` beside libbpf's reference (tests/reference/libbpf_loadall.c,
 # the differential test's, static: Debian's libbpf 1.1.2), both loading every program of the
 # object alone (each with all the object's maps) and unloading it, in one run on this host.
 # A third column: libbpf loading those of the programs that load alone all together, from one
 # open of the object (libbpf_loadall --together), as a tool loads its object: one parse and
-# one read of the kernel's BTF, each map created once; `tcpconnect load` and libbpf_loadall
+# one read of the kernel's BTF, each map created once; `ebpf-loader load` and libbpf_loadall
 # create the maps for every program (libbpf_loadall also opens the object, and reads the
-# kernel's BTF, once per program; tcpconnect load parses both once).
+# kernel's BTF, once per program; ebpf-loader load parses both once).
 # Each command runs RUNS times, taking turns; the median wall time and the largest maximum
 # RSS (/usr/bin/time -v) are printed. Needs root and ../shared/corpus (or CORPUS_DIR=...).
 # usage: scripts/bench/corpus-load.sh [RUNS] [OBJECT...]   (OBJECT: a corpus object's name)
@@ -32,8 +32,8 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-cargo build -q --release --bin tcpconnect
-ours=target/release/tcpconnect
+cargo build -q --release --bin ebpf-loader
+ours=target/release/ebpf-loader
 mkdir -p target/bench
 ref=target/bench/libbpf_loadall
 gcc -O2 -static -o "$ref" tests/reference/libbpf_loadall.c -lbpf -lelf -lz
@@ -49,7 +49,7 @@ max() { sort -n | tail -n1; }
 
 echo "machine: $(nproc) CPUs, $(uname -r), load: $(cut -d' ' -f1-3 /proc/loadavg); libbpf $(dpkg-query -W -f '${Version}' libbpf-dev); $runs runs each"
 printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' object "size (KiB)" programs "loaded (both)" \
-    "tcpconnect load" "libbpf, each alone" "ratio" "libbpf, together"
+    "ebpf-loader load" "libbpf, each alone" "ratio" "libbpf, together"
 echo "|---|---|---|---|---|---|---|---|"
 for name in "${objects[@]}"; do
     obj=$(ls "$corpus"/*/"$name".bpf.o | head -n1)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Loading the largest programs the verifier walks (BENCHMARKS.md, "Loading the largest
-# programs"): tests/fixtures/large.bpf.o, program by program, `tcpconnect load --program
+# programs"): tests/fixtures/large.bpf.o, program by program, `ebpf-loader load --program
 # NAME` beside libbpf loading the same program alone (tests/reference/libbpf_loadall.c
 # --together OBJECT NAME: the object opened, that program's autoload on, loaded), in one
 # run on this host, taking turns. Verification dominates: each attempt at BPF_PROG_LOAD
 # walks the whole program again, so the table also counts the attempts (strace).
-# BEFORE=PATH adds a column for another tcpconnect binary (an older build, to compare).
+# BEFORE=PATH adds a column for another build that has `load` (an older tcpconnect, or an
+# older ebpf-loader), to compare.
 # Each command runs RUNS times; the median wall time is printed. Needs root.
 # usage: scripts/bench/large-load.sh [RUNS]
 set -euo pipefail
@@ -24,8 +25,8 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-cargo build -q --release --bin tcpconnect
-ours=target/release/tcpconnect
+cargo build -q --release --bin ebpf-loader
+ours=target/release/ebpf-loader
 mkdir -p target/bench
 ref=target/bench/libbpf_loadall_dyn
 gcc -O2 -o "$ref" tests/reference/libbpf_loadall.c -lbpf
@@ -45,7 +46,7 @@ attempts() {
 verdict() { "$ref" --together "$obj" "$1" 2>/dev/null | cut -f2,3 | tr '\t' ' '; }
 
 echo "machine: $(nproc) CPUs, $(uname -r), load: $(cut -d' ' -f1-3 /proc/loadavg); libbpf $(dpkg-query -W -f '${Version}' libbpf-dev); $runs runs each"
-header='| program | libbpf says | tcpconnect load | libbpf | ratio | attempts (ours, libbpf) |'
+header='| program | libbpf says | ebpf-loader load | libbpf | ratio | attempts (ours, libbpf) |'
 rule='|---|---|---|---|---|---|'
 if [ -n "${BEFORE:-}" ]; then
     header="$header before | attempts before |"

@@ -181,6 +181,18 @@ pub enum AttachError {
         /// The map's type.
         map_type: crate::uapi::MapType,
     },
+    /// The hook holds a program already, and the request was not to replace it: XDP with
+    /// `XDP_FLAGS_UPDATE_IF_NOEXIST` or as a BPF link (`EBUSY`), a replace whose expected
+    /// program is no longer the one attached (`EEXIST`), a second flow dissector on a
+    /// network namespace (`E2BIG` for a link, `EEXIST` beside a link).
+    AlreadyAttached {
+        /// The hook (`XDP (generic) of veth0 (ifindex 4)`, `flow_dissector of netns ...`).
+        target: String,
+        /// The request and the kernel's errno.
+        error: SysError,
+        /// The kernel's own explanation (its extended ack), where it gave one.
+        message: Option<String>,
+    },
     /// An rtnetlink reply could not be read.
     NetlinkReply {
         /// What was being attached to.
@@ -279,6 +291,18 @@ impl fmt::Display for AttachError {
                 }
                 Ok(())
             }
+            AttachError::AlreadyAttached {
+                target, message, ..
+            } => {
+                write!(
+                    f,
+                    "attaching to {target}: a program is attached there already"
+                )?;
+                if let Some(message) = message {
+                    write!(f, " (the kernel says: {message})")?;
+                }
+                Ok(())
+            }
             AttachError::NetlinkReply {
                 target,
                 request,
@@ -311,6 +335,7 @@ impl std::error::Error for AttachError {
         match self {
             AttachError::Sys { error, .. }
             | AttachError::LinkOperationUnsupported { error, .. } => Some(error),
+            AttachError::AlreadyAttached { error, .. } => Some(error),
             AttachError::Usdt { source, .. } => Some(source),
             AttachError::UsdtAddress { source, .. } => Some(source.as_ref()),
             _ => None,

@@ -255,3 +255,87 @@ fn a_raw_tracepoint_is_opened_by_name() {
     );
     assert_eq!(link.method().via, Via::RawTracepointOpen);
 }
+
+#[test]
+fn xdp_links_where_the_probe_finds_them() {
+    let (kernel, object) = loaded("xdp.bpf.o");
+    let program = object.program("xdp_drop_port").unwrap();
+    let generic = xdp::XdpOptions {
+        mode: xdp::XdpMode::Generic,
+        replace: None,
+    };
+    let link = xdp::attach(program, "lo", &generic, &AttachOptions::default()).unwrap();
+    assert_eq!(
+        kernel.take_calls(),
+        [
+            // The probe: program fd -1, EBADF: the kernel knows BPF_XDP.
+            "BPF_LINK_CREATE fd -1 -> ifindex 0 attach_type=37 flags=0x0",
+            // XDP_FLAGS_SKB_MODE.
+            "BPF_LINK_CREATE xdp_drop_port -> ifindex 1 attach_type=37 flags=0x2",
+        ]
+    );
+    assert_eq!(link.method().via, Via::BpfLink);
+    drop(link);
+    assert_eq!(kernel.take_calls(), Vec::<String>::new());
+}
+
+#[test]
+fn xdp_falls_back_to_netlink_without_xdp_links_and_removes_only_its_own_program() {
+    let (kernel, object) = loaded("xdp.bpf.o");
+    // Before 5.9: BPF_XDP is no attach type.
+    kernel.refuse(|call| {
+        (call.op == "BPF_LINK_CREATE" && call.detail.contains("attach_type=37"))
+            .then_some(libc::EINVAL)
+    });
+    let program = object.program("xdp_drop_port").unwrap();
+    let driver = xdp::XdpOptions {
+        mode: xdp::XdpMode::Driver,
+        replace: None,
+    };
+    let link = xdp::attach(program, "lo", &driver, &AttachOptions::default()).unwrap();
+    let socket = "socket(AF_NETLINK)";
+    let setlink = [
+        format!("{socket} domain=16 protocol=0x0"),
+        format!("setsockopt(NETLINK_EXT_ACK) {socket} 1"),
+        // RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK.
+        format!("sendto(NETLINK_ROUTE) {socket} type=19 flags=0x5"),
+        format!("recv {socket}"),
+    ];
+    let mut expected =
+        vec!["BPF_LINK_CREATE fd -1 -> ifindex 0 attach_type=37 flags=0x0".to_string()];
+    expected.extend(setlink.iter().cloned());
+    assert_eq!(kernel.take_calls(), expected);
+    assert_eq!(
+        link.method(),
+        AttachMethod {
+            probe: Probe::Xdp,
+            via: Via::NetlinkXdp
+        }
+    );
+    // IFLA_XDP { FD, FLAGS = DRV_MODE | UPDATE_IF_NOEXIST }.
+    let sent = kernel.last_sent();
+    let xdp_nest = netlink::attributes(&sent[32..]);
+    let inner = netlink::attributes(xdp_nest[0].1);
+    assert_eq!(inner[1], (3, &0x5u32.to_ne_bytes()[..]));
+    let own_fd = inner[0].1.to_vec();
+
+    link.detach().unwrap();
+    assert_eq!(kernel.take_calls(), setlink);
+    // The detach: fd -1, DRV_MODE | REPLACE, and the program it attached as the expected
+    // one, so that it never removes another.
+    let sent = kernel.last_sent();
+    let inner = netlink::attributes(netlink::attributes(&sent[32..])[0].1)
+        .into_iter()
+        .map(|(t, v)| (t, v.to_vec()))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        inner,
+        vec![
+            (1, (-1i32).to_ne_bytes().to_vec()),
+            (3, 0x14u32.to_ne_bytes().to_vec()),
+            (8, own_fd),
+        ]
+    );
+    drop(object);
+    assert_eq!(kernel.open_fds(), Vec::<String>::new());
+}

@@ -11,7 +11,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::{prog_attach, reuseport, socket, tc, tracefs, usdt, AttachError, TcFilter};
+use super::{netns, prog_attach, reuseport, socket, tc, tracefs, usdt, xdp, AttachError, TcFilter};
 use crate::syscall;
 use crate::uapi::AttachType;
 
@@ -55,6 +55,12 @@ pub enum Probe {
     /// A socket of a `SO_REUSEPORT` group: the program picks the group's socket for each
     /// new connection or datagram.
     Reuseport,
+    /// A network interface's XDP hook (generic, driver or offloaded).
+    Xdp,
+    /// A network namespace's socket lookup (`sk_lookup`, 5.9).
+    SkLookup,
+    /// A network namespace's flow dissector.
+    FlowDissector,
 }
 
 /// How the program was bound to the perf event.
@@ -71,11 +77,13 @@ pub enum Via {
     Netlink,
     /// `setsockopt(SO_ATTACH_BPF)`.
     Setsockopt,
-    /// `BPF_PROG_ATTACH` (with `BPF_F_ALLOW_MULTI` on a cgroup): no fd holds it, the link
-    /// detaches it with `BPF_PROG_DETACH`.
+    /// `BPF_PROG_ATTACH` (with `BPF_F_ALLOW_MULTI` on a cgroup; inside the namespace for a
+    /// flow dissector): no fd holds it, the link detaches it with `BPF_PROG_DETACH`.
     ProgAttach,
     /// `setsockopt(SO_ATTACH_REUSEPORT_EBPF)`.
     ReuseportSetsockopt,
+    /// rtnetlink `RTM_SETLINK` with `IFLA_XDP`, as `ip link set dev X xdp` does.
+    NetlinkXdp,
 }
 
 /// How a [`Link`] was made: `kprobe PMU + BPF link`.
@@ -138,6 +146,19 @@ impl Probe {
                 "a socket of a SO_REUSEPORT group: the program picks which of the group's \
                  sockets gets each new connection or datagram"
             }
+            Probe::Xdp => {
+                "the XDP hook of a network interface: the program sees each received frame \
+                 before the stack does (in the driver, or in generic mode on the skb) and \
+                 says whether it passes, is dropped, sent back or redirected"
+            }
+            Probe::SkLookup => {
+                "a network namespace's socket lookup: the program may pick the socket an \
+                 incoming connection or datagram goes to"
+            }
+            Probe::FlowDissector => {
+                "a network namespace's flow dissector: the program, not the kernel's C \
+                 code, reads each packet's flow keys (addresses, ports, protocol)"
+            }
         }
     }
 }
@@ -167,12 +188,18 @@ impl Via {
             }
             Via::ProgAttach => {
                 "attached with BPF_PROG_ATTACH (BPF_F_ALLOW_MULTI on a cgroup): kernels before \
-                 5.7 have no cgroup links, before 6.10 no sockmap links; detached with \
-                 BPF_PROG_DETACH of exactly this program when the link is dropped"
+                 5.7 have no cgroup links, before 5.8 no flow dissector links, before 6.10 no \
+                 sockmap links; detached with BPF_PROG_DETACH of exactly this program when \
+                 the link is dropped"
             }
             Via::ReuseportSetsockopt => {
                 "attached with setsockopt(SO_ATTACH_REUSEPORT_EBPF), detached with \
                  SO_DETACH_REUSEPORT_BPF when the link is dropped"
+            }
+            Via::NetlinkXdp => {
+                "set with rtnetlink (RTM_SETLINK, IFLA_XDP), as `ip link set dev X xdp` does: \
+                 kernels before 5.9 have no XDP links; removed when the link is dropped, \
+                 only if it is still this program (IFLA_XDP_EXPECTED_FD)"
             }
         }
     }
@@ -188,10 +215,12 @@ impl AttachMethod {
     pub fn fallback(self) -> Option<&'static str> {
         match (self.probe, self.via) {
             (Probe::Tc, Via::Netlink) => Some(
-                "a bpf filter on the clsact qdisc instead of a TCX link: this kernel has no                  TCX (before 6.6), or force_tc_netlink asked for it",
+                "a bpf filter on the clsact qdisc instead of a TCX link: this kernel has no \
+                 TCX (before 6.6), or force_tc_netlink asked for it",
             ),
             (_, Via::PerfIoctl) => Some(
-                "PERF_EVENT_IOC_SET_BPF instead of a BPF link: this kernel has no perf event                  links (before 5.15), or LinkPreference::PerfIoctl asked for it",
+                "PERF_EVENT_IOC_SET_BPF instead of a BPF link: this kernel has no perf event \
+                 links (before 5.15), or LinkPreference::PerfIoctl asked for it",
             ),
             (Probe::Cgroup, Via::ProgAttach) => Some(
                 "BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI instead of a BPF link: this kernel has \
@@ -201,8 +230,18 @@ impl AttachMethod {
                 "BPF_PROG_ATTACH instead of a BPF link: this kernel has no sockmap links \
                  (before 6.10), or force_prog_attach asked for it",
             ),
+            (Probe::Xdp, Via::NetlinkXdp) => Some(
+                "rtnetlink IFLA_XDP instead of an XDP BPF link: this kernel has no XDP links \
+                 (before 5.9), force_xdp_netlink asked for it, or XdpOptions::replace named \
+                 a program to take the place of (a link cannot)",
+            ),
+            (Probe::FlowDissector, Via::ProgAttach) => Some(
+                "BPF_PROG_ATTACH instead of a BPF link: this kernel has no flow dissector \
+                 links (before 5.8), or force_prog_attach asked for it",
+            ),
             (Probe::KprobeTracefs, _) => Some(
-                "a kprobe_events entry instead of the kprobe PMU: this kernel has no kprobe                  PMU (before 4.17), or force_tracefs_kprobe asked for it",
+                "a kprobe_events entry instead of the kprobe PMU: this kernel has no kprobe \
+                 PMU (before 4.17), or force_tracefs_kprobe asked for it",
             ),
             _ => None,
         }
@@ -227,6 +266,9 @@ impl fmt::Display for AttachMethod {
             Probe::Cgroup => "cgroup",
             Probe::Sockmap => "sockmap",
             Probe::Reuseport => "reuseport group",
+            Probe::Xdp => "XDP",
+            Probe::SkLookup => "sk_lookup",
+            Probe::FlowDissector => "flow dissector",
         };
         let via = match self.via {
             Via::BpfLink => "BPF link",
@@ -236,6 +278,7 @@ impl fmt::Display for AttachMethod {
             Via::Setsockopt => "SO_ATTACH_BPF",
             Via::ProgAttach => "BPF_PROG_ATTACH",
             Via::ReuseportSetsockopt => "SO_ATTACH_REUSEPORT_EBPF",
+            Via::NetlinkXdp => "netlink IFLA_XDP",
         };
         write!(f, "{probe} + {via}")
     }
@@ -261,8 +304,12 @@ pub struct AttachOptions {
     /// For tc programs: don't use a TCX link even if the kernel has them (6.6); add a
     /// `bpf` filter on the clsact qdisc with rtnetlink, as older kernels need.
     pub force_tc_netlink: bool,
-    /// For cgroup and sockmap programs: attach with `BPF_PROG_ATTACH` even where the kernel
-    /// has BPF links for them (cgroups 5.7, sockmaps 6.10), as older kernels need.
+    /// For XDP programs: don't use a BPF link even if the kernel has them (5.9); set the
+    /// program with rtnetlink (`IFLA_XDP`), as older kernels need.
+    pub force_xdp_netlink: bool,
+    /// For cgroup, sockmap and flow dissector programs: attach with `BPF_PROG_ATTACH` even
+    /// where the kernel has BPF links for them (cgroups 5.7, the flow dissector 5.8,
+    /// sockmaps 6.10), as older kernels need.
     pub force_prog_attach: bool,
 }
 
@@ -331,6 +378,10 @@ pub(super) enum Owned {
     ProgAttach(prog_attach::ProgAttachGuard),
     /// The socket of a `SO_REUSEPORT` group an `sk_reuseport` program was set on.
     Reuseport(reuseport::ReuseportGuard),
+    /// An XDP program set with rtnetlink: removed if it is still the one attached.
+    Xdp(xdp::XdpGuard),
+    /// A program attached to a network namespace with `BPF_PROG_ATTACH`.
+    NetNsProg(netns::ProgAttachGuard),
 }
 
 impl Link {
@@ -475,6 +526,8 @@ impl Link {
             }
             Some(Owned::ProgAttach(guard)) => guard.detach(&self.target),
             Some(Owned::Reuseport(guard)) => guard.detach(&self.target),
+            Some(Owned::Xdp(guard)) => guard.remove(),
+            Some(Owned::NetNsProg(guard)) => guard.remove(),
             None => Ok(()),
         };
         if result.is_ok() {

@@ -16,6 +16,8 @@
 //! | cgroup programs (BPF link, or `BPF_PROG_ATTACH`) | [`cgroup`] | [`cgroup::attach`], [`cgroup::attach_fd`] |
 //! | `sk_msg`, `sk_skb` on a sockmap or sockhash | [`sockmap`] | [`sockmap::attach`], [`sockmap::attach_as`] |
 //! | `sk_reuseport` on a `SO_REUSEPORT` group | [`reuseport`] | [`reuseport::attach`] |
+//! | XDP (BPF link, or rtnetlink `IFLA_XDP`) | [`xdp`] | [`xdp::attach`] |
+//! | `sk_lookup`, `flow_dissector` (network namespaces) | [`netns`] | [`netns::attach`], [`netns::attach_path`] |
 //!
 //! [`by_section`] attaches a program where its section name says (libbpf's
 //! `bpf_program__attach`); the section table itself is the spec's
@@ -37,6 +39,7 @@ pub mod iter;
 pub mod kprobe;
 mod link;
 mod netlink;
+pub mod netns;
 pub mod perf_event;
 mod pin;
 mod prog_attach;
@@ -51,6 +54,7 @@ pub mod tracepoint;
 pub mod tracing;
 pub mod uprobe;
 pub mod usdt;
+pub mod xdp;
 
 #[cfg(test)]
 mod fake_tests;
@@ -66,3 +70,4 @@ pub use section::by_section;
 pub use tc::{TcDirection, TcFilter, TcFilterInfo};
 pub use tracefs::prune_stale_kprobes;
 pub use uprobe::{find_binary, UPROBE_PMU};
+pub use xdp::{XdpMode, XdpOptions};

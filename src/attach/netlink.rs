@@ -1,5 +1,7 @@
 //! rtnetlink for tc: the messages `tc qdisc add dev X clsact` and
-//! `tc filter add dev X ingress bpf da fd N` send, their acknowledgements and dumps.
+//! `tc filter add dev X ingress bpf da fd N` send, their acknowledgements and dumps; and
+//! for XDP: `ip link set dev X xdp fd N` (`RTM_SETLINK` with `IFLA_XDP`) and the XDP state
+//! `ip link show` reads from `RTM_GETLINK`.
 //!
 //! ABI: `struct nlmsghdr`, `struct nlmsgerr`, the `NLM_F_*` flags and the extended ack
 //! attributes (`NLMSGERR_ATTR_MSG`) in `include/uapi/linux/netlink.h`
@@ -7,7 +9,10 @@
 //! `RTM_*TFILTER` and `TCA_KIND`/`TCA_OPTIONS` in `include/uapi/linux/rtnetlink.h`;
 //! `TC_H_CLSACT`, `TC_H_MIN_INGRESS`/`TC_H_MIN_EGRESS` in `include/uapi/linux/pkt_sched.h`;
 //! the `bpf` classifier's `TCA_BPF_*` attributes and `TCA_BPF_FLAG_ACT_DIRECT` in
-//! `include/uapi/linux/pkt_cls.h` (served by `net/sched/cls_bpf.c`).
+//! `include/uapi/linux/pkt_cls.h` (served by `net/sched/cls_bpf.c`); `struct ifinfomsg`
+//! and `RTM_*LINK` in `include/uapi/linux/rtnetlink.h`, `IFLA_XDP` and its nested
+//! `IFLA_XDP_*` attributes and the `XDP_FLAGS_*` in `include/uapi/linux/if_link.h`
+//! (served by `do_setlink` and `rtnl_xdp_fill` in `net/core/rtnetlink.c`).
 //!
 //! The building and the parsing are pure (bytes in, bytes out) and bounds-checked; only
 //! [`Socket`] does I/O: one `AF_NETLINK`/`NETLINK_ROUTE` socket, a request, and the replies
@@ -17,6 +22,9 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use crate::syscall::{self, SysError};
 
+pub(crate) const RTM_NEWLINK: u16 = 16;
+pub(crate) const RTM_GETLINK: u16 = 18;
+pub(crate) const RTM_SETLINK: u16 = 19;
 pub(crate) const RTM_NEWQDISC: u16 = 36;
 pub(crate) const RTM_DELQDISC: u16 = 37;
 pub(crate) const RTM_GETQDISC: u16 = 38;
@@ -62,6 +70,32 @@ const ETH_P_ALL: u16 = 0x0003;
 
 const NLMSG_HDRLEN: usize = 16;
 const TCMSG_LEN: usize = 20;
+/// `struct ifinfomsg`: family, pad, type, index, flags, change.
+const IFINFOMSG_LEN: usize = 16;
+
+/// `IFLA_XDP`: the nest of an interface's XDP attributes.
+const IFLA_XDP: u16 = 43;
+const IFLA_XDP_FD: u16 = 1;
+const IFLA_XDP_ATTACHED: u16 = 2;
+const IFLA_XDP_FLAGS: u16 = 3;
+const IFLA_XDP_PROG_ID: u16 = 4;
+const IFLA_XDP_DRV_PROG_ID: u16 = 5;
+const IFLA_XDP_SKB_PROG_ID: u16 = 6;
+const IFLA_XDP_HW_PROG_ID: u16 = 7;
+/// 5.7: with `XDP_FLAGS_REPLACE`, the program that must be there for the request to apply.
+const IFLA_XDP_EXPECTED_FD: u16 = 8;
+
+/// `XDP_FLAGS_UPDATE_IF_NOEXIST`: refuse (`EBUSY`) if a program is attached already.
+pub(crate) const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1 << 0;
+/// `XDP_FLAGS_SKB_MODE`: generic XDP, on the skb, for any interface.
+pub(crate) const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+/// `XDP_FLAGS_DRV_MODE`: native XDP, in the driver, before any skb.
+pub(crate) const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+/// `XDP_FLAGS_HW_MODE`: offloaded to the NIC.
+pub(crate) const XDP_FLAGS_HW_MODE: u32 = 1 << 3;
+/// `XDP_FLAGS_REPLACE` (5.7): apply only if the program now attached is
+/// `IFLA_XDP_EXPECTED_FD`'s.
+pub(crate) const XDP_FLAGS_REPLACE: u32 = 1 << 4;
 
 fn align4(n: usize) -> usize {
     (n + 3) & !3
@@ -120,12 +154,17 @@ struct Builder {
 
 impl Builder {
     fn new(msg_type: u16, flags: u16, seq: u32, tc: &TcMsg) -> Builder {
+        Builder::with_header(msg_type, flags, seq, &tc.bytes())
+    }
+
+    /// A message whose family header (`struct tcmsg`, `struct ifinfomsg`) is `header`.
+    fn with_header(msg_type: u16, flags: u16, seq: u32, header: &[u8]) -> Builder {
         let mut buf = vec![0u8; NLMSG_HDRLEN];
         buf[4..6].copy_from_slice(&msg_type.to_ne_bytes());
         buf[6..8].copy_from_slice(&flags.to_ne_bytes());
         buf[8..12].copy_from_slice(&seq.to_ne_bytes());
         // nlmsg_pid 0: to the kernel.
-        buf.extend_from_slice(&tc.bytes());
+        buf.extend_from_slice(header);
         Builder { buf }
     }
 
@@ -276,6 +315,103 @@ pub(crate) fn dump_qdiscs(ifindex: i32, seq: u32) -> Vec<u8> {
         },
     )
     .finish()
+}
+
+/// `struct ifinfomsg` for interface `ifindex`: family `AF_UNSPEC`, no flags changed.
+fn ifinfomsg(ifindex: i32) -> [u8; IFINFOMSG_LEN] {
+    let mut b = [0u8; IFINFOMSG_LEN];
+    b[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+    b
+}
+
+/// `ip link set dev IFINDEX xdp...`: `RTM_SETLINK` with `IFLA_XDP { IFLA_XDP_FD,
+/// IFLA_XDP_FLAGS[, IFLA_XDP_EXPECTED_FD] }`, as libbpf's `bpf_xdp_attach` sends it.
+/// `prog_fd` -1 detaches; `expected_fd` (with [`XDP_FLAGS_REPLACE`] in `flags`) makes the
+/// request apply only while that program is the one attached.
+pub(crate) fn set_xdp(
+    ifindex: i32,
+    prog_fd: i32,
+    flags: u32,
+    expected_fd: Option<i32>,
+    seq: u32,
+) -> Vec<u8> {
+    let mut b = Builder::with_header(
+        RTM_SETLINK,
+        NLM_F_REQUEST | NLM_F_ACK,
+        seq,
+        &ifinfomsg(ifindex),
+    );
+    b.nested(IFLA_XDP, |x| {
+        x.attr(IFLA_XDP_FD, &prog_fd.to_ne_bytes());
+        if flags != 0 {
+            x.attr(IFLA_XDP_FLAGS, &flags.to_ne_bytes());
+        }
+        if let Some(expected) = expected_fd {
+            x.attr(IFLA_XDP_EXPECTED_FD, &expected.to_ne_bytes());
+        }
+    });
+    b.finish()
+}
+
+/// `ip link show dev IFINDEX`: `RTM_GETLINK` for one interface, acknowledged (so that the
+/// reply ends).
+pub(crate) fn get_link(ifindex: i32, seq: u32) -> Vec<u8> {
+    Builder::with_header(
+        RTM_GETLINK,
+        NLM_F_REQUEST | NLM_F_ACK,
+        seq,
+        &ifinfomsg(ifindex),
+    )
+    .finish()
+}
+
+/// An interface's XDP programs, as `RTM_NEWLINK`'s `IFLA_XDP` tells them (`rtnl_xdp_fill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct XdpState {
+    /// The interface's index (`ifi_index`).
+    pub ifindex: i32,
+    /// `IFLA_XDP_ATTACHED`: `XDP_ATTACHED_NONE` (0), `_DRV` (1), `_SKB` (2), `_HW` (3),
+    /// `_MULTI` (4).
+    pub attached: u8,
+    /// `IFLA_XDP_PROG_ID`: the program, where one mode alone has one.
+    pub prog_id: Option<u32>,
+    /// `IFLA_XDP_DRV_PROG_ID`, `IFLA_XDP_SKB_PROG_ID`, `IFLA_XDP_HW_PROG_ID`: per mode,
+    /// where several have one.
+    pub drv_prog_id: Option<u32>,
+    pub skb_prog_id: Option<u32>,
+    pub hw_prog_id: Option<u32>,
+}
+
+/// Reads the `IFLA_XDP` nest of an `RTM_NEWLINK` message (no nest: nothing attached).
+pub(crate) fn parse_link_xdp(payload: &[u8]) -> Result<XdpState, Malformed> {
+    let index = payload
+        .get(4..8)
+        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or_else(|| Malformed(format!("a link message of {} bytes", payload.len())))?;
+    let mut state = XdpState {
+        ifindex: index,
+        ..XdpState::default()
+    };
+    let u32_of = |v: &[u8]| {
+        v.get(0..4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    for (attr_type, data) in attributes(payload.get(IFINFOMSG_LEN..).unwrap_or(&[])) {
+        if attr_type != IFLA_XDP {
+            continue;
+        }
+        for (inner, value) in attributes(data) {
+            match inner {
+                IFLA_XDP_ATTACHED => state.attached = value.first().copied().unwrap_or(0),
+                IFLA_XDP_PROG_ID => state.prog_id = u32_of(value),
+                IFLA_XDP_DRV_PROG_ID => state.drv_prog_id = u32_of(value),
+                IFLA_XDP_SKB_PROG_ID => state.skb_prog_id = u32_of(value),
+                IFLA_XDP_HW_PROG_ID => state.hw_prog_id = u32_of(value),
+                _ => {}
+            }
+        }
+    }
+    Ok(state)
 }
 
 /// One message of a reply.
@@ -664,6 +800,96 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_xdp_request_is_what_ip_link_set_xdp_sends() {
+        let m = set_xdp(
+            4,
+            9,
+            XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST,
+            None,
+            21,
+        );
+        assert_eq!(u32_at(&m, 0) as usize, m.len());
+        assert_eq!(u16_at(&m, 4), RTM_SETLINK);
+        assert_eq!(u16_at(&m, 6), 0x1 | 0x4);
+        assert_eq!(u32_at(&m, 8), 21);
+        // ifinfomsg: family, type 0; index 4; flags and change 0.
+        assert_eq!(&m[16..20], &[0, 0, 0, 0]);
+        assert_eq!(u32_at(&m, 20), 4);
+        assert_eq!(&m[24..32], &[0; 8]);
+        let attrs = attributes(&m[32..]);
+        assert_eq!(attrs.len(), 1);
+        assert_eq!(attrs[0].0, IFLA_XDP);
+        assert_ne!(u16_at(&m, 34) & NLA_F_NESTED, 0);
+        assert_eq!(
+            attributes(attrs[0].1),
+            vec![
+                (IFLA_XDP_FD, &9i32.to_ne_bytes()[..]),
+                (IFLA_XDP_FLAGS, &3u32.to_ne_bytes()[..]),
+            ]
+        );
+        // A detach of our own program only: fd -1, REPLACE, the expected fd.
+        let d = set_xdp(4, -1, XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE, Some(9), 22);
+        assert_eq!(
+            attributes(attributes(&d[32..])[0].1),
+            vec![
+                (IFLA_XDP_FD, &(-1i32).to_ne_bytes()[..]),
+                (IFLA_XDP_FLAGS, &0x14u32.to_ne_bytes()[..]),
+                (IFLA_XDP_EXPECTED_FD, &9i32.to_ne_bytes()[..]),
+            ]
+        );
+        // Default mode: no flags attribute at all.
+        let plain = set_xdp(4, 9, 0, None, 23);
+        assert_eq!(
+            attributes(attributes(&plain[32..])[0].1),
+            vec![(IFLA_XDP_FD, &9i32.to_ne_bytes()[..])]
+        );
+        let get = get_link(4, 24);
+        assert_eq!(get.len(), 32);
+        assert_eq!(u16_at(&get, 4), RTM_GETLINK);
+        assert_eq!(u32_at(&get, 20), 4);
+    }
+
+    #[test]
+    fn a_links_xdp_state_is_read_and_a_broken_one_is_an_error() {
+        // As rtnl_xdp_fill writes it: IFLA_IFNAME, then IFLA_XDP { ATTACHED, PROG_ID,
+        // SKB_PROG_ID }.
+        let mut b = Builder::with_header(RTM_NEWLINK, 0, 1, &ifinfomsg(6));
+        b.attr(3, b"veth0\0").nested(IFLA_XDP, |x| {
+            x.attr(IFLA_XDP_ATTACHED, &[2])
+                .attr(IFLA_XDP_PROG_ID, &55u32.to_ne_bytes())
+                .attr(IFLA_XDP_SKB_PROG_ID, &55u32.to_ne_bytes());
+        });
+        let bytes = b.finish();
+        let messages = split(&bytes).unwrap();
+        assert_eq!(
+            parse_link_xdp(&messages[0].payload).unwrap(),
+            XdpState {
+                ifindex: 6,
+                attached: 2,
+                prog_id: Some(55),
+                skb_prog_id: Some(55),
+                ..XdpState::default()
+            }
+        );
+        // No IFLA_XDP: nothing attached.
+        assert_eq!(
+            parse_link_xdp(&ifinfomsg(6)).unwrap(),
+            XdpState {
+                ifindex: 6,
+                ..XdpState::default()
+            }
+        );
+        assert!(parse_link_xdp(&[0; 6]).is_err());
+        // A truncated id is no id, not a panic.
+        let mut b = Builder::with_header(RTM_NEWLINK, 0, 1, &ifinfomsg(6));
+        b.nested(IFLA_XDP, |x| {
+            x.attr(IFLA_XDP_PROG_ID, &[1, 2]);
+        });
+        let bytes = b.finish();
+        assert_eq!(parse_link_xdp(&bytes[16..]).unwrap().prog_id, None);
     }
 
     #[test]

@@ -13,10 +13,11 @@ use crate::uapi::{AttachType, ProgramType};
 /// `ksyscall/NAME`, `tracepoint/CATEGORY/NAME`, `raw_tp/NAME`, `tp_btf/NAME`,
 /// `fentry/FUNC`, `fexit/FUNC`, `fmod_ret/FUNC`, `lsm/HOOK`, `iter/NAME`,
 /// `uprobe/BINARY:FUNC[+OFF]`, `uretprobe/...`. A section that names no target
-/// (`SEC("kprobe")`, and every tc, cgroup and sockmap program and socket filter: their
-/// interface, cgroup, map or socket is known only at run time) is refused with [`AttachError::NoTarget`], which names the
-/// function of its kind ([`super::tc::attach`], [`super::cgroup::attach`],
-/// [`super::sockmap::attach`], ...). A USDT
+/// (`SEC("kprobe")`, and every tc, XDP (`xdp`, `xdp.frags`), `sk_lookup`,
+/// `flow_dissector`, cgroup and sockmap program and socket filter: their interface,
+/// namespace, cgroup, map or socket is known only at run time) is refused with
+/// [`AttachError::NoTarget`], which names the function of its kind ([`super::tc::attach`],
+/// [`super::xdp::attach`], [`super::cgroup::attach`], [`super::sockmap::attach`], ...). A USDT
 /// program needs its object's maps: [`super::usdt::attach`]; multi-probes are not attached
 /// by this loader yet: the error says so.
 pub fn by_section(prog: &Program, opts: &AttachOptions) -> Result<Link, AttachError> {
@@ -93,6 +94,15 @@ fn no_target(prog: &Program) -> AttachError {
         }
         (ProgramType::RawTracepoint | ProgramType::RawTracepointWritable, _) => {
             "attach::raw_tracepoint::attach(&program, name)"
+        }
+        (ProgramType::Xdp, _) => {
+            "attach::xdp::attach(&program, interface, &XdpOptions { mode, replace }, options): \
+             an XDP program runs on a network interface"
+        }
+        (ProgramType::SkLookup | ProgramType::FlowDissector, _) => {
+            "attach::netns::attach(&program, netns fd, options), or \
+             attach::netns::attach_path(&program, \"/proc/self/ns/net\", options): \
+             it runs on a network namespace"
         }
         (ProgramType::PerfEvent, _) => {
             "attach::perf_event::attach(&program, event, pid, cpu, options)"

@@ -21,7 +21,7 @@
 //! This file holds [`Btf`] and its one pass over the bytes. Beside it: `types.rs` (the
 //! decoded [`Type`], [`Kind`], [`TypeBody`]), `error.rs` ([`BtfError`]), `index.rs` (the
 //! name index, [`essential_name`]). Submodules: [`ext`] (`.BTF.ext`: func_info, line_info,
-//! CO-RE records), [`build`] (writes BTF bytes: the kernel feature probes' blobs, the tests'
+//! CO-RE records), [`value`] (bytes read as a type: records, map keys and values), [`build`] (writes BTF bytes: the kernel feature probes' blobs, the tests'
 //! hand-made BTF), [`kernel`] (the running kernel's BTF), [`sanitize`] (rewrites for older
 //! kernels) and [`core`] (CO-RE relocation).
 //!
@@ -37,6 +37,7 @@ pub mod kernel;
 pub mod layout;
 pub mod sanitize;
 mod types;
+pub mod value;
 
 pub use error::BtfError;
 pub use index::essential_name;

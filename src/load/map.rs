@@ -100,6 +100,15 @@ pub enum MapError {
         /// [`MapError::since`] says which kernels have it.
         error: SysError,
     },
+    /// The BTF the kernel gave for the map could not be read.
+    Btf {
+        /// The map's name.
+        map: String,
+        /// The kernel's BTF object id.
+        btf_id: u32,
+        /// Why its bytes do not parse.
+        error: Box<crate::btf::BtfError>,
+    },
 }
 
 impl fmt::Display for MapError {
@@ -142,6 +151,9 @@ impl fmt::Display for MapError {
                 error.op,
                 MapError::since(error.op)
             ),
+            MapError::Btf { map, btf_id, .. } => {
+                write!(f, "map {map}: the kernel's BTF object {btf_id}")
+            }
         }
     }
 }
@@ -169,6 +181,7 @@ impl std::error::Error for MapError {
         match self {
             MapError::Sys { error, .. } | MapError::NotSupported { error, .. } => Some(error),
             MapError::Layout { error, .. } => Some(error),
+            MapError::Btf { error, .. } => Some(error),
             _ => None,
         }
     }
@@ -429,6 +442,65 @@ impl Map {
             value_len,
             btf: None,
         })
+    }
+
+    /// Opens the map pinned at `path`, whatever it is (`bpftool map dump pinned PATH`):
+    /// its type, sizes and name are what the kernel says (`BPF_OBJ_GET_INFO_BY_FD`), and
+    /// its key and value type ids are those of its BTF object in the kernel, which
+    /// [`Map::fetch_kernel_btf`] reads.
+    pub fn open_pinned_as_is(path: &Path) -> Result<Map, LoadError> {
+        let pinned = |error| LoadError::Pinned {
+            map: path.display().to_string(),
+            path: path.to_path_buf(),
+            error,
+        };
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| pinned(SysError::new("BPF_OBJ_GET", libc::EINVAL)))?;
+        let fd = syscall::obj_get(&c_path).map_err(pinned)?;
+        let info = syscall::map_info(fd.as_fd()).map_err(pinned)?;
+        let spec = MapSpec {
+            name: info.name.clone(),
+            map_type: info.map_type,
+            key_size: info.key_size,
+            value_size: info.value_size,
+            max_entries: info.max_entries,
+            map_flags: info.map_flags,
+            btf_key_type_id: info.btf_key_type_id,
+            btf_value_type_id: info.btf_value_type_id,
+            map_extra: info.map_extra,
+            ..MapSpec::default()
+        };
+        Ok(Map {
+            value_len: value_len_of(&spec)?,
+            spec,
+            max_entries: info.max_entries,
+            fd,
+            typed_by_btf: info.btf_id != 0,
+            btf: None,
+        })
+    }
+
+    /// Reads the map's BTF back from the kernel (`BPF_OBJ_GET_INFO_BY_FD` for its
+    /// `btf_id`, `BPF_BTF_GET_FD_BY_ID`, then the BTF object's bytes) and keeps it as the
+    /// map's [`Map::btf`], with the key and value type ids the kernel holds. `Ok(false)`
+    /// when the map was created without BTF.
+    pub fn fetch_kernel_btf(&mut self) -> Result<bool, MapError> {
+        let info = self.info()?;
+        if info.btf_id == 0 {
+            return Ok(false);
+        }
+        let btf_fd = syscall::btf_get_fd_by_id(info.btf_id).map_err(|e| self.sys(e))?;
+        let btf_info = syscall::btf_info(btf_fd.as_fd()).map_err(|e| self.sys(e))?;
+        let bytes = syscall::btf_data(btf_fd.as_fd(), btf_info.size).map_err(|e| self.sys(e))?;
+        let btf = Btf::parse(bytes).map_err(|error| MapError::Btf {
+            map: self.spec.name.clone(),
+            btf_id: info.btf_id,
+            error: Box::new(error),
+        })?;
+        self.spec.btf_key_type_id = info.btf_key_type_id;
+        self.spec.btf_value_type_id = info.btf_value_type_id;
+        self.btf = Some(Arc::new(btf));
+        Ok(true)
     }
 
     /// Pins the map at `path`, a new file in a bpf filesystem: the map then outlives this

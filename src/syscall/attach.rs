@@ -75,6 +75,35 @@ pub fn prog_detach(
     super::bpf::sys_bpf("BPF_PROG_DETACH", BPF_PROG_DETACH, &mut attr).map(drop)
 }
 
+/// `BPF_PROG_ATTACH` in the calling thread's network namespace (the flow dissector: the
+/// kernel takes the namespace from the caller and refuses any `target_fd` but 0 with
+/// `EINVAL`; a caller attaching to another namespace `setns`es into it first).
+pub fn prog_attach_own_netns(
+    prog: BorrowedFd<'_>,
+    attach_type: crate::uapi::AttachType,
+) -> Result<(), SysError> {
+    let mut attr = ProgAttachAttr {
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: attach_type.0,
+        ..Default::default()
+    };
+    super::bpf::sys_bpf("BPF_PROG_ATTACH", BPF_PROG_ATTACH, &mut attr).map(drop)
+}
+
+/// `BPF_PROG_DETACH` of exactly `prog` in the calling thread's network namespace (5.8+: the
+/// kernel detaches it only if it is the program attached there, `ENOENT` otherwise).
+pub fn prog_detach_own_netns(
+    prog: BorrowedFd<'_>,
+    attach_type: crate::uapi::AttachType,
+) -> Result<(), SysError> {
+    let mut attr = ProgAttachAttr {
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: attach_type.0,
+        ..Default::default()
+    };
+    super::bpf::sys_bpf("BPF_PROG_DETACH", BPF_PROG_DETACH, &mut attr).map(drop)
+}
+
 /// The filesystem type (`f_type` of `fstatfs(2)`) of the file `fd` is open on.
 pub fn filesystem_magic(fd: BorrowedFd<'_>) -> Result<i64, SysError> {
     // SAFETY: statfs is plain old data; all zero is a valid value.

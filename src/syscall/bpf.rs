@@ -719,6 +719,10 @@ pub struct MapInfo {
     pub map_flags: u32,
     /// The BTF object describing its key and value, 0 for none.
     pub btf_id: u32,
+    /// The key's type id in that BTF object, 0 for none.
+    pub btf_key_type_id: u32,
+    /// The value's type id in that BTF object, 0 for none.
+    pub btf_value_type_id: u32,
     /// The type's extra attribute (a bloom filter's hash functions); 0 before 5.16.
     pub map_extra: u64,
 }
@@ -736,6 +740,8 @@ pub fn map_info(map: BorrowedFd<'_>) -> Result<MapInfo, SysError> {
         max_entries: raw.max_entries,
         map_flags: raw.map_flags,
         btf_id: raw.btf_id,
+        btf_key_type_id: raw.btf_key_type_id,
+        btf_value_type_id: raw.btf_value_type_id,
         map_extra: raw.map_extra,
     })
 }

@@ -199,6 +199,11 @@ impl FakeKernel {
         with(|k| k.rules.push(Box::new(rule)));
     }
 
+    /// The last netlink request sent, as sent.
+    pub(crate) fn last_sent(&self) -> Vec<u8> {
+        with(|k| k.last_sent.clone())
+    }
+
     /// Every call so far, one line each.
     pub(crate) fn calls(&self) -> Vec<String> {
         with(|k| k.calls.iter().map(Seen::to_string).collect())
@@ -575,21 +580,37 @@ impl Kernel {
             BPF_BTF_LOAD => attr
                 .downcast_ref::<BtfLoadAttr>()
                 .map(|a| format!("{} bytes log={}", a.btf_size, a.btf_log_level)),
-            BPF_LINK_CREATE => attr.downcast_ref::<LinkCreateAttr>().map(|a| {
-                let target = match a.attach_type {
-                    46 | 47 => format!("ifindex {}", a.target_fd),
-                    _ => self.name(a.target_fd),
-                };
-                let mut d = format!(
-                    "{} -> {target} attach_type={}",
-                    self.name(a.prog_fd),
-                    a.attach_type
-                );
-                if a.bpf_cookie != 0 {
-                    d.push_str(&format!(" cookie={}", a.bpf_cookie));
-                }
-                d
-            }),
+            BPF_LINK_CREATE => attr
+                .downcast_ref::<LinkCreateAttr>()
+                .map(|a| {
+                    let target = match a.attach_type {
+                        46 | 47 => format!("ifindex {}", a.target_fd),
+                        _ => self.name(a.target_fd),
+                    };
+                    let mut d = format!(
+                        "{} -> {target} attach_type={}",
+                        self.name(a.prog_fd),
+                        a.attach_type
+                    );
+                    if a.bpf_cookie != 0 {
+                        d.push_str(&format!(" cookie={}", a.bpf_cookie));
+                    }
+                    d
+                })
+                .or_else(|| {
+                    // An interface or namespace target, with flags (attach_target.rs).
+                    let a = attr.downcast_ref::<crate::syscall::attach_target::LinkTargetAttr>()?;
+                    let target = match a.attach_type {
+                        37 => format!("ifindex {}", a.target),
+                        _ => self.name(a.target),
+                    };
+                    Some(format!(
+                        "{} -> {target} attach_type={} flags={:#x}",
+                        self.name(a.prog_fd),
+                        a.attach_type,
+                        a.flags
+                    ))
+                }),
             BPF_RAW_TRACEPOINT_OPEN => attr.downcast_ref::<RawTracepointOpenAttr>().map(|a| {
                 // SAFETY: `raw_tracepoint_open` passes a NUL-terminated name or none.
                 let name = unsafe { str_at(a.name) };
@@ -680,6 +701,14 @@ impl Kernel {
                     .is_some_and(|a| a.btf_fd != 0 && refuses_btf(a.map_type)) =>
             {
                 Err(crate::syscall::error::ENOTSUPP)
+            }
+            // As the kernel: the program is looked up first (the probes' fd -1).
+            BPF_LINK_CREATE
+                if attr
+                    .downcast_ref::<crate::syscall::attach_target::LinkTargetAttr>()
+                    .is_some_and(|a| !self.objects.contains_key(&(a.prog_fd as RawFd))) =>
+            {
+                Err(libc::EBADF)
             }
             BPF_MAP_CREATE
             | BPF_PROG_LOAD
@@ -875,6 +904,10 @@ impl Kernel {
                 op: "mount",
                 detail: format!("{} {}", fstype.to_string_lossy(), target.to_string_lossy()),
             },
+            Call::SetnsNet { fd } => Seen {
+                op: "setns(CLONE_NEWNET)",
+                detail: format!("fd {fd}"),
+            },
         }
     }
 
@@ -915,7 +948,7 @@ impl Kernel {
                 Ok(0)
             }
             Call::PerfIoctl { .. } | Call::BindPacket { .. } | Call::Setsockopt { .. } => Ok(0),
-            Call::Mount { .. } => Ok(0),
+            Call::Mount { .. } | Call::SetnsNet { .. } => Ok(0),
         }
     }
 

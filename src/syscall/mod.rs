@@ -34,6 +34,7 @@
 //! system-call seam and the fake kernel").
 
 mod attach;
+mod attach_target;
 mod bpf;
 mod cpus;
 mod error;
@@ -48,9 +49,10 @@ mod seam;
 mod kernel_tests;
 
 pub use attach::{
-    filesystem_magic, prog_attach, prog_detach, BPF_F_ALLOW_MULTI, CGROUP2_SUPER_MAGIC,
-    CGROUP_SUPER_MAGIC,
+    filesystem_magic, prog_attach, prog_attach_own_netns, prog_detach, prog_detach_own_netns,
+    BPF_F_ALLOW_MULTI, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC,
 };
+pub use attach_target::*;
 #[cfg(test)]
 pub(crate) use bpf::fake;
 pub use bpf::*;

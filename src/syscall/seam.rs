@@ -55,6 +55,8 @@ pub(super) enum Call<'a> {
     SetMemlock { limit: libc::rlimit },
     /// `mount(fstype, target, fstype, 0, NULL)`.
     Mount { fstype: &'a CStr, target: &'a CStr },
+    /// `setns(fd, CLONE_NEWNET)`: the calling thread into a network namespace.
+    SetnsNet { fd: RawFd },
 }
 
 /// A negative return value turned into the thread's errno.

@@ -30,8 +30,9 @@ Examples:
   tcpconnect -v --duration 0      tell what each loading step does, then exit
   tcpconnect --duration 0         check that this kernel accepts the tool, and exit
   tcpconnect inspect              walk through the embedded eBPF object
-  tcpconnect load OBJ.bpf.o       load each program of any object; the verifier's verdicts
   tcpconnect features             what this kernel offers, and the attach path taken here
+
+Any other object (load, attach, decoded records, map dump): the ebpf-loader binary.
 
 Exit status: 0 after SIGINT, SIGTERM or --duration; 1 when the tool could not run (the
 reason is on stderr, one line); 2 for a bad command line.";
@@ -98,29 +99,16 @@ pub enum Command {
         core: bool,
         /// `--btf PATH` (with `--core`).
         btf: Option<PathBuf>,
+        /// `--bytes`.
+        bytes: bool,
     },
     /// `features [--json]`.
     Features {
         /// `--json`: one JSON object.
         json: bool,
     },
-    /// `load OBJECT [--program NAME]... [--btf PATH] [-v]`.
-    Load {
-        /// The object file.
-        object: PathBuf,
-        /// `--program NAME`, in the order given; empty: every program.
-        programs: Vec<String>,
-        /// `--btf PATH`.
-        btf: Option<PathBuf>,
-        /// `-v`.
-        verbose: bool,
-        /// `--attach`: attach and print records instead of the verifier table.
-        attach: bool,
-        /// `--duration SECS` (with `--attach`).
-        duration: Option<u64>,
-        /// `--target NAME=SPEC` (with `--attach`), in the order given.
-        targets: Vec<String>,
-    },
+    /// `load ...`: moved to `ebpf-loader load`; says so and exits 2.
+    LoadMoved,
 }
 
 /// `--attach`: where to attach.
@@ -212,6 +200,12 @@ pub fn command() -> clap::Command {
             "core",
             "Also resolve each CO-RE record against the running kernel's BTF (or --btf)",
         ))
+        .arg(flag(
+            "bytes",
+            None,
+            "bytes",
+            "Show each map reference's 8 bytes before and after relocation",
+        ))
         .arg(
             value(
                 "btf",
@@ -222,63 +216,16 @@ pub fn command() -> clap::Command {
             .requires("core"),
         );
 
+    // `load` moved to the workbench binary, ebpf-loader; the name stays, hidden, to say so.
     let load = clap::Command::new("load")
-        .about(
-            "Load every program of an eBPF object (or those named), one at a time, and tell \
-             the verifier's verdict and statistics; nothing stays in the kernel",
-        )
+        .hide(true)
+        .about("Moved: ebpf-loader load")
         .arg(
-            Arg::new("object")
-                .value_name("OBJECT")
-                .required(true)
-                .value_parser(value_parser!(PathBuf))
-                .help("The object file"),
-        )
-        .arg(
-            value(
-                "program",
-                "NAME",
-                "Only this program (by function name); may be given more than once",
-            )
-            .action(ArgAction::Append),
-        )
-        .arg(
-            value(
-                "btf",
-                "PATH",
-                "The kernel's BTF, for kernels without /sys/kernel/btf/vmlinux",
-            )
-            .value_parser(value_parser!(PathBuf)),
-        )
-        .arg(flag(
-            "verbose",
-            Some('v'),
-            "verbose",
-            "Tell each loading step (on stderr)",
-        ))
-        .arg(flag(
-            "attach",
-            None,
-            "attach",
-            "Load the programs together, attach each where its section says, and print every \
-             record of the object's ring buffers and perf event arrays until Ctrl-C",
-        ))
-        .arg(
-            value("duration", "SECS", "With --attach: stop after SECS seconds")
-                .value_parser(value_parser!(u64))
-                .requires("attach"),
-        )
-        .arg(
-            value(
-                "target",
-                "NAME=SPEC",
-                "With --attach: where a program whose section names no target attaches \
-                 (NAME=FUNCTION for a kprobe, NAME=BINARY:FUNCTION for a uprobe, \
-                 NAME=IFNAME[:ingress|:egress] for a tc program, NAME=IFNAME for a socket \
-                 filter: a raw packet socket on that interface)",
-            )
-            .action(ArgAction::Append)
-            .requires("attach"),
+            Arg::new("args")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .action(ArgAction::Append),
         );
 
     let features = clap::Command::new("features")
@@ -462,28 +409,12 @@ impl Cli {
                 object: inspect.get_one::<PathBuf>("object").cloned(),
                 core: inspect.get_flag("core"),
                 btf: inspect.get_one::<PathBuf>("btf").cloned(),
+                bytes: inspect.get_flag("bytes"),
             }),
             Some(("features", features)) => Some(Command::Features {
                 json: features.get_flag("json"),
             }),
-            Some(("load", load)) => Some(Command::Load {
-                object: load
-                    .get_one::<PathBuf>("object")
-                    .cloned()
-                    .unwrap_or_default(),
-                programs: load
-                    .get_many::<String>("program")
-                    .map(|names| names.cloned().collect())
-                    .unwrap_or_default(),
-                btf: load.get_one::<PathBuf>("btf").cloned(),
-                verbose: load.get_flag("verbose"),
-                attach: load.get_flag("attach"),
-                duration: load.get_one::<u64>("duration").copied(),
-                targets: load
-                    .get_many::<String>("target")
-                    .map(|targets| targets.cloned().collect())
-                    .unwrap_or_default(),
-            }),
+            Some(("load", _)) => Some(Command::LoadMoved),
             _ => None,
         };
         Cli {
@@ -619,13 +550,30 @@ mod tests {
 
     #[test]
     fn inspect_takes_an_object_core_and_btf() {
-        let cli = parse(&["inspect", "x.o", "--core", "--btf", "b"]).unwrap();
-        let Some(Command::Inspect { object, core, btf }) = cli.command else {
+        let cli = parse(&["inspect", "x.o", "--core", "--btf", "b", "--bytes"]).unwrap();
+        let Some(Command::Inspect {
+            object,
+            core,
+            btf,
+            bytes,
+        }) = cli.command
+        else {
             panic!("no inspect: {cli:?}");
         };
         assert_eq!(object, Some(PathBuf::from("x.o")));
-        assert!(core);
+        assert!(core && bytes);
         assert_eq!(btf, Some(PathBuf::from("b")));
+    }
+
+    #[test]
+    fn load_is_a_pointer_to_the_workbench() {
+        for args in [
+            &["load"][..],
+            &["load", "x.o", "--attach", "--duration", "1"],
+        ] {
+            let cli = parse(args).unwrap();
+            assert!(matches!(cli.command, Some(Command::LoadMoved)), "{args:?}");
+        }
     }
 
     #[test]

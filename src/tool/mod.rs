@@ -12,7 +12,9 @@
 //! | [`select`] | the container filters in the kernel: `--cgroup`, `--cgroupmap`, `--mntnsmap` |
 //! | [`features`] | `tcpconnect features`: what this kernel offers, and the path the tool takes |
 //! | [`inspect`] | `tcpconnect inspect`: the loader's tour of an object |
-//! | [`load`] | `tcpconnect load`: every program of any object through the verifier |
+//!
+//! `load` (any object through the verifier, attached, its records decoded) is the
+//! workbench's: `src/bin/ebpf-loader/`.
 
 pub mod cli;
 pub mod container;
@@ -20,7 +22,6 @@ pub mod count;
 pub mod event;
 pub mod features;
 pub mod inspect;
-pub mod load;
 pub mod print;
 pub mod select;
 pub mod tour;

@@ -9,6 +9,13 @@
 //! the test asks with plain system calls (the child of a multi-threaded process may not
 //! allocate: another thread may hold the allocator's lock), writes its results into a
 //! pipe and exits. A forked child inherits the calling thread's network namespace.
+//!
+//! And a copy of every fd of the process, the links of the tests running beside included:
+//! a BPF link stays attached while any copy of its fd is open, so a test that drops its
+//! link and then checks that the program no longer runs would fail whenever another test's
+//! child happened to be alive. So the child closes every inherited fd but its pipe first
+//! thing and says so, forks are taken under [`FORKS`], and a test drops its link under
+//! [`quiet`]: no child holds a copy then.
 #![allow(dead_code)] // each test crate uses a part
 
 use std::ffi::CString;
@@ -16,7 +23,7 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The cgroup2 mount point, or why there is none.
@@ -85,6 +92,7 @@ impl TestCgroup {
     /// the `N` numbers it returns (0 for success, an errno, a count...). `body` must make
     /// only async-signal-safe calls (no allocation, no lock, no print).
     pub fn run<const N: usize>(&self, body: impl FnOnce() -> [i32; N]) -> [i32; N] {
+        let forking = quiet();
         let procs = CString::new(self.path.join("cgroup.procs").as_os_str().as_bytes()).unwrap();
         let mut fds = [0; 2];
         // SAFETY: `fds` is an array of two ints the kernel fills.
@@ -100,8 +108,13 @@ impl TestCgroup {
             child(&procs, writer.as_raw_fd(), body);
         }
         drop(writer);
+        let mut reader = std::fs::File::from(reader);
+        let mut ready = [0u8; 1];
+        reader.read_exact(&mut ready).unwrap();
+        assert_eq!(ready, *b"r", "the child did not close the fds it inherited");
+        drop(forking);
         let mut bytes = Vec::new();
-        std::fs::File::from(reader).read_to_end(&mut bytes).unwrap();
+        reader.read_to_end(&mut bytes).unwrap();
         let mut status = 0;
         // SAFETY: waits for our own child.
         assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
@@ -119,8 +132,36 @@ impl TestCgroup {
     }
 }
 
-/// The forked child: into the cgroup, the body, the results into the pipe, exit.
+/// Held while a child of [`TestCgroup::run`] may hold copies of the process's fds.
+static FORKS: Mutex<()> = Mutex::new(());
+
+/// No child of this process holds a copy of its fds while this is held: drop a link under
+/// it before checking that its program no longer runs.
+pub fn quiet() -> MutexGuard<'static, ()> {
+    FORKS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The forked child: closes what it inherited, into the cgroup, the body, the results into
+/// the pipe, exit.
 fn child<const N: usize>(procs: &CString, pipe: i32, body: impl FnOnce() -> [i32; N]) -> ! {
+    // SAFETY: close_range(2) (5.9) on fd numbers only; then the ready byte to our pipe.
+    unsafe {
+        let all = libc::c_uint::MAX;
+        let low = if pipe > 3 {
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                (pipe - 1) as libc::c_uint,
+                0,
+            )
+        } else {
+            0
+        };
+        let high = libc::syscall(libc::SYS_close_range, (pipe + 1) as libc::c_uint, all, 0);
+        if low != 0 || high != 0 || libc::write(pipe, b"r".as_ptr().cast(), 1) != 1 {
+            libc::_exit(102);
+        }
+    }
     // SAFETY: async-signal-safe calls on a NUL-terminated path and a local buffer.
     unsafe {
         let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);

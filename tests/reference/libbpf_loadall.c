@@ -13,7 +13,7 @@
  *   NAME<TAB>refused<TAB>ERRNO     the error bpf_object__load returned
  * An object libbpf cannot open prints "open<TAB>failed<TAB>ERRNO" and exits 2.
  * --btf PATH: PATH is the target of CO-RE (bpf_object_open_opts.btf_custom_path), as
- * `tcpconnect load --btf PATH` takes it.
+ * `ebpf-loader load --btf PATH` takes it.
  * libbpf's own messages go to stderr.
  *
  * --together (scripts/bench/corpus-load.sh): open the object once and load the programs

@@ -12,7 +12,7 @@
 # (the library's kernel tests, tests/attach_*.rs and the others tests/vm/run lists, the kprobe
 # ones included); last, in the guests whose kernel
 # command line has vmtest.corpus=1, "corpus" (every program of /corpus loaded alone by libbpf
-# and by `tcpconnect load`: the same verdicts and tags). Details go to the console as
+# and by `ebpf-loader load`: the same verdicts and tags). Details go to the console as
 # "vm: ..." lines.
 
 . /etc/vmtest.conf
@@ -606,7 +606,7 @@ check_library_kernel_tests() {
 # there only for the kernels that run this check: vmtest.corpus=1 on the kernel's command
 # line), /bin/libbpf_loadall (tests/reference/libbpf_loadall.c, static: Debian's libbpf 1.1.2)
 # loads each program alone and prints "NAME<TAB>loaded<TAB>TAG" or "NAME<TAB>refused<TAB>ERRNO";
-# `tcpconnect load OBJECT` prints its table (PROGRAM TYPE VERDICT INSNS STATES TIME TAG ATTACH).
+# `ebpf-loader load OBJECT` prints its table (PROGRAM TYPE VERDICT INSNS STATES TIME TAG ATTACH).
 # Both are reduced to "NAME loaded TAG" / "NAME refused" and compared program by program, as
 # tests/libbpf_differential.rs does on the host: the same verdict, and for a loaded program
 # the same kernel tag (the same instructions). Every program is logged as
@@ -626,10 +626,10 @@ corpus_libbpf() {
     awk -F'\t' 'NF >= 2 && $2 == "loaded" { print $1, "loaded", $3; next }
         NF >= 2 { print $1, "refused" }' $W/corpus-libbpf.out | sort
 }
-# corpus_ours OBJECT: the same from tcpconnect load's table (the header and the summary line
+# corpus_ours OBJECT: the same from ebpf-loader load's table (the header and the summary line
 # skipped: their third word is neither verdict).
 corpus_ours() {
-    timeout $CORPUS_SECS tcpconnect load "$1" >$W/corpus-ours.out 2>$W/corpus-ours.err
+    timeout $CORPUS_SECS ebpf-loader load "$1" >$W/corpus-ours.out 2>$W/corpus-ours.err
     awk 'NR > 1 && $3 == "loaded" { print $1, "loaded", $7; next }
         NR > 1 && $3 == "refused" { print $1, "refused" }' $W/corpus-ours.out | sort
 }
@@ -648,7 +648,7 @@ check_corpus() {
         t1=$(cut -d' ' -f1 /proc/uptime)
         ours=$(corpus_ours $obj)
         say "corpus: $name: libbpf $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f", b - a }') s," \
-            "tcpconnect load $(awk -v a=$t1 -v b=$(cut -d' ' -f1 /proc/uptime) 'BEGIN { printf "%.1f", b - a }') s"
+            "ebpf-loader load $(awk -v a=$t1 -v b=$(cut -d' ' -f1 /proc/uptime) 'BEGIN { printf "%.1f", b - a }') s"
         # One row per program named by either loader: PROGRAM LIBBPF OURS yes|no.
         rows=$( { echo "$theirs" | sed 's/^/L /'; echo "$ours" | sed 's/^/O /'; } | awk '
             $1 == "L" && $2 == "cannot-open" { closed = 1; next }
@@ -666,8 +666,8 @@ check_corpus() {
         alike=$((alike + $(echo "$rows" | grep -c ' yes$')))
         if echo "$rows" | grep -q ' no$'; then
             show_file "corpus $name libbpf stderr:" $W/corpus-libbpf.err
-            show_file "corpus $name tcpconnect load:" $W/corpus-ours.out
-            show_file "corpus $name tcpconnect load stderr:" $W/corpus-ours.err
+            show_file "corpus $name ebpf-loader load:" $W/corpus-ours.out
+            show_file "corpus $name ebpf-loader load stderr:" $W/corpus-ours.err
             differ="$differ $(echo "$rows" | awk -v o=$name '$4 == "no" { printf "%s/%s(libbpf %s, ours %s) ", o, $1, $2, $3 }')"
         fi
     done

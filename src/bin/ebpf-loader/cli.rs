@@ -1,0 +1,444 @@
+//! ebpf-loader's command line: no kernel ABI here, only argv. Built with clap's builder
+//! API, as tcpconnect's (`src/tool/cli.rs` says why: no proc-macro in the build). Each
+//! subcommand's `--help` ends with examples.
+
+use std::path::PathBuf;
+
+use clap::{value_parser, Arg, ArgAction, ArgMatches};
+
+/// The examples at the end of the top-level `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  ebpf-loader inspect prog.bpf.o             walk through an object: sections, maps, programs
+  ebpf-loader load prog.bpf.o                each program through the verifier: a table
+  ebpf-loader load prog.bpf.o --log          and the verifier's whole log of each refusal
+  ebpf-loader load prog.bpf.o --attach       attach, print each record decoded through BTF
+  ebpf-loader map dump /sys/fs/bpf/counts    a pinned map's keys and values through its BTF
+  ebpf-loader features                       what this kernel offers, probed
+
+Exit status: 0 on success; 1 when a program was refused or could not be attached, or the
+command could not run (the reason is on stderr, one line); 2 for a bad command line.";
+
+const INSPECT_EXAMPLES: &str = "\
+Examples:
+  ebpf-loader inspect execsnoop.bpf.o
+  ebpf-loader inspect execsnoop.bpf.o --core                 CO-RE against this kernel
+  ebpf-loader inspect execsnoop.bpf.o --core --btf 5.10.btf  against another kernel's BTF";
+
+const LOAD_EXAMPLES: &str = "\
+Examples:
+  ebpf-loader load bootstrap.bpf.o                      the verifier's verdict per program
+  ebpf-loader load execsnoop.bpf.o --program tracepoint__syscalls__sys_enter_execve
+  ebpf-loader load refused.bpf.o --log                  the whole log of each refused program
+  ebpf-loader load bootstrap.bpf.o --attach --duration 5
+                                                        attach; each ring-buffer record as
+                                                        the struct BTF names (found by size)
+  ebpf-loader load execsnoop.bpf.o --attach --record events=event --json
+                                                        the record type named; JSON lines
+  ebpf-loader load bootstrap.bpf.o --attach --record rb=event --record-btf event.o
+                                                        the type from another file's BTF
+  ebpf-loader load minimal.bpf.o --attach --pin /sys/fs/bpf/minimal --dump-maps
+                                                        pin the maps; dump them at the end
+  ebpf-loader load tc.bpf.o --attach --target tc_ingress=eth0:ingress
+
+Nothing stays in the kernel when the command ends, except the maps pinned with --pin
+(remove them with rm).";
+
+const MAP_DUMP_EXAMPLES: &str = "\
+Examples:
+  ebpf-loader map dump /sys/fs/bpf/counts          one line per element: key and value
+  ebpf-loader map dump /sys/fs/bpf/counts --json   a JSON array, as bpftool -j map dump's
+                                                   \"formatted\" field";
+
+const FEATURES_EXAMPLES: &str = "\
+Examples:
+  ebpf-loader features           the probe report, one line per feature
+  ebpf-loader features --json    one JSON object";
+
+/// The command line, parsed.
+#[derive(Debug)]
+pub enum Command {
+    /// `inspect OBJECT [--core [--btf PATH]]`.
+    Inspect {
+        /// The object file.
+        object: PathBuf,
+        /// `--core`.
+        core: bool,
+        /// `--btf PATH` (with `--core`).
+        btf: Option<PathBuf>,
+        /// `--bytes`.
+        bytes: bool,
+    },
+    /// `load OBJECT ...`.
+    Load(Load),
+    /// `map dump PINNED [--json]`.
+    MapDump {
+        /// The pin in a bpf filesystem.
+        pin: PathBuf,
+        /// `--json`.
+        json: bool,
+    },
+    /// `features [--json]`.
+    Features {
+        /// `--json`.
+        json: bool,
+    },
+}
+
+/// `load`'s options.
+#[derive(Debug, Default)]
+pub struct Load {
+    /// The object file.
+    pub object: PathBuf,
+    /// `--program NAME`, in the order given; empty: every program.
+    pub programs: Vec<String>,
+    /// `--btf PATH`.
+    pub btf: Option<PathBuf>,
+    /// `-v`.
+    pub verbose: bool,
+    /// `--log`.
+    pub log: bool,
+    /// `--attach`.
+    pub attach: bool,
+    /// `--duration SECS` (with `--attach`).
+    pub duration: Option<u64>,
+    /// `--target NAME=SPEC` (with `--attach`).
+    pub targets: Vec<String>,
+    /// `--pin DIR` (with `--attach`).
+    pub pin: Option<PathBuf>,
+    /// `--record MAP=TYPE` (with `--attach`).
+    pub records: Vec<String>,
+    /// `--record-btf FILE` (with `--attach`).
+    pub record_btf: Option<PathBuf>,
+    /// `--json` (with `--attach`).
+    pub json: bool,
+    /// `--dump-maps` (with `--attach`).
+    pub dump_maps: bool,
+}
+
+/// An option that takes a value: `--long VALUE`.
+fn value(id: &'static str, value_name: &'static str, help: &'static str) -> Arg {
+    Arg::new(id)
+        .long(id)
+        .value_name(value_name)
+        .action(ArgAction::Set)
+        .help(help)
+}
+
+/// A flag `--long`.
+fn flag(id: &'static str, help: &'static str) -> Arg {
+    Arg::new(id).long(id).action(ArgAction::SetTrue).help(help)
+}
+
+/// The object file, a positional argument.
+fn object_arg() -> Arg {
+    Arg::new("object")
+        .value_name("OBJECT")
+        .required(true)
+        .value_parser(value_parser!(PathBuf))
+        .help("The object file (clang -target bpf)")
+}
+
+fn inspect() -> clap::Command {
+    clap::Command::new("inspect")
+        .about("Walk through an eBPF object: sections, maps, programs, relocations, BTF")
+        .after_help(INSPECT_EXAMPLES)
+        .arg(object_arg())
+        .arg(flag(
+            "core",
+            "Also resolve each CO-RE record against the running kernel's BTF (or --btf)",
+        ))
+        .arg(flag(
+            "bytes",
+            "Show each map reference's 8 bytes before and after relocation",
+        ))
+        .arg(
+            value(
+                "btf",
+                "PATH",
+                "The target BTF for --core (raw BTF or an ELF with .BTF)",
+            )
+            .value_parser(value_parser!(PathBuf))
+            .requires("core"),
+        )
+}
+
+fn load() -> clap::Command {
+    let with_attach = |arg: Arg| arg.requires("attach");
+    clap::Command::new("load")
+        .about(
+            "Load every program of an eBPF object (or those named), one at a time, and tell \
+             the verifier's verdict and statistics; nothing stays in the kernel. With \
+             --attach: load them together, attach each, and print every record",
+        )
+        .after_help(LOAD_EXAMPLES)
+        .arg(object_arg())
+        .arg(
+            value(
+                "program",
+                "NAME",
+                "Only this program (by function name); may be given more than once",
+            )
+            .action(ArgAction::Append),
+        )
+        .arg(
+            value(
+                "btf",
+                "PATH",
+                "The kernel's BTF, for kernels without /sys/kernel/btf/vmlinux",
+            )
+            .value_parser(value_parser!(PathBuf)),
+        )
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(ArgAction::SetTrue)
+                .help("Tell each loading step (on stderr)"),
+        )
+        .arg(
+            flag(
+                "log",
+                "For each refused program, print the verifier's whole log (on stdout, after \
+                 the table)",
+            )
+            .conflicts_with("attach"),
+        )
+        .arg(flag(
+            "attach",
+            "Load the programs together, attach each where its section says (or --target), \
+             and print every record of the object's ring buffers and perf event arrays \
+             until Ctrl-C",
+        ))
+        .arg(with_attach(
+            value("duration", "SECS", "With --attach: stop after SECS seconds")
+                .value_parser(value_parser!(u64)),
+        ))
+        .arg(with_attach(
+            value(
+                "target",
+                "NAME=SPEC",
+                "With --attach: where a program whose section names no target attaches \
+                 (NAME=FUNCTION for a kprobe, NAME=BINARY:FUNCTION for a uprobe, \
+                 NAME=IFNAME[:ingress|:egress] for a tc program, NAME=IFNAME for a socket \
+                 filter: a raw packet socket on that interface)",
+            )
+            .action(ArgAction::Append),
+        ))
+        .arg(with_attach(
+            value(
+                "pin",
+                "DIR",
+                "With --attach: pin each map at DIR/NAME (dots made _; DIR in a bpf filesystem, created \
+                 if missing); the pins stay after the command ends",
+            )
+            .value_parser(value_parser!(PathBuf)),
+        ))
+        .arg(with_attach(
+            value(
+                "record",
+                "MAP=TYPE",
+                "With --attach: the records of MAP are struct TYPE of the object's BTF \
+                 (default: the one struct of the record's size, if only one has it)",
+            )
+            .action(ArgAction::Append),
+        ))
+        .arg(with_attach(
+            value(
+                "record-btf",
+                "FILE",
+                "With --attach: look the record types up in this BTF (raw, or an ELF with \
+                 .BTF such as `clang -g -c -target bpf types.c`) instead of the object's, \
+                 for objects whose BTF leaves the record's struct out",
+            )
+            .value_parser(value_parser!(PathBuf)),
+        ))
+        .arg(with_attach(flag(
+            "json",
+            "With --attach: one JSON object per record (and per map element with --dump-maps)",
+        )))
+        .arg(with_attach(flag(
+            "dump-maps",
+            "With --attach: at the end, dump every hash and array map through its BTF",
+        )))
+}
+
+fn map() -> clap::Command {
+    let dump = clap::Command::new("dump")
+        .about("Print a pinned map's keys and values through its BTF (bpftool map dump pinned)")
+        .after_help(MAP_DUMP_EXAMPLES)
+        .arg(
+            Arg::new("pin")
+                .value_name("PINNED_PATH")
+                .required(true)
+                .value_parser(value_parser!(PathBuf))
+                .help("The map's pin in a bpf filesystem"),
+        )
+        .arg(flag(
+            "json",
+            "A JSON array of {\"key\": ..., \"value\": ...}",
+        ));
+    clap::Command::new("map")
+        .about("Maps in the kernel")
+        .after_help(MAP_DUMP_EXAMPLES)
+        .subcommand_required(true)
+        .subcommand(dump)
+}
+
+fn features() -> clap::Command {
+    clap::Command::new("features")
+        .about("What this kernel offers, probed: the whole report")
+        .after_help(FEATURES_EXAMPLES)
+        .arg(flag("json", "One JSON object"))
+}
+
+/// The command line's definition. The subcommands, in the order `--help` lists them; the
+/// BTF commands (`btf dump`, `gen rust`) join this list when they land.
+pub fn command() -> clap::Command {
+    clap::Command::new("ebpf-loader")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(
+            "The loader's workbench: inspect, load, attach and run any eBPF object; decode \
+             its records and maps through BTF",
+        )
+        .after_help(EXAMPLES)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(inspect())
+        .subcommand(load())
+        .subcommand(map())
+        .subcommand(features())
+}
+
+/// Parses `std::env::args_os()`; on `--help`, prints and exits 0; on a bad command line,
+/// prints clap's message and exits 2.
+pub fn parse() -> Command {
+    from_matches(&command().get_matches())
+}
+
+fn from_matches(matches: &ArgMatches) -> Command {
+    let strings = |m: &ArgMatches, id: &str| -> Vec<String> {
+        m.get_many::<String>(id)
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default()
+    };
+    match matches.subcommand() {
+        Some(("inspect", m)) => Command::Inspect {
+            object: m.get_one::<PathBuf>("object").cloned().unwrap_or_default(),
+            core: m.get_flag("core"),
+            btf: m.get_one::<PathBuf>("btf").cloned(),
+            bytes: m.get_flag("bytes"),
+        },
+        Some(("load", m)) => Command::Load(Load {
+            object: m.get_one::<PathBuf>("object").cloned().unwrap_or_default(),
+            programs: strings(m, "program"),
+            btf: m.get_one::<PathBuf>("btf").cloned(),
+            verbose: m.get_flag("verbose"),
+            log: m.get_flag("log"),
+            attach: m.get_flag("attach"),
+            duration: m.get_one::<u64>("duration").copied(),
+            targets: strings(m, "target"),
+            pin: m.get_one::<PathBuf>("pin").cloned(),
+            records: strings(m, "record"),
+            record_btf: m.get_one::<PathBuf>("record-btf").cloned(),
+            json: m.get_flag("json"),
+            dump_maps: m.get_flag("dump-maps"),
+        }),
+        Some(("map", m)) => {
+            let dump = m.subcommand_matches("dump");
+            Command::MapDump {
+                pin: dump
+                    .and_then(|d| d.get_one::<PathBuf>("pin").cloned())
+                    .unwrap_or_default(),
+                json: dump.is_some_and(|d| d.get_flag("json")),
+            }
+        }
+        _ => Command::Features {
+            json: matches
+                .subcommand_matches("features")
+                .is_some_and(|f| f.get_flag("json")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        let argv = std::iter::once("ebpf-loader").chain(args.iter().copied());
+        command()
+            .try_get_matches_from(argv)
+            .map(|m| from_matches(&m))
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn load_attach_takes_its_options() {
+        let Command::Load(load) = parse(&[
+            "load",
+            "o.bpf.o",
+            "--attach",
+            "--duration",
+            "3",
+            "--pin",
+            "/sys/fs/bpf/x",
+            "--record",
+            "rb=event",
+            "--record",
+            "pb=data_t",
+            "--json",
+            "--dump-maps",
+            "--target",
+            "p=lo",
+        ])
+        .unwrap() else {
+            panic!("not load");
+        };
+        assert_eq!(load.object, PathBuf::from("o.bpf.o"));
+        assert!(load.attach && load.json && load.dump_maps && !load.log);
+        assert_eq!(load.duration, Some(3));
+        assert_eq!(load.pin, Some(PathBuf::from("/sys/fs/bpf/x")));
+        assert_eq!(load.records, ["rb=event", "pb=data_t"]);
+        assert_eq!(load.targets, ["p=lo"]);
+    }
+
+    #[test]
+    fn the_attach_options_need_attach_and_log_excludes_it() {
+        for option in [
+            &["--duration", "1"][..],
+            &["--pin", "/sys/fs/bpf/x"],
+            &["--record", "rb=event"],
+            &["--record-btf", "types.o"],
+            &["--json"],
+            &["--dump-maps"],
+        ] {
+            let mut args = vec!["load", "o.bpf.o"];
+            args.extend_from_slice(option);
+            let error = parse(&args).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "{option:?}"
+            );
+        }
+        let error = parse(&["load", "o.bpf.o", "--log", "--attach"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn map_dump_takes_a_pin() {
+        let Command::MapDump { pin, json } =
+            parse(&["map", "dump", "/sys/fs/bpf/m", "--json"]).unwrap()
+        else {
+            panic!("not map dump");
+        };
+        assert_eq!(pin, PathBuf::from("/sys/fs/bpf/m"));
+        assert!(json);
+        assert!(parse(&["map"]).is_err());
+    }
+}
