@@ -43,6 +43,9 @@ pub enum Probe {
     Tc,
     /// A socket: the program filters what it receives.
     Socket,
+    /// A BPF link reopened from its pin ([`Link::from_pin`]): what it is attached to is
+    /// the kernel's to say (its `bpf_link_info` type, in the link's target).
+    Pinned,
     /// A cgroup v2 directory: the program runs for the sockets, devices or sysctls of the
     /// processes in it and in its descendants.
     Cgroup,
@@ -126,6 +129,10 @@ impl Probe {
             Probe::Socket => {
                 "a socket: the program sees each packet the socket would receive and says how \
                  many of its bytes the socket keeps"
+            }
+            Probe::Pinned => {
+                "a BPF link reopened from its pin in a bpf filesystem: attached by another \
+                 process (or an earlier run), it lives while pinned or open"
             }
             Probe::Cgroup => {
                 "a cgroup v2 directory: the program runs for the processes in it and in its \
@@ -255,6 +262,7 @@ impl fmt::Display for AttachMethod {
             Probe::Usdt => "USDT uprobe",
             Probe::Tc => "tc",
             Probe::Socket => "socket",
+            Probe::Pinned => "pinned link",
             Probe::Cgroup => "cgroup",
             Probe::Sockmap => "sockmap",
             Probe::Reuseport => "reuseport group",
@@ -489,9 +497,10 @@ impl Link {
     }
 
     /// Detaches the program and removes what was created, in order; returns the first error.
+    /// A BPF link is detached with `BPF_LINK_DETACH` where its kind has it (5.9), so that
+    /// a pinned link is detached too; see [`Link::pin`].
     pub fn detach(mut self) -> Result<(), AttachError> {
-        let mut result = Ok(());
-        drop(self.bpf_link.take());
+        let mut result = self.detach_bpf_link();
         if let Some(perf) = self.perf_event.take() {
             if self.method.via == Via::PerfIoctl {
                 if let Err(error) = syscall::perf_event_disable(perf.as_fd()) {

@@ -40,6 +40,7 @@ mod cpus;
 mod error;
 mod load;
 mod net;
+mod ops;
 mod perf_event;
 mod rlimit;
 mod seam;
@@ -62,6 +63,7 @@ pub use load::{
     VerifierLog, MIN_LOG_SIZE,
 };
 pub use net::*;
+pub use ops::*;
 pub use perf_event::*;
 pub use rlimit::{get_memlock, set_memlock};
 pub(crate) use seam::probe_once;
