@@ -53,6 +53,9 @@ pub enum Probe {
     /// A kernel ops struct (`tcp_congestion_ops`, ...) implemented by programs: a
     /// struct_ops map registered with the kernel (5.6).
     StructOps,
+    /// A BPF link reopened from its pin ([`Link::from_pin`]): what it is attached to is
+    /// the kernel's to say (its `bpf_link_info` type, in the link's target).
+    Pinned,
     /// A cgroup v2 directory: the program runs for the sockets, devices or sysctls of the
     /// processes in it and in its descendants.
     Cgroup,
@@ -151,6 +154,10 @@ impl Probe {
             Probe::StructOps => {
                 "a kernel ops struct implemented by the programs (a struct_ops map): the \
                  kernel calls them where it would call its own implementations"
+            }
+            Probe::Pinned => {
+                "a BPF link reopened from its pin in a bpf filesystem: attached by another \
+                 process (or an earlier run), it lives while pinned or open"
             }
             Probe::Cgroup => {
                 "a cgroup v2 directory: the program runs for the processes in it and in its \
@@ -289,6 +296,7 @@ impl fmt::Display for AttachMethod {
             Probe::UprobeMulti => "multi-uprobe",
             Probe::KprobeMulti => "multi-kprobe",
             Probe::StructOps => "struct_ops",
+            Probe::Pinned => "pinned link",
             Probe::Cgroup => "cgroup",
             Probe::Sockmap => "sockmap",
             Probe::Reuseport => "reuseport group",
@@ -526,9 +534,10 @@ impl Link {
     }
 
     /// Detaches the program and removes what was created, in order; returns the first error.
+    /// A BPF link is detached with `BPF_LINK_DETACH` where its kind has it (5.9), so that
+    /// a pinned link is detached too; see [`Link::pin`].
     pub fn detach(mut self) -> Result<(), AttachError> {
-        let mut result = Ok(());
-        drop(self.bpf_link.take());
+        let mut result = self.detach_bpf_link();
         if let Some(perf) = self.perf_event.take() {
             if self.method.via == Via::PerfIoctl {
                 if let Err(error) = syscall::perf_event_disable(perf.as_fd()) {

@@ -140,6 +140,8 @@ pub enum SectionKind {
     Subprograms,
     /// `.maps`.
     Maps,
+    /// `maps` (and aya's `maps/NAME`): legacy `struct bpf_map_def` definitions.
+    LegacyMaps,
     /// `.rodata`, `.data`, `.bss`, and their `.name.*` variants.
     GlobalData(MapKind),
     /// `license`: the programs' license string (a GPL-compatible one unlocks the GPL-only
@@ -172,6 +174,7 @@ impl SectionKind {
             SectionKind::Program => "program code".to_string(),
             SectionKind::Subprograms => "subprogram code (bpf-to-bpf calls)".to_string(),
             SectionKind::Maps => "map definitions (BTF-described)".to_string(),
+            SectionKind::LegacyMaps => "legacy map definitions (struct bpf_map_def)".to_string(),
             SectionKind::GlobalData(kind) => format!("global data ({} map)", kind.name()),
             SectionKind::License => "license string".to_string(),
             SectionKind::Version => "kernel version".to_string(),
@@ -311,14 +314,6 @@ fn check_ident(bytes: &[u8]) -> Result<(), ParseError> {
 /// The section named `name`, if the object has one.
 fn section_named<'s>(sections: &'s [SectionInfo], name: &str) -> Option<&'s SectionInfo> {
     sections.iter().find(|s| s.name == name)
-}
-
-/// Legacy `maps` (`struct bpf_map_def`, before BTF-defined maps) are refused by name.
-fn refuse_legacy_maps(sections: &[SectionInfo]) -> Result<(), ParseError> {
-    match section_named(sections, "maps") {
-        Some(_) => Err(ParseError::LegacyMaps),
-        None => Ok(()),
-    }
 }
 
 /// libbpf's `mark_btf_static`: a global `.text` function of hidden or internal visibility
@@ -463,10 +458,10 @@ impl<'a> Reader<'a> {
         let symbols = self.symbols(&sections)?;
         let license = self.license(&sections)?;
         let kernel_version = self.kernel_version(&sections)?;
-        refuse_legacy_maps(&sections)?;
         let (btf, externs, kconfig_size) = self.btf_and_externs(&sections, &symbols)?;
         let btf_ext = self.btf_ext(&sections, btf.as_ref())?;
         let mut maps = btf_maps(&sections, &symbols, btf.as_ref())?;
+        maps.extend(self.legacy_maps(&sections, &symbols)?);
         let data_maps = self.global_data_maps(&sections, object_name, btf.as_ref(), &mut maps)?;
         let kconfig_map =
             kconfig_map(&externs, kconfig_size, object_name, btf.as_ref(), &mut maps)?;
@@ -560,6 +555,33 @@ impl<'a> Reader<'a> {
             }),
             (None, _) => Ok(None),
         }
+    }
+
+    /// The maps of legacy `maps` sections (`struct bpf_map_def`), one per symbol there
+    /// that is not the section's own; they come after the `.maps` maps.
+    fn legacy_maps(
+        &self,
+        sections: &[SectionInfo],
+        symbols: &[Symbol],
+    ) -> Result<Vec<MapSpec>, ParseError> {
+        let mut found = Vec::new();
+        for section in sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::LegacyMaps)
+        {
+            let in_section: Vec<maps::LegacySymbol> = symbols
+                .iter()
+                .filter(|s| s.section == Some(section.index) && s.st_type != elf::STT_SECTION)
+                .map(|s| maps::LegacySymbol {
+                    name: s.name.clone(),
+                    offset: s.value,
+                    size: s.size,
+                })
+                .collect();
+            let data = self.data(section.index, &section.name)?;
+            found.extend(maps::legacy_maps(&section.name, data, &in_section)?);
+        }
+        Ok(found)
     }
 
     /// One array map per non-empty global data section, in section order, appended to
@@ -702,6 +724,8 @@ impl<'a> Reader<'a> {
             } else {
                 match name.as_str() {
                     ".maps" => SectionKind::Maps,
+                    "maps" => SectionKind::LegacyMaps,
+                    _ if name.starts_with("maps/") => SectionKind::LegacyMaps,
                     "license" => SectionKind::License,
                     "version" => SectionKind::Version,
                     ".BTF" => SectionKind::Btf,
@@ -1129,6 +1153,8 @@ struct Context<'c> {
     text: Option<usize>,
     /// Names of the `.maps` maps, which come first in the object's maps.
     btf_maps: Vec<String>,
+    /// Names of the legacy `maps` maps, which come next.
+    legacy_maps: Vec<String>,
     /// The index in `maps` of the `.kconfig` map, if any.
     kconfig_map: Option<usize>,
     /// Symbol index -> index in `externs`.
@@ -1173,6 +1199,12 @@ impl<'c> Context<'c> {
                 .maps
                 .iter()
                 .filter(|m| m.kind == MapKind::Btf)
+                .map(|m| m.name.clone())
+                .collect(),
+            legacy_maps: spec
+                .maps
+                .iter()
+                .filter(|m| m.kind == MapKind::Legacy)
                 .map(|m| m.name.clone())
                 .collect(),
         }
@@ -1277,6 +1309,7 @@ fn ld_imm64_kind(
             map.map(|map| RelocationKind::Map { map })
                 .ok_or(RelocProblem::NotAMap)
         }
+        SectionKind::LegacyMaps => legacy_map_kind(context, insn, symbol, target_section),
         SectionKind::GlobalData(_) => data_kind(context, insn, symbol, target_section),
         // The address of a subprogram (a callback for bpf_loop, timers,
         // bpf_for_each_map_elem): libbpf's RELO_SUBPROG_ADDR. The target is byte
@@ -1300,6 +1333,40 @@ fn ld_imm64_kind(
             section: target_section.name.clone(),
         }),
     }
+}
+
+/// A legacy map: the symbol's own (a global `struct bpf_map_def`), or for a relocation
+/// against the section (a `static` one), the map whose definition starts at byte `imm`
+/// of it, as libbpf matches `sec_offset`.
+fn legacy_map_kind(
+    context: &Context<'_>,
+    insn: Insn,
+    symbol: &Symbol,
+    target_section: &SectionInfo,
+) -> Result<RelocationKind, RelocProblem> {
+    let name = if symbol.st_type == elf::STT_SECTION {
+        let offset = u64::try_from(insn.imm).map_err(|_| RelocProblem::NotAMap)?;
+        context
+            .symbols
+            .iter()
+            .find(|s| {
+                s.section == Some(target_section.index)
+                    && s.st_type != elf::STT_SECTION
+                    && s.value == offset
+            })
+            .map(|s| s.name.as_str())
+            .ok_or(RelocProblem::NotAMap)?
+    } else {
+        symbol.name.as_str()
+    };
+    context
+        .legacy_maps
+        .iter()
+        .position(|n| n == name)
+        .map(|i| RelocationKind::Map {
+            map: context.btf_maps.len() + i,
+        })
+        .ok_or(RelocProblem::NotAMap)
 }
 
 /// A place in a global data map: byte `imm + st_value` of the section, which must lie

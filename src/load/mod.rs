@@ -30,6 +30,7 @@
 mod fallback;
 pub mod kconfig;
 mod map;
+mod map_ops;
 mod modules;
 mod program;
 mod struct_ops;
@@ -54,12 +55,15 @@ use crate::uapi::{MapType, BPF_ANY};
 
 pub use fallback::Fallback;
 pub use map::{adjust_ringbuf_size, Entries, Keys, Map, MapError, MapInfo};
+pub use map_ops::{BatchCursor, BatchPage, Entry};
 pub use program::{
-    program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramInfo, VerifierError,
-    VerifierLog, VerifierStats,
+    program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramError, ProgramInfo,
+    TestRun, TestRunResult, VerifierError, VerifierLog, VerifierStats,
 };
 pub use struct_ops::has_struct_ops_links;
-pub use typed::{Array, HashMap, PerCpuArray, PerCpuHashMap, PerfEventArray, RingBufMap, TypedMap};
+pub use typed::{
+    Array, HashMap, PerCpuArray, PerCpuHashMap, PerfEventArray, Queue, RingBufMap, Stack, TypedMap,
+};
 
 /// Why an object could not be loaded. Each variant names the map or program; the cause,
 /// where there is one below this layer, is the error's [`source`](std::error::Error::source).

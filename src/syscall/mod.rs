@@ -41,6 +41,7 @@ mod error;
 mod load;
 mod multi;
 mod net;
+mod ops;
 mod perf_event;
 mod rlimit;
 mod seam;
@@ -65,6 +66,7 @@ pub use load::{
 };
 pub use multi::*;
 pub use net::*;
+pub use ops::*;
 pub use perf_event::*;
 pub use rlimit::{get_memlock, set_memlock};
 pub(crate) use seam::probe_once;
