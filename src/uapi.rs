@@ -44,6 +44,8 @@ impl MapType {
     pub const QUEUE: MapType = MapType(22);
     /// `BPF_MAP_TYPE_STACK` (4.20): last in, first out; no keys.
     pub const STACK: MapType = MapType(23);
+    /// `BPF_MAP_TYPE_STRUCT_OPS` (5.6): a kernel ops struct implemented by programs.
+    pub const STRUCT_OPS: MapType = MapType(26);
     /// `BPF_MAP_TYPE_RINGBUF` (5.8).
     pub const RINGBUF: MapType = MapType(27);
     /// `BPF_MAP_TYPE_USER_RINGBUF` (6.1): a ring buffer user space writes.
@@ -415,6 +417,9 @@ pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
 
 /// `BPF_F_RDONLY_PROG` (map flag): programs may read the map but not write it (`.rodata`).
 pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+/// `BPF_F_LINK` (`map_flags`, 6.4): a struct_ops map registered by a BPF link
+/// (`BPF_LINK_CREATE` with `BPF_STRUCT_OPS`), not by `BPF_MAP_UPDATE_ELEM`.
+pub const BPF_F_LINK: u32 = 1 << 13;
 
 /// `BPF_ANY` (update flag): create the element or replace it.
 pub const BPF_ANY: u64 = 0;

@@ -151,6 +151,28 @@ pub enum AttachError {
         /// How to attach it: the method of its kind and what it takes.
         method: String,
     },
+    /// The kernel has no links of this multi-probe kind (decided by a probe of the
+    /// running kernel, as libbpf's).
+    MultiProbeUnsupported {
+        /// `kprobe.multi`, `uretprobe.multi`, ...
+        kind: &'static str,
+        /// What the kernel would need.
+        needs: &'static str,
+    },
+    /// A glob (`uprobe.multi/BINARY:PATTERN`, `kprobe.multi/PATTERN`) matched nothing.
+    NoMatch {
+        /// The glob.
+        pattern: String,
+        /// What was searched.
+        searched: String,
+    },
+    /// A struct_ops map could not be registered (before any system call).
+    StructOps {
+        /// The map.
+        map: String,
+        /// Why.
+        reason: String,
+    },
     /// No network interface of that name or index.
     InterfaceNotFound {
         /// The name or index asked for.
@@ -277,6 +299,16 @@ impl fmt::Display for AttachError {
                 f,
                 "program {program}: its section {section:?} names no target: attach it with {method}"
             ),
+            AttachError::MultiProbeUnsupported { kind, needs } => write!(
+                f,
+                "this kernel cannot attach {kind} programs: it has no {needs}"
+            ),
+            AttachError::NoMatch { pattern, searched } => {
+                write!(f, "no match for {pattern:?} in {searched}")
+            }
+            AttachError::StructOps { map, reason } => {
+                write!(f, "registering struct_ops map {map}: {reason}")
+            }
             AttachError::InterfaceNotFound { interface } => {
                 write!(f, "no network interface {interface} (see `ip link`)")
             }

@@ -121,6 +121,16 @@ pub enum ParseError {
         /// What is wrong with it.
         problem: MapProblem,
     },
+    /// A struct_ops variable (`.struct_ops`, `.struct_ops.link`) or one of its
+    /// relocations could not be read.
+    StructOps {
+        /// The section.
+        section: String,
+        /// The variable (the map's name); empty when not known.
+        map: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A relocation record of a code section cannot be applied.
     Relocation {
         /// The code section being relocated (`kprobe/tcp_connect`).
@@ -373,6 +383,11 @@ impl fmt::Display for ParseError {
                 super::MAX_GLOBAL_DATA_SIZE
             ),
             ParseError::Map { map, .. } => write!(f, "map {map}"),
+            ParseError::StructOps {
+                section,
+                map,
+                reason,
+            } => write!(f, "struct_ops {map} in {section}: {reason}"),
             ParseError::Extern(error) => write!(f, "{error}"),
             ParseError::Relocation {
                 section,

@@ -150,6 +150,12 @@ pub struct MapSpec {
     /// `(index, name)` of the map or program the loader stores there once it exists
     /// (from `.rel.maps`, as libbpf's `bpf_object__collect_map_relos` reads it).
     pub init_slots: Vec<(u32, String)>,
+    /// A struct_ops map (`.struct_ops`, `.struct_ops.link`): the ops struct the object
+    /// fills in, and which programs implement its members.
+    pub struct_ops: Option<super::struct_ops::StructOpsSpec>,
+    /// For a struct_ops map: the kernel's `struct bpf_struct_ops_<name>` type id
+    /// (`btf_vmlinux_value_type_id`), found at load; 0 otherwise.
+    pub btf_vmlinux_value_type_id: u32,
 }
 
 impl MapSpec {
@@ -274,6 +280,8 @@ pub(super) fn global_data_map(
         initial,
         inner: None,
         init_slots: Vec::new(),
+        struct_ops: None,
+        btf_vmlinux_value_type_id: 0,
     })
 }
 

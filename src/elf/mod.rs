@@ -58,6 +58,7 @@ mod maps;
 mod program;
 pub mod reloc;
 mod section;
+pub mod struct_ops;
 pub mod target;
 pub mod usdt;
 
@@ -464,6 +465,7 @@ impl<'a> Reader<'a> {
         let data_maps = self.global_data_maps(&sections, object_name, btf.as_ref(), &mut maps)?;
         let kconfig_map =
             kconfig_map(&externs, kconfig_size, object_name, btf.as_ref(), &mut maps)?;
+        self.struct_ops_maps(&sections, btf.as_ref(), &mut maps)?;
         let (programs, subprograms, code) = self.code_sections(&sections, &symbols)?;
         let mut spec = ObjectSpec {
             name: object_name.to_string(),
@@ -809,6 +811,13 @@ impl<'a> Reader<'a> {
             if context.sections.get(target).map(|s| &s.kind) == Some(&SectionKind::Maps) {
                 return self.map_relocations(section, target, context, spec);
             }
+            if let Some(target) = context
+                .sections
+                .get(target)
+                .filter(|s| struct_ops::is_struct_ops_section(&s.name))
+            {
+                return self.struct_ops_relocations(section, &target.name, context, spec);
+            }
             // Relocations of .BTF, .BTF.ext and other data: for linkers, not loaders.
             return Ok(());
         };
@@ -860,6 +869,153 @@ impl<'a> Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// One struct_ops map per variable of `.struct_ops` and `.struct_ops.link`, appended to
+    /// `maps` after the others, as libbpf's `init_struct_ops_maps`: key `u32`, one entry,
+    /// `BPF_F_LINK` for `.struct_ops.link`; its value is built at load from the kernel's
+    /// type (`crate::load::struct_ops`).
+    fn struct_ops_maps(
+        &self,
+        sections: &[SectionInfo],
+        btf: Option<&Btf>,
+        maps: &mut Vec<MapSpec>,
+    ) -> Result<(), ParseError> {
+        use crate::btf::{Kind, TypeBody};
+        for section in sections
+            .iter()
+            .filter(|s| struct_ops::is_struct_ops_section(&s.name))
+        {
+            let fail = |map: &str, reason: String| ParseError::StructOps {
+                section: section.name.clone(),
+                map: map.to_string(),
+                reason,
+            };
+            let btf = btf.ok_or_else(|| fail("", "the object has no BTF to describe it".into()))?;
+            let datasec = btf
+                .find_by_name_kind(&section.name, Kind::Datasec)
+                .map_err(|e| fail("", format!("no DATASEC in BTF: {e}")))?;
+            let TypeBody::Datasec { vars, .. } = btf.type_by_id(datasec)?.body else {
+                return Err(fail("", "its BTF type is not a DATASEC".into()));
+            };
+            let data = self.data(section.index, &section.name)?;
+            for var in vars {
+                let name = btf.type_name(var.type_id)?.to_string();
+                let TypeBody::Var { type_id, .. } = btf.type_by_id(var.type_id)?.body else {
+                    return Err(fail(&name, "not a VAR in the DATASEC".into()));
+                };
+                let ops = struct_ops::StructOpsSpec::read(
+                    btf,
+                    type_id,
+                    u64::from(var.offset),
+                    u64::from(var.size),
+                    data,
+                )
+                .map_err(|e| fail(&name, e.to_string()))?;
+                let link = section.name == struct_ops::STRUCT_OPS_LINK_SEC;
+                maps.push(MapSpec {
+                    name,
+                    section: section.name.clone(),
+                    map_type: crate::uapi::MapType::STRUCT_OPS,
+                    key_size: 4,
+                    value_size: var.size,
+                    max_entries: 1,
+                    map_flags: if link { crate::uapi::BPF_F_LINK } else { 0 },
+                    struct_ops: Some(ops),
+                    ..Default::default()
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `.rel.struct_ops`: which program each function pointer of a struct_ops variable
+    /// points to (libbpf's `bpf_object__collect_st_ops_relos`): a record at the member's
+    /// offset, against the program's symbol, which must be in a `struct_ops` section.
+    fn struct_ops_relocations(
+        &self,
+        section: &SectionInfo,
+        target: &str,
+        context: &Context<'_>,
+        spec: &mut ObjectSpec,
+    ) -> Result<(), ParseError> {
+        let endian = self.endian;
+        let what = format!("relocation section {}", section.name);
+        let header = self.header(section.index)?;
+        let Some((records, _)) = header
+            .rel(endian, self.bytes)
+            .map_err(elf_error(what.clone()))?
+        else {
+            return Ok(());
+        };
+        for record in records {
+            let offset = record.r_offset(endian);
+            let symbol = context
+                .symbols
+                .get(record.r_sym(endian) as usize)
+                .ok_or_else(|| ParseError::StructOps {
+                    section: target.to_string(),
+                    map: String::new(),
+                    reason: format!(
+                        "a relocation names symbol {}, not in the symbol table",
+                        record.r_sym(endian)
+                    ),
+                })?;
+            let fail = |map: &str, error: struct_ops::StructOpsError| ParseError::StructOps {
+                section: target.to_string(),
+                map: map.to_string(),
+                reason: error.to_string(),
+            };
+            let is_program = symbol
+                .section
+                .and_then(|index| context.sections.get(index))
+                .is_some_and(|s| {
+                    s.kind == SectionKind::Program
+                        && program_type_from_section(&s.name).is_ok_and(|(prog_type, _)| {
+                            prog_type == crate::uapi::ProgramType::StructOps
+                        })
+                });
+            let map = spec
+                .maps
+                .iter_mut()
+                .filter(|m| m.section == target)
+                .find(|m| {
+                    m.struct_ops.as_ref().is_some_and(|ops| {
+                        offset >= ops.section_offset
+                            && offset - ops.section_offset < u64::from(m.value_size)
+                    })
+                })
+                .ok_or_else(|| {
+                    fail(
+                        "",
+                        struct_ops::StructOpsError::NotAFunctionMember { offset },
+                    )
+                })?;
+            let name = map.name.clone();
+            if !is_program {
+                return Err(fail(
+                    &name,
+                    struct_ops::StructOpsError::NotAProgram {
+                        symbol: symbol.name.clone(),
+                    },
+                ));
+            }
+            let ops = map.struct_ops.as_mut().ok_or_else(|| {
+                fail(
+                    &name,
+                    struct_ops::StructOpsError::NotAFunctionMember { offset },
+                )
+            })?;
+            let within = offset - ops.section_offset;
+            let member = ops.function_member_at(within).ok_or_else(|| {
+                fail(
+                    &name,
+                    struct_ops::StructOpsError::NotAFunctionMember { offset },
+                )
+            })?;
+            member.program = Some(symbol.name.clone());
+        }
+        Ok(())
+    }
+
     /// `.rel.maps`: the initial slots of `__array(values, ...)` maps (libbpf's
     /// `bpf_object__collect_map_relos`). Each record points into one map's definition,
     /// inside its last member `values`, at slot `(offset - values offset) / 8`, and names

@@ -282,6 +282,13 @@ fn create_typed_by_btf(
     btf: Option<BorrowedFd<'_>>,
 ) -> Result<(OwnedFd, bool), LoadError> {
     let sys = |error| create_error(spec, error);
+    if spec.btf_vmlinux_value_type_id != 0 {
+        // A struct_ops map: its value is the kernel's type, and the kernel wants the
+        // object's BTF beside it (with no key or value type of its own).
+        attr.btf_fd = btf.map_or(0, |btf| btf.as_raw_fd() as u32);
+        attr.btf_vmlinux_value_type_id = spec.btf_vmlinux_value_type_id;
+        return Ok((syscall::map_create(&attr).map_err(sys)?, false));
+    }
     let typed = btf.filter(|_| spec.btf_key_type_id != 0 || spec.btf_value_type_id != 0);
     Ok(match typed {
         Some(btf) => {
