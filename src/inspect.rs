@@ -336,7 +336,7 @@ fn map_entry(out: &mut String, btf: Option<&Btf>, index: usize, map: &MapSpec) {
         );
     }
     let note = match map.kind {
-        MapKind::Btf => return,
+        MapKind::Btf | MapKind::Legacy => return,
         MapKind::Rodata => {
             "constants: the loader writes the configuration here, then freezes the map"
         }

@@ -40,6 +40,12 @@ impl MapType {
     pub const HASH_OF_MAPS: MapType = MapType(13);
     /// `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE`.
     pub const PERCPU_CGROUP_STORAGE: MapType = MapType(21);
+    /// `BPF_MAP_TYPE_QUEUE` (4.20): first in, first out; no keys (`key_size` 0).
+    pub const QUEUE: MapType = MapType(22);
+    /// `BPF_MAP_TYPE_STACK` (4.20): last in, first out; no keys.
+    pub const STACK: MapType = MapType(23);
+    /// `BPF_MAP_TYPE_STRUCT_OPS` (5.6): a kernel ops struct implemented by programs.
+    pub const STRUCT_OPS: MapType = MapType(26);
     /// `BPF_MAP_TYPE_RINGBUF` (5.8).
     pub const RINGBUF: MapType = MapType(27);
     /// `BPF_MAP_TYPE_USER_RINGBUF` (6.1): a ring buffer user space writes.
@@ -188,6 +194,48 @@ impl ProgramType {
     /// The kernel's value (`BPF_PROG_TYPE_*`), for `BPF_PROG_LOAD`'s `prog_type`.
     pub fn as_u32(self) -> u32 {
         self as u32
+    }
+
+    /// The type of kernel value `value` (what `bpf_prog_info.prog_type` says); `None`
+    /// for a value this table does not know.
+    pub fn from_u32(value: u32) -> Option<ProgramType> {
+        use ProgramType::*;
+        const ALL: [ProgramType; 33] = [
+            Unspec,
+            SocketFilter,
+            Kprobe,
+            SchedCls,
+            SchedAct,
+            Tracepoint,
+            Xdp,
+            PerfEvent,
+            CgroupSkb,
+            CgroupSock,
+            LwtIn,
+            LwtOut,
+            LwtXmit,
+            SockOps,
+            SkSkb,
+            CgroupDevice,
+            SkMsg,
+            RawTracepoint,
+            CgroupSockAddr,
+            LwtSeg6local,
+            LircMode2,
+            SkReuseport,
+            FlowDissector,
+            CgroupSysctl,
+            RawTracepointWritable,
+            CgroupSockopt,
+            Tracing,
+            StructOps,
+            Ext,
+            Lsm,
+            SkLookup,
+            Syscall,
+            Netfilter,
+        ];
+        ALL.into_iter().find(|t| t.as_u32() == value)
     }
 
     /// The kernel's name without its prefix, lowercase like bpftool (`kprobe`, `tracepoint`).
@@ -369,6 +417,9 @@ pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
 
 /// `BPF_F_RDONLY_PROG` (map flag): programs may read the map but not write it (`.rodata`).
 pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+/// `BPF_F_LINK` (`map_flags`, 6.4): a struct_ops map registered by a BPF link
+/// (`BPF_LINK_CREATE` with `BPF_STRUCT_OPS`), not by `BPF_MAP_UPDATE_ELEM`.
+pub const BPF_F_LINK: u32 = 1 << 13;
 
 /// `BPF_ANY` (update flag): create the element or replace it.
 pub const BPF_ANY: u64 = 0;
@@ -409,6 +460,16 @@ mod tests {
         assert_eq!(MapType::RINGBUF.to_string(), "ringbuf");
         assert_eq!(MapType(33).to_string(), "arena");
         assert_eq!(MapType(99).to_string(), "type 99");
+    }
+
+    #[test]
+    fn every_program_type_is_found_by_its_number() {
+        for value in 0..=32 {
+            let found = ProgramType::from_u32(value).unwrap();
+            assert_eq!(found.as_u32(), value);
+        }
+        assert_eq!(ProgramType::from_u32(6), Some(ProgramType::Xdp));
+        assert_eq!(ProgramType::from_u32(33), None);
     }
 
     #[test]

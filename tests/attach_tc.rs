@@ -173,6 +173,45 @@ fn two_netlink_filters_live_side_by_side_and_the_qdisc_goes_with_the_last() {
     assert_eq!(tc::has_clsact(lo()).unwrap(), had_clsact);
 }
 
+/// Interface indexes are per namespace (each namespace's `lo` is 1): the qdisc a filter
+/// made in one namespace goes with that filter, whatever filters of the same process live
+/// on the `lo` of another, and a link dropped by a thread of another namespace still
+/// removes its own (seen in the 6.1 guest before the count was kept per namespace).
+#[test]
+fn each_namespace_keeps_its_own_qdisc_count() {
+    let netlink = AttachOptions {
+        force_tc_netlink: true,
+        ..Default::default()
+    };
+    let (attached, attached_rx) = std::sync::mpsc::channel();
+    let (done, done_rx) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn(move || {
+        let _ns = private_lo();
+        let object = load("count_tc", 9);
+        let program = object.program("count_tc").unwrap();
+        let link = attach::tc::attach(program, "lo", TcDirection::Ingress, &netlink).unwrap();
+        attached.send(()).unwrap();
+        done_rx.recv().unwrap();
+        // Dropped in this namespace, after the other namespace's filter is gone.
+        drop(link);
+        tc::has_clsact(lo()).unwrap()
+    });
+    attached_rx.recv().unwrap();
+    let _ns = private_lo();
+    let object = load("count_tc", 9);
+    let program = object.program("count_tc").unwrap();
+    assert!(!tc::has_clsact(lo()).unwrap());
+    let link = attach::tc::attach(program, "lo", TcDirection::Ingress, &netlink).unwrap();
+    assert!(link.tc_filter().unwrap().created_qdisc);
+    drop(link);
+    assert!(
+        !tc::has_clsact(lo()).unwrap(),
+        "this namespace's qdisc stayed"
+    );
+    done.send(()).unwrap();
+    assert!(!other.join().unwrap(), "the other namespace's qdisc stayed");
+}
+
 #[test]
 fn a_bare_tc_or_socket_section_names_the_method_to_use() {
     for (program, section, method) in [

@@ -63,6 +63,35 @@ pub enum AttachError {
         /// Its attach target, as its section name gives it.
         target: String,
     },
+    /// Pinning or updating a link that is not a BPF link: made with the perf ioctl,
+    /// rtnetlink or `setsockopt`, or owning what this process must undo (a tracefs
+    /// `kprobe_events` entry, a USDT address entry), so nothing in the kernel would
+    /// keep it once this process is gone.
+    NotABpfLink {
+        /// The link (`tracepoint syscalls/sys_enter_getpid`).
+        link: String,
+        /// How it was made.
+        method: super::AttachMethod,
+        /// What was asked (`pin`, `update`).
+        operation: &'static str,
+    },
+    /// A pin reopened as a link holds another kind of object.
+    NotALinkPin {
+        /// The pin.
+        path: PathBuf,
+        /// What it holds (`prog`, `map`).
+        kind: &'static str,
+    },
+    /// The kernel has no such operation for this kind of link (`BPF_LINK_UPDATE` of a
+    /// perf event or raw tracepoint link, `BPF_LINK_DETACH` before 5.9).
+    LinkOperationUnsupported {
+        /// The link.
+        link: String,
+        /// The command (`BPF_LINK_UPDATE`).
+        operation: &'static str,
+        /// What the kernel answered.
+        error: SysError,
+    },
     /// No uprobe PMU (`CONFIG_UPROBE_EVENTS` off, or a kernel before 4.17).
     UprobesUnsupported,
     /// The binary to probe could not be read or is not an ELF file.
@@ -121,6 +150,28 @@ pub enum AttachError {
         section: String,
         /// How to attach it: the method of its kind and what it takes.
         method: String,
+    },
+    /// The kernel has no links of this multi-probe kind (decided by a probe of the
+    /// running kernel, as libbpf's).
+    MultiProbeUnsupported {
+        /// `kprobe.multi`, `uretprobe.multi`, ...
+        kind: &'static str,
+        /// What the kernel would need.
+        needs: &'static str,
+    },
+    /// A glob (`uprobe.multi/BINARY:PATTERN`, `kprobe.multi/PATTERN`) matched nothing.
+    NoMatch {
+        /// The glob.
+        pattern: String,
+        /// What was searched.
+        searched: String,
+    },
+    /// A struct_ops map could not be registered (before any system call).
+    StructOps {
+        /// The map.
+        map: String,
+        /// Why.
+        reason: String,
     },
     /// No network interface of that name or index.
     InterfaceNotFound {
@@ -204,6 +255,24 @@ impl fmt::Display for AttachError {
             AttachError::Unsupported { program, target } => {
                 write!(f, "program {program}: attaching to {target} is not supported")
             }
+            AttachError::NotABpfLink {
+                link,
+                method,
+                operation,
+            } => write!(
+                f,
+                "cannot {operation} {link}: attached by {method}, not a BPF link; only a BPF \
+                 link can be pinned or updated"
+            ),
+            AttachError::NotALinkPin { path, kind } => {
+                write!(f, "{} holds a {kind}, not a link", path.display())
+            }
+            AttachError::LinkOperationUnsupported {
+                link, operation, ..
+            } => write!(
+                f,
+                "{link}: the kernel has no {operation} for this kind of link"
+            ),
             AttachError::UprobesUnsupported => write!(
                 f,
                 "this kernel has no uprobe PMU ({UPROBE_PMU}): CONFIG_UPROBE_EVENTS is off"
@@ -230,6 +299,16 @@ impl fmt::Display for AttachError {
                 f,
                 "program {program}: its section {section:?} names no target: attach it with {method}"
             ),
+            AttachError::MultiProbeUnsupported { kind, needs } => write!(
+                f,
+                "this kernel cannot attach {kind} programs: it has no {needs}"
+            ),
+            AttachError::NoMatch { pattern, searched } => {
+                write!(f, "no match for {pattern:?} in {searched}")
+            }
+            AttachError::StructOps { map, reason } => {
+                write!(f, "registering struct_ops map {map}: {reason}")
+            }
             AttachError::InterfaceNotFound { interface } => {
                 write!(f, "no network interface {interface} (see `ip link`)")
             }
@@ -286,7 +365,8 @@ impl fmt::Display for AttachError {
 impl std::error::Error for AttachError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            AttachError::Sys { error, .. } => Some(error),
+            AttachError::Sys { error, .. }
+            | AttachError::LinkOperationUnsupported { error, .. } => Some(error),
             AttachError::AlreadyAttached { error, .. } => Some(error),
             AttachError::Usdt { source, .. } => Some(source),
             AttachError::UsdtAddress { source, .. } => Some(source.as_ref()),

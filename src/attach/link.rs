@@ -11,7 +11,10 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::{netns, prog_attach, reuseport, socket, tc, tracefs, usdt, xdp, AttachError, TcFilter};
+use super::{
+    netns, prog_attach, reuseport, socket, struct_ops, tc, tracefs, usdt, xdp, AttachError,
+    TcFilter,
+};
 use crate::syscall;
 use crate::uapi::AttachType;
 
@@ -43,6 +46,16 @@ pub enum Probe {
     Tc,
     /// A socket: the program filters what it receives.
     Socket,
+    /// Many functions of one user-space binary, through one multi-uprobe link (6.6).
+    UprobeMulti,
+    /// Many kernel functions, through one multi-kprobe (fprobe) link (5.18).
+    KprobeMulti,
+    /// A kernel ops struct (`tcp_congestion_ops`, ...) implemented by programs: a
+    /// struct_ops map registered with the kernel (5.6).
+    StructOps,
+    /// A BPF link reopened from its pin ([`Link::from_pin`]): what it is attached to is
+    /// the kernel's to say (its `bpf_link_info` type, in the link's target).
+    Pinned,
     /// A cgroup v2 directory: the program runs for the sockets, devices or sysctls of the
     /// processes in it and in its descendants.
     Cgroup,
@@ -74,6 +87,9 @@ pub enum Via {
     Netlink,
     /// `setsockopt(SO_ATTACH_BPF)`.
     Setsockopt,
+    /// `BPF_MAP_UPDATE_ELEM` of a struct_ops map's value: registered until its key is
+    /// deleted.
+    MapUpdate,
     /// `BPF_PROG_ATTACH` (with `BPF_F_ALLOW_MULTI` on a cgroup; inside the namespace for a
     /// flow dissector): no fd holds it, the link detaches it with `BPF_PROG_DETACH`.
     ProgAttach,
@@ -127,6 +143,22 @@ impl Probe {
                 "a socket: the program sees each packet the socket would receive and says how \
                  many of its bytes the socket keeps"
             }
+            Probe::UprobeMulti => {
+                "a multi-uprobe: uprobes at many file offsets of one binary, one link, each \
+                 place with its own BPF cookie"
+            }
+            Probe::KprobeMulti => {
+                "a multi-kprobe: an fprobe on many kernel functions, one link, each function \
+                 with its own BPF cookie"
+            }
+            Probe::StructOps => {
+                "a kernel ops struct implemented by the programs (a struct_ops map): the \
+                 kernel calls them where it would call its own implementations"
+            }
+            Probe::Pinned => {
+                "a BPF link reopened from its pin in a bpf filesystem: attached by another \
+                 process (or an earlier run), it lives while pinned or open"
+            }
             Probe::Cgroup => {
                 "a cgroup v2 directory: the program runs for the processes in it and in its \
                  descendants (their sockets, devices or sysctls, as its attach type says)"
@@ -178,6 +210,12 @@ impl Via {
             Via::Setsockopt => {
                 "attached with setsockopt(SO_ATTACH_BPF), detached with SO_DETACH_BPF when \
                  the link is dropped"
+            }
+            Via::MapUpdate => {
+                "registered with BPF_MAP_UPDATE_ELEM of the struct_ops map's value, \
+                 unregistered with BPF_MAP_DELETE_ELEM when the link is dropped (kernels \
+                 before 6.4 have no struct_ops links; an object's .struct_ops section asks \
+                 for this way)"
             }
             Via::ProgAttach => {
                 "attached with BPF_PROG_ATTACH (BPF_F_ALLOW_MULTI on a cgroup): kernels before \
@@ -255,6 +293,10 @@ impl fmt::Display for AttachMethod {
             Probe::Usdt => "USDT uprobe",
             Probe::Tc => "tc",
             Probe::Socket => "socket",
+            Probe::UprobeMulti => "multi-uprobe",
+            Probe::KprobeMulti => "multi-kprobe",
+            Probe::StructOps => "struct_ops",
+            Probe::Pinned => "pinned link",
             Probe::Cgroup => "cgroup",
             Probe::Sockmap => "sockmap",
             Probe::Reuseport => "reuseport group",
@@ -268,6 +310,7 @@ impl fmt::Display for AttachMethod {
             Via::RawTracepointOpen => "BPF_RAW_TRACEPOINT_OPEN",
             Via::Netlink => "netlink clsact bpf filter",
             Via::Setsockopt => "SO_ATTACH_BPF",
+            Via::MapUpdate => "BPF_MAP_UPDATE_ELEM",
             Via::ProgAttach => "BPF_PROG_ATTACH",
             Via::ReuseportSetsockopt => "SO_ATTACH_REUSEPORT_EBPF",
             Via::NetlinkXdp => "netlink IFLA_XDP",
@@ -365,6 +408,8 @@ pub(super) enum Owned {
     /// A USDT probe's entry in `__bpf_usdt_ip_to_spec_id` (kernels without BPF cookies):
     /// deleted once no uprobe can look it up any more.
     UsdtIp(usdt::UsdtIpEntry),
+    /// A struct_ops map registered with `BPF_MAP_UPDATE_ELEM`: its key deleted.
+    StructOps(struct_ops::StructOpsGuard),
     /// A program attached with `BPF_PROG_ATTACH` (a cgroup's, a sockmap's): detached with
     /// `BPF_PROG_DETACH`.
     ProgAttach(prog_attach::ProgAttachGuard),
@@ -489,9 +534,10 @@ impl Link {
     }
 
     /// Detaches the program and removes what was created, in order; returns the first error.
+    /// A BPF link is detached with `BPF_LINK_DETACH` where its kind has it (5.9), so that
+    /// a pinned link is detached too; see [`Link::pin`].
     pub fn detach(mut self) -> Result<(), AttachError> {
-        let mut result = Ok(());
-        drop(self.bpf_link.take());
+        let mut result = self.detach_bpf_link();
         if let Some(perf) = self.perf_event.take() {
             if self.method.via == Via::PerfIoctl {
                 if let Err(error) = syscall::perf_event_disable(perf.as_fd()) {
@@ -515,6 +561,7 @@ impl Link {
                 drop(entry);
                 Ok(())
             }
+            Some(Owned::StructOps(guard)) => guard.unregister(&self.target),
             Some(Owned::ProgAttach(guard)) => guard.detach(&self.target),
             Some(Owned::Reuseport(guard)) => guard.detach(&self.target),
             Some(Owned::Xdp(guard)) => guard.remove(),

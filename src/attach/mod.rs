@@ -13,6 +13,9 @@
 //! | sampling perf events | [`perf_event`] | [`perf_event::attach`] |
 //! | tc classifiers (TCX, or clsact + rtnetlink) | [`tc`] | [`tc::attach`] |
 //! | socket filters | [`socket`] | [`socket::attach`], [`socket::attach_packet`] |
+//! | `uprobe.multi`, `uretprobe.multi` (6.6) | [`uprobe_multi`] | [`uprobe_multi::attach_symbols`], [`uprobe_multi::attach_glob`] |
+//! | `kprobe.multi`, `kretprobe.multi` (5.18) | [`kprobe_multi`] | [`kprobe_multi::attach`], [`kprobe_multi::attach_glob`] |
+//! | struct_ops maps (`.struct_ops` 5.6, `.struct_ops.link` 6.4) | [`struct_ops`] | [`struct_ops::register`] |
 //! | cgroup programs (BPF link, or `BPF_PROG_ATTACH`) | [`cgroup`] | [`cgroup::attach`], [`cgroup::attach_fd`] |
 //! | `sk_msg`, `sk_skb` on a sockmap or sockhash | [`sockmap`] | [`sockmap::attach`], [`sockmap::attach_as`] |
 //! | `sk_reuseport` on a `SO_REUSEPORT` group | [`reuseport`] | [`reuseport::attach`] |
@@ -37,21 +40,25 @@ pub mod cgroup;
 mod error;
 pub mod iter;
 pub mod kprobe;
+pub mod kprobe_multi;
 mod link;
 mod netlink;
 pub mod netns;
 pub mod perf_event;
+mod pin;
 mod prog_attach;
 pub mod raw_tracepoint;
 pub mod reuseport;
 mod section;
 pub mod socket;
 pub mod sockmap;
+pub mod struct_ops;
 pub mod tc;
 pub mod tracefs;
 pub mod tracepoint;
 pub mod tracing;
 pub mod uprobe;
+pub mod uprobe_multi;
 pub mod usdt;
 pub mod xdp;
 
@@ -64,6 +71,7 @@ pub use error::AttachError;
 pub use kprobe::{kprobes_available, KprobeKind, KPROBE_PMU};
 pub use link::{AttachMethod, AttachOptions, Link, LinkPreference, Probe, Via};
 pub use perf_event::{PerfEventSpec, SampleRate};
+pub use pin::LinkInfo;
 pub use section::by_section;
 pub use tc::{TcDirection, TcFilter, TcFilterInfo};
 pub use tracefs::prune_stale_kprobes;

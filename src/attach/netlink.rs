@@ -559,6 +559,7 @@ pub(crate) enum Failure {
 }
 
 /// An `AF_NETLINK`/`NETLINK_ROUTE` socket.
+#[derive(Debug)]
 pub(crate) struct Socket {
     fd: OwnedFd,
     seq: u32,

@@ -3,7 +3,7 @@
 //! `elf::program`); here each target goes to the file of its kind.
 
 use super::kprobe::{self, KprobeKind};
-use super::{iter, raw_tracepoint, tracepoint, tracing, uprobe};
+use super::{iter, kprobe_multi, raw_tracepoint, tracepoint, tracing, uprobe, uprobe_multi};
 use super::{AttachError, AttachOptions, Link};
 use crate::elf::AttachTarget;
 use crate::load::Program;
@@ -18,8 +18,9 @@ use crate::uapi::{AttachType, ProgramType};
 /// namespace, cgroup, map or socket is known only at run time) is refused with
 /// [`AttachError::NoTarget`], which names the function of its kind ([`super::tc::attach`],
 /// [`super::xdp::attach`], [`super::cgroup::attach`], [`super::sockmap::attach`], ...). A USDT
-/// program needs its object's maps: [`super::usdt::attach`]; multi-probes are not attached
-/// by this loader yet: the error says so.
+/// program needs its object's maps: [`super::usdt::attach`]. `uprobe.multi/BINARY:GLOB`
+/// and `kprobe.multi/GLOB` attach to every function the glob matches, cookies 0
+/// ([`super::uprobe_multi`], [`super::kprobe_multi`]; `kprobe.session` is not attached).
 pub fn by_section(prog: &Program, opts: &AttachOptions) -> Result<Link, AttachError> {
     let unsupported = |why: &str| AttachError::Unsupported {
         program: prog.name().to_string(),
@@ -63,6 +64,26 @@ pub fn by_section(prog: &Program, opts: &AttachOptions) -> Result<Link, AttachEr
             let symbol = (!function.is_empty()).then_some(function.as_str());
             uprobe::attach(prog, &path, symbol, *offset, *retprobe, None, opts)
         }
+        AttachTarget::UprobeMulti {
+            binary,
+            pattern,
+            retprobe,
+        } => {
+            let path = uprobe::find_binary(binary);
+            let multi = uprobe_multi::UprobeMultiOptions {
+                retprobe: *retprobe,
+                pid: None,
+            };
+            uprobe_multi::attach_glob(prog, &path, pattern, &multi)
+        }
+        AttachTarget::KprobeMulti { pattern, retprobe }
+            if prog.expected_attach_type() == AttachType::TRACE_KPROBE_MULTI =>
+        {
+            let multi = kprobe_multi::KprobeMultiOptions {
+                retprobe: *retprobe,
+            };
+            kprobe_multi::attach_glob(prog, pattern, &multi)
+        }
         AttachTarget::Usdt { .. } => Err(unsupported(
             "a USDT probe: a USDT program is attached with attach::usdt::attach(&program, \
              &object, ...), which writes its specs into the object's __bpf_usdt_specs map",
@@ -88,6 +109,17 @@ fn no_target(prog: &Program) -> AttachError {
         (ProgramType::Kprobe, "uprobe" | "uretprobe" | "uprobe.s" | "uretprobe.s") => {
             "attach::uprobe::attach(&program, binary, function, ...)"
         }
+        (
+            ProgramType::Kprobe,
+            "uprobe.multi" | "uretprobe.multi" | "uprobe.multi.s" | "uretprobe.multi.s",
+        ) => {
+            "attach::uprobe_multi::attach_symbols(&program, binary, &[(function, cookie)], \
+             options) or attach::uprobe_multi::attach_glob(&program, binary, pattern, options)"
+        }
+        (ProgramType::Kprobe, "kprobe.multi" | "kretprobe.multi") => {
+            "attach::kprobe_multi::attach(&program, &[(function, cookie)], what, options) or \
+             attach::kprobe_multi::attach_glob(&program, pattern, options)"
+        }
         (ProgramType::Kprobe, _) => "attach::kprobe::attach(&program, function, kind, options)",
         (ProgramType::Tracepoint, _) => {
             "attach::tracepoint::attach(&program, category, name, options)"
@@ -106,6 +138,10 @@ fn no_target(prog: &Program) -> AttachError {
         }
         (ProgramType::PerfEvent, _) => {
             "attach::perf_event::attach(&program, event, pid, cpu, options)"
+        }
+        (ProgramType::StructOps, _) => {
+            "attach::struct_ops::register(&object, map): a struct_ops program implements a \
+             member of its object's struct_ops map, which is registered whole"
         }
         (t, _) if super::cgroup::is_cgroup_program(t) => {
             "attach::cgroup::attach(&program, cgroup v2 directory, options): a cgroup \

@@ -108,10 +108,15 @@ pub struct TcFilter {
     pub created_qdisc: bool,
 }
 
-/// The rtnetlink filter of a [`Link`]: deleted on drop.
+/// The rtnetlink filter of a [`Link`]: deleted on drop, through the rtnetlink socket it
+/// was added with. A socket speaks to the network namespace it was opened in, whichever
+/// thread uses it later: the link may be dropped by a thread of another namespace.
 #[derive(Debug)]
 pub(crate) struct FilterGuard {
     filter: TcFilter,
+    /// The namespace of the interface ([`current_netns`] when attached).
+    netns: u64,
+    socket: Socket,
     removed: bool,
 }
 
@@ -122,16 +127,24 @@ impl FilterGuard {
 
     pub(crate) fn remove(mut self) -> Result<(), AttachError> {
         self.removed = true;
-        remove_filter(&self.filter)
+        remove_filter(&self.filter, self.netns, &mut self.socket)
     }
 }
 
 impl Drop for FilterGuard {
     fn drop(&mut self) {
         if !self.removed {
-            let _ = remove_filter(&self.filter);
+            let _ = remove_filter(&self.filter, self.netns, &mut self.socket);
         }
     }
+}
+
+/// The calling thread's network namespace, by the inode of its nsfs file: interface
+/// indexes are per namespace (every namespace's `lo` is 1), so the qdiscs this process
+/// made are counted per (namespace, interface). 0 where /proc cannot say.
+fn current_netns() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/thread-self/ns/net").map_or(0, |m| m.ino())
 }
 
 fn netlink_error(target: &str, op: &'static str, failure: Failure) -> AttachError {
@@ -160,13 +173,14 @@ fn open_socket(target: &str) -> Result<Socket, AttachError> {
     })
 }
 
-/// The clsact qdiscs this process attaches filters to, by interface: whether it created
-/// the qdisc, and how many of its filters are on it. Held across each attach and removal,
+/// The clsact qdiscs this process attaches filters to, by network namespace and interface:
+/// whether it created the qdisc, and how many of its filters are on it. Held across each attach and removal,
 /// so that the qdisc is created once and removed by the last filter.
 static CLSACT_USERS: Mutex<Vec<ClsactUse>> = Mutex::new(Vec::new());
 
 #[derive(Debug)]
 struct ClsactUse {
+    netns: u64,
     ifindex: u32,
     created: bool,
     filters: usize,
@@ -176,9 +190,12 @@ fn clsact_users() -> std::sync::MutexGuard<'static, Vec<ClsactUse>> {
     CLSACT_USERS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn remove_filter(filter: &TcFilter) -> Result<(), AttachError> {
+fn remove_filter(filter: &TcFilter, netns: u64, socket: &mut Socket) -> Result<(), AttachError> {
     let mut users = clsact_users();
-    let last = match users.iter().position(|u| u.ifindex == filter.ifindex) {
+    let last = match users
+        .iter()
+        .position(|u| u.netns == netns && u.ifindex == filter.ifindex)
+    {
         Some(i) => {
             users[i].filters = users[i].filters.saturating_sub(1);
             if users[i].filters == 0 {
@@ -194,7 +211,6 @@ fn remove_filter(filter: &TcFilter) -> Result<(), AttachError> {
         "tc {} filter prio {} handle {:#x} of ifindex {}",
         filter.direction, filter.priority, filter.handle, filter.ifindex
     );
-    let mut socket = open_socket(&target)?;
     let seq = socket.next_seq();
     let request = netlink::delete_bpf_filter(
         filter.ifindex as i32,
@@ -216,7 +232,7 @@ fn remove_filter(filter: &TcFilter) -> Result<(), AttachError> {
     // The qdisc was made by this process and this was its last filter there: remove it
     // unless someone else's filters use it now (deleting it would delete those too).
     for direction in [TcDirection::Ingress, TcDirection::Egress] {
-        if !filters(filter.ifindex, direction)?.is_empty() {
+        if !filters_through(socket, filter.ifindex, direction)?.is_empty() {
             return Ok(());
         }
     }
@@ -252,6 +268,16 @@ pub struct TcFilterInfo {
 pub fn filters(ifindex: u32, direction: TcDirection) -> Result<Vec<TcFilterInfo>, AttachError> {
     let target = format!("the tc {direction} filters of ifindex {ifindex}");
     let mut socket = open_socket(&target)?;
+    filters_through(&mut socket, ifindex, direction)
+}
+
+/// [`filters`], through a socket of the interface's namespace.
+fn filters_through(
+    socket: &mut Socket,
+    ifindex: u32,
+    direction: TcDirection,
+) -> Result<Vec<TcFilterInfo>, AttachError> {
+    let target = format!("the tc {direction} filters of ifindex {ifindex}");
     let seq = socket.next_seq();
     let request = netlink::dump_filters(ifindex as i32, direction.parent(), seq);
     let messages = match socket.request(&request, seq) {
@@ -364,8 +390,11 @@ pub fn attach(
     }
 
     let mut socket = open_socket(&target)?;
+    let netns = current_netns();
     let mut users = clsact_users();
-    let known = users.iter().position(|u| u.ifindex == ifindex);
+    let known = users
+        .iter()
+        .position(|u| u.netns == netns && u.ifindex == ifindex);
     let seq = socket.next_seq();
     // Created here: by this call (a new qdisc), or by an earlier one of this process.
     let (created_qdisc, created_now) =
@@ -422,6 +451,7 @@ pub fn attach(
             users[i].created |= created_now;
         }
         None => users.push(ClsactUse {
+            netns,
             ifindex,
             created: created_qdisc,
             filters: 1,
@@ -436,6 +466,8 @@ pub fn attach(
             handle: echo.tc.handle,
             created_qdisc,
         },
+        netns,
+        socket,
         removed: false,
     };
     Ok(Link {

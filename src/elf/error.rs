@@ -114,15 +114,22 @@ pub enum ParseError {
         /// Its size in bytes.
         size: u64,
     },
-    /// The old `maps` section (`struct bpf_map_def`) is not supported; BTF maps in `.maps`
-    /// are.
-    LegacyMaps,
-    /// A map could not be read from its BTF description.
+    /// A map could not be read from its BTF description or legacy definition.
     Map {
-        /// The map's name (its `VAR` in the `.maps` `DATASEC`).
+        /// The map's name (its `VAR` in the `.maps` `DATASEC`, its symbol in `maps`).
         map: String,
         /// What is wrong with it.
         problem: MapProblem,
+    },
+    /// A struct_ops variable (`.struct_ops`, `.struct_ops.link`) or one of its
+    /// relocations could not be read.
+    StructOps {
+        /// The section.
+        section: String,
+        /// The variable (the map's name); empty when not known.
+        map: String,
+        /// What is wrong.
+        reason: String,
     },
     /// A relocation record of a code section cannot be applied.
     Relocation {
@@ -280,6 +287,11 @@ pub enum MapProblem {
         /// What is wrong with it.
         reason: String,
     },
+    /// A legacy `SEC("maps")` definition (`struct bpf_map_def`) that cannot be read.
+    Legacy {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A BTF lookup failed while decoding the map.
     Btf(BtfError),
 }
@@ -370,12 +382,12 @@ impl fmt::Display for ParseError {
                 "section {section}: {size} bytes of global data is more than the {} accepted",
                 super::MAX_GLOBAL_DATA_SIZE
             ),
-            ParseError::LegacyMaps => write!(
-                f,
-                "section maps: legacy struct bpf_map_def maps are not supported; \
-                 declare maps with BTF in SEC(\".maps\")"
-            ),
             ParseError::Map { map, .. } => write!(f, "map {map}"),
+            ParseError::StructOps {
+                section,
+                map,
+                reason,
+            } => write!(f, "struct_ops {map} in {section}: {reason}"),
             ParseError::Extern(error) => write!(f, "{error}"),
             ParseError::Relocation {
                 section,
@@ -490,6 +502,7 @@ impl fmt::Display for MapProblem {
             MapProblem::InitSlot { offset, reason } => {
                 write!(f, "initial value at byte {offset} of .maps: {reason}")
             }
+            MapProblem::Legacy { reason } => write!(f, "legacy struct bpf_map_def: {reason}"),
             MapProblem::Btf(_) => write!(f, "BTF"),
         }
     }

@@ -95,7 +95,7 @@ impl ObjectSpec {
         let btf = self.btf.as_ref().ok_or(GlobalError::NoBtf)?;
         let mut globals = Vec::new();
         for (index, map) in self.maps.iter().enumerate() {
-            if matches!(map.kind, MapKind::Btf | MapKind::Kconfig) {
+            if matches!(map.kind, MapKind::Btf | MapKind::Legacy | MapKind::Kconfig) {
                 continue;
             }
             let Ok(datasec) = btf.find_by_name_kind(&map.section, Kind::Datasec) else {

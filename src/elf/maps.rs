@@ -17,6 +17,27 @@
 //! element count. `__type(name, T)` is a pointer to T: the key or value size is T's size
 //! and its BTF type id goes to the kernel as `btf_key_type_id` / `btf_value_type_id`.
 //!
+//! Legacy maps, from before BTF described them (libbpf read them until 1.0; cilium/ebpf
+//! and aya still do, and aya-ebpf, eBPF written in Rust, emits them by default): a
+//! section `maps` holding one `struct bpf_map_def` per map symbol, read as libbpf 0.x's
+//! `bpf_object__init_user_maps` and aya's `parse_map_def` read it:
+//!
+//! ```text
+//! struct bpf_map_def {          offset
+//!     unsigned int type;          0     BPF_MAP_TYPE_*
+//!     unsigned int key_size;      4
+//!     unsigned int value_size;    8
+//!     unsigned int max_entries;  12
+//!     unsigned int map_flags;    16     (libbpf's struct ends here: 20 bytes)
+//!     unsigned int id;           20     aya and iproute2: ignored by loaders
+//!     unsigned int pinning;      24     aya: 0 none, 1 by name (libbpf's LIBBPF_PIN_BY_NAME)
+//! };
+//! ```
+//! A definition's size is its symbol's, or where clang left that 0, the section's size
+//! divided by the number of maps (libbpf's rule). A shorter definition has zeroes for
+//! the fields it lacks; bytes past `pinning` must be zero (libbpf refuses what it does
+//! not know, and iproute2's map-in-map fields there cannot be honoured).
+//!
 //! Naming: the kernel keeps at most 15 bytes of a name (`BPF_OBJ_NAME_LEN` is 16 with the
 //! NUL) from the characters `[A-Za-z0-9_.]`. `.maps` maps keep their variable's name
 //! (see [`MapSpec::kernel_name`]); global data maps are named as libbpf names them
@@ -49,6 +70,9 @@ pub enum MapKind {
     /// `BPF_F_RDONLY_PROG`, filled by [`ObjectSpec::fill_kconfig`](super::ObjectSpec::fill_kconfig),
     /// frozen by the loader.
     Kconfig,
+    /// A legacy `SEC("maps")` definition (`struct bpf_map_def`), read from the section's
+    /// bytes: no BTF types for its key and value.
+    Legacy,
 }
 
 impl MapKind {
@@ -60,6 +84,7 @@ impl MapKind {
             MapKind::Data => ".data",
             MapKind::Bss => ".bss",
             MapKind::Kconfig => ".kconfig",
+            MapKind::Legacy => "maps",
         }
     }
 
@@ -125,6 +150,12 @@ pub struct MapSpec {
     /// `(index, name)` of the map or program the loader stores there once it exists
     /// (from `.rel.maps`, as libbpf's `bpf_object__collect_map_relos` reads it).
     pub init_slots: Vec<(u32, String)>,
+    /// A struct_ops map (`.struct_ops`, `.struct_ops.link`): the ops struct the object
+    /// fills in, and which programs implement its members.
+    pub struct_ops: Option<super::struct_ops::StructOpsSpec>,
+    /// For a struct_ops map: the kernel's `struct bpf_struct_ops_<name>` type id
+    /// (`btf_vmlinux_value_type_id`), found at load; 0 otherwise.
+    pub btf_vmlinux_value_type_id: u32,
 }
 
 impl MapSpec {
@@ -198,6 +229,7 @@ impl std::fmt::Display for MapSpec {
             MapKind::Bss => f.write_str(", zeroes"),
             MapKind::Kconfig => f.write_str(", kernel config values, frozen (BPF_MAP_FREEZE)"),
             MapKind::Btf => Ok(()),
+            MapKind::Legacy => f.write_str(", legacy struct bpf_map_def"),
         }
     }
 }
@@ -248,6 +280,8 @@ pub(super) fn global_data_map(
         initial,
         inner: None,
         init_slots: Vec::new(),
+        struct_ops: None,
+        btf_vmlinux_value_type_id: 0,
     })
 }
 
@@ -544,5 +578,194 @@ mod tests {
             ..MapSpec::default()
         };
         assert_eq!(map.kernel_name(), "a_very_long_map");
+    }
+}
+
+/// Bytes of aya's `bpf_map_def`, which adds `id` and `pinning`.
+pub const BPF_MAP_DEF_SIZE_WITH_PINNING: usize = 28;
+
+/// One legacy map symbol: its name, offset in the `maps` section and size (0: unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct LegacySymbol {
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// The maps of a legacy `maps` section (`data`, named `section`), one per symbol, in
+/// the order of their offsets.
+pub(super) fn legacy_maps(
+    section: &str,
+    data: &[u8],
+    symbols: &[LegacySymbol],
+) -> Result<Vec<MapSpec>, ParseError> {
+    if symbols.is_empty() {
+        return Ok(Vec::new());
+    }
+    let shared_size = data.len() / symbols.len();
+    let mut sorted: Vec<&LegacySymbol> = symbols.iter().collect();
+    sorted.sort_by_key(|s| s.offset);
+    sorted
+        .into_iter()
+        .map(|symbol| {
+            let problem = |reason: String| ParseError::Map {
+                map: symbol.name.clone(),
+                problem: MapProblem::Legacy { reason },
+            };
+            let size = if symbol.size != 0 {
+                symbol.size
+            } else {
+                shared_size as u64
+            };
+            let def = usize::try_from(symbol.offset)
+                .ok()
+                .zip(usize::try_from(size).ok())
+                .and_then(|(start, size)| data.get(start..start.checked_add(size)?))
+                .filter(|def| !def.is_empty())
+                .ok_or_else(|| {
+                    problem(format!(
+                        "its {size}-byte definition at offset {} is not inside section {section} \
+                         ({} bytes)",
+                        symbol.offset,
+                        data.len()
+                    ))
+                })?;
+            legacy_map_def(section, &symbol.name, def).map_err(problem)
+        })
+        .collect()
+}
+
+/// One `struct bpf_map_def`, of any of the sizes loaders have known.
+fn legacy_map_def(section: &str, name: &str, def: &[u8]) -> Result<MapSpec, String> {
+    let field = |index: usize| -> u32 {
+        def.get(index * 4..index * 4 + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u32::from_ne_bytes)
+    };
+    if let Some(at) = def
+        .get(BPF_MAP_DEF_SIZE_WITH_PINNING..)
+        .and_then(|extra| extra.iter().position(|&b| b != 0))
+    {
+        return Err(format!(
+            "byte {} of its {}-byte definition is not zero: fields past `pinning` \
+             (iproute2's inner_id, inner_idx) are not known to this loader",
+            BPF_MAP_DEF_SIZE_WITH_PINNING + at,
+            def.len()
+        ));
+    }
+    let pinning = field(6);
+    if pinning > 1 {
+        return Err(format!(
+            "pinning {pinning}: only 0 (none) and 1 (by name) are known"
+        ));
+    }
+    let map_type = MapType(field(0));
+    if map_type.0 == 0 {
+        return Err("type 0 (BPF_MAP_TYPE_UNSPEC): no map type".to_string());
+    }
+    Ok(MapSpec {
+        name: name.to_string(),
+        section: section.to_string(),
+        map_type,
+        key_size: field(1),
+        value_size: field(2),
+        max_entries: field(3),
+        map_flags: field(4),
+        pinning,
+        kind: MapKind::Legacy,
+        ..MapSpec::default()
+    })
+}
+
+#[cfg(test)]
+mod legacy_tests {
+    use super::*;
+
+    fn def(fields: &[u32]) -> Vec<u8> {
+        fields.iter().flat_map(|f| f.to_ne_bytes()).collect()
+    }
+
+    fn symbol(name: &str, offset: u64, size: u64) -> LegacySymbol {
+        LegacySymbol {
+            name: name.to_string(),
+            offset,
+            size,
+        }
+    }
+
+    #[test]
+    fn libbpf_and_aya_definitions_are_read() {
+        // libbpf's 20 bytes, then aya's 28 with pinning by name; sizes from the symbols.
+        let mut data = def(&[1, 4, 8, 128, 1]);
+        data.extend(def(&[22, 0, 4, 16, 0, 7, 1]));
+        let maps = legacy_maps(
+            "maps",
+            &data,
+            &[symbol("queue", 20, 28), symbol("counts", 0, 20)],
+        )
+        .unwrap();
+        assert_eq!(maps.len(), 2);
+        let (counts, queue) = (&maps[0], &maps[1]);
+        assert_eq!(counts.name, "counts");
+        assert_eq!(
+            (counts.map_type, counts.key_size, counts.value_size),
+            (MapType::HASH, 4, 8)
+        );
+        assert_eq!(
+            (counts.max_entries, counts.map_flags, counts.pinning),
+            (128, 1, 0)
+        );
+        assert_eq!(counts.kind, MapKind::Legacy);
+        assert_eq!(counts.section, "maps");
+        assert_eq!((queue.map_type, queue.key_size), (MapType::QUEUE, 0));
+        assert_eq!(
+            (queue.value_size, queue.max_entries, queue.pinning),
+            (4, 16, 1)
+        );
+    }
+
+    #[test]
+    fn without_symbol_sizes_the_section_is_shared_and_short_definitions_are_zero_filled() {
+        // Two 16-byte definitions (no map_flags): libbpf's section size / number of maps.
+        let mut data = def(&[2, 4, 4, 1]);
+        data.extend(def(&[1, 8, 8, 2]));
+        let maps = legacy_maps("maps", &data, &[symbol("a", 0, 0), symbol("b", 16, 0)]).unwrap();
+        assert_eq!(
+            (maps[0].map_type, maps[0].max_entries, maps[0].map_flags),
+            (MapType::ARRAY, 1, 0)
+        );
+        assert_eq!((maps[1].key_size, maps[1].max_entries), (8, 2));
+    }
+
+    #[test]
+    fn bad_definitions_are_refused_with_the_reason() {
+        let problem =
+            |data: &[u8], symbols: &[LegacySymbol]| match legacy_maps("maps", data, symbols) {
+                Err(ParseError::Map {
+                    map,
+                    problem: MapProblem::Legacy { reason },
+                }) => format!("{map}: {reason}"),
+                other => panic!("{other:?}"),
+            };
+        let data = def(&[1, 4, 4, 1, 0, 0, 0, 3, 0]);
+        assert_eq!(
+            problem(&data, &[symbol("m", 0, 36)]),
+            "m: byte 28 of its 36-byte definition is not zero: fields past `pinning` \
+             (iproute2's inner_id, inner_idx) are not known to this loader"
+        );
+        let data = def(&[1, 4, 4, 1, 0, 0, 2]);
+        assert_eq!(
+            problem(&data, &[symbol("m", 0, 28)]),
+            "m: pinning 2: only 0 (none) and 1 (by name) are known"
+        );
+        assert_eq!(
+            problem(&def(&[1, 4, 4, 1, 0]), &[symbol("m", 8, 20)]),
+            "m: its 20-byte definition at offset 8 is not inside section maps (20 bytes)"
+        );
+        assert_eq!(
+            problem(&def(&[0, 4, 4, 1, 0]), &[symbol("m", 0, 20)]),
+            "m: type 0 (BPF_MAP_TYPE_UNSPEC): no map type"
+        );
+        assert_eq!(legacy_maps("maps", &[0; 20], &[]).unwrap(), Vec::new());
     }
 }

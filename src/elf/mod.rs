@@ -58,6 +58,7 @@ mod maps;
 mod program;
 pub mod reloc;
 mod section;
+pub mod struct_ops;
 pub mod target;
 pub mod usdt;
 
@@ -139,6 +140,8 @@ pub enum SectionKind {
     Subprograms,
     /// `.maps`.
     Maps,
+    /// `maps` (and aya's `maps/NAME`): legacy `struct bpf_map_def` definitions.
+    LegacyMaps,
     /// `.rodata`, `.data`, `.bss`, and their `.name.*` variants.
     GlobalData(MapKind),
     /// `license`: the programs' license string (a GPL-compatible one unlocks the GPL-only
@@ -171,6 +174,7 @@ impl SectionKind {
             SectionKind::Program => "program code".to_string(),
             SectionKind::Subprograms => "subprogram code (bpf-to-bpf calls)".to_string(),
             SectionKind::Maps => "map definitions (BTF-described)".to_string(),
+            SectionKind::LegacyMaps => "legacy map definitions (struct bpf_map_def)".to_string(),
             SectionKind::GlobalData(kind) => format!("global data ({} map)", kind.name()),
             SectionKind::License => "license string".to_string(),
             SectionKind::Version => "kernel version".to_string(),
@@ -310,14 +314,6 @@ fn check_ident(bytes: &[u8]) -> Result<(), ParseError> {
 /// The section named `name`, if the object has one.
 fn section_named<'s>(sections: &'s [SectionInfo], name: &str) -> Option<&'s SectionInfo> {
     sections.iter().find(|s| s.name == name)
-}
-
-/// Legacy `maps` (`struct bpf_map_def`, before BTF-defined maps) are refused by name.
-fn refuse_legacy_maps(sections: &[SectionInfo]) -> Result<(), ParseError> {
-    match section_named(sections, "maps") {
-        Some(_) => Err(ParseError::LegacyMaps),
-        None => Ok(()),
-    }
 }
 
 /// libbpf's `mark_btf_static`: a global `.text` function of hidden or internal visibility
@@ -462,13 +458,14 @@ impl<'a> Reader<'a> {
         let symbols = self.symbols(&sections)?;
         let license = self.license(&sections)?;
         let kernel_version = self.kernel_version(&sections)?;
-        refuse_legacy_maps(&sections)?;
         let (btf, externs, kconfig_size) = self.btf_and_externs(&sections, &symbols)?;
         let btf_ext = self.btf_ext(&sections, btf.as_ref())?;
         let mut maps = btf_maps(&sections, &symbols, btf.as_ref())?;
+        maps.extend(self.legacy_maps(&sections, &symbols)?);
         let data_maps = self.global_data_maps(&sections, object_name, btf.as_ref(), &mut maps)?;
         let kconfig_map =
             kconfig_map(&externs, kconfig_size, object_name, btf.as_ref(), &mut maps)?;
+        self.struct_ops_maps(&sections, btf.as_ref(), &mut maps)?;
         let (programs, subprograms, code) = self.code_sections(&sections, &symbols)?;
         let mut spec = ObjectSpec {
             name: object_name.to_string(),
@@ -558,6 +555,33 @@ impl<'a> Reader<'a> {
             }),
             (None, _) => Ok(None),
         }
+    }
+
+    /// The maps of legacy `maps` sections (`struct bpf_map_def`), one per symbol there
+    /// that is not the section's own; they come after the `.maps` maps.
+    fn legacy_maps(
+        &self,
+        sections: &[SectionInfo],
+        symbols: &[Symbol],
+    ) -> Result<Vec<MapSpec>, ParseError> {
+        let mut found = Vec::new();
+        for section in sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::LegacyMaps)
+        {
+            let in_section: Vec<maps::LegacySymbol> = symbols
+                .iter()
+                .filter(|s| s.section == Some(section.index) && s.st_type != elf::STT_SECTION)
+                .map(|s| maps::LegacySymbol {
+                    name: s.name.clone(),
+                    offset: s.value,
+                    size: s.size,
+                })
+                .collect();
+            let data = self.data(section.index, &section.name)?;
+            found.extend(maps::legacy_maps(&section.name, data, &in_section)?);
+        }
+        Ok(found)
     }
 
     /// One array map per non-empty global data section, in section order, appended to
@@ -700,6 +724,8 @@ impl<'a> Reader<'a> {
             } else {
                 match name.as_str() {
                     ".maps" => SectionKind::Maps,
+                    "maps" => SectionKind::LegacyMaps,
+                    _ if name.starts_with("maps/") => SectionKind::LegacyMaps,
                     "license" => SectionKind::License,
                     "version" => SectionKind::Version,
                     ".BTF" => SectionKind::Btf,
@@ -785,6 +811,13 @@ impl<'a> Reader<'a> {
             if context.sections.get(target).map(|s| &s.kind) == Some(&SectionKind::Maps) {
                 return self.map_relocations(section, target, context, spec);
             }
+            if let Some(target) = context
+                .sections
+                .get(target)
+                .filter(|s| struct_ops::is_struct_ops_section(&s.name))
+            {
+                return self.struct_ops_relocations(section, &target.name, context, spec);
+            }
             // Relocations of .BTF, .BTF.ext and other data: for linkers, not loaders.
             return Ok(());
         };
@@ -836,6 +869,153 @@ impl<'a> Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// One struct_ops map per variable of `.struct_ops` and `.struct_ops.link`, appended to
+    /// `maps` after the others, as libbpf's `init_struct_ops_maps`: key `u32`, one entry,
+    /// `BPF_F_LINK` for `.struct_ops.link`; its value is built at load from the kernel's
+    /// type (`crate::load::struct_ops`).
+    fn struct_ops_maps(
+        &self,
+        sections: &[SectionInfo],
+        btf: Option<&Btf>,
+        maps: &mut Vec<MapSpec>,
+    ) -> Result<(), ParseError> {
+        use crate::btf::{Kind, TypeBody};
+        for section in sections
+            .iter()
+            .filter(|s| struct_ops::is_struct_ops_section(&s.name))
+        {
+            let fail = |map: &str, reason: String| ParseError::StructOps {
+                section: section.name.clone(),
+                map: map.to_string(),
+                reason,
+            };
+            let btf = btf.ok_or_else(|| fail("", "the object has no BTF to describe it".into()))?;
+            let datasec = btf
+                .find_by_name_kind(&section.name, Kind::Datasec)
+                .map_err(|e| fail("", format!("no DATASEC in BTF: {e}")))?;
+            let TypeBody::Datasec { vars, .. } = btf.type_by_id(datasec)?.body else {
+                return Err(fail("", "its BTF type is not a DATASEC".into()));
+            };
+            let data = self.data(section.index, &section.name)?;
+            for var in vars {
+                let name = btf.type_name(var.type_id)?.to_string();
+                let TypeBody::Var { type_id, .. } = btf.type_by_id(var.type_id)?.body else {
+                    return Err(fail(&name, "not a VAR in the DATASEC".into()));
+                };
+                let ops = struct_ops::StructOpsSpec::read(
+                    btf,
+                    type_id,
+                    u64::from(var.offset),
+                    u64::from(var.size),
+                    data,
+                )
+                .map_err(|e| fail(&name, e.to_string()))?;
+                let link = section.name == struct_ops::STRUCT_OPS_LINK_SEC;
+                maps.push(MapSpec {
+                    name,
+                    section: section.name.clone(),
+                    map_type: crate::uapi::MapType::STRUCT_OPS,
+                    key_size: 4,
+                    value_size: var.size,
+                    max_entries: 1,
+                    map_flags: if link { crate::uapi::BPF_F_LINK } else { 0 },
+                    struct_ops: Some(ops),
+                    ..Default::default()
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `.rel.struct_ops`: which program each function pointer of a struct_ops variable
+    /// points to (libbpf's `bpf_object__collect_st_ops_relos`): a record at the member's
+    /// offset, against the program's symbol, which must be in a `struct_ops` section.
+    fn struct_ops_relocations(
+        &self,
+        section: &SectionInfo,
+        target: &str,
+        context: &Context<'_>,
+        spec: &mut ObjectSpec,
+    ) -> Result<(), ParseError> {
+        let endian = self.endian;
+        let what = format!("relocation section {}", section.name);
+        let header = self.header(section.index)?;
+        let Some((records, _)) = header
+            .rel(endian, self.bytes)
+            .map_err(elf_error(what.clone()))?
+        else {
+            return Ok(());
+        };
+        for record in records {
+            let offset = record.r_offset(endian);
+            let symbol = context
+                .symbols
+                .get(record.r_sym(endian) as usize)
+                .ok_or_else(|| ParseError::StructOps {
+                    section: target.to_string(),
+                    map: String::new(),
+                    reason: format!(
+                        "a relocation names symbol {}, not in the symbol table",
+                        record.r_sym(endian)
+                    ),
+                })?;
+            let fail = |map: &str, error: struct_ops::StructOpsError| ParseError::StructOps {
+                section: target.to_string(),
+                map: map.to_string(),
+                reason: error.to_string(),
+            };
+            let is_program = symbol
+                .section
+                .and_then(|index| context.sections.get(index))
+                .is_some_and(|s| {
+                    s.kind == SectionKind::Program
+                        && program_type_from_section(&s.name).is_ok_and(|(prog_type, _)| {
+                            prog_type == crate::uapi::ProgramType::StructOps
+                        })
+                });
+            let map = spec
+                .maps
+                .iter_mut()
+                .filter(|m| m.section == target)
+                .find(|m| {
+                    m.struct_ops.as_ref().is_some_and(|ops| {
+                        offset >= ops.section_offset
+                            && offset - ops.section_offset < u64::from(m.value_size)
+                    })
+                })
+                .ok_or_else(|| {
+                    fail(
+                        "",
+                        struct_ops::StructOpsError::NotAFunctionMember { offset },
+                    )
+                })?;
+            let name = map.name.clone();
+            if !is_program {
+                return Err(fail(
+                    &name,
+                    struct_ops::StructOpsError::NotAProgram {
+                        symbol: symbol.name.clone(),
+                    },
+                ));
+            }
+            let ops = map.struct_ops.as_mut().ok_or_else(|| {
+                fail(
+                    &name,
+                    struct_ops::StructOpsError::NotAFunctionMember { offset },
+                )
+            })?;
+            let within = offset - ops.section_offset;
+            let member = ops.function_member_at(within).ok_or_else(|| {
+                fail(
+                    &name,
+                    struct_ops::StructOpsError::NotAFunctionMember { offset },
+                )
+            })?;
+            member.program = Some(symbol.name.clone());
+        }
+        Ok(())
+    }
+
     /// `.rel.maps`: the initial slots of `__array(values, ...)` maps (libbpf's
     /// `bpf_object__collect_map_relos`). Each record points into one map's definition,
     /// inside its last member `values`, at slot `(offset - values offset) / 8`, and names
@@ -973,6 +1153,8 @@ struct Context<'c> {
     text: Option<usize>,
     /// Names of the `.maps` maps, which come first in the object's maps.
     btf_maps: Vec<String>,
+    /// Names of the legacy `maps` maps, which come next.
+    legacy_maps: Vec<String>,
     /// The index in `maps` of the `.kconfig` map, if any.
     kconfig_map: Option<usize>,
     /// Symbol index -> index in `externs`.
@@ -1017,6 +1199,12 @@ impl<'c> Context<'c> {
                 .maps
                 .iter()
                 .filter(|m| m.kind == MapKind::Btf)
+                .map(|m| m.name.clone())
+                .collect(),
+            legacy_maps: spec
+                .maps
+                .iter()
+                .filter(|m| m.kind == MapKind::Legacy)
                 .map(|m| m.name.clone())
                 .collect(),
         }
@@ -1121,6 +1309,7 @@ fn ld_imm64_kind(
             map.map(|map| RelocationKind::Map { map })
                 .ok_or(RelocProblem::NotAMap)
         }
+        SectionKind::LegacyMaps => legacy_map_kind(context, insn, symbol, target_section),
         SectionKind::GlobalData(_) => data_kind(context, insn, symbol, target_section),
         // The address of a subprogram (a callback for bpf_loop, timers,
         // bpf_for_each_map_elem): libbpf's RELO_SUBPROG_ADDR. The target is byte
@@ -1144,6 +1333,40 @@ fn ld_imm64_kind(
             section: target_section.name.clone(),
         }),
     }
+}
+
+/// A legacy map: the symbol's own (a global `struct bpf_map_def`), or for a relocation
+/// against the section (a `static` one), the map whose definition starts at byte `imm`
+/// of it, as libbpf matches `sec_offset`.
+fn legacy_map_kind(
+    context: &Context<'_>,
+    insn: Insn,
+    symbol: &Symbol,
+    target_section: &SectionInfo,
+) -> Result<RelocationKind, RelocProblem> {
+    let name = if symbol.st_type == elf::STT_SECTION {
+        let offset = u64::try_from(insn.imm).map_err(|_| RelocProblem::NotAMap)?;
+        context
+            .symbols
+            .iter()
+            .find(|s| {
+                s.section == Some(target_section.index)
+                    && s.st_type != elf::STT_SECTION
+                    && s.value == offset
+            })
+            .map(|s| s.name.as_str())
+            .ok_or(RelocProblem::NotAMap)?
+    } else {
+        symbol.name.as_str()
+    };
+    context
+        .legacy_maps
+        .iter()
+        .position(|n| n == name)
+        .map(|i| RelocationKind::Map {
+            map: context.btf_maps.len() + i,
+        })
+        .ok_or(RelocProblem::NotAMap)
 }
 
 /// A place in a global data map: byte `imm + st_value` of the section, which must lie

@@ -132,6 +132,43 @@ impl<'data> Executable<'data> {
             .ok_or_else(|| ExecutableError::NoFunction {
                 symbol: symbol.to_string(),
             })?;
+        self.symbol_offset(symbol, &found)
+    }
+
+    /// Every defined function whose name matches the glob `pattern` ([`glob_match`]), with
+    /// its file offset, in symbol table order, as libbpf's `elf_resolve_pattern_offsets`
+    /// finds them for `uprobe.multi/BINARY:PATTERN`: `.symtab` first, and `.dynsym` only
+    /// when `.symtab` has no match (so that a function in both is not probed twice).
+    /// Empty when nothing matches.
+    pub fn functions_matching(&self, pattern: &str) -> Result<Vec<(String, u64)>, ExecutableError> {
+        for table in [
+            self.file.symbols().collect::<Vec<_>>(),
+            self.file.dynamic_symbols().collect(),
+        ] {
+            let mut found = Vec::new();
+            for symbol in table {
+                let Ok(name) = symbol.name() else { continue };
+                if symbol.kind() != SymbolKind::Text
+                    || !symbol.is_definition()
+                    || !glob_match(name, pattern)
+                {
+                    continue;
+                }
+                found.push((name.to_string(), self.symbol_offset(name, &symbol)?));
+            }
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// The file offset of function symbol `found` (named `symbol`, for errors).
+    fn symbol_offset(
+        &self,
+        symbol: &str,
+        found: &object::Symbol<'data, '_>,
+    ) -> Result<u64, ExecutableError> {
         let outside = || ExecutableError::FunctionNotInFile {
             symbol: symbol.to_string(),
             address: found.address(),
@@ -176,6 +213,43 @@ impl<'data> Executable<'data> {
             .map_err(|source| ExecutableError::Section { name, source })?;
         Ok(Some((section.address(), data)))
     }
+}
+
+/// Does `name` match the glob `pattern`? `*` matches any run of characters (none
+/// included), `?` any one character, everything else itself: the globs of libbpf's
+/// `glob_match` (`uprobe.multi/BINARY:PATTERN`, `kprobe.multi/PATTERN`), no classes, no
+/// escapes.
+pub fn glob_match(name: &str, pattern: &str) -> bool {
+    let (name, pattern) = (name.as_bytes(), pattern.as_bytes());
+    // Where the last `*` was, and where in `name` its match would end if it took one more.
+    let mut star: Option<(usize, usize)> = None;
+    let (mut n, mut p) = (0, 0);
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || Some(&c) == name.get(n) => {
+                n += 1;
+                p += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more character and try again after it.
+                Some((star_p, star_n)) => {
+                    star = Some((star_p, star_n + 1));
+                    n = star_n + 1;
+                    p = star_p + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern
+        .get(p..)
+        .unwrap_or_default()
+        .iter()
+        .all(|&c| c == b'*')
 }
 
 /// The file offset of function `symbol` in the ELF file `elf`: [`Executable::parse`] then
@@ -232,6 +306,32 @@ mod tests {
         ));
         // Test binaries are position-independent here (Debian's default).
         assert!(exe.fixed_addresses().is_ok());
+    }
+
+    #[test]
+    fn globs_match_as_libbpfs() {
+        assert!(glob_match("tcp_connect", "tcp_*"));
+        assert!(glob_match("tcp_connect", "*connect"));
+        assert!(glob_match("tcp_connect", "*"));
+        assert!(glob_match("tcp_connect", "tcp_conne?t"));
+        assert!(glob_match("tcp_connect", "t*_*t"));
+        assert!(glob_match("", "*"));
+        assert!(glob_match("aab", "*ab"));
+        assert!(!glob_match("tcp_connect", "udp_*"));
+        assert!(!glob_match("tcp_connect", "tcp_connec"));
+        assert!(!glob_match("tcp", "tcp?"));
+        assert!(!glob_match("", "?"));
+    }
+
+    #[test]
+    fn a_glob_finds_the_functions_of_this_test_binary() {
+        let bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let exe = Executable::parse(&bytes).unwrap();
+        let found = exe.functions_matching("mai?").unwrap();
+        let main = exe.function_offset("main").unwrap();
+        assert!(found.contains(&("main".to_string(), main)), "{found:?}");
+        assert!(found.iter().all(|(name, _)| name.len() == 4));
+        assert_eq!(exe.functions_matching("no_such_function_*").unwrap(), []);
     }
 
     /// A minimal 64-bit little-endian ELF header of type `e_type` with one `PT_LOAD`

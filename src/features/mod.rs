@@ -73,6 +73,12 @@ pub(crate) fn probe_load(
 }
 
 /// Can `BPF_LINK_CREATE` attach a program to a perf event (`BPF_PERF_EVENT`, 5.15)? As
+/// Whether the kernel has the map batch commands (`BPF_MAP_*_BATCH`, 5.6): a lookup batch
+/// of no map is `EBADF` where the command exists, `EINVAL` where it does not.
+pub fn probe_map_batch() -> bool {
+    crate::syscall::map_batch_exists()
+}
+
 /// libbpf's `probe_perf_link`: a tracepoint program linked to fd -1 gets `EBADF` where the
 /// kernel knows the attach type (it looked the fd up), `EINVAL` where it does not. Without it
 /// the attach goes through `PERF_EVENT_IOC_SET_BPF` (see [`crate::attach`]).

@@ -10,6 +10,9 @@
 //! `percpu_cgroup_storage`) are read and written for every possible CPU at once: one
 //! value per CPU, each padded to 8 bytes (`bpf_map_value_size` in `kernel/bpf/syscall.c`).
 //!
+//! Queue and stack pops, lookup-and-delete, the batch commands and freezing are in
+//! [`super::map_ops`].
+//!
 //! This is the byte API: keys and values are `&[u8]` of the map's sizes. The typed views
 //! over it (`HashMap<K, V>`, `Array<V>`, the per-CPU ones), checked once against the
 //! map's sizes and its BTF, are in [`super::typed`].
@@ -87,6 +90,16 @@ pub enum MapError {
         /// The name asked for.
         map: String,
     },
+    /// An operation the running kernel does not have, for this map or at all (batch
+    /// commands before 5.6, `lookup_and_delete` of a hash map before 5.14), decided by
+    /// what the kernel answered, not by its version.
+    NotSupported {
+        /// The map's name.
+        map: String,
+        /// What the kernel answered to the command (its `op`, `BPF_MAP_LOOKUP_BATCH`);
+        /// [`MapError::since`] says which kernels have it.
+        error: SysError,
+    },
     /// The BTF the kernel gave for the map could not be read.
     Btf {
         /// The map's name.
@@ -132,6 +145,12 @@ impl fmt::Display for MapError {
                 )
             }
             MapError::NotFound { map } => write!(f, "no map {map} in the object"),
+            MapError::NotSupported { map, error } => write!(
+                f,
+                "map {map}: this kernel has no {} for this map ({})",
+                error.op,
+                MapError::since(error.op)
+            ),
             MapError::Btf { map, btf_id, .. } => {
                 write!(f, "map {map}: the kernel's BTF object {btf_id}")
             }
@@ -139,10 +158,28 @@ impl fmt::Display for MapError {
     }
 }
 
+impl MapError {
+    /// Since which kernel, and for which maps, a map command exists: what
+    /// [`MapError::NotSupported`] says of its command.
+    pub fn since(command: &str) -> &'static str {
+        match command {
+            "BPF_MAP_LOOKUP_AND_DELETE_ELEM" => {
+                "queue and stack maps since 4.20, hash maps since 5.14"
+            }
+            "BPF_MAP_FREEZE" => "since 5.2",
+            "BPF_MAP_LOOKUP_BATCH"
+            | "BPF_MAP_LOOKUP_AND_DELETE_BATCH"
+            | "BPF_MAP_UPDATE_BATCH"
+            | "BPF_MAP_DELETE_BATCH" => "since 5.6, for hash maps and arrays",
+            _ => "not in every kernel",
+        }
+    }
+}
+
 impl std::error::Error for MapError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            MapError::Sys { error, .. } => Some(error),
+            MapError::Sys { error, .. } | MapError::NotSupported { error, .. } => Some(error),
             MapError::Layout { error, .. } => Some(error),
             MapError::Btf { error, .. } => Some(error),
             _ => None,
@@ -245,6 +282,13 @@ fn create_typed_by_btf(
     btf: Option<BorrowedFd<'_>>,
 ) -> Result<(OwnedFd, bool), LoadError> {
     let sys = |error| create_error(spec, error);
+    if spec.btf_vmlinux_value_type_id != 0 {
+        // A struct_ops map: its value is the kernel's type, and the kernel wants the
+        // object's BTF beside it (with no key or value type of its own).
+        attr.btf_fd = btf.map_or(0, |btf| btf.as_raw_fd() as u32);
+        attr.btf_vmlinux_value_type_id = spec.btf_vmlinux_value_type_id;
+        return Ok((syscall::map_create(&attr).map_err(sys)?, false));
+    }
     let typed = btf.filter(|_| spec.btf_key_type_id != 0 || spec.btf_value_type_id != 0);
     Ok(match typed {
         Some(btf) => {
@@ -336,7 +380,7 @@ impl Map {
     /// `bpf_object__populate_internal_map`.
     fn populate_global_data(&self) -> Result<(), LoadError> {
         let spec = &self.spec;
-        if spec.kind != MapKind::Btf {
+        if !matches!(spec.kind, MapKind::Btf | MapKind::Legacy) {
             let mut value = spec.initial.clone();
             value.resize(spec.value_size as usize, 0);
             if value.iter().any(|&b| b != 0) {
@@ -534,7 +578,12 @@ impl Map {
         }
     }
 
-    fn check(&self, what: &'static str, expected: usize, got: usize) -> Result<(), MapError> {
+    pub(super) fn check(
+        &self,
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    ) -> Result<(), MapError> {
         if expected == got {
             Ok(())
         } else {

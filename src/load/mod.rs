@@ -30,8 +30,10 @@
 mod fallback;
 pub mod kconfig;
 mod map;
+mod map_ops;
 mod modules;
 mod program;
+mod struct_ops;
 mod typed;
 
 #[cfg(test)]
@@ -53,11 +55,15 @@ use crate::uapi::{MapType, BPF_ANY};
 
 pub use fallback::Fallback;
 pub use map::{adjust_ringbuf_size, Entries, Keys, Map, MapError, MapInfo};
+pub use map_ops::{BatchCursor, BatchPage, Entry};
 pub use program::{
-    program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramInfo, VerifierError,
-    VerifierLog, VerifierStats,
+    program_info_by_id, AttachBtf, BtfInfoOutcome, BtfModule, Program, ProgramError, ProgramInfo,
+    TestRun, TestRunResult, VerifierError, VerifierLog, VerifierStats,
 };
-pub use typed::{Array, HashMap, PerCpuArray, PerCpuHashMap, PerfEventArray, RingBufMap, TypedMap};
+pub use struct_ops::has_struct_ops_links;
+pub use typed::{
+    Array, HashMap, PerCpuArray, PerCpuHashMap, PerfEventArray, Queue, RingBufMap, Stack, TypedMap,
+};
 
 /// Why an object could not be loaded. Each variant names the map or program; the cause,
 /// where there is one below this layer, is the error's [`source`](std::error::Error::source).
@@ -136,6 +142,13 @@ pub enum LoadError {
         module: String,
         /// What is wrong with it.
         error: crate::btf::BtfError,
+    },
+    /// A struct_ops map the running kernel cannot take as the object declares it.
+    StructOps {
+        /// The map (the object's variable).
+        map: String,
+        /// Why.
+        reason: String,
     },
     /// A BTF-typed program (fentry, fexit, tp_btf, lsm, iter) whose target is neither in
     /// vmlinux's BTF nor in any loaded module's.
@@ -240,6 +253,7 @@ impl fmt::Display for LoadError {
                 }
                 Ok(())
             }
+            LoadError::StructOps { map, reason } => write!(f, "struct_ops map {map}: {reason}"),
             LoadError::AttachBtf { program, name } => write!(
                 f,
                 "program {program}: {name} is not in vmlinux nor in any loaded module's BTF, \
@@ -288,6 +302,7 @@ impl std::error::Error for LoadError {
             | LoadError::Refused { .. }
             | LoadError::PinMismatch { .. }
             | LoadError::NoKernelBtf
+            | LoadError::StructOps { .. }
             | LoadError::AttachBtf { .. } => None,
         }
     }
@@ -425,6 +440,9 @@ impl Object {
         let (prepared, kconfig_warnings) =
             resolve_externs(spec, opts, kernel.as_deref().or(core_target), &mut modules)?;
         let spec = prepared.as_ref().unwrap_or(spec);
+        let fitted = struct_ops::fit_to_kernel(spec, kernel.as_deref())?;
+        let spec = fitted.as_ref().unwrap_or(spec);
+        let wanted = wanted_programs(spec, opts);
 
         // Before anything is created: where the kernel charges BPF memory to
         // RLIMIT_MEMLOCK (before 5.11), the limit is raised (once per process).
@@ -435,7 +453,7 @@ impl Object {
         let mut maps = create_maps(spec, opts, btf_fd)?;
         share_btf_with_maps(spec, &mut maps);
         fill_map_in_map_slots(&maps)?;
-        let targets = find_attach_targets(&wanted, kernel.as_deref(), &mut modules)?;
+        let targets = find_attach_targets(spec, &wanted, kernel.as_deref(), &mut modules)?;
         let how = program::ProgramLoad {
             license: &spec.license,
             kernel_version: spec.kernel_version.unwrap_or(0),
@@ -587,11 +605,18 @@ fn check_programs_named(spec: &ObjectSpec, opts: &LoadOptions<'_>) -> Result<(),
     Ok(())
 }
 
-/// The programs to load: those `opts` names, or all of them (libbpf's `autoload`).
+/// The programs to load: those `opts` names, or all of them (libbpf's `autoload`) but the
+/// struct_ops programs no struct_ops map points to (libbpf does not load those either).
 fn wanted_programs<'s>(spec: &'s ObjectSpec, opts: &LoadOptions<'_>) -> Vec<&'s ProgramSpec> {
     spec.programs
         .iter()
-        .filter(|p| opts.programs.is_empty() || opts.programs.contains(&p.name))
+        .filter(|p| {
+            if opts.programs.is_empty() {
+                !struct_ops::is_unused(spec, p)
+            } else {
+                opts.programs.contains(&p.name)
+            }
+        })
         .collect()
 }
 
@@ -615,7 +640,9 @@ fn kernel_btf_for<'a>(
         .iter()
         .any(|e| matches!(e.kind, crate::elf::ExternKind::Ksym(_)));
     // What needs the running kernel's own BTF, whatever CO-RE's target is.
-    let needs_kernel = has_ksyms || wanted.iter().any(|p| p.attach_btf_name().is_some());
+    let needs_kernel = has_ksyms
+        || struct_ops::has_struct_ops(spec)
+        || wanted.iter().any(|p| p.attach_btf_name().is_some());
     let read_kernel = || crate::btf::kernel::load().map_err(LoadError::KernelBtf);
     Ok(match (opts.kernel_btf, opts.target_btf) {
         (Some(btf), _) => Some(Cow::Borrowed(btf)),
@@ -793,12 +820,18 @@ fn fill_map_in_map_slots(maps: &[Map]) -> Result<(), LoadError> {
 /// goes with the program), as libbpf's `libbpf_find_attach_btf_id`. One per wanted
 /// program, `None` for the others.
 fn find_attach_targets(
+    spec: &ObjectSpec,
     wanted: &[&ProgramSpec],
     kernel: Option<&Btf>,
     modules: &mut modules::ModuleBtfs,
 ) -> Result<Vec<Option<AttachBtf>>, LoadError> {
     let mut targets = Vec::new();
     for program in wanted {
+        // A struct_ops program's target is the kernel's ops struct its map implements.
+        if let Some(target) = struct_ops::attach_btf(spec, program) {
+            targets.push(Some(target));
+            continue;
+        }
         let target = match program.attach_btf_name() {
             Some((name, kind)) => {
                 let not_found = || LoadError::AttachBtf {

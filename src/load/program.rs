@@ -2,12 +2,16 @@
 //! kernel knows of it. Attaching it is [`crate::attach`]'s: each way of attaching takes a
 //! loaded `&Program`.
 //!
-//! ABI: `BPF_PROG_LOAD` and `BPF_OBJ_GET_INFO_BY_FD` (`struct bpf_prog_info`) in
-//! `include/uapi/linux/bpf.h`; the verifier's statistics line is printed by
+//! ABI: `BPF_PROG_LOAD`, `BPF_OBJ_GET_INFO_BY_FD` (`struct bpf_prog_info`),
+//! `BPF_OBJ_PIN`/`BPF_OBJ_GET` and `BPF_PROG_TEST_RUN` (its `test` struct) in
+//! `include/uapi/linux/bpf.h` (`Documentation/bpf/bpf_prog_run.rst` for the test runs); the verifier's statistics line is printed by
 //! `print_verification_stats` in `kernel/bpf/verifier.c` (log level 4, `BPF_LOG_STATS`).
 
+use std::ffi::CString;
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use super::LoadError;
 use crate::elf::{AttachTarget, RelocatedProgram};
@@ -294,9 +298,215 @@ impl Program {
     }
 
     /// `expected_attach_type` as the program was loaded with it (`BPF_TCX_EGRESS` for
-    /// `SEC("tc/egress")`).
+    /// `SEC("tc/egress")`); `BPF_ATTACH_TYPE` 0 for a program reopened from a pin (the
+    /// kernel's `bpf_prog_info` does not tell it).
     pub fn expected_attach_type(&self) -> crate::uapi::AttachType {
         self.expected_attach_type
+    }
+
+    /// Runs the program in the kernel on a test input, with everything
+    /// `BPF_PROG_TEST_RUN` takes and gives: the packet and context in, the packet and
+    /// context as the program left them, a repeat count and the mean time per run,
+    /// a CPU, XDP's live frames. Which inputs a type takes is the kernel's
+    /// (`Documentation/bpf/bpf_prog_run.rst`): XDP, tc and socket filters a packet (and
+    /// since 5.10 for XDP, an `xdp_md` context), raw tracepoints a context of arguments
+    /// and a CPU, `syscall` programs a context only.
+    pub fn test_run_with(&self, run: &TestRun<'_>) -> Result<TestRunResult, ProgramError> {
+        let mut data_out = vec![0u8; run.data_out_size.unwrap_or(run.data.len())];
+        let mut context_out = vec![0u8; run.context_out_size.unwrap_or(run.context.len())];
+        let mut flags = 0;
+        if run.cpu.is_some() {
+            flags |= syscall::BPF_F_TEST_RUN_ON_CPU;
+        }
+        if run.xdp_live_frames {
+            flags |= syscall::BPF_F_TEST_XDP_LIVE_FRAMES;
+        }
+        let buffers = syscall::TestRunBuffers {
+            data_in: run.data,
+            data_out: &mut data_out,
+            ctx_in: run.context,
+            ctx_out: &mut context_out,
+            repeat: run.repeat,
+            flags,
+            cpu: run.cpu.unwrap_or(0),
+            batch_size: run.batch_size,
+        };
+        let outcome = syscall::prog_test_run_opts(self.fd.as_fd(), buffers).map_err(|error| {
+            ProgramError::Sys {
+                program: self.name.clone(),
+                path: None,
+                error,
+            }
+        })?;
+        data_out.truncate(outcome.data_size_out as usize);
+        context_out.truncate(outcome.ctx_size_out as usize);
+        Ok(TestRunResult {
+            retval: outcome.retval,
+            duration: std::time::Duration::from_nanos(u64::from(outcome.duration_ns)),
+            data: data_out,
+            context: context_out,
+        })
+    }
+
+    /// Pins the program at `path`, a new file in a bpf filesystem (4.4): it then outlives
+    /// this process until the file is removed, and [`Program::from_pin`] reopens it.
+    pub fn pin(&self, path: &Path) -> Result<(), ProgramError> {
+        let sys = |error| ProgramError::Sys {
+            program: self.name.clone(),
+            path: Some(path.to_path_buf()),
+            error,
+        };
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| sys(SysError::new("BPF_OBJ_PIN", libc::EINVAL)))?;
+        syscall::obj_pin(self.fd.as_fd(), &c_path).map_err(sys)
+    }
+
+    /// Opens the program pinned at `path` (`BPF_OBJ_GET`), its type and name read from
+    /// the kernel (`bpf_prog_info`). What this process never had is not there: no
+    /// section, no relocation record, no verifier statistics, no expected attach type.
+    /// A pin that is not a program (a map, a link) is refused
+    /// ([`ProgramError::NotAProgram`]).
+    pub fn from_pin(path: &Path) -> Result<Program, ProgramError> {
+        let sys = |error| ProgramError::Sys {
+            program: String::new(),
+            path: Some(path.to_path_buf()),
+            error,
+        };
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| sys(SysError::new("BPF_OBJ_GET", libc::EINVAL)))?;
+        let fd = syscall::obj_get(&c_path).map_err(sys)?;
+        match syscall::bpf_fd_kind(fd.as_fd()) {
+            Some("prog") => {}
+            kind => {
+                return Err(ProgramError::NotAProgram {
+                    path: path.to_path_buf(),
+                    kind: kind.unwrap_or("not a BPF object"),
+                })
+            }
+        }
+        let info = syscall::prog_info(fd.as_fd()).map_err(sys)?;
+        let program_type =
+            ProgramType::from_u32(info.prog_type).ok_or(ProgramError::UnknownType {
+                path: path.to_path_buf(),
+                prog_type: info.prog_type,
+            })?;
+        Ok(Program {
+            name: info.name.clone(),
+            section: String::new(),
+            program_type,
+            expected_attach_type: crate::uapi::AttachType::NONE,
+            attach_target: AttachTarget::None,
+            fd,
+            relocated: RelocatedProgram {
+                name: info.name,
+                ..RelocatedProgram::default()
+            },
+            btf_info: BtfInfoOutcome::NotGiven,
+            verifier_stats: None,
+            attach_btf: None,
+        })
+    }
+}
+
+/// The inputs of [`Program::test_run_with`]; `TestRun { data: &packet,
+/// ..Default::default() }` is one run on a packet.
+#[derive(Debug, Clone, Default)]
+pub struct TestRun<'a> {
+    /// The packet (XDP, tc, socket filter); empty for types that take none.
+    pub data: &'a [u8],
+    /// Room for the packet out (`data_size_out`); `None`: as long as `data`. `Some(0)`:
+    /// not read back. A packet the program made longer than this is the kernel's
+    /// `ENOSPC`.
+    pub data_out_size: Option<usize>,
+    /// The context (`struct xdp_md`, `struct __sk_buff`, a raw tracepoint's `u64`
+    /// arguments); empty: the kernel makes one.
+    pub context: &'a [u8],
+    /// Room for the context out; `None`: as long as `context`.
+    pub context_out_size: Option<usize>,
+    /// How many times to run (0 and 1: once); the duration is the mean.
+    pub repeat: u32,
+    /// The CPU to run on (`BPF_F_TEST_RUN_ON_CPU`, 5.10; raw tracepoints only).
+    pub cpu: Option<u32>,
+    /// XDP: send the frames the program returns `XDP_TX`/`XDP_REDIRECT` for, for real
+    /// (`BPF_F_TEST_XDP_LIVE_FRAMES`, 5.18; nothing is read back).
+    pub xdp_live_frames: bool,
+    /// With live frames: frames per batch (0: the kernel's default, 64).
+    pub batch_size: u32,
+}
+
+/// What [`Program::test_run_with`] gives back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRunResult {
+    /// The program's return value (`XDP_PASS`, a tc action, a filter's byte count).
+    pub retval: u32,
+    /// The mean time of one run, as the kernel measured it (nanoseconds).
+    pub duration: std::time::Duration,
+    /// The packet as the program left it (as much as there was room for).
+    pub data: Vec<u8>,
+    /// The context as the program left it.
+    pub context: Vec<u8>,
+}
+
+/// A program operation refused: pinning, reopening a pin, a test run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgramError {
+    /// The system call failed.
+    Sys {
+        /// The program's name (empty when reopening a pin).
+        program: String,
+        /// The pin's path, for pinning and reopening.
+        path: Option<PathBuf>,
+        /// What the kernel answered.
+        error: SysError,
+    },
+    /// The object pinned at the path is not a program.
+    NotAProgram {
+        /// The pin.
+        path: PathBuf,
+        /// What it is (`map`, `link`).
+        kind: &'static str,
+    },
+    /// A program of a type this loader does not know (a newer kernel's).
+    UnknownType {
+        /// The pin.
+        path: PathBuf,
+        /// `bpf_prog_info.prog_type`.
+        prog_type: u32,
+    },
+}
+
+impl fmt::Display for ProgramError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProgramError::Sys {
+                program,
+                path: Some(path),
+                ..
+            } if program.is_empty() => write!(f, "program pinned at {}", path.display()),
+            ProgramError::Sys {
+                program,
+                path: Some(path),
+                ..
+            } => write!(f, "program {program}, pin {}", path.display()),
+            ProgramError::Sys { program, .. } => write!(f, "program {program}"),
+            ProgramError::NotAProgram { path, kind } => {
+                write!(f, "{} holds a {kind}, not a program", path.display())
+            }
+            ProgramError::UnknownType { path, prog_type } => write!(
+                f,
+                "program pinned at {} is of type {prog_type}, which this loader does not know",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ProgramError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProgramError::Sys { error, .. } => Some(error),
+            _ => None,
+        }
     }
 }
 

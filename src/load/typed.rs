@@ -1,6 +1,6 @@
-//! Typed views of a map: `HashMap<K, V>`, `Array<V>`, and their per-CPU kin, over the
-//! byte API of [`Map`]. A view is made once from a `&Map` ([`TypedMap::new`]) or by
-//! name from an [`Object`] ([`Object::typed_map`]); making it checks the map's type,
+//! Typed views of a map: `HashMap<K, V>`, `Array<V>`, their per-CPU kin, `Queue<V>` and
+//! `Stack<V>`, over the byte API of [`Map`]. A view is made once from a `&Map`
+//! ([`TypedMap::new`]) or by name from an [`Object`] ([`Object::typed_map`]); making it checks the map's type,
 //! the Rust types' sizes against the map's key and value sizes and, where the map came
 //! from an object with BTF, the Rust types against its BTF key and value types
 //! ([`crate::btf::layout`]). After that every call is typed and cannot be given a key
@@ -386,6 +386,89 @@ impl<'m, V: Pod> PerCpuArray<'m, V> {
         self.map.update(&index.to_ne_bytes(), &bytes, flags)
     }
 }
+
+/// A queue (`queue`, 4.20) of `V`: first in, first out. No keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Queue<'m, V> {
+    map: &'m Map,
+    types: PhantomData<V>,
+}
+
+/// A stack (`stack`, 4.20) of `V`: last in, first out. No keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Stack<'m, V> {
+    map: &'m Map,
+    types: PhantomData<V>,
+}
+
+/// The checks of a queue or stack view: the type, and `V` against the value (the key
+/// is empty).
+fn check_queue_stack<V: Pod>(map: &Map, map_type: MapType) -> Result<(), MapError> {
+    const QUEUE: &[MapType] = &[MapType::QUEUE];
+    const STACK: &[MapType] = &[MapType::STACK];
+    map.check_type(if map_type == MapType::QUEUE {
+        QUEUE
+    } else {
+        STACK
+    })?;
+    let spec = map.spec();
+    check_side::<V>(
+        map,
+        "value",
+        spec.value_size as usize,
+        spec.btf_value_type_id,
+    )
+}
+
+macro_rules! queue_or_stack {
+    ($view:ident, $map_type:expr, $pop:literal) => {
+        impl<'m, V: Pod> TypedMap<'m> for $view<'m, V> {
+            fn new(map: &'m Map) -> Result<Self, MapError> {
+                check_queue_stack::<V>(map, $map_type)?;
+                Ok($view {
+                    map,
+                    types: PhantomData,
+                })
+            }
+        }
+
+        impl<'m, V: Pod> $view<'m, V> {
+            /// The view of `map` ([`TypedMap::new`]).
+            pub fn new(map: &'m Map) -> Result<Self, MapError> {
+                <Self as TypedMap>::new(map)
+            }
+
+            /// The map underneath.
+            pub fn map(&self) -> &'m Map {
+                self.map
+            }
+
+            /// Adds `value` ([`Map::push`]: `BPF_EXIST` drops the oldest when full).
+            pub fn push(&self, value: &V, flags: u64) -> Result<(), MapError> {
+                self.map.push(pod::bytes_of(value), flags)
+            }
+
+            #[doc = concat!("Takes out ", $pop, "; `None` when empty ([`Map::pop`]).")]
+            pub fn pop(&self) -> Result<Option<V>, MapError> {
+                match self.map.pop()? {
+                    Some(bytes) => value_of(self.map, &bytes).map(Some),
+                    None => Ok(None),
+                }
+            }
+
+            #[doc = concat!("Reads ", $pop, " and leaves it there ([`Map::peek`]).")]
+            pub fn peek(&self) -> Result<Option<V>, MapError> {
+                match self.map.peek()? {
+                    Some(bytes) => value_of(self.map, &bytes).map(Some),
+                    None => Ok(None),
+                }
+            }
+        }
+    };
+}
+
+queue_or_stack!(Queue, MapType::QUEUE, "the oldest element");
+queue_or_stack!(Stack, MapType::STACK, "the newest element");
 
 /// A perf event array (`perf_event_array`), the map a [`crate::perf::PerfReader`] reads
 /// ([`PerfEventArray::reader`]). Its values are perf event fds, set by the reader.

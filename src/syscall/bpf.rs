@@ -72,13 +72,13 @@ pub(super) fn sys_bpf_fd<A: std::any::Any>(
 }
 
 /// A pointer as the kernel's `__aligned_u64`.
-fn ptr_u64<T: ?Sized>(p: *const T) -> u64 {
+pub(super) fn ptr_u64<T: ?Sized>(p: *const T) -> u64 {
     p as *const u8 as usize as u64
 }
 
 /// A map key as the kernel's `__aligned_u64`: NULL for a map without keys (`key_size` 0:
 /// queue, stack, bloom filter), which refuses any other pointer with `EINVAL`.
-fn key_u64(key: &[u8]) -> u64 {
+pub(super) fn key_u64(key: &[u8]) -> u64 {
     if key.is_empty() {
         0
     } else {
@@ -119,13 +119,13 @@ pub fn map_create(attr: &MapCreateAttr) -> Result<OwnedFd, SysError> {
 /// `BPF_MAP_*_ELEM`'s part of `union bpf_attr`.
 #[repr(C)]
 #[derive(Debug, Default)]
-struct MapElemAttr {
-    map_fd: u32,
-    _pad: u32,
-    key: u64,
+pub(super) struct MapElemAttr {
+    pub(super) map_fd: u32,
+    pub(super) _pad: u32,
+    pub(super) key: u64,
     /// `value`, or `next_key` for `BPF_MAP_GET_NEXT_KEY`.
-    value: u64,
-    flags: u64,
+    pub(super) value: u64,
+    pub(super) flags: u64,
 }
 
 /// Stores `value` at `key` (`BPF_ANY`, `BPF_NOEXIST` or `BPF_EXIST` in `flags`). The slices
@@ -640,7 +640,7 @@ pub struct ProgramInfo {
 
 /// `BPF_OBJ_GET_INFO_BY_FD`: the kernel fills `info` (a `struct bpf_*_info`), up to the
 /// smaller of its size and the kernel's own (an older kernel leaves the rest zero).
-fn obj_info<T: std::any::Any>(fd: BorrowedFd<'_>, info: &mut T) -> Result<(), SysError> {
+pub(super) fn obj_info<T: std::any::Any>(fd: BorrowedFd<'_>, info: &mut T) -> Result<(), SysError> {
     let mut attr = InfoAttr {
         bpf_fd: fd.as_raw_fd() as u32,
         info_len: std::mem::size_of::<T>() as u32,

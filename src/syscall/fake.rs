@@ -347,6 +347,9 @@ fn cmd_name(cmd: u32) -> &'static str {
         BPF_BTF_GET_NEXT_ID => "BPF_BTF_GET_NEXT_ID",
         BPF_LINK_CREATE => "BPF_LINK_CREATE",
         BPF_ITER_CREATE => "BPF_ITER_CREATE",
+        crate::syscall::BPF_LINK_DETACH => "BPF_LINK_DETACH",
+        crate::syscall::BPF_LINK_UPDATE => "BPF_LINK_UPDATE",
+        crate::syscall::BPF_MAP_LOOKUP_AND_DELETE_ELEM => "BPF_MAP_LOOKUP_AND_DELETE_ELEM",
         _ => "bpf(unknown command)",
     }
 }

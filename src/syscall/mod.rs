@@ -39,10 +39,13 @@ mod bpf;
 mod cpus;
 mod error;
 mod load;
+mod multi;
 mod net;
+mod ops;
 mod perf_event;
 mod rlimit;
 mod seam;
+mod struct_ops;
 
 #[cfg(test)]
 mod kernel_tests;
@@ -61,10 +64,13 @@ pub use load::{
     load_btf, load_program, BtfInfoOutcome, ProgLoadOptions, ProgLoadRequest, VerifierError,
     VerifierLog, MIN_LOG_SIZE,
 };
+pub use multi::*;
 pub use net::*;
+pub use ops::*;
 pub use perf_event::*;
 pub use rlimit::{get_memlock, set_memlock};
 pub(crate) use seam::probe_once;
+pub use struct_ops::link_create_struct_ops;
 
 /// Mounts tracefs at `target` (`mount -t tracefs tracefs TARGET`). Needs root.
 pub fn mount_tracefs(target: &std::path::Path) -> Result<(), SysError> {

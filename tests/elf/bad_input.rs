@@ -3,8 +3,8 @@
 use ebpf_loader::btf::build::BtfBuilder;
 use ebpf_loader::btf::BtfError;
 use ebpf_loader::elf::{
-    ExternError, ExternProblem, MapProblem, ObjectSpec, ParseError, RelocProblem, RelocationKind,
-    R_BPF_64_32, R_BPF_64_64,
+    ExternError, ExternProblem, MapKind, MapProblem, ObjectSpec, ParseError, RelocProblem,
+    RelocationKind, R_BPF_64_32, R_BPF_64_64,
 };
 use ebpf_loader::insn::{encode, Insn, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
 use ebpf_testkit::elf::*;
@@ -504,9 +504,10 @@ fn license_and_version_sections() {
     let mut elf = ElfWriter::new();
     elf.data("version", &0x050a00u32.to_le_bytes());
     assert_eq!(parse(&elf).unwrap().kernel_version, Some(0x050a00));
+    // A legacy `maps` section without a map symbol defines no map (libbpf 0.x's rule).
     let mut elf = ElfWriter::new();
     elf.data("maps", &[0; 20]);
-    assert_eq!(parse(&elf).unwrap_err(), ParseError::LegacyMaps);
+    assert_eq!(parse(&elf).unwrap().maps, Vec::new());
 }
 
 /// BTF for one `.maps` map named `m` whose definition has `members`, built by `make`
@@ -744,4 +745,66 @@ pub fn ld_imm64(dst: u8, imm: i32) -> [Insn; 2] {
         },
         Insn::default(),
     ]
+}
+
+/// Two legacy `struct bpf_map_def`s in `maps`, one `ld_imm64` against each: against the
+/// global's own symbol, and against the section symbol with the definition's offset in
+/// `imm` (a `static` map, as libbpf matched it by `sec_offset`).
+#[test]
+fn legacy_map_relocations_by_symbol_and_by_section_offset() {
+    let [a1, a2] = ld_imm64(1, 0);
+    let [b1, b2] = ld_imm64(2, 20);
+    let (mut elf, section) = minimal(&[a1, a2, b1, b2, exit()]);
+    let def = |fields: [u32; 5]| {
+        fields
+            .iter()
+            .flat_map(|f| f.to_ne_bytes())
+            .collect::<Vec<u8>>()
+    };
+    let mut data = def([1, 4, 8, 16, 0]);
+    data.extend(def([22, 0, 8, 4, 0]));
+    let maps = elf.data("maps", &data);
+    let first = elf.symbol("first", maps, 0, 20, STB_GLOBAL, STT_OBJECT);
+    elf.symbol("second", maps, 20, 20, STB_LOCAL, STT_OBJECT);
+    let whole = elf.symbol("maps", maps, 0, 0, STB_LOCAL, STT_SECTION);
+    elf.rel(
+        section,
+        &[(0, first, R_BPF_64_64), (16, whole, R_BPF_64_64)],
+    );
+    let spec = parse(&elf).unwrap();
+    let maps: Vec<_> = spec
+        .maps
+        .iter()
+        .map(|m| (m.name.as_str(), m.kind, m.map_type.0, m.max_entries))
+        .collect();
+    assert_eq!(
+        maps,
+        [
+            ("first", MapKind::Legacy, 1, 16),
+            ("second", MapKind::Legacy, 22, 4)
+        ]
+    );
+    let kinds: Vec<_> = spec.programs[0]
+        .relocations
+        .iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            RelocationKind::Map { map: 0 },
+            RelocationKind::Map { map: 1 }
+        ]
+    );
+    // A section offset where no definition starts names no map.
+    let [c1, c2] = ld_imm64(1, 8);
+    let (mut elf, section) = minimal(&[c1, c2, exit()]);
+    let maps = elf.data("maps", &def([1, 4, 8, 16, 0]));
+    elf.symbol("only", maps, 0, 20, STB_GLOBAL, STT_OBJECT);
+    let whole = elf.symbol("maps", maps, 0, 0, STB_LOCAL, STT_SECTION);
+    elf.rel(section, &[(0, whole, R_BPF_64_64)]);
+    assert_eq!(
+        parse(&elf).unwrap_err(),
+        reloc_error("kprobe/f", 0, "maps", RelocProblem::NotAMap)
+    );
 }
