@@ -2,8 +2,12 @@
 //! where its section says (or where `--target` says), and every record of the object's ring
 //! buffers and perf event arrays printed as it comes, decoded through the object's BTF
 //! ([`crate::records`]); a count per map at the end, and with `--dump-maps` every hash and
-//! array map's elements ([`crate::dump`]). With `--pin DIR`, each map is pinned at
-//! `DIR/NAME` first (`.rodata` as `_rodata`), and stays pinned.
+//! array map's elements ([`crate::dump`]). A program whose target is known only at run
+//! time (an interface, a cgroup, a sockmap, a network namespace, a glob) takes it from
+//! `--target NAME=SPEC`, in the syntax of its kind ([`TargetKind`]); each struct_ops map is
+//! registered after the programs are attached. With `--pin DIR`, each map is pinned at
+//! `DIR/NAME` first (`.rodata` as `_rodata`), each link that is a BPF link at
+//! `DIR/link_PROGRAM` once attached, and the pins stay.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -573,5 +577,27 @@ mod tests {
             Err("\"out\" is not a direction (ingress or egress)".to_string())
         );
         assert!(parse_tc_spec(":egress", ingress).is_err());
+    }
+
+    #[test]
+    fn xdp_targets_name_an_interface_and_maybe_a_mode() {
+        assert_eq!(parse_xdp_spec("lo"), Ok(("lo", XdpMode::Default)));
+        assert_eq!(
+            parse_xdp_spec("eth0:generic"),
+            Ok(("eth0", XdpMode::Generic))
+        );
+        assert_eq!(parse_xdp_spec("eth0:driver"), Ok(("eth0", XdpMode::Driver)));
+        assert_eq!(
+            parse_xdp_spec("eth0:offload"),
+            Ok(("eth0", XdpMode::Offload))
+        );
+        assert_eq!(
+            parse_xdp_spec("eth0:warp"),
+            Err("\"warp\" is not an XDP mode (default, generic, driver or offload)".to_string())
+        );
+        assert_eq!(
+            parse_xdp_spec(":generic"),
+            Err("\":generic\": no interface (IFNAME[:generic|:driver|:offload])".to_string())
+        );
     }
 }
