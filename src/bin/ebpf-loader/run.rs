@@ -9,7 +9,7 @@
 //! `DIR/NAME` first (`.rodata` as `_rodata`), each link that is a BPF link at
 //! `DIR/link_PROGRAM` once attached, and the pins stay.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -57,9 +57,10 @@ pub fn run(request: &Load) -> Result<bool> {
             ..LoadOptions::default()
         },
     )?;
-    if let Some(dir) = &request.pin {
-        pin_maps(&object, dir)?;
-    }
+    let map_pins = match &request.pin {
+        Some(dir) => pin_maps(&object, dir)?,
+        None => Vec::new(),
+    };
     let mut links = Vec::new();
     let mut all_attached = true;
     for program in object.programs() {
@@ -99,7 +100,11 @@ pub fn run(request: &Load) -> Result<bool> {
         }
     }
     if links.is_empty() && !all_attached {
-        // Nothing runs: nothing to read. The lines above said why.
+        // Nothing runs: nothing to read, and nothing to leave pinned. The lines above
+        // said why.
+        for path in &map_pins {
+            let _ = std::fs::remove_file(path);
+        }
         return Ok(false);
     }
     let counts = read_until_stopped(&object, &mut records, request.duration, &signals)?;
@@ -533,8 +538,8 @@ fn parse_tc_spec(
 /// `--pin DIR`: each map at `DIR/NAME` (the directory made if missing), its dots made
 /// underscores as libbpf's `sanitize_pin_path` does (bpffs refuses `.rodata`: a name that
 /// starts with a dot). If one cannot be pinned, those pinned before it are removed: an
-/// error leaves nothing behind.
-fn pin_maps(object: &Object, dir: &Path) -> Result<()> {
+/// error leaves nothing behind. The pins' paths.
+fn pin_maps(object: &Object, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut pinned = Vec::new();
     for map in object.maps() {
@@ -548,7 +553,7 @@ fn pin_maps(object: &Object, dir: &Path) -> Result<()> {
         eprintln!("ebpf-loader: {}: pinned at {}", map.name(), path.display());
         pinned.push(path);
     }
-    Ok(())
+    Ok(pinned)
 }
 
 #[cfg(test)]
