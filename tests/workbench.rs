@@ -430,3 +430,304 @@ fn inspect_bytes_follows_the_events_map_reference_in_both_binaries() {
     let (_, stdout, _) = run(&["inspect", object]);
     assert!(!stdout.contains("bytes 18"), "{stdout}");
 }
+
+/// `ebpf-loader load OBJECT --attach --duration 0 ARGS` from the calling thread (so in its
+/// network namespace): exit status, stdout, stderr.
+fn attach_for_no_time(object: &str, args: &[&str]) -> (i32, String, String) {
+    let mut argv = vec!["load", object, "--attach", "--duration", "0"];
+    argv.extend_from_slice(args);
+    run(&argv)
+}
+
+/// The names of the files in `dir`, sorted.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `--target xdp_drop_port=lo:generic --pin DIR`, in a network namespace of the test's own:
+/// the line that says where it attached, the link pinned at `DIR/link_xdp_drop_port`; the
+/// pin keeps the program on `lo` after the command is gone, until the test reopens it with
+/// `Link::from_pin`, checks it is the program `lo` runs, and removes it.
+#[test]
+fn xdp_attaches_to_the_interface_and_mode_given_and_its_link_stays_pinned() {
+    use ebpf_loader::attach::{xdp, Link};
+    let _netns = harness::netns::NetNs::enter().unwrap();
+    let bpffs = harness::kernel::Bpffs::new("workbench_xdp");
+    let dir = bpffs.0.join("xdp");
+    let (code, stdout, stderr) = attach_for_no_time(
+        "tests/fixtures/xdp.bpf.o",
+        &[
+            "--target",
+            "xdp_drop_port=lo:generic",
+            "--pin",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "");
+    let pin = dir.join("link_xdp_drop_port");
+    if !xdp::links_supported() {
+        // Before 5.9 the program goes through rtnetlink: no link to pin, said so.
+        eprintln!("this kernel has no XDP links (5.9): checking the line that says so");
+        assert!(
+            stderr.contains(
+                "ebpf-loader: xdp_drop_port: link not pinned: cannot pin XDP (generic) of lo \
+                 (ifindex 1):"
+            ),
+            "{stderr}"
+        );
+        assert!(xdp::query("lo").unwrap().is_empty());
+        return;
+    }
+    assert!(
+        stderr.contains(
+            "\nebpf-loader: xdp_drop_port: attached to XDP (generic) of lo (ifindex 1) \
+             (XDP + BPF link)\nebpf-loader: xdp_drop_port: link pinned at "
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("link pinned at {}\n", pin.display())),
+        "{stderr}"
+    );
+    assert_eq!(files_in(&dir), ["_bss", "_rodata", "link_xdp_drop_port"]);
+    // The command is gone; its link is not.
+    let link = Link::from_pin(&pin).unwrap();
+    let info = link.info().unwrap();
+    assert_ne!(info.prog_id, 0);
+    let on_lo = xdp::query("lo").unwrap();
+    assert_eq!(on_lo.generic, Some(info.prog_id), "{on_lo:?}");
+    std::fs::remove_file(&pin).unwrap();
+    drop(link);
+    assert!(xdp::query("lo").unwrap().is_empty());
+}
+
+/// A cgroup program on a cgroup of the test's own, an `sk_lookup` program on the
+/// command's network namespace (the default target), and a struct_ops map registered:
+/// each said on stderr, one line, and nothing of them left once the command is gone.
+#[test]
+fn cgroup_netns_and_struct_ops_attachments_are_said() {
+    use ebpf_loader::attach::netns::{self, NetNsKind};
+    match harness::cgroup::TestCgroup::new("workbench") {
+        Err(why) => eprintln!("no cgroup v2 ({why}): the cgroup part not run"),
+        Ok(cgroup) => {
+            let target = format!("deny_port={}", cgroup.path().display());
+            let (code, _, stderr) = attach_for_no_time(
+                "tests/fixtures/cgroup.bpf.o",
+                &["--program", "deny_port", "--target", &target],
+            );
+            assert_eq!(code, 0, "{stderr}");
+            let line = stderr.lines().next().unwrap();
+            // A BPF link on 5.7+, else BPF_PROG_ATTACH.
+            assert!(
+                line.starts_with(&format!(
+                    "ebpf-loader: deny_port: attached to cgroup {} (cgroup/connect4) (cgroup + ",
+                    cgroup.path().display()
+                )),
+                "{stderr}"
+            );
+        }
+    }
+    let netns = harness::netns::NetNs::enter().unwrap();
+    let (code, _, stderr) =
+        attach_for_no_time("tests/fixtures/netns.bpf.o", &["--program", "steer"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr.lines().next(),
+        Some(
+            "ebpf-loader: steer: attached to sk_lookup of network namespace /proc/self/ns/net \
+             (sk_lookup + BPF link)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        netns::programs(netns.fd(), NetNsKind::SkLookup).unwrap(),
+        Vec::<u32>::new()
+    );
+    drop(netns);
+    let kernel = ebpf_loader::btf::kernel::load().unwrap();
+    if kernel
+        .find_by_name_kind(
+            "bpf_struct_ops_tcp_congestion_ops",
+            ebpf_loader::btf::Kind::Struct,
+        )
+        .is_err()
+    {
+        eprintln!("this kernel cannot take a BPF tcp_congestion_ops: struct_ops not run");
+        return;
+    }
+    // A .struct_ops map registers by its update: no BPF link to pin, said so.
+    let bpffs = harness::kernel::Bpffs::new("workbench_struct_ops");
+    let (code, _, stderr) = attach_for_no_time(
+        "tests/fixtures/struct_ops.bpf.o",
+        &["--pin", bpffs.0.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "ebpf-loader: test_ca: registered struct_ops test_ca (struct tcp_congestion_ops) \
+             (struct_ops + BPF_MAP_UPDATE_ELEM)\nebpf-loader: test_ca: link not pinned: cannot \
+             pin struct_ops test_ca (struct tcp_congestion_ops): attached by struct_ops + \
+             BPF_MAP_UPDATE_ELEM, not a BPF link; only a BPF link can be pinned or updated\n"
+        ),
+        "{stderr}"
+    );
+    assert!(!files_in(&bpffs.0).iter().any(|f| f.starts_with("link_")));
+}
+
+/// Each kind's wrong or missing target: one line, exit 1, nothing on stdout, and nothing
+/// left (not even the maps `--pin` pinned before the attach was refused).
+#[test]
+fn a_bad_target_of_each_kind_is_one_line_and_leaves_nothing() {
+    let netns = harness::netns::NetNs::enter().unwrap();
+    let bpffs = harness::kernel::Bpffs::new("workbench_bad_targets");
+    let pin = bpffs.0.join("bad");
+    let pin = pin.to_str().unwrap();
+    for (object, program, target, line) in [
+        (
+            "xdp",
+            "xdp_drop_port",
+            None,
+            "an XDP program attaches to a network interface, given at run time: pass --target \
+             xdp_drop_port=IFNAME[:generic|:driver|:offload] (e.g. --target \
+             xdp_drop_port=lo:generic)",
+        ),
+        (
+            "xdp",
+            "xdp_drop_port",
+            Some("lo:warp"),
+            "--target: \"warp\" is not an XDP mode (default, generic, driver or offload)",
+        ),
+        (
+            "xdp",
+            "xdp_drop_port",
+            Some("ebpfldr-nope0"),
+            "no network interface ebpfldr-nope0 (see `ip link`)",
+        ),
+        (
+            "cgroup",
+            "deny_port",
+            None,
+            "a cgroup program attaches to a cgroup v2 directory, given at run time: pass \
+             --target deny_port=CGROUP_DIR (e.g. --target \
+             deny_port=/sys/fs/cgroup/unified/mygroup)",
+        ),
+        (
+            "cgroup",
+            "deny_port",
+            Some("/nonexistent/ebpfldr"),
+            "/nonexistent/ebpfldr is not a cgroup v2 directory: No such file or directory \
+             (os error 2)",
+        ),
+        (
+            "sockmap",
+            "redirect_msg",
+            None,
+            "an sk_msg or sk_skb program attaches to a sockmap or sockhash of its object, given \
+             at run time: pass --target redirect_msg=MAPNAME (e.g. --target \
+             redirect_msg=sock_hash)",
+        ),
+        (
+            "sockmap",
+            "redirect_msg",
+            Some("nope"),
+            "--target: the object has no map nope (its sockmaps and sockhashes: sock_hash)",
+        ),
+        (
+            "sockmap",
+            "redirect_msg",
+            Some("not_a_sockmap"),
+            "program redirect_msg: map not_a_sockmap is of type array: sk_msg and sk_skb \
+             programs attach to a sockmap or sockhash",
+        ),
+        (
+            "netns",
+            "steer",
+            Some("/nonexistent/ebpfldr"),
+            "/nonexistent/ebpfldr: opening the network namespace: No such file or directory \
+             (os error 2)",
+        ),
+    ] {
+        let object = format!("tests/fixtures/{object}.bpf.o");
+        let given = target.map(|t| format!("{program}={t}"));
+        let mut args = vec!["--program", program, "--pin", pin];
+        if let Some(given) = &given {
+            args.extend(["--target", given]);
+        }
+        let (code, stdout, stderr) = attach_for_no_time(&object, &args);
+        assert_eq!(code, 1, "{object} {given:?}: {stderr}");
+        assert_eq!(stdout, "", "{object} {given:?}");
+        let maps_pinned = stderr
+            .lines()
+            .filter(|l| l.contains(": pinned at "))
+            .count();
+        let rest: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.contains(": pinned at "))
+            .collect();
+        assert_eq!(
+            rest,
+            [format!("ebpf-loader: {program}: {line}")],
+            "{object} {given:?}: {stderr}"
+        );
+        assert_eq!(
+            files_in(Path::new(pin)),
+            Vec::<String>::new(),
+            "{object} {given:?}: {maps_pinned} maps were pinned"
+        );
+    }
+    assert!(ebpf_loader::attach::xdp::query("lo").unwrap().is_empty());
+    drop(netns);
+}
+
+/// `load --help` lists the `--target` syntax of every kind, each with an example.
+#[test]
+fn load_help_lists_the_target_syntax_of_every_kind() {
+    let (code, stdout, _) = run(&["load", "--help"]);
+    assert_eq!(code, 0);
+    for (kind, spec, example) in [
+        ("kprobe", "FUNCTION", "--target p=tcp_v4_connect"),
+        (
+            "uprobe, uretprobe",
+            "BINARY:FUNCTION",
+            "--target p=/bin/bash:readline",
+        ),
+        ("uprobe.multi", "BINARY:GLOB", "--target p=/bin/bash:read*"),
+        ("kprobe.multi", "GLOB", "--target p=tcp_v4_*"),
+        ("tc", "IFNAME[:ingress|:egress]", "--target p=eth0:egress"),
+        ("socket filter", "IFNAME", "--target p=lo"),
+        (
+            "XDP",
+            "IFNAME[:generic|:driver|:offload]",
+            "--target p=eth0:driver",
+        ),
+        (
+            "cgroup programs",
+            "CGROUP_DIR",
+            "--target p=/sys/fs/cgroup/unified/g",
+        ),
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&format!("  {kind} "))
+                && l.contains(&format!(" {spec} "))
+                && l.ends_with(example)),
+            "{kind}: {stdout}"
+        );
+    }
+    for text in [
+        "  sk_msg, sk_skb        MAPNAME",
+        "--target p=sock_hash",
+        "NETNS_PATH (default: /proc/self/ns/net",
+        "--target p=/var/run/netns/blue",
+        "  sk_reuseport          not attached",
+        "  struct_ops            no target: each struct_ops map of the object is registered",
+        "DIR/link_PROGRAM",
+    ] {
+        assert!(stdout.contains(text), "{text}: {stdout}");
+    }
+}

@@ -40,9 +40,31 @@ Examples:
   ebpf-loader load minimal.bpf.o --attach --pin /sys/fs/bpf/minimal --dump-maps
                                                         pin the maps; dump them at the end
   ebpf-loader load tc.bpf.o --attach --target tc_ingress=eth0:ingress
+  ebpf-loader load xdp.bpf.o --attach --target xdp_prog=eth0:generic --pin /sys/fs/bpf/x
+                                                        pin the maps and the link
 
-Nothing stays in the kernel when the command ends, except the maps pinned with --pin
-(remove them with rm).";
+Targets (--target NAME=SPEC, for a program whose section names none):
+  kprobe                FUNCTION                           --target p=tcp_v4_connect
+  uprobe, uretprobe     BINARY:FUNCTION                    --target p=/bin/bash:readline
+  uprobe.multi          BINARY:GLOB                        --target p=/bin/bash:read*
+  kprobe.multi          GLOB                               --target p=tcp_v4_*
+  tc                    IFNAME[:ingress|:egress]           --target p=eth0:egress
+  socket filter         IFNAME (a raw packet socket on it) --target p=lo
+  XDP                   IFNAME[:generic|:driver|:offload]  --target p=eth0:driver
+  cgroup programs       CGROUP_DIR (a cgroup v2 directory) --target p=/sys/fs/cgroup/unified/g
+  sk_msg, sk_skb        MAPNAME (a sockmap or sockhash of the object)
+                                                           --target p=sock_hash
+  sk_lookup, flow_dissector
+                        NETNS_PATH (default: /proc/self/ns/net, the command's own)
+                                                           --target p=/var/run/netns/blue
+  sk_reuseport          not attached: its target is a SO_REUSEPORT socket group, which a
+                        command line cannot name
+  struct_ops            no target: each struct_ops map of the object is registered
+
+Nothing stays in the kernel when the command ends, except what --pin pinned: the maps at
+DIR/NAME and the links at DIR/link_PROGRAM (a struct_ops map's at DIR/link_MAP), which
+keep their programs attached (remove them with rm). Only a BPF link can be pinned: each
+one that cannot is said on stderr.";
 
 const MAP_DUMP_EXAMPLES: &str = "\
 Examples:
@@ -218,10 +240,8 @@ fn load() -> clap::Command {
             value(
                 "target",
                 "NAME=SPEC",
-                "With --attach: where a program whose section names no target attaches \
-                 (NAME=FUNCTION for a kprobe, NAME=BINARY:FUNCTION for a uprobe, \
-                 NAME=IFNAME[:ingress|:egress] for a tc program, NAME=IFNAME for a socket \
-                 filter: a raw packet socket on that interface)",
+                "With --attach: where program NAME attaches, when its section names no \
+                 target; SPEC's syntax for each kind is listed under Targets below",
             )
             .action(ArgAction::Append),
         ))
@@ -230,7 +250,8 @@ fn load() -> clap::Command {
                 "pin",
                 "DIR",
                 "With --attach: pin each map at DIR/NAME (dots made _; DIR in a bpf filesystem, created \
-                 if missing); the pins stay after the command ends",
+                 if missing) and each link at DIR/link_PROGRAM; the pins stay after the command \
+                 ends",
             )
             .value_parser(value_parser!(PathBuf)),
         ))

@@ -2,14 +2,22 @@
 //! where its section says (or where `--target` says), and every record of the object's ring
 //! buffers and perf event arrays printed as it comes, decoded through the object's BTF
 //! ([`crate::records`]); a count per map at the end, and with `--dump-maps` every hash and
-//! array map's elements ([`crate::dump`]). With `--pin DIR`, each map is pinned at
-//! `DIR/NAME` first (`.rodata` as `_rodata`), and stays pinned.
+//! array map's elements ([`crate::dump`]). A program whose target is known only at run
+//! time (an interface, a cgroup, a sockmap, a network namespace, a glob) takes it from
+//! `--target NAME=SPEC`, in the syntax of its kind ([`TargetKind`]); each struct_ops map is
+//! registered after the programs are attached. With `--pin DIR`, each map is pinned at
+//! `DIR/NAME` first (`.rodata` as `_rodata`), each link that is a BPF link at
+//! `DIR/link_PROGRAM` once attached, and the pins stay.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use ebpf_loader::attach::{self, AttachOptions, KprobeKind, Link, TcDirection};
+use ebpf_loader::attach::kprobe_multi::KprobeMultiOptions;
+use ebpf_loader::attach::uprobe_multi::UprobeMultiOptions;
+use ebpf_loader::attach::{
+    self, AttachOptions, KprobeKind, Link, TcDirection, XdpMode, XdpOptions,
+};
 use ebpf_loader::btf::{self, Btf};
 use ebpf_loader::elf::{AttachTarget, ObjectSpec};
 use ebpf_loader::load::{LoadOptions, Object, Program, TargetBtf};
@@ -49,16 +57,24 @@ pub fn run(request: &Load) -> Result<bool> {
             ..LoadOptions::default()
         },
     )?;
-    if let Some(dir) = &request.pin {
-        pin_maps(&object, dir)?;
-    }
+    let map_pins = match &request.pin {
+        Some(dir) => pin_maps(&object, dir)?,
+        None => Vec::new(),
+    };
     let mut links = Vec::new();
     let mut all_attached = true;
     for program in object.programs() {
         match attach_one(program, &object, &request.targets) {
             Ok(attached) => {
-                for link in attached {
+                for (i, link) in attached.into_iter().enumerate() {
                     eprintln!("ebpf-loader: {}: attached to {link}", program.name());
+                    if let Some(dir) = &request.pin {
+                        let name = match i {
+                            0 => program.name().to_string(),
+                            i => format!("{}_{i}", program.name()),
+                        };
+                        pin_link(&link, &name, dir);
+                    }
                     links.push(link);
                 }
             }
@@ -67,6 +83,29 @@ pub fn run(request: &Load) -> Result<bool> {
                 eprintln!("ebpf-loader: {}: {line}", program.name());
             }
         }
+    }
+    for (map, registered) in register_struct_ops(&object) {
+        match registered {
+            Ok(link) => {
+                eprintln!("ebpf-loader: {map}: registered {link}");
+                if let Some(dir) = &request.pin {
+                    pin_link(&link, &map, dir);
+                }
+                links.push(link);
+            }
+            Err(line) => {
+                all_attached = false;
+                eprintln!("ebpf-loader: {map}: {line}");
+            }
+        }
+    }
+    if links.is_empty() && !all_attached {
+        // Nothing runs: nothing to read, and nothing to leave pinned. The lines above
+        // said why.
+        for path in &map_pins {
+            let _ = std::fs::remove_file(path);
+        }
+        return Ok(false);
     }
     let counts = read_until_stopped(&object, &mut records, request.duration, &signals)?;
     for (name, n) in &counts {
@@ -102,7 +141,8 @@ fn record_btf(request: &Load) -> Result<Option<Btf>> {
 }
 
 /// Attaches `program` where `--target` (in `targets`) or its section says: its links, or
-/// the line that says why not.
+/// the line that says why not. A struct_ops program attaches nothing by itself: it is
+/// registered with its map ([`register_struct_ops`]).
 fn attach_one(program: &Program, object: &Object, targets: &[String]) -> Result<Vec<Link>, String> {
     let given = targets.iter().find_map(|t| {
         let (name, target) = t.split_once('=')?;
@@ -112,6 +152,7 @@ fn attach_one(program: &Program, object: &Object, targets: &[String]) -> Result<
     let kind = section.split('/').next().unwrap_or(section);
     let retprobe = kind.starts_with("kret") || kind.starts_with("uret");
     let options = AttachOptions::default();
+    let one_line = |error: attach::AttachError| crate::one_line(&error);
     if let AttachTarget::Usdt {
         binary,
         provider,
@@ -120,32 +161,20 @@ fn attach_one(program: &Program, object: &Object, targets: &[String]) -> Result<
     {
         let path = attach::find_binary(binary);
         return attach::usdt::attach(program, object, &path, provider, name, None, &options)
-            .map_err(|error| crate::one_line(&error));
+            .map_err(one_line);
     }
-    let network = match program.program_type() {
-        ProgramType::SchedCls => Some(NetworkKind::Tc),
-        ProgramType::SocketFilter => Some(NetworkKind::Socket),
-        _ => None,
-    };
-    let attached = match (network, given) {
-        (Some(kind), None) => {
-            return Err(format!(
-                "{what} attaches to {where_}, given at run time: pass --target \
-                 {name}={spec} (e.g. --target {name}=lo)",
-                name = program.name(),
-                what = kind.what(),
-                where_ = kind.target(),
-                spec = kind.spec(),
-            ))
+    if program.program_type() == ProgramType::StructOps {
+        return Ok(Vec::new());
+    }
+    let needed = TargetKind::of(program, kind);
+    let attached = match (needed, given) {
+        (Some(TargetKind::Reuseport), _) => return Err(TargetKind::Reuseport.syntax(program)),
+        (Some(needed), None) if needed.default_spec().is_none() => {
+            return Err(needed.syntax(program))
         }
-        (Some(NetworkKind::Tc), Some(spec)) => {
-            let default = TcDirection::of_attach_type(program.expected_attach_type());
-            let (interface, direction) =
-                parse_tc_spec(spec, default).map_err(|error| format!("--target: {error}"))?;
-            attach::tc::attach(program, interface, direction, &options)
-        }
-        (Some(NetworkKind::Socket), Some(interface)) => {
-            attach::socket::attach_packet(program, interface)
+        (Some(needed), given) => {
+            let spec = given.or(needed.default_spec()).unwrap_or_default();
+            attach_to(program, object, needed, spec, retprobe)?
         }
         (None, Some(function)) if kind == "kprobe" || kind == "kretprobe" => {
             let how = if retprobe {
@@ -153,7 +182,7 @@ fn attach_one(program: &Program, object: &Object, targets: &[String]) -> Result<
             } else {
                 KprobeKind::Entry
             };
-            attach::kprobe::attach(program, function, how, &options)
+            attach::kprobe::attach(program, function, how, &options).map_err(one_line)?
         }
         (None, Some(target)) if kind == "uprobe" || kind == "uretprobe" => {
             let (binary, function) = target.rsplit_once(':').unwrap_or((target, ""));
@@ -167,12 +196,117 @@ fn attach_one(program: &Program, object: &Object, targets: &[String]) -> Result<
                 None,
                 &options,
             )
+            .map_err(one_line)?
         }
-        (None, _) => attach::by_section(program, &options),
+        (None, _) => attach::by_section(program, &options).map_err(one_line)?,
     };
-    attached
-        .map(|link| vec![link])
-        .map_err(|error| crate::one_line(&error))
+    Ok(vec![attached])
+}
+
+/// Attaches `program` of kind `needed` at `spec`, its `--target` (or the kind's default):
+/// the link, or the line that says why not (`--target: ...` where the spec is wrong).
+fn attach_to(
+    program: &Program,
+    object: &Object,
+    needed: TargetKind,
+    spec: &str,
+    retprobe: bool,
+) -> Result<Link, String> {
+    let options = AttachOptions::default();
+    let one_line = |error: attach::AttachError| crate::one_line(&error);
+    let bad = |line: String| format!("--target: {line}");
+    match needed {
+        TargetKind::Tc => {
+            let default = TcDirection::of_attach_type(program.expected_attach_type());
+            let (interface, direction) = parse_tc_spec(spec, default).map_err(bad)?;
+            attach::tc::attach(program, interface, direction, &options).map_err(one_line)
+        }
+        TargetKind::Socket => attach::socket::attach_packet(program, spec).map_err(one_line),
+        TargetKind::Xdp => {
+            let (interface, mode) = parse_xdp_spec(spec).map_err(bad)?;
+            let xdp = XdpOptions {
+                mode,
+                replace: None,
+            };
+            attach::xdp::attach(program, interface, &xdp, &options).map_err(one_line)
+        }
+        TargetKind::Cgroup => {
+            attach::cgroup::attach(program, Path::new(spec), &options).map_err(one_line)
+        }
+        TargetKind::Sockmap => {
+            let map = object.map(spec).ok_or_else(|| {
+                bad(format!(
+                    "the object has no map {spec} (its sockmaps and sockhashes: {})",
+                    sockmaps(object)
+                ))
+            })?;
+            attach::sockmap::attach(program, map, &options).map_err(one_line)
+        }
+        TargetKind::Netns => {
+            attach::netns::attach_path(program, Path::new(spec), &options).map_err(one_line)
+        }
+        TargetKind::UprobeMulti => {
+            let (binary, pattern) = spec
+                .rsplit_once(':')
+                .filter(|(binary, pattern)| !binary.is_empty() && !pattern.is_empty())
+                .ok_or_else(|| bad(format!("{spec:?} is not BINARY:GLOB")))?;
+            let multi = UprobeMultiOptions {
+                retprobe,
+                pid: None,
+            };
+            let path = attach::find_binary(binary);
+            attach::uprobe_multi::attach_glob(program, &path, pattern, &multi).map_err(one_line)
+        }
+        TargetKind::KprobeMulti => {
+            let multi = KprobeMultiOptions { retprobe };
+            attach::kprobe_multi::attach_glob(program, spec, &multi).map_err(one_line)
+        }
+        TargetKind::Reuseport => Err(needed.syntax(program)),
+    }
+}
+
+/// The object's sockmaps and sockhashes by name, for the line that refuses another map.
+fn sockmaps(object: &Object) -> String {
+    let names: Vec<&str> = object
+        .maps()
+        .iter()
+        .filter(|m| [attach::sockmap::SOCKMAP, attach::sockmap::SOCKHASH].contains(&m.map_type()))
+        .map(|m| m.name())
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Registers every struct_ops map of the object ([`attach::struct_ops::register`]): each
+/// map's link (named by the map), or the line that says why not.
+fn register_struct_ops(object: &Object) -> Vec<(String, Result<Link, String>)> {
+    object
+        .maps()
+        .iter()
+        .filter(|m| m.map_type() == MapType::STRUCT_OPS)
+        .map(|m| {
+            let registered = attach::struct_ops::register(object, m.name())
+                .map_err(|error| crate::one_line(&error));
+            (m.name().to_string(), registered)
+        })
+        .collect()
+}
+
+/// `--pin DIR`: `link` at `DIR/link_NAME` (NAME the program's, or the struct_ops map's), said
+/// on stderr; a link that cannot be pinned (only a BPF link can) is said, one line, and
+/// stays unpinned: the command goes on.
+fn pin_link(link: &Link, name: &str, dir: &Path) {
+    let path = dir.join(format!("link_{name}"));
+    match link.pin(&path) {
+        Ok(()) => eprintln!("ebpf-loader: {name}: link pinned at {}", path.display()),
+        Err(error) => eprintln!(
+            "ebpf-loader: {name}: link not pinned: {}",
+            crate::one_line(&error)
+        ),
+    }
 }
 
 /// Every ring buffer behind one reader, a perf reader per perf event array; each record
@@ -267,34 +401,123 @@ fn dump_maps(object: &Object, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// The network program kinds, whose target (an interface) is only given at run time.
-#[derive(Clone, Copy)]
-enum NetworkKind {
+/// The program kinds whose target (an interface, a cgroup, a map, a namespace, a glob) is
+/// given at run time, with `--target NAME=SPEC`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TargetKind {
     Tc,
     Socket,
+    Xdp,
+    Cgroup,
+    Sockmap,
+    Netns,
+    UprobeMulti,
+    KprobeMulti,
+    /// Refused: its target is a socket group the command line cannot name.
+    Reuseport,
 }
 
-impl NetworkKind {
+impl TargetKind {
+    /// The kind of `program` (its section's first part `kind`), if its target is given at
+    /// run time. A `uprobe.multi`/`kprobe.multi` section that names its glob needs none.
+    fn of(program: &Program, kind: &str) -> Option<TargetKind> {
+        let bare = matches!(program.attach_target(), AttachTarget::None);
+        Some(match program.program_type() {
+            ProgramType::SchedCls => TargetKind::Tc,
+            ProgramType::SocketFilter => TargetKind::Socket,
+            ProgramType::Xdp => TargetKind::Xdp,
+            ProgramType::SkMsg | ProgramType::SkSkb => TargetKind::Sockmap,
+            ProgramType::SkLookup | ProgramType::FlowDissector => TargetKind::Netns,
+            ProgramType::SkReuseport => TargetKind::Reuseport,
+            t if attach::cgroup::is_cgroup_program(t) => TargetKind::Cgroup,
+            ProgramType::Kprobe if bare && kind.contains("uprobe.multi") => TargetKind::UprobeMulti,
+            ProgramType::Kprobe if bare && kind.contains("kprobe.multi") => TargetKind::KprobeMulti,
+            _ => return None,
+        })
+    }
+
     fn what(self) -> &'static str {
         match self {
-            NetworkKind::Tc => "a tc program",
-            NetworkKind::Socket => "a socket filter",
+            TargetKind::Tc => "a tc program",
+            TargetKind::Socket => "a socket filter",
+            TargetKind::Xdp => "an XDP program",
+            TargetKind::Cgroup => "a cgroup program",
+            TargetKind::Sockmap => "an sk_msg or sk_skb program",
+            TargetKind::Netns => "an sk_lookup or flow_dissector program",
+            TargetKind::UprobeMulti => "a uprobe.multi program",
+            TargetKind::KprobeMulti => "a kprobe.multi program",
+            TargetKind::Reuseport => "an sk_reuseport program",
         }
     }
 
     fn target(self) -> &'static str {
         match self {
-            NetworkKind::Tc => "a network interface's ingress or egress",
-            NetworkKind::Socket => "a socket (here: a raw packet socket on a network interface)",
+            TargetKind::Tc => "a network interface's ingress or egress",
+            TargetKind::Socket => "a socket (here: a raw packet socket on a network interface)",
+            TargetKind::Xdp => "a network interface",
+            TargetKind::Cgroup => "a cgroup v2 directory",
+            TargetKind::Sockmap => "a sockmap or sockhash of its object",
+            TargetKind::Netns => "a network namespace",
+            TargetKind::UprobeMulti => "the functions of a binary that a glob matches",
+            TargetKind::KprobeMulti => "the kernel functions that a glob matches",
+            TargetKind::Reuseport => "a SO_REUSEPORT socket group",
         }
     }
 
-    fn spec(self) -> &'static str {
+    /// The `--target` syntax, and an example.
+    fn spec(self) -> (&'static str, &'static str) {
         match self {
-            NetworkKind::Tc => "IFNAME[:ingress|:egress]",
-            NetworkKind::Socket => "IFNAME",
+            TargetKind::Tc => ("IFNAME[:ingress|:egress]", "lo"),
+            TargetKind::Socket => ("IFNAME", "lo"),
+            TargetKind::Xdp => ("IFNAME[:generic|:driver|:offload]", "lo:generic"),
+            TargetKind::Cgroup => ("CGROUP_DIR", "/sys/fs/cgroup/unified/mygroup"),
+            TargetKind::Sockmap => ("MAPNAME", "sock_hash"),
+            TargetKind::Netns => ("NETNS_PATH", "/proc/self/ns/net"),
+            TargetKind::UprobeMulti => ("BINARY:GLOB", "/bin/bash:readline*"),
+            TargetKind::KprobeMulti => ("GLOB", "tcp_v4_*"),
+            TargetKind::Reuseport => ("", ""),
         }
     }
+
+    /// The target without `--target`: the namespace of the command's own for a netns
+    /// program; none for the others.
+    fn default_spec(self) -> Option<&'static str> {
+        (self == TargetKind::Netns).then_some("/proc/self/ns/net")
+    }
+
+    /// The line that says where `program` attaches and how to say it.
+    fn syntax(self, program: &Program) -> String {
+        if self == TargetKind::Reuseport {
+            return format!(
+                "{} attaches to {}, which the command line cannot name: not attached (a \
+                 program that holds the sockets attaches it with attach::reuseport::attach)",
+                self.what(),
+                self.target()
+            );
+        }
+        let (spec, example) = self.spec();
+        format!(
+            "{what} attaches to {where_}, given at run time: pass --target \
+             {name}={spec} (e.g. --target {name}={example})",
+            name = program.name(),
+            what = self.what(),
+            where_ = self.target(),
+        )
+    }
+}
+
+/// `IFNAME[:generic|:driver|:offload]`; without a mode, the kernel's choice.
+fn parse_xdp_spec(spec: &str) -> Result<(&str, XdpMode), String> {
+    let (interface, mode) = match spec.rsplit_once(':') {
+        Some((interface, mode)) => (interface, mode.parse()?),
+        None => (spec, XdpMode::Default),
+    };
+    if interface.is_empty() {
+        return Err(format!(
+            "{spec:?}: no interface (IFNAME[:generic|:driver|:offload])"
+        ));
+    }
+    Ok((interface, mode))
 }
 
 /// `IFNAME[:ingress|:egress]`; without a direction, `default` (the section's, else ingress).
@@ -315,8 +538,8 @@ fn parse_tc_spec(
 /// `--pin DIR`: each map at `DIR/NAME` (the directory made if missing), its dots made
 /// underscores as libbpf's `sanitize_pin_path` does (bpffs refuses `.rodata`: a name that
 /// starts with a dot). If one cannot be pinned, those pinned before it are removed: an
-/// error leaves nothing behind.
-fn pin_maps(object: &Object, dir: &Path) -> Result<()> {
+/// error leaves nothing behind. The pins' paths.
+fn pin_maps(object: &Object, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut pinned = Vec::new();
     for map in object.maps() {
@@ -330,7 +553,7 @@ fn pin_maps(object: &Object, dir: &Path) -> Result<()> {
         eprintln!("ebpf-loader: {}: pinned at {}", map.name(), path.display());
         pinned.push(path);
     }
-    Ok(())
+    Ok(pinned)
 }
 
 #[cfg(test)]
@@ -359,5 +582,27 @@ mod tests {
             Err("\"out\" is not a direction (ingress or egress)".to_string())
         );
         assert!(parse_tc_spec(":egress", ingress).is_err());
+    }
+
+    #[test]
+    fn xdp_targets_name_an_interface_and_maybe_a_mode() {
+        assert_eq!(parse_xdp_spec("lo"), Ok(("lo", XdpMode::Default)));
+        assert_eq!(
+            parse_xdp_spec("eth0:generic"),
+            Ok(("eth0", XdpMode::Generic))
+        );
+        assert_eq!(parse_xdp_spec("eth0:driver"), Ok(("eth0", XdpMode::Driver)));
+        assert_eq!(
+            parse_xdp_spec("eth0:offload"),
+            Ok(("eth0", XdpMode::Offload))
+        );
+        assert_eq!(
+            parse_xdp_spec("eth0:warp"),
+            Err("\"warp\" is not an XDP mode (default, generic, driver or offload)".to_string())
+        );
+        assert_eq!(
+            parse_xdp_spec(":generic"),
+            Err("\":generic\": no interface (IFNAME[:generic|:driver|:offload])".to_string())
+        );
     }
 }
