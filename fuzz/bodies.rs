@@ -4,7 +4,7 @@
 //! input must end in `Ok` or a typed error: a panic, an abort or a hang is a bug.
 //!
 //! Every parser of input that is not ours has a body: the object file (`parse_relocate`),
-//! BTF (`btf_parse`, `btf_split`), the executables uprobes and USDT name (`executable`),
+//! BTF (`btf_parse`, `btf_split`, and `btf_dump`: any BTF told as a C header and as Rust), the executables uprobes and USDT name (`executable`),
 //! USDT argument specs and `/proc/PID/maps` text (`usdt_args`), kernel config text
 //! (`kconfig`), gzip (`gunzip`).
 //!
@@ -70,6 +70,20 @@ pub fn btf_parse(data: &[u8]) {
         }
         let _ = split.resolve_size(id);
         let _ = split.skip_mods_and_typedefs(id);
+    }
+}
+
+/// Any bytes as BTF, told as a C header (`btf dump`): every type, then each of the first
+/// types alone with what it needs; and as Rust (`gen rust`). Loops, bad ids and kinds C
+/// cannot declare are errors.
+pub fn btf_dump(data: &[u8]) {
+    let Ok(btf) = Btf::parse(data.to_vec()) else {
+        return;
+    };
+    let _ = ebpf_loader::btf::gen_rust::generate(&btf, "fuzz");
+    let _ = ebpf_loader::btf::dump_c::header(&btf);
+    for id in 1..btf.len().min(64) {
+        let _ = ebpf_loader::btf::dump_c::declarations(&btf, &[id]);
     }
 }
 

@@ -56,7 +56,7 @@ fn an_object_whose_data_t_moved_a_field_is_refused_naming_it() {
     assert_eq!(
         stderr.trim_end(),
         "tcpconnect: the object's events are not tcpconnect's: \
-         tcpconnect::tool::event::DataT does not match STRUCT 'data_t': field dport: at byte \
+         tcpconnect::tool::main_bpf::DataT does not match STRUCT 'data_t': field dport: at byte \
          38 in the object's BTF, at byte 36 in Rust"
     );
 }

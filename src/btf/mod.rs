@@ -23,15 +23,18 @@
 //! name index, [`essential_name`]). Submodules: [`ext`] (`.BTF.ext`: func_info, line_info,
 //! CO-RE records), [`value`] (bytes read as a type: records, map keys and values), [`build`] (writes BTF bytes: the kernel feature probes' blobs, the tests'
 //! hand-made BTF), [`kernel`] (the running kernel's BTF), [`sanitize`] (rewrites for older
-//! kernels) and [`core`] (CO-RE relocation).
+//! kernels), [`core`] (CO-RE relocation), [`dump_c`] (BTF as a C header, bpftool's
+//! `vmlinux.h`) and [`gen_rust`] (Rust types and typed accessors for an object).
 //!
 //! Only little-endian BTF is read: the loader runs on the machine the BTF is for.
 
 pub mod build;
 pub mod core;
+pub mod dump_c;
 mod error;
 pub mod ext;
 mod externs;
+pub mod gen_rust;
 mod index;
 pub mod kernel;
 pub mod layout;
@@ -308,15 +311,15 @@ impl Btf {
         let rest = strings
             .get((offset - self.first_str) as usize..)
             .filter(|r| !r.is_empty())
-            .ok_or(BtfError::StringOutOfBounds {
+            .ok_or_else(|| BtfError::StringOutOfBounds {
                 offset,
                 str_len: self.first_str as usize + strings.len(),
             })?;
-        let end = rest
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or(BtfError::StringNotTerminated { offset })?;
-        Ok(rest.get(..end).unwrap_or(&[]))
+        // `CStr` finds the NUL with the standard library's word-at-a-time search.
+        match std::ffi::CStr::from_bytes_until_nul(rest) {
+            Ok(c) => Ok(c.to_bytes()),
+            Err(_) => Err(BtfError::StringNotTerminated { offset }),
+        }
     }
 
     /// The string at `offset` in the string section (a type, member, file or line name).
@@ -347,8 +350,12 @@ impl Btf {
         }
         let off = self.check_id(id)?;
         let t = self.types();
-        let word =
-            |i: usize| read_u32(t, off + 4 * i).ok_or(BtfError::TypeTruncated { id, offset: off });
+        // A `match`, not `ok_or`: the error is built only when it is one (this runs for
+        // every lookup, and an unused `BtfError` still costs its drop).
+        let word = |i: usize| match read_u32(t, off + 4 * i) {
+            Some(w) => Ok(w),
+            None => Err(BtfError::TypeTruncated { id, offset: off }),
+        };
         Ok(RawType {
             name_off: word(0)?,
             info: word(1)?,
@@ -399,7 +406,7 @@ impl Btf {
         let t = self.types();
         let extra = off + BTF_TYPE_LEN;
         let truncated = BtfError::TypeTruncated { id, offset: off };
-        let word = |i: usize| read_u32(t, extra + 4 * i).ok_or(truncated.clone());
+        let word = |i: usize| read_u32(t, extra + 4 * i).ok_or_else(|| truncated.clone());
         let vlen = raw.vlen() as usize;
         let kflag = raw.kind_flag();
         let st = raw.size_or_type;
@@ -532,6 +539,53 @@ impl Btf {
             name_off: raw.name_off,
             name,
             body,
+        })
+    }
+
+    /// The type ids type `id` refers to (members', parameters', an array's element and
+    /// index, a pointer's or typedef's target...), read in place: no name is decoded
+    /// (libbpf's `btf_type_visit_type_ids`). A DECL_TAG's target is included.
+    pub fn type_refs(&self, id: u32) -> Result<Vec<u32>, BtfError> {
+        if id == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(base) = self.base_for(id) {
+            return base.type_refs(id);
+        }
+        let off = self.check_id(id)?;
+        let raw = self.raw(id)?;
+        let t = self.types();
+        let extra = off + BTF_TYPE_LEN;
+        let word = |i: usize| {
+            read_u32(t, extra + 4 * i).ok_or(BtfError::TypeTruncated { id, offset: off })
+        };
+        let vlen = raw.vlen() as usize;
+        let st = raw.size_or_type;
+        // (record size in words, index of the type id in it) of each vlen entry.
+        let every = |stride: usize, at: usize| -> Result<Vec<u32>, BtfError> {
+            (0..vlen).map(|i| word(stride * i + at)).collect()
+        };
+        Ok(match self.kind(id)? {
+            Kind::Void | Kind::Int | Kind::Enum | Kind::Enum64 | Kind::Fwd | Kind::Float => {
+                Vec::new()
+            }
+            Kind::Ptr
+            | Kind::Typedef
+            | Kind::Volatile
+            | Kind::Const
+            | Kind::Restrict
+            | Kind::TypeTag
+            | Kind::Func
+            | Kind::Var
+            | Kind::DeclTag => vec![st],
+            Kind::Array => vec![word(0)?, word(1)?],
+            Kind::Struct | Kind::Union => every(3, 1)?,
+            Kind::FuncProto => {
+                let mut ids = vec![st];
+                ids.extend(every(2, 1)?);
+                ids
+            }
+            Kind::Datasec => every(3, 0)?,
         })
     }
 

@@ -1191,3 +1191,24 @@ fn split_btf_bounds() {
     assert_eq!(top_btf.find_by_name_kind("u8_t", Kind::Typedef), Ok(3));
     assert_eq!(top_btf.resolve_size(3), Ok(1));
 }
+
+#[test]
+fn type_refs_lists_what_each_kind_refers_to_without_names() {
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, BTF_INT_SIGNED); // 1
+    let ptr = b.add_ptr(int); // 2
+    let arr = b.add_array(ptr, int, 3); // 3
+    let s = b.add_struct("s", 32, &[("a", int, 0, 0), ("b", arr, 64, 0)]); // 4
+    let proto = b.add_func_proto(ptr, &[("x", s), ("", 0)]); // 5
+    let var = b.add_var("v", s, BTF_VAR_GLOBAL_ALLOCATED); // 6
+    b.add_datasec(".data", 32, &[(var, 0, 32)]); // 7
+    let btf = Btf::parse(b.build()).unwrap();
+    assert_eq!(btf.type_refs(int).unwrap(), Vec::<u32>::new());
+    assert_eq!(btf.type_refs(ptr).unwrap(), [int]);
+    assert_eq!(btf.type_refs(arr).unwrap(), [ptr, int]);
+    assert_eq!(btf.type_refs(s).unwrap(), [int, arr]);
+    assert_eq!(btf.type_refs(proto).unwrap(), [ptr, s, 0]);
+    assert_eq!(btf.type_refs(var).unwrap(), [s]);
+    assert_eq!(btf.type_refs(7).unwrap(), [var]);
+    assert!(btf.type_refs(8).is_err());
+}

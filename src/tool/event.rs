@@ -1,5 +1,7 @@
 //! tcpconnect's event, `struct data_t` of `bpf/main.bpf.c`, and count mode's
-//! `struct flow_key`, as `#[repr(C)]` Rust types that mirror them field for field.
+//! `struct flow_key`, as `#[repr(C)]` Rust types that mirror them field for field:
+//! generated from the object's BTF into [`super::main_bpf`] (`cargo run --example
+//! gen_rust -- bpf/main.bpf.o`), never written by hand.
 //!
 //! ABI: the C structs are the contract. The Rust types list their fields with
 //! `offset_of!` ([`Pod::shape`]), and [`EventLayout::check`] compares them with the
@@ -26,7 +28,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ebpf_loader::btf::layout::{self, LayoutError};
 use ebpf_loader::btf::{Btf, Kind};
 use ebpf_loader::perf;
-use ebpf_loader::pod::{Field, Pod, Shape, SizeError};
+use ebpf_loader::pod::{Pod, Shape, SizeError};
 
 /// `TASK_COMM_LEN`.
 pub const COMM_LEN: usize = 16;
@@ -34,61 +36,10 @@ pub const COMM_LEN: usize = 16;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 
-/// `struct data_t` of `bpf/main.bpf.c`, with the container fields.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DataT {
-    pub comm: [u8; COMM_LEN],
-    pub pid: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub loginuid: u32,
-    pub family: u8,
-    pub proto: u8,
-    pub sport: u16,
-    pub dport: u16,
-    /// C's hole before `saddr` (a `u32` starts at a multiple of 4), made a field.
-    pub _hole: [u8; 2],
-    pub saddr: [u8; 4],
-    /// `struct in6_addr`, as its 16 bytes.
-    pub saddr6: [u8; 16],
-    pub daddr: [u8; 4],
-    pub daddr6: [u8; 16],
-    pub thesource: u8,
-    pub __pad: [u8; 7],
-    pub cgroup_id: u64,
-    pub mntns: u32,
-    pub netns: u32,
-}
-
-// SAFETY: repr(C); integers and byte arrays only, every bit pattern valid; C's one hole
-// (bytes 38..40) is the field `_hole`, and 104 bytes leave no tail padding.
-unsafe impl Pod for DataT {
-    fn shape() -> Shape {
-        Shape::Struct {
-            fields: vec![
-                Field::of::<[u8; COMM_LEN]>("comm", offset_of!(DataT, comm)),
-                Field::of::<u32>("pid", offset_of!(DataT, pid)),
-                Field::of::<u32>("uid", offset_of!(DataT, uid)),
-                Field::of::<u32>("gid", offset_of!(DataT, gid)),
-                Field::of::<u32>("loginuid", offset_of!(DataT, loginuid)),
-                Field::of::<u8>("family", offset_of!(DataT, family)),
-                Field::of::<u8>("proto", offset_of!(DataT, proto)),
-                Field::of::<u16>("sport", offset_of!(DataT, sport)),
-                Field::of::<u16>("dport", offset_of!(DataT, dport)),
-                Field::of::<[u8; 4]>("saddr", offset_of!(DataT, saddr)),
-                Field::of::<[u8; 16]>("saddr6", offset_of!(DataT, saddr6)),
-                Field::of::<[u8; 4]>("daddr", offset_of!(DataT, daddr)),
-                Field::of::<[u8; 16]>("daddr6", offset_of!(DataT, daddr6)),
-                Field::of::<u8>("thesource", offset_of!(DataT, thesource)),
-                Field::of::<[u8; 7]>("__pad", offset_of!(DataT, __pad)),
-                Field::of::<u64>("cgroup_id", offset_of!(DataT, cgroup_id)),
-                Field::of::<u32>("mntns", offset_of!(DataT, mntns)),
-                Field::of::<u32>("netns", offset_of!(DataT, netns)),
-            ],
-        }
-    }
-}
+/// `struct data_t` of `bpf/main.bpf.c`, with the container fields, and `struct
+/// flow_key`, the key of the `counts` map: generated from the object's BTF
+/// ([`super::main_bpf`]), with their size and offsets asserted at compile time.
+pub use super::main_bpf::{DataT, FlowKey};
 
 /// `struct data_t` in the seed's layout: [`DataT`] up to `thesource`, 84 bytes.
 #[repr(C)]
@@ -124,32 +75,6 @@ unsafe impl Pod for SeedDataT {
         let end = offset_of!(SeedDataT, _tail);
         Shape::Struct {
             fields: fields.into_iter().filter(|f| f.offset < end).collect(),
-        }
-    }
-}
-
-/// `struct flow_key` of `bpf/main.bpf.c`: the key of the `counts` map.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FlowKey {
-    pub saddr: [u8; 16],
-    pub daddr: [u8; 16],
-    pub dport: u16,
-    pub family: u8,
-    pub pad: u8,
-}
-
-// SAFETY: repr(C); integers and byte arrays only; 36 bytes with no hole.
-unsafe impl Pod for FlowKey {
-    fn shape() -> Shape {
-        Shape::Struct {
-            fields: vec![
-                Field::of::<[u8; 16]>("saddr", offset_of!(FlowKey, saddr)),
-                Field::of::<[u8; 16]>("daddr", offset_of!(FlowKey, daddr)),
-                Field::of::<u16>("dport", offset_of!(FlowKey, dport)),
-                Field::of::<u8>("family", offset_of!(FlowKey, family)),
-                Field::of::<u8>("pad", offset_of!(FlowKey, pad)),
-            ],
         }
     }
 }
@@ -332,12 +257,13 @@ impl ConnectEvent {
         }
     }
 
-    /// The event a [`DataT`] tells.
+    /// The event a [`DataT`] tells. Its IPv4 addresses are `u32`s in network byte
+    /// order: their bytes in memory are the address's.
     pub fn from_data(data: &DataT) -> Result<ConnectEvent, EventError> {
         let (family, saddr, daddr) = addresses(
             data.family,
-            (data.saddr, data.daddr),
-            (data.saddr6, data.daddr6),
+            (data.saddr.to_ne_bytes(), data.daddr.to_ne_bytes()),
+            (data.saddr6.in6_u.bytes, data.daddr6.in6_u.bytes),
         )?;
         Ok(ConnectEvent {
             comm: comm(&data.comm),
@@ -462,11 +388,11 @@ pub(crate) mod tests {
         data.proto = 6;
         (data.sport, data.dport) = ports;
         if family == AF_INET6 {
-            data.saddr6.copy_from_slice(saddr);
-            data.daddr6.copy_from_slice(daddr);
+            data.saddr6.in6_u.bytes.copy_from_slice(saddr);
+            data.daddr6.in6_u.bytes.copy_from_slice(daddr);
         } else {
-            data.saddr.copy_from_slice(saddr);
-            data.daddr.copy_from_slice(daddr);
+            data.saddr = u32::from_ne_bytes(saddr.try_into().unwrap());
+            data.daddr = u32::from_ne_bytes(daddr.try_into().unwrap());
         }
         data.thesource = 1;
         data
@@ -548,7 +474,7 @@ pub(crate) mod tests {
         );
         assert_eq!(
             std::error::Error::source(&error).unwrap().to_string(),
-            "tcpconnect::tool::event::DataT does not match STRUCT 'data_t': field dport: at \
+            "tcpconnect::tool::main_bpf::DataT does not match STRUCT 'data_t': field dport: at \
              byte 38 in the object's BTF, at byte 36 in Rust"
         );
     }
@@ -645,7 +571,7 @@ pub(crate) mod tests {
         let short = ConnectEvent::read(&raw[..88], EventLayout::Containers).unwrap_err();
         assert_eq!(
             short.to_string(),
-            "event: a record of 88 bytes is shorter than tcpconnect::tool::event::DataT \
+            "event: a record of 88 bytes is shorter than tcpconnect::tool::main_bpf::DataT \
              (104 bytes)"
         );
         // The new layout read as the seed's: longer than the kernel's padding.

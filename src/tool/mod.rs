@@ -5,7 +5,8 @@
 //! | [`cli`] | the command line |
 //! | [`trace`] | the pipeline in order: parse, configure, load, attach, read until stopped |
 //! | [`tour`] | `--verbose`: what each step of the pipeline did, on stderr |
-//! | [`event`] | `struct data_t` and `struct flow_key` as `Pod` types, checked against the object's BTF |
+//! | [`main_bpf`] | the Rust types of `bpf/main.bpf.o`, generated from its BTF (`cargo run --example gen_rust -- bpf/main.bpf.o`); `tests/all` fails when it is stale |
+//! | [`event`] | `struct data_t` and `struct flow_key` (from [`main_bpf`]) decoded, checked against the object's BTF |
 //! | [`print`](mod@print) | BCC's columns and JSON lines, on stdout |
 //! | [`count`] | count mode: the `counts` map read and printed as a table |
 //! | [`container`] | which container a cgroup id names: its path, runtime, id, pod |
@@ -20,6 +21,11 @@ pub mod cli;
 pub mod container;
 pub mod count;
 pub mod event;
+// Generated: formatted as the generator writes it (tests/all compares it byte for byte),
+// and with accessors the tool does not call.
+#[rustfmt::skip]
+#[allow(dead_code)]
+pub mod main_bpf;
 pub mod features;
 pub mod inspect;
 pub mod print;

@@ -22,6 +22,7 @@ type Body = fn(&[u8]);
 
 /// Each fuzz target and its body.
 const BODIES: &[(&str, Body)] = &[
+    ("btf_dump", bodies::btf_dump),
     ("btf_parse", bodies::btf_parse),
     ("btf_split", bodies::btf_split),
     ("executable", bodies::executable),
