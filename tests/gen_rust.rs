@@ -142,6 +142,6 @@ fn tcpconnects_committed_types_are_what_gen_rust_makes_of_its_object() {
     assert!(
         generated == committed,
         "src/tool/main_bpf.rs is stale: run \
-         `cargo run --example gen_rust -- bpf/main.bpf.o > src/tool/main_bpf.rs` and commit it"
+         `cargo run --bin ebpf-loader -- gen rust bpf/main.bpf.o > src/tool/main_bpf.rs` and commit it"
     );
 }

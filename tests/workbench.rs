@@ -39,6 +39,14 @@ fn every_subcommand_has_help_with_an_example() {
             "ebpf-loader map dump /sys/fs/bpf/counts",
         ),
         (&["features", "--help"], "ebpf-loader features --json"),
+        (
+            &["btf", "dump", "--help"],
+            "ebpf-loader btf dump --type task_struct",
+        ),
+        (
+            &["gen", "rust", "--help"],
+            "ebpf-loader gen rust prog.bpf.o",
+        ),
     ] {
         let (code, stdout, stderr) = run(args);
         assert_eq!(code, 0, "{args:?}: {stderr}");
@@ -730,4 +738,28 @@ fn load_help_lists_the_target_syntax_of_every_kind() {
     ] {
         assert!(stdout.contains(text), "{text}: {stdout}");
     }
+}
+
+#[test]
+fn btf_dump_and_gen_rust_write_what_the_library_generates() {
+    // gen rust of the tool's object is the committed src/tool/main_bpf.rs, byte for byte.
+    let object = concat!(env!("CARGO_MANIFEST_DIR"), "/bpf/main.bpf.o");
+    let (code, stdout, stderr) = run(&["gen", "rust", object]);
+    assert_eq!(code, 0, "{stderr}");
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/tool/main_bpf.rs"))
+            .unwrap();
+    assert_eq!(stdout, committed);
+    // btf dump --type of the object's own BTF: that struct, whole, in bpftool's form.
+    let (code, stdout, stderr) = run(&["btf", "dump", object, "--type", "flow_key"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("#ifndef __VMLINUX_H__\n"), "{stdout}");
+    assert!(stdout.contains("struct flow_key {\n"), "{stdout}");
+    // A type that is not there: one line, exit 1.
+    let (code, stdout, stderr) = run(&["btf", "dump", object, "--type", "no_such_type"]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        format!("ebpf-loader: btf dump of {object}: no type named 'no_such_type' in the BTF\n")
+    );
 }

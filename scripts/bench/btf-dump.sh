@@ -2,8 +2,8 @@
 # `btf dump` of this host's kernel BTF as a C header, ours beside bpftool's, in one run
 # (BENCHMARKS.md, "btf dump"): RUNS runs each, taking turns, to /dev/null; the median of
 # wall time, user and system CPU, and peak RSS (/usr/bin/time). Ours is the library's
-# `btf::dump_c::header` driven by `examples/btf_dump.rs`, built as `cargo build --release`
-# builds (opt-level "z", LTO), until the workbench binary has the subcommand. First the
+# `btf::dump_c::header` through the workbench, `ebpf-loader btf dump`, built by
+# `cargo build --release` (opt-level "z", LTO). First the
 # two headers are compared (they differ only by `mode(byte)` on one-byte enums).
 # usage: scripts/bench/btf-dump.sh [RUNS]
 set -euo pipefail
@@ -12,12 +12,12 @@ runs=${1:-20}
 vmlinux=/sys/kernel/btf/vmlinux
 [ -x /usr/bin/time ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
 command -v bpftool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftool >/dev/null; }
-cargo build -q --release --example btf_dump
-ours=target/release/examples/btf_dump
+cargo build -q --release --bin ebpf-loader
+ours() { target/release/ebpf-loader btf dump "$@"; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$ours" "$vmlinux" >"$work/ours.h"
+ours "$vmlinux" >"$work/ours.h"
 bpftool btf dump file "$vmlinux" format c >"$work/bpftool.h"
 strip_mode() { sed 's/ __attribute__((mode(byte)))//' "$1"; }
 if cmp -s <(strip_mode "$work/ours.h") <(strip_mode "$work/bpftool.h"); then
@@ -28,7 +28,7 @@ fi
 
 echo "machine: $(nproc) CPUs, $(uname -r), $(bpftool version | head -1), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$runs"); do
-    /usr/bin/time -f "%e %U %S %M" -a -o "$work/ours.t" "$ours" "$vmlinux" >/dev/null
+    /usr/bin/time -f "%e %U %S %M" -a -o "$work/ours.t" target/release/ebpf-loader btf dump "$vmlinux" >/dev/null
     /usr/bin/time -f "%e %U %S %M" -a -o "$work/bpftool.t" bpftool btf dump file "$vmlinux" format c >/dev/null
 done
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

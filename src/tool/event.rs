@@ -1,7 +1,7 @@
 //! tcpconnect's event, `struct data_t` of `bpf/main.bpf.c`, and count mode's
 //! `struct flow_key`, as `#[repr(C)]` Rust types that mirror them field for field:
-//! generated from the object's BTF into [`super::main_bpf`] (`cargo run --example
-//! gen_rust -- bpf/main.bpf.o`), never written by hand.
+//! generated from the object's BTF into [`super::main_bpf`] (`ebpf-loader gen rust
+//! bpf/main.bpf.o`), never written by hand.
 //!
 //! ABI: the C structs are the contract. The Rust types list their fields with
 //! `offset_of!` ([`Pod::shape`]), and [`EventLayout::check`] compares them with the

@@ -5,7 +5,7 @@
 //! | [`cli`] | the command line |
 //! | [`trace`] | the pipeline in order: parse, configure, load, attach, read until stopped |
 //! | [`tour`] | `--verbose`: what each step of the pipeline did, on stderr |
-//! | [`main_bpf`] | the Rust types of `bpf/main.bpf.o`, generated from its BTF (`cargo run --example gen_rust -- bpf/main.bpf.o`); `tests/all` fails when it is stale |
+//! | [`main_bpf`] | the Rust types of `bpf/main.bpf.o`, generated from its BTF (`ebpf-loader gen rust bpf/main.bpf.o`); `tests/all` fails when it is stale |
 //! | [`event`] | `struct data_t` and `struct flow_key` (from [`main_bpf`]) decoded, checked against the object's BTF |
 //! | [`print`](mod@print) | BCC's columns and JSON lines, on stdout |
 //! | [`count`] | count mode: the `counts` map read and printed as a table |

@@ -15,6 +15,8 @@ Examples:
   ebpf-loader load prog.bpf.o --attach       attach, print each record decoded through BTF
   ebpf-loader map dump /sys/fs/bpf/counts    a pinned map's keys and values through its BTF
   ebpf-loader features                       what this kernel offers, probed
+  ebpf-loader btf dump > vmlinux.h           this kernel's types as a C header
+  ebpf-loader gen rust prog.bpf.o > prog.rs  Rust types and accessors for an object
 
 Exit status: 0 on success; 1 when a program was refused or could not be attached, or the
 command could not run (the reason is on stderr, one line); 2 for a bad command line.";
@@ -72,6 +74,21 @@ Examples:
   ebpf-loader map dump /sys/fs/bpf/counts --json   a JSON array, as bpftool -j map dump's
                                                    \"formatted\" field";
 
+const BTF_DUMP_EXAMPLES: &str = "\
+Examples:
+  ebpf-loader btf dump > vmlinux.h                     this kernel's types, as bpftool's
+                                                       `btf dump file ... format c` writes them
+  ebpf-loader btf dump --type task_struct --type sock  those types and what they need
+  ebpf-loader btf dump prog.bpf.o                      an object's own types (its .BTF)
+  ebpf-loader btf dump 5.10.btf                        raw BTF of another kernel";
+
+const GEN_RUST_EXAMPLES: &str = "\
+Examples:
+  ebpf-loader gen rust prog.bpf.o > src/prog_bpf.rs
+      #[repr(C)] types for the object's map keys and values, globals and named structs
+      (padding explicit, unsafe impl Pod, size and offset assertions at compile time), and
+      a typed accessor for each map (Maps::NAME(&object)) and global (Globals::...)";
+
 const FEATURES_EXAMPLES: &str = "\
 Examples:
   ebpf-loader features           the probe report, one line per feature
@@ -99,6 +116,18 @@ pub enum Command {
         pin: PathBuf,
         /// `--json`.
         json: bool,
+    },
+    /// `btf dump [FILE] [--type NAME]...`.
+    BtfDump {
+        /// The BTF: raw, an object's `.BTF`, or (default) the running kernel's.
+        file: Option<PathBuf>,
+        /// `--type NAME`: only those types and what they need.
+        types: Vec<String>,
+    },
+    /// `gen rust OBJECT`.
+    GenRust {
+        /// The object file.
+        object: PathBuf,
     },
     /// `features [--json]`.
     Features {
@@ -306,6 +335,43 @@ fn map() -> clap::Command {
         .subcommand(dump)
 }
 
+fn btf() -> clap::Command {
+    let dump = clap::Command::new("dump")
+        .about("Write BTF as a C header (vmlinux.h), as bpftool btf dump ... format c")
+        .after_help(BTF_DUMP_EXAMPLES)
+        .arg(
+            Arg::new("file")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .help("Raw BTF, or an ELF object's .BTF (default: /sys/kernel/btf/vmlinux)"),
+        )
+        .arg(
+            value(
+                "type",
+                "NAME",
+                "Only this type and what it needs (repeatable)",
+            )
+            .action(ArgAction::Append),
+        );
+    clap::Command::new("btf")
+        .about("BTF as C")
+        .after_help(BTF_DUMP_EXAMPLES)
+        .subcommand_required(true)
+        .subcommand(dump)
+}
+
+fn gen() -> clap::Command {
+    let rust = clap::Command::new("rust")
+        .about("Write Rust types and typed accessors for an object's maps, globals and structs")
+        .after_help(GEN_RUST_EXAMPLES)
+        .arg(object_arg());
+    clap::Command::new("gen")
+        .about("Source generated from an object's BTF")
+        .after_help(GEN_RUST_EXAMPLES)
+        .subcommand_required(true)
+        .subcommand(rust)
+}
+
 fn features() -> clap::Command {
     clap::Command::new("features")
         .about("What this kernel offers, probed: the whole report")
@@ -313,8 +379,7 @@ fn features() -> clap::Command {
         .arg(flag("json", "One JSON object"))
 }
 
-/// The command line's definition. The subcommands, in the order `--help` lists them; the
-/// BTF commands (`btf dump`, `gen rust`) join this list when they land.
+/// The command line's definition. The subcommands, in the order `--help` lists them.
 pub fn command() -> clap::Command {
     clap::Command::new("ebpf-loader")
         .version(env!("CARGO_PKG_VERSION"))
@@ -328,6 +393,8 @@ pub fn command() -> clap::Command {
         .subcommand(inspect())
         .subcommand(load())
         .subcommand(map())
+        .subcommand(btf())
+        .subcommand(gen())
         .subcommand(features())
 }
 
@@ -374,6 +441,19 @@ fn from_matches(matches: &ArgMatches) -> Command {
                 json: dump.is_some_and(|d| d.get_flag("json")),
             }
         }
+        Some(("btf", m)) => {
+            let dump = m.subcommand_matches("dump");
+            Command::BtfDump {
+                file: dump.and_then(|d| d.get_one::<PathBuf>("file").cloned()),
+                types: dump.map(|d| strings(d, "type")).unwrap_or_default(),
+            }
+        }
+        Some(("gen", m)) => Command::GenRust {
+            object: m
+                .subcommand_matches("rust")
+                .and_then(|r| r.get_one::<PathBuf>("object").cloned())
+                .unwrap_or_default(),
+        },
         _ => Command::Features {
             json: matches
                 .subcommand_matches("features")

@@ -10,11 +10,13 @@
 //! | [`run`] | `load --attach`: attach every program, read every record |
 //! | [`records`] | which BTF type a map's records are, and their printing |
 //! | [`dump`] | `map dump`, and `load --attach --dump-maps`: keys and values through BTF |
+//! | [`gen`] | `btf dump` (a C header) and `gen rust` (Rust types), from BTF |
 //! | `tour` | `-v`: tcpconnect's tour of the loading steps (`src/tool/tour.rs`, shared) |
 //! | `features` | `features`: the probe report (`src/tool/features.rs`, shared) |
 
 mod cli;
 mod dump;
+mod gen;
 mod load;
 mod records;
 mod run;
@@ -70,6 +72,8 @@ fn run(command: &Command) -> Result<bool> {
         Command::Load(request) if request.attach => run::run(request),
         Command::Load(request) => load::run(request),
         Command::MapDump { pin, json } => dump::pinned(pin, *json).map(|()| true),
+        Command::BtfDump { file, types } => gen::btf_dump(file.as_deref(), types).map(|()| true),
+        Command::GenRust { object } => gen::gen_rust(object).map(|()| true),
         Command::Features { json } => features::run(*json).map(|()| true),
     }
 }
