@@ -178,7 +178,16 @@ fn congestion_control_round_trip(bytes: &[u8], variant: &str, via: Via) {
     let error = set_congestion(tcp_socket().as_raw_fd(), &name).unwrap_err();
     assert_eq!(error.raw_os_error(), Some(libc::ENOENT), "{error}");
 
-    let link = attach::struct_ops::register(&object, "test_ca").unwrap_or_else(|e| panic!("{e}"));
+    let link = match attach::struct_ops::register(&object, "test_ca") {
+        Ok(link) => link,
+        // ENOTSUPP (524): the kernel cannot make the BPF trampoline each callback runs
+        // through (arm64 before 6.0: the 5.10 arm64 guest). Everything else is a failure.
+        Err(attach::AttachError::Sys { error, .. }) if error.errno == 524 => {
+            eprintln!("skipped: this kernel has no BPF trampolines for struct_ops ({error})");
+            return;
+        }
+        Err(e) => panic!("{e}: {:?}", std::error::Error::source(&e)),
+    };
     assert_eq!(
         link.method(),
         AttachMethod {

@@ -123,24 +123,9 @@ pub fn printable_comm(comm: &[u8]) -> String {
     out
 }
 
-/// Appends `text` to `out` as a JSON string, quotes included (RFC 8259, section 7).
-pub fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+/// Appends `text` to `out` as a JSON string, quotes included (RFC 8259, section 7): the
+/// library's, which its BTF value printer uses too.
+pub use ebpf_loader::btf::value::push_json_string;
 
 /// One event as a JSON object on one line. `comm` is the name as UTF-8 (bytes that are
 /// not UTF-8 become U+FFFD); `comm_hex` has the exact bytes. The container fields
