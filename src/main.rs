@@ -1,7 +1,7 @@
 //! tcpconnect: every outgoing TCP connection, IPv4 and IPv6, through the loader in this
 //! crate (`ebpf_loader`), using its public API only. The pipeline is in
-//! [`tool::trace`]; `--verbose` narrates it ([`tool::tour`]), and docs/pipeline.md walks
-//! through the same steps with that output.
+//! [`tool::trace`]; `--verbose` narrates it ([`tool::tour`]), and the book (docs/README.md,
+//! a chapter per step) walks through the same steps with that output.
 
 mod tool;
 
