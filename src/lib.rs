@@ -18,26 +18,26 @@
 //! `attach` takes a loaded [`load::Program`]); `tests/architecture.rs` checks it
 //! (`docs/architecture.md`, "Layers").
 //!
-//! Reading order, the pipeline's:
-//! 0. [`arch`]: what differs between CPUs (the registers a probe sees, the syscall
-//!    wrappers' prefix, USDT argument syntax), one file per architecture;
-//! 1. [`uapi`]: the kernel's numbers (map, program and attach types, flags);
-//! 2. [`insn`]: the 8-byte instruction, and [`insn::disasm`] to read it; [`pod`]: plain
-//!    data, the Rust types that are the bytes of C types (checked by [`btf::layout`]);
+//! Reading order, the pipeline's (the book, `docs/README.md`, walks it with real output;
+//! the layers above are the order of imports, not of reading):
+//! 1. [`elf`]: the object file as an [`elf::ObjectSpec`] (sections, maps, programs, globals);
+//!    [`inspect`] tells the whole of it for any object, as text;
+//! 2. [`elf::reloc`]: a program linked with its subprograms and its map references
+//!    relocated; [`insn`] is the 8-byte instruction they rewrite ([`insn::disasm`] to
+//!    read it);
 //! 3. [`btf`]: types (`.BTF`), their annotations (`.BTF.ext`), the kernel's own BTF, and
-//!    CO-RE ([`btf::core`]);
-//! 4. [`elf`]: the object file as an [`elf::ObjectSpec`]; [`elf::reloc`] links and
-//!    relocates a program; the executables uprobes and USDT name ([`elf::target`],
-//!    [`elf::usdt`]); [`inspect`]: the whole of it told for any object, as text;
-//! 5. [`features`]: what the running kernel offers, probed (and the memlock limit raised
-//!    where the kernel still charges it);
-//! 6. [`load`]: maps, BTF and programs made into kernel objects, as [`load::Map`] and
-//!    [`load::Program`] handles;
-//! 7. [`attach`]: one file per way of attaching (kprobes, tracepoints, raw tracepoints,
-//!    BTF targets, iterators, uprobes, USDT, perf events, tc, sockets), each taking a
-//!    loaded program and giving an [`attach::Link`];
-//! 8. [`perf`] and [`ringbuf`]: the rings the programs write records into, and
+//!    CO-RE ([`btf::core`]), which fits field offsets to the running kernel;
+//! 4. [`load`]: maps, BTF and programs made into kernel objects, as [`load::Map`] and
+//!    [`load::Program`] handles ([`features`]: what the running kernel offers, probed);
+//! 5. [`attach`]: one file per way of attaching, each taking a loaded program and giving
+//!    an [`attach::Link`];
+//! 6. [`perf`] and [`ringbuf`]: the rings the programs write records into, and
 //!    [`records`], one reader for either.
+//!
+//! Met on the way, read when needed: [`uapi`] (the kernel's numbers), [`pod`] (Rust types
+//! that are the bytes of C types, checked by [`btf::layout`]), [`arch`] (what differs
+//! between CPUs). Skipped on a first reading: USDT ([`elf::usdt`], [`attach::usdt`]),
+//! netlink and tc, kconfig and gzip, externs, kernel modules' BTF, struct_ops.
 //!
 //! ```no_run
 //! use ebpf_loader::{elf::ObjectSpec, load::{HashMap, LoadOptions, Object, PerfEventArray}};
