@@ -20,6 +20,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
+use super::AttachError;
 use crate::syscall::{self, SysError};
 
 pub(crate) const RTM_NEWLINK: u16 = 16;
@@ -545,6 +546,36 @@ pub(crate) fn parse_tc_object(payload: &[u8]) -> Result<TcObject, Malformed> {
         }
     }
     Ok(object)
+}
+
+/// A failed rtnetlink request as the attach error of `target` (tc's and XDP's): the
+/// socket's own system call, the kernel's refusal with its errno and extended ack, or a
+/// reply that could not be read.
+pub(crate) fn netlink_error(target: &str, op: &'static str, failure: Failure) -> AttachError {
+    match failure {
+        Failure::Sys(error) => AttachError::Sys {
+            target: target.to_string(),
+            error,
+        },
+        Failure::Refused { errno, message } => AttachError::Netlink {
+            target: target.to_string(),
+            error: SysError::new(op, errno),
+            message,
+        },
+        Failure::Malformed(Malformed(reason)) => AttachError::NetlinkReply {
+            target: target.to_string(),
+            request: op,
+            reason,
+        },
+    }
+}
+
+/// An rtnetlink socket for attaching to `target`.
+pub(crate) fn open_socket(target: &str) -> Result<Socket, AttachError> {
+    Socket::open().map_err(|error| AttachError::Sys {
+        target: target.to_string(),
+        error,
+    })
 }
 
 /// What a request came to.

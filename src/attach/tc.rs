@@ -9,14 +9,14 @@
 //! `attach::netlink`). Interface names to indices: `if_nametoindex(3)`.
 
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::Mutex;
 
 use super::link::Owned;
-use super::netlink::{self, Failure, Socket};
+use super::netlink::{self, netlink_error, open_socket, Failure, Socket};
 use super::{AttachError, AttachMethod, AttachOptions, Link, Probe, Via};
 use crate::load::Program;
-use crate::syscall::{self, SysError};
+use crate::syscall;
 use crate::uapi::AttachType;
 
 /// Which way of the interface's traffic the program sees.
@@ -145,32 +145,6 @@ impl Drop for FilterGuard {
 fn current_netns() -> u64 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/thread-self/ns/net").map_or(0, |m| m.ino())
-}
-
-fn netlink_error(target: &str, op: &'static str, failure: Failure) -> AttachError {
-    match failure {
-        Failure::Sys(error) => AttachError::Sys {
-            target: target.to_string(),
-            error,
-        },
-        Failure::Refused { errno, message } => AttachError::Netlink {
-            target: target.to_string(),
-            error: SysError::new(op, errno),
-            message,
-        },
-        Failure::Malformed(netlink::Malformed(reason)) => AttachError::NetlinkReply {
-            target: target.to_string(),
-            request: op,
-            reason,
-        },
-    }
-}
-
-fn open_socket(target: &str) -> Result<Socket, AttachError> {
-    Socket::open().map_err(|error| AttachError::Sys {
-        target: target.to_string(),
-        error,
-    })
 }
 
 /// The clsact qdiscs this process attaches filters to, by network namespace and interface:
@@ -388,7 +362,19 @@ pub fn attach(
             Err(error) => return Err(AttachError::Sys { target, error }),
         }
     }
+    attach_filter(prog, prog_name, ifindex, direction, target)
+}
 
+/// The way before TCX: the interface's clsact qdisc (made if missing, counted per
+/// namespace and interface in [`CLSACT_USERS`]), then a `bpf` filter on it in direct-action
+/// mode, as `tc filter add dev IF DIRECTION bpf da` does.
+fn attach_filter(
+    prog: BorrowedFd<'_>,
+    prog_name: &str,
+    ifindex: u32,
+    direction: TcDirection,
+    target: String,
+) -> Result<Link, AttachError> {
     let mut socket = open_socket(&target)?;
     let netns = current_netns();
     let mut users = clsact_users();
@@ -405,44 +391,15 @@ pub fn attach(
             }
             Err(failure) => return Err(netlink_error(&target, "RTM_NEWQDISC", failure)),
         };
-    // As libbpf names it: NAME:[ID], so that `tc filter show` tells which program it is.
-    let name = match syscall::prog_info(prog) {
-        Ok(info) => format!("{prog_name}:[{}]", info.id),
-        Err(_) => prog_name.to_string(),
-    };
-    let seq = socket.next_seq();
-    let request = netlink::add_bpf_filter(
-        ifindex as i32,
-        direction.parent(),
-        0,
-        0,
-        prog.as_raw_fd(),
-        &name,
-        seq,
-    );
-    let echoed = socket.request(&request, seq);
-    let messages = match echoed {
-        Ok(messages) => messages,
-        Err(failure) => {
-            let error = netlink_error(&target, "RTM_NEWTFILTER", failure);
+    let echo = match add_filter(&mut socket, prog, prog_name, ifindex, direction, &target) {
+        Ok(echo) => echo,
+        Err(error) => {
             if created_now {
                 let seq = socket.next_seq();
                 let _ = socket.request(&netlink::delete_clsact(ifindex as i32, seq), seq);
             }
             return Err(error);
         }
-    };
-    // The echo: the filter with the priority and handle the kernel chose.
-    let echo = messages
-        .iter()
-        .filter(|m| m.msg_type == netlink::RTM_NEWTFILTER)
-        .find_map(|m| netlink::parse_tc_object(&m.payload).ok());
-    let Some(echo) = echo else {
-        return Err(AttachError::NetlinkReply {
-            target,
-            request: "RTM_NEWTFILTER",
-            reason: "the kernel did not echo the filter it added (NLM_F_ECHO)".into(),
-        });
     };
     match known {
         Some(i) => {
@@ -481,6 +438,45 @@ pub fn attach(
         kprobe: None,
         owned: Some(Owned::TcFilter(guard)),
     })
+}
+
+/// `RTM_NEWTFILTER` of a `bpf` filter running `prog`, named as libbpf names it
+/// (`NAME:[ID]`, so that `tc filter show` tells which program it is), with `NLM_F_ECHO`:
+/// the echo is the filter with the priority and handle the kernel chose.
+fn add_filter(
+    socket: &mut Socket,
+    prog: BorrowedFd<'_>,
+    prog_name: &str,
+    ifindex: u32,
+    direction: TcDirection,
+    target: &str,
+) -> Result<netlink::TcObject, AttachError> {
+    let name = match syscall::prog_info(prog) {
+        Ok(info) => format!("{prog_name}:[{}]", info.id),
+        Err(_) => prog_name.to_string(),
+    };
+    let seq = socket.next_seq();
+    let request = netlink::add_bpf_filter(
+        ifindex as i32,
+        direction.parent(),
+        0,
+        0,
+        prog.as_raw_fd(),
+        &name,
+        seq,
+    );
+    let messages = socket
+        .request(&request, seq)
+        .map_err(|failure| netlink_error(target, "RTM_NEWTFILTER", failure))?;
+    messages
+        .iter()
+        .filter(|m| m.msg_type == netlink::RTM_NEWTFILTER)
+        .find_map(|m| netlink::parse_tc_object(&m.payload).ok())
+        .ok_or_else(|| AttachError::NetlinkReply {
+            target: target.to_string(),
+            request: "RTM_NEWTFILTER",
+            reason: "the kernel did not echo the filter it added (NLM_F_ECHO)".into(),
+        })
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::OnceLock;
 
 use super::link::Owned;
-use super::netlink::{self, Failure, Socket};
+use super::netlink::{self, netlink_error, open_socket, Failure};
 use super::tc::interface_index;
 use super::{AttachError, AttachMethod, AttachOptions, Link, Probe, Via};
 use crate::load::Program;
@@ -342,32 +342,6 @@ impl XdpGuard {
 impl Drop for XdpGuard {
     fn drop(&mut self) {
         let _ = self.remove_now();
-    }
-}
-
-fn open_socket(target: &str) -> Result<Socket, AttachError> {
-    Socket::open().map_err(|error| AttachError::Sys {
-        target: target.to_string(),
-        error,
-    })
-}
-
-fn netlink_error(target: &str, op: &'static str, failure: Failure) -> AttachError {
-    match failure {
-        Failure::Sys(error) => AttachError::Sys {
-            target: target.to_string(),
-            error,
-        },
-        Failure::Refused { errno, message } => AttachError::Netlink {
-            target: target.to_string(),
-            error: SysError::new(op, errno),
-            message,
-        },
-        Failure::Malformed(netlink::Malformed(reason)) => AttachError::NetlinkReply {
-            target: target.to_string(),
-            request: op,
-            reason,
-        },
     }
 }
 
