@@ -127,8 +127,11 @@ fn opensnoop_reports_this_processs_open_with_its_filter_set() {
     let name = format!("ebpf_loader_opensnoop_{pid}");
     let target = std::env::temp_dir().join(&name);
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut ours = Vec::new();
-    while ours.is_empty() {
+    // Every record is this process's (the filter is in the kernel); the other test threads
+    // of this process may open files too, so the test's own is looked for by its name.
+    let mut ours: Vec<Vec<u8>> = Vec::new();
+    let has_name = |event: &[u8]| event.windows(name.len()).any(|w| w == name.as_bytes());
+    while !ours.iter().any(|event| has_name(event)) {
         assert!(Instant::now() < deadline, "no event for the open of {name}");
         // Does not exist: the open fails, and opensnoop (without -x) reports it all the same.
         let _ = std::fs::File::open(&target);
@@ -136,20 +139,17 @@ fn opensnoop_reports_this_processs_open_with_its_filter_set() {
             .poll(Some(Duration::from_millis(100)), |event| {
                 if let Record::Sample(data) = event {
                     // struct event (opensnoop.h): u64 ts; pid_t pid at byte 8; ...
-                    if data.get(8..12) == Some(&(pid as i32).to_ne_bytes()[..]) {
-                        ours.push(data.to_vec());
-                    }
+                    assert_eq!(
+                        data.get(8..12),
+                        Some(&(pid as i32).to_ne_bytes()[..]),
+                        "a record of another process came through the filter"
+                    );
+                    ours.push(data.to_vec());
                 }
             })
             .unwrap();
     }
-    // Only this process's opens came through (the filter is in the kernel), and the file
-    // name is the test's.
-    let event = &ours[0];
-    assert!(
-        event.windows(name.len()).any(|w| w == name.as_bytes()),
-        "{name} not in the event"
-    );
+    let event = ours.iter().find(|event| has_name(event)).unwrap();
     // ret (byte 16) is -ENOENT: the file does not exist.
     assert_eq!(event.get(16..20), Some(&(-libc::ENOENT).to_ne_bytes()[..]));
 }
