@@ -221,9 +221,9 @@ enum Emit {
     Emitted,
 }
 
-/// What the dumper knows of one type id: a few bytes, in a `Vec` indexed by id.
+/// What the dumper knows of one type id, in a `Vec` indexed by id.
 #[derive(Debug, Clone, Copy, Default)]
-struct State {
+struct State<'b> {
     order: Order,
     emit: Emit,
     /// A forward declaration (or, for a typedef, its definition) has been written.
@@ -232,8 +232,8 @@ struct State {
     referenced: bool,
     /// A DECL_TAG names this type (or one of its members): see `Dumper::decl_tags`.
     tagged: bool,
-    /// Which type of its name this one is, once decided (see [`Name`]); 0 until then.
-    nth: u32,
+    /// The name to write, once decided: `None` until then.
+    name: Option<Name<'b>>,
 }
 
 /// The two C namespaces names are counted in: struct, union and enum tags; and ordinary
@@ -280,7 +280,7 @@ impl<'b> Name<'b> {
 struct Dumper<'b> {
     btf: &'b Btf,
     /// What is known of each type, by id.
-    states: Vec<State>,
+    states: Vec<State<'b>>,
     /// How many types (or enumerators) of each name have been written, per namespace.
     tag_names: HashMap<&'b str, u32>,
     ident_names: HashMap<&'b str, u32>,
@@ -388,7 +388,7 @@ impl<'b> Dumper<'b> {
         Ok(())
     }
 
-    fn state(&mut self, id: u32) -> Result<&mut State, DumpError> {
+    fn state(&mut self, id: u32) -> Result<&mut State<'b>, DumpError> {
         self.states.get_mut(id as usize).ok_or(DumpError::Btf {
             id,
             source: BtfError::TypeIdOutOfRange {
@@ -549,7 +549,7 @@ impl<'b> Dumper<'b> {
             // Inside another definition, a named record needs only its forward
             // declaration (once), not its members.
             if !self.state(id)?.fwd_emitted && id != cont_id {
-                self.emit_record_fwd(id)?;
+                self.emit_record_fwd(&t)?;
                 self.out.push_str(";\n\n");
                 self.state(id)?.fwd_emitted = true;
             }
@@ -600,7 +600,7 @@ impl<'b> Dumper<'b> {
                         self.emit(m.type_id, new_cont, depth + 1)?;
                     }
                 } else if !self.state(id)?.fwd_emitted && id != cont_id {
-                    self.emit_record_fwd(id)?;
+                    self.emit_record_fwd(&t)?;
                     self.out.push_str(";\n\n");
                     self.state(id)?.fwd_emitted = true;
                 }
@@ -648,7 +648,7 @@ impl<'b> Dumper<'b> {
                 if name.is_empty() {
                     return Err(DumpError::Cycle { id });
                 }
-                self.emit_record_fwd(id)?;
+                self.emit_record_fwd(t)?;
                 self.out.push_str(";\n\n");
                 self.state(id)?.fwd_emitted = true;
             }
@@ -667,14 +667,13 @@ impl<'b> Dumper<'b> {
     /// The name to write for `id`: its own, or with a `___N` suffix when it is the N-th
     /// different type of that name in its namespace (libbpf's `btf_dump_resolve_name`).
     fn resolved_name(&mut self, id: u32, ns: Namespace) -> Result<Name<'b>, DumpError> {
+        if let Some(name) = self.state(id)?.name {
+            return Ok(name);
+        }
         let t = self.view(id)?;
         let own = Self::name_of(&t, t.name())?;
         if own.is_empty() {
             return Ok(Name::plain(""));
-        }
-        let nth = self.state(id)?.nth;
-        if nth != 0 {
-            return Ok(Name { text: own, nth });
         }
         // A forward declaration, or an enum without values, declares and never clashes.
         let declares_only = match t.kind() {
@@ -687,7 +686,7 @@ impl<'b> Dumper<'b> {
         } else {
             self.dedup_name(own, ns)
         };
-        self.state(id)?.nth = name.nth;
+        self.state(id)?.name = Some(name);
         Ok(name)
     }
 
@@ -706,9 +705,8 @@ impl<'b> Dumper<'b> {
     }
 
     /// `struct sock` / `union bpf_attr`.
-    fn emit_record_fwd(&mut self, id: u32) -> Result<(), DumpError> {
-        let is_union = self.view(id)?.kind() == Kind::Union;
-        self.emit_fwd_def(id, is_union)
+    fn emit_record_fwd(&mut self, t: &TypeView<'b>) -> Result<(), DumpError> {
+        self.emit_fwd_def(t.id(), t.kind() == Kind::Union)
     }
 
     /// `struct x` or `union x` (a FWD, or a record named before its definition).
@@ -1138,23 +1136,25 @@ impl<'b> Dumper<'b> {
                 continue;
             }
             let t = self.view(id)?;
-            let name = Self::name_of(&t, t.name())?;
+            // Typedefs and records are written by their resolved names (cached); the
+            // others' own names are read only where they are written.
+            let own_name = || Self::name_of(&t, t.name());
             match t.body() {
                 BodyView::Int { .. } | BodyView::Float { .. } => {
                     self.emit_mods(decls)?;
-                    self.out.push_str(name);
+                    self.out.push_str(own_name()?);
                 }
                 BodyView::Struct { .. } | BodyView::Union { .. } => {
                     self.emit_mods(decls)?;
-                    if name.is_empty() {
+                    if own_name()?.is_empty() {
                         self.emit_struct_def(&t, lvl, depth + 1)?;
                     } else {
-                        self.emit_record_fwd(id)?;
+                        self.emit_record_fwd(&t)?;
                     }
                 }
                 BodyView::Enum { .. } | BodyView::Enum64 { .. } => {
                     self.emit_mods(decls)?;
-                    if name.is_empty() {
+                    if own_name()?.is_empty() {
                         self.emit_enum_def(&t, lvl)?;
                     } else {
                         let name = self.resolved_name(id, Namespace::Tag)?;
@@ -1179,6 +1179,7 @@ impl<'b> Dumper<'b> {
                 BodyView::Restrict { .. } => self.out.push_str(" restrict"),
                 BodyView::TypeTag { .. } => {
                     self.emit_mods(decls)?;
+                    let name = own_name()?;
                     let _ = write!(self.out, " __attribute__((btf_type_tag(\"{name}\")))");
                 }
                 BodyView::Array { nelems, .. } => {
