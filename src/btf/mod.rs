@@ -106,9 +106,6 @@ struct RawType {
 }
 
 impl RawType {
-    fn vlen(self) -> u16 {
-        (self.info & VLEN_MASK) as u16
-    }
     fn kind_u8(self) -> u8 {
         ((self.info >> 24) & 0x1f) as u8
     }

@@ -73,26 +73,29 @@ impl Btf {
         if let Some(base) = self.base_for(id) {
             return base.view(id);
         }
+        // The header and the records after it, sliced once from the type section.
         let off = self.check_id(id)?;
-        let raw = self.raw(id)?;
+        let types = self.types();
+        let truncated = || BtfError::TypeTruncated { id, offset: off };
+        let header = types.get(off..off + BTF_TYPE_LEN).ok_or_else(truncated)?;
+        let [name_off, info, size_or_type] = words::<3>(header);
+        let kind_u8 = ((info >> 24) & 0x1f) as u8;
         let unknown = || BtfError::UnknownKind {
             id,
             offset: off,
-            kind: raw.kind_u8(),
+            kind: kind_u8,
         };
-        let kind = Kind::from_u8(raw.kind_u8()).ok_or_else(unknown)?;
-        let len = record_len(raw.kind_u8(), raw.vlen() as usize).ok_or_else(unknown)?;
+        let kind = Kind::from_u8(kind_u8).ok_or_else(unknown)?;
+        let len = record_len(kind_u8, (info & VLEN_MASK) as usize).ok_or_else(unknown)?;
         let start = off + BTF_TYPE_LEN;
-        let Some(data) = self.types().get(start..start + len) else {
-            return Err(BtfError::TypeTruncated { id, offset: off });
-        };
+        let data = types.get(start..start + len).ok_or_else(truncated)?;
         Ok(TypeView {
             btf: self,
             id,
             kind,
-            name_off: raw.name_off,
-            info: raw.info,
-            size_or_type: raw.size_or_type,
+            name_off,
+            info,
+            size_or_type,
             data,
         })
     }
