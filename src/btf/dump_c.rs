@@ -37,7 +37,7 @@
 use std::collections::HashMap;
 use std::fmt::{self, Write};
 
-use super::{BodyView, Btf, BtfError, Kind, Members, Params, TypeView};
+use super::{BodyView, Btf, BtfError, BtfReader, Kind, Members, Params, TypeView};
 
 /// How deep a walk may go (nested definitions, chains of pointers and arrays) before the
 /// BTF is taken for a loop. The kernel's own types nest a few dozen levels at most.
@@ -279,6 +279,8 @@ impl<'b> Name<'b> {
 /// One dump in progress.
 struct Dumper<'b> {
     btf: &'b Btf,
+    /// The BTF's sections, found once: every type and name is read through it.
+    reader: BtfReader<'b>,
     /// What is known of each type, by id.
     states: Vec<State<'b>>,
     /// How many types (or enumerators) of each name have been written, per namespace.
@@ -337,6 +339,7 @@ impl<'b> Dumper<'b> {
     fn new(btf: &'b Btf) -> Dumper<'b> {
         Dumper {
             btf,
+            reader: btf.reader(),
             states: vec![State::default(); btf.len() as usize],
             tag_names: HashMap::new(),
             ident_names: HashMap::new(),
@@ -367,14 +370,17 @@ impl<'b> Dumper<'b> {
 
     /// Type `id`, read in place.
     fn view(&self, id: u32) -> Result<TypeView<'b>, DumpError> {
-        self.btf
+        self.reader
             .view(id)
             .map_err(|source| DumpError::Btf { id, source })
     }
 
-    /// The name of type `t`, or of one of its members, enumerators or parameters.
-    fn name_of(t: &TypeView<'b>, name: Result<&'b str, BtfError>) -> Result<&'b str, DumpError> {
-        name.map_err(|source| DumpError::Btf { id: t.id(), source })
+    /// The name at `name_off` of type `t`: its own, or one of its members',
+    /// enumerators' or parameters'.
+    fn name_of(&self, t: &TypeView<'b>, name_off: u32) -> Result<&'b str, DumpError> {
+        self.reader
+            .name(name_off)
+            .map_err(|source| DumpError::Btf { id: t.id(), source })
     }
 
     /// One more step of a walk, within [`step_limit`].
@@ -408,7 +414,7 @@ impl<'b> Dumper<'b> {
                 component_idx,
             } = t.body()
             {
-                let name = Self::name_of(&t, t.name())?;
+                let name = self.name_of(&t, t.name_off())?;
                 self.decl_tags
                     .entry(target)
                     .or_default()
@@ -440,7 +446,7 @@ impl<'b> Dumper<'b> {
         }
         let t = self.view(id)?;
         let kind = t.kind();
-        let named = !Self::name_of(&t, t.name())?.is_empty();
+        let named = !self.name_of(&t, t.name_off())?.is_empty();
         if matches!(kind, Kind::Func | Kind::Var | Kind::Datasec | Kind::DeclTag) {
             // Not written in a header of types; nothing to order.
             self.state(id)?.order = Order::Ordered;
@@ -540,7 +546,7 @@ impl<'b> Dumper<'b> {
             return Ok(());
         }
         let t = self.view(id)?;
-        let name = Self::name_of(&t, t.name())?;
+        let name = self.name_of(&t, t.name_off())?;
         if matches!(t.kind(), Kind::Struct | Kind::Union)
             && !top_level
             && !name.is_empty()
@@ -671,7 +677,7 @@ impl<'b> Dumper<'b> {
             return Ok(name);
         }
         let t = self.view(id)?;
-        let own = Self::name_of(&t, t.name())?;
+        let own = self.name_of(&t, t.name_off())?;
         if own.is_empty() {
             return Ok(Name::plain(""));
         }
@@ -773,7 +779,7 @@ impl<'b> Dumper<'b> {
         }
         self.out.push_str(" {");
         for v in values.clone() {
-            let vname = self.dedup_name(Self::name_of(t, v.name())?, Namespace::Ident);
+            let vname = self.dedup_name(self.name_of(t, v.name_off)?, Namespace::Ident);
             push_line(&mut self.out, lvl + 1);
             vname.push_to(&mut self.out);
             self.out.push_str(" = ");
@@ -846,7 +852,7 @@ impl<'b> Dumper<'b> {
             let in_bitfield = prev_bitfield && m_sz != 0;
             self.emit_bit_padding(off, m_off, m_align as i64, in_bitfield, lvl + 1)?;
             push_line(&mut self.out, lvl + 1);
-            let m_name = Name::plain(Self::name_of(t, m.name())?);
+            let m_name = Name::plain(self.name_of(t, m.name_off)?);
             self.emit_decl_at(m.type_id, m_name, lvl + 1, depth + 1)?;
             if m_sz != 0 {
                 let _ = write!(self.out, ": {m_sz}");
@@ -1138,15 +1144,14 @@ impl<'b> Dumper<'b> {
             let t = self.view(id)?;
             // Typedefs and records are written by their resolved names (cached); the
             // others' own names are read only where they are written.
-            let own_name = || Self::name_of(&t, t.name());
             match t.body() {
                 BodyView::Int { .. } | BodyView::Float { .. } => {
                     self.emit_mods(decls)?;
-                    self.out.push_str(own_name()?);
+                    self.out.push_str(self.name_of(&t, t.name_off())?);
                 }
                 BodyView::Struct { .. } | BodyView::Union { .. } => {
                     self.emit_mods(decls)?;
-                    if own_name()?.is_empty() {
+                    if self.name_of(&t, t.name_off())?.is_empty() {
                         self.emit_struct_def(&t, lvl, depth + 1)?;
                     } else {
                         self.emit_record_fwd(&t)?;
@@ -1154,7 +1159,7 @@ impl<'b> Dumper<'b> {
                 }
                 BodyView::Enum { .. } | BodyView::Enum64 { .. } => {
                     self.emit_mods(decls)?;
-                    if own_name()?.is_empty() {
+                    if self.name_of(&t, t.name_off())?.is_empty() {
                         self.emit_enum_def(&t, lvl)?;
                     } else {
                         let name = self.resolved_name(id, Namespace::Tag)?;
@@ -1179,7 +1184,7 @@ impl<'b> Dumper<'b> {
                 BodyView::Restrict { .. } => self.out.push_str(" restrict"),
                 BodyView::TypeTag { .. } => {
                     self.emit_mods(decls)?;
-                    let name = own_name()?;
+                    let name = self.name_of(&t, t.name_off())?;
                     let _ = write!(self.out, " __attribute__((btf_type_tag(\"{name}\")))");
                 }
                 BodyView::Array { nelems, .. } => {
@@ -1247,7 +1252,7 @@ impl<'b> Dumper<'b> {
                 self.out.push_str("...");
                 break;
             }
-            let p_name = Name::plain(Self::name_of(proto, p.name())?);
+            let p_name = Name::plain(self.name_of(proto, p.name_off)?);
             self.emit_decl_at(p.type_id, p_name, lvl, depth + 1)?;
         }
         self.out.push(')');

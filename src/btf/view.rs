@@ -73,31 +73,107 @@ impl Btf {
         if let Some(base) = self.base_for(id) {
             return base.view(id);
         }
-        // The header and the records after it, sliced once from the type section.
         let off = self.check_id(id)?;
-        let types = self.types();
-        let truncated = || BtfError::TypeTruncated { id, offset: off };
-        let header = types.get(off..off + BTF_TYPE_LEN).ok_or_else(truncated)?;
-        let [name_off, info, size_or_type] = words::<3>(header);
-        let kind_u8 = ((info >> 24) & 0x1f) as u8;
-        let unknown = || BtfError::UnknownKind {
-            id,
-            offset: off,
-            kind: kind_u8,
-        };
-        let kind = Kind::from_u8(kind_u8).ok_or_else(unknown)?;
-        let len = record_len(kind_u8, (info & VLEN_MASK) as usize).ok_or_else(unknown)?;
-        let start = off + BTF_TYPE_LEN;
-        let data = types.get(start..start + len).ok_or_else(truncated)?;
-        Ok(TypeView {
+        view_at(self, self.types(), id, off)
+    }
+
+    /// The BTF read for a walk over all its types and names ([`BtfReader`]).
+    pub fn reader(&self) -> BtfReader<'_> {
+        BtfReader {
             btf: self,
-            id,
-            kind,
-            name_off,
-            info,
-            size_or_type,
-            data,
-        })
+            types: self.types(),
+            offsets: &self.offsets,
+            strings: std::str::from_utf8(self.strings()).ok(),
+        }
+    }
+}
+
+/// Type `id`, whose record starts `off` bytes into `types`, the type section of `btf`:
+/// the header and the records after it, sliced once.
+fn view_at<'a>(
+    btf: &'a Btf,
+    types: &'a [u8],
+    id: u32,
+    off: usize,
+) -> Result<TypeView<'a>, BtfError> {
+    let truncated = || BtfError::TypeTruncated { id, offset: off };
+    let header = types.get(off..off + BTF_TYPE_LEN).ok_or_else(truncated)?;
+    let [name_off, info, size_or_type] = words::<3>(header);
+    let kind_u8 = ((info >> 24) & 0x1f) as u8;
+    let unknown = || BtfError::UnknownKind {
+        id,
+        offset: off,
+        kind: kind_u8,
+    };
+    let kind = Kind::from_u8(kind_u8).ok_or_else(unknown)?;
+    let len = record_len(kind_u8, (info & VLEN_MASK) as usize).ok_or_else(unknown)?;
+    let start = off + BTF_TYPE_LEN;
+    let data = types.get(start..start + len).ok_or_else(truncated)?;
+    Ok(TypeView {
+        btf,
+        id,
+        kind,
+        name_off,
+        info,
+        size_or_type,
+        data,
+    })
+}
+
+/// A [`Btf`] read by a walk over all its types and names ([`Btf::reader`]), as
+/// [`super::dump_c`] does: the type section and the offsets table are found once rather
+/// than at every lookup, and the string section is checked as UTF-8 once, so a name is
+/// only the search for its NUL. What [`Btf::view`] and [`Btf::name`] give, the same
+/// values and the same errors.
+#[derive(Debug, Clone, Copy)]
+pub struct BtfReader<'a> {
+    btf: &'a Btf,
+    types: &'a [u8],
+    offsets: &'a [u32],
+    /// This BTF's own string section as text; `None` when some of it is not UTF-8, and
+    /// each name is then checked alone (as [`Btf::name`] does).
+    strings: Option<&'a str>,
+}
+
+impl<'a> BtfReader<'a> {
+    /// The BTF being read.
+    pub fn btf(&self) -> &'a Btf {
+        self.btf
+    }
+
+    /// [`Btf::view`].
+    pub fn view(&self, id: u32) -> Result<TypeView<'a>, BtfError> {
+        let own = id
+            .checked_sub(self.btf.first_id)
+            .and_then(|i| self.offsets.get(i as usize));
+        match own {
+            Some(&off) if id != 0 => view_at(self.btf, self.types, id, off as usize),
+            // `void`, a base's type, or an id out of range (the error).
+            _ => self.btf.view(id),
+        }
+    }
+
+    /// [`Btf::name`].
+    pub fn name(&self, offset: u32) -> Result<&'a str, BtfError> {
+        if offset == 0 {
+            return Ok("");
+        }
+        let own = offset.checked_sub(self.btf.first_str);
+        let rest = match (self.strings, own) {
+            (Some(text), Some(own)) => text.get(own as usize..),
+            _ => None,
+        };
+        // The NUL is ASCII: the text up to it is whole characters.
+        let name = rest.and_then(|rest| {
+            let len = rest.bytes().position(|b| b == 0)?;
+            rest.get(..len)
+        });
+        match name {
+            Some(name) => Ok(name),
+            // A base's name, a section that is not all UTF-8, or an offset out of
+            // bounds or inside a character (the error).
+            None => self.btf.name(offset),
+        }
     }
 }
 
@@ -284,6 +360,8 @@ impl<'a> TypeView<'a> {
 
     /// The type decoded and owned: every name read and checked, every list collected.
     pub fn to_type(&self) -> Result<Type, BtfError> {
+        // The type's own name first, then its members' (an error names the first bad one).
+        let name = self.name()?.to_string();
         let body = match self.body() {
             BodyView::Void => TypeBody::Void,
             BodyView::Int {
@@ -365,7 +443,7 @@ impl<'a> TypeView<'a> {
         Ok(Type {
             id: self.id,
             name_off: self.name_off,
-            name: self.name()?.to_string(),
+            name,
             body,
         })
     }
@@ -763,3 +841,6 @@ impl fmt::Debug for TypeRefs<'_> {
         f.debug_list().entries(self.clone()).finish()
     }
 }
+
+#[cfg(test)]
+mod tests;
