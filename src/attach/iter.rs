@@ -514,8 +514,11 @@ mod tests {
             "program sum_elems (iter/bpf_map_elem): it needs a map (IterParams::Map; 5.9)"
         );
         let elems = object.map("elems").unwrap();
-        let error = attach_with(object.program("list_tasks").unwrap(), &IterParams::Map(elems))
-            .unwrap_err();
+        let error = attach_with(
+            object.program("list_tasks").unwrap(),
+            &IterParams::Map(elems),
+        )
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
             "program list_tasks (iter/task): it takes no map parameter (it takes a thread or \

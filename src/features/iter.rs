@@ -74,8 +74,10 @@ pub fn iter_params() -> IterParamSupport {
 /// BTF has the function `bpf_iter_NAME` then; without it an `iter/NAME` program is
 /// refused at load.
 pub fn iter_target(name: &str) -> bool {
-    crate::btf::kernel::load()
-        .is_ok_and(|btf| btf.find_by_name_kind(&format!("bpf_iter_{name}"), Kind::Func).is_ok())
+    crate::btf::kernel::load().is_ok_and(|btf| {
+        btf.find_by_name_kind(&format!("bpf_iter_{name}"), Kind::Func)
+            .is_ok()
+    })
 }
 
 #[cfg(test)]
@@ -87,10 +89,7 @@ mod tests {
     fn kernel_with(members: &[&str]) -> Btf {
         let mut b = BtfBuilder::new();
         let u32_id = b.add_int("__u32", 4, 0);
-        let specs: Vec<MemberSpec> = members
-            .iter()
-            .map(|&name| (name, u32_id, 0, 0))
-            .collect();
+        let specs: Vec<MemberSpec> = members.iter().map(|&name| (name, u32_id, 0, 0)).collect();
         b.add_union(ITER_LINK_INFO, 4, &specs);
         Btf::parse(b.build()).unwrap()
     }
@@ -131,7 +130,10 @@ mod tests {
             return;
         };
         assert_eq!(iter_params(), iter_params_in(&btf));
-        assert!(iter_target("bpf_map"), "every kernel with iterators has iter/bpf_map");
+        assert!(
+            iter_target("bpf_map"),
+            "every kernel with iterators has iter/bpf_map"
+        );
         assert!(!iter_target("no_such_target"));
     }
 }

@@ -56,9 +56,7 @@ impl IterLinkInfo {
     /// root of the hierarchy; both set is refused).
     pub fn cgroup(order: u32, cgroup_fd: u32, cgroup_id: u64) -> IterLinkInfo {
         let id = cgroup_id.to_ne_bytes();
-        let half = |at: usize| {
-            u32::from_ne_bytes([id[at], id[at + 1], id[at + 2], id[at + 3]])
-        };
+        let half = |at: usize| u32::from_ne_bytes([id[at], id[at + 1], id[at + 2], id[at + 3]]);
         IterLinkInfo {
             words: [order, cgroup_fd, half(0), half(4)],
         }
