@@ -256,7 +256,7 @@ fn task_params() -> bool {
         eprintln!(
             "skipped: this kernel's union bpf_iter_link_info has no member task (6.1): its \
              task iterators take no thread or process (the refusal is tested by \
-             task_parameters_are_refused_where_the_kernel_lacks_them)"
+             iterator_task_parameters_are_refused_where_the_kernel_lacks_them)"
         );
     }
     has
@@ -357,7 +357,7 @@ fn a_task_iterator_of_one_thread_lists_that_thread_only() {
 }
 
 #[test]
-fn task_parameters_are_refused_where_the_kernel_lacks_them() {
+fn iterator_task_parameters_are_refused_where_the_kernel_lacks_them() {
     if iter_params().task {
         eprintln!(
             "skipped: this kernel's iterators take task parameters (the refusal on a \
