@@ -30,9 +30,16 @@
 //! same name get suffixes as bpftool gives them (`bpf_map_desc___2`); enumerators share
 //! the namespace of typedef names, as in C.
 //!
-//! The dumper never trusts its input: every id is looked up through [`Btf`], every walk
-//! is bounded ([`MAX_DEPTH`]), and BTF that C cannot express is a [`DumpError`], never a
-//! panic or a hang.
+//! Every type is read in place, as libbpf reads its records: a [`TypeView`] through a
+//! [`BtfReader`] at each visit, never decoded into an owned [`super::Type`], and a name
+//! is read from the string section only to be written (the walks visit the kernel's
+//! ~126k types and their members several times each; decoding them cost two thirds of
+//! the time). The names the header writes are the string section's, borrowed; a `___N`
+//! suffix is a count beside them.
+//!
+//! The dumper never trusts its input: every id is looked up through the [`BtfReader`],
+//! every walk is bounded ([`MAX_DEPTH`]), and BTF that C cannot express is a
+//! [`DumpError`], never a panic or a hang.
 
 use std::collections::HashMap;
 use std::fmt::{self, Write};
