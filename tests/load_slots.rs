@@ -83,7 +83,13 @@ fn the_program_reads_through_the_outer_map_and_tail_calls() {
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while global(&object, "tail_calls") == 0 {
-        assert!(Instant::now() < deadline, "the tail call never ran");
+        // inner_value set but no tail call: on_enter ran and its tail call failed.
+        assert!(
+            Instant::now() < deadline,
+            "the tail call never ran in 5 s (inner_value {:#x}, slot jump[0] {:?})",
+            global(&object, "inner_value"),
+            slot(&object, "jump", 0)
+        );
         // SAFETY: getpid(2) has no arguments and cannot fail.
         unsafe { libc::syscall(libc::SYS_getpid) };
         std::thread::sleep(Duration::from_millis(10));
