@@ -693,6 +693,77 @@ fn a_bad_target_of_each_kind_is_one_line_and_leaves_nothing() {
     drop(netns);
 }
 
+/// An iterator alone is read at once and what it wrote printed under its name: a task
+/// iterator given a child `sleep` by `pid:` lists that one thread. A parameter its target
+/// does not take, one it needs and a spec of no known form are each one line, status 1.
+#[test]
+fn an_iterator_prints_what_it_wrote_and_a_bad_parameter_is_one_line() {
+    let object = "tests/fixtures/iter.bpf.o";
+    if ebpf_loader::features::iter::iter_params().task {
+        let mut sleep = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = sleep.id();
+        let target = format!("list_tasks=pid:{pid}");
+        let (code, stdout, stderr) = run(&[
+            "load",
+            object,
+            "--attach",
+            "--program",
+            "list_tasks",
+            "--target",
+            &target,
+        ]);
+        let _ = sleep.kill();
+        let _ = sleep.wait();
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(
+            stdout,
+            format!("== iterator list_tasks: iter task (pid {pid}) ==\ntask {pid} {pid} sleep\n")
+        );
+        assert_eq!(
+            stderr,
+            format!(
+                "ebpf-loader: list_tasks: attached to iter task (pid {pid}) (iterator + BPF \
+                 link)\n"
+            )
+        );
+    } else {
+        eprintln!("skipped the pid: this kernel's iterators take no task parameter (6.1)");
+    }
+    for (program, target, line) in [
+        (
+            "list_tasks",
+            Some("map:elems"),
+            "program list_tasks (iter/task): it takes no map parameter (it takes a thread or \
+             process (IterParams::Task; 6.1))",
+        ),
+        (
+            "list_tasks",
+            Some("elems"),
+            "--target: \"elems\" is not map:NAME, pid:PID, tid:TID or \
+             cgroup:PATH[:self|:pre|:post|:up]",
+        ),
+        (
+            "list_cgroups",
+            None,
+            "program list_cgroups (iter/cgroup): it needs a cgroup and a walk order \
+             (IterParams::Cgroup; 6.1)",
+        ),
+    ] {
+        if program == "list_cgroups" && !ebpf_loader::features::iter::iter_target("cgroup") {
+            continue;
+        }
+        let given = target.map(|t| format!("{program}={t}"));
+        let mut args = vec!["load", object, "--attach", "--program", program];
+        if let Some(given) = &given {
+            args.extend(["--target", given]);
+        }
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 1, "{given:?}: {stderr}");
+        assert_eq!(stdout, "", "{given:?}");
+        assert_eq!(stderr, format!("ebpf-loader: {program}: {line}\n"));
+    }
+}
+
 /// `load --help` lists the `--target` syntax of every kind, each with an example.
 #[test]
 fn load_help_lists_the_target_syntax_of_every_kind() {
@@ -732,6 +803,8 @@ fn load_help_lists_the_target_syntax_of_every_kind() {
         "--target p=sock_hash",
         "NETNS_PATH (default: /proc/self/ns/net",
         "--target p=/var/run/netns/blue",
+        "  iter (iterators)      nothing: every object; or map:NAME",
+        "--target p=map:elems",
         "  sk_reuseport          not attached",
         "  struct_ops            no target: each struct_ops map of the object is registered",
         "DIR/link_PROGRAM",

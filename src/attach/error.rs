@@ -215,6 +215,16 @@ pub enum AttachError {
         /// The kernel's own explanation (its extended ack), where it gave one.
         message: Option<String>,
     },
+    /// An iterator's parameter was refused before any system call: its target needs
+    /// another, or none, or the running kernel does not know it.
+    IterParams {
+        /// The program.
+        program: String,
+        /// Its iterator target (`task`, `bpf_map_elem`).
+        target: String,
+        /// What is wrong.
+        problem: super::iter::IterParamProblem,
+    },
     /// An rtnetlink reply could not be read.
     NetlinkReply {
         /// What was being attached to.
@@ -340,6 +350,11 @@ impl fmt::Display for AttachError {
                 request,
                 reason,
             } => write!(f, "attaching to {target}: the reply to {request}: {reason}"),
+            AttachError::IterParams {
+                program,
+                target,
+                problem,
+            } => write!(f, "program {program} (iter/{target}): {problem}"),
             AttachError::NotACgroup { path, reason } => {
                 write!(f, "{path} is not a cgroup v2 directory: {reason}")
             }

@@ -106,49 +106,95 @@ pub fn attach_at(
     if offset != 0 {
         target.push_str(&format!("+{offset:#x}"));
     }
-    let not_found = |detail: String| AttachError::KprobeFunctionNotFound {
-        function: function.to_string(),
-        detail,
+    let probe = KprobeAt {
+        function,
+        offset,
+        kind,
     };
     let pmu = if opts.force_tracefs_kprobe {
         None
     } else {
         kprobe_pmu()?
     };
-    if let Some((type_, retprobe_bit)) = pmu {
-        let name = CString::new(function).map_err(|_| not_found("NUL in the name".into()))?;
-        let attr = PerfEventAttr {
-            type_,
-            config: match kind {
-                KprobeKind::Entry => 0,
-                KprobeKind::Return => 1 << retprobe_bit,
-            },
-            // `name` outlives the call below.
-            config1: name.as_ptr() as usize as u64,
-            config2: offset,
-            sample_period: 1,
-            wakeup: 1,
-            flags: syscall::ATTR_FLAG_DISABLED,
-            ..Default::default()
-        };
-        let perf = syscall::perf_event_open(&attr, -1, 0).map_err(|error| {
-            if matches!(
-                error.errno,
-                libc::ENOENT | libc::EINVAL | libc::EADDRNOTAVAIL
-            ) {
-                not_found(error.to_string())
-            } else {
-                AttachError::Sys {
-                    target: target.clone(),
-                    error,
-                }
-            }
-        })?;
-        drop(name);
-        return Link::of_perf_event(prog.as_fd(), perf, Probe::KprobePmu, target, opts, 0);
+    match pmu {
+        Some(pmu) => attach_pmu(prog, &probe, pmu, target, opts),
+        None => attach_tracefs(prog, &probe, target, opts),
     }
+}
 
-    // Legacy: tracefs kprobe_events.
+/// Where a kprobe goes: the function, the offset into it, entry or return.
+struct KprobeAt<'a> {
+    function: &'a str,
+    offset: u64,
+    kind: KprobeKind,
+}
+
+impl KprobeAt<'_> {
+    /// The error for a function the kernel cannot probe, with the kernel's or our reason.
+    fn not_found(&self, detail: String) -> AttachError {
+        AttachError::KprobeFunctionNotFound {
+            function: self.function.to_string(),
+            detail,
+        }
+    }
+}
+
+/// The kprobe PMU way (4.17): one `perf_event_open` of the PMU's type, the function's name
+/// by pointer in `config1`, the offset in `config2`, the return bit from the PMU's format.
+fn attach_pmu(
+    prog: &Program,
+    probe: &KprobeAt<'_>,
+    (type_, retprobe_bit): (u32, u32),
+    target: String,
+    opts: &AttachOptions,
+) -> Result<Link, AttachError> {
+    let name =
+        CString::new(probe.function).map_err(|_| probe.not_found("NUL in the name".into()))?;
+    let attr = PerfEventAttr {
+        type_,
+        config: match probe.kind {
+            KprobeKind::Entry => 0,
+            KprobeKind::Return => 1 << retprobe_bit,
+        },
+        // `name` outlives the call below.
+        config1: name.as_ptr() as usize as u64,
+        config2: probe.offset,
+        sample_period: 1,
+        wakeup: 1,
+        flags: syscall::ATTR_FLAG_DISABLED,
+        ..Default::default()
+    };
+    let perf = syscall::perf_event_open(&attr, -1, 0).map_err(|error| {
+        if matches!(
+            error.errno,
+            libc::ENOENT | libc::EINVAL | libc::EADDRNOTAVAIL
+        ) {
+            probe.not_found(error.to_string())
+        } else {
+            AttachError::Sys {
+                target: target.clone(),
+                error,
+            }
+        }
+    })?;
+    drop(name);
+    Link::of_perf_event(prog.as_fd(), perf, Probe::KprobePmu, target, opts, 0)
+}
+
+/// The legacy way: a `p:`/`r:` line written to tracefs' `kprobe_events` makes a trace
+/// event, opened as a tracepoint; the entry is removed when the link goes (and on every
+/// error path after the write, by the guard).
+fn attach_tracefs(
+    prog: &Program,
+    probe: &KprobeAt<'_>,
+    target: String,
+    opts: &AttachOptions,
+) -> Result<Link, AttachError> {
+    let KprobeAt {
+        function,
+        offset,
+        kind,
+    } = *probe;
     let tracefs = match tracefs::tracefs_dir() {
         Ok(dir) => dir,
         Err(AttachError::TracefsUnavailable { reason }) => {
@@ -174,7 +220,7 @@ pub fn attach_at(
         KprobeKind::Return => 'r',
     };
     if function.is_empty() || function.contains(|c: char| c.is_whitespace() || c == '\0') {
-        return Err(not_found("not a function name".into()));
+        return Err(probe.not_found("not a function name".into()));
     }
     // From here on the guard removes the entry on every error path (and on the write's
     // own failure, in case the kernel created it half-way).
@@ -183,15 +229,15 @@ pub fn attach_at(
         group: group.to_string(),
         event: event.clone(),
     };
-    if let Err(e) = tracefs::write_kprobe_events(&tracefs, &{
-        let at = if offset == 0 {
-            function.to_string()
-        } else {
-            format!("{function}+{offset}")
-        };
-        format!("{letter}:{group}/{event} {at}\n")
-    }) {
-        return Err(not_found(format!("writing kprobe_events: {e}")));
+    let at = if offset == 0 {
+        function.to_string()
+    } else {
+        format!("{function}+{offset}")
+    };
+    if let Err(e) =
+        tracefs::write_kprobe_events(&tracefs, &format!("{letter}:{group}/{event} {at}\n"))
+    {
+        return Err(probe.not_found(format!("writing kprobe_events: {e}")));
     }
     let id = tracefs::event_id(&tracefs, group, &event)?.ok_or_else(|| AttachError::Io {
         path: tracefs.join("events").join(group).join(&event).join("id"),

@@ -554,6 +554,12 @@ impl Link {
 
     /// Runs an iterator link once (`BPF_ITER_CREATE`, then read to the end) and returns
     /// what the program wrote (`bpf_seq_printf`, `bpf_seq_write`).
+    ///
+    /// Each `read` asks for the kernel's whole buffer (8 pages, `bpf_iter_seq_info`'s
+    /// `PAGE_SIZE << 3` in `kernel/bpf/bpf_iter.c`): the kernel stops a session once it
+    /// holds as much as was asked, and some iterators cannot start a second session
+    /// (`iter/cgroup` answers `EOPNOTSUPP`), so a small first read (`read_to_end`'s
+    /// 32-byte probe) would cut their walk short.
     pub fn read_iter(&self) -> Result<Vec<u8>, AttachError> {
         use std::io::Read;
         let link = self
@@ -568,13 +574,21 @@ impl Link {
             error,
         })?;
         let mut out = Vec::new();
-        std::fs::File::from(fd)
-            .read_to_end(&mut out)
-            .map_err(|e| AttachError::Io {
-                path: PathBuf::from(&self.target),
-                error: e.to_string(),
-            })?;
-        Ok(out)
+        let mut file = std::fs::File::from(fd);
+        let mut buffer = vec![0u8; syscall::page_size() << 3];
+        loop {
+            match file.read(&mut buffer) {
+                Ok(0) => return Ok(out),
+                Ok(n) => out.extend_from_slice(buffer.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(AttachError::Io {
+                        path: PathBuf::from(&self.target),
+                        error: e.to_string(),
+                    })
+                }
+            }
+        }
     }
 
     /// The perf event the program runs on.

@@ -7,7 +7,7 @@
 //! | tracepoints | [`tracepoint`] | [`tracepoint::attach`] |
 //! | raw tracepoints | [`raw_tracepoint`] | [`raw_tracepoint::attach`] |
 //! | fentry, fexit, fmod_ret, lsm, tp_btf | [`tracing`] | [`tracing::attach`] |
-//! | iterators | [`iter`] | [`iter::attach`] |
+//! | iterators, with a map, task or cgroup parameter | [`iter`] | [`iter::attach`], [`iter::attach_with`] |
 //! | uprobes, uretprobes | [`uprobe`] | [`uprobe::attach`] |
 //! | USDT probes (libbpf's `usdt.bpf.h`) | [`usdt`] | [`usdt::attach`] |
 //! | sampling perf events | [`perf_event`] | [`perf_event::attach`] |

@@ -8,6 +8,8 @@
 //! - [`memlock`]: where BPF memory is charged (memory cgroup, or `RLIMIT_MEMLOCK` before
 //!   5.11), and the raise of the limit older kernels need.
 //! - [`btf`]: which BTF kinds `BPF_BTF_LOAD` accepts, for [`crate::btf::sanitize`].
+//! - [`iter`]: the parameters iterator links take (`union bpf_iter_link_info` in the
+//!   kernel's BTF), and which iterator targets the kernel has.
 //! - [`lsm`]: the active Linux security modules (is the BPF LSM one of them?).
 //! - [`probe_perf_link`]: perf event links (5.15).
 //! - [`probe_bpf_cookie`], [`probe_fentry`]: BPF cookies (5.15), a trampoline on a function.
@@ -27,6 +29,7 @@ use crate::insn::{Insn, BPF_ALU64, BPF_K, BPF_MOV, CALL, EXIT};
 use crate::syscall::{self, SysError};
 
 pub mod btf;
+pub mod iter;
 pub mod lsm;
 pub mod memlock;
 pub mod refusal;

@@ -598,6 +598,22 @@ impl Kernel {
                     d
                 })
                 .or_else(|| {
+                    // An iterator, with its `union bpf_iter_link_info` (iter.rs).
+                    let a = attr.downcast_ref::<crate::syscall::iter::IterLinkAttr>()?;
+                    let mut d = format!("{} iter", self.name(a.prog_fd));
+                    if a.iter_info_len != 0 {
+                        // SAFETY: `link_create_iter` passes `iter_info_len` bytes at
+                        // `iter_info`.
+                        let info = unsafe { bytes_at(a.iter_info, a.iter_info_len as usize) };
+                        let words: Vec<String> = info
+                            .chunks_exact(4)
+                            .map(|w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]).to_string())
+                            .collect();
+                        d.push_str(&format!(" info=[{}]", words.join(" ")));
+                    }
+                    Some(d)
+                })
+                .or_else(|| {
                     // An interface or namespace target, with flags (attach_target.rs).
                     let a = attr.downcast_ref::<crate::syscall::attach_target::LinkTargetAttr>()?;
                     let target = match a.attach_type {

@@ -38,6 +38,7 @@ mod attach_target;
 mod bpf;
 mod cpus;
 mod error;
+mod iter;
 mod load;
 mod multi;
 mod net;
@@ -60,6 +61,7 @@ pub(crate) use bpf::fake;
 pub use bpf::*;
 pub use cpus::{online_cpus, possible_cpus, CpuListError};
 pub use error::{errno_name, SysError};
+pub use iter::{link_create_iter, IterLinkInfo};
 pub use load::{
     load_btf, load_program, BtfInfoOutcome, ProgLoadOptions, ProgLoadRequest, VerifierError,
     VerifierLog, MIN_LOG_SIZE,

@@ -44,6 +44,9 @@ Examples:
   ebpf-loader load tc.bpf.o --attach --target tc_ingress=eth0:ingress
   ebpf-loader load xdp.bpf.o --attach --target xdp_prog=eth0:generic --pin /sys/fs/bpf/x
                                                         pin the maps and the link
+  ebpf-loader load iter.bpf.o --attach --program list_tasks --target list_tasks=pid:1234
+                                                        print what the iterator writes about
+                                                        the threads of process 1234
 
 Targets (--target NAME=SPEC, for a program whose section names none):
   kprobe                FUNCTION                           --target p=tcp_v4_connect
@@ -59,6 +62,12 @@ Targets (--target NAME=SPEC, for a program whose section names none):
   sk_lookup, flow_dissector
                         NETNS_PATH (default: /proc/self/ns/net, the command's own)
                                                            --target p=/var/run/netns/blue
+  iter (iterators)      nothing: every object; or map:NAME (a map of the object, for
+                        iter/bpf_map_elem), pid:PID or tid:TID (iter/task, 6.1),
+                        cgroup:PATH[:self|:pre|:post|:up] (iter/cgroup, 6.1; default pre)
+                                                           --target p=map:elems
+                        each iterator is read once and what it wrote printed (at once when
+                        nothing else runs)
   sk_reuseport          not attached: its target is a SO_REUSEPORT socket group, which a
                         command line cannot name
   struct_ops            no target: each struct_ops map of the object is registered

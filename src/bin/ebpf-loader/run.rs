@@ -5,7 +5,9 @@
 //! array map's elements ([`crate::dump`]). A program whose target is known only at run
 //! time (an interface, a cgroup, a sockmap, a network namespace, a glob) takes it from
 //! `--target NAME=SPEC`, in the syntax of its kind ([`TargetKind`]); each struct_ops map is
-//! registered after the programs are attached. With `--pin DIR`, each map is pinned at
+//! registered after the programs are attached. An iterator (`iter/...`, its parameter from
+//! `--target` where it takes one) is read once, and what it wrote printed: at once when
+//! nothing else was attached, else at the end. With `--pin DIR`, each map is pinned at
 //! `DIR/NAME` first (`.rodata` as `_rodata`), each link that is a BPF link at
 //! `DIR/link_PROGRAM` once attached, and the pins stay.
 
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use ebpf_loader::attach::iter::{CgroupOrder, CgroupStart, IterParams, TaskScope};
 use ebpf_loader::attach::kprobe_multi::KprobeMultiOptions;
 use ebpf_loader::attach::uprobe_multi::UprobeMultiOptions;
 use ebpf_loader::attach::{
@@ -23,7 +26,7 @@ use ebpf_loader::elf::{AttachTarget, ObjectSpec};
 use ebpf_loader::load::{LoadOptions, Object, Program, TargetBtf};
 use ebpf_loader::perf::{Event, PerfReader, PerfReaderOptions};
 use ebpf_loader::ringbuf::RingBufReader;
-use ebpf_loader::uapi::{MapType, ProgramType};
+use ebpf_loader::uapi::{AttachType, MapType, ProgramType};
 use nix::sys::signalfd::SignalFd;
 
 use crate::cli::Load;
@@ -62,6 +65,7 @@ pub fn run(request: &Load) -> Result<bool> {
         None => Vec::new(),
     };
     let mut links = Vec::new();
+    let mut iterators = Vec::new();
     let mut all_attached = true;
     for program in object.programs() {
         match attach_one(program, &object, &request.targets) {
@@ -75,7 +79,11 @@ pub fn run(request: &Load) -> Result<bool> {
                         };
                         pin_link(&link, &name, dir);
                     }
-                    links.push(link);
+                    if is_iterator(program) {
+                        iterators.push((program.name().to_string(), link));
+                    } else {
+                        links.push(link);
+                    }
                 }
             }
             Err(line) => {
@@ -99,7 +107,7 @@ pub fn run(request: &Load) -> Result<bool> {
             }
         }
     }
-    if links.is_empty() && !all_attached {
+    if links.is_empty() && iterators.is_empty() && !all_attached {
         // Nothing runs: nothing to read, and nothing to leave pinned. The lines above
         // said why.
         for path in &map_pins {
@@ -107,15 +115,48 @@ pub fn run(request: &Load) -> Result<bool> {
         }
         return Ok(false);
     }
-    let counts = read_until_stopped(&object, &mut records, request.duration, &signals)?;
-    for (name, n) in &counts {
-        eprintln!("ebpf-loader: {name}: {n} records");
+    // Iterators alone: read them at once; beside other programs, once those have run.
+    if !links.is_empty() || iterators.is_empty() {
+        let counts = read_until_stopped(&object, &mut records, request.duration, &signals)?;
+        for (name, n) in &counts {
+            eprintln!("ebpf-loader: {name}: {n} records");
+        }
     }
+    all_attached &= print_iterators(&iterators)?;
+    drop(iterators);
     drop(links);
     if request.dump_maps {
         dump_maps(&object, request.json)?;
     }
     Ok(all_attached)
+}
+
+/// Is `program` an iterator (`iter/...`)?
+fn is_iterator(program: &Program) -> bool {
+    program.program_type() == ProgramType::Tracing
+        && program.expected_attach_type() == AttachType::TRACE_ITER
+}
+
+/// Runs each iterator once and prints what it wrote, under a line naming it. `false` when
+/// one could not be read (said on stderr).
+fn print_iterators(iterators: &[(String, Link)]) -> Result<bool> {
+    let mut all_read = true;
+    for (name, link) in iterators {
+        match link.read_iter() {
+            Ok(text) => {
+                println!("== iterator {name}: {} ==", link.target());
+                crate::write_stdout(&String::from_utf8_lossy(&text))?;
+            }
+            Err(error) => {
+                all_read = false;
+                eprintln!(
+                    "ebpf-loader: {name}: reading the iterator: {}",
+                    crate::one_line(&error)
+                );
+            }
+        }
+    }
+    Ok(all_read)
 }
 
 /// The object's ring buffers and perf event arrays, by name.
@@ -261,7 +302,79 @@ fn attach_to(
             let multi = KprobeMultiOptions { retprobe };
             attach::kprobe_multi::attach_glob(program, spec, &multi).map_err(one_line)
         }
+        TargetKind::Iter => attach_iterator(program, object, spec),
         TargetKind::Reuseport => Err(needed.syntax(program)),
+    }
+}
+
+/// An iterator with the parameter `spec` names ([`parse_iter_spec`]): the map of the
+/// object, the cgroup directory opened for the call.
+fn attach_iterator(program: &Program, object: &Object, spec: &str) -> Result<Link, String> {
+    let bad = |line: String| format!("--target: {line}");
+    let one_line = |error: attach::AttachError| crate::one_line(&error);
+    let cgroup_dir;
+    let params = match parse_iter_spec(spec).map_err(bad)? {
+        IterSpec::None => IterParams::None,
+        IterSpec::Map(name) => IterParams::Map(object.map(name).ok_or_else(|| {
+            let names: Vec<&str> = object.maps().iter().map(|m| m.name()).collect();
+            bad(format!(
+                "the object has no map {name} (its maps: {})",
+                names.join(", ")
+            ))
+        })?),
+        IterSpec::Pid(pid) => IterParams::Task(TaskScope::Process(pid)),
+        IterSpec::Tid(tid) => IterParams::Task(TaskScope::Thread(tid)),
+        IterSpec::Cgroup(path, order) => {
+            cgroup_dir =
+                std::fs::File::open(path).map_err(|e| bad(format!("cgroup {path}: {e}")))?;
+            IterParams::Cgroup {
+                start: CgroupStart::Fd(std::os::fd::AsFd::as_fd(&cgroup_dir)),
+                order,
+            }
+        }
+    };
+    attach::iter::attach_with(program, &params).map_err(one_line)
+}
+
+/// An iterator's `--target` spec, parsed.
+#[derive(Debug, PartialEq, Eq)]
+enum IterSpec<'a> {
+    /// No parameter (the empty spec).
+    None,
+    /// `map:NAME`.
+    Map(&'a str),
+    /// `pid:PID`.
+    Pid(u32),
+    /// `tid:TID`.
+    Tid(u32),
+    /// `cgroup:PATH[:self|:pre|:post|:up]` (default `pre`).
+    Cgroup(&'a str, CgroupOrder),
+}
+
+/// `map:NAME`, `pid:PID`, `tid:TID`, `cgroup:PATH[:self|:pre|:post|:up]`, or nothing.
+fn parse_iter_spec(spec: &str) -> Result<IterSpec<'_>, String> {
+    const SYNTAX: &str = "map:NAME, pid:PID, tid:TID or cgroup:PATH[:self|:pre|:post|:up]";
+    if spec.is_empty() {
+        return Ok(IterSpec::None);
+    }
+    let number = |n: &str| {
+        n.parse::<u32>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("{spec:?}: {n:?} is not a process or thread id"))
+    };
+    match spec.split_once(':') {
+        Some(("map", name)) if !name.is_empty() => Ok(IterSpec::Map(name)),
+        Some(("pid", pid)) => Ok(IterSpec::Pid(number(pid)?)),
+        Some(("tid", tid)) => Ok(IterSpec::Tid(number(tid)?)),
+        Some(("cgroup", rest)) if !rest.is_empty() => {
+            let (path, order) = match rest.rsplit_once(':') {
+                Some((path, order)) if !path.is_empty() => (path, order.parse()?),
+                _ => (rest, CgroupOrder::DescendantsPre),
+            };
+            Ok(IterSpec::Cgroup(path, order))
+        }
+        _ => Err(format!("{spec:?} is not {SYNTAX}")),
     }
 }
 
@@ -413,6 +526,8 @@ enum TargetKind {
     Netns,
     UprobeMulti,
     KprobeMulti,
+    /// An iterator: its parameter, where it takes one.
+    Iter,
     /// Refused: its target is a socket group the command line cannot name.
     Reuseport,
 }
@@ -432,6 +547,7 @@ impl TargetKind {
             t if attach::cgroup::is_cgroup_program(t) => TargetKind::Cgroup,
             ProgramType::Kprobe if bare && kind.contains("uprobe.multi") => TargetKind::UprobeMulti,
             ProgramType::Kprobe if bare && kind.contains("kprobe.multi") => TargetKind::KprobeMulti,
+            _ if is_iterator(program) => TargetKind::Iter,
             _ => return None,
         })
     }
@@ -446,6 +562,7 @@ impl TargetKind {
             TargetKind::Netns => "an sk_lookup or flow_dissector program",
             TargetKind::UprobeMulti => "a uprobe.multi program",
             TargetKind::KprobeMulti => "a kprobe.multi program",
+            TargetKind::Iter => "an iterator",
             TargetKind::Reuseport => "an sk_reuseport program",
         }
     }
@@ -460,6 +577,7 @@ impl TargetKind {
             TargetKind::Netns => "a network namespace",
             TargetKind::UprobeMulti => "the functions of a binary that a glob matches",
             TargetKind::KprobeMulti => "the kernel functions that a glob matches",
+            TargetKind::Iter => "the objects its parameter names (a map, a process, a cgroup)",
             TargetKind::Reuseport => "a SO_REUSEPORT socket group",
         }
     }
@@ -475,14 +593,23 @@ impl TargetKind {
             TargetKind::Netns => ("NETNS_PATH", "/proc/self/ns/net"),
             TargetKind::UprobeMulti => ("BINARY:GLOB", "/bin/bash:readline*"),
             TargetKind::KprobeMulti => ("GLOB", "tcp_v4_*"),
+            TargetKind::Iter => (
+                "map:NAME|pid:PID|tid:TID|cgroup:PATH[:self|:pre|:post|:up]",
+                "map:elems",
+            ),
             TargetKind::Reuseport => ("", ""),
         }
     }
 
     /// The target without `--target`: the namespace of the command's own for a netns
-    /// program; none for the others.
+    /// program, no parameter for an iterator (one that needs it is refused by the
+    /// library, which names it); none for the others.
     fn default_spec(self) -> Option<&'static str> {
-        (self == TargetKind::Netns).then_some("/proc/self/ns/net")
+        match self {
+            TargetKind::Netns => Some("/proc/self/ns/net"),
+            TargetKind::Iter => Some(""),
+            _ => None,
+        }
     }
 
     /// The line that says where `program` attaches and how to say it.
@@ -582,6 +709,42 @@ mod tests {
             Err("\"out\" is not a direction (ingress or egress)".to_string())
         );
         assert!(parse_tc_spec(":egress", ingress).is_err());
+    }
+
+    #[test]
+    fn iterator_targets_name_a_map_a_process_a_thread_or_a_cgroup() {
+        assert_eq!(parse_iter_spec(""), Ok(IterSpec::None));
+        assert_eq!(parse_iter_spec("map:elems"), Ok(IterSpec::Map("elems")));
+        assert_eq!(parse_iter_spec("pid:42"), Ok(IterSpec::Pid(42)));
+        assert_eq!(parse_iter_spec("tid:43"), Ok(IterSpec::Tid(43)));
+        assert_eq!(
+            parse_iter_spec("cgroup:/sys/fs/cgroup/unified/g"),
+            Ok(IterSpec::Cgroup(
+                "/sys/fs/cgroup/unified/g",
+                CgroupOrder::DescendantsPre
+            ))
+        );
+        assert_eq!(
+            parse_iter_spec("cgroup:/sys/fs/cgroup/unified/g:up"),
+            Ok(IterSpec::Cgroup(
+                "/sys/fs/cgroup/unified/g",
+                CgroupOrder::AncestorsUp
+            ))
+        );
+        assert_eq!(
+            parse_iter_spec("cgroup:/g:sideways"),
+            Err("\"sideways\" is not a cgroup walk order (self, pre, post or up)".to_string())
+        );
+        assert_eq!(
+            parse_iter_spec("pid:0"),
+            Err("\"pid:0\": \"0\" is not a process or thread id".to_string())
+        );
+        assert_eq!(
+            parse_iter_spec("elems"),
+            Err("\"elems\" is not map:NAME, pid:PID, tid:TID or \
+                 cgroup:PATH[:self|:pre|:post|:up]"
+                .to_string())
+        );
     }
 
     #[test]
