@@ -71,6 +71,8 @@ pub mod insn;
 
 pub mod pod;
 
+mod sort;
+
 pub mod btf;
 
 pub mod elf;

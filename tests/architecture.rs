@@ -4,8 +4,8 @@
 //! `docs/architecture.md` draws:
 //!
 //! ```text
-//! arch → uapi → insn → pod → btf → elf → inspect │ syscall → features → load → attach → features::report
-//!                                     → perf → ringbuf → records → the crate root
+//! arch → uapi → insn → pod → sort → btf → elf → inspect │ syscall → features → load → attach → features::report
+//!                                            → perf → ringbuf → records → the crate root
 //! ```
 //!
 //! A module may use its own unit (the files under one entry of [`LAYERS`]) freely and any
@@ -36,6 +36,7 @@ const LAYERS: &[&str] = &[
     "uapi",
     "insn",
     "pod",
+    "sort",
     "btf",
     "elf",
     "inspect",
@@ -55,7 +56,9 @@ const LAYERS: &[&str] = &[
 
 /// The units whose code must not touch the host (the file system, processes, the
 /// environment, `libc`), except their test modules.
-const PURE: &[&str] = &["arch", "uapi", "insn", "pod", "btf", "elf", "inspect"];
+const PURE: &[&str] = &[
+    "arch", "uapi", "insn", "pod", "sort", "btf", "elf", "inspect",
+];
 
 /// Inside [`PURE`], the one module that reads the host by design: the kernel's own BTF
 /// (`/sys/kernel/btf/vmlinux`, mapped), the input of CO-RE; it is the pure half's one I/O,

@@ -4,7 +4,8 @@
 # b03cd1e) is exported with `git archive` and built in target/size-before/ with its own
 # target directory; this tree is built in place. Each is built twice with the crate's
 # release profile (stripped by the profile): `cargo build --release` (static glibc,
-# non-PIE: .cargo/config.toml) and `--target x86_64-unknown-linux-musl` (static-pie).
+# non-PIE: .cargo/config.toml) and `--target x86_64-unknown-linux-musl` (static-pie before
+# 2026-12-07, non-PIE since: each tree is built with its own .cargo/config.toml).
 # Needs: rustup target x86_64-unknown-linux-musl; the reference (build-reference.sh).
 # usage: scripts/bench/two-binaries.sh [BEFORE]
 set -euo pipefail
@@ -27,9 +28,9 @@ r=$(bytes $ref)
 row() { awk -v n="$(bytes "$2")" -v r="$r" -v what="$1" \
     'BEGIN { printf "%-58s %10d  %.3f\n", what, n, n / r }'; }
 printf '%-58s %10s  %s\n' binary bytes "ratio to libbpf"
-row "tcpconnect before ($before), musl static-pie" $dir/target/$T/release/tcpconnect
-row "tcpconnect after, musl static-pie" target/$T/release/tcpconnect
-row "ebpf-loader, musl static-pie" target/$T/release/ebpf-loader
+row "tcpconnect before ($before), musl" $dir/target/$T/release/tcpconnect
+row "tcpconnect after, musl" target/$T/release/tcpconnect
+row "ebpf-loader, musl" target/$T/release/ebpf-loader
 row "tcpconnect before ($before), cargo build --release (glibc)" $dir/target/release/tcpconnect
 row "tcpconnect after, cargo build --release (glibc)" target/release/tcpconnect
 row "ebpf-loader, cargo build --release (glibc)" target/release/ebpf-loader

@@ -34,7 +34,6 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use super::link::Owned;
 use super::prog_attach::ProgAttachGuard;
 use super::{AttachError, AttachMethod, AttachOptions, Link, Probe, Via};
 use crate::load::Program;
@@ -144,11 +143,7 @@ fn attach_checked(
             target: target.clone(),
             error,
         })?;
-    Ok(Link::of_owned(
-        method(Via::ProgAttach),
-        target,
-        Owned::ProgAttach(guard),
-    ))
+    Ok(Link::of_owned(method(Via::ProgAttach), target, guard))
 }
 
 fn method(via: Via) -> AttachMethod {

@@ -394,31 +394,94 @@ pub struct Link {
     pub(super) perf_event: Option<OwnedFd>,
     pub(super) kprobe: Option<TracefsKprobe>,
     // What else the link holds, undone after the perf event and kprobe entry are gone.
-    pub(super) owned: Option<Owned>,
+    pub(super) owned: Option<Box<dyn Owned>>,
 }
 
 /// What a [`Link`] holds besides its BPF link, perf event and `kprobe_events` entry, and
-/// undoes on drop, last.
-#[derive(Debug)]
-pub(super) enum Owned {
-    /// A tc program's `bpf` filter added with rtnetlink (and the clsact qdisc made for it).
-    TcFilter(tc::FilterGuard),
-    /// The socket a socket filter is attached to.
-    Socket(socket::SocketGuard),
-    /// A USDT probe's entry in `__bpf_usdt_ip_to_spec_id` (kernels without BPF cookies):
-    /// deleted once no uprobe can look it up any more.
-    UsdtIp(usdt::UsdtIpEntry),
-    /// A struct_ops map registered with `BPF_MAP_UPDATE_ELEM`: its key deleted.
-    StructOps(struct_ops::StructOpsGuard),
-    /// A program attached with `BPF_PROG_ATTACH` (a cgroup's, a sockmap's): detached with
-    /// `BPF_PROG_DETACH`.
-    ProgAttach(prog_attach::ProgAttachGuard),
-    /// The socket of a `SO_REUSEPORT` group an `sk_reuseport` program was set on.
-    Reuseport(reuseport::ReuseportGuard),
-    /// An XDP program set with rtnetlink: removed if it is still the one attached.
-    Xdp(xdp::XdpGuard),
-    /// A program attached to a network namespace with `BPF_PROG_ATTACH`.
-    NetNsProg(netns::ProgAttachGuard),
+/// undoes on drop, last (each kind's own `Drop`), or when [`Link::detach`] asks, reporting
+/// errors ([`Owned::undo`]).
+///
+/// A trait object, not an enum of every kind: an enum's drop glue names every variant's
+/// undo code (rtnetlink for tc and XDP, `BPF_PROG_DETACH`, ...), so a binary that attaches
+/// only kprobes and tracepoints would link them all. Through a `Box<dyn Owned>`, a kind's
+/// code is linked only where something makes a link of that kind.
+pub(super) trait Owned: fmt::Debug + Send + Sync {
+    /// Undoes the attachment now and says whether that worked (`target`: the link's, for
+    /// errors).
+    fn undo(self: Box<Self>, target: &str) -> Result<(), AttachError>;
+    /// For a tc filter added with rtnetlink: which one ([`Link::tc_filter`]).
+    fn tc_filter(&self) -> Option<TcFilter> {
+        None
+    }
+    /// For a socket filter: its socket ([`Link::socket`]).
+    fn socket(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+}
+
+/// A tc program's `bpf` filter added with rtnetlink (and the clsact qdisc made for it).
+impl Owned for tc::FilterGuard {
+    fn undo(self: Box<Self>, _target: &str) -> Result<(), AttachError> {
+        self.remove()
+    }
+    fn tc_filter(&self) -> Option<TcFilter> {
+        Some(self.filter())
+    }
+}
+
+/// The socket a socket filter is attached to.
+impl Owned for socket::SocketGuard {
+    fn undo(self: Box<Self>, target: &str) -> Result<(), AttachError> {
+        self.detach(target)
+    }
+    fn socket(&self) -> Option<BorrowedFd<'_>> {
+        self.fd()
+    }
+}
+
+/// A USDT probe's entry in `__bpf_usdt_ip_to_spec_id` (kernels without BPF cookies):
+/// deleted once no uprobe can look it up any more.
+impl Owned for usdt::UsdtIpEntry {
+    fn undo(self: Box<Self>, _target: &str) -> Result<(), AttachError> {
+        drop(self);
+        Ok(())
+    }
+}
+
+/// A struct_ops map registered with `BPF_MAP_UPDATE_ELEM`: its key deleted.
+impl Owned for struct_ops::StructOpsGuard {
+    fn undo(self: Box<Self>, target: &str) -> Result<(), AttachError> {
+        self.unregister(target)
+    }
+}
+
+/// A program attached with `BPF_PROG_ATTACH` (a cgroup's, a sockmap's): detached with
+/// `BPF_PROG_DETACH`.
+impl Owned for prog_attach::ProgAttachGuard {
+    fn undo(self: Box<Self>, target: &str) -> Result<(), AttachError> {
+        self.detach(target)
+    }
+}
+
+/// The socket of a `SO_REUSEPORT` group an `sk_reuseport` program was set on.
+impl Owned for reuseport::ReuseportGuard {
+    fn undo(self: Box<Self>, target: &str) -> Result<(), AttachError> {
+        self.detach(target)
+    }
+}
+
+/// An XDP program set with rtnetlink: removed if it is still the one attached.
+impl Owned for xdp::XdpGuard {
+    fn undo(self: Box<Self>, _target: &str) -> Result<(), AttachError> {
+        self.remove()
+    }
+}
+
+/// A program attached to a network namespace with `BPF_PROG_ATTACH`.
+impl Owned for netns::ProgAttachGuard {
+    fn undo(self: Box<Self>, _target: &str) -> Result<(), AttachError> {
+        self.remove()
+    }
 }
 
 impl Link {
@@ -457,14 +520,18 @@ impl Link {
     }
 
     /// A link that holds an attachment of its own kind, undone on drop.
-    pub(super) fn of_owned(method: AttachMethod, target: String, owned: Owned) -> Link {
+    pub(super) fn of_owned(
+        method: AttachMethod,
+        target: String,
+        owned: impl Owned + 'static,
+    ) -> Link {
         Link {
             method,
             target,
             bpf_link: None,
             perf_event: None,
             kprobe: None,
-            owned: Some(owned),
+            owned: Some(Box::new(owned)),
         }
     }
 
@@ -532,19 +599,13 @@ impl Link {
     /// For a tc program attached with rtnetlink: the filter (its priority and handle, as
     /// the kernel chose them) and whether the clsact qdisc was made for it.
     pub fn tc_filter(&self) -> Option<TcFilter> {
-        match &self.owned {
-            Some(Owned::TcFilter(guard)) => Some(guard.filter()),
-            _ => None,
-        }
+        self.owned.as_ref().and_then(|owned| owned.tc_filter())
     }
 
     /// For a socket filter: the socket it is attached to (this link's own fd of it), to
     /// read what the filter lets through.
     pub fn socket(&self) -> Option<BorrowedFd<'_>> {
-        match &self.owned {
-            Some(Owned::Socket(guard)) => guard.fd(),
-            _ => None,
-        }
+        self.owned.as_ref().and_then(|owned| owned.socket())
     }
 
     /// Detaches the program and removes what was created, in order; returns the first error.
@@ -569,17 +630,7 @@ impl Link {
             }
         }
         let removed = match self.owned.take() {
-            Some(Owned::TcFilter(guard)) => guard.remove(),
-            Some(Owned::Socket(guard)) => guard.detach(&self.target),
-            Some(Owned::UsdtIp(entry)) => {
-                drop(entry);
-                Ok(())
-            }
-            Some(Owned::StructOps(guard)) => guard.unregister(&self.target),
-            Some(Owned::ProgAttach(guard)) => guard.detach(&self.target),
-            Some(Owned::Reuseport(guard)) => guard.detach(&self.target),
-            Some(Owned::Xdp(guard)) => guard.remove(),
-            Some(Owned::NetNsProg(guard)) => guard.remove(),
+            Some(owned) => owned.undo(&self.target),
             None => Ok(()),
         };
         if result.is_ok() {

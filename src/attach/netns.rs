@@ -34,7 +34,6 @@ use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use super::link::Owned;
 use super::{AttachError, AttachMethod, AttachOptions, Link, Probe, Via};
 use crate::load::Program;
 use crate::syscall::{self, SysError};
@@ -183,7 +182,7 @@ fn attach_with_name(
         bpf_link: None,
         perf_event: None,
         kprobe: None,
-        owned: Some(Owned::NetNsProg(ProgAttachGuard {
+        owned: Some(Box::new(ProgAttachGuard {
             kind,
             prog: own_prog,
             netns: own_netns,

@@ -19,7 +19,6 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use super::link::Owned;
 use super::prog_attach::duplicate;
 use super::{AttachError, AttachMethod, Link, Probe, Via};
 use crate::load::Program;
@@ -106,5 +105,5 @@ pub fn attach(prog: &Program, socket: BorrowedFd<'_>) -> Result<Link, AttachErro
         via: Via::ReuseportSetsockopt,
     };
     let guard = ReuseportGuard { socket: Some(own) };
-    Ok(Link::of_owned(method, target, Owned::Reuseport(guard)))
+    Ok(Link::of_owned(method, target, guard))
 }

@@ -11,7 +11,6 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use super::link::Owned;
 use super::{AttachError, AttachMethod, Link, Probe, Via};
 use crate::load::Program;
 use crate::syscall::{self, SysError};
@@ -92,7 +91,7 @@ fn attach_to(prog: BorrowedFd<'_>, socket: OwnedFd, target: String) -> Result<Li
         bpf_link: None,
         perf_event: None,
         kprobe: None,
-        owned: Some(Owned::Socket(SocketGuard {
+        owned: Some(Box::new(SocketGuard {
             socket: Some(socket),
         })),
     })

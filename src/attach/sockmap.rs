@@ -24,7 +24,6 @@
 
 use std::os::fd::AsFd;
 
-use super::link::Owned;
 use super::prog_attach::ProgAttachGuard;
 use super::{AttachError, AttachMethod, AttachOptions, Link, Probe, Via};
 use crate::load::{Map, Program};
@@ -78,11 +77,7 @@ pub fn attach_as(
             error,
         }
     })?;
-    Ok(Link::of_owned(
-        method(Via::ProgAttach),
-        target,
-        Owned::ProgAttach(guard),
-    ))
+    Ok(Link::of_owned(method(Via::ProgAttach), target, guard))
 }
 
 /// The kernel's name of a sockmap attach type, for the link's target.

@@ -19,7 +19,6 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use super::link::Owned;
 use super::{AttachError, AttachMethod, Link, Probe, Via};
 use crate::load::Object;
 use crate::syscall;
@@ -78,7 +77,7 @@ pub fn register(object: &Object, map: &str) -> Result<Link, AttachError> {
         bpf_link: None,
         perf_event: None,
         kprobe: None,
-        owned: Some(Owned::StructOps(StructOpsGuard { map: Some(fd) })),
+        owned: Some(Box::new(StructOpsGuard { map: Some(fd) })),
     })
 }
 

@@ -12,7 +12,6 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::Mutex;
 
-use super::link::Owned;
 use super::netlink::{self, netlink_error, open_socket, Failure, Socket};
 use super::{AttachError, AttachMethod, AttachOptions, Link, Probe, Via};
 use crate::load::Program;
@@ -436,7 +435,7 @@ fn attach_filter(
         bpf_link: None,
         perf_event: None,
         kprobe: None,
-        owned: Some(Owned::TcFilter(guard)),
+        owned: Some(Box::new(guard)),
     })
 }
 

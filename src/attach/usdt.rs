@@ -195,7 +195,7 @@ fn attach_probe(
         SpecBy::Address(entry) => (0, Some(entry)),
     };
     let mut link = Link::of_perf_event(prog, perf, Probe::Usdt, target, opts, cookie)?;
-    link.owned = usdt_ip.map(Owned::UsdtIp);
+    link.owned = usdt_ip.map(|entry| Box::new(entry) as Box<dyn Owned>);
     Ok(link)
 }
 

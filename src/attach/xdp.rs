@@ -40,7 +40,6 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::OnceLock;
 
-use super::link::Owned;
 use super::netlink::{self, netlink_error, open_socket, Failure};
 use super::tc::interface_index;
 use super::{AttachError, AttachMethod, AttachOptions, Link, Probe, Via};
@@ -288,7 +287,7 @@ fn attach_netlink(
         bpf_link: None,
         perf_event: None,
         kprobe: None,
-        owned: Some(Owned::Xdp(XdpGuard {
+        owned: Some(Box::new(XdpGuard {
             ifindex,
             mode: xdp.mode,
             prog: Some(own),

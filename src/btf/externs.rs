@@ -85,7 +85,7 @@ impl Btf {
                     entries.push((v.type_id, offset, v.size));
                     placed.insert((ty.name.clone(), name), offset);
                 }
-                entries.sort_by_key(|&(_, offset, _)| offset);
+                crate::sort::by_key(&mut entries, |&(_, offset, _)| u64::from(offset));
                 for (i, (type_id, offset, size)) in entries.into_iter().enumerate() {
                     let e = at + BTF_TYPE_LEN + 12 * i;
                     put(&mut types, e, type_id);

@@ -604,7 +604,7 @@ impl Btf {
                 })?;
                 fixed.push((VarSecinfo { offset, ..*v }, var_name));
             }
-            fixed.sort_by_key(|(v, _)| v.offset);
+            crate::sort::by_key(&mut fixed, |(v, _)| u64::from(v.offset));
             let mut end = 0u64;
             for (i, (v, var_name)) in fixed.iter().enumerate() {
                 let v_end = v.offset as u64 + v.size as u64;

@@ -604,7 +604,7 @@ pub(super) fn legacy_maps(
     }
     let shared_size = data.len() / symbols.len();
     let mut sorted: Vec<&LegacySymbol> = symbols.iter().collect();
-    sorted.sort_by_key(|s| s.offset);
+    crate::sort::by_key(&mut sorted, |s| s.offset);
     sorted
         .into_iter()
         .map(|symbol| {

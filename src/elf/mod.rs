@@ -683,7 +683,7 @@ impl<'a> Reader<'a> {
         }
         add_unrelocated_calls(context, spec)?;
         for function in spec.programs.iter_mut().chain(spec.subprograms.iter_mut()) {
-            function.relocations.sort_by_key(|r| r.insn);
+            crate::sort::by_key(&mut function.relocations, |r| r.insn as u64);
         }
         Ok(())
     }
@@ -1504,7 +1504,7 @@ fn functions_of(
         .iter()
         .filter(|s| s.section == Some(section.index) && s.st_type == elf::STT_FUNC)
         .collect();
-    functions.sort_by_key(|s| s.value);
+    crate::sort::by_key(&mut functions, |s| s.value);
     let def = if is_text || functions.is_empty() {
         SectionDef {
             prog_type: crate::uapi::ProgramType::Unspec,

@@ -468,7 +468,7 @@ impl ObjectSpec {
                 });
             }
         }
-        applied.sort_by_key(|a| a.insn);
+        crate::sort::by_key(&mut applied, |a| a.insn as u64);
         Ok(applied)
     }
 

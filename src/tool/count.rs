@@ -90,7 +90,7 @@ fn read_counts(counts: &Counts) -> Result<Vec<FlowCount>> {
 /// line; JSON: one object per row). `Ok(false)` when stdout is closed.
 fn print_counts(cli: &Cli, counts: &Counts, start: Instant, tables: usize) -> Result<bool> {
     let flows = read_counts(counts)?;
-    let seconds = start.elapsed().as_secs_f64();
+    let seconds = print::Seconds::since(start);
     let mut text = String::new();
     if cli.json {
         for flow in &flows {

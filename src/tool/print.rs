@@ -5,9 +5,10 @@
 //! `-c` (`LADDR RADDR RPORT CONNECTS`). JSON is written by hand (no serde): one object per
 //! line, the field names are listed in the README and never change meaning.
 
+use std::fmt;
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ebpf_loader::perf::Event;
@@ -75,8 +76,39 @@ pub fn header(columns: Columns) -> String {
     line
 }
 
+/// A time since start, printed in seconds with as many decimals as the format's precision
+/// asks (`{:.3}`; 6 without one), rounded to the nearest, as `{:.3}` prints an `f64`.
+/// Integer arithmetic, not `f64`: printing a float would link core's float formatting
+/// (Grisu and Dragon4, ~10 KB), for a column that needs none of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+impl Seconds {
+    /// The time elapsed since `start`.
+    pub fn since(start: Instant) -> Seconds {
+        Seconds(start.elapsed())
+    }
+}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = f.precision().unwrap_or(6).min(9) as u32;
+        let unit = 10u128.pow(9 - digits);
+        // Rounded to the nearest unit of the last decimal, half up.
+        let units = (self.0.as_nanos() + unit / 2) / unit;
+        let scale = 10u128.pow(digits);
+        let mut text = (units / scale).to_string();
+        if digits > 0 {
+            let fraction = units % scale;
+            let _ = write!(text, ".{fraction:0width$}", width = digits as usize);
+        }
+        // Width and alignment as the format asks (`{:<9.3}`).
+        f.pad_integral(true, "", &text)
+    }
+}
+
 /// One event as a line under [`header`]. `seconds` is the time since start.
-pub fn line(event: &ConnectEvent, place: &Place, columns: Columns, seconds: f64) -> String {
+pub fn line(event: &ConnectEvent, place: &Place, columns: Columns, seconds: Seconds) -> String {
     let mut line = String::new();
     if columns.timestamp {
         line.push_str(&format!("{seconds:<9.3} "));
@@ -131,7 +163,7 @@ pub use ebpf_loader::btf::value::push_json_string;
 /// not UTF-8 become U+FFFD); `comm_hex` has the exact bytes. The container fields
 /// (`cgroup_id`, `cgroup`, `container_id`, `container_runtime`, `pod_uid`, `mntns`,
 /// `netns`) are present only when known.
-pub fn json(event: &ConnectEvent, place: &Place, seconds: f64) -> String {
+pub fn json(event: &ConnectEvent, place: &Place, seconds: Seconds) -> String {
     let mut out = String::with_capacity(256);
     let _ = write!(
         out,
@@ -192,7 +224,7 @@ fn push_container_fields(out: &mut String, event: &ConnectEvent, place: &Place) 
 
 /// A lost-samples report as a JSON object: the kernel could not write `count` events
 /// into `cpu`'s ring because it was full. `seconds` is the time since start.
-pub fn lost_json(count: u64, cpu: u32, seconds: f64) -> String {
+pub fn lost_json(count: u64, cpu: u32, seconds: Seconds) -> String {
     format!("{{\"time\":{seconds:.6},\"lost\":{count},\"cpu\":{cpu}}}")
 }
 
@@ -216,7 +248,7 @@ pub fn count_line(flow: &FlowCount) -> String {
 }
 
 /// One row of count mode as a JSON object. `seconds` is when the table was read.
-pub fn count_json(flow: &FlowCount, seconds: f64) -> String {
+pub fn count_json(flow: &FlowCount, seconds: Seconds) -> String {
     format!(
         "{{\"time\":{seconds:.6},\"family\":{},\"saddr\":\"{}\",\"daddr\":\"{}\",\
          \"dport\":{},\"connects\":{}}}",
@@ -301,7 +333,7 @@ impl<W: Write> Printer<W> {
 
     /// One record of a ring: a connection printed, or a loss reported.
     pub fn handle(&mut self, event: Event<'_>) {
-        let seconds = self.start.elapsed().as_secs_f64();
+        let seconds = Seconds::since(self.start);
         let written = match event {
             Event::Sample { data, .. } => match ConnectEvent::read(data, self.layout) {
                 Ok(event) => {
@@ -386,7 +418,12 @@ mod tests {
             "PID     COMM             IP SADDR            DADDR            DPORT"
         );
         assert_eq!(
-            line(&event(b"curl"), &Place::default(), Columns::default(), 0.0),
+            line(
+                &event(b"curl"),
+                &Place::default(),
+                Columns::default(),
+                Seconds(Duration::from_millis(0))
+            ),
             "77      curl             4  127.0.0.1        127.0.0.2        8080"
         );
         assert_eq!(
@@ -394,7 +431,7 @@ mod tests {
             "TIME(s)   UID    PID     COMM             IP SADDR            LPORT  DADDR            DPORT"
         );
         assert_eq!(
-            line(&event(b"curl"), &Place::default(), all, 1.5),
+            line(&event(b"curl"), &Place::default(), all, Seconds(Duration::from_millis(1500))),
             "1.500     1000   77      curl             4  127.0.0.1        40000  127.0.0.2        8080"
         );
     }
@@ -434,12 +471,17 @@ mod tests {
         );
         let (event, place) = in_a_pod();
         assert_eq!(
-            line(&event, &place, columns, 0.0),
+            line(&event, &place, columns, Seconds(Duration::from_millis(0))),
             "77      curl             4  10.0.0.1         10.0.0.2         8080  3f2a9b8c7d6e"
         );
         // A host process: the column stays empty, not guessed.
         assert_eq!(
-            line(&event, &Place::default(), columns, 0.0),
+            line(
+                &event,
+                &Place::default(),
+                columns,
+                Seconds(Duration::from_millis(0))
+            ),
             "77      curl             4  10.0.0.1         10.0.0.2         8080"
         );
     }
@@ -447,7 +489,7 @@ mod tests {
     #[test]
     fn json_has_the_container_fields_only_when_known() {
         let (event, place) = in_a_pod();
-        let text = json(&event, &place, 1.0);
+        let text = json(&event, &place, Seconds(Duration::from_millis(1000)));
         assert!(
             text.ends_with(&format!(
                 "\"dport\":8080,\"cgroup_id\":4242,\
@@ -461,7 +503,10 @@ mod tests {
         // The seed's layout: no container field at all.
         let seed = ConnectEvent::from_seed(&seed_of(&data_t(b"x", 1, 2, (1, 2), &[0; 4], &[0; 4])))
             .unwrap();
-        assert!(json(&seed, &Place::default(), 0.0).ends_with("\"dport\":2}"));
+        assert!(
+            json(&seed, &Place::default(), Seconds(Duration::from_millis(0)))
+                .ends_with("\"dport\":2}")
+        );
     }
 
     #[test]
@@ -471,7 +516,11 @@ mod tests {
 
     #[test]
     fn json_is_escaped_and_keeps_the_exact_bytes() {
-        let text = json(&event(b"a\"b\\c\xff"), &Place::default(), 2.0);
+        let text = json(
+            &event(b"a\"b\\c\xff"),
+            &Place::default(),
+            Seconds(Duration::from_millis(2000)),
+        );
         assert_eq!(
             text,
             "{\"time\":2.000000,\"pid\":77,\"comm\":\"a\\\"b\\\\c\u{fffd}\",\"comm_hex\":\"6122625c63ff\",\
@@ -507,14 +556,47 @@ mod tests {
     }
 
     #[test]
+    fn seconds_print_as_an_f64_of_them_would() {
+        // As `{:<9.3}` and `{:.6}` print `as_secs_f64()`, which the columns used before:
+        // rounding at the last decimal, carries into the seconds, padding.
+        let nanos = [
+            0,
+            1,
+            499_999,
+            500_001,
+            999_499_999,
+            999_500_001,
+            1_500_000_000,
+            12_345_678_901,
+            59_999_999_999,
+            86_400_000_000_123,
+        ];
+        for n in nanos {
+            let duration = Duration::from_nanos(n);
+            let float = duration.as_secs_f64();
+            let seconds = Seconds(duration);
+            assert_eq!(
+                format!("{seconds:<9.3}|"),
+                format!("{float:<9.3}|"),
+                "{n} ns"
+            );
+            assert_eq!(format!("{seconds:.6}"), format!("{float:.6}"), "{n} ns");
+        }
+        assert_eq!(Seconds(Duration::from_millis(2500)).to_string(), "2.500000");
+    }
+
+    #[test]
     fn count_rows_and_lost_reports_are_json_objects() {
         assert_eq!(
-            count_json(&flow(Family::Ipv6, "::1", "::1"), 3.25),
+            count_json(
+                &flow(Family::Ipv6, "::1", "::1"),
+                Seconds(Duration::from_millis(3250))
+            ),
             "{\"time\":3.250000,\"family\":6,\"saddr\":\"::1\",\"daddr\":\"::1\",\
              \"dport\":443,\"connects\":12}"
         );
         assert_eq!(
-            lost_json(7, 1, 0.5),
+            lost_json(7, 1, Seconds(Duration::from_millis(500))),
             "{\"time\":0.500000,\"lost\":7,\"cpu\":1}"
         );
     }

@@ -5,7 +5,8 @@
 //! 2. choose where to attach: the kprobe on `tcp_connect`, or on kernels without kprobes
 //!    the tracepoints `sock/inet_sock_set_state` and `tcp/tcp_retransmit_skb`;
 //! 3. load the kernel's BTF (for CO-RE), then the object (`load::Object`);
-//! 4. attach the program(s) (`attach::by_section`), open one perf ring per CPU
+//! 4. attach the program(s) through the two kinds the tool has (`attach::kprobe`,
+//!    `attach::tracepoint`; [`attach_program`]), open one perf ring per CPU
 //!    (`perf::PerfReader`);
 //! 5. print each event; in count mode, the `counts` table instead ([`super::count`]).
 
@@ -17,10 +18,10 @@ use anyhow::{bail, Context, Result};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use ebpf_loader::attach::{self, AttachOptions};
+use ebpf_loader::attach::{self, kprobe, tracepoint, AttachOptions, KprobeKind, Link};
 use ebpf_loader::btf;
-use ebpf_loader::elf::ObjectSpec;
-use ebpf_loader::load::{LoadOptions, Object, PerfEventArray, TargetBtf};
+use ebpf_loader::elf::{AttachTarget, ObjectSpec};
+use ebpf_loader::load::{LoadOptions, Object, PerfEventArray, Program, TargetBtf};
 use ebpf_loader::perf::{PerfReader, PerfReaderOptions, Wakeup};
 
 use super::cli::{AttachMode, Cli};
@@ -291,8 +292,8 @@ pub fn run(cli: &Cli) -> Result<()> {
     // detaches them.
     let links = programs
         .iter()
-        .map(|program| attach::by_section(program, &choice.options))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|program| attach_program(program, &choice.options))
+        .collect::<Result<Vec<_>>>()?;
     for link in &links {
         tour.attached(link);
     }
@@ -348,6 +349,37 @@ pub fn run(cli: &Cli) -> Result<()> {
     detached?;
     report_missed(&object);
     Ok(())
+}
+
+/// Attaches one of the tool's programs where its section says, through the attach function
+/// of its kind: the tool has kprobes and tracepoints only. Not `attach::by_section`, which
+/// names every kind the library attaches (uprobes, USDT, tc, XDP, ...): calling it would
+/// link them all into the binary (BENCHMARKS.md, "tcpconnect small again").
+fn attach_program(program: &Program, opts: &AttachOptions) -> Result<Link> {
+    let link = match program.attach_target() {
+        AttachTarget::Kprobe {
+            function,
+            offset,
+            retprobe,
+        } => {
+            let kind = if *retprobe {
+                KprobeKind::Return
+            } else {
+                KprobeKind::Entry
+            };
+            kprobe::attach_at(program, function, *offset, kind, opts)?
+        }
+        AttachTarget::Tracepoint { category, name } => {
+            tracepoint::attach(program, category, name, opts)?
+        }
+        other => bail!(
+            "program {} (section {}) attaches to {other}: tcpconnect attaches kprobes and \
+             tracepoints only (ebpf-loader load --attach attaches every kind)",
+            program.name(),
+            program.section()
+        ),
+    };
+    Ok(link)
 }
 
 /// The tracepoint path remembers each connecting process in the `pending` map until the
