@@ -30,14 +30,21 @@
 //! same name get suffixes as bpftool gives them (`bpf_map_desc___2`); enumerators share
 //! the namespace of typedef names, as in C.
 //!
-//! The dumper never trusts its input: every id is looked up through [`Btf`], every walk
-//! is bounded ([`MAX_DEPTH`]), and BTF that C cannot express is a [`DumpError`], never a
-//! panic or a hang.
+//! Every type is read in place, as libbpf reads its records: a [`TypeView`] through a
+//! [`BtfReader`] at each visit, never decoded into an owned [`super::Type`], and a name
+//! is read from the string section only to be written (the walks visit the kernel's
+//! ~126k types and their members several times each; decoding them cost two thirds of
+//! the time). The names the header writes are the string section's, borrowed; a `___N`
+//! suffix is a count beside them.
+//!
+//! The dumper never trusts its input: every id is looked up through the [`BtfReader`],
+//! every walk is bounded ([`MAX_DEPTH`]), and BTF that C cannot express is a
+//! [`DumpError`], never a panic or a hang.
 
 use std::collections::HashMap;
 use std::fmt::{self, Write};
 
-use super::{Btf, BtfError, Kind, Member, Type, TypeBody};
+use super::{BodyView, Btf, BtfError, BtfReader, Kind, Members, Params, TypeView};
 
 /// How deep a walk may go (nested definitions, chains of pointers and arrays) before the
 /// BTF is taken for a loop. The kernel's own types nest a few dozen levels at most.
@@ -221,17 +228,19 @@ enum Emit {
     Emitted,
 }
 
-/// What the dumper knows of one type id.
-#[derive(Debug, Clone, Default)]
-struct State {
+/// What the dumper knows of one type id, in a `Vec` indexed by id.
+#[derive(Debug, Clone, Copy, Default)]
+struct State<'b> {
     order: Order,
     emit: Emit,
     /// A forward declaration (or, for a typedef, its definition) has been written.
     fwd_emitted: bool,
     /// Another type refers to this one.
     referenced: bool,
+    /// A DECL_TAG names this type (or one of its members): see `Dumper::decl_tags`.
+    tagged: bool,
     /// The name to write, once decided: `None` until then.
-    name: Option<String>,
+    name: Option<Name<'b>>,
 }
 
 /// The two C namespaces names are counted in: struct, union and enum tags; and ordinary
@@ -242,18 +251,57 @@ enum Namespace {
     Ident,
 }
 
+/// A name as the header writes it: the BTF's string, and `___N` after it when it names
+/// the N-th different type of that name (libbpf's suffixes). Borrowed from the string
+/// section: writing a name copies it once, into the header.
+#[derive(Debug, Clone, Copy)]
+struct Name<'b> {
+    text: &'b str,
+    nth: u32,
+}
+
+impl<'b> Name<'b> {
+    /// A name written as it is (a member's, a parameter's, the first of its kind).
+    fn plain(text: &'b str) -> Name<'b> {
+        Name { text, nth: 1 }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// Whether it is written `text`, without a suffix.
+    fn is(&self, text: &str) -> bool {
+        self.nth <= 1 && self.text == text
+    }
+
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self.text);
+        if self.nth > 1 {
+            let _ = write!(out, "___{}", self.nth);
+        }
+    }
+}
+
 /// One dump in progress.
 struct Dumper<'b> {
     btf: &'b Btf,
-    states: Vec<State>,
+    /// The BTF's sections, found once: every type and name is read through it.
+    reader: BtfReader<'b>,
+    /// What is known of each type, by id.
+    states: Vec<State<'b>>,
     /// How many types (or enumerators) of each name have been written, per namespace.
-    tag_names: HashMap<String, usize>,
-    ident_names: HashMap<String, usize>,
+    tag_names: HashMap<&'b str, u32>,
+    ident_names: HashMap<&'b str, u32>,
     /// `btf_decl_tag` names by the tagged type, with the member index (-1: the type).
-    decl_tags: HashMap<u32, Vec<(i32, String)>>,
+    decl_tags: HashMap<u32, Vec<(i32, &'b str)>>,
     queue: Vec<u32>,
     /// Natural alignments found so far, by id (0: not yet).
     aligns: Vec<u32>,
+    /// Declaration chains (`Dumper::decl_chain`) done with, kept for the next: a chain
+    /// is built for every member and parameter written.
+    spare_chains: Vec<Vec<u32>>,
+    /// The header, written into one buffer sized for it up front.
     out: String,
     /// [`output_limit`] of this BTF.
     limit: usize,
@@ -263,13 +311,21 @@ struct Dumper<'b> {
 }
 
 /// `__builtin_va_list` is clang's own: a typedef of it in the BTF is not written.
-fn is_builtin(t: &Type) -> bool {
-    t.kind() == Kind::Typedef && t.name == "__builtin_va_list"
+fn is_builtin(kind: Kind, name: &str) -> bool {
+    kind == Kind::Typedef && name == "__builtin_va_list"
 }
 
-/// `lvl` tabs.
-fn indent(lvl: usize) -> String {
-    "\t".repeat(lvl)
+/// Writes `lvl` tabs.
+fn push_indent(out: &mut String, lvl: usize) {
+    for _ in 0..lvl {
+        out.push('\t');
+    }
+}
+
+/// A newline, then `lvl` tabs.
+fn push_line(out: &mut String, lvl: usize) {
+    out.push('\n');
+    push_indent(out, lvl);
 }
 
 fn round_up(value: i64, to: i64) -> i64 {
@@ -279,17 +335,26 @@ fn round_up(value: i64, to: i64) -> i64 {
     (value + to - 1) / to * to
 }
 
+/// What the header of BTF of `btf_len` bytes is likely to need: a kernel's is 0.51 of its
+/// BTF's size. Reserving it up front costs no memory until it is written (the
+/// allocator maps large blocks lazily) and saves growing the buffer by copies.
+fn expected_len(btf_len: usize) -> usize {
+    btf_len / 8 * 5
+}
+
 impl<'b> Dumper<'b> {
     fn new(btf: &'b Btf) -> Dumper<'b> {
         Dumper {
             btf,
+            reader: btf.reader(),
             states: vec![State::default(); btf.len() as usize],
             tag_names: HashMap::new(),
             ident_names: HashMap::new(),
             decl_tags: HashMap::new(),
             queue: Vec::new(),
             aligns: vec![0; btf.len() as usize],
-            out: String::new(),
+            spare_chains: Vec::new(),
+            out: String::with_capacity(expected_len(btf.as_bytes().len())),
             limit: output_limit(btf.as_bytes().len()),
             steps: 0,
             step_limit: step_limit(btf.len()),
@@ -310,10 +375,19 @@ impl<'b> Dumper<'b> {
         Ok(())
     }
 
-    fn ty(&self, id: u32) -> Result<Type, DumpError> {
-        self.btf
-            .type_by_id(id)
+    /// Type `id`, read in place.
+    fn view(&self, id: u32) -> Result<TypeView<'b>, DumpError> {
+        self.reader
+            .view(id)
             .map_err(|source| DumpError::Btf { id, source })
+    }
+
+    /// The name at `name_off` of type `t`: its own, or one of its members',
+    /// enumerators' or parameters'.
+    fn name_of(&self, t: &TypeView<'b>, name_off: u32) -> Result<&'b str, DumpError> {
+        self.reader
+            .name(name_off)
+            .map_err(|source| DumpError::Btf { id: t.id(), source })
     }
 
     /// One more step of a walk, within [`step_limit`].
@@ -327,20 +401,7 @@ impl<'b> Dumper<'b> {
         Ok(())
     }
 
-    /// A type's kind and name, without decoding it (a kernel struct has hundreds of
-    /// members; a pointer to it needs only its name).
-    fn peek(&self, id: u32) -> Result<(Kind, &'b str), DumpError> {
-        let btf = self.btf;
-        let kind = btf
-            .kind(id)
-            .map_err(|source| DumpError::Btf { id, source })?;
-        let name = btf
-            .type_name(id)
-            .map_err(|source| DumpError::Btf { id, source })?;
-        Ok((kind, name))
-    }
-
-    fn state(&mut self, id: u32) -> Result<&mut State, DumpError> {
+    fn state(&mut self, id: u32) -> Result<&mut State<'b>, DumpError> {
         self.states.get_mut(id as usize).ok_or(DumpError::Btf {
             id,
             source: BtfError::TypeIdOutOfRange {
@@ -354,26 +415,22 @@ impl<'b> Dumper<'b> {
     fn mark_referenced(&mut self) -> Result<(), DumpError> {
         let btf = self.btf;
         for id in btf.first_id()..btf.len() {
-            let kind = btf
-                .kind(id)
-                .map_err(|source| DumpError::Btf { id, source })?;
-            if kind == Kind::DeclTag {
-                if let TypeBody::DeclTag {
-                    target,
-                    component_idx,
-                } = self.ty(id)?.body
-                {
-                    let name = self.peek(id)?.1.to_string();
-                    self.decl_tags
-                        .entry(target)
-                        .or_default()
-                        .push((component_idx, name));
+            let t = self.view(id)?;
+            if let BodyView::DeclTag {
+                target,
+                component_idx,
+            } = t.body()
+            {
+                let name = self.name_of(&t, t.name_off())?;
+                self.decl_tags
+                    .entry(target)
+                    .or_default()
+                    .push((component_idx, name));
+                if let Some(state) = self.states.get_mut(target as usize) {
+                    state.tagged = true;
                 }
             }
-            let refs = btf
-                .type_refs(id)
-                .map_err(|source| DumpError::Btf { id, source })?;
-            for r in refs {
+            for r in t.type_refs() {
                 if let Some(state) = self.states.get_mut(r as usize) {
                     state.referenced = true;
                 }
@@ -394,43 +451,40 @@ impl<'b> Dumper<'b> {
         if order == Order::Ordered {
             return Ok(true);
         }
-        let (kind, name) = self.peek(id)?;
+        let t = self.view(id)?;
+        let kind = t.kind();
+        let named = !self.name_of(&t, t.name_off())?.is_empty();
         if matches!(kind, Kind::Func | Kind::Var | Kind::Datasec | Kind::DeclTag) {
             // Not written in a header of types; nothing to order.
             self.state(id)?.order = Order::Ordered;
             return Ok(false);
         }
-        if matches!(kind, Kind::Struct | Kind::Union)
-            && through_ptr
-            && !name.is_empty()
-            && order == Order::NotOrdered
-        {
+        let record = matches!(kind, Kind::Struct | Kind::Union);
+        if record && through_ptr && named && order == Order::NotOrdered {
             // Through a pointer, a named record needs only its forward declaration.
             return Ok(false);
         }
-        let t = self.ty(id)?;
-        let named = !t.name.is_empty();
         if order == Order::Ordering {
             // A loop that a forward declaration breaks: through a pointer to a named
             // struct or union.
-            if matches!(t.kind(), Kind::Struct | Kind::Union) && through_ptr && named {
+            if record && through_ptr && named {
                 return Ok(false);
             }
             return Err(DumpError::Cycle { id });
         }
-        match &t.body {
-            TypeBody::Void => Ok(false),
-            TypeBody::Int { .. } | TypeBody::Float { .. } => {
+        match t.body() {
+            BodyView::Void => Ok(false),
+            BodyView::Int { .. } | BodyView::Float { .. } => {
                 self.state(id)?.order = Order::Ordered;
                 Ok(false)
             }
-            TypeBody::Ptr { target } => {
-                let strong = self.order(*target, true, depth + 1)?;
+            BodyView::Ptr { target } => {
+                let strong = self.order(target, true, depth + 1)?;
                 self.state(id)?.order = Order::Ordered;
                 Ok(strong)
             }
-            TypeBody::Array { elem, .. } => self.order(*elem, false, depth + 1),
-            TypeBody::Struct { members, .. } | TypeBody::Union { members, .. } => {
+            BodyView::Array { elem, .. } => self.order(elem, false, depth + 1),
+            BodyView::Struct { members, .. } | BodyView::Union { members, .. } => {
                 // Through a pointer, a named record needs only its forward declaration;
                 // an anonymous one is written inline, so its members count.
                 if through_ptr && named {
@@ -446,7 +500,7 @@ impl<'b> Dumper<'b> {
                 self.state(id)?.order = Order::Ordered;
                 Ok(true)
             }
-            TypeBody::Enum { .. } | TypeBody::Enum64 { .. } | TypeBody::Fwd { .. } => {
+            BodyView::Enum { .. } | BodyView::Enum64 { .. } | BodyView::Fwd { .. } => {
                 // A named enum, or an anonymous one nothing refers to (a declaration of
                 // constants), is written on its own.
                 if named || !self.state(id)?.referenced {
@@ -455,8 +509,8 @@ impl<'b> Dumper<'b> {
                 self.state(id)?.order = Order::Ordered;
                 Ok(true)
             }
-            TypeBody::Typedef { target } => {
-                let strong = self.order(*target, through_ptr, depth + 1)?;
+            BodyView::Typedef { target } => {
+                let strong = self.order(target, through_ptr, depth + 1)?;
                 if through_ptr && !strong {
                     return Ok(false);
                 }
@@ -464,21 +518,21 @@ impl<'b> Dumper<'b> {
                 self.state(id)?.order = Order::Ordered;
                 Ok(true)
             }
-            TypeBody::Volatile { target }
-            | TypeBody::Const { target }
-            | TypeBody::Restrict { target }
-            | TypeBody::TypeTag { target } => self.order(*target, through_ptr, depth + 1),
-            TypeBody::FuncProto { ret, params } => {
-                let mut strong = self.order(*ret, through_ptr, depth + 1)?;
+            BodyView::Volatile { target }
+            | BodyView::Const { target }
+            | BodyView::Restrict { target }
+            | BodyView::TypeTag { target } => self.order(target, through_ptr, depth + 1),
+            BodyView::FuncProto { ret, params } => {
+                let mut strong = self.order(ret, through_ptr, depth + 1)?;
                 for p in params {
                     strong |= self.order(p.type_id, through_ptr, depth + 1)?;
                 }
                 Ok(strong)
             }
-            TypeBody::Func { .. }
-            | TypeBody::Var { .. }
-            | TypeBody::Datasec { .. }
-            | TypeBody::DeclTag { .. } => {
+            BodyView::Func { .. }
+            | BodyView::Var { .. }
+            | BodyView::Datasec { .. }
+            | BodyView::DeclTag { .. } => {
                 self.state(id)?.order = Order::Ordered;
                 Ok(false)
             }
@@ -494,64 +548,64 @@ impl<'b> Dumper<'b> {
         }
         self.step()?;
         let top_level = cont_id == 0;
-        let state = self.state(id)?;
-        if state.emit == Emit::Emitted {
+        let emit = self.state(id)?.emit;
+        if emit == Emit::Emitted {
             return Ok(());
         }
-        let (kind, name) = self.peek(id)?;
-        if matches!(kind, Kind::Struct | Kind::Union)
+        let t = self.view(id)?;
+        let name = self.name_of(&t, t.name_off())?;
+        if matches!(t.kind(), Kind::Struct | Kind::Union)
             && !top_level
             && !name.is_empty()
-            && self.state(id)?.emit == Emit::NotEmitted
+            && emit == Emit::NotEmitted
         {
             // Inside another definition, a named record needs only its forward
             // declaration (once), not its members.
             if !self.state(id)?.fwd_emitted && id != cont_id {
-                self.emit_record_fwd(id)?;
+                self.emit_record_fwd(&t)?;
                 self.out.push_str(";\n\n");
                 self.state(id)?.fwd_emitted = true;
             }
             return Ok(());
         }
-        let t = self.ty(id)?;
-        if self.state(id)?.emit == Emit::Emitting {
-            return self.emit_fwd_of_emitting(id, &t, cont_id);
+        if emit == Emit::Emitting {
+            return self.emit_fwd_of_emitting(&t, name, cont_id);
         }
-        match &t.body {
-            TypeBody::Int { .. } | TypeBody::Float { .. } => {
+        match t.body() {
+            BodyView::Int { .. } | BodyView::Float { .. } => {
                 self.state(id)?.emit = Emit::Emitted;
             }
-            TypeBody::Enum { .. } | TypeBody::Enum64 { .. } => {
+            BodyView::Enum { .. } | BodyView::Enum64 { .. } => {
                 if top_level {
-                    self.emit_enum_def(id, &t, 0)?;
+                    self.emit_enum_def(&t, 0)?;
                     self.out.push_str(";\n\n");
                 }
                 self.state(id)?.emit = Emit::Emitted;
             }
-            TypeBody::Ptr { target }
-            | TypeBody::Volatile { target }
-            | TypeBody::Const { target }
-            | TypeBody::Restrict { target }
-            | TypeBody::TypeTag { target } => self.emit(*target, cont_id, depth + 1)?,
-            TypeBody::Array { elem, .. } => self.emit(*elem, cont_id, depth + 1)?,
-            TypeBody::Fwd { .. } => {
-                self.emit_fwd_def(id, &t)?;
+            BodyView::Ptr { target }
+            | BodyView::Volatile { target }
+            | BodyView::Const { target }
+            | BodyView::Restrict { target }
+            | BodyView::TypeTag { target } => self.emit(target, cont_id, depth + 1)?,
+            BodyView::Array { elem, .. } => self.emit(elem, cont_id, depth + 1)?,
+            BodyView::Fwd { is_union } => {
+                self.emit_fwd_def(id, is_union)?;
                 self.out.push_str(";\n\n");
                 self.state(id)?.emit = Emit::Emitted;
             }
-            TypeBody::Typedef { target } => {
+            BodyView::Typedef { target } => {
                 self.state(id)?.emit = Emit::Emitting;
-                self.emit(*target, id, depth + 1)?;
+                self.emit(target, id, depth + 1)?;
                 // Someone may have needed the typedef as a forward declaration already.
-                if !self.state(id)?.fwd_emitted && !is_builtin(&t) {
-                    self.emit_typedef_def(id, &t, 0)?;
+                if !self.state(id)?.fwd_emitted && !is_builtin(t.kind(), name) {
+                    self.emit_typedef_def(id, target, 0)?;
                     self.out.push_str(";\n\n");
                 }
                 self.state(id)?.emit = Emit::Emitted;
             }
-            TypeBody::Struct { members, .. } | TypeBody::Union { members, .. } => {
+            BodyView::Struct { members, .. } | BodyView::Union { members, .. } => {
                 self.state(id)?.emit = Emit::Emitting;
-                let anonymous = t.name.is_empty();
+                let anonymous = name.is_empty();
                 if top_level || anonymous {
                     // The members will be written out: their types need declarations.
                     let new_cont = if anonymous { cont_id } else { id };
@@ -559,29 +613,29 @@ impl<'b> Dumper<'b> {
                         self.emit(m.type_id, new_cont, depth + 1)?;
                     }
                 } else if !self.state(id)?.fwd_emitted && id != cont_id {
-                    self.emit_record_fwd(id)?;
+                    self.emit_record_fwd(&t)?;
                     self.out.push_str(";\n\n");
                     self.state(id)?.fwd_emitted = true;
                 }
                 if top_level {
-                    self.emit_struct_def(id, &t, 0, 0)?;
+                    self.emit_struct_def(&t, 0, 0)?;
                     self.out.push_str(";\n\n");
                     self.state(id)?.emit = Emit::Emitted;
                 } else {
                     self.state(id)?.emit = Emit::NotEmitted;
                 }
             }
-            TypeBody::FuncProto { ret, params } => {
-                self.emit(*ret, cont_id, depth + 1)?;
+            BodyView::FuncProto { ret, params } => {
+                self.emit(ret, cont_id, depth + 1)?;
                 for p in params {
                     self.emit(p.type_id, cont_id, depth + 1)?;
                 }
             }
-            TypeBody::Void
-            | TypeBody::Func { .. }
-            | TypeBody::Var { .. }
-            | TypeBody::Datasec { .. }
-            | TypeBody::DeclTag { .. } => {}
+            BodyView::Void
+            | BodyView::Func { .. }
+            | BodyView::Var { .. }
+            | BodyView::Datasec { .. }
+            | BodyView::DeclTag { .. } => {}
         }
         Ok(())
     }
@@ -589,25 +643,31 @@ impl<'b> Dumper<'b> {
     /// A type met again while it is being written: a struct or union gets its forward
     /// declaration (unless it is the one being defined), a typedef its definition, which
     /// serves for pointers to it.
-    fn emit_fwd_of_emitting(&mut self, id: u32, t: &Type, cont_id: u32) -> Result<(), DumpError> {
+    fn emit_fwd_of_emitting(
+        &mut self,
+        t: &TypeView<'b>,
+        name: &str,
+        cont_id: u32,
+    ) -> Result<(), DumpError> {
+        let id = t.id();
         if self.state(id)?.fwd_emitted {
             return Ok(());
         }
-        match t.kind() {
-            Kind::Struct | Kind::Union => {
+        match t.body() {
+            BodyView::Struct { .. } | BodyView::Union { .. } => {
                 if id == cont_id {
                     return Ok(());
                 }
-                if t.name.is_empty() {
+                if name.is_empty() {
                     return Err(DumpError::Cycle { id });
                 }
-                self.emit_record_fwd(id)?;
+                self.emit_record_fwd(t)?;
                 self.out.push_str(";\n\n");
                 self.state(id)?.fwd_emitted = true;
             }
-            Kind::Typedef => {
-                if !is_builtin(t) {
-                    self.emit_typedef_def(id, t, 0)?;
+            BodyView::Typedef { target } => {
+                if !is_builtin(t.kind(), name) {
+                    self.emit_typedef_def(id, target, 0)?;
                     self.out.push_str(";\n\n");
                 }
                 self.state(id)?.fwd_emitted = true;
@@ -619,90 +679,69 @@ impl<'b> Dumper<'b> {
 
     /// The name to write for `id`: its own, or with a `___N` suffix when it is the N-th
     /// different type of that name in its namespace (libbpf's `btf_dump_resolve_name`).
-    fn resolved_name(&mut self, id: u32, ns: Namespace) -> Result<String, DumpError> {
-        let (kind, own) = self.peek(id)?;
-        if own.is_empty() {
-            return Ok(String::new());
+    fn resolved_name(&mut self, id: u32, ns: Namespace) -> Result<Name<'b>, DumpError> {
+        if let Some(name) = self.state(id)?.name {
+            return Ok(name);
         }
-        if let Some(name) = &self.state(id)?.name {
-            return Ok(name.clone());
+        let t = self.view(id)?;
+        let own = self.name_of(&t, t.name_off())?;
+        if own.is_empty() {
+            return Ok(Name::plain(""));
         }
         // A forward declaration, or an enum without values, declares and never clashes.
-        let declares_only = match kind {
+        let declares_only = match t.kind() {
             Kind::Fwd => true,
-            Kind::Enum | Kind::Enum64 => match self.ty(id)?.body {
-                TypeBody::Enum { values, .. } | TypeBody::Enum64 { values, .. } => {
-                    values.is_empty()
-                }
-                _ => false,
-            },
+            Kind::Enum | Kind::Enum64 => t.vlen() == 0,
             _ => false,
         };
         let name = if declares_only {
-            own.to_string()
+            Name::plain(own)
         } else {
             self.dedup_name(own, ns)
         };
-        self.state(id)?.name = Some(name.clone());
+        self.state(id)?.name = Some(name);
         Ok(name)
     }
 
     /// Counts one more use of `name` in `ns`; the first keeps it, the N-th is `name___N`.
-    fn dedup_name(&mut self, name: &str, ns: Namespace) -> String {
+    fn dedup_name(&mut self, name: &'b str, ns: Namespace) -> Name<'b> {
         let names = match ns {
             Namespace::Tag => &mut self.tag_names,
             Namespace::Ident => &mut self.ident_names,
         };
-        let count = match names.get_mut(name) {
-            Some(count) => {
-                *count += 1;
-                *count
-            }
-            None => {
-                names.insert(name.to_string(), 1);
-                1
-            }
-        };
-        if count > 1 {
-            format!("{name}___{count}")
-        } else {
-            name.to_string()
+        let count = names.entry(name).or_insert(0);
+        *count += 1;
+        Name {
+            text: name,
+            nth: *count,
         }
     }
 
     /// `struct sock` / `union bpf_attr`.
-    fn emit_record_fwd(&mut self, id: u32) -> Result<(), DumpError> {
-        let keyword = if self.peek(id)?.0 == Kind::Union {
-            "union"
-        } else {
-            "struct"
-        };
-        let name = self.resolved_name(id, Namespace::Tag)?;
-        let _ = write!(self.out, "{keyword} {name}");
-        Ok(())
+    fn emit_record_fwd(&mut self, t: &TypeView<'b>) -> Result<(), DumpError> {
+        self.emit_fwd_def(t.id(), t.kind() == Kind::Union)
     }
 
-    /// A FWD: `struct x` or `union x`.
-    fn emit_fwd_def(&mut self, id: u32, t: &Type) -> Result<(), DumpError> {
-        let is_union = matches!(t.body, TypeBody::Fwd { is_union: true });
+    /// `struct x` or `union x` (a FWD, or a record named before its definition).
+    fn emit_fwd_def(&mut self, id: u32, is_union: bool) -> Result<(), DumpError> {
         let name = self.resolved_name(id, Namespace::Tag)?;
-        let keyword = if is_union { "union" } else { "struct" };
-        let _ = write!(self.out, "{keyword} {name}");
+        self.out
+            .push_str(if is_union { "union " } else { "struct " });
+        name.push_to(&mut self.out);
         Ok(())
     }
 
     /// `typedef <decl of target named name>`.
-    fn emit_typedef_def(&mut self, id: u32, t: &Type, lvl: usize) -> Result<(), DumpError> {
+    fn emit_typedef_def(&mut self, id: u32, target: u32, lvl: usize) -> Result<(), DumpError> {
         let name = self.resolved_name(id, Namespace::Ident)?;
-        let target = t.target().unwrap_or(0);
         // Old GCC wrote `__gnuc_va_list` as a typedef of void; C needs the builtin.
-        if target == 0 && name == "__gnuc_va_list" {
+        if target == 0 && name.is("__gnuc_va_list") {
             self.out
                 .push_str("typedef __builtin_va_list __gnuc_va_list");
             return Ok(());
         }
         self.out.push_str("typedef ");
-        self.emit_decl(target, &name, lvl)?;
+        self.emit_decl(target, name, lvl)?;
         self.emit_decl_tags(id, -1);
         Ok(())
     }
@@ -710,9 +749,12 @@ impl<'b> Dumper<'b> {
     /// ` __attribute__((btf_decl_tag("x")))` for each decl tag on `id` (or its member
     /// `component`).
     fn emit_decl_tags(&mut self, id: u32, component: i32) {
+        if !self.states.get(id as usize).is_some_and(|s| s.tagged) {
+            return;
+        }
         if let Some(tags) = self.decl_tags.get(&id) {
-            for (idx, name) in tags {
-                if *idx == component {
+            for &(idx, name) in tags {
+                if idx == component {
                     let _ = write!(self.out, " __attribute__((btf_decl_tag(\"{name}\")))");
                 }
             }
@@ -720,49 +762,50 @@ impl<'b> Dumper<'b> {
     }
 
     /// An enum with its values; sizes other than `int`'s are forced with `mode`.
-    fn emit_enum_def(&mut self, id: u32, t: &Type, lvl: usize) -> Result<(), DumpError> {
+    fn emit_enum_def(&mut self, t: &TypeView<'b>, lvl: usize) -> Result<(), DumpError> {
+        let id = t.id();
         let name = self.resolved_name(id, Namespace::Tag)?;
-        let (size, signed, values, is64) = match &t.body {
-            TypeBody::Enum {
+        let (size, signed, values, is64) = match t.body() {
+            BodyView::Enum {
                 size,
                 signed,
                 values,
-            } => (*size, *signed, values, false),
-            TypeBody::Enum64 {
+            } => (size, signed, values, false),
+            BodyView::Enum64 {
                 size,
                 signed,
                 values,
-            } => (*size, *signed, values, true),
+            } => (size, signed, values, true),
             _ => return Err(DumpError::UnexpectedKind { id, kind: t.kind() }),
         };
-        let sep = if name.is_empty() { "" } else { " " };
-        let _ = write!(self.out, "enum{sep}{name}");
-        if values.is_empty() {
+        self.out
+            .push_str(if name.is_empty() { "enum" } else { "enum " });
+        name.push_to(&mut self.out);
+        if values.len() == 0 {
             return Ok(());
         }
         self.out.push_str(" {");
-        for v in values {
-            let value = if is64 {
-                if signed {
-                    format!("{}LL", v.value as i64)
-                } else {
-                    format!("{}ULL", v.value)
-                }
-            } else if signed {
-                (v.value as u32 as i32).to_string()
-            } else {
-                (v.value as u32).to_string()
+        for v in values.clone() {
+            let vname = self.dedup_name(self.name_of(t, v.name_off)?, Namespace::Ident);
+            push_line(&mut self.out, lvl + 1);
+            vname.push_to(&mut self.out);
+            self.out.push_str(" = ");
+            let _ = match (is64, signed) {
+                (true, true) => write!(self.out, "{}LL", v.value as i64),
+                (true, false) => write!(self.out, "{}ULL", v.value),
+                (false, true) => write!(self.out, "{}", v.value as u32 as i32),
+                (false, false) => write!(self.out, "{}", v.value as u32),
             };
-            let vname = self.dedup_name(&v.name, Namespace::Ident);
-            let _ = write!(self.out, "\n{}{vname} = {value},", indent(lvl + 1));
+            self.out.push(',');
         }
-        let _ = write!(self.out, "\n{}}}", indent(lvl));
+        push_line(&mut self.out, lvl);
+        self.out.push('}');
         if size == 1 {
             self.out.push_str(" __attribute__((mode(byte)))");
         } else if size == 8 {
             // A 32-bit ENUM of 8 bytes, or an ENUM64 whose values all fit in 32 bits,
             // is 8 bytes only if told so.
-            let needs_word = !is64 || values.iter().all(|v| v.value >> 32 == 0);
+            let needs_word = !is64 || values.clone().all(|v| v.value >> 32 == 0);
             if needs_word {
                 self.out.push_str(" __attribute__((mode(word)))");
             }
@@ -774,30 +817,35 @@ impl<'b> Dumper<'b> {
     /// layout needs them (libbpf's `btf_dump_emit_struct_def`).
     fn emit_struct_def(
         &mut self,
-        id: u32,
-        t: &Type,
+        t: &TypeView<'b>,
         lvl: usize,
         depth: usize,
     ) -> Result<(), DumpError> {
+        let id = t.id();
         if depth > MAX_DEPTH {
             return Err(DumpError::TooDeep { id });
         }
-        let (is_struct, size, members) = match &t.body {
-            TypeBody::Struct { size, members } => (true, *size, members),
-            TypeBody::Union { size, members } => (false, *size, members),
+        let (is_struct, size, members) = match t.body() {
+            BodyView::Struct { size, members } => (true, size, members),
+            BodyView::Union { size, members } => (false, size, members),
             _ => return Err(DumpError::UnexpectedKind { id, kind: t.kind() }),
         };
         let align = self.align_of(id, 0)?;
-        let packed = is_struct && self.is_packed(size, members)?;
+        let packed = is_struct && self.is_packed(size, members.clone())?;
         let name = self.resolved_name(id, Namespace::Tag)?;
-        let keyword = if is_struct { "struct" } else { "union" };
-        let sep = if name.is_empty() { "" } else { " " };
-        let _ = write!(self.out, "{keyword}{sep}{name}");
+        self.out.push_str(match (is_struct, name.is_empty()) {
+            (true, true) => "struct",
+            (true, false) => "struct ",
+            (false, true) => "union",
+            (false, false) => "union ",
+        });
+        name.push_to(&mut self.out);
         self.emit_decl_tags(id, -1);
         self.out.push_str(" {");
+        let empty = members.len() == 0;
         let mut off: i64 = 0;
         let mut prev_bitfield = false;
-        for (index, m) in members.iter().enumerate() {
+        for (index, m) in members.enumerate() {
             if self.out.len() > self.limit {
                 return Err(DumpError::TooLarge { limit: self.limit });
             }
@@ -810,8 +858,9 @@ impl<'b> Dumper<'b> {
             };
             let in_bitfield = prev_bitfield && m_sz != 0;
             self.emit_bit_padding(off, m_off, m_align as i64, in_bitfield, lvl + 1)?;
-            let _ = write!(self.out, "\n{}", indent(lvl + 1));
-            self.emit_member_decl(m, lvl + 1, depth)?;
+            push_line(&mut self.out, lvl + 1);
+            let m_name = Name::plain(self.name_of(t, m.name_off)?);
+            self.emit_decl_at(m.type_id, m_name, lvl + 1, depth + 1)?;
             if m_sz != 0 {
                 let _ = write!(self.out, ": {m_sz}");
                 off = m_off + m_sz;
@@ -828,19 +877,14 @@ impl<'b> Dumper<'b> {
             self.emit_bit_padding(off, size as i64 * 8, align as i64, false, lvl + 1)?;
         }
         // `struct empty {}` stays on one line.
-        if !members.is_empty() || size != 0 {
-            let _ = write!(self.out, "\n{}}}", indent(lvl));
-        } else {
-            self.out.push('}');
+        if !empty || size != 0 {
+            push_line(&mut self.out, lvl);
         }
+        self.out.push('}');
         if packed {
             self.out.push_str(" __attribute__((packed))");
         }
         Ok(())
-    }
-
-    fn emit_member_decl(&mut self, m: &Member, lvl: usize, depth: usize) -> Result<(), DumpError> {
-        self.emit_decl_at(m.type_id, &m.name, lvl, depth + 1)
     }
 
     /// Anonymous bitfields that take the member at bit `next_off` from bit `cur_off`
@@ -886,7 +930,8 @@ impl<'b> Dumper<'b> {
                 || (new_off != next_off && next_off - new_off <= new_off - cur)
             {
                 let width = if in_bitfield { new_off - cur } else { 0 };
-                let _ = write!(self.out, "\n{}{pad_type}: {width};", indent(lvl));
+                push_line(&mut self.out, lvl);
+                let _ = write!(self.out, "{pad_type}: {width};");
             }
             cur = new_off;
         }
@@ -903,7 +948,8 @@ impl<'b> Dumper<'b> {
                     pad_bits = width;
                 }
             }
-            let _ = write!(self.out, "\n{}{pad_type}: {bits};", indent(lvl));
+            push_line(&mut self.out, lvl);
+            let _ = write!(self.out, "{pad_type}: {bits};");
             cur += bits;
         }
         Ok(())
@@ -928,20 +974,20 @@ impl<'b> Dumper<'b> {
 
     /// `Dumper::align_of`, uncached.
     fn natural_align(&mut self, id: u32, depth: usize) -> Result<u32, DumpError> {
-        let t = self.ty(id)?;
-        Ok(match &t.body {
-            TypeBody::Int { size, .. }
-            | TypeBody::Enum { size, .. }
-            | TypeBody::Enum64 { size, .. }
-            | TypeBody::Float { size } => (*size).clamp(1, PTR_SIZE),
-            TypeBody::Ptr { .. } => PTR_SIZE,
-            TypeBody::Typedef { target }
-            | TypeBody::Volatile { target }
-            | TypeBody::Const { target }
-            | TypeBody::Restrict { target }
-            | TypeBody::TypeTag { target } => self.align_of(*target, depth + 1)?,
-            TypeBody::Array { elem, .. } => self.align_of(*elem, depth + 1)?,
-            TypeBody::Struct { size, members } | TypeBody::Union { size, members } => {
+        let t = self.view(id)?;
+        Ok(match t.body() {
+            BodyView::Int { size, .. }
+            | BodyView::Enum { size, .. }
+            | BodyView::Enum64 { size, .. }
+            | BodyView::Float { size } => size.clamp(1, PTR_SIZE),
+            BodyView::Ptr { .. } => PTR_SIZE,
+            BodyView::Typedef { target }
+            | BodyView::Volatile { target }
+            | BodyView::Const { target }
+            | BodyView::Restrict { target }
+            | BodyView::TypeTag { target } => self.align_of(target, depth + 1)?,
+            BodyView::Array { elem, .. } => self.align_of(elem, depth + 1)?,
+            BodyView::Struct { size, members } | BodyView::Union { size, members } => {
                 let mut max_align = 1;
                 for m in members {
                     let align = self.align_of(m.type_id, depth + 1)?;
@@ -962,7 +1008,7 @@ impl<'b> Dumper<'b> {
     /// Whether a struct must be written `packed` (libbpf's `btf_is_struct_packed`): a
     /// member that is not a bitfield sits off its natural alignment, or the size is not a
     /// multiple of the largest member alignment.
-    fn is_packed(&mut self, size: u32, members: &[Member]) -> Result<bool, DumpError> {
+    fn is_packed(&mut self, size: u32, members: Members<'b>) -> Result<bool, DumpError> {
         let mut max_align = 1;
         for m in members {
             let align = self.align_of(m.type_id, 0)?;
@@ -976,28 +1022,34 @@ impl<'b> Dumper<'b> {
 
     /// Writes the declaration of `fname` of type `id` (libbpf's
     /// `btf_dump_emit_type_decl`).
-    fn emit_decl(&mut self, id: u32, fname: &str, lvl: usize) -> Result<(), DumpError> {
+    fn emit_decl(&mut self, id: u32, fname: Name<'b>, lvl: usize) -> Result<(), DumpError> {
         self.emit_decl_at(id, fname, lvl, 0)
     }
 
     fn emit_decl_at(
         &mut self,
         id: u32,
-        fname: &str,
+        fname: Name<'b>,
         lvl: usize,
         depth: usize,
     ) -> Result<(), DumpError> {
         if depth > MAX_DEPTH {
             return Err(DumpError::TooDeep { id });
         }
-        let mut decls = self.decl_chain(id)?;
-        self.emit_chain(&mut decls, fname, lvl, depth)
+        let mut decls = self.spare_chains.pop().unwrap_or_default();
+        let written = match self.decl_chain(id, &mut decls) {
+            Ok(()) => self.emit_chain(&mut decls, fname, lvl, depth),
+            Err(e) => Err(e),
+        };
+        decls.clear();
+        self.spare_chains.push(decls);
+        written
     }
 
-    /// The chain from a declared type to its base type: pointers, qualifiers, arrays and
-    /// function prototypes, ending at a named or record type (or `void`, id 0).
-    fn decl_chain(&self, id: u32) -> Result<Vec<u32>, DumpError> {
-        let mut decls = Vec::new();
+    /// The chain from a declared type to its base type, into `decls`: pointers,
+    /// qualifiers, arrays and function prototypes, ending at a named or record type (or
+    /// `void`, id 0).
+    fn decl_chain(&self, id: u32, decls: &mut Vec<u32>) -> Result<(), DumpError> {
         let mut cur = id;
         loop {
             if decls.len() > MAX_DEPTH {
@@ -1007,23 +1059,23 @@ impl<'b> Dumper<'b> {
             if cur == 0 {
                 break;
             }
-            let t = self.ty(cur)?;
-            match &t.body {
-                TypeBody::Ptr { target }
-                | TypeBody::Volatile { target }
-                | TypeBody::Const { target }
-                | TypeBody::Restrict { target }
-                | TypeBody::TypeTag { target } => cur = *target,
-                TypeBody::FuncProto { ret, .. } => cur = *ret,
-                TypeBody::Array { elem, .. } => cur = *elem,
-                TypeBody::Int { .. }
-                | TypeBody::Float { .. }
-                | TypeBody::Enum { .. }
-                | TypeBody::Enum64 { .. }
-                | TypeBody::Fwd { .. }
-                | TypeBody::Struct { .. }
-                | TypeBody::Union { .. }
-                | TypeBody::Typedef { .. } => break,
+            let t = self.view(cur)?;
+            match t.body() {
+                BodyView::Ptr { target }
+                | BodyView::Volatile { target }
+                | BodyView::Const { target }
+                | BodyView::Restrict { target }
+                | BodyView::TypeTag { target } => cur = target,
+                BodyView::FuncProto { ret, .. } => cur = ret,
+                BodyView::Array { elem, .. } => cur = elem,
+                BodyView::Int { .. }
+                | BodyView::Float { .. }
+                | BodyView::Enum { .. }
+                | BodyView::Enum64 { .. }
+                | BodyView::Fwd { .. }
+                | BodyView::Struct { .. }
+                | BodyView::Union { .. }
+                | BodyView::Typedef { .. } => break,
                 _ => {
                     return Err(DumpError::UnexpectedKind {
                         id: cur,
@@ -1032,7 +1084,7 @@ impl<'b> Dumper<'b> {
                 }
             }
         }
-        Ok(decls)
+        Ok(())
     }
 
     /// `const volatile ` for the qualifiers right above the base type.
@@ -1062,11 +1114,11 @@ impl<'b> Dumper<'b> {
         }
     }
 
-    fn emit_name(&mut self, fname: &str, last_was_ptr: bool) {
+    fn emit_name(&mut self, fname: Name<'b>, last_was_ptr: bool) {
         if !fname.is_empty() && !last_was_ptr {
             self.out.push(' ');
         }
-        self.out.push_str(fname);
+        fname.push_to(&mut self.out);
     }
 
     /// Writes a chain inside out: the base type first, then what wraps it, the name where
@@ -1074,7 +1126,7 @@ impl<'b> Dumper<'b> {
     fn emit_chain(
         &mut self,
         decls: &mut Vec<u32>,
-        fname: &str,
+        fname: Name<'b>,
         lvl: usize,
         depth: usize,
     ) -> Result<(), DumpError> {
@@ -1096,56 +1148,53 @@ impl<'b> Dumper<'b> {
                 last_was_ptr = false;
                 continue;
             }
-            let (kind, name) = self.peek(id)?;
-            if matches!(kind, Kind::Struct | Kind::Union) && !name.is_empty() {
-                self.emit_mods(decls)?;
-                self.emit_record_fwd(id)?;
-                last_was_ptr = false;
-                continue;
-            }
-            let t = self.ty(id)?;
-            match &t.body {
-                TypeBody::Int { .. } | TypeBody::Float { .. } => {
+            let t = self.view(id)?;
+            // Typedefs and records are written by their resolved names (cached); the
+            // others' own names are read only where they are written.
+            match t.body() {
+                BodyView::Int { .. } | BodyView::Float { .. } => {
                     self.emit_mods(decls)?;
-                    self.out.push_str(&t.name);
+                    self.out.push_str(self.name_of(&t, t.name_off())?);
                 }
-                TypeBody::Struct { .. } | TypeBody::Union { .. } => {
+                BodyView::Struct { .. } | BodyView::Union { .. } => {
                     self.emit_mods(decls)?;
-                    if t.name.is_empty() {
-                        self.emit_struct_def(id, &t, lvl, depth + 1)?;
+                    if self.name_of(&t, t.name_off())?.is_empty() {
+                        self.emit_struct_def(&t, lvl, depth + 1)?;
                     } else {
-                        self.emit_record_fwd(id)?;
+                        self.emit_record_fwd(&t)?;
                     }
                 }
-                TypeBody::Enum { .. } | TypeBody::Enum64 { .. } => {
+                BodyView::Enum { .. } | BodyView::Enum64 { .. } => {
                     self.emit_mods(decls)?;
-                    if t.name.is_empty() {
-                        self.emit_enum_def(id, &t, lvl)?;
+                    if self.name_of(&t, t.name_off())?.is_empty() {
+                        self.emit_enum_def(&t, lvl)?;
                     } else {
                         let name = self.resolved_name(id, Namespace::Tag)?;
-                        let _ = write!(self.out, "enum {name}");
+                        self.out.push_str("enum ");
+                        name.push_to(&mut self.out);
                     }
                 }
-                TypeBody::Fwd { .. } => {
+                BodyView::Fwd { is_union } => {
                     self.emit_mods(decls)?;
-                    self.emit_fwd_def(id, &t)?;
+                    self.emit_fwd_def(id, is_union)?;
                 }
-                TypeBody::Typedef { .. } => {
+                BodyView::Typedef { .. } => {
                     self.emit_mods(decls)?;
                     let name = self.resolved_name(id, Namespace::Ident)?;
-                    self.out.push_str(&name);
+                    name.push_to(&mut self.out);
                 }
-                TypeBody::Ptr { .. } => {
+                BodyView::Ptr { .. } => {
                     self.out.push_str(if last_was_ptr { "*" } else { " *" });
                 }
-                TypeBody::Volatile { .. } => self.out.push_str(" volatile"),
-                TypeBody::Const { .. } => self.out.push_str(" const"),
-                TypeBody::Restrict { .. } => self.out.push_str(" restrict"),
-                TypeBody::TypeTag { .. } => {
+                BodyView::Volatile { .. } => self.out.push_str(" volatile"),
+                BodyView::Const { .. } => self.out.push_str(" const"),
+                BodyView::Restrict { .. } => self.out.push_str(" restrict"),
+                BodyView::TypeTag { .. } => {
                     self.emit_mods(decls)?;
-                    let _ = write!(self.out, " __attribute__((btf_type_tag(\"{}\")))", t.name);
+                    let name = self.name_of(&t, t.name_off())?;
+                    let _ = write!(self.out, " __attribute__((btf_type_tag(\"{name}\")))");
                 }
-                TypeBody::Array { nelems, .. } => {
+                BodyView::Array { nelems, .. } => {
                     self.drop_mods(decls);
                     let Some(&next) = decls.last() else {
                         self.emit_name(fname, last_was_ptr);
@@ -1167,7 +1216,7 @@ impl<'b> Dumper<'b> {
                     let _ = write!(self.out, "[{nelems}]");
                     return Ok(());
                 }
-                TypeBody::FuncProto { params, .. } => {
+                BodyView::FuncProto { params, .. } => {
                     self.drop_mods(decls);
                     if decls.is_empty() {
                         self.emit_name(fname, last_was_ptr);
@@ -1176,7 +1225,7 @@ impl<'b> Dumper<'b> {
                         self.emit_chain(decls, fname, lvl, depth + 1)?;
                         self.out.push(')');
                     }
-                    self.emit_params(params, lvl, depth)?;
+                    self.emit_params(&t, params, lvl, depth)?;
                     return Ok(());
                 }
                 _ => return Err(DumpError::UnexpectedKind { id, kind: t.kind() }),
@@ -1191,25 +1240,27 @@ impl<'b> Dumper<'b> {
     /// without parameters as one `void` parameter; a last `void` parameter is `...`.
     fn emit_params(
         &mut self,
-        params: &[super::Param],
+        proto: &TypeView<'b>,
+        params: Params<'b>,
         lvl: usize,
         depth: usize,
     ) -> Result<(), DumpError> {
         self.out.push('(');
-        if params.is_empty() || (params.len() == 1 && params.first().map(|p| p.type_id) == Some(0))
-        {
+        let count = params.len();
+        if count == 0 || (count == 1 && params.clone().next().map(|p| p.type_id) == Some(0)) {
             self.out.push_str("void)");
             return Ok(());
         }
-        for (i, p) in params.iter().enumerate() {
+        for (i, p) in params.enumerate() {
             if i > 0 {
                 self.out.push_str(", ");
             }
-            if i == params.len() - 1 && p.type_id == 0 {
+            if i == count - 1 && p.type_id == 0 {
                 self.out.push_str("...");
                 break;
             }
-            self.emit_decl_at(p.type_id, &p.name, lvl, depth + 1)?;
+            let p_name = Name::plain(self.name_of(proto, p.name_off)?);
+            self.emit_decl_at(p.type_id, p_name, lvl, depth + 1)?;
         }
         self.out.push(')');
         Ok(())

@@ -14,12 +14,13 @@
 //! [`Btf::parse`] checks the header and walks the type section once, recording where each
 //! type starts (the offsets table) and checking that every record fits. Types are decoded
 //! on demand into an owned [`Type`]: the kernel's BTF has ~127k types and a loader needs a
-//! few dozen of them. Lookups by name go through a hash index of essential names (see
+//! few dozen of them; a walk over all of them reads each in place ([`Btf::view`]). Lookups by name go through a hash index of essential names (see
 //! [`essential_name`]) built in the same pass; FUNCs (~56k in a kernel, never a CO-RE
 //! candidate) get their own index on the first FUNC lookup.
 //!
 //! This file holds [`Btf`] and its one pass over the bytes. Beside it: `types.rs` (the
-//! decoded [`Type`], [`Kind`], [`TypeBody`]), `error.rs` ([`BtfError`]), `index.rs` (the
+//! decoded [`Type`], [`Kind`], [`TypeBody`]), `view.rs` (a type read in place,
+//! [`TypeView`]: [`TypeBody`]'s shape with iterators over the records), `error.rs` ([`BtfError`]), `index.rs` (the
 //! name index, [`essential_name`]). Submodules: [`ext`] (`.BTF.ext`: func_info, line_info,
 //! CO-RE records), [`value`] (bytes read as a type: records, map keys and values), [`build`] (writes BTF bytes: the kernel feature probes' blobs, the tests'
 //! hand-made BTF), [`kernel`] (the running kernel's BTF), [`sanitize`] (rewrites for older
@@ -41,11 +42,13 @@ pub mod layout;
 pub mod sanitize;
 mod types;
 pub mod value;
+mod view;
 
 pub use error::BtfError;
 pub use index::essential_name;
 use index::{essential_hash, NameIndex};
 pub use types::*;
+pub use view::*;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -103,14 +106,8 @@ struct RawType {
 }
 
 impl RawType {
-    fn vlen(self) -> u16 {
-        (self.info & VLEN_MASK) as u16
-    }
     fn kind_u8(self) -> u8 {
         ((self.info >> 24) & 0x1f) as u8
-    }
-    fn kind_flag(self) -> bool {
-        self.info >> 31 == 1
     }
 }
 
@@ -387,206 +384,17 @@ impl Btf {
         self.name(self.raw(id)?.name_off)
     }
 
-    /// Decodes type `id` (0 is `void`).
+    /// Decodes type `id` (0 is `void`) into an owned [`Type`]: its [`Btf::view`], every
+    /// name read and every list collected.
     pub fn type_by_id(&self, id: u32) -> Result<Type, BtfError> {
-        if id == 0 {
-            return Ok(Type {
-                id: 0,
-                name_off: 0,
-                name: String::new(),
-                body: TypeBody::Void,
-            });
-        }
-        if let Some(base) = self.base_for(id) {
-            return base.type_by_id(id);
-        }
-        let off = self.check_id(id)?;
-        let raw = self.raw(id)?;
-        let kind = self.kind(id)?;
-        let t = self.types();
-        let extra = off + BTF_TYPE_LEN;
-        let truncated = BtfError::TypeTruncated { id, offset: off };
-        let word = |i: usize| read_u32(t, extra + 4 * i).ok_or_else(|| truncated.clone());
-        let vlen = raw.vlen() as usize;
-        let kflag = raw.kind_flag();
-        let st = raw.size_or_type;
-        let name = self.name(raw.name_off)?.to_string();
-        let body = match kind {
-            Kind::Void => TypeBody::Void,
-            Kind::Int => {
-                let v = word(0)?;
-                TypeBody::Int {
-                    size: st,
-                    encoding: ((v >> 24) & 0x0f) as u8,
-                    offset: ((v >> 16) & 0xff) as u8,
-                    bits: (v & 0xff) as u8,
-                }
-            }
-            Kind::Ptr => TypeBody::Ptr { target: st },
-            Kind::Array => TypeBody::Array {
-                elem: word(0)?,
-                index: word(1)?,
-                nelems: word(2)?,
-            },
-            Kind::Struct | Kind::Union => {
-                let mut members = Vec::with_capacity(vlen);
-                for i in 0..vlen {
-                    let name_off = word(3 * i)?;
-                    let offset = word(3 * i + 2)?;
-                    let (bit_offset, bitfield_size) = if kflag {
-                        (offset & 0x00ff_ffff, (offset >> 24) as u8)
-                    } else {
-                        (offset, 0)
-                    };
-                    members.push(Member {
-                        name_off,
-                        name: self.name(name_off)?.to_string(),
-                        type_id: word(3 * i + 1)?,
-                        bit_offset,
-                        bitfield_size,
-                    });
-                }
-                if kind == Kind::Struct {
-                    TypeBody::Struct { size: st, members }
-                } else {
-                    TypeBody::Union { size: st, members }
-                }
-            }
-            Kind::Enum => {
-                let mut values = Vec::with_capacity(vlen);
-                for i in 0..vlen {
-                    let name_off = word(2 * i)?;
-                    let v = word(2 * i + 1)?;
-                    values.push(Enumerator {
-                        name_off,
-                        name: self.name(name_off)?.to_string(),
-                        value: if kflag {
-                            v as i32 as i64 as u64
-                        } else {
-                            v as u64
-                        },
-                    });
-                }
-                TypeBody::Enum {
-                    size: st,
-                    signed: kflag,
-                    values,
-                }
-            }
-            Kind::Enum64 => {
-                let mut values = Vec::with_capacity(vlen);
-                for i in 0..vlen {
-                    let name_off = word(3 * i)?;
-                    let lo = word(3 * i + 1)? as u64;
-                    let hi = word(3 * i + 2)? as u64;
-                    values.push(Enumerator {
-                        name_off,
-                        name: self.name(name_off)?.to_string(),
-                        value: hi << 32 | lo,
-                    });
-                }
-                TypeBody::Enum64 {
-                    size: st,
-                    signed: kflag,
-                    values,
-                }
-            }
-            Kind::Fwd => TypeBody::Fwd { is_union: kflag },
-            Kind::Typedef => TypeBody::Typedef { target: st },
-            Kind::Volatile => TypeBody::Volatile { target: st },
-            Kind::Const => TypeBody::Const { target: st },
-            Kind::Restrict => TypeBody::Restrict { target: st },
-            Kind::TypeTag => TypeBody::TypeTag { target: st },
-            Kind::Func => TypeBody::Func {
-                proto: st,
-                linkage: raw.vlen(),
-            },
-            Kind::FuncProto => {
-                let mut params = Vec::with_capacity(vlen);
-                for i in 0..vlen {
-                    let name_off = word(2 * i)?;
-                    params.push(Param {
-                        name_off,
-                        name: self.name(name_off)?.to_string(),
-                        type_id: word(2 * i + 1)?,
-                    });
-                }
-                TypeBody::FuncProto { ret: st, params }
-            }
-            Kind::Var => TypeBody::Var {
-                type_id: st,
-                linkage: word(0)?,
-            },
-            Kind::Datasec => {
-                let mut vars = Vec::with_capacity(vlen);
-                for i in 0..vlen {
-                    vars.push(VarSecinfo {
-                        type_id: word(3 * i)?,
-                        offset: word(3 * i + 1)?,
-                        size: word(3 * i + 2)?,
-                    });
-                }
-                TypeBody::Datasec { size: st, vars }
-            }
-            Kind::Float => TypeBody::Float { size: st },
-            Kind::DeclTag => TypeBody::DeclTag {
-                target: st,
-                component_idx: word(0)? as i32,
-            },
-        };
-        Ok(Type {
-            id,
-            name_off: raw.name_off,
-            name,
-            body,
-        })
+        self.view(id)?.to_type()
     }
 
     /// The type ids type `id` refers to (members', parameters', an array's element and
     /// index, a pointer's or typedef's target...), read in place: no name is decoded
     /// (libbpf's `btf_type_visit_type_ids`). A DECL_TAG's target is included.
     pub fn type_refs(&self, id: u32) -> Result<Vec<u32>, BtfError> {
-        if id == 0 {
-            return Ok(Vec::new());
-        }
-        if let Some(base) = self.base_for(id) {
-            return base.type_refs(id);
-        }
-        let off = self.check_id(id)?;
-        let raw = self.raw(id)?;
-        let t = self.types();
-        let extra = off + BTF_TYPE_LEN;
-        let word = |i: usize| {
-            read_u32(t, extra + 4 * i).ok_or(BtfError::TypeTruncated { id, offset: off })
-        };
-        let vlen = raw.vlen() as usize;
-        let st = raw.size_or_type;
-        // (record size in words, index of the type id in it) of each vlen entry.
-        let every = |stride: usize, at: usize| -> Result<Vec<u32>, BtfError> {
-            (0..vlen).map(|i| word(stride * i + at)).collect()
-        };
-        Ok(match self.kind(id)? {
-            Kind::Void | Kind::Int | Kind::Enum | Kind::Enum64 | Kind::Fwd | Kind::Float => {
-                Vec::new()
-            }
-            Kind::Ptr
-            | Kind::Typedef
-            | Kind::Volatile
-            | Kind::Const
-            | Kind::Restrict
-            | Kind::TypeTag
-            | Kind::Func
-            | Kind::Var
-            | Kind::DeclTag => vec![st],
-            Kind::Array => vec![word(0)?, word(1)?],
-            Kind::Struct | Kind::Union => every(3, 1)?,
-            Kind::FuncProto => {
-                let mut ids = vec![st];
-                ids.extend(every(2, 1)?);
-                ids
-            }
-            Kind::Datasec => every(3, 0)?,
-        })
+        Ok(self.view(id)?.type_refs().collect())
     }
 
     /// Follows typedefs and modifiers (const, volatile, restrict, type tags) from `id` to
@@ -860,6 +668,20 @@ impl Strings<'_> {
     }
 }
 
+/// Bytes after `struct btf_type` in a record of kind number `kind_u8` with `vlen`
+/// entries; `None` for a kind this crate does not know. (A FUNC's vlen is its linkage,
+/// not a count.)
+fn record_len(kind_u8: u8, vlen: usize) -> Option<usize> {
+    Some(match kind_u8 {
+        1 | 14 | 17 => 4,                            // INT, VAR, DECL_TAG
+        3 => 12,                                     // ARRAY
+        4 | 5 | 15 | 19 => 12 * vlen,                // STRUCT, UNION, DATASEC, ENUM64
+        6 | 13 => 8 * vlen,                          // ENUM, FUNC_PROTO
+        2 | 7 | 8 | 9 | 10 | 11 | 12 | 16 | 18 => 0, // the rest
+        _ => return None,
+    })
+}
+
 /// One pass over the type section: the start of each type, every record checked to fit,
 /// every kind known, every name offset inside the string section; and the
 /// `(essential name hash, id)` of every named type but FUNCs, for the name index.
@@ -889,20 +711,12 @@ fn index_types(
         let info = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         let kind_u8 = ((info >> 24) & 0x1f) as u8;
         let vlen = (info & VLEN_MASK) as usize;
-        // Bytes after the header, per kind (FUNC's vlen is its linkage, not a count).
-        let extra = match kind_u8 {
-            1 | 14 | 17 => 4,                            // INT, VAR, DECL_TAG
-            3 => 12,                                     // ARRAY
-            4 | 5 | 15 | 19 => 12 * vlen,                // STRUCT, UNION, DATASEC, ENUM64
-            6 | 13 => 8 * vlen,                          // ENUM, FUNC_PROTO
-            2 | 7 | 8 | 9 | 10 | 11 | 12 | 16 | 18 => 0, // the rest
-            _ => {
-                return Err(BtfError::UnknownKind {
-                    id,
-                    offset: off,
-                    kind: kind_u8,
-                })
-            }
+        let Some(extra) = record_len(kind_u8, vlen) else {
+            return Err(BtfError::UnknownKind {
+                id,
+                offset: off,
+                kind: kind_u8,
+            });
         };
         if !strings.contains(name_off) {
             return Err(BtfError::TypeNameOutOfBounds { id, name_off });
