@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use nix::sys::signalfd::SignalFd;
 
 use ebpf_loader::load::{HashMap, Object};
@@ -61,7 +61,7 @@ pub fn run(cli: &Cli, counts: &Counts, signals: &SignalFd) -> Result<()> {
                 next_table = Some(when + every);
             }
         }
-        if signals.read_signal().context("reading signalfd")?.is_some() {
+        if super::signal::signalled(signals)? {
             break;
         }
         // Nothing arrives in count mode but signals and time: a short nap is enough.

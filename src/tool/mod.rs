@@ -9,6 +9,7 @@
 //! | [`event`] | `struct data_t` and `struct flow_key` (from [`main_bpf`]) decoded, checked against the object's BTF |
 //! | [`print`](mod@print) | BCC's columns and JSON lines, on stdout |
 //! | [`count`] | count mode: the `counts` map read and printed as a table |
+//! | [`signal`] | SIGINT and SIGTERM through a signalfd: when the loops of [`trace`] and [`count`] stop |
 //! | [`container`] | which container a cgroup id names: its path, runtime, id, pod |
 //! | [`select`] | the container filters in the kernel: `--cgroup`, `--cgroupmap`, `--mntnsmap` |
 //! | [`features`] | `tcpconnect features`: what this kernel offers, and the path the tool takes |
@@ -30,6 +31,7 @@ pub mod features;
 pub mod inspect;
 pub mod print;
 pub mod select;
+pub mod signal;
 pub mod tour;
 pub mod trace;
 

@@ -15,8 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signalfd::SignalFd;
 
 use ebpf_loader::attach::{self, kprobe, tracepoint, AttachOptions, KprobeKind, Link};
 use ebpf_loader::btf;
@@ -27,6 +26,7 @@ use ebpf_loader::perf::{PerfReader, PerfReaderOptions, Wakeup};
 use super::cli::{AttachMode, Cli};
 use super::event::EventLayout;
 use super::print::{self, Columns, Printer};
+use super::signal;
 use super::tour::Tour;
 
 /// The kprobe program and the function it probes.
@@ -152,20 +152,11 @@ fn configure(spec: &mut ObjectSpec, cli: &Cli) -> Result<Vec<String>> {
     Ok(set)
 }
 
-/// SIGINT and SIGTERM, blocked and read through a signalfd.
-pub(crate) fn signals() -> Result<SignalFd> {
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGINT);
-    mask.add(Signal::SIGTERM);
-    mask.thread_block().context("blocking SIGINT and SIGTERM")?;
-    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).context("signalfd")
-}
-
 /// `tcpconnect` without a subcommand: trace until stopped.
 pub fn run(cli: &Cli) -> Result<()> {
     let mut tour = Tour::new(cli.verbose);
     // Blocked before anything is created, so a signal never interrupts half a setup.
-    let signals = signals()?;
+    let signals = signal::signals()?;
 
     tour.step(
         "parse the object",
@@ -439,7 +430,7 @@ fn event_loop(
         if !printer.flush()? {
             return Ok(());
         }
-        if signals.read_signal().context("reading signalfd")?.is_some() {
+        if signal::signalled(signals)? {
             break;
         }
     }

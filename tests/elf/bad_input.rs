@@ -681,8 +681,8 @@ fn section_header_field(index: usize, at: usize) -> usize {
 
 #[test]
 fn symbol_table_past_the_end_and_names_past_the_strings() {
-    // Section 19 is .symtab; sh_size is at byte 32 of its header.
-    let at = section_header_field(19, 32);
+    // Section 17 is .symtab; sh_size is at byte 32 of its header.
+    let at = section_header_field(17, 32);
     let huge = patched(at, &(1u64 << 40).to_le_bytes());
     assert_eq!(
         ObjectSpec::parse(&huge).unwrap_err(),
@@ -693,7 +693,7 @@ fn symbol_table_past_the_end_and_names_past_the_strings() {
     );
     // Symbol 41 (tcp_connect): its st_name points far past .strtab.
     let symtab = u64::from_le_bytes(
-        OBJECT[section_header_field(19, 24)..section_header_field(19, 32)]
+        OBJECT[section_header_field(17, 24)..section_header_field(17, 32)]
             .try_into()
             .unwrap(),
     ) as usize;

@@ -28,7 +28,7 @@ fn license_and_sections() {
         .iter()
         .map(|s| (s.name.as_str(), &s.kind, s.size))
         .collect();
-    assert_eq!(kinds.len(), 20);
+    assert_eq!(kinds.len(), 18);
     assert_eq!(kinds[2], (".text", &SectionKind::Subprograms, 0x2b0));
     assert_eq!(
         kinds[4],
