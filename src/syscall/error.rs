@@ -65,152 +65,12 @@ pub fn errno_name(errno: i32) -> String {
     if errno == ENOTSUPP {
         return "ENOTSUPP".to_string();
     }
-    match symbol(errno) {
-        Some(name) => name.to_string(),
-        None => format!("errno {errno}"),
+    let e = nix::errno::Errno::from_raw(errno);
+    if e == nix::errno::Errno::UnknownErrno {
+        format!("errno {errno}")
+    } else {
+        format!("{e:?}")
     }
-}
-
-/// The macro name of each errno of `include/uapi/asm-generic/errno-base.h` and `errno.h`
-/// (through `libc`'s constants, so that the numbers are the target's), the same names
-/// `nix::errno::Errno`'s `Debug` prints. One `match` of our own rather than that `Debug`:
-/// `format!("{:?}")` of a 134-variant enum linked a table of names per instance, ~4 KB
-/// each in the static binary (BENCHMARKS.md, 2026-12-07).
-fn symbol(errno: i32) -> Option<&'static str> {
-    Some(match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::ESRCH => "ESRCH",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::E2BIG => "E2BIG",
-        libc::ENOEXEC => "ENOEXEC",
-        libc::EBADF => "EBADF",
-        libc::ECHILD => "ECHILD",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::ENOTBLK => "ENOTBLK",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::EXDEV => "EXDEV",
-        libc::ENODEV => "ENODEV",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EINVAL => "EINVAL",
-        libc::ENFILE => "ENFILE",
-        libc::EMFILE => "EMFILE",
-        libc::ENOTTY => "ENOTTY",
-        libc::ETXTBSY => "ETXTBSY",
-        libc::EFBIG => "EFBIG",
-        libc::ENOSPC => "ENOSPC",
-        libc::ESPIPE => "ESPIPE",
-        libc::EROFS => "EROFS",
-        libc::EMLINK => "EMLINK",
-        libc::EPIPE => "EPIPE",
-        libc::EDOM => "EDOM",
-        libc::ERANGE => "ERANGE",
-        libc::EDEADLK => "EDEADLK",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::ENOLCK => "ENOLCK",
-        libc::ENOSYS => "ENOSYS",
-        libc::ENOTEMPTY => "ENOTEMPTY",
-        libc::ELOOP => "ELOOP",
-        libc::ENOMSG => "ENOMSG",
-        libc::EIDRM => "EIDRM",
-        libc::ECHRNG => "ECHRNG",
-        libc::EL2NSYNC => "EL2NSYNC",
-        libc::EL3HLT => "EL3HLT",
-        libc::EL3RST => "EL3RST",
-        libc::ELNRNG => "ELNRNG",
-        libc::EUNATCH => "EUNATCH",
-        libc::ENOCSI => "ENOCSI",
-        libc::EL2HLT => "EL2HLT",
-        libc::EBADE => "EBADE",
-        libc::EBADR => "EBADR",
-        libc::EXFULL => "EXFULL",
-        libc::ENOANO => "ENOANO",
-        libc::EBADRQC => "EBADRQC",
-        libc::EBADSLT => "EBADSLT",
-        libc::EBFONT => "EBFONT",
-        libc::ENOSTR => "ENOSTR",
-        libc::ENODATA => "ENODATA",
-        libc::ETIME => "ETIME",
-        libc::ENOSR => "ENOSR",
-        libc::ENONET => "ENONET",
-        libc::ENOPKG => "ENOPKG",
-        libc::EREMOTE => "EREMOTE",
-        libc::ENOLINK => "ENOLINK",
-        libc::EADV => "EADV",
-        libc::ESRMNT => "ESRMNT",
-        libc::ECOMM => "ECOMM",
-        libc::EPROTO => "EPROTO",
-        libc::EMULTIHOP => "EMULTIHOP",
-        libc::EDOTDOT => "EDOTDOT",
-        libc::EBADMSG => "EBADMSG",
-        libc::EOVERFLOW => "EOVERFLOW",
-        libc::ENOTUNIQ => "ENOTUNIQ",
-        libc::EBADFD => "EBADFD",
-        libc::EREMCHG => "EREMCHG",
-        libc::ELIBACC => "ELIBACC",
-        libc::ELIBBAD => "ELIBBAD",
-        libc::ELIBSCN => "ELIBSCN",
-        libc::ELIBMAX => "ELIBMAX",
-        libc::ELIBEXEC => "ELIBEXEC",
-        libc::EILSEQ => "EILSEQ",
-        libc::ERESTART => "ERESTART",
-        libc::ESTRPIPE => "ESTRPIPE",
-        libc::EUSERS => "EUSERS",
-        libc::ENOTSOCK => "ENOTSOCK",
-        libc::EDESTADDRREQ => "EDESTADDRREQ",
-        libc::EMSGSIZE => "EMSGSIZE",
-        libc::EPROTOTYPE => "EPROTOTYPE",
-        libc::ENOPROTOOPT => "ENOPROTOOPT",
-        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
-        libc::ESOCKTNOSUPPORT => "ESOCKTNOSUPPORT",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EPFNOSUPPORT => "EPFNOSUPPORT",
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
-        libc::EADDRINUSE => "EADDRINUSE",
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
-        libc::ENETDOWN => "ENETDOWN",
-        libc::ENETUNREACH => "ENETUNREACH",
-        libc::ENETRESET => "ENETRESET",
-        libc::ECONNABORTED => "ECONNABORTED",
-        libc::ECONNRESET => "ECONNRESET",
-        libc::ENOBUFS => "ENOBUFS",
-        libc::EISCONN => "EISCONN",
-        libc::ENOTCONN => "ENOTCONN",
-        libc::ESHUTDOWN => "ESHUTDOWN",
-        libc::ETOOMANYREFS => "ETOOMANYREFS",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        libc::EHOSTDOWN => "EHOSTDOWN",
-        libc::EHOSTUNREACH => "EHOSTUNREACH",
-        libc::EALREADY => "EALREADY",
-        libc::EINPROGRESS => "EINPROGRESS",
-        libc::ESTALE => "ESTALE",
-        libc::EUCLEAN => "EUCLEAN",
-        libc::ENOTNAM => "ENOTNAM",
-        libc::ENAVAIL => "ENAVAIL",
-        libc::EISNAM => "EISNAM",
-        libc::EREMOTEIO => "EREMOTEIO",
-        libc::EDQUOT => "EDQUOT",
-        libc::ENOMEDIUM => "ENOMEDIUM",
-        libc::EMEDIUMTYPE => "EMEDIUMTYPE",
-        libc::ECANCELED => "ECANCELED",
-        libc::ENOKEY => "ENOKEY",
-        libc::EKEYEXPIRED => "EKEYEXPIRED",
-        libc::EKEYREVOKED => "EKEYREVOKED",
-        libc::EKEYREJECTED => "EKEYREJECTED",
-        libc::EOWNERDEAD => "EOWNERDEAD",
-        libc::ENOTRECOVERABLE => "ENOTRECOVERABLE",
-        libc::ERFKILL => "ERFKILL",
-        libc::EHWPOISON => "EHWPOISON",
-        _ => return None,
-    })
 }
 
 fn description(errno: i32) -> &'static str {
@@ -332,23 +192,6 @@ impl std::error::Error for SysError {}
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errno_names_are_the_ones_nix_gives() {
-        for errno in -1..=600 {
-            let e = nix::errno::Errno::from_raw(errno);
-            let expected = if errno == ENOTSUPP {
-                "ENOTSUPP".to_string()
-            } else if e == nix::errno::Errno::UnknownErrno {
-                format!("errno {errno}")
-            } else {
-                format!("{e:?}")
-            };
-            assert_eq!(errno_name(errno), expected, "errno {errno}");
-        }
-        assert_eq!(errno_name(libc::EPERM), "EPERM");
-        assert_eq!(errno_name(41), "errno 41");
-    }
 
     #[test]
     fn eperm_on_map_create_says_what_is_needed() {
