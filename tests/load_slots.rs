@@ -2,8 +2,8 @@
 //! (root): an array of maps, created with its inner maps' shape (`inner_map_fd`) and slot 1
 //! set to the object's map `inner_b`; a prog array whose slot 0 is the object's program
 //! `tail`. The kernel answers a lookup in such a map from user space with the id of what
-//! the slot holds; the test also makes the program use both (a raw tracepoint on this
-//! process's own system calls).
+//! the slot holds; the test also makes the program use both (a raw tracepoint,
+//! `task_rename`, which this process fires by renaming its thread).
 
 use std::time::{Duration, Instant};
 
@@ -90,8 +90,8 @@ fn the_program_reads_through_the_outer_map_and_tail_calls() {
             global(&object, "inner_value"),
             slot(&object, "jump", 0)
         );
-        // SAFETY: getpid(2) has no arguments and cannot fail.
-        unsafe { libc::syscall(libc::SYS_getpid) };
+        // SAFETY: the name is a NUL-terminated string that outlives the call.
+        unsafe { libc::prctl(libc::PR_SET_NAME, c"load_slots".as_ptr()) };
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(global(&object, "inner_value"), 0x1234);

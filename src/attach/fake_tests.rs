@@ -246,7 +246,7 @@ fn a_raw_tracepoint_is_opened_by_name() {
     .unwrap();
     assert_eq!(
         kernel.take_calls(),
-        ["BPF_RAW_TRACEPOINT_OPEN on_enter sys_enter"]
+        ["BPF_RAW_TRACEPOINT_OPEN on_enter task_rename"]
     );
     assert_eq!(link.method().via, Via::RawTracepointOpen);
 }

@@ -273,7 +273,7 @@ fn check_names_step(case: &Case, failed: &Seen, errno: i32, failure: &Failure) {
             let expected = match program.as_str() {
                 "inet_sock_set_state" | "tagged" => "tracepoint sock/inet_sock_set_state",
                 "tcp_retransmit_skb" => "tracepoint tcp/tcp_retransmit_skb",
-                "on_enter" => "raw tracepoint sys_enter",
+                "on_enter" => "raw tracepoint task_rename",
                 "count_tc" => "tc ingress of lo (ifindex 1)",
                 "count_socket" => "AF_PACKET socket on lo (ifindex 1)",
                 other => panic!("{context}: no target known for {other}"),
