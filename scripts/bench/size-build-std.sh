@@ -22,7 +22,7 @@ row() { # LABEL PATH
     "$2" --help >/dev/null
     "$2" inspect >/dev/null
     printf '%-58s %10s  %.3f of libbpf  .eh_frame %s\n' "$1" "$size" \
-        "$(echo "$size / $libbpf" | bc -l)" "$(size -A "$2" | awk '$1 == ".eh_frame" { print $2 }')"
+        "$(awk -v a="$size" -v b="$libbpf" 'BEGIN { print a / b }')" "$(size -A "$2" | awk '$1 == ".eh_frame" { print $2 }')"
 }
 
 cargo build -q --release --target $target --bin tcpconnect
