@@ -581,7 +581,11 @@ impl<'b> Generator<'b> {
                 ty,
                 offset,
             });
-            cursor = offset + msize;
+            // A member whose end is past u32 (sizes from bad BTF): past the struct too.
+            match offset.checked_add(msize) {
+                Some(end) => cursor = end,
+                None => return Ok(bytes_layout(size)),
+            }
         }
         if cursor > size {
             return Ok(bytes_layout(size));
@@ -725,6 +729,10 @@ impl<'b> Generator<'b> {
         let mut cursor = 0;
         let mut packed = false;
         for (v, rust) in section.vars.iter().zip(types) {
+            // Overlapping, or ending past u32 (bad BTF): left out, as bytes of the holes.
+            let Some(end) = v.offset.checked_add(v.size) else {
+                continue;
+            };
             if v.offset < cursor {
                 continue;
             }
@@ -745,7 +753,7 @@ impl<'b> Generator<'b> {
                 ty: rust.ty.clone(),
                 offset: v.offset,
             });
-            cursor = v.offset + v.size;
+            cursor = end;
         }
         let size = section.size.max(cursor);
         let max_align = types.iter().map(|t| t.align).max().unwrap_or(1);
