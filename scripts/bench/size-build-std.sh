@@ -7,7 +7,7 @@
 # because the prebuilt std carries the uwtable flag), panics still printing their message;
 # and once with `panic = immediate-abort` (a panic is a bare trap, no message). Each is run
 # once (`--help`, `inspect` of its own object) to show it works. A measurement, not a build
-# the project ships: CI machines have one (stable) toolchain.
+# the project ships (its binaries are built on stable).
 # Needs: rustup toolchain install nightly; rustup component add rust-src --toolchain nightly;
 # rustup target add x86_64-unknown-linux-musl --toolchain nightly (and for stable).
 set -euo pipefail
