@@ -2,8 +2,9 @@
 //! network namespace of its own: an `sk_msg` program moves what one socket writes into
 //! another socket's receive queue (`bpf_msg_redirect_hash` with `BPF_F_INGRESS`), attached
 //! with a BPF link where the kernel has sockmap links (6.10) and with `BPF_PROG_ATTACH`;
-//! an `sk_skb/stream_verdict` program drops what a socket of the map receives when it
-//! starts with one byte; a map that is no sockmap, and a program that is no sockmap
+//! an `sk_skb/stream_verdict` program, and an `sk_skb/verdict` one (5.13), drop what a
+//! socket of the map receives when it starts with one byte; a map that is no sockmap, and
+//! a program that is no sockmap
 //! program, are refused. The programs are tests/fixtures/sockmap.bpf.c's.
 
 mod harness;
@@ -161,14 +162,42 @@ fn sockmap_sk_msg_redirects_bytes_with_prog_attach() {
 
 #[test]
 fn sockmap_sk_skb_stream_verdict_drops_what_it_says() {
+    verdict_drops_what_it_says("skb_stream_verdict");
+}
+
+#[test]
+fn sockmap_sk_skb_verdict_drops_what_it_says() {
+    // `BPF_SK_SKB_VERDICT` came in 5.13: the kernel's `enum bpf_attach_type` says whether
+    // it is there (a kernel without it refuses the program's load, EINVAL).
+    let kernel = btf::kernel::load().unwrap();
+    let has_verdict = kernel
+        .find_by_name_kind("bpf_attach_type", btf::Kind::Enum)
+        .and_then(|id| kernel.type_by_id(id))
+        .is_ok_and(|ty| match &ty.body {
+            btf::TypeBody::Enum { values, .. } => {
+                values.iter().any(|v| v.name == "BPF_SK_SKB_VERDICT")
+            }
+            _ => false,
+        });
+    if !has_verdict {
+        eprintln!("skipped: this kernel has no sk_skb/verdict (BPF_SK_SKB_VERDICT, 5.13)");
+        return;
+    }
+    verdict_drops_what_it_says("skb_verdict");
+}
+
+/// `program` (an sk_skb verdict program of the fixture) on the sockhash holding the
+/// accepted end of a connected pair: a write starting with `!` is dropped (counted, never
+/// read), the next one passes.
+fn verdict_drops_what_it_says(program: &str) {
     let _ns = harness::netns::NetNs::enter().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let (a, b) = pair(&listener);
-    let object = load("skb_stream_verdict", |spec| {
+    let object = load(program, |spec| {
         spec.set_global("dropped_byte", &b'!').unwrap()
     });
     let _link = attach::sockmap::attach(
-        object.program("skb_stream_verdict").unwrap(),
+        object.program(program).unwrap(),
         object.map("sock_hash").unwrap(),
         &AttachOptions::default(),
     )
