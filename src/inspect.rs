@@ -379,7 +379,7 @@ fn program(out: &mut String, spec: &ObjectSpec, program: &ProgramSpec, options: 
         AttachTarget::None if program.prog_type.as_u32() == 0 => {
             "unknown section name: this loader cannot load it".to_string()
         }
-        other => other.to_string(),
+        _ => program.attach_description(),
     };
     field(out, "attaches to", attach);
     if program.expected_attach_type != crate::uapi::AttachType::NONE || program.prog_flags != 0 {

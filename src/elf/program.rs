@@ -70,6 +70,28 @@ impl ProgramSpec {
             _ => return None,
         })
     }
+
+    /// What the program attaches to, in words: [`AttachTarget`]'s own text, but for
+    /// BTF-attached programs, whose section names only the target (`task`, `sched_switch`,
+    /// `file_open`): what kind of target that is, the attach type tells.
+    pub fn attach_description(&self) -> String {
+        let AttachTarget::BtfFunction { name } = &self.attach else {
+            return self.attach.to_string();
+        };
+        match self.expected_attach_type {
+            AttachType::TRACE_FENTRY => format!("entry of kernel function {name} (by BTF)"),
+            AttachType::TRACE_FEXIT => format!("return of kernel function {name} (by BTF)"),
+            AttachType::MODIFY_RETURN => {
+                format!("return value of kernel function {name} (by BTF)")
+            }
+            AttachType::TRACE_RAW_TP => format!("tracepoint {name} (by BTF)"),
+            AttachType::LSM_MAC => format!("LSM hook {name}"),
+            AttachType::LSM_CGROUP => format!("LSM hook {name}, per cgroup"),
+            AttachType::TRACE_ITER => format!("iterator {name}"),
+            // freplace/: a global function of another, loaded BPF program.
+            _ => format!("function {name} of another BPF program"),
+        }
+    }
 }
 
 /// One relocation of a function, read from its section's `.rel<section>` (or, for a call
@@ -189,5 +211,37 @@ mod tests {
         assert_eq!(name("kprobe/f"), None);
         assert!(program("lsm.s/bpf").sleepable());
         assert!(!program("lsm/bpf").sleepable());
+        // The words of the load table and of inspect: the section's target and its kind.
+        let words = |section: &str| program(section).attach_description();
+        assert_eq!(
+            words("fentry/do_unlinkat"),
+            "entry of kernel function do_unlinkat (by BTF)"
+        );
+        assert_eq!(
+            words("fexit/do_unlinkat"),
+            "return of kernel function do_unlinkat (by BTF)"
+        );
+        assert_eq!(
+            words("fmod_ret/security_inode_mkdir"),
+            "return value of kernel function security_inode_mkdir (by BTF)"
+        );
+        assert_eq!(
+            words("tp_btf/sched_switch"),
+            "tracepoint sched_switch (by BTF)"
+        );
+        assert_eq!(words("lsm/inode_mkdir"), "LSM hook inode_mkdir");
+        assert_eq!(
+            words("lsm_cgroup/socket_bind"),
+            "LSM hook socket_bind, per cgroup"
+        );
+        assert_eq!(words("iter/task"), "iterator task");
+        assert_eq!(
+            words("freplace/handler"),
+            "function handler of another BPF program"
+        );
+        assert_eq!(
+            words("kprobe/tcp_connect"),
+            "entry of kernel function tcp_connect"
+        );
     }
 }

@@ -120,7 +120,9 @@ impl fmt::Display for AttachTarget {
                 write!(f, "tracepoint {category}:{name}")
             }
             AttachTarget::RawTracepoint { name } => write!(f, "raw tracepoint {name}"),
-            AttachTarget::BtfFunction { name } => write!(f, "kernel function {name} (by BTF)"),
+            // Which kind of target (function, tracepoint, hook, iterator) only the attach type
+            // says: `ProgramSpec::attach_description`.
+            AttachTarget::BtfFunction { name } => write!(f, "BTF target {name}"),
             AttachTarget::Uprobe {
                 binary,
                 function,

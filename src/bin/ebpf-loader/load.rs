@@ -115,7 +115,7 @@ pub fn run(request: &Load) -> Result<bool> {
         outcomes.push(Outcome {
             name: program.name.clone(),
             program_type: program.prog_type.to_string(),
-            attach: program.attach.to_string(),
+            attach: program.attach_description(),
             verdict,
             log,
         });
