@@ -2,10 +2,11 @@
 //! count their runs per BPF cookie in the test's own thread. The test resolves a glob of
 //! kernel functions (`vfs_*`) as libbpf does, gives every function its own cookie, attaches
 //! one link over all of them, then makes `write(2)` and `read(2)` calls of its own and
-//! checks the counts of `vfs_write` and `vfs_read` exactly. This project's host has no
-//! kprobes, so the firing tests are `#[ignore]`d here and run in the 6.1 and 6.12 guests
-//! (`tests/vm/run` passes `--include-ignored`); where the kernel lacks multi-kprobes they
-//! say so and return. The refusal tests run everywhere. Every test name has `multi` in it.
+//! checks the counts of `vfs_write` and `vfs_read` exactly (a `kprobe.session` program's
+//! entries and returns apart, 6.10). This project's host has no kprobes, so the firing
+//! tests are `#[ignore]`d here and run in the 6.1 and 6.12 guests (`tests/vm/run` passes
+//! `--include-ignored`); where the kernel lacks multi-kprobes (or sessions) they say so and
+//! return. The refusal tests run everywhere. Every test name has `multi` in it.
 
 mod harness;
 
@@ -34,9 +35,31 @@ fn count(object: &Object, cookie: u64) -> u64 {
     counts.lookup(&cookie).unwrap().unwrap_or(0)
 }
 
-fn per_function_cookies(program: &str, retprobe: bool) {
-    if !kprobe_multi::available() {
-        eprintln!("this kernel has no BPF_TRACE_KPROBE_MULTI links (5.18, CONFIG_FPROBE): {program} not run");
+/// Where a program of the fixture runs, which says how it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runs {
+    /// `kprobe.multi`: at the entries, under each function's cookie.
+    Entries,
+    /// `kretprobe.multi`: at the returns, under each function's cookie.
+    Returns,
+    /// `kprobe.session`: at both, under 2 * cookie (entry) and 2 * cookie + 1 (return).
+    Both,
+}
+
+fn per_function_cookies(program: &str, runs: Runs) {
+    let (available, needs) = if runs == Runs::Both {
+        (
+            kprobe_multi::session_available(),
+            "BPF_TRACE_KPROBE_SESSION links (6.10",
+        )
+    } else {
+        (
+            kprobe_multi::available(),
+            "BPF_TRACE_KPROBE_MULTI links (5.18",
+        )
+    };
+    if !available {
+        eprintln!("this kernel has no {needs}, CONFIG_FPROBE): {program} not run");
         return;
     }
     let names = kprobe_multi::resolve_glob("vfs_*").unwrap();
@@ -55,7 +78,9 @@ fn per_function_cookies(program: &str, retprobe: bool) {
         .map(|(i, name)| (name.as_str(), i as u64 + 1))
         .collect();
     let object = load(program);
-    let options = KprobeMultiOptions { retprobe };
+    let options = KprobeMultiOptions {
+        retprobe: runs == Runs::Returns,
+    };
     let link = kprobe_multi::attach(
         object.program(program).unwrap(),
         &functions,
@@ -70,10 +95,10 @@ fn per_function_cookies(program: &str, retprobe: bool) {
             via: Via::BpfLink
         }
     );
-    let kind = if retprobe {
-        "kretprobe.multi"
-    } else {
-        "kprobe.multi"
+    let kind = match runs {
+        Runs::Entries => "kprobe.multi",
+        Runs::Returns => "kretprobe.multi",
+        Runs::Both => "kprobe.session",
     };
     assert_eq!(
         link.target(),
@@ -92,14 +117,30 @@ fn per_function_cookies(program: &str, retprobe: bool) {
         zero.read_exact(&mut buf).unwrap();
     }
     // The probes run synchronously in this thread: the counts are final.
-    assert_eq!(
-        [count(&object, write_cookie), count(&object, read_cookie)],
-        [3, 5]
-    );
+    let write_key = if runs == Runs::Both {
+        let counts = [
+            count(&object, 2 * write_cookie),
+            count(&object, 2 * write_cookie + 1),
+            count(&object, 2 * read_cookie),
+            count(&object, 2 * read_cookie + 1),
+        ];
+        assert_eq!(
+            counts,
+            [3, 3, 5, 5],
+            "entries and returns of vfs_write, vfs_read"
+        );
+        2 * write_cookie
+    } else {
+        assert_eq!(
+            [count(&object, write_cookie), count(&object, read_cookie)],
+            [3, 5]
+        );
+        write_cookie
+    };
     drop(link);
     null.write_all(b"x").unwrap();
     assert_eq!(
-        count(&object, write_cookie),
+        count(&object, write_key),
         3,
         "fired after the link was dropped"
     );
@@ -108,13 +149,21 @@ fn per_function_cookies(program: &str, retprobe: bool) {
 #[test]
 #[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn kprobe_multi_counts_each_function_of_a_glob_by_its_cookie() {
-    per_function_cookies("on_kprobe", false);
+    per_function_cookies("on_kprobe", Runs::Entries);
 }
 
 #[test]
 #[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn kprobe_multi_return_counts_each_return_by_its_cookie() {
-    per_function_cookies("on_kretprobe", true);
+    per_function_cookies("on_kretprobe", Runs::Returns);
+}
+
+/// `kprobe.session` (6.10): one program, one link, run at each entry and at each return
+/// (its entry run returns 0), told apart by `bpf_session_is_return()`.
+#[test]
+#[ignore = "needs a kernel with kprobes: tests/vm/run"]
+fn kprobe_multi_session_counts_each_entry_and_return_by_its_cookie() {
+    per_function_cookies("on_session", Runs::Both);
 }
 
 #[test]

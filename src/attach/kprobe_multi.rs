@@ -1,7 +1,13 @@
 //! Multi-kprobes: one program at many kernel functions through one BPF link (fprobe, no
 //! perf event), each function with its own BPF cookie (`bpf_get_attach_cookie`), as
 //! libbpf's `bpf_program__attach_kprobe_multi_opts` (`SEC("kprobe.multi/PATTERN")`,
-//! `SEC("kretprobe.multi/PATTERN")`).
+//! `SEC("kretprobe.multi/PATTERN")`, `SEC("kprobe.session/PATTERN")`).
+//!
+//! A session program (`kprobe.session`, loaded with `BPF_TRACE_KPROBE_SESSION`, 6.10) runs
+//! at each function's entry and, where that run returned 0, at its return too; the kfunc
+//! `bpf_session_is_return()` tells it which. It is linked with its own attach type (the
+//! kernel refuses a program linked under another than it was loaded with), which the
+//! attach functions here take from the program: nothing else differs.
 //!
 //! ABI: `BPF_LINK_CREATE` with `BPF_TRACE_KPROBE_MULTI` (5.18) and its `kprobe_multi`
 //! member (function names or addresses, cookies, flags: `BPF_F_KPROBE_MULTI_RETURN`),
@@ -36,7 +42,8 @@ use crate::uapi::{AttachType, ProgramType};
 /// How to attach: at the functions' entries or their returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct KprobeMultiOptions {
-    /// Fire on the returns (`kretprobe.multi`), not the entries.
+    /// Fire on the returns (`kretprobe.multi`), not the entries. A session program
+    /// (`kprobe.session`) runs at both, whatever this says.
     pub retprobe: bool,
 }
 
@@ -47,23 +54,33 @@ pub struct KprobeMultiOptions {
 /// type) or `EOPNOTSUPP` (no fprobe) where it cannot. Asked once per process.
 pub fn available() -> bool {
     static ANSWER: OnceLock<bool> = OnceLock::new();
-    syscall::probe_once(&ANSWER, || {
-        crate::features::memlock::ensure();
-        let Ok(prog) = crate::features::probe_load(
-            "kprobe_multi",
-            ProgramType::Kprobe.as_u32(),
-            AttachType::TRACE_KPROBE_MULTI.0,
-            0,
-            &crate::features::RETURN_ZERO,
-        ) else {
-            return false;
-        };
-        let names = [c"ebpf_loader_we_hope_this_does_not_exist"];
-        match syscall::link_create_kprobe_multi(prog.as_fd(), &names, &[], 0) {
-            Ok(_) => true,
-            Err(e) => matches!(e.errno, libc::ENOENT | libc::ESRCH),
-        }
-    })
+    syscall::probe_once(&ANSWER, || probe(AttachType::TRACE_KPROBE_MULTI))
+}
+
+/// Can it make a session multi-kprobe (`BPF_TRACE_KPROBE_SESSION`, 6.10)? Asked as
+/// [`available`] asks, with that attach type: a kernel that does not know it answers
+/// `EINVAL`. Asked once per process.
+pub fn session_available() -> bool {
+    static ANSWER: OnceLock<bool> = OnceLock::new();
+    syscall::probe_once(&ANSWER, || probe(AttachType::TRACE_KPROBE_SESSION))
+}
+
+fn probe(attach_type: AttachType) -> bool {
+    crate::features::memlock::ensure();
+    let Ok(prog) = crate::features::probe_load(
+        "kprobe_multi",
+        ProgramType::Kprobe.as_u32(),
+        attach_type.0,
+        0,
+        &crate::features::RETURN_ZERO,
+    ) else {
+        return false;
+    };
+    let names = [c"ebpf_loader_we_hope_this_does_not_exist"];
+    match syscall::link_create_kprobe_multi(prog.as_fd(), &names, &[], 0, attach_type) {
+        Ok(_) => true,
+        Err(e) => matches!(e.errno, libc::ENOENT | libc::ESRCH),
+    }
 }
 
 /// The kernel functions a multi-kprobe on the glob `pattern` attaches to, sorted, each
@@ -123,7 +140,7 @@ pub fn attach_glob(
     pattern: &str,
     opts: &KprobeMultiOptions,
 ) -> Result<Link, AttachError> {
-    refuse_where_unavailable(opts)?;
+    refuse_where_unavailable(prog, opts)?;
     let names = resolve_glob(pattern)?;
     if names.is_empty() {
         return Err(AttachError::NoMatch {
@@ -145,25 +162,43 @@ pub fn attach(
     what: &str,
     opts: &KprobeMultiOptions,
 ) -> Result<Link, AttachError> {
-    refuse_where_unavailable(opts)?;
+    refuse_where_unavailable(prog, opts)?;
     attach_functions(prog, functions, what, opts)
 }
 
-fn kind(opts: &KprobeMultiOptions) -> &'static str {
-    if opts.retprobe {
+/// A session program (loaded with `BPF_TRACE_KPROBE_SESSION`: `kprobe.session`)?
+fn session(prog: &Program) -> bool {
+    prog.expected_attach_type() == AttachType::TRACE_KPROBE_SESSION
+}
+
+fn kind(prog: &Program, opts: &KprobeMultiOptions) -> &'static str {
+    if session(prog) {
+        "kprobe.session"
+    } else if opts.retprobe {
         "kretprobe.multi"
     } else {
         "kprobe.multi"
     }
 }
 
-fn refuse_where_unavailable(opts: &KprobeMultiOptions) -> Result<(), AttachError> {
-    if available() {
+fn refuse_where_unavailable(prog: &Program, opts: &KprobeMultiOptions) -> Result<(), AttachError> {
+    let (answer, needs) = if session(prog) {
+        (
+            session_available(),
+            "BPF_TRACE_KPROBE_SESSION links (Linux 6.10, CONFIG_FPROBE)",
+        )
+    } else {
+        (
+            available(),
+            "BPF_TRACE_KPROBE_MULTI links (Linux 5.18, CONFIG_FPROBE)",
+        )
+    };
+    if answer {
         return Ok(());
     }
     Err(AttachError::MultiProbeUnsupported {
-        kind: kind(opts),
-        needs: "BPF_TRACE_KPROBE_MULTI links (Linux 5.18, CONFIG_FPROBE)",
+        kind: kind(prog, opts),
+        needs,
     })
 }
 
@@ -182,7 +217,11 @@ fn attach_functions(
     } else {
         what.to_string()
     };
-    let target = format!("{} {what} ({} functions)", kind(opts), functions.len());
+    let target = format!(
+        "{} {what} ({} functions)",
+        kind(prog, opts),
+        functions.len()
+    );
     let names = functions
         .iter()
         .map(|(name, _)| {
@@ -204,12 +243,16 @@ fn attach_functions(
     } else {
         0
     };
-    let fd = syscall::link_create_kprobe_multi(prog.as_fd(), &names, &cookies, flags).map_err(
-        |error| AttachError::Sys {
+    let attach_type = if session(prog) {
+        AttachType::TRACE_KPROBE_SESSION
+    } else {
+        AttachType::TRACE_KPROBE_MULTI
+    };
+    let fd = syscall::link_create_kprobe_multi(prog.as_fd(), &names, &cookies, flags, attach_type)
+        .map_err(|error| AttachError::Sys {
             target: target.clone(),
             error,
-        },
-    )?;
+        })?;
     Ok(Link::of_bpf_link(
         AttachMethod {
             probe: Probe::KprobeMulti,

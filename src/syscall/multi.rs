@@ -61,9 +61,10 @@ struct UprobeMultiAttr {
     _pad: u32,
 }
 
-/// `BPF_LINK_CREATE` with `BPF_TRACE_KPROBE_MULTI` (5.18): `prog` (loaded with that
-/// expected attach type) on every kernel function of `names` (the kernel looks them up in
-/// kallsyms; its `addrs` alternative is not used here), `cookies` (empty, or one per place) for
+/// `BPF_LINK_CREATE` with `attach_type` `BPF_TRACE_KPROBE_MULTI` (5.18) or
+/// `BPF_TRACE_KPROBE_SESSION` (6.10; the kernel wants the one `prog` was loaded with): `prog`
+/// on every kernel function of `names` (the kernel looks them up in kallsyms; its `addrs`
+/// alternative is not used here), `cookies` (empty, or one per place) for
 /// `bpf_get_attach_cookie`, `flags` [`BPF_F_KPROBE_MULTI_RETURN`]. Closing the fd detaches
 /// it from all of them.
 pub fn link_create_kprobe_multi(
@@ -71,6 +72,7 @@ pub fn link_create_kprobe_multi(
     names: &[&CStr],
     cookies: &[u64],
     flags: u32,
+    attach_type: AttachType,
 ) -> Result<OwnedFd, SysError> {
     let op = "BPF_LINK_CREATE(kprobe_multi)";
     // The kernel reads `cnt` entries of each array it is given; `pointers` outlives the
@@ -82,7 +84,7 @@ pub fn link_create_kprobe_multi(
     }
     let mut attr = KprobeMultiAttr {
         prog_fd: prog.as_raw_fd() as u32,
-        attach_type: AttachType::TRACE_KPROBE_MULTI.0,
+        attach_type: attach_type.0,
         multi_flags: flags,
         cnt: u32::try_from(cnt).map_err(|_| SysError::new(op, libc::E2BIG))?,
         syms: ptr_u64(pointers.as_ptr()),
