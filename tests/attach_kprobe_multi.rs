@@ -3,7 +3,7 @@
 //! kernel functions (`vfs_*`) as libbpf does, gives every function its own cookie, attaches
 //! one link over all of them, then makes `write(2)` and `read(2)` calls of its own and
 //! checks the counts of `vfs_write` and `vfs_read` exactly (a `kprobe.session` program's
-//! entries and returns apart, 6.10). This project's host has no kprobes, so the firing
+//! entries and returns apart, 6.10; and once attached by the two functions' addresses). This project's host has no kprobes, so the firing
 //! tests are `#[ignore]`d here and run in the 6.1 and 6.12 guests (`tests/vm/run` passes
 //! `--include-ignored`); where the kernel lacks multi-kprobes (or sessions) they say so and
 //! return. The refusal tests run everywhere. Every test name has `multi` in it.
@@ -33,6 +33,24 @@ fn load(program: &str) -> Object {
 fn count(object: &Object, cookie: u64) -> u64 {
     let counts: HashMap<u64, u64> = HashMap::new(object.map("counts").unwrap()).unwrap();
     counts.lookup(&cookie).unwrap().unwrap_or(0)
+}
+
+/// Three `write(2)`s to /dev/null and five `read(2)`s of /dev/zero by this thread (each
+/// one `vfs_write` or `vfs_read`); /dev/null stays open for one more write.
+fn write_3_read_5() -> std::fs::File {
+    let mut null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    let mut zero = std::fs::File::open("/dev/zero").unwrap();
+    let mut buf = [0u8; 8];
+    for _ in 0..3 {
+        null.write_all(b"x").unwrap();
+    }
+    for _ in 0..5 {
+        zero.read_exact(&mut buf).unwrap();
+    }
+    null
 }
 
 /// Where a program of the fixture runs, which says how it counts.
@@ -104,18 +122,7 @@ fn per_function_cookies(program: &str, runs: Runs) {
         link.target(),
         format!("{kind} vfs_* ({} functions)", names.len())
     );
-    let mut null = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/null")
-        .unwrap();
-    let mut zero = std::fs::File::open("/dev/zero").unwrap();
-    let mut buf = [0u8; 8];
-    for _ in 0..3 {
-        null.write_all(b"x").unwrap();
-    }
-    for _ in 0..5 {
-        zero.read_exact(&mut buf).unwrap();
-    }
+    let mut null = write_3_read_5();
     // The probes run synchronously in this thread: the counts are final.
     let write_key = if runs == Runs::Both {
         let counts = [
@@ -164,6 +171,48 @@ fn kprobe_multi_return_counts_each_return_by_its_cookie() {
 #[ignore = "needs a kernel with kprobes: tests/vm/run"]
 fn kprobe_multi_session_counts_each_entry_and_return_by_its_cookie() {
     per_function_cookies("on_session", Runs::Both);
+}
+
+/// By address (`kprobe_multi.addrs`, libbpf's `opts.addrs`): `vfs_write` and `vfs_read` as
+/// `/proc/kallsyms` gives them, cookies 1 and 2.
+#[test]
+#[ignore = "needs a kernel with kprobes: tests/vm/run"]
+fn kprobe_multi_by_address_counts_each_function_by_its_cookie() {
+    if !kprobe_multi::available() {
+        eprintln!("this kernel has no BPF_TRACE_KPROBE_MULTI links (5.18, CONFIG_FPROBE): not run");
+        return;
+    }
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    let address_of = |function: &str| {
+        kallsyms
+            .lines()
+            .find_map(|line| {
+                let mut fields = line.split_whitespace();
+                let (address, kind, name) = (fields.next()?, fields.next()?, fields.next()?);
+                let global_text = kind == "T" && name == function && fields.next().is_none();
+                global_text.then(|| u64::from_str_radix(address, 16).unwrap())
+            })
+            .unwrap_or_else(|| panic!("no {function} in /proc/kallsyms"))
+    };
+    let places = [(address_of("vfs_write"), 1), (address_of("vfs_read"), 2)];
+    assert!(
+        places.iter().all(|&(address, _)| address != 0),
+        "kallsyms hides addresses"
+    );
+    let object = load("on_kprobe");
+    let link = kprobe_multi::attach_addresses(
+        object.program("on_kprobe").unwrap(),
+        &places,
+        "vfs_write,vfs_read",
+        &KprobeMultiOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        link.target(),
+        "kprobe.multi vfs_write,vfs_read (2 addresses)"
+    );
+    let _null = write_3_read_5();
+    assert_eq!([count(&object, 1), count(&object, 2)], [3, 5]);
 }
 
 #[test]

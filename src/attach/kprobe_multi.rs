@@ -22,7 +22,9 @@
 //! lines skipped), matched with [`glob_match`]; where tracefs cannot be read, the text
 //! symbols of `/proc/kallsyms` (kallsyms' `t`/`T` lines). Names are sorted and given once
 //! each (the kernel looks every name up and refuses a duplicate set), and handed to the
-//! kernel by name (`syms`).
+//! kernel by name (`syms`). [`attach_addresses`] hands it addresses instead (`addrs`, as
+//! libbpf's `opts.addrs`): functions a caller found itself, in `/proc/kallsyms` or by a
+//! name the kernel's lookup cannot tell apart (two static functions of one name).
 //!
 //! Kernels before 5.18, or without `CONFIG_FPROBE`, have no multi-kprobes: [`available`]
 //! asks the kernel and every attach refuses with
@@ -77,7 +79,8 @@ fn probe(attach_type: AttachType) -> bool {
         return false;
     };
     let names = [c"ebpf_loader_we_hope_this_does_not_exist"];
-    match syscall::link_create_kprobe_multi(prog.as_fd(), &names, &[], 0, attach_type) {
+    let targets = syscall::KprobeMultiTargets::Names(&names);
+    match syscall::link_create_kprobe_multi(prog.as_fd(), targets, &[], 0, attach_type) {
         Ok(_) => true,
         Err(e) => matches!(e.errno, libc::ENOENT | libc::ESRCH),
     }
@@ -233,8 +236,47 @@ fn attach_functions(
         .collect::<Result<Vec<_>, _>>()?;
     let names: Vec<&std::ffi::CStr> = names.iter().map(CString::as_c_str).collect();
     let cookies: Vec<u64> = functions.iter().map(|(_, cookie)| *cookie).collect();
+    let targets = syscall::KprobeMultiTargets::Names(&names);
+    link(prog, targets, &cookies, target, opts)
+}
+
+/// Attaches `prog` to the kernel functions at the addresses of `places` (`(address,
+/// cookie)`: each a function's start as `/proc/kallsyms` gives it), through one link; `what`
+/// names them in messages (empty: the addresses, joined). The kernel finds each address's
+/// ftrace site and refuses one that has none (`EINVAL`).
+pub fn attach_addresses(
+    prog: &Program,
+    places: &[(u64, u64)],
+    what: &str,
+    opts: &KprobeMultiOptions,
+) -> Result<Link, AttachError> {
+    refuse_where_unavailable(prog, opts)?;
+    let what = if what.is_empty() {
+        places
+            .iter()
+            .map(|(address, _)| format!("{address:#x}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        what.to_string()
+    };
+    let target = format!("{} {what} ({} addresses)", kind(prog, opts), places.len());
+    let addresses: Vec<u64> = places.iter().map(|(address, _)| *address).collect();
+    let cookies: Vec<u64> = places.iter().map(|(_, cookie)| *cookie).collect();
+    let targets = syscall::KprobeMultiTargets::Addresses(&addresses);
+    link(prog, targets, &cookies, target, opts)
+}
+
+/// The one `BPF_LINK_CREATE` of either: cookies left out where all are 0.
+fn link(
+    prog: &Program,
+    targets: syscall::KprobeMultiTargets<'_>,
+    cookies: &[u64],
+    target: String,
+    opts: &KprobeMultiOptions,
+) -> Result<Link, AttachError> {
     let cookies = if cookies.iter().all(|&c| c == 0) {
-        Vec::new()
+        &[]
     } else {
         cookies
     };
@@ -248,7 +290,7 @@ fn attach_functions(
     } else {
         AttachType::TRACE_KPROBE_MULTI
     };
-    let fd = syscall::link_create_kprobe_multi(prog.as_fd(), &names, &cookies, flags, attach_type)
+    let fd = syscall::link_create_kprobe_multi(prog.as_fd(), targets, cookies, flags, attach_type)
         .map_err(|error| AttachError::Sys {
             target: target.clone(),
             error,

@@ -61,15 +61,25 @@ struct UprobeMultiAttr {
     _pad: u32,
 }
 
+/// Where one kprobe-multi link attaches: the kernel functions by name, which the kernel
+/// looks up in kallsyms (`kprobe_multi.syms`), or by address, as `/proc/kallsyms` gives
+/// them (`kprobe_multi.addrs`).
+#[derive(Debug, Clone, Copy)]
+pub enum KprobeMultiTargets<'a> {
+    /// Function names.
+    Names(&'a [&'a CStr]),
+    /// Function addresses.
+    Addresses(&'a [u64]),
+}
+
 /// `BPF_LINK_CREATE` with `attach_type` `BPF_TRACE_KPROBE_MULTI` (5.18) or
 /// `BPF_TRACE_KPROBE_SESSION` (6.10; the kernel wants the one `prog` was loaded with): `prog`
-/// on every kernel function of `names` (the kernel looks them up in kallsyms; its `addrs`
-/// alternative is not used here), `cookies` (empty, or one per place) for
+/// on every kernel function of `targets`, `cookies` (empty, or one per place) for
 /// `bpf_get_attach_cookie`, `flags` [`BPF_F_KPROBE_MULTI_RETURN`]. Closing the fd detaches
 /// it from all of them.
 pub fn link_create_kprobe_multi(
     prog: BorrowedFd<'_>,
-    names: &[&CStr],
+    targets: KprobeMultiTargets<'_>,
     cookies: &[u64],
     flags: u32,
     attach_type: AttachType,
@@ -77,8 +87,16 @@ pub fn link_create_kprobe_multi(
     let op = "BPF_LINK_CREATE(kprobe_multi)";
     // The kernel reads `cnt` entries of each array it is given; `pointers` outlives the
     // call.
-    let pointers: Vec<u64> = names.iter().map(|name| ptr_u64(name.as_ptr())).collect();
-    let cnt = names.len();
+    let pointers: Vec<u64>;
+    let (cnt, syms, addrs) = match targets {
+        KprobeMultiTargets::Names(names) => {
+            pointers = names.iter().map(|name| ptr_u64(name.as_ptr())).collect();
+            (names.len(), ptr_u64(pointers.as_ptr()), 0)
+        }
+        KprobeMultiTargets::Addresses(addresses) => {
+            (addresses.len(), 0, ptr_u64(addresses.as_ptr()))
+        }
+    };
     if !cookies.is_empty() && cookies.len() != cnt {
         return Err(SysError::new(op, libc::EINVAL));
     }
@@ -87,7 +105,8 @@ pub fn link_create_kprobe_multi(
         attach_type: attach_type.0,
         multi_flags: flags,
         cnt: u32::try_from(cnt).map_err(|_| SysError::new(op, libc::E2BIG))?,
-        syms: ptr_u64(pointers.as_ptr()),
+        syms,
+        addrs,
         cookies: if cookies.is_empty() {
             0
         } else {
