@@ -68,16 +68,16 @@ fn per_function_cookies(program: &str, runs: Runs) {
     let (available, needs) = if runs == Runs::Both {
         (
             kprobe_multi::session_available(),
-            "BPF_TRACE_KPROBE_SESSION links (6.10",
+            "BPF_TRACE_KPROBE_SESSION links (6.10, CONFIG_FPROBE)",
         )
     } else {
         (
             kprobe_multi::available(),
-            "BPF_TRACE_KPROBE_MULTI links (5.18",
+            "BPF_TRACE_KPROBE_MULTI links (5.18, CONFIG_FPROBE)",
         )
     };
     if !available {
-        eprintln!("this kernel has no {needs}, CONFIG_FPROBE): {program} not run");
+        eprintln!("this kernel has no {needs}: {program} not run");
         return;
     }
     let names = kprobe_multi::resolve_glob("vfs_*").unwrap();
